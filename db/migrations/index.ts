@@ -1,0 +1,11 @@
+import type { Migration } from 'kysely';
+import * as m0001 from './0001_audit_log.js';
+
+/**
+ * Every migration, in order. Listed here rather than discovered on disk so the set is fixed at build
+ * time (no filesystem scan at start-up, no stray file applied by accident). Add new ones at the end;
+ * never edit or reorder an applied one.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001_audit_log': m0001,
+};

@@ -1,0 +1,40 @@
+import { ConfigError, loadConfig } from '../config/index.js';
+import { migrateToLatest, openDatabase, pendingMigrations } from '../infra/db/index.js';
+import { createLogger } from '../infra/logger/logger.js';
+
+/**
+ * `npm run migrate`: applies pending migrations to the configured database (the same ones the gateway
+ * applies at start-up, under the same advisory lock) and prints what it did.
+ */
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  const logger = createLogger({ ...config.log, level: 'warn' });
+  const database = await openDatabase(config.database, logger);
+  try {
+    const before = await pendingMigrations(database.db);
+    const { applied } = await migrateToLatest(database.db);
+    const where = database.engine === 'pglite' ? `embedded database in ${config.dataDir}` : 'PostgreSQL';
+    process.stdout.write(
+      applied.length
+        ? `applied ${applied.length} migration(s) to the ${where}: ${applied.join(', ')}\n`
+        : `the ${where} is up to date (${before.length} pending before, none now)\n`,
+    );
+    return 0;
+  } catch (error) {
+    process.stderr.write(`migration failed: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    await database.close();
+  }
+}
+
+process.exitCode = await main();

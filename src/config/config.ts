@@ -1,0 +1,150 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every environment variable Sibyl reads, with its default. This file is the only place that knows
+ * variable names; the rest of the code receives a typed, validated {@link Config}.
+ *
+ * The README's configuration table mirrors {@link CONFIG_DOCS}; a unit test keeps them in step.
+ */
+
+const booleanString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'expected true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^-?\d+$/, { message: `expected an integer between ${min} and ${max}` })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+
+const urlWithProtocols = (protocols: string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}` },
+  );
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: integer(0, 65535).default(4000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['pretty', 'json']).optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']).optional(),
+  DATABASE_POOL_MAX: integer(1, 200).default(10),
+  REDIS_URL: urlWithProtocols(['redis:', 'rediss:']).optional(),
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'expected 1-64 of A-Z a-z 0-9 : _ . -' }).default('sibyl:'),
+  INTROSPECTION: booleanString.optional(),
+  SHUTDOWN_TIMEOUT_MS: integer(100, 60_000).default(8_000),
+  MODELS_DIR: z.string().min(1).default('./models'),
+});
+
+export type Config = Readonly<{
+  env: 'development' | 'production' | 'test';
+  isProduction: boolean;
+  host: string;
+  port: number;
+  log: { level: string; format: 'pretty' | 'json' };
+  dataDir: string;
+  database: { kind: 'postgres'; url: string; poolMax: number } | { kind: 'pglite'; dataDir: string };
+  redis: { url: string; keyPrefix: string } | undefined;
+  /** Key prefix used by the in-process engines too, so names look the same in logs either way. */
+  keyPrefix: string;
+  graphql: { introspection: boolean; landingPage: 'sandbox' | 'production' };
+  shutdownTimeoutMs: number;
+  modelsDir: string;
+}>;
+
+/** One line of the README's configuration table. */
+export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>; default: string; description: string }> = [
+  { name: 'NODE_ENV', default: 'development', description: '`development`, `test` or `production` (JSON logs, production landing page, introspection off, errors masked)' },
+  { name: 'HOST', default: '127.0.0.1', description: 'interface to listen on (`0.0.0.0` in containers)' },
+  { name: 'PORT', default: '4000', description: 'HTTP and WebSocket port (`0` picks a free one)' },
+  { name: 'LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace, silent' },
+  { name: 'LOG_FORMAT', default: 'pretty (json in production)', description: '`pretty` or `json`' },
+  { name: 'DATA_DIR', default: './data', description: 'local state: the embedded PostgreSQL (PGlite) lives in `DATA_DIR/pglite`' },
+  { name: 'DATABASE_URL', default: '(unset: embedded PGlite)', description: '`postgres://user:pass@host:port/db` to use PostgreSQL (TimescaleDB features when the extension exists)' },
+  { name: 'DATABASE_POOL_MAX', default: '10', description: 'PostgreSQL pool size' },
+  { name: 'REDIS_URL', default: '(unset: in-process)', description: '`redis://host:port/db` for cache, pub/sub and limits shared between instances' },
+  { name: 'REDIS_KEY_PREFIX', default: 'sibyl:', description: 'prefix of every Redis key and channel (lets several deployments share one Redis)' },
+  { name: 'INTROSPECTION', default: 'true (false in production)', description: 'allow GraphQL introspection' },
+  { name: 'SHUTDOWN_TIMEOUT_MS', default: '8000', description: 'how long a SIGTERM drain may take before the process gives up and exits 1' },
+  { name: 'MODELS_DIR', default: './models', description: 'where `<strategy>/<version>/model.onnx` + `manifest.json` are read from' },
+];
+
+/** Thrown by {@link loadConfig}; its message names every bad variable, one per line. */
+export class ConfigError extends Error {
+  constructor(readonly problems: ReadonlyArray<{ variable: string; problem: string }>) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates the environment once. Empty strings count as unset, so `PORT=` falls back to the default
+ * instead of failing, which is what shells and `.env` files usually mean by it.
+ */
+export function loadConfig(environment: Readonly<Record<string, string | undefined>>, cwd = process.cwd()): Config {
+  const known = Object.fromEntries(
+    Object.keys(envSchema.shape)
+      .map((name) => [name, environment[name]])
+      .filter(([, value]) => value !== undefined && value !== ''),
+  );
+  const parsed = envSchema.safeParse(known);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => ({
+        variable: String(issue.path[0] ?? '(environment)'),
+        problem: `${issue.message}${describeReceived(known[String(issue.path[0])])}`,
+      })),
+    );
+  }
+  const env = parsed.data;
+  const isProduction = env.NODE_ENV === 'production';
+  const dataDir = path.resolve(cwd, env.DATA_DIR);
+  return Object.freeze({
+    env: env.NODE_ENV,
+    isProduction,
+    host: env.HOST,
+    port: env.PORT,
+    log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT ?? (isProduction ? 'json' : 'pretty') },
+    dataDir,
+    database: env.DATABASE_URL
+      ? { kind: 'postgres', url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX }
+      : { kind: 'pglite', dataDir: path.join(dataDir, 'pglite') },
+    redis: env.REDIS_URL ? { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } : undefined,
+    keyPrefix: env.REDIS_KEY_PREFIX,
+    graphql: {
+      introspection: env.INTROSPECTION ?? !isProduction,
+      landingPage: isProduction ? 'production' : 'sandbox',
+    },
+    shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    modelsDir: path.resolve(cwd, env.MODELS_DIR),
+  } satisfies Config);
+}
+
+function describeReceived(value: unknown): string {
+  if (typeof value !== 'string') return '';
+  // URLs may carry passwords: show only that something was given, never its text.
+  if (/:\/\//.test(value)) return ' (got an unparseable or unsupported URL)';
+  return ` (got ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`;
+}
+
+/** Replaces the password in a connection URL so it can be logged. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

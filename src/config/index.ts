@@ -1,0 +1,1 @@
+export { loadConfig, ConfigError, redactUrl, CONFIG_DOCS, type Config } from './config.js';

@@ -1,0 +1,33 @@
+import type { Logger } from '../infra/logger/logger.js';
+
+/**
+ * What every resolver receives, built once per HTTP request or per graphql-ws operation by the same
+ * factory, so a field behaves the same over both transports.
+ */
+export interface Context {
+  readonly requestId: string;
+  readonly logger: Logger;
+  readonly transport: 'http' | 'ws';
+  /** Filled in while the operation runs; the transport logs it when the response is sent. */
+  readonly trace: OperationTrace;
+}
+
+/** Per-operation facts for the request log. An object (not fields) because Apollo shallow-copies contexts. */
+export interface OperationTrace {
+  operationName?: string | undefined;
+  operationType?: string | undefined;
+  errorCodes?: string[] | undefined;
+}
+
+export interface ContextInput {
+  requestId: string;
+  logger: Logger;
+  transport: Context['transport'];
+  trace?: OperationTrace;
+}
+
+export type ContextFactory = (input: ContextInput) => Context;
+
+export function createContextFactory(): ContextFactory {
+  return (input) => ({ requestId: input.requestId, logger: input.logger, transport: input.transport, trace: input.trace ?? {} });
+}

@@ -1,0 +1,18 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * Row types of every table, as Kysely sees them. Migrations in db/migrations create these tables; a
+ * repository that reads or writes a table is the only code that names it.
+ */
+export interface Tables {
+  audit_log: AuditLogTable;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  time: ColumnType<Date, Date | undefined, never>;
+  actor: string;
+  action: string;
+  subject: string;
+  detail: ColumnType<Record<string, unknown>, string, never>;
+}

@@ -1,0 +1,49 @@
+import pino, { type Logger } from 'pino';
+
+export type { Logger } from 'pino';
+
+/**
+ * Paths pino blanks out wherever they appear in a log object. Connection strings and credentials are
+ * redacted at the source too (see config's redactUrl); this is the second net.
+ */
+const REDACT_PATHS = [
+  'password',
+  '*.password',
+  'authorization',
+  '*.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers.authorization',
+  'connectionParams',
+  '*.connectionParams',
+  'apiKey',
+  '*.apiKey',
+  'token',
+  '*.token',
+  'databaseUrl',
+  'redisUrl',
+];
+
+export interface LoggerOptions {
+  level: string;
+  format: 'pretty' | 'json';
+  /** Where JSON lines go; defaults to stdout. Tests pass a stream to read what was logged. */
+  destination?: pino.DestinationStream;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const base = {
+    level: options.level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: { service: 'sibyl' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  if (options.destination) return pino(base, options.destination);
+  if (options.format === 'pretty') {
+    return pino({
+      ...base,
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname,service' } },
+    });
+  }
+  return pino(base);
+}

@@ -1,0 +1,63 @@
+import { createPubSub, type PubSub as YogaPubSub } from '@graphql-yoga/subscription';
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import type { Redis } from 'ioredis';
+
+/**
+ * Events between the parts of Sibyl, and between instances when Redis is configured. The shape is
+ * the one type-graphql's subscriptions consume (`publish(topic, payload)`, `subscribe(topic)`), so
+ * the same bus feeds GraphQL subscriptions and internal listeners.
+ *
+ * Engines: in-process (an EventTarget) or Redis pub/sub, where every instance receives every event
+ * published by any of them. Topic names are prefixed with the deployment's key prefix.
+ */
+export interface EventBus {
+  readonly engine: 'memory' | 'redis';
+  publish(topic: string, payload: unknown): void;
+  subscribe(topic: string): AsyncIterable<unknown>;
+}
+
+type AnyTopics = Record<string, [unknown]>;
+
+export function createMemoryEventBus(options: { keyPrefix: string }): EventBus {
+  return prefixed('memory', createPubSub<AnyTopics>(), options.keyPrefix);
+}
+
+export function createRedisEventBus(options: { publisher: Redis; subscriber: Redis; keyPrefix: string }): EventBus {
+  const eventTarget = createRedisEventTarget<CustomEvent>({
+    publishClient: options.publisher,
+    subscribeClient: options.subscriber,
+    serializer: dateSafeJson,
+  });
+  return prefixed('redis', createPubSub<AnyTopics>({ eventTarget }), options.keyPrefix);
+}
+
+function prefixed(engine: EventBus['engine'], pubsub: YogaPubSub<AnyTopics>, keyPrefix: string): EventBus {
+  const channel = (topic: string) => `${keyPrefix}events:${topic}`;
+  return {
+    engine,
+    publish: (topic, payload) => pubsub.publish(channel(topic), payload),
+    subscribe: (topic) => pubsub.subscribe(channel(topic)),
+  };
+}
+
+/**
+ * JSON that keeps Dates as Dates across Redis, so a payload looks the same to a subscriber whichever
+ * instance published it. JSON.stringify calls Date#toJSON before a replacer sees the value, hence
+ * reading the raw value from `this`.
+ */
+export const dateSafeJson = {
+  stringify(message: unknown): string {
+    return JSON.stringify(message, function (this: Record<string, unknown>, key, value) {
+      const raw = this[key];
+      return raw instanceof Date ? { $date: raw.toISOString() } : value;
+    });
+  },
+  parse(message: string): unknown {
+    return JSON.parse(message, (_key, value: unknown) => {
+      if (value !== null && typeof value === 'object' && '$date' in value && Object.keys(value).length === 1) {
+        return new Date((value as { $date: string }).$date);
+      }
+      return value;
+    });
+  },
+};

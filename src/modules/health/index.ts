@@ -1,0 +1,2 @@
+export { HealthResolver } from './health.resolver.js';
+export { HealthService, type HealthReport } from './health.service.js';

@@ -1,0 +1,82 @@
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginLandingPageLocalDefault,
+  ApolloServerPluginLandingPageProductionDefault,
+} from '@apollo/server/plugin/landingPage/default';
+import type { GraphQLSchema, ValidationRule } from 'graphql';
+import type { Context } from '../context/context.js';
+import { errorCodes, formatGraphQLError } from './errors.js';
+import type { OperationObserver } from './observe.js';
+
+export interface ApolloOptions {
+  schema: GraphQLSchema;
+  isProduction: boolean;
+  introspection: boolean;
+  landingPage: 'sandbox' | 'production';
+  validationRules: readonly ValidationRule[];
+  observer: OperationObserver;
+  extraPlugins?: ApolloServerPlugin<Context>[];
+}
+
+export function createApollo(options: ApolloOptions): ApolloServer<Context> {
+  return new ApolloServer<Context>({
+    schema: options.schema,
+    introspection: options.introspection,
+    includeStacktraceInErrorResponses: !options.isProduction,
+    // Field suggestions ("Did you mean …?") reveal the schema; keep them for developers only.
+    hideSchemaDetailsFromClientErrors: options.isProduction,
+    allowBatchedHttpRequests: false,
+    csrfPrevention: true,
+    validationRules: [...options.validationRules],
+    formatError: (formatted) => formatGraphQLError(formatted, options.isProduction),
+    plugins: [
+      // Apollo installs its cache-control plugin whenever it is not disabled, and it costs on every
+      // field; we set no cache hints, so it stays off.
+      ApolloServerPluginCacheControlDisabled(),
+      options.landingPage === 'sandbox'
+        ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
+        : ApolloServerPluginLandingPageProductionDefault({ footer: false }),
+      observePlugin(options),
+      ...(options.extraPlugins ?? []),
+    ],
+  });
+}
+
+function observePlugin(options: ApolloOptions): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart({ contextValue }) {
+      const started = performance.now();
+      const trace = contextValue.trace;
+      let operationType = 'unknown';
+      return {
+        async didResolveOperation({ operation, operationName }) {
+          operationType = operation?.operation ?? 'unknown';
+          Object.assign(trace, { operationName: operationName ?? undefined, operationType });
+        },
+        async didEncounterErrors({ errors, contextValue: context }) {
+          for (const error of errors) {
+            const code = error.extensions?.code;
+            if (code === undefined || code === 'INTERNAL_SERVER_ERROR') {
+              context.logger.error({ err: error.originalError ?? error, path: error.path }, 'unexpected error while executing GraphQL');
+            }
+          }
+        },
+        async willSendResponse({ response, operationName }) {
+          const body = response.body;
+          const errors = body.kind === 'single' ? body.singleResult.errors : body.initialResult.errors;
+          const codes = errorCodes(errors);
+          Object.assign(trace, { errorCodes: codes, operationName: operationName ?? trace.operationName });
+          options.observer.observe({
+            transport: 'http',
+            requestId: contextValue.requestId,
+            operationType,
+            operationName: operationName ?? undefined,
+            seconds: (performance.now() - started) / 1000,
+            errorCodes: codes,
+          });
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,56 @@
+import type { GraphQLFormattedError } from 'graphql';
+import { CLIENT_ERROR_CODES, ErrorCode } from '../shared/errors.js';
+
+interface ValidationErrorLike {
+  property: string;
+  value?: unknown;
+  constraints?: Record<string, string>;
+  children?: ValidationErrorLike[];
+}
+
+/**
+ * The one policy for what an error looks like when it leaves the server, for HTTP and WebSocket alike:
+ * - every error gets a code; one without a known code is an internal error;
+ * - internal errors are masked in production (no message text, stack, SQL or path leaves);
+ * - type-graphql's "Argument Validation Error" is rewritten to say which argument broke which rule.
+ */
+export function formatGraphQLError(formatted: GraphQLFormattedError, isProduction: boolean): GraphQLFormattedError {
+  const extensions = { ...(formatted.extensions ?? {}) };
+  let code = typeof extensions.code === 'string' ? extensions.code : undefined;
+  let message = formatted.message;
+
+  if (Array.isArray(extensions.validationErrors)) {
+    message = describeValidationErrors(extensions.validationErrors as ValidationErrorLike[]);
+    extensions.validationErrors = flattenValidationErrors(extensions.validationErrors as ValidationErrorLike[]);
+  }
+  if (code === 'UNAUTHORIZED') code = ErrorCode.FORBIDDEN; // type-graphql's name for it
+
+  const isClientError = code !== undefined && CLIENT_ERROR_CODES.has(code);
+  if (!isClientError) {
+    code = ErrorCode.INTERNAL_SERVER_ERROR;
+    if (isProduction) {
+      return { message: 'Internal server error', locations: formatted.locations, path: formatted.path, extensions: { code } };
+    }
+  }
+  // A stack says nothing useful about the client's own mistake; internal errors keep theirs outside production.
+  delete extensions.stacktrace;
+  return { ...formatted, message, extensions: { ...extensions, code } };
+}
+
+function flattenValidationErrors(errors: ValidationErrorLike[], prefix = ''): Array<{ argument: string; problems: string[] }> {
+  return errors.flatMap((error) => {
+    const name = prefix ? `${prefix}.${error.property}` : error.property;
+    const own = error.constraints ? [{ argument: name, problems: Object.values(error.constraints) }] : [];
+    return [...own, ...flattenValidationErrors(error.children ?? [], name)];
+  });
+}
+
+function describeValidationErrors(errors: ValidationErrorLike[]): string {
+  const parts = flattenValidationErrors(errors).map((e) => `${e.argument}: ${e.problems.join('; ')}`);
+  return parts.length > 0 ? `Invalid arguments: ${parts.join(' | ')}` : 'Invalid arguments';
+}
+
+/** The codes of a response's errors, for logs and metrics. */
+export function errorCodes(errors: readonly GraphQLFormattedError[] | undefined): string[] {
+  return (errors ?? []).map((e) => (typeof e.extensions?.code === 'string' ? e.extensions.code : ErrorCode.INTERNAL_SERVER_ERROR));
+}
