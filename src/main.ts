@@ -123,8 +123,10 @@ async function run(): Promise<void> {
     gateway = await startGateway(config, logger);
   } catch (error) {
     logger.fatal({ err: error }, `start-up failed: ${(error as Error).message}`);
+    process.exitCode = 1;
     logger.flush();
-    setTimeout(() => process.exit(1), 100).unref();
+    // Let the log reach its destination, then make sure no leftover handle keeps the process alive.
+    setTimeout(() => process.exit(1), 200).unref();
     return;
   }
 

@@ -44,7 +44,6 @@ const envSchema = z.object({
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'expected 1-64 of A-Z a-z 0-9 : _ . -' }).default('sibyl:'),
   INTROSPECTION: booleanString.optional(),
   SHUTDOWN_TIMEOUT_MS: integer(100, 60_000).default(8_000),
-  MODELS_DIR: z.string().min(1).default('./models'),
 });
 
 export type Config = Readonly<{
@@ -60,7 +59,6 @@ export type Config = Readonly<{
   keyPrefix: string;
   graphql: { introspection: boolean; landingPage: 'sandbox' | 'production' };
   shutdownTimeoutMs: number;
-  modelsDir: string;
 }>;
 
 /** One line of the README's configuration table. */
@@ -77,7 +75,6 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'REDIS_KEY_PREFIX', default: 'sibyl:', description: 'prefix of every Redis key and channel (lets several deployments share one Redis)' },
   { name: 'INTROSPECTION', default: 'true (false in production)', description: 'allow GraphQL introspection' },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '8000', description: 'how long a SIGTERM drain may take before the process gives up and exits 1' },
-  { name: 'MODELS_DIR', default: './models', description: 'where `<strategy>/<version>/model.onnx` + `manifest.json` are read from' },
 ];
 
 /** Thrown by {@link loadConfig}; its message names every bad variable, one per line. */
@@ -127,7 +124,6 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       landingPage: isProduction ? 'production' : 'sandbox',
     },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
-    modelsDir: path.resolve(cwd, env.MODELS_DIR),
   } satisfies Config);
 }
 

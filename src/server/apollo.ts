@@ -12,7 +12,6 @@ import type { OperationObserver } from './observe.js';
 export interface ApolloOptions {
   schema: GraphQLSchema;
   isProduction: boolean;
-  introspection: boolean;
   landingPage: 'sandbox' | 'production';
   validationRules: readonly ValidationRule[];
   observer: OperationObserver;
@@ -22,7 +21,9 @@ export interface ApolloOptions {
 export function createApollo(options: ApolloOptions): ApolloServer<Context> {
   return new ApolloServer<Context>({
     schema: options.schema,
-    introspection: options.introspection,
+    // Introspection is governed by NoSchemaIntrospectionCustomRule in `validationRules`, shared with the
+    // WebSocket transport, so both refuse it with the same message; Apollo's own rule would add a second.
+    introspection: true,
     includeStacktraceInErrorResponses: !options.isProduction,
     // Field suggestions ("Did you mean …?") reveal the schema; keep them for developers only.
     hideSchemaDetailsFromClientErrors: options.isProduction,

@@ -63,7 +63,6 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   const apollo = createApollo({
     schema: options.schema,
     isProduction: options.isProduction,
-    introspection: options.introspection,
     landingPage: options.landingPage,
     validationRules,
     observer,

@@ -45,6 +45,18 @@ export interface WsTransport {
   readonly connectionCount: number;
 }
 
+/** The codes Apollo gives the same failures over HTTP, so clients see one vocabulary. */
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: error.nodes,
+    source: error.source,
+    positions: error.positions,
+    path: error.path,
+    originalError: error.originalError,
+    extensions: { ...error.extensions, code },
+  });
+}
+
 export function createWsTransport(options: WsOptions): WsTransport {
   const logger = options.logger.child({ component: 'ws' });
   const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024;
@@ -59,10 +71,10 @@ export function createWsTransport(options: WsOptions): WsTransport {
       try {
         document = parse(payload.query, { maxTokens: 10_000 });
       } catch (error) {
-        return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
+        return [withCode(error instanceof GraphQLError ? error : new GraphQLError(String(error)), 'GRAPHQL_PARSE_FAILED')];
       }
       const validationErrors = validate(options.schema, document, options.validationRules);
-      if (validationErrors.length > 0) return validationErrors;
+      if (validationErrors.length > 0) return validationErrors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
       const operation = getOperationAST(document, payload.operationName);
       if (!operation) return [new GraphQLError('Could not determine which operation to run: name one with operationName')];
       ctx.extra.started.set(id, { at: performance.now(), type: operation.operation, name: payload.operationName ?? operation.name?.value });

@@ -1,2 +1,3 @@
+import 'reflect-metadata';
 export { HealthResolver } from './health.resolver.js';
 export { HealthService, type HealthReport } from './health.service.js';

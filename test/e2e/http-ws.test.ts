@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { HealthDocument } from '../generated/graphql.js';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { execute, postQuery, wsClient, wsExecute } from '../helpers/graphql.js';
+import { stackName } from '../helpers/services.js';
+
+describe(`gateway over HTTP and WebSocket (${stackName})`, () => {
+  let server: TestGateway;
+  before(async () => {
+    server = await startTestGateway();
+  });
+  after(async () => server.close());
+
+  test('health answers over HTTP with every component ok', async () => {
+    const { status, data, errors } = await execute(server.url, HealthDocument);
+    assert.equal(status, 200);
+    assert.equal(errors, undefined);
+    assert.equal(data?.health.status, 'ok');
+    const names = data!.health.components.map((c) => c.name);
+    assert.ok(names.includes('database'));
+    assert.equal(names.includes('redis'), Boolean(server.gateway.config.redis));
+    assert.ok(data!.health.components.every((c) => c.status === 'ok'));
+  });
+
+  test('/health/ready and /health/live give the same picture as JSON', async () => {
+    const ready = await fetch(`${server.url}/health/ready`);
+    assert.equal(ready.status, 200);
+    const body = (await ready.json()) as { status: string; components: Array<{ name: string; status: string }> };
+    assert.equal(body.status, 'ok');
+    assert.ok(body.components.some((c) => c.name === 'database' && c.status === 'ok'));
+    const live = await fetch(`${server.url}/health/live`);
+    assert.deepEqual(await live.json(), { status: 'ok' });
+  });
+
+  test('a valid x-request-id is echoed; a missing or hostile one is replaced by a generated id', async () => {
+    const echoed = await execute(server.url, HealthDocument, {}, { 'x-request-id': 'trace-42.a:b' });
+    assert.equal(echoed.headers.get('x-request-id'), 'trace-42.a:b');
+    const generated = await execute(server.url, HealthDocument);
+    assert.match(generated.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+    const hostile = await execute(server.url, HealthDocument, {}, { 'x-request-id': 'x'.repeat(500) });
+    assert.match(hostile.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/);
+  });
+
+  test('GET /graphql runs queries (with the CSRF-preventing header) and refuses simple cross-site GETs', async () => {
+    const url = `${server.url}/graphql?query=${encodeURIComponent('{ health { status } }')}`;
+    const ok = await fetch(url, { headers: { 'apollo-require-preflight': 'true' } });
+    assert.equal(ok.status, 200);
+    assert.deepEqual(await ok.json(), { data: { health: { status: 'ok' } } });
+    const csrf = await fetch(url);
+    assert.equal(csrf.status, 400);
+  });
+
+  test('the development landing page is Apollo Sandbox', async () => {
+    const page = await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' } });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /new window\.EmbeddedSandbox/);
+  });
+
+  test('bad queries get a code, never a stack trace', async () => {
+    const unknownField = await postQuery(server.url, '{ nope }');
+    assert.equal(unknownField.errors?.[0]?.extensions?.code, 'GRAPHQL_VALIDATION_FAILED');
+    const syntax = await postQuery(server.url, '{ health { ');
+    assert.equal(syntax.errors?.[0]?.extensions?.code, 'GRAPHQL_PARSE_FAILED');
+    for (const r of [unknownField, syntax]) assert.doesNotMatch(JSON.stringify(r.errors), /stacktrace|node_modules/);
+    const notJson = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' });
+    assert.equal(notJson.status, 400);
+  });
+
+  test('HTTP batching is off', async () => {
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([{ query: '{ health { status } }' }, { query: '{ health { status } }' }]),
+    });
+    assert.equal(response.status, 400);
+  });
+
+  test('queries run over graphql-ws on the same port and path', async () => {
+    const client = wsClient(server.url);
+    try {
+      const result = await wsExecute<{ health: { status: string } }>(client, '{ health { status } }');
+      assert.deepEqual(result, { data: { health: { status: 'ok' } } });
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  test('an invalid operation over graphql-ws gets a coded error and the connection stays up', async () => {
+    const client = wsClient(server.url);
+    try {
+      const bad = await wsExecute(client, '{ nope }');
+      assert.match(bad.errors?.[0]?.message ?? '', /Cannot query field "nope"/);
+      assert.equal(bad.errors?.[0]?.extensions?.code, 'GRAPHQL_VALIDATION_FAILED');
+      const unparsable = await wsExecute(client, '{ health { ');
+      assert.equal(unparsable.errors?.[0]?.extensions?.code, 'GRAPHQL_PARSE_FAILED');
+      const good = await wsExecute<{ health: { status: string } }>(client, '{ health { status } }');
+      assert.equal(good.data?.health.status, 'ok');
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  test('a WebSocket message over the size limit closes that socket with 4400, not the server', async () => {
+    const socket = new WebSocket(`${server.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init' }));
+    socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: `{ health { status } } #${'x'.repeat(100_000)}` } }));
+    const [code, reason] = await new Promise<[number, string]>((resolve) => socket.once('close', (c, r) => resolve([c, r.toString()])));
+    assert.equal(code, 4400);
+    assert.match(reason, /larger than/);
+    assert.equal((await execute(server.url, HealthDocument)).data?.health.status, 'ok');
+  });
+
+  test('a socket that never sends connection_init is closed with 4408', async () => {
+    const socket = new WebSocket(`${server.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+    const code = await new Promise<number>((resolve) => socket.once('close', (c) => resolve(c)));
+    assert.equal(code, 4408);
+  });
+
+  test('/metrics exposes the GraphQL request histogram and error counter with real counts', async () => {
+    await postQuery(server.url, '{ nope }');
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(text, /sibyl_graphql_request_seconds_count\{operation_type="query"\} [1-9]/);
+    assert.match(text, /sibyl_graphql_errors_total\{code="GRAPHQL_VALIDATION_FAILED"\} [1-9]/);
+    assert.match(text, /process_resident_memory_bytes/);
+  });
+});
+
+describe(`gateway in production mode (${stackName})`, () => {
+  let server: TestGateway;
+  before(async () => {
+    server = await startTestGateway({ NODE_ENV: 'production', LOG_LEVEL: 'silent' });
+  });
+  after(async () => server.close());
+
+  test('introspection is refused over HTTP and WebSocket', async () => {
+    const http = await postQuery(server.url, '{ __schema { types { name } } }');
+    assert.equal(http.errors?.[0]?.extensions?.code, 'GRAPHQL_VALIDATION_FAILED');
+    assert.match(http.errors?.[0]?.message ?? '', /introspection has been disabled/);
+    const client = wsClient(server.url);
+    try {
+      const ws = await wsExecute(client, '{ __schema { types { name } } }');
+      assert.match(ws.errors?.[0]?.message ?? '', /introspection has been disabled/);
+      assert.equal(ws.errors?.[0]?.extensions?.code, 'GRAPHQL_VALIDATION_FAILED');
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  test('the landing page is the production one, not Sandbox', async () => {
+    const html = await (await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' } })).text();
+    assert.doesNotMatch(html, /EmbeddedSandbox/);
+    assert.match(html, /Welcome to Apollo Server/);
+  });
+
+  test('no field suggestions leak the schema', async () => {
+    const response = await postQuery(server.url, '{ healt { status } }');
+    assert.doesNotMatch(response.errors?.[0]?.message ?? '', /Did you mean/);
+  });
+});

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { openDatabase } from '../../src/infra/db/index.js';
+import { createLogger } from '../../src/infra/logger/logger.js';
+import { HealthDocument } from '../generated/graphql.js';
+import { execute } from '../helpers/graphql.js';
+import { spawnGateway } from '../helpers/process.js';
+import { createTestDatabase, stackName, testRedisEnv } from '../helpers/services.js';
+
+const logger = createLogger({ level: 'silent', format: 'json' });
+
+describe(`the gateway process (${stackName})`, () => {
+  test('starts on a fresh database within 15 s, stops on SIGTERM with 0, and keeps its data across restarts', async () => {
+    const database = await createTestDatabase();
+    const env = { ...database.env, ...testRedisEnv() };
+    try {
+      const first = spawnGateway(env);
+      const { url, startupMs } = await first.ready;
+      assert.ok(startupMs < 15_000, `took ${startupMs} ms`);
+      const health = await execute(url, HealthDocument);
+      assert.equal(health.data?.health.status, 'ok');
+      assert.ok(first.logs.some((l) => String(l.msg).startsWith('database migrated')));
+      first.kill('SIGTERM');
+      assert.deepEqual(await first.exited, { code: 0, signal: null });
+
+      // Between runs, write a row the way an operator's tool would.
+      const direct = await openDatabase(database.settings, logger);
+      await direct.db.insertInto('audit_log').values({ actor: 'test', action: 'between-runs', subject: 'x', detail: '{}' }).execute();
+      await direct.close();
+
+      const second = spawnGateway(env);
+      const { url: url2 } = await second.ready;
+      assert.ok(second.logs.some((l) => l.msg === 'database schema up to date'), 'second start must not migrate again');
+      assert.equal((await execute(url2, HealthDocument)).data?.health.status, 'ok');
+      second.kill('SIGTERM');
+      assert.equal((await second.exited).code, 0);
+
+      const after = await openDatabase(database.settings, logger);
+      const rows = await after.db.selectFrom('audit_log').select('action').execute();
+      await after.close();
+      assert.deepEqual(rows, [{ action: 'between-runs' }]);
+    } finally {
+      await database.drop();
+    }
+  });
+
+  test('SIGTERM with a query in flight and a WebSocket open: the query completes, the socket gets 1001, exit 0', async () => {
+    const database = await createTestDatabase();
+    try {
+      const gateway = spawnGateway({ ...database.env, ...testRedisEnv() });
+      const { port, url } = await gateway.ready;
+
+      const socket = new WebSocket(`${url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
+      await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+      socket.send(JSON.stringify({ type: 'connection_init' }));
+      await new Promise((resolve) => socket.once('message', resolve)); // connection_ack
+      const socketClosed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+
+      // An HTTP request whose body is still arriving when the signal lands is, by any definition, in flight.
+      const body = JSON.stringify({ query: '{ health { status } }' });
+      const raw = net.connect(port, '127.0.0.1');
+      await new Promise((resolve) => raw.once('connect', resolve));
+      let response = '';
+      raw.on('data', (chunk) => (response += chunk.toString()));
+      const responded = new Promise((resolve) => raw.once('end', resolve));
+      raw.write(`POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+      raw.write(body.slice(0, 10));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+
+      gateway.kill('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      raw.write(body.slice(10));
+      await responded;
+
+      assert.match(response, /^HTTP\/1.1 200/);
+      assert.match(response, /"status":"(ok|draining)"/);
+      assert.equal(await socketClosed, 1001);
+      assert.deepEqual(await gateway.exited, { code: 0, signal: null });
+      assert.ok(gateway.logs.some((l) => l.msg === 'shutdown complete'));
+    } finally {
+      await database.drop();
+    }
+  });
+
+  test('bad environment variables exit 1 and name every bad variable', async () => {
+    const gateway = spawnGateway({ PORT: 'abc', DATABASE_URL: 'not-a-url', REDIS_URL: 'http://localhost' });
+    const { code } = await gateway.exited;
+    assert.equal(code, 1);
+    const stderr = gateway.stderr();
+    for (const name of ['PORT', 'DATABASE_URL', 'REDIS_URL']) assert.match(stderr, new RegExp(`${name}: `));
+  });
+
+  test('an unreachable PostgreSQL exits 1 with a clear message instead of hanging', async () => {
+    const gateway = spawnGateway({ DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none' });
+    const { code } = await gateway.exited;
+    assert.equal(code, 1);
+    const fatal = gateway.logs.find((l) => l.level === 60);
+    assert.match(String(fatal?.msg), /cannot reach PostgreSQL at postgres:\/\/nobody@127\.0\.0\.1:1\/none/);
+  });
+
+  test('an unreachable Redis exits 1 with a clear message', async () => {
+    const database = await createTestDatabase();
+    try {
+      const gateway = spawnGateway({ ...database.env, REDIS_URL: 'redis://127.0.0.1:1' });
+      const { code } = await gateway.exited;
+      assert.equal(code, 1);
+      const fatal = gateway.logs.find((l) => l.level === 60);
+      assert.match(String(fatal?.msg), /cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
+    } finally {
+      await database.drop();
+    }
+  });
+});

@@ -1,0 +1,75 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+export interface GatewayProcess {
+  readonly child: ChildProcessWithoutNullStreams;
+  /** Parsed JSON log lines so far. */
+  readonly logs: Array<Record<string, unknown>>;
+  readonly stderr: () => string;
+  /** Resolves with the port once the gateway logs that it listens; rejects if it exits first. */
+  readonly ready: Promise<{ port: number; url: string; startupMs: number }>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/**
+ * Runs `src/main.ts` as `npm start` does (node + tsx), with JSON logs, so tests see the real process:
+ * its exit code, its signals, its output.
+ */
+export function spawnGateway(env: Record<string, string>, options: { timeoutMs?: number } = {}): GatewayProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: projectRoot,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', LOG_FORMAT: 'json', PORT: '0', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  let buffered = '';
+  const started = Date.now();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const ready = new Promise<{ port: number; url: string; startupMs: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`gateway not listening after ${options.timeoutMs ?? 20_000} ms\n${stderr}`)), options.timeoutMs ?? 20_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const lines = buffered.split('\n');
+      buffered = lines.pop() ?? '';
+      for (const line of lines) {
+        if (!line.trim()) continue;
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          entry = { raw: line };
+        }
+        logs.push(entry);
+        if (typeof entry.port === 'number' && String(entry.msg).includes('listening on')) {
+          clearTimeout(timer);
+          resolve({ port: entry.port, url: `http://127.0.0.1:${entry.port}`, startupMs: Date.now() - started });
+        }
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`gateway exited with code ${code} before listening\nstderr: ${stderr}\nlogs: ${JSON.stringify(logs)}`));
+    });
+  });
+  ready.catch(() => undefined); // callers that only await `exited` must not see an unhandled rejection
+  return {
+    child,
+    logs,
+    stderr: () => stderr,
+    ready,
+    exited,
+    kill: (signal = 'SIGTERM') => {
+      child.kill(signal);
+    },
+  };
+}

@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+
+/**
+ * The services a test runs against. With DATABASE_URL / REDIS_URL set (as `.ci/run` does for its
+ * second pass), tests use those real servers; unset, the embedded engines. Each test gets a fresh
+ * database and key prefix so runs and files never see each other's data.
+ */
+export const realPostgresUrl: string | undefined = process.env.DATABASE_URL || undefined;
+export const realRedisUrl: string | undefined = process.env.REDIS_URL || undefined;
+
+export const stackName = `${realPostgresUrl ? 'postgres' : 'pglite'}+${realRedisUrl ? 'redis' : 'memory'}`;
+
+let counter = 0;
+const uniqueName = (kind: string) => `sibyl_t_${kind}_${process.pid}_${Date.now().toString(36)}_${counter++}`;
+
+export function tempDir(prefix = 'sibyl-test-'): { dir: string; remove(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export interface TestDatabase {
+  /** Environment for a gateway process or loadConfig: DATABASE_URL (real PG) or DATA_DIR (PGlite). */
+  env: Record<string, string>;
+  settings: { kind: 'postgres'; url: string; poolMax: number } | { kind: 'pglite'; dataDir: string };
+  drop(): Promise<void>;
+}
+
+/** A new, empty database on the configured PostgreSQL, or a new PGlite data directory. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const data = tempDir();
+  if (!realPostgresUrl) {
+    return {
+      env: { DATA_DIR: data.dir },
+      settings: { kind: 'pglite', dataDir: path.join(data.dir, 'pglite') },
+      drop: async () => data.remove(),
+    };
+  }
+  const name = uniqueName('db');
+  await adminQuery(`create database ${name}`);
+  const url = new URL(realPostgresUrl);
+  url.pathname = `/${name}`;
+  return {
+    env: { DATABASE_URL: url.toString(), DATA_DIR: data.dir },
+    settings: { kind: 'postgres', url: url.toString(), poolMax: 5 },
+    async drop() {
+      await adminQuery(`drop database if exists ${name} with (force)`);
+      data.remove();
+    },
+  };
+}
+
+async function adminQuery(sqlText: string): Promise<void> {
+  const client = new pg.Client({ connectionString: realPostgresUrl });
+  await client.connect();
+  try {
+    await client.query(sqlText);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Environment for Redis (a unique key prefix per call), or nothing when Redis is not configured. */
+export function testRedisEnv(): Record<string, string> {
+  const prefix = `${uniqueName('k')}:`;
+  return realRedisUrl ? { REDIS_URL: realRedisUrl, REDIS_KEY_PREFIX: prefix } : { REDIS_KEY_PREFIX: prefix };
+}

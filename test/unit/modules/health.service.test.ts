@@ -1,0 +1,42 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { HealthService } from '../../../src/modules/health/index.js';
+import type { HealthCheck } from '../../../src/shared/health.js';
+
+const check = (name: string, result: Awaited<ReturnType<HealthCheck['check']>> | Error | 'hang'): HealthCheck => ({
+  name,
+  check: () =>
+    result === 'hang' ? new Promise(() => undefined) : result instanceof Error ? Promise.reject(result) : Promise.resolve(result),
+});
+
+describe('HealthService', () => {
+  test('all ok → ok and ready', async () => {
+    const report = await new HealthService([check('a', { status: 'ok' }), check('b', { status: 'ok', detail: 'fine' })], '1.0.0').report();
+    assert.equal(report.status, 'ok');
+    assert.equal(report.ready, true);
+    assert.deepEqual(report.components, [{ name: 'a', status: 'ok' }, { name: 'b', status: 'ok', detail: 'fine' }]);
+  });
+
+  test('a degraded component keeps the instance ready', async () => {
+    const report = await new HealthService([check('a', { status: 'ok' }), check('b', { status: 'degraded' })], '1').report();
+    assert.equal(report.status, 'degraded');
+    assert.equal(report.ready, true);
+  });
+
+  test('a down component, a throwing check or a hung check makes it unready', async () => {
+    const service = new HealthService([check('a', { status: 'ok' }), check('b', new Error('boom')), check('c', 'hang')], '1', 50);
+    const report = await service.report();
+    assert.equal(report.status, 'down');
+    assert.equal(report.ready, false);
+    assert.deepEqual(report.components[1], { name: 'b', status: 'down', detail: 'boom' });
+    assert.match(report.components[2]!.detail!, /no answer within 50 ms/);
+  });
+
+  test('draining makes it unready whatever the components say', async () => {
+    const service = new HealthService([check('a', { status: 'ok' })], '1');
+    service.markDraining();
+    const report = await service.report();
+    assert.equal(report.status, 'draining');
+    assert.equal(report.ready, false);
+  });
+});

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { errorCodes, formatGraphQLError } from '../../../src/server/errors.js';
+
+describe('formatGraphQLError', () => {
+  const internal = { message: 'relation "secret_table" does not exist at /srv/app/x.ts', path: ['health'], extensions: { stacktrace: ['at /srv/app/x.ts:1'] } };
+
+  test('masks internal errors in production: no message, stack or path text', () => {
+    const formatted = formatGraphQLError(internal, true);
+    assert.equal(formatted.message, 'Internal server error');
+    assert.deepEqual(formatted.extensions, { code: 'INTERNAL_SERVER_ERROR' });
+    assert.deepEqual(formatted.path, ['health']);
+    assert.doesNotMatch(JSON.stringify(formatted), /secret_table|\/srv\/app/);
+  });
+
+  test('outside production internal errors keep their message and get a code', () => {
+    const formatted = formatGraphQLError(internal, false);
+    assert.equal(formatted.message, internal.message);
+    assert.equal(formatted.extensions?.code, 'INTERNAL_SERVER_ERROR');
+  });
+
+  test('client errors keep their message and code, never a stack', () => {
+    const formatted = formatGraphQLError({ message: 'Unknown symbol "ZZZZ"', extensions: { code: 'UNKNOWN_SYMBOL', stacktrace: ['x'] } }, true);
+    assert.equal(formatted.message, 'Unknown symbol "ZZZZ"');
+    assert.deepEqual(formatted.extensions, { code: 'UNKNOWN_SYMBOL' });
+  });
+
+  test("type-graphql's validation errors name the argument and the rule", () => {
+    const formatted = formatGraphQLError(
+      {
+        message: 'Argument Validation Error',
+        extensions: {
+          code: 'BAD_USER_INPUT',
+          validationErrors: [{ property: 'symbols', value: ['!!'], constraints: { matches: 'each value in symbols must match /^[A-Z]+$/' } }],
+        },
+      },
+      true,
+    );
+    assert.equal(formatted.message, 'Invalid arguments: symbols: each value in symbols must match /^[A-Z]+$/');
+    assert.deepEqual(formatted.extensions?.validationErrors, [{ argument: 'symbols', problems: ['each value in symbols must match /^[A-Z]+$/'] }]);
+  });
+
+  test("type-graphql's UNAUTHORIZED becomes FORBIDDEN", () => {
+    assert.equal(formatGraphQLError({ message: 'no', extensions: { code: 'UNAUTHORIZED' } }, true).extensions?.code, 'FORBIDDEN');
+  });
+
+  test('errorCodes lists one code per error', () => {
+    assert.deepEqual(errorCodes([{ message: 'a', extensions: { code: 'X' } }, { message: 'b' }]), ['X', 'INTERNAL_SERVER_ERROR']);
+    assert.deepEqual(errorCodes(undefined), []);
+  });
+});
