@@ -1,0 +1,25 @@
+/**
+ * The inference contract: a loaded model scores a batch of feature rows in one call. Engines:
+ * `onnx.ts` (onnxruntime-node). The micro-batcher (`micro-batcher.ts`) sits in front of a model and
+ * turns many concurrent small requests into few large runs.
+ */
+export interface ModelSignature {
+  readonly inputName: string;
+  readonly outputName: string;
+  readonly featureCount: number;
+}
+
+export interface LoadedModel {
+  readonly signature: ModelSignature;
+  /**
+   * Scores `rows` feature vectors packed row-major in `input` (length rows × featureCount) and returns one
+   * probability per row. One call is one inference run.
+   */
+  run(input: Float32Array, rows: number): Promise<Float32Array>;
+  release(): Promise<void>;
+}
+
+export interface InferenceEngine {
+  readonly name: string;
+  load(modelBytes: Uint8Array, signature: ModelSignature): Promise<LoadedModel>;
+}

@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+/**
+ * `manifest.json` beside every `model.onnx`: everything the gateway needs to serve a model it knows
+ * nothing else about (the gateway is model-agnostic: any ONNX model with a correct manifest serves), and
+ * everything an analyst needs to judge it (offline metrics next to the base rate, provenance).
+ */
+const probability = z.number().min(0).max(1);
+const nullableMetric = z.number().nullable();
+
+const calibrationBin = z.object({
+  lower: z.number(),
+  upper: z.number(),
+  count: z.number().int().nonnegative(),
+  meanPredicted: nullableMetric,
+  observedRate: nullableMetric,
+});
+
+export const offlineMetricsSchema = z.object({
+  period: z.object({ from: z.string(), to: z.string() }),
+  sampleSize: z.number().int().positive(),
+  baseRate: probability,
+  accuracy: probability,
+  baselineAccuracy: probability,
+  precision: nullableMetric,
+  recall: nullableMetric,
+  f1: nullableMetric,
+  brier: z.number(),
+  baselineBrier: z.number(),
+  logLoss: z.number(),
+  baselineLogLoss: z.number(),
+  ece: z.number(),
+  eceBeforeCalibration: z.number(),
+  intervalCoverage: z.record(z.string(), probability),
+  calibration: z.array(calibrationBin),
+  /** One honest sentence: does the model beat the base rate on held-out data? */
+  verdict: z.string(),
+});
+
+export const manifestSchema = z.object({
+  strategy: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/),
+  version: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+  horizon: z.string(),
+  horizonBars: z.number().int().positive(),
+  createdAt: z.string().datetime(),
+  description: z.string(),
+  modelType: z.string(),
+  featureSet: z.string(),
+  features: z.array(z.string()).min(1),
+  input: z.object({ name: z.string(), featureCount: z.number().int().positive() }),
+  output: z.object({ name: z.string() }),
+  signal: z
+    .object({ buyAbove: probability, sellBelow: probability })
+    .refine((s) => s.sellBelow <= 0.5 && s.buyAbove >= 0.5, { message: 'need sellBelow ≤ 0.5 ≤ buyAbove, so a signal is never less likely right than wrong' }),
+  calibration: z.object({ method: z.literal('platt'), a: z.number(), b: z.number() }),
+  interval: z.object({
+    method: z.literal('split-conformal'),
+    center: z.number(),
+    quantiles: z.record(z.string(), z.number().positive()),
+  }),
+  offlineMetrics: offlineMetricsSchema,
+  training: z.object({
+    train: z.object({ from: z.string(), to: z.string(), samples: z.number().int() }),
+    validation: z.object({ from: z.string(), to: z.string(), samples: z.number().int() }),
+    hyperparameters: z.record(z.string(), z.union([z.number(), z.string()])),
+  }),
+  data: z.object({
+    source: z.string(),
+    symbols: z.array(z.string()),
+    bars: z.number().int(),
+    from: z.string(),
+    to: z.string(),
+  }),
+  /** sha256 of model.onnx, hex: a file that does not match is refused. */
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type OfflineMetrics = z.infer<typeof offlineMetricsSchema>;
