@@ -8,9 +8,18 @@ import type { Cache } from './infra/cache/cache.js';
 import { migrateToLatest, openDatabase, type Database } from './infra/db/index.js';
 import { createLogger, type Logger } from './infra/logger/logger.js';
 import { createMetrics } from './infra/metrics/metrics.js';
+import { CacheTier } from './infra/cache/tier.js';
+import { createOnnxEngine } from './infra/inference/onnx.js';
+import { BarsRepository } from './infra/market-data/bars-repository.js';
+import { createBarsStoreProvider } from './infra/market-data/bars-store.js';
+import { countingFetches } from './infra/market-data/instrumented.js';
+import type { Bar, MarketDataProvider } from './infra/market-data/market-data.js';
+import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket, type SyntheticMarket } from './infra/market-data/synthetic.js';
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './infra/pubsub/pubsub.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
 import { HealthService } from './modules/health/index.js';
+import { ModelRegistry, ModelsService } from './modules/models/index.js';
+import { PredictionService, type CachedFeatures } from './modules/predictions/index.js';
 import { buildGatewaySchema } from './schema/build-schema.js';
 import { createGatewayServer } from './server/server.js';
 import type { HealthCheck } from './shared/health.js';
@@ -23,6 +32,8 @@ export interface RunningGateway {
   readonly database: Database;
   readonly cache: Cache;
   readonly events: EventBus;
+  readonly market: MarketDataProvider;
+  readonly registry: ModelRegistry;
   /** Drains and releases everything; resolves when the process may exit. */
   stop(): Promise<void>;
 }
@@ -60,12 +71,43 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       : createMemoryEventBus({ keyPrefix });
 
     const metrics = createMetrics();
-    const checks: HealthCheck[] = [database.health, ...(redis ? [redis.health] : [])];
+    const registry = await ModelRegistry.load({
+      directory: config.modelsDir,
+      engine: createOnnxEngine(),
+      batching: config.inference,
+      logger: logger.child({ component: 'models' }),
+      onRun: (manifest, rows, seconds) => {
+        metrics.inferenceRunsTotal.inc({ strategy: manifest.strategy, version: manifest.version });
+        metrics.inferenceBatchSize.observe(rows);
+        metrics.inferenceSeconds.observe(seconds);
+      },
+    });
+    releasers.push(() => registry.close());
+
+    const { market, synthetic } = await chooseMarket(database, config, logger);
+    if (synthetic && config.synthetic.tickMs > 0) {
+      const ticker = setInterval(() => synthetic.advance(), config.synthetic.tickMs);
+      releasers.push(async () => clearInterval(ticker));
+    }
+    const count = (tier: string, result: 'hit' | 'miss', n: number) => metrics.cacheRequestsTotal.inc({ tier, result }, n);
+    const predictions = new PredictionService(
+      countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })),
+      registry,
+      {
+        market: new CacheTier<Bar[]>(cache, 'market', config.cacheTtlMs.market, count),
+        features: new CacheTier<CachedFeatures>(cache, 'features', config.cacheTtlMs.features, count),
+        predictions: new CacheTier<number>(cache, 'predictions', config.cacheTtlMs.predictions, count),
+      },
+      config.predictions.maxSymbolsPerRequest,
+    );
+    const models = new ModelsService(registry);
+
+    const checks: HealthCheck[] = [database.health, ...(redis ? [redis.health] : []), modelsHealth(registry)];
     const health = new HealthService(checks, VERSION);
-    const schema = await buildGatewaySchema({ health });
+    const schema = await buildGatewaySchema({ health, predictions, models });
     const server = await createGatewayServer({
       schema,
-      createContext: createContextFactory(),
+      createContext: createContextFactory({ predictions }),
       health,
       metrics,
       logger,
@@ -75,7 +117,15 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     });
     const { port } = await server.listen(config.host, config.port);
     logger.info(
-      { port, host: config.host, database: database.engine, redis: Boolean(redis), startupMs: Math.round(performance.now() - started) },
+      {
+        port,
+        host: config.host,
+        database: database.engine,
+        redis: Boolean(redis),
+        market: market.name,
+        strategies: registry.strategies(),
+        startupMs: Math.round(performance.now() - started),
+      },
       `sibyl ${VERSION} listening on http://${config.host}:${port}/graphql`,
     );
 
@@ -86,6 +136,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       database,
       cache,
       events,
+      market,
+      registry,
       stop() {
         stopping ??= (async () => {
           try {
@@ -101,6 +153,48 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     await release();
     throw error;
   }
+}
+
+/**
+ * Stored bars are the truth when there are any; only an empty store falls back to the synthetic market
+ * (so a fresh machine serves predictions), and nothing synthetic is ever written to the store.
+ */
+async function chooseMarket(
+  database: Database,
+  config: Config,
+  logger: Logger,
+): Promise<{ market: MarketDataProvider; synthetic?: SyntheticMarket }> {
+  const repository = new BarsRepository(database.db);
+  const stored = await repository.listSymbols();
+  if (stored.length > 0) {
+    logger.info({ symbols: stored.length }, 'market data: stored bars');
+    return { market: createBarsStoreProvider(repository) };
+  }
+  const synthetic = createSyntheticMarket({
+    symbols: DEFAULT_SYNTHETIC_UNIVERSE,
+    seed: config.synthetic.seed,
+    historyBars: 2_520,
+    startTime: new Date(),
+  });
+  logger.info(
+    { symbols: DEFAULT_SYNTHETIC_UNIVERSE.length, tickMs: config.synthetic.tickMs },
+    'market data: no bars stored, serving the synthetic market (import bars with `npm run import`)',
+  );
+  return { market: synthetic, synthetic };
+}
+
+/** Ready when every known strategy has a version to serve; refused versions make it degraded. */
+function modelsHealth(registry: ModelRegistry): HealthCheck {
+  return {
+    name: 'models',
+    async check() {
+      const loaded = registry.strategies().map((s) => `${s}@${registry.active(s)!.manifest.version}`);
+      const refused = registry.refused.map((r) => `${r.directory}: ${r.reason}`);
+      if (loaded.length === 0) return { status: 'down', detail: refused.length ? `none loaded; refused ${refused.join('; ')}` : 'no models found' };
+      const detail = `serving ${loaded.join(', ')}${refused.length ? `; refused ${refused.length}: ${refused.join('; ')}` : ''}`;
+      return { status: refused.length ? 'degraded' : 'ok', detail };
+    },
+  };
 }
 
 /** Process entry: config → logger → gateway; SIGTERM/SIGINT drain and exit 0, or 1 if draining fails. */

@@ -44,6 +44,15 @@ const envSchema = z.object({
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'expected 1-64 of A-Z a-z 0-9 : _ . -' }).default('sibyl:'),
   INTROSPECTION: booleanString.optional(),
   SHUTDOWN_TIMEOUT_MS: integer(100, 60_000).default(8_000),
+  MODELS_DIR: z.string().min(1).default('./models'),
+  MAX_SYMBOLS_PER_REQUEST: integer(1, 5_000).default(200),
+  INFERENCE_MAX_BATCH: integer(1, 65_536).default(1_024),
+  INFERENCE_MAX_QUEUE_DELAY_US: integer(0, 1_000).default(0),
+  MARKET_CACHE_TTL_MS: integer(0, 86_400_000).default(1_000),
+  FEATURES_CACHE_TTL_MS: integer(0, 86_400_000).default(300_000),
+  PREDICTIONS_CACHE_TTL_MS: integer(0, 86_400_000).default(300_000),
+  SYNTHETIC_TICK_MS: integer(0, 3_600_000).default(5_000),
+  SYNTHETIC_SEED: integer(0, 2_147_483_647).default(1),
 });
 
 export type Config = Readonly<{
@@ -59,6 +68,12 @@ export type Config = Readonly<{
   keyPrefix: string;
   graphql: { introspection: boolean; landingPage: 'sandbox' | 'production' };
   shutdownTimeoutMs: number;
+  modelsDir: string;
+  predictions: { maxSymbolsPerRequest: number };
+  inference: { maxBatchSize: number; maxQueueDelayMs: number };
+  /** Time to live per cache tier, in ms; 0 turns the tier off. */
+  cacheTtlMs: { market: number; features: number; predictions: number };
+  synthetic: { tickMs: number; seed: number };
 }>;
 
 /** One line of the README's configuration table. */
@@ -75,6 +90,15 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'REDIS_KEY_PREFIX', default: 'sibyl:', description: 'prefix of every Redis key and channel (lets several deployments share one Redis)' },
   { name: 'INTROSPECTION', default: 'true (false in production)', description: 'allow GraphQL introspection' },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '8000', description: 'how long a SIGTERM drain may take before the process gives up and exits 1' },
+  { name: 'MODELS_DIR', default: './models', description: 'model versions: `<strategy>/<version>/model.onnx` + `manifest.json`' },
+  { name: 'MAX_SYMBOLS_PER_REQUEST', default: '200', description: 'most symbols one `predictions` call may ask for' },
+  { name: 'INFERENCE_MAX_BATCH', default: '1024', description: 'most rows per inference run; larger batches are split' },
+  { name: 'INFERENCE_MAX_QUEUE_DELAY_US', default: '0', description: 'how long (µs, ≤ 1000) a request may wait for others to share its inference run; 0 still merges everything asked in the same event-loop turn' },
+  { name: 'MARKET_CACHE_TTL_MS', default: '1000', description: 'market-data cache lifetime (0 = off)' },
+  { name: 'FEATURES_CACHE_TTL_MS', default: '300000', description: 'feature-vector cache lifetime (0 = off)' },
+  { name: 'PREDICTIONS_CACHE_TTL_MS', default: '300000', description: 'prediction cache lifetime, keyed by model version + featuresHash (0 = off)' },
+  { name: 'SYNTHETIC_TICK_MS', default: '5000', description: 'when no bars are stored, how often the synthetic market adds a bar per symbol (0 = never)' },
+  { name: 'SYNTHETIC_SEED', default: '1', description: 'seed of the synthetic market' },
 ];
 
 /** Thrown by {@link loadConfig}; its message names every bad variable, one per line. */
@@ -124,6 +148,11 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       landingPage: isProduction ? 'production' : 'sandbox',
     },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+    modelsDir: path.resolve(cwd, env.MODELS_DIR),
+    predictions: { maxSymbolsPerRequest: env.MAX_SYMBOLS_PER_REQUEST },
+    inference: { maxBatchSize: env.INFERENCE_MAX_BATCH, maxQueueDelayMs: env.INFERENCE_MAX_QUEUE_DELAY_US / 1000 },
+    cacheTtlMs: { market: env.MARKET_CACHE_TTL_MS, features: env.FEATURES_CACHE_TTL_MS, predictions: env.PREDICTIONS_CACHE_TTL_MS },
+    synthetic: { tickMs: env.SYNTHETIC_TICK_MS, seed: env.SYNTHETIC_SEED },
   } satisfies Config);
 }
 

@@ -1,4 +1,5 @@
 import type { Logger } from '../infra/logger/logger.js';
+import type { PredictionLoaders, PredictionService } from '../modules/predictions/index.js';
 
 /**
  * What every resolver receives, built once per HTTP request or per graphql-ws operation by the same
@@ -10,6 +11,8 @@ export interface Context {
   readonly transport: 'http' | 'ws';
   /** Filled in while the operation runs; the transport logs it when the response is sent. */
   readonly trace: OperationTrace;
+  /** Per-request DataLoaders: everything one operation asks for is batched, nothing leaks to the next. */
+  readonly loaders: { readonly predictions: PredictionLoaders };
 }
 
 /** Per-operation facts for the request log. An object (not fields) because Apollo shallow-copies contexts. */
@@ -28,6 +31,12 @@ export interface ContextInput {
 
 export type ContextFactory = (input: ContextInput) => Context;
 
-export function createContextFactory(): ContextFactory {
-  return (input) => ({ requestId: input.requestId, logger: input.logger, transport: input.transport, trace: input.trace ?? {} });
+export function createContextFactory(services: { predictions: PredictionService }): ContextFactory {
+  return (input) => ({
+    requestId: input.requestId,
+    logger: input.logger,
+    transport: input.transport,
+    trace: input.trace ?? {},
+    loaders: { predictions: services.predictions.createLoaders() },
+  });
 }

@@ -2,25 +2,34 @@ import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
+import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
+import { PredictionsResolver, type PredictionService } from '../modules/predictions/index.js';
 
-/** The services resolvers are constructed with. main.ts builds them; the emit script passes stand-ins. */
+/** The services resolvers are constructed with, built by main.ts. */
 export interface SchemaServices {
   health: HealthService;
+  predictions: PredictionService;
+  models: ModelsService;
 }
 
 /**
  * Builds the executable schema. Resolvers are constructed here, once, with their services (no
- * module-level singletons); type-graphql's container hands out these instances.
+ * module-level singletons); type-graphql's container hands out these instances. Without services
+ * (`npm run schema`, which only prints the SDL) no resolver is constructed and none may run.
  */
-export async function buildGatewaySchema(services: SchemaServices): Promise<GraphQLSchema> {
-  const instances = new Map<Function, object>([[HealthResolver, new HealthResolver(services.health)]]);
+export async function buildGatewaySchema(services?: SchemaServices): Promise<GraphQLSchema> {
+  const instances = new Map<Function, object>(services ? [
+    [HealthResolver, new HealthResolver(services.health)],
+    [PredictionsResolver, new PredictionsResolver(services.predictions, services.models)],
+    [ModelsResolver, new ModelsResolver(services.models)],
+  ] : []);
   return buildSchema({
-    resolvers: [HealthResolver],
+    resolvers: [HealthResolver, PredictionsResolver, ModelsResolver],
     validate: true,
     container: {
       get(resolverClass: Function) {
         const instance = instances.get(resolverClass);
-        if (!instance) throw new Error(`no instance registered for resolver ${resolverClass.name}`);
+        if (!instance) throw new Error(`resolver ${resolverClass.name} has no instance: was the schema built without services?`);
         return instance;
       },
     },

@@ -25,7 +25,7 @@ export const DEFAULT_PERIODS: TrainingPeriods = {
   testFrom: new Date('2018-01-01T00:00:00Z'),
 };
 
-const L2_GRID = [1e-5, 1e-4, 1e-3, 1e-2];
+const L2_GRID = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1];
 
 export interface TrainingResult {
   readonly model: LogisticModel;

@@ -23,6 +23,36 @@ export function createMetrics() {
       labelNames: ['code'] as const,
       registers: [registry],
     }),
+    inferenceRunsTotal: new Counter({
+      name: 'sibyl_inference_runs_total',
+      help: 'Inference runs (one model call over a batch of rows), by model',
+      labelNames: ['strategy', 'version'] as const,
+      registers: [registry],
+    }),
+    inferenceBatchSize: new Histogram({
+      name: 'sibyl_inference_batch_size',
+      help: 'Rows per inference run',
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096],
+      registers: [registry],
+    }),
+    inferenceSeconds: new Histogram({
+      name: 'sibyl_inference_seconds',
+      help: 'Duration of one inference run',
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05],
+      registers: [registry],
+    }),
+    marketFetchesTotal: new Counter({
+      name: 'sibyl_market_fetches_total',
+      help: 'Calls to a market-data provider (each answers many symbols)',
+      labelNames: ['provider'] as const,
+      registers: [registry],
+    }),
+    cacheRequestsTotal: new Counter({
+      name: 'sibyl_cache_requests_total',
+      help: 'Cache lookups by tier (market, features, predictions) and result (hit, miss)',
+      labelNames: ['tier', 'result'] as const,
+      registers: [registry],
+    }),
   };
 }
 

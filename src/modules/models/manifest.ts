@@ -70,6 +70,8 @@ export const manifestSchema = z.object({
     bars: z.number().int(),
     from: z.string(),
     to: z.string(),
+    /** sha256 over the input files' names and contents, when trained from files. */
+    sha256: z.string().optional(),
   }),
   /** sha256 of model.onnx, hex: a file that does not match is refused. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/),

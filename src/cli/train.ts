@@ -1,0 +1,194 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import cliProgress from 'cli-progress';
+import { ConfigError, loadConfig } from '../config/index.js';
+import { migrateToLatest, openDatabase } from '../infra/db/index.js';
+import { createLogger } from '../infra/logger/logger.js';
+import { BarsRepository } from '../infra/market-data/bars-repository.js';
+import { parseBarsCsv } from '../infra/market-data/csv.js';
+import { findCsvFiles } from '../infra/market-data/importer.js';
+import type { Bar } from '../infra/market-data/market-data.js';
+import { manifestSchema, type Manifest } from '../modules/models/manifest.js';
+import { FEATURE_NAMES, FEATURE_SET_VERSION } from '../modules/predictions/features.js';
+import { STRATEGIES, findStrategy } from '../modules/predictions/strategies.js';
+import { exportMlpToOnnx } from '../training/onnx-export.js';
+import { trainDirectionModel } from '../training/train.js';
+
+const USAGE = `usage: npm run train -- --strategy <${STRATEGIES.map((s) => s.name).join('|')}> --data <csv files or dirs…|db> [--out models] [--version v1]
+
+  --data db   trains on the bars stored in the configured database (DATABASE_URL, or PGlite in DATA_DIR)
+  --out       models directory to write <strategy>/<version>/{model.onnx,manifest.json} into (default: models)
+  --version   version name (default: v<yyyymmdd>)`;
+
+/**
+ * `npm run train`: walk-forward training of a strategy's model from CSV files or the bars store, written
+ * as ONNX + manifest (offline metrics beside the base rate, calibration, intervals, provenance).
+ */
+async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: { strategy: { type: 'string' }, data: { type: 'string', multiple: true }, out: { type: 'string' }, version: { type: 'string' }, help: { type: 'boolean' } },
+      allowPositionals: true,
+    });
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+    return 1;
+  }
+  const { values, positionals } = args;
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const strategy = values.strategy ? findStrategy(values.strategy) : undefined;
+  const dataArgs = [...(values.data ?? []), ...positionals];
+  if (!strategy || dataArgs.length === 0) {
+    process.stderr.write(`${values.strategy && !strategy ? `unknown strategy "${values.strategy}"\n` : ''}${USAGE}\n`);
+    return 1;
+  }
+  const version = values.version ?? `v${new Date().toISOString().slice(0, 10).replaceAll('-', '')}`;
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(version)) {
+    process.stderr.write(`--version must be 1-64 of A-Z a-z 0-9 . _ - (got "${version}")\n`);
+    return 1;
+  }
+  const started = performance.now();
+
+  const data = dataArgs.length === 1 && dataArgs[0] === 'db' ? await loadFromDatabase() : await loadFromCsv(dataArgs);
+  if (!data) return 1;
+  const barCount = [...data.bars.values()].reduce((n, list) => n + list.length, 0);
+  process.stderr.write(`loaded ${barCount.toLocaleString('en-US')} bars of ${data.bars.size} symbols from ${data.source}\n`);
+
+  const result = trainDirectionModel(data.bars, strategy, undefined, (step) => process.stderr.write(`${strategy.name}: ${step}\n`));
+  const createdAt = new Date().toISOString();
+  const metadata = { strategy: strategy.name, version, featureSet: FEATURE_SET_VERSION, features: FEATURE_NAMES.join(',') };
+  const onnx = exportMlpToOnnx({
+    inputMean: result.model.mean,
+    inputScale: result.model.scale,
+    layers: [{ weights: [result.model.weights], bias: [result.model.bias], activation: 'none' }],
+    outputActivation: 'sigmoid',
+    metadata,
+  });
+  const allTimes = [...data.bars.values()].flatMap((list) => [list[0]!.time.getTime(), list.at(-1)!.time.getTime()]);
+  const manifest: Manifest = manifestSchema.parse({
+    strategy: strategy.name,
+    version,
+    horizon: strategy.horizon,
+    horizonBars: strategy.horizonBars,
+    createdAt,
+    description: strategy.description,
+    modelType: 'logistic-regression (L2, Newton/IRLS), standardization folded into the graph',
+    featureSet: FEATURE_SET_VERSION,
+    features: [...FEATURE_NAMES],
+    input: { name: 'features', featureCount: FEATURE_NAMES.length },
+    output: { name: 'probability' },
+    signal: result.signal,
+    calibration: result.calibration,
+    interval: result.interval,
+    offlineMetrics: result.offlineMetrics,
+    training: { ...result.training, hyperparameters: { l2: result.l2, newtonIterations: result.model.iterations } },
+    data: {
+      source: data.source,
+      symbols: [...data.bars.keys()].sort(),
+      bars: barCount,
+      from: new Date(Math.min(...allTimes)).toISOString().slice(0, 10),
+      to: new Date(Math.max(...allTimes)).toISOString().slice(0, 10),
+      ...(data.sha256 ? { sha256: data.sha256 } : {}),
+    },
+    sha256: createHash('sha256').update(onnx).digest('hex'),
+  });
+  const directory = path.resolve(values.out ?? 'models', strategy.name, version);
+  await mkdir(directory, { recursive: true });
+  await writeFile(path.join(directory, 'model.onnx'), onnx);
+  await writeFile(path.join(directory, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+
+  const m = result.offlineMetrics;
+  const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
+  process.stdout.write(
+    [
+      '',
+      `${strategy.name} ${version} → ${path.relative(process.cwd(), directory)}`,
+      `  training    ${result.training.train.from} … ${result.training.train.to}   ${result.training.train.samples.toLocaleString('en-US')} samples (L2 ${result.l2})`,
+      `  validation  ${result.training.validation.from} … ${result.training.validation.to}   ${result.training.validation.samples.toLocaleString('en-US')} samples`,
+      `  held-out    ${m.period.from} … ${m.period.to}   ${m.sampleSize.toLocaleString('en-US')} samples, base rate ${pct(m.baseRate)}`,
+      '',
+      `  metric        model      base rate`,
+      `  accuracy      ${pct(m.accuracy).padEnd(10)} ${pct(m.baselineAccuracy)}`,
+      `  Brier         ${m.brier.toFixed(5).padEnd(10)} ${m.baselineBrier.toFixed(5)}`,
+      `  log loss      ${m.logLoss.toFixed(5).padEnd(10)} ${m.baselineLogLoss.toFixed(5)}`,
+      `  ECE           ${m.ece.toFixed(4)} (before calibration ${m.eceBeforeCalibration.toFixed(4)})`,
+      `  95% interval  covers ${pct(m.intervalCoverage['0.95'] ?? null)} of held-out outcomes`,
+      `  verdict       ${m.verdict}`,
+      `  signal        BUY above ${result.signal.buyAbove.toFixed(4)}, SELL below ${result.signal.sellBelow.toFixed(4)}`,
+      `  took ${((performance.now() - started) / 1000).toFixed(1)} s`,
+      '',
+    ].join('\n'),
+  );
+  return 0;
+}
+
+interface TrainingData {
+  bars: Map<string, Bar[]>;
+  source: string;
+  sha256?: string;
+}
+
+async function loadFromCsv(paths: string[]): Promise<TrainingData | undefined> {
+  const files = await findCsvFiles(paths);
+  const bars = new Map<string, Bar[]>();
+  const hash = createHash('sha256');
+  let rejected = 0;
+  const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'reading {bar} {value}/{total} files {file}' }, cliProgress.Presets.shades_classic) : undefined;
+  bar?.start(files.length, 0, { file: '' });
+  for (const [i, file] of files.entries()) {
+    const text = await readFile(file, 'utf8');
+    hash.update(path.basename(file)).update(text);
+    const parsed = parseBarsCsv(text, { file });
+    if (!parsed.ok) {
+      process.stderr.write(`skipping ${file}: ${parsed.reason}\n`);
+    } else {
+      rejected += parsed.rejected.length;
+      bars.set(parsed.symbol, parsed.bars);
+    }
+    if (bar) bar.update(i + 1, { file: path.basename(file) });
+    else if ((i + 1) % 10 === 0 || i + 1 === files.length) process.stderr.write(`read ${i + 1}/${files.length} files\n`);
+  }
+  bar?.stop();
+  if (rejected) process.stderr.write(`${rejected} rows rejected by validation and left out (run \`npm run import\` on the same files to see them)\n`);
+  if (bars.size === 0) {
+    process.stderr.write('no usable bars in the given files\n');
+    return undefined;
+  }
+  return { bars, source: `CSV: ${paths.join(', ')} (${files.length} files)`, sha256: hash.digest('hex') };
+}
+
+async function loadFromDatabase(): Promise<TrainingData | undefined> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      return undefined;
+    }
+    throw error;
+  }
+  const database = await openDatabase(config.database, createLogger({ level: 'warn', format: config.log.format }));
+  try {
+    await migrateToLatest(database.db);
+    const repository = new BarsRepository(database.db);
+    const symbols = await repository.listSymbols();
+    if (symbols.length === 0) {
+      process.stderr.write('the database holds no bars: import some first (npm run import -- <csv files>)\n');
+      return undefined;
+    }
+    const bars = await repository.fetchBars(symbols, { lookback: 1_000_000 });
+    return { bars, source: `bars store (${database.engine})` };
+  } finally {
+    await database.close();
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,13 @@
+import type { MarketDataProvider } from './market-data.js';
+
+/** Wraps a provider so every fetch is counted (`sibyl_market_fetches_total{provider}`). */
+export function countingFetches(provider: MarketDataProvider, count: (provider: string) => void): MarketDataProvider {
+  return {
+    name: provider.name,
+    fetchBars(symbols, options) {
+      count(provider.name);
+      return provider.fetchBars(symbols, options);
+    },
+    listSymbols: () => provider.listSymbols(),
+  };
+}

@@ -1,0 +1,13 @@
+import { Query, Resolver } from 'type-graphql';
+import { Strategy } from './models.type.js';
+import type { ModelsService } from './models.service.js';
+
+@Resolver(() => Strategy)
+export class ModelsResolver {
+  constructor(private readonly models: ModelsService) {}
+
+  @Query(() => [Strategy], { description: 'Every strategy with a loaded model, its active version and all versions' })
+  strategies(): Strategy[] {
+    return this.models.strategies();
+  }
+}

@@ -1,0 +1,49 @@
+import { DateTimeISOResolver } from 'graphql-scalars';
+import { Field, Float, ObjectType, registerEnumType } from 'type-graphql';
+import { ModelVersion } from '../models/models.type.js';
+
+export enum SignalEnum {
+  BUY = 'BUY',
+  SELL = 'SELL',
+  HOLD = 'HOLD',
+}
+registerEnumType(SignalEnum, { name: 'Signal', description: 'What the prediction suggests doing; HOLD inside the model’s thresholds.' });
+
+@ObjectType({ description: 'The last bar the prediction was computed from.' })
+export class Quote {
+  @Field(() => String) symbol!: string;
+  @Field(() => DateTimeISOResolver) time!: Date;
+  @Field(() => Float) open!: number;
+  @Field(() => Float) high!: number;
+  @Field(() => Float) low!: number;
+  @Field(() => Float) close!: number;
+  @Field(() => Float) volume!: number;
+  @Field(() => String, { description: '`synthetic` for the built-in simulated market; otherwise where the bar came from' })
+  source!: string;
+}
+
+@ObjectType({ description: 'A price range for the horizon that should contain the outcome with probability `level` (split-conformal).' })
+export class PriceInterval {
+  @Field(() => Float) level!: number;
+  @Field(() => Float) low!: number;
+  @Field(() => Float) high!: number;
+}
+
+@ObjectType({ description: 'A model’s view of one symbol at one bar. The same bars and model version always give the same prediction.' })
+export class Prediction {
+  @Field(() => String) symbol!: string;
+  @Field(() => String) strategy!: string;
+  @Field(() => String, { description: 'How far ahead the event is, e.g. `1d`' }) horizon!: string;
+  @Field(() => DateTimeISOResolver, { description: 'Time of the last bar used' }) asOf!: Date;
+  @Field(() => SignalEnum) signal!: SignalEnum;
+  @Field(() => Float, { description: 'Calibrated probability that the strategy’s event happens' }) probability!: number;
+  @Field(() => Float, { description: 'Calibrated probability that the signal is right' }) confidence!: number;
+  @Field(() => Float, { nullable: true, description: 'Expected return over the horizon; null while no return model is served' })
+  expectedReturn!: number | null;
+  @Field(() => Boolean, { description: 'True when served from the last good bars because the market-data provider is failing' })
+  stale!: boolean;
+  @Field(() => String, { description: 'Fingerprint of the exact feature vector the model saw' }) featuresHash!: string;
+  // interval, model and quote are field resolvers (predictions.resolver.ts)
+  model?: ModelVersion;
+  quote?: Quote;
+}

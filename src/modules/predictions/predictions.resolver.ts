@@ -1,0 +1,52 @@
+import { Args, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import type { Context } from '../../context/context.js';
+import { badUserInput } from '../../shared/errors.js';
+import { ModelVersion } from '../models/models.type.js';
+import type { ModelsService } from '../models/models.service.js';
+import { IntervalArgs, PredictionArgs, PredictionsArgs } from './predictions.args.js';
+import { Prediction, PriceInterval, Quote } from './prediction.type.js';
+import { priceInterval, type PredictionRecord, type PredictionService } from './predictions.service.js';
+import { DEFAULT_STRATEGY } from './strategies.js';
+
+@Resolver(() => Prediction)
+export class PredictionsResolver {
+  constructor(
+    private readonly service: PredictionService,
+    private readonly models: ModelsService,
+  ) {}
+
+  @Query(() => Prediction, { description: 'The current prediction for one symbol' })
+  async prediction(@Args(() => PredictionArgs) { symbol, strategy }: PredictionArgs, @Ctx() ctx: Context): Promise<PredictionRecord> {
+    const name = strategy ?? DEFAULT_STRATEGY;
+    this.service.activeModel(name);
+    return ctx.loaders.predictions.prediction.load({ strategy: name, symbol });
+  }
+
+  @Query(() => [Prediction], {
+    nullable: 'items',
+    description: 'Predictions for many symbols in one batch; an unknown symbol is null at its index, with an UNKNOWN_SYMBOL error at its path',
+  })
+  async predictions(@Args(() => PredictionsArgs) { symbols, strategy }: PredictionsArgs, @Ctx() ctx: Context): Promise<Array<PredictionRecord | Error>> {
+    const limit = this.service.maxSymbolsPerRequest;
+    if (symbols.length > limit) throw badUserInput(`symbols: at most ${limit} per request, got ${symbols.length}`, { limit });
+    const name = strategy ?? DEFAULT_STRATEGY;
+    this.service.activeModel(name);
+    // An Error in the list becomes null at its index plus an error at its path; the rest still resolve.
+    return ctx.loaders.predictions.prediction.loadMany(symbols.map((symbol) => ({ strategy: name, symbol })));
+  }
+
+  @FieldResolver(() => PriceInterval, { description: 'Price range for the horizon at `level` (0.8, 0.9, 0.95 or 0.99)' })
+  interval(@Root() prediction: PredictionRecord, @Args(() => IntervalArgs) { level }: IntervalArgs): PriceInterval {
+    return priceInterval(prediction, level);
+  }
+
+  @FieldResolver(() => ModelVersion, { description: 'The model version that made this prediction' })
+  model(@Root() prediction: PredictionRecord): ModelVersion {
+    return this.models.view(prediction.model);
+  }
+
+  @FieldResolver(() => Quote)
+  quote(@Root() prediction: PredictionRecord): Quote {
+    return prediction.quote;
+  }
+}

@@ -1,0 +1,231 @@
+import DataLoader from 'dataloader';
+import type { CacheTier } from '../../infra/cache/tier.js';
+import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
+import { codedError, ErrorCode } from '../../shared/errors.js';
+import type { ModelRegistry, ModelVersionEntry } from '../models/registry.js';
+import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from './features.js';
+import { findStrategy } from './strategies.js';
+
+export type Signal = 'BUY' | 'SELL' | 'HOLD';
+
+/** A served prediction, before GraphQL shapes it. */
+export interface PredictionRecord {
+  readonly symbol: string;
+  readonly strategy: string;
+  readonly horizon: string;
+  readonly asOf: Date;
+  readonly signal: Signal;
+  readonly probability: number;
+  readonly confidence: number;
+  /** No return model is served yet, so this is null rather than a guess. */
+  readonly expectedReturn: number | null;
+  readonly featuresHash: string;
+  readonly stale: boolean;
+  readonly quote: Bar;
+  readonly model: ModelVersionEntry;
+  /** The 20-bar volatility the interval scales with. */
+  readonly volatility: number;
+}
+
+export interface CachedFeatures {
+  values: number[];
+  hash: string;
+}
+
+export interface PredictionCaches {
+  readonly market: CacheTier<Bar[]>;
+  readonly features: CacheTier<CachedFeatures>;
+  readonly predictions: CacheTier<number>;
+}
+
+/** Per-request loaders: built by the context factory for every HTTP request or WebSocket operation. */
+export interface PredictionLoaders {
+  readonly bars: DataLoader<string, Bar[] | undefined>;
+  readonly prediction: DataLoader<PredictionKey, PredictionRecord>;
+}
+
+export interface PredictionKey {
+  readonly strategy: string;
+  readonly symbol: string;
+}
+
+const VOLATILITY = FEATURE_NAMES.indexOf('vol_20d');
+
+/**
+ * Market bars → features → ONNX → calibrated probability, signal and confidence.
+ *
+ * Batching happens at two levels. Within a request, DataLoader collects every symbol the request
+ * touches: one market fetch for all of them, and one scoring call per model version. Across requests,
+ * each model's micro-batcher merges the scoring calls that arrive in the same event-loop turn (or
+ * within the configured queue delay) into one inference run.
+ */
+export class PredictionService {
+  constructor(
+    private readonly market: MarketDataProvider,
+    private readonly registry: ModelRegistry,
+    private readonly caches: PredictionCaches,
+    readonly maxSymbolsPerRequest: number,
+  ) {}
+
+  createLoaders(): PredictionLoaders {
+    const bars = new DataLoader<string, Bar[] | undefined>((symbols) => this.loadBars(symbols), { maxBatchSize: 5_000 });
+    const prediction = new DataLoader<PredictionKey, PredictionRecord, string>((keys) => this.predict(keys, bars), {
+      cacheKeyFn: (key) => `${key.strategy}\u0000${key.symbol}`,
+    });
+    return { bars, prediction };
+  }
+
+  /** The model version serving `strategy`, or a coded error saying why there is none. */
+  activeModel(strategy: string): ModelVersionEntry {
+    const model = this.registry.active(strategy);
+    if (model) return model;
+    if (!findStrategy(strategy)) {
+      throw codedError(ErrorCode.UNKNOWN_STRATEGY, `Unknown strategy "${strategy}"; known: ${this.registry.strategies().join(', ') || '(none loaded)'}`);
+    }
+    throw codedError(ErrorCode.UNAVAILABLE, `No model version of "${strategy}" is loaded on this instance`);
+  }
+
+  private async loadBars(symbols: readonly string[]): Promise<Array<Bar[] | undefined>> {
+    const cached = await this.caches.market.getMany(symbols.map((s) => `${this.market.name}:${s}`));
+    const missing = symbols.filter((_, i) => cached[i] === undefined);
+    const fetched = missing.length ? await this.market.fetchBars(missing, { lookback: FEATURE_WINDOW }) : new Map<string, Bar[]>();
+    if (missing.length) {
+      await this.caches.market.setMany([...fetched].map(([symbol, list]) => ({ key: `${this.market.name}:${symbol}`, value: list })));
+    }
+    return symbols.map((symbol, i) => {
+      const list = cached[i] ?? fetched.get(symbol);
+      return list?.map((bar) => ({ ...bar, time: new Date(bar.time) })); // cached JSON carries times as strings
+    });
+  }
+
+  private async predict(keys: readonly PredictionKey[], barsLoader: DataLoader<string, Bar[] | undefined>): Promise<Array<PredictionRecord | Error>> {
+    const results: Array<PredictionRecord | Error> = new Array(keys.length);
+    const bars = await barsLoader.loadMany([...new Set(keys.map((k) => k.symbol))]);
+    const barsBySymbol = new Map<string, Bar[] | undefined | Error>();
+    [...new Set(keys.map((k) => k.symbol))].forEach((symbol, i) => barsBySymbol.set(symbol, bars[i]));
+
+    // Features: once per (symbol, last bar), whatever the number of strategies asking.
+    const featureKeys = new Map<string, string>(); // symbol → cache key
+    for (const [symbol, list] of barsBySymbol) {
+      if (Array.isArray(list) && list.length >= FEATURE_WINDOW) {
+        const last = list[list.length - 1]!;
+        featureKeys.set(symbol, `${symbol}:${last.time.getTime()}:${last.source}:${last.adjClose}`);
+      }
+    }
+    const featureList = [...featureKeys];
+    const cachedFeatures = await this.caches.features.getMany(featureList.map(([, key]) => key));
+    const features = new Map<string, CachedFeatures>();
+    const computed: Array<{ key: string; value: CachedFeatures }> = [];
+    featureList.forEach(([symbol, key], i) => {
+      let value = cachedFeatures[i];
+      if (!value) {
+        const vector = computeFeatures(barsBySymbol.get(symbol) as Bar[]);
+        value = { values: Array.from(vector.values), hash: vector.hash };
+        computed.push({ key, value });
+      }
+      features.set(symbol, value);
+    });
+    await this.caches.features.setMany(computed);
+
+    const byStrategy = new Map<string, number[]>();
+    keys.forEach((key, index) => byStrategy.set(key.strategy, [...(byStrategy.get(key.strategy) ?? []), index]));
+    await Promise.all(
+      [...byStrategy].map(async ([strategy, indexes]) => {
+        let model: ModelVersionEntry;
+        try {
+          model = this.activeModel(strategy);
+        } catch (error) {
+          for (const i of indexes) results[i] = error as Error;
+          return;
+        }
+        const ready: number[] = [];
+        for (const i of indexes) {
+          const { symbol } = keys[i]!;
+          const list = barsBySymbol.get(symbol);
+          if (list instanceof Error) results[i] = list;
+          else if (!list || list.length === 0) results[i] = codedError(ErrorCode.UNKNOWN_SYMBOL, `Unknown symbol "${symbol}": no market data for it`, { symbol });
+          else if (list.length < FEATURE_WINDOW) {
+            results[i] = codedError(ErrorCode.UNAVAILABLE, `"${symbol}" has ${list.length} bars; predictions need ${FEATURE_WINDOW}`, { symbol });
+          } else ready.push(i);
+        }
+        const probabilities = await this.score(model, ready.map((i) => features.get(keys[i]!.symbol)!));
+        ready.forEach((i, n) => {
+          const { symbol } = keys[i]!;
+          results[i] = this.record(model, symbol, (barsBySymbol.get(symbol) as Bar[]).at(-1)!, features.get(symbol)!, probabilities[n]!);
+        });
+      }),
+    );
+    return results;
+  }
+
+  /** Calibrated probabilities for feature vectors: cached ones from the cache, the rest in ONE run. */
+  private async score(model: ModelVersionEntry, vectors: readonly CachedFeatures[]): Promise<number[]> {
+    const { manifest } = model;
+    const cacheKeys = vectors.map((v) => `${manifest.strategy}:${manifest.version}:${v.hash}`);
+    const cached = await this.caches.predictions.getMany(cacheKeys);
+    const missing = vectors.map((_, i) => i).filter((i) => cached[i] === undefined);
+    if (missing.length === 0) return cached as number[];
+    const width = model.featureOrder.length;
+    const input = new Float32Array(missing.length * width);
+    missing.forEach((i, row) => {
+      const values = vectors[i]!.values;
+      model.featureOrder.forEach((featureIndex, column) => (input[row * width + column] = values[featureIndex]!));
+    });
+    const raw = await model.batcher.score(input, missing.length);
+    const fresh: Array<{ key: string; value: number }> = [];
+    const out = [...cached] as number[];
+    missing.forEach((i, row) => {
+      out[i] = calibrate(manifest.calibration, raw[row]!);
+      fresh.push({ key: cacheKeys[i]!, value: out[i]! });
+    });
+    await this.caches.predictions.setMany(fresh);
+    return out;
+  }
+
+  private record(model: ModelVersionEntry, symbol: string, quote: Bar, features: CachedFeatures, probability: number): PredictionRecord {
+    const { manifest } = model;
+    const signal: Signal = probability > manifest.signal.buyAbove ? 'BUY' : probability < manifest.signal.sellBelow ? 'SELL' : 'HOLD';
+    return {
+      symbol,
+      strategy: manifest.strategy,
+      horizon: manifest.horizon,
+      asOf: quote.time,
+      signal,
+      probability,
+      confidence: confidenceOf(signal, probability),
+      expectedReturn: null,
+      featuresHash: features.hash,
+      stale: false,
+      quote,
+      model,
+      volatility: features.values[VOLATILITY]!,
+    };
+  }
+}
+
+/**
+ * The calibrated probability that the signal is right: P(up) for BUY, P(not up) for SELL, and for
+ * HOLD the probability of the likelier direction (HOLD says the model does not lean far enough to act).
+ */
+export function confidenceOf(signal: Signal, probability: number): number {
+  if (signal === 'BUY') return probability;
+  if (signal === 'SELL') return 1 - probability;
+  return Math.max(probability, 1 - probability);
+}
+
+export function calibrate(calibration: { a: number; b: number }, p: number): number {
+  const q = Math.min(Math.max(p, 1e-12), 1 - 1e-12);
+  const t = calibration.a * Math.log(q / (1 - q)) + calibration.b;
+  return t >= 0 ? 1 / (1 + Math.exp(-t)) : Math.exp(t) / (1 + Math.exp(t));
+}
+
+/** The price range for the horizon at `level`, from the manifest's split-conformal quantiles. */
+export function priceInterval(record: PredictionRecord, level: number): { level: number; low: number; high: number } {
+  const { interval, horizonBars } = record.model.manifest;
+  const q = interval.quantiles[String(level)];
+  if (q === undefined) {
+    throw codedError(ErrorCode.BAD_USER_INPUT, `interval level ${level} is not calibrated for this model; use one of ${Object.keys(interval.quantiles).join(', ')}`);
+  }
+  const spread = q * Math.max(record.volatility, 1e-6) * Math.sqrt(horizonBars);
+  return { level, low: record.quote.close * Math.exp(interval.center - spread), high: record.quote.close * Math.exp(interval.center + spread) };
+}
