@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, loadConfig, redactUrl, type Config } from './config/index.js';
+import { configFromEnvironment, redactUrl, type Config } from './config/index.js';
 import { createContextFactory } from './context/context.js';
 import { createMemoryCache } from './infra/cache/memory.js';
 import { createRedisCache } from './infra/cache/redis.js';
@@ -12,6 +12,7 @@ import { CacheTier } from './infra/cache/tier.js';
 import { createOnnxEngine } from './infra/inference/onnx.js';
 import { BarsRepository } from './infra/market-data/bars-repository.js';
 import { createBarsStoreProvider } from './infra/market-data/bars-store.js';
+import { coalescingFetches } from './infra/market-data/coalescing.js';
 import { countingFetches } from './infra/market-data/instrumented.js';
 import type { Bar, MarketDataProvider } from './infra/market-data/market-data.js';
 import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket, type SyntheticMarket } from './infra/market-data/synthetic.js';
@@ -91,7 +92,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     }
     const count = (tier: string, result: 'hit' | 'miss', n: number) => metrics.cacheRequestsTotal.inc({ tier, result }, n);
     const predictions = new PredictionService(
-      countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })),
+      coalescingFetches(countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })), config.marketFetch),
       registry,
       {
         market: new CacheTier<Bar[]>(cache, 'market', config.cacheTtlMs.market, count),
@@ -199,16 +200,8 @@ function modelsHealth(registry: ModelRegistry): HealthCheck {
 
 /** Process entry: config → logger → gateway; SIGTERM/SIGINT drain and exit 0, or 1 if draining fails. */
 async function run(): Promise<void> {
-  let config: Config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      process.exit(1);
-    }
-    throw error;
-  }
+  const config = configFromEnvironment();
+  if (!config) process.exit(1);
   const logger = createLogger(config.log);
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
 

@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_audit_log.js';
+import * as m0002 from './0002_market_bars.js';
 
 /**
  * Every migration, in order. Listed here rather than discovered on disk so the set is fixed at build
@@ -8,4 +9,5 @@ import * as m0001 from './0001_audit_log.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001_audit_log': m0001,
+  '0002_market_bars': m0002,
 };

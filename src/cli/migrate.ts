@@ -1,4 +1,4 @@
-import { ConfigError, loadConfig } from '../config/index.js';
+import { configFromEnvironment } from '../config/index.js';
 import { migrateToLatest, openDatabase, pendingMigrations } from '../infra/db/index.js';
 import { createLogger } from '../infra/logger/logger.js';
 
@@ -7,16 +7,8 @@ import { createLogger } from '../infra/logger/logger.js';
  * applies at start-up, under the same advisory lock) and prints what it did.
  */
 async function main(): Promise<number> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      return 1;
-    }
-    throw error;
-  }
+  const config = configFromEnvironment();
+  if (!config) return 1;
   const logger = createLogger({ ...config.log, level: 'warn' });
   const database = await openDatabase(config.database, logger);
   try {

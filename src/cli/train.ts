@@ -3,17 +3,15 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { ConfigError, loadConfig } from '../config/index.js';
+import { configFromEnvironment } from '../config/index.js';
 import { migrateToLatest, openDatabase } from '../infra/db/index.js';
 import { createLogger } from '../infra/logger/logger.js';
 import { BarsRepository } from '../infra/market-data/bars-repository.js';
 import { parseBarsCsv } from '../infra/market-data/csv.js';
 import { findCsvFiles } from '../infra/market-data/importer.js';
 import type { Bar } from '../infra/market-data/market-data.js';
-import { manifestSchema, type Manifest } from '../modules/models/manifest.js';
-import { FEATURE_NAMES, FEATURE_SET_VERSION } from '../modules/predictions/features.js';
 import { STRATEGIES, findStrategy } from '../modules/predictions/strategies.js';
-import { exportMlpToOnnx } from '../training/onnx-export.js';
+import { buildManifest, exportModel } from '../training/package.js';
 import { trainDirectionModel } from '../training/train.js';
 
 const USAGE = `usage: npm run train -- --strategy <${STRATEGIES.map((s) => s.name).join('|')}> --data <csv files or dirs…|db> [--out models] [--version v1]
@@ -62,42 +60,16 @@ async function main(argv: string[]): Promise<number> {
   process.stderr.write(`loaded ${barCount.toLocaleString('en-US')} bars of ${data.bars.size} symbols from ${data.source}\n`);
 
   const result = trainDirectionModel(data.bars, strategy, undefined, (step) => process.stderr.write(`${strategy.name}: ${step}\n`));
-  const createdAt = new Date().toISOString();
-  const metadata = { strategy: strategy.name, version, featureSet: FEATURE_SET_VERSION, features: FEATURE_NAMES.join(',') };
-  const onnx = exportMlpToOnnx({
-    inputMean: result.model.mean,
-    inputScale: result.model.scale,
-    layers: [{ weights: [result.model.weights], bias: [result.model.bias], activation: 'none' }],
-    outputActivation: 'sigmoid',
-    metadata,
-  });
-  const allTimes = [...data.bars.values()].flatMap((list) => [list[0]!.time.getTime(), list.at(-1)!.time.getTime()]);
-  const manifest: Manifest = manifestSchema.parse({
-    strategy: strategy.name,
+  const onnx = exportModel(result, { strategy: strategy.name, version });
+  const manifest = buildManifest({
+    strategy,
     version,
-    horizon: strategy.horizon,
-    horizonBars: strategy.horizonBars,
-    createdAt,
-    description: strategy.description,
-    modelType: 'logistic-regression (L2, Newton/IRLS), standardization folded into the graph',
-    featureSet: FEATURE_SET_VERSION,
-    features: [...FEATURE_NAMES],
-    input: { name: 'features', featureCount: FEATURE_NAMES.length },
-    output: { name: 'probability' },
-    signal: result.signal,
-    calibration: result.calibration,
-    interval: result.interval,
-    offlineMetrics: result.offlineMetrics,
-    training: { ...result.training, hyperparameters: { l2: result.l2, newtonIterations: result.model.iterations } },
-    data: {
-      source: data.source,
-      symbols: [...data.bars.keys()].sort(),
-      bars: barCount,
-      from: new Date(Math.min(...allTimes)).toISOString().slice(0, 10),
-      to: new Date(Math.max(...allTimes)).toISOString().slice(0, 10),
-      ...(data.sha256 ? { sha256: data.sha256 } : {}),
-    },
-    sha256: createHash('sha256').update(onnx).digest('hex'),
+    createdAt: new Date(),
+    result,
+    onnx,
+    bars: data.bars,
+    source: data.source,
+    dataSha256: data.sha256,
   });
   const directory = path.resolve(values.out ?? 'models', strategy.name, version);
   await mkdir(directory, { recursive: true });
@@ -165,16 +137,8 @@ async function loadFromCsv(paths: string[]): Promise<TrainingData | undefined> {
 }
 
 async function loadFromDatabase(): Promise<TrainingData | undefined> {
-  let config;
-  try {
-    config = loadConfig(process.env);
-  } catch (error) {
-    if (error instanceof ConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      return undefined;
-    }
-    throw error;
-  }
+  const config = configFromEnvironment();
+  if (!config) return undefined;
   const database = await openDatabase(config.database, createLogger({ level: 'warn', format: config.log.format }));
   try {
     await migrateToLatest(database.db);

@@ -48,6 +48,7 @@ const envSchema = z.object({
   MAX_SYMBOLS_PER_REQUEST: integer(1, 5_000).default(200),
   INFERENCE_MAX_BATCH: integer(1, 65_536).default(1_024),
   INFERENCE_MAX_QUEUE_DELAY_US: integer(0, 1_000).default(0),
+  MARKET_FETCH_MAX_DELAY_US: integer(0, 1_000).default(0),
   MARKET_CACHE_TTL_MS: integer(0, 86_400_000).default(1_000),
   FEATURES_CACHE_TTL_MS: integer(0, 86_400_000).default(300_000),
   PREDICTIONS_CACHE_TTL_MS: integer(0, 86_400_000).default(300_000),
@@ -71,6 +72,7 @@ export type Config = Readonly<{
   modelsDir: string;
   predictions: { maxSymbolsPerRequest: number };
   inference: { maxBatchSize: number; maxQueueDelayMs: number };
+  marketFetch: { maxDelayMs: number };
   /** Time to live per cache tier, in ms; 0 turns the tier off. */
   cacheTtlMs: { market: number; features: number; predictions: number };
   synthetic: { tickMs: number; seed: number };
@@ -94,6 +96,7 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'MAX_SYMBOLS_PER_REQUEST', default: '200', description: 'most symbols one `predictions` call may ask for' },
   { name: 'INFERENCE_MAX_BATCH', default: '1024', description: 'most rows per inference run; larger batches are split' },
   { name: 'INFERENCE_MAX_QUEUE_DELAY_US', default: '0', description: 'how long (µs, ≤ 1000) a request may wait for others to share its inference run; 0 still merges everything asked in the same event-loop turn' },
+  { name: 'MARKET_FETCH_MAX_DELAY_US', default: '0', description: 'how long (µs, ≤ 1000) a market-data fetch may wait for concurrent requests to join it; 0 merges only what is asked in the same event-loop turn' },
   { name: 'MARKET_CACHE_TTL_MS', default: '1000', description: 'market-data cache lifetime (0 = off)' },
   { name: 'FEATURES_CACHE_TTL_MS', default: '300000', description: 'feature-vector cache lifetime (0 = off)' },
   { name: 'PREDICTIONS_CACHE_TTL_MS', default: '300000', description: 'prediction cache lifetime, keyed by model version + featuresHash (0 = off)' },
@@ -151,6 +154,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     modelsDir: path.resolve(cwd, env.MODELS_DIR),
     predictions: { maxSymbolsPerRequest: env.MAX_SYMBOLS_PER_REQUEST },
     inference: { maxBatchSize: env.INFERENCE_MAX_BATCH, maxQueueDelayMs: env.INFERENCE_MAX_QUEUE_DELAY_US / 1000 },
+    marketFetch: { maxDelayMs: env.MARKET_FETCH_MAX_DELAY_US / 1000 },
     cacheTtlMs: { market: env.MARKET_CACHE_TTL_MS, features: env.FEATURES_CACHE_TTL_MS, predictions: env.PREDICTIONS_CACHE_TTL_MS },
     synthetic: { tickMs: env.SYNTHETIC_TICK_MS, seed: env.SYNTHETIC_SEED },
   } satisfies Config);
@@ -171,5 +175,19 @@ export function redactUrl(url: string): string {
     return parsed.toString();
   } catch {
     return '(unparseable URL)';
+  }
+}
+
+/**
+ * For entry points (the server and the CLIs): the validated config, or `undefined` after printing
+ * every bad variable to stderr, so the caller can exit 1 without a stack trace.
+ */
+export function configFromEnvironment(environment: Readonly<Record<string, string | undefined>> = process.env): Config | undefined {
+  try {
+    return loadConfig(environment);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return undefined;
   }
 }

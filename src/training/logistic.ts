@@ -26,9 +26,15 @@ export function fitLogistic(x: Float64Array, y: Uint8Array, rows: Uint32Array, f
   if (n === 0) throw new Error('fitLogistic: no training rows');
   const mean = new Array<number>(F).fill(0);
   const scale = new Array<number>(F).fill(0);
-  for (const r of rows) for (let j = 0; j < F; j++) mean[j]! += x[r * F + j]! / n;
-  for (const r of rows) for (let j = 0; j < F; j++) scale[j]! += (x[r * F + j]! - mean[j]!) ** 2 / n;
-  for (let j = 0; j < F; j++) scale[j] = Math.sqrt(scale[j]!) || 1;
+  for (const r of rows) for (let j = 0; j < F; j++) mean[j]! += x[r * F + j]!;
+  for (let j = 0; j < F; j++) mean[j]! /= n;
+  for (const r of rows) for (let j = 0; j < F; j++) scale[j]! += (x[r * F + j]! - mean[j]!) ** 2;
+  for (let j = 0; j < F; j++) {
+    const deviation = Math.sqrt(scale[j]! / n);
+    // A column that never varied has a "deviation" of rounding residue (~1e-14 × its size); dividing by
+    // that would turn any future value into an enormous input, so such a column is left unscaled.
+    scale[j] = deviation > 1e-9 * (Math.abs(mean[j]!) + 1) ? deviation : 1;
+  }
 
   const D = F + 1; // weights + bias (last)
   const beta = new Float64Array(D);

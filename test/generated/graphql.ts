@@ -3,185 +3,43 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
-export type Maybe<T> = T | null;
-export type InputMaybe<T> = Maybe<T>;
-/** All built-in and custom scalars, mapped to their actual values */
-export type Scalars = {
-  ID: { input: string; output: string; }
-  String: { input: string; output: string; }
-  Boolean: { input: boolean; output: boolean; }
-  Int: { input: number; output: number; }
-  Float: { input: number; output: number; }
-  /** A date-time string at UTC, such as 2007-12-03T10:15:30Z, compliant with the `date-time` format outlined in section 5.6 of the RFC 3339 profile of the ISO 8601 standard for representation of dates and times using the Gregorian calendar.This scalar is serialized to a string in ISO 8601 format and parsed from a string in ISO 8601 format. */
-  DateTimeISO: { input: string; output: string; }
-};
-
-/** Share of predictions in one probability range that came true. */
-export type CalibrationBin = {
-  __typename?: 'CalibrationBin';
-  count: Scalars['Int']['output'];
-  lower: Scalars['Float']['output'];
-  meanPredicted?: Maybe<Scalars['Float']['output']>;
-  observedRate?: Maybe<Scalars['Float']['output']>;
-  upper: Scalars['Float']['output'];
-};
-
-/** The state of one part the gateway depends on. */
-export type ComponentHealth = {
-  __typename?: 'ComponentHealth';
-  /** What was seen: engine and version, latency, or the error. */
-  detail?: Maybe<Scalars['String']['output']>;
-  /** database, redis, models, … */
-  name: Scalars['String']['output'];
-  /** `ok`, `degraded` (serving with a fallback) or `down` (not ready) */
-  status: Scalars['String']['output'];
-};
-
-/** Readiness of this gateway instance: the same picture as `GET /health/ready`. */
-export type Health = {
-  __typename?: 'Health';
-  components: Array<ComponentHealth>;
-  /** `ok`, `degraded`, `down`, or `draining` while shutting down */
-  status: Scalars['String']['output'];
-  /** Gateway version */
-  version: Scalars['String']['output'];
-};
-
-/** How good a model is: `offline` (held-out data at training time) or `live` (realized outcomes). */
-export type ModelMetrics = {
-  __typename?: 'ModelMetrics';
-  accuracy?: Maybe<Scalars['Float']['output']>;
-  /** Brier score of always predicting the base rate: the bar to beat */
-  baselineBrier?: Maybe<Scalars['Float']['output']>;
-  brier?: Maybe<Scalars['Float']['output']>;
-  calibration: Array<CalibrationBin>;
-  /** Expected calibration error */
-  ece?: Maybe<Scalars['Float']['output']>;
-  f1?: Maybe<Scalars['Float']['output']>;
-  from?: Maybe<Scalars['DateTimeISO']['output']>;
-  /** Share of outcomes inside the 95% interval */
-  intervalCoverage?: Maybe<Scalars['Float']['output']>;
-  logLoss?: Maybe<Scalars['Float']['output']>;
-  precision?: Maybe<Scalars['Float']['output']>;
-  recall?: Maybe<Scalars['Float']['output']>;
-  sampleSize: Scalars['Int']['output'];
-  source: Scalars['String']['output'];
-  to?: Maybe<Scalars['DateTimeISO']['output']>;
-};
-
-/** One trained model of a strategy. */
-export type ModelVersion = {
-  __typename?: 'ModelVersion';
-  /** Whether this version serves the strategy now */
-  active: Scalars['Boolean']['output'];
-  createdAt: Scalars['DateTimeISO']['output'];
-  /** Input features, in the model’s order */
-  features: Array<Scalars['String']['output']>;
-  /** Held-out metrics from training (source: offline) */
-  offlineMetrics?: Maybe<ModelMetrics>;
-  strategy: Scalars['String']['output'];
-  version: Scalars['String']['output'];
-};
-
-/** A model’s view of one symbol at one bar. The same bars and model version always give the same prediction. */
-export type Prediction = {
-  __typename?: 'Prediction';
-  /** Time of the last bar used */
-  asOf: Scalars['DateTimeISO']['output'];
-  /** Calibrated probability that the signal is right */
-  confidence: Scalars['Float']['output'];
-  /** Expected return over the horizon; null while no return model is served */
-  expectedReturn?: Maybe<Scalars['Float']['output']>;
-  /** Fingerprint of the exact feature vector the model saw */
-  featuresHash: Scalars['String']['output'];
-  /** How far ahead the event is, e.g. `1d` */
-  horizon: Scalars['String']['output'];
-  /** Price range for the horizon at `level` (0.8, 0.9, 0.95 or 0.99) */
-  interval: PriceInterval;
-  /** The model version that made this prediction */
-  model: ModelVersion;
-  /** Calibrated probability that the strategy’s event happens */
-  probability: Scalars['Float']['output'];
-  quote: Quote;
-  signal: Signal;
-  /** True when served from the last good bars because the market-data provider is failing */
-  stale: Scalars['Boolean']['output'];
-  strategy: Scalars['String']['output'];
-  symbol: Scalars['String']['output'];
-};
-
-
-/** A model’s view of one symbol at one bar. The same bars and model version always give the same prediction. */
-export type PredictionIntervalArgs = {
-  level?: Scalars['Float']['input'];
-};
-
-/** A price range for the horizon that should contain the outcome with probability `level` (split-conformal). */
-export type PriceInterval = {
-  __typename?: 'PriceInterval';
-  high: Scalars['Float']['output'];
-  level: Scalars['Float']['output'];
-  low: Scalars['Float']['output'];
-};
-
-export type Query = {
-  __typename?: 'Query';
-  /** Readiness of this instance and each component it depends on. */
-  health: Health;
-  /** The current prediction for one symbol */
-  prediction: Prediction;
-  /** Predictions for many symbols in one batch; an unknown symbol is null at its index, with an UNKNOWN_SYMBOL error at its path */
-  predictions: Array<Maybe<Prediction>>;
-  /** Every strategy with a loaded model, its active version and all versions */
-  strategies: Array<Strategy>;
-};
-
-
-export type QueryPredictionArgs = {
-  strategy?: InputMaybe<Scalars['String']['input']>;
-  symbol: Scalars['String']['input'];
-};
-
-
-export type QueryPredictionsArgs = {
-  strategy?: InputMaybe<Scalars['String']['input']>;
-  symbols: Array<Scalars['String']['input']>;
-};
-
-/** The last bar the prediction was computed from. */
-export type Quote = {
-  __typename?: 'Quote';
-  close: Scalars['Float']['output'];
-  high: Scalars['Float']['output'];
-  low: Scalars['Float']['output'];
-  open: Scalars['Float']['output'];
-  /** `synthetic` for the built-in simulated market; otherwise where the bar came from */
-  source: Scalars['String']['output'];
-  symbol: Scalars['String']['output'];
-  time: Scalars['DateTimeISO']['output'];
-  volume: Scalars['Float']['output'];
-};
-
 /** What the prediction suggests doing; HOLD inside the model’s thresholds. */
 export type Signal =
   | 'BUY'
   | 'HOLD'
   | 'SELL';
 
-/** Something Sibyl predicts, served by one active model version. */
-export type Strategy = {
-  __typename?: 'Strategy';
-  activeVersion: ModelVersion;
-  description: Scalars['String']['output'];
-  horizon: Scalars['String']['output'];
-  name: Scalars['String']['output'];
-  versions: Array<ModelVersion>;
-};
-
 export type HealthQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type HealthQuery = { health: { status: string, version: string, components: Array<{ name: string, status: string, detail: string | null }> } };
 
+export type PredictionsQueryVariables = Exact<{
+  symbols: Array<string> | string;
+  strategy?: string | null | undefined;
+  level?: number | null | undefined;
+}>;
 
+
+export type PredictionsQuery = { predictions: Array<{ symbol: string, strategy: string, horizon: string, asOf: string, signal: Signal, probability: number, confidence: number, expectedReturn: number | null, stale: boolean, featuresHash: string, interval: { level: number, low: number, high: number }, model: { strategy: string, version: string, active: boolean }, quote: { symbol: string, time: string, close: number, volume: number, source: string } } | null> };
+
+export type PredictionQueryVariables = Exact<{
+  symbol: string;
+  strategy?: string | null | undefined;
+}>;
+
+
+export type PredictionQuery = { prediction: { symbol: string, strategy: string, horizon: string, asOf: string, signal: Signal, probability: number, confidence: number, expectedReturn: number | null, stale: boolean, featuresHash: string, model: { strategy: string, version: string, active: boolean }, quote: { symbol: string, time: string, close: number, volume: number, source: string } } };
+
+export type StrategiesQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type StrategiesQuery = { strategies: Array<{ name: string, horizon: string, description: string, activeVersion: { version: string, active: boolean, features: Array<string>, offlineMetrics: { source: string, sampleSize: number, accuracy: number | null, brier: number | null, baselineBrier: number | null, ece: number | null, intervalCoverage: number | null, from: string | null, to: string | null } | null }, versions: Array<{ version: string }> }> };
+
+export type PredictionFieldsFragment = { symbol: string, strategy: string, horizon: string, asOf: string, signal: Signal, probability: number, confidence: number, expectedReturn: number | null, stale: boolean, featuresHash: string, model: { strategy: string, version: string, active: boolean }, quote: { symbol: string, time: string, close: number, volume: number, source: string } };
+
+export const PredictionFieldsFragmentDoc = {"kind":"Document","definitions":[{"kind":"FragmentDefinition","name":{"kind":"Name","value":"PredictionFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Prediction"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"symbol"}},{"kind":"Field","name":{"kind":"Name","value":"strategy"}},{"kind":"Field","name":{"kind":"Name","value":"horizon"}},{"kind":"Field","name":{"kind":"Name","value":"asOf"}},{"kind":"Field","name":{"kind":"Name","value":"signal"}},{"kind":"Field","name":{"kind":"Name","value":"probability"}},{"kind":"Field","name":{"kind":"Name","value":"confidence"}},{"kind":"Field","name":{"kind":"Name","value":"expectedReturn"}},{"kind":"Field","name":{"kind":"Name","value":"stale"}},{"kind":"Field","name":{"kind":"Name","value":"featuresHash"}},{"kind":"Field","name":{"kind":"Name","value":"model"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"strategy"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"active"}}]}},{"kind":"Field","name":{"kind":"Name","value":"quote"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"symbol"}},{"kind":"Field","name":{"kind":"Name","value":"time"}},{"kind":"Field","name":{"kind":"Name","value":"close"}},{"kind":"Field","name":{"kind":"Name","value":"volume"}},{"kind":"Field","name":{"kind":"Name","value":"source"}}]}}]}}]} as unknown as DocumentNode<PredictionFieldsFragment, unknown>;
 export const HealthDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Health"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"health"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"components"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"status"}},{"kind":"Field","name":{"kind":"Name","value":"detail"}}]}}]}}]}}]} as unknown as DocumentNode<HealthQuery, HealthQueryVariables>;
+export const PredictionsDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Predictions"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"symbols"}},"type":{"kind":"NonNullType","type":{"kind":"ListType","type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"strategy"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"level"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"Float"}},"defaultValue":{"kind":"FloatValue","value":"0.95"}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"predictions"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"symbols"},"value":{"kind":"Variable","name":{"kind":"Name","value":"symbols"}}},{"kind":"Argument","name":{"kind":"Name","value":"strategy"},"value":{"kind":"Variable","name":{"kind":"Name","value":"strategy"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"PredictionFields"}},{"kind":"Field","name":{"kind":"Name","value":"interval"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"level"},"value":{"kind":"Variable","name":{"kind":"Name","value":"level"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"level"}},{"kind":"Field","name":{"kind":"Name","value":"low"}},{"kind":"Field","name":{"kind":"Name","value":"high"}}]}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"PredictionFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Prediction"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"symbol"}},{"kind":"Field","name":{"kind":"Name","value":"strategy"}},{"kind":"Field","name":{"kind":"Name","value":"horizon"}},{"kind":"Field","name":{"kind":"Name","value":"asOf"}},{"kind":"Field","name":{"kind":"Name","value":"signal"}},{"kind":"Field","name":{"kind":"Name","value":"probability"}},{"kind":"Field","name":{"kind":"Name","value":"confidence"}},{"kind":"Field","name":{"kind":"Name","value":"expectedReturn"}},{"kind":"Field","name":{"kind":"Name","value":"stale"}},{"kind":"Field","name":{"kind":"Name","value":"featuresHash"}},{"kind":"Field","name":{"kind":"Name","value":"model"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"strategy"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"active"}}]}},{"kind":"Field","name":{"kind":"Name","value":"quote"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"symbol"}},{"kind":"Field","name":{"kind":"Name","value":"time"}},{"kind":"Field","name":{"kind":"Name","value":"close"}},{"kind":"Field","name":{"kind":"Name","value":"volume"}},{"kind":"Field","name":{"kind":"Name","value":"source"}}]}}]}}]} as unknown as DocumentNode<PredictionsQuery, PredictionsQueryVariables>;
+export const PredictionDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Prediction"},"variableDefinitions":[{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"symbol"}},"type":{"kind":"NonNullType","type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}},{"kind":"VariableDefinition","variable":{"kind":"Variable","name":{"kind":"Name","value":"strategy"}},"type":{"kind":"NamedType","name":{"kind":"Name","value":"String"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"prediction"},"arguments":[{"kind":"Argument","name":{"kind":"Name","value":"symbol"},"value":{"kind":"Variable","name":{"kind":"Name","value":"symbol"}}},{"kind":"Argument","name":{"kind":"Name","value":"strategy"},"value":{"kind":"Variable","name":{"kind":"Name","value":"strategy"}}}],"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"FragmentSpread","name":{"kind":"Name","value":"PredictionFields"}}]}}]}},{"kind":"FragmentDefinition","name":{"kind":"Name","value":"PredictionFields"},"typeCondition":{"kind":"NamedType","name":{"kind":"Name","value":"Prediction"}},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"symbol"}},{"kind":"Field","name":{"kind":"Name","value":"strategy"}},{"kind":"Field","name":{"kind":"Name","value":"horizon"}},{"kind":"Field","name":{"kind":"Name","value":"asOf"}},{"kind":"Field","name":{"kind":"Name","value":"signal"}},{"kind":"Field","name":{"kind":"Name","value":"probability"}},{"kind":"Field","name":{"kind":"Name","value":"confidence"}},{"kind":"Field","name":{"kind":"Name","value":"expectedReturn"}},{"kind":"Field","name":{"kind":"Name","value":"stale"}},{"kind":"Field","name":{"kind":"Name","value":"featuresHash"}},{"kind":"Field","name":{"kind":"Name","value":"model"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"strategy"}},{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"active"}}]}},{"kind":"Field","name":{"kind":"Name","value":"quote"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"symbol"}},{"kind":"Field","name":{"kind":"Name","value":"time"}},{"kind":"Field","name":{"kind":"Name","value":"close"}},{"kind":"Field","name":{"kind":"Name","value":"volume"}},{"kind":"Field","name":{"kind":"Name","value":"source"}}]}}]}}]} as unknown as DocumentNode<PredictionQuery, PredictionQueryVariables>;
+export const StrategiesDocument = {"kind":"Document","definitions":[{"kind":"OperationDefinition","operation":"query","name":{"kind":"Name","value":"Strategies"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"strategies"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"name"}},{"kind":"Field","name":{"kind":"Name","value":"horizon"}},{"kind":"Field","name":{"kind":"Name","value":"description"}},{"kind":"Field","name":{"kind":"Name","value":"activeVersion"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"version"}},{"kind":"Field","name":{"kind":"Name","value":"active"}},{"kind":"Field","name":{"kind":"Name","value":"features"}},{"kind":"Field","name":{"kind":"Name","value":"offlineMetrics"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"source"}},{"kind":"Field","name":{"kind":"Name","value":"sampleSize"}},{"kind":"Field","name":{"kind":"Name","value":"accuracy"}},{"kind":"Field","name":{"kind":"Name","value":"brier"}},{"kind":"Field","name":{"kind":"Name","value":"baselineBrier"}},{"kind":"Field","name":{"kind":"Name","value":"ece"}},{"kind":"Field","name":{"kind":"Name","value":"intervalCoverage"}},{"kind":"Field","name":{"kind":"Name","value":"from"}},{"kind":"Field","name":{"kind":"Name","value":"to"}}]}}]}},{"kind":"Field","name":{"kind":"Name","value":"versions"},"selectionSet":{"kind":"SelectionSet","selections":[{"kind":"Field","name":{"kind":"Name","value":"version"}}]}}]}}]}}]} as unknown as DocumentNode<StrategiesQuery, StrategiesQueryVariables>;

@@ -6,6 +6,7 @@ import type { ColumnType, Generated } from 'kysely';
  */
 export interface Tables {
   audit_log: AuditLogTable;
+  market_bars: MarketBarsTable;
 }
 
 export interface AuditLogTable {
@@ -15,4 +16,17 @@ export interface AuditLogTable {
   action: string;
   subject: string;
   detail: ColumnType<Record<string, unknown>, string, never>;
+}
+
+/** One stored OHLCV bar; see db/migrations/0002_market_bars.ts for its constraints. */
+export interface MarketBarsTable {
+  symbol: string;
+  time: Date;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  adj_close: number;
+  volume: number;
+  source: string;
 }

@@ -51,11 +51,8 @@ export class ModelRegistry {
     for (const directory of await findVersionDirectories(options.directory)) {
       try {
         const entry = await loadVersion(directory, options);
+        // One directory per strategy/version (loadVersion checks the names), so versions cannot collide.
         const list = versions.get(entry.manifest.strategy) ?? [];
-        if (list.some((e) => e.manifest.version === entry.manifest.version)) {
-          await entry.model.release();
-          throw new Error(`version ${entry.manifest.version} of ${entry.manifest.strategy} is already loaded from another directory`);
-        }
         list.push(entry);
         versions.set(entry.manifest.strategy, list);
         logger.info({ strategy: entry.manifest.strategy, version: entry.manifest.version }, 'model loaded');
@@ -65,7 +62,8 @@ export class ModelRegistry {
         logger.error({ directory, reason }, `model refused: ${path.relative(process.cwd(), directory)}: ${reason}`);
       }
     }
-    for (const list of versions.values()) list.sort((a, b) => a.manifest.createdAt.localeCompare(b.manifest.createdAt));
+    // By instant, not by text: "…T00:00:00Z" and "…T00:00:00.500Z" do not sort as strings.
+    for (const list of versions.values()) list.sort((a, b) => Date.parse(a.manifest.createdAt) - Date.parse(b.manifest.createdAt));
     return new ModelRegistry(versions, refused);
   }
 
@@ -110,9 +108,9 @@ async function loadVersion(
   options: Parameters<typeof ModelRegistry.load>[0],
 ): Promise<ModelVersionEntry> {
   const manifest = await readManifest(directory);
-  const expectedDirectory = path.join(manifest.strategy, manifest.version);
-  if (!directory.endsWith(expectedDirectory)) {
-    throw new Error(`manifest says ${manifest.strategy}/${manifest.version}, but the files are in ${path.basename(path.dirname(directory))}/${path.basename(directory)}`);
+  const [strategyDirectory, versionDirectory] = [path.basename(path.dirname(directory)), path.basename(directory)];
+  if (strategyDirectory !== manifest.strategy || versionDirectory !== manifest.version) {
+    throw new Error(`manifest says ${manifest.strategy}/${manifest.version}, but the files are in ${strategyDirectory}/${versionDirectory}`);
   }
   if (!findStrategy(manifest.strategy)) throw new Error(`unknown strategy "${manifest.strategy}"`);
   if (manifest.featureSet !== FEATURE_SET_VERSION) {

@@ -1,0 +1,150 @@
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import { configFromEnvironment } from '../config/index.js';
+import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.js';
+import { createLogger } from '../infra/logger/logger.js';
+import { findCsvFiles, importFiles, type FileReport, type ImportProgress, type ImportReport } from '../infra/market-data/importer.js';
+
+/**
+ * `npm run import -- <files|dirs…>`: stores daily bars from CSV files in the configured database
+ * (PGlite in DATA_DIR, or DATABASE_URL), migrating it first. Progress goes to stderr, the summary to
+ * stdout. Exit code: 0 everything imported, 2 some rows or files rejected but good rows stored,
+ * 1 nothing imported, bad usage or configuration, or a database error.
+ */
+
+const USAGE = `usage: npm run import -- <file.csv | directory>...
+
+Imports daily bars into the configured database (DATABASE_URL, or the embedded one in DATA_DIR).
+Directories are searched recursively for *.csv. Understood layouts, told apart by the header:
+  Alpha Vantage daily adjusted  timestamp,open,high,low,close,adjusted_close,volume,dividend_amount,split_coefficient
+  Yahoo                         Date,Open,High,Low,Close,Adj Close,Volume
+The symbol comes from the file name: DA-<SYMBOL>-T-<YYYY-MM-DD>.csv or <SYMBOL>.csv.
+Re-importing a file updates its bars in place (no duplicates).
+`;
+
+const MAX_REJECTIONS_SHOWN = 20;
+const EXIT_CODES = { complete: 0, partial: 2, failed: 1 } as const;
+
+async function main(args: readonly string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (args.length === 0) {
+    process.stderr.write(USAGE);
+    return 1;
+  }
+  const config = configFromEnvironment();
+  if (!config) return 1;
+  let files: string[];
+  let database: Database;
+  try {
+    // Paths first, so a typo fails before the database is opened or migrated.
+    files = await findCsvFiles(args);
+    database = await openDatabase(config.database, createLogger({ ...config.log, level: 'warn' }));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    return 1;
+  }
+  const display = process.stderr.isTTY ? progressBar() : progressLines();
+  try {
+    await migrateToLatest(database.db);
+    const report = await importFiles(database.db, files, { onProgress: display.update });
+    display.stop();
+    process.stdout.write(formatSummary(report));
+    return EXIT_CODES[report.outcome];
+  } catch (error) {
+    display.stop();
+    process.stderr.write(`import failed: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    await database.close();
+  }
+}
+
+interface ProgressDisplay {
+  update(progress: ImportProgress): void;
+  stop(): void;
+}
+
+/** A live bar for people at a terminal; the per-file outcomes are in the summary. */
+function progressBar(): ProgressDisplay {
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: '{bar} {percentage}% | {files} files | {rows} rows | {rate} rows/s | {file}',
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const started = Date.now();
+  let running = false;
+  return {
+    update(p) {
+      const payload = {
+        files: `${p.fileIndex + (p.finished ? 1 : 0)}/${p.fileCount}`,
+        rows: p.rowsStored,
+        rate: Math.round(p.rowsStored / Math.max((Date.now() - started) / 1000, 0.001)),
+        file: path.basename(p.file),
+      };
+      if (!running) {
+        bar.start(p.fileCount, 0, payload);
+        running = true;
+      }
+      bar.update(p.fileIndex + p.fileFraction, payload);
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+/** One line per finished file, for logs and pipes where a redrawn bar would be noise. */
+function progressLines(): ProgressDisplay {
+  return {
+    update(p) {
+      if (!p.finished) return;
+      const position = `[${String(p.fileIndex + 1).padStart(String(p.fileCount).length)}/${p.fileCount}]`;
+      process.stderr.write(`${position} ${describeFile(p.finished)}\n`);
+    },
+    stop() {},
+  };
+}
+
+function describeFile(r: FileReport): string {
+  if (r.refused !== undefined) return `${r.file}: refused: ${r.refused}`;
+  return (
+    `${r.file}: ${r.symbol} (${r.format}) ${r.rows} rows, ${r.inserted} inserted, ${r.updated} updated, ` +
+    `${r.rejected} rejected in ${(r.elapsedMs / 1000).toFixed(2)} s`
+  );
+}
+
+function formatSummary(report: ImportReport): string {
+  const seconds = report.elapsedMs / 1000;
+  const table = [
+    ['files', 'rows read', 'inserted', 'updated', 'rejected', 'elapsed', 'rows/s'],
+    [
+      String(report.files.length),
+      String(report.rows),
+      String(report.inserted),
+      String(report.updated),
+      String(report.rejections.length),
+      `${seconds.toFixed(2)} s`,
+      String(Math.round(report.rows / Math.max(seconds, 0.001))),
+    ],
+  ];
+  const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
+  const lines = table.map((row) => row.map((cell, column) => cell.padStart(widths[column]!)).join('  '));
+
+  const refused = report.files.filter((f) => f.refused !== undefined);
+  if (refused.length > 0) {
+    lines.push('', `${refused.length} file(s) refused:`, ...refused.map((f) => `  ${f.file}: ${f.refused}`));
+  }
+  const { rejections } = report;
+  if (rejections.length > 0) {
+    const shown = rejections.slice(0, MAX_REJECTIONS_SHOWN);
+    lines.push('', `${rejections.length} row(s) rejected:`, ...shown.map((r) => `  ${r.file}:${r.line}: ${r.reason}`));
+    if (rejections.length > shown.length) lines.push(`  … and ${rejections.length - shown.length} more`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,173 @@
+import { sql, type Selectable } from 'kysely';
+import type { Db } from '../db/index.js';
+import type { MarketBarsTable } from '../db/tables.js';
+import type { Bar, FetchBarsOptions } from './market-data.js';
+
+/**
+ * Rows per INSERT statement. Each row binds 9 parameters and PostgreSQL allows at most 65535 per
+ * statement (7281 rows). Measured on the real data set, 500 to 5000 rows per statement import at the
+ * same speed; 2000 keeps each statement's bind and plan work small.
+ */
+const UPSERT_CHUNK_ROWS = 2_000;
+
+type BarRow = Selectable<MarketBarsTable>;
+
+/**
+ * All SQL over `market_bars`. Every read answers for many symbols in one statement, as the
+ * market-data contract requires; callers never loop over symbols.
+ *
+ * ```ts
+ * const bars = new BarsRepository(database.db);
+ * await bars.upsert(parsed.bars);                    // { inserted: 5402, updated: 0 }
+ * await bars.fetchBars(['AAPL', 'MSFT'], { lookback: 60, until: new Date('2021-04-21') });
+ * ```
+ */
+export class BarsRepository {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Inserts bars, replacing any stored bar with the same (symbol, time). All chunks run in one
+   * transaction, so a bar refused by a CHECK constraint leaves the table exactly as it was.
+   *
+   * `updated` counts every bar that already existed, even when nothing in it changed: re-importing a
+   * file reports all of its rows as updated. Comparing values first would cost a WHERE on every
+   * conflict for a distinction no caller needs. If `bars` holds the same (symbol, time) twice, the
+   * last one wins (PostgreSQL refuses to update one row twice in a statement, so they are merged here).
+   */
+  async upsert(bars: readonly Bar[]): Promise<{ inserted: number; updated: number }> {
+    const rows = lastPerKey(bars).map(toRow);
+    if (rows.length === 0) return { inserted: 0, updated: 0 };
+    return this.db.transaction().execute(async (trx) => {
+      let inserted = 0;
+      for (let start = 0; start < rows.length; start += UPSERT_CHUNK_ROWS) {
+        const results = await trx
+          .insertInto('market_bars')
+          .values(rows.slice(start, start + UPSERT_CHUNK_ROWS))
+          .onConflict((oc) =>
+            oc.columns(['symbol', 'time']).doUpdateSet((eb) => ({
+              open: eb.ref('excluded.open'),
+              high: eb.ref('excluded.high'),
+              low: eb.ref('excluded.low'),
+              close: eb.ref('excluded.close'),
+              adj_close: eb.ref('excluded.adj_close'),
+              volume: eb.ref('excluded.volume'),
+              source: eb.ref('excluded.source'),
+            })),
+          )
+          // xmax is 0 on a freshly inserted tuple and set on one written by the DO UPDATE branch.
+          .returning(sql<boolean>`xmax = 0`.as('inserted'))
+          .execute();
+        inserted += results.filter((r) => r.inserted).length;
+      }
+      return { inserted, updated: rows.length - inserted };
+    });
+  }
+
+  /**
+   * The last `lookback` bars at or before `until` (default: the newest) of each symbol, ascending by
+   * time. Symbols with no bars are absent from the map. One statement: a lateral backward scan of the
+   * primary key per symbol.
+   */
+  async fetchBars(symbols: readonly string[], options: FetchBarsOptions): Promise<Map<string, Bar[]>> {
+    const { lookback, until } = options;
+    if (!Number.isInteger(lookback) || lookback < 1) {
+      throw new RangeError(`fetchBars needs lookback to be a positive integer (bars per symbol); got ${String(lookback)}`);
+    }
+    const result = new Map<string, Bar[]>();
+    const unique = [...new Set(symbols)];
+    if (unique.length === 0) return result;
+    const upTo = until === undefined ? sql`` : sql`and b.time <= ${until}`;
+    // The outer ORDER BY makes the ascending order a guarantee rather than an accident of the plan.
+    const { rows } = await sql<BarRow>`
+      select b.symbol, b.time, b.open, b.high, b.low, b.close, b.adj_close, b.volume, b.source
+      from unnest(${unique}::text[]) as s(symbol)
+      cross join lateral (
+        select * from market_bars b
+        where b.symbol = s.symbol ${upTo}
+        order by b.time desc
+        limit ${lookback}
+      ) b
+      order by b.symbol, b.time
+    `.execute(this.db);
+    for (const row of rows) {
+      const bar = toBar(row);
+      const list = result.get(bar.symbol);
+      if (list) list.push(bar);
+      else result.set(bar.symbol, [bar]);
+    }
+    return result;
+  }
+
+  /**
+   * Every stored symbol, sorted. A recursive "loose index scan": one primary-key probe per distinct
+   * symbol instead of reading every bar, which `select distinct` would do.
+   */
+  async listSymbols(): Promise<string[]> {
+    const { rows } = await sql<{ symbol: string }>`
+      with recursive s(symbol) as (
+        select min(symbol) from market_bars
+        union all
+        select (select min(symbol) from market_bars where symbol > s.symbol) from s where s.symbol is not null
+      )
+      select symbol from s where symbol is not null order by symbol
+    `.execute(this.db);
+    return rows.map((r) => r.symbol);
+  }
+
+  /** How many bars are stored, over all symbols. */
+  async countBars(): Promise<number> {
+    const row = await this.db
+      .selectFrom('market_bars')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    // count(*) is int8: a number on both engines (see database.ts), but make the type honest anyway.
+    return Number(row.n);
+  }
+
+  /** The newest bar time of each symbol; symbols with no bars are absent. */
+  async latestTimes(symbols: readonly string[]): Promise<Map<string, Date>> {
+    const unique = [...new Set(symbols)];
+    if (unique.length === 0) return new Map();
+    const { rows } = await sql<{ symbol: string; time: Date }>`
+      select s.symbol, latest.time
+      from unnest(${unique}::text[]) as s(symbol)
+      cross join lateral (select max(b.time) as time from market_bars b where b.symbol = s.symbol) latest
+      where latest.time is not null
+    `.execute(this.db);
+    return new Map(rows.map((r) => [r.symbol, r.time]));
+  }
+}
+
+function lastPerKey(bars: readonly Bar[]): Bar[] {
+  const byKey = new Map<string, Bar>();
+  for (const bar of bars) byKey.set(`${bar.symbol}\u0000${bar.time.getTime()}`, bar);
+  return [...byKey.values()];
+}
+
+function toRow(bar: Bar): BarRow {
+  return {
+    symbol: bar.symbol,
+    time: bar.time,
+    open: bar.open,
+    high: bar.high,
+    low: bar.low,
+    close: bar.close,
+    adj_close: bar.adjClose,
+    volume: bar.volume,
+    source: bar.source,
+  };
+}
+
+function toBar(row: BarRow): Bar {
+  return {
+    symbol: row.symbol,
+    time: row.time,
+    open: row.open,
+    high: row.high,
+    low: row.low,
+    close: row.close,
+    adjClose: row.adj_close,
+    volume: row.volume,
+    source: row.source,
+  };
+}

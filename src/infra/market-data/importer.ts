@@ -1,0 +1,171 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Db } from '../db/index.js';
+import { BarsRepository } from './bars-repository.js';
+import { parseBarsCsv, type CsvFormat, type RejectedRow } from './csv.js';
+
+/**
+ * Imports daily-bar CSV files into `market_bars`, file by file: each file is read and validated
+ * whole (daily files are a few hundred KB), then its good rows are upserted in batches. Bad rows and
+ * unusable files are reported, never fatal; a database error is, and rejects with the error.
+ *
+ * Re-importing is safe: bars are keyed by (symbol, time), so a second run stores no duplicates and
+ * reports every row as updated.
+ */
+
+/** What became of one file. `refused` is set when no row of it could be used. */
+export interface FileReport {
+  readonly file: string;
+  readonly symbol?: string;
+  readonly format?: CsvFormat;
+  readonly rows: number;
+  readonly inserted: number;
+  readonly updated: number;
+  readonly rejected: number;
+  readonly refused?: string;
+  readonly elapsedMs: number;
+}
+
+export interface ImportReport {
+  readonly files: readonly FileReport[];
+  readonly rows: number;
+  readonly inserted: number;
+  readonly updated: number;
+  /** Every rejected row, in file and line order. */
+  readonly rejections: readonly RejectedRow[];
+  readonly elapsedMs: number;
+  /**
+   * `complete`: every row of every file was stored. `partial`: some rows or files were rejected but
+   * good rows were stored. `failed`: there were problems and nothing was stored.
+   */
+  readonly outcome: 'complete' | 'partial' | 'failed';
+}
+
+/** Sent after every stored batch, and once more when a file is finished (with `finished` set). */
+export interface ImportProgress {
+  readonly file: string;
+  /** 0-based position of `file` among `fileCount` files. */
+  readonly fileIndex: number;
+  readonly fileCount: number;
+  /** Share of this file's good rows stored so far, 0 to 1. */
+  readonly fileFraction: number;
+  /** Rows stored (inserted or updated) so far, over all files. */
+  readonly rowsStored: number;
+  readonly finished?: FileReport;
+}
+
+export interface ImportOptions {
+  readonly onProgress?: (progress: ImportProgress) => void;
+  /** Bars per upsert (one transaction each). */
+  readonly batchSize?: number;
+}
+
+const DEFAULT_BATCH_SIZE = 10_000;
+
+/**
+ * Imports every given CSV file, and every `*.csv` under every given directory (recursively, sorted).
+ * Rejects before touching the database if a path does not exist or no CSV file is found.
+ */
+export async function importFiles(db: Db, paths: readonly string[], options: ImportOptions = {}): Promise<ImportReport> {
+  const { onProgress, batchSize = DEFAULT_BATCH_SIZE } = options;
+  const started = performance.now();
+  const files = await findCsvFiles(paths);
+  const repository = new BarsRepository(db);
+  const reports: FileReport[] = [];
+  const rejections: RejectedRow[] = [];
+  let rowsStored = 0;
+
+  for (const [fileIndex, file] of files.entries()) {
+    const fileStarted = performance.now();
+    const progress = (fileFraction: number, finished?: FileReport) =>
+      onProgress?.({ file, fileIndex, fileCount: files.length, fileFraction, rowsStored, ...(finished && { finished }) });
+
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      const report = refusedFile(file, `cannot read: ${(error as Error).message}`, fileStarted);
+      reports.push(report);
+      progress(1, report);
+      continue;
+    }
+    const parsed = parseBarsCsv(text, { file });
+    if (!parsed.ok) {
+      const report = refusedFile(file, parsed.reason, fileStarted);
+      reports.push(report);
+      progress(1, report);
+      continue;
+    }
+
+    let inserted = 0;
+    let updated = 0;
+    for (let start = 0; start < parsed.bars.length; start += batchSize) {
+      const batch = parsed.bars.slice(start, start + batchSize);
+      const counts = await repository.upsert(batch);
+      inserted += counts.inserted;
+      updated += counts.updated;
+      rowsStored += batch.length;
+      progress((start + batch.length) / parsed.bars.length);
+    }
+    rejections.push(...parsed.rejected);
+    const report: FileReport = {
+      file,
+      symbol: parsed.symbol,
+      format: parsed.format,
+      rows: parsed.rows,
+      inserted,
+      updated,
+      rejected: parsed.rejected.length,
+      elapsedMs: performance.now() - fileStarted,
+    };
+    reports.push(report);
+    progress(1, report);
+  }
+
+  const sum = (key: 'rows' | 'inserted' | 'updated') => reports.reduce((total, r) => total + r[key], 0);
+  const inserted = sum('inserted');
+  const updated = sum('updated');
+  const hasProblems = rejections.length > 0 || reports.some((r) => r.refused !== undefined);
+  return {
+    files: reports,
+    rows: sum('rows'),
+    inserted,
+    updated,
+    rejections,
+    elapsedMs: performance.now() - started,
+    outcome: !hasProblems ? 'complete' : inserted + updated > 0 ? 'partial' : 'failed',
+  };
+}
+
+/**
+ * The files to import, each once, in a stable order: given files as named (whatever their
+ * extension), directories searched recursively for `*.csv`.
+ */
+export async function findCsvFiles(paths: readonly string[]): Promise<string[]> {
+  const found = new Map<string, string>();
+  for (const given of paths) {
+    let isDirectory: boolean;
+    try {
+      isDirectory = (await stat(given)).isDirectory();
+    } catch (error) {
+      throw new Error(`cannot read ${given}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (error as Error).message}`, {
+        cause: error,
+      });
+    }
+    const files = isDirectory
+      ? (await readdir(given, { recursive: true }))
+          .filter((name) => name.toLowerCase().endsWith('.csv'))
+          .sort()
+          .map((name) => path.join(given, name))
+      : [given];
+    // Keyed by absolute path so a file named directly and found in a directory is imported once.
+    for (const file of files) if (!found.has(path.resolve(file))) found.set(path.resolve(file), file);
+  }
+  if (found.size === 0) throw new Error(`no .csv files found in ${paths.join(', ')}`);
+  return [...found.values()];
+}
+
+function refusedFile(file: string, reason: string, started: number): FileReport {
+  return { file, rows: 0, inserted: 0, updated: 0, rejected: 0, refused: reason, elapsedMs: performance.now() - started };
+}
