@@ -4,11 +4,12 @@ import type { MarketBarsTable } from '../db/tables.js';
 import type { Bar, FetchBarsOptions } from './market-data.js';
 
 /**
- * Rows per INSERT statement. Each row binds 9 parameters and PostgreSQL allows at most 65535 per
- * statement (7281 rows). Measured on the real data set, 500 to 5000 rows per statement import at the
- * same speed; 2000 keeps each statement's bind and plan work small.
+ * Rows per INSERT statement. Bars travel as nine column arrays through `unnest`, so a statement binds
+ * nine parameters however many rows it carries (a multi-row VALUES list binds nine per row, and
+ * preparing those values was a third of the import time). Measured on the real data set into local
+ * PostgreSQL: 37k rows/s with 2,000-row VALUES lists, see bench/import for the current figure.
  */
-const UPSERT_CHUNK_ROWS = 2_000;
+const UPSERT_CHUNK_ROWS = 20_000;
 
 type BarRow = Selectable<MarketBarsTable>;
 
@@ -40,24 +41,25 @@ export class BarsRepository {
     return this.db.transaction().execute(async (trx) => {
       let inserted = 0;
       for (let start = 0; start < rows.length; start += UPSERT_CHUNK_ROWS) {
-        const results = await trx
-          .insertInto('market_bars')
-          .values(rows.slice(start, start + UPSERT_CHUNK_ROWS))
-          .onConflict((oc) =>
-            oc.columns(['symbol', 'time']).doUpdateSet((eb) => ({
-              open: eb.ref('excluded.open'),
-              high: eb.ref('excluded.high'),
-              low: eb.ref('excluded.low'),
-              close: eb.ref('excluded.close'),
-              adj_close: eb.ref('excluded.adj_close'),
-              volume: eb.ref('excluded.volume'),
-              source: eb.ref('excluded.source'),
-            })),
+        const chunk = rows.slice(start, start + UPSERT_CHUNK_ROWS);
+        const column = <K extends keyof BarRow>(key: K) => chunk.map((row) => row[key]);
+        const { rows: counts } = await sql<{ inserted: number }>`
+          with written as (
+            insert into market_bars (symbol, time, open, high, low, close, adj_close, volume, source)
+            select * from unnest(
+              ${column('symbol')}::text[], ${column('time')}::timestamptz[], ${column('open')}::float8[],
+              ${column('high')}::float8[], ${column('low')}::float8[], ${column('close')}::float8[],
+              ${column('adj_close')}::float8[], ${column('volume')}::float8[], ${column('source')}::text[]
+            )
+            on conflict (symbol, time) do update set
+              open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+              adj_close = excluded.adj_close, volume = excluded.volume, source = excluded.source
+            -- xmax is 0 on a freshly inserted tuple and set on one written by the DO UPDATE branch.
+            returning xmax = 0 as inserted
           )
-          // xmax is 0 on a freshly inserted tuple and set on one written by the DO UPDATE branch.
-          .returning(sql<boolean>`xmax = 0`.as('inserted'))
-          .execute();
-        inserted += results.filter((r) => r.inserted).length;
+          select count(*) filter (where inserted)::int as inserted from written
+        `.execute(trx);
+        inserted += counts[0]?.inserted ?? 0;
       }
       return { inserted, updated: rows.length - inserted };
     });
