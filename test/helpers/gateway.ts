@@ -18,8 +18,11 @@ export interface TestGateway {
  * fresh database and key prefix. `env` overrides configuration (e.g. NODE_ENV=production); `bars` are
  * stored before start-up, which makes the gateway serve the bars store instead of the synthetic market.
  */
-export async function startTestGateway(env: Record<string, string> = {}, options: { bars?: readonly Bar[] } = {}): Promise<TestGateway> {
-  const database = await createTestDatabase();
+export async function startTestGateway(
+  env: Record<string, string> = {},
+  options: { bars?: readonly Bar[]; database?: TestDatabase } = {},
+): Promise<TestGateway> {
+  const database = options.database ?? (await createTestDatabase());
   if (options.bars?.length) {
     const direct = await openDatabase(database.settings, createLogger({ level: 'silent', format: 'json' }));
     try {
