@@ -195,10 +195,10 @@ describe(`cross-request batching (${stackName})`, () => {
       assert.equal((r.body as { data: { prediction: { symbol: string } } }).data.prediction.symbol, symbols[i]);
     });
     process.stdout.write(`# 200 concurrent requests → ${delta[FETCHES]} market fetches, ${delta[runs]} inference runs (mean batch ${(200 / delta[runs]).toFixed(1)})\n`);
-    // What overlaps is merged; how much overlaps depends on per-request CPU (measured: mean batch ~2.5 on
-    // PostgreSQL, ~1.1 on PGlite, whose SQL runs as WASM on the event loop). The figure is printed above.
-    assert.ok(delta[runs] < symbols.length, `${delta[runs]} runs for ${symbols.length} requests: nothing was merged`);
-    assert.ok(delta[FETCHES] < symbols.length, `${delta[FETCHES]} fetches for ${symbols.length} requests: nothing was merged`);
+    // Measured: mean batch ~7 on PostgreSQL, ~3-4 on PGlite (whose SQL runs as WASM on the event loop,
+    // so fewer requests overlap a fetch). The bound is loose enough for a loaded CI machine.
+    assert.ok(delta[runs] <= symbols.length / 2, `${delta[runs]} runs for ${symbols.length} requests`);
+    assert.ok(delta[FETCHES] <= symbols.length / 2, `${delta[FETCHES]} fetches for ${symbols.length} requests`);
   });
 });
 

@@ -3,12 +3,12 @@ import type { Bar, FetchBarsOptions, MarketDataProvider } from './market-data.js
 /**
  * Merges market-data fetches from concurrent requests into one provider call.
  *
- * A fetch waits up to `maxDelayMs` for others to join it (0: until the end of the current event-loop
- * turn). The window is needed because Node's HTTP server admits about one new request per event-loop
- * turn even when hundreds arrive at once (measured: with a turn-end flush, 181 of 190 fetches carried
- * one request), so without it nothing would ever merge. While a fetch is in flight, symbols asked for
- * meanwhile go out together in the next one, so a busy gateway makes fewer, larger fetches the busier
- * it gets. Requests leaving one fetch together also reach the model's micro-batcher together.
+ * A fetch waits until the end of the current event-loop turn, or up to `maxDelayMs` if set, for others
+ * to join it. While a fetch is in flight, symbols asked for meanwhile go out together in the next one,
+ * so a busy gateway makes fewer, larger fetches the busier it gets, instead of one query per request
+ * piling onto the database. Requests leaving one fetch together also reach the model's micro-batcher
+ * together. Measured with 200 simultaneous single-symbol requests from another process: 27 fetches on
+ * PostgreSQL, 45-64 on PGlite (its SQL runs on the event loop, so fewer requests overlap a fetch).
  *
  * Calls with different options (lookback, until) are fetched separately.
  */

@@ -145,7 +145,7 @@ export function createVendorHttpProvider(options: VendorHttpOptions): VendorHttp
     try {
       return { ok: true, bars: options.parseResponse(JSON.parse(text) as unknown, symbols) };
     } catch (error) {
-      return { ok: false, reason: 'bad-body', retryable: true, detail: `malformed response body: ${describe(error)}`, cause: error };
+      return { ok: false, reason: 'bad-body', retryable: false, detail: `malformed response body: ${describe(error)}`, cause: error };
     }
   };
 
