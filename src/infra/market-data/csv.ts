@@ -83,14 +83,13 @@ export function parseBarsCsv(text: string, options: ParseOptions): ParsedBarsFil
   // swallow the rest of the file. Without it every physical line is exactly one record, so a
   // malformed line is just one more bad row and a record's line number is its index + 1 (cheaper
   // than csv-parse's `info` option, which more than doubles the parse time).
-  const lines = parse(text, { bom: true, quote: false, trim: true, relax_column_count: true })
-    .map((record, index) => ({ record, line: index + 1 }))
-    .filter(({ record }) => record.length > 1 || record[0] !== '');
-
-  const [header, ...dataLines] = lines;
+  const records: string[][] = parse(text, { bom: true, quote: false, trim: true, relax_column_count: true });
+  const isBlank = (record: readonly string[]) => record.length === 1 && record[0] === '';
+  const headerIndex = records.findIndex((record) => !isBlank(record));
+  const header = records[headerIndex];
   if (!header) return { ok: false, reason: 'empty file: no header line' };
-  const layout = FORMATS.find((f) => f.header.join(',') === header.record.join(','));
-  if (!layout) return { ok: false, reason: unknownHeaderReason(header.record) };
+  const layout = FORMATS.find((f) => f.header.join(',') === header.join(','));
+  if (!layout) return { ok: false, reason: unknownHeaderReason(header) };
 
   const symbol = options.symbol ?? symbolFromFileName(file);
   if (!SYMBOL_PATTERN.test(symbol)) {
@@ -106,12 +105,21 @@ export function parseBarsCsv(text: string, options: ParseOptions): ParsedBarsFil
   const bars: Bar[] = [];
   const rejected: RejectedRow[] = [];
   const firstLineOfDate = new Map<string, number>();
-  for (const { record, line } of dataLines) {
+  let rows = 0;
+  for (let index = headerIndex + 1; index < records.length; index++) {
+    const record = records[index]!;
+    if (isBlank(record)) continue;
+    rows++;
+    const line = index + 1;
     const result = readRow(record, layout.header, line, firstLineOfDate);
     if (typeof result === 'string') rejected.push({ file, line, reason: result });
-    else bars.push({ symbol, source: layout.format, ...result });
+    else {
+      result.symbol = symbol;
+      result.source = layout.format;
+      bars.push(result as Bar);
+    }
   }
-  return { ok: true, format: layout.format, symbol, bars, rejected, rows: dataLines.length };
+  return { ok: true, format: layout.format, symbol, bars, rejected, rows };
 }
 
 /** `DA-BRK.B-T-2021-04-21.csv` → `BRK.B`; `AAPL.csv` → `AAPL`. Not validated: see SYMBOL_PATTERN. */
@@ -120,7 +128,8 @@ export function symbolFromFileName(file: string): string {
   return ALPHA_VANTAGE_FILE_NAME.exec(stem)?.[1] ?? stem;
 }
 
-type RowValues = Omit<Bar, 'symbol' | 'source'>;
+/** A bar still missing its symbol and source, which the caller fills in (cheaper than spreading a copy). */
+type RowValues = Omit<Bar, 'symbol' | 'source'> & { symbol?: string; source?: string };
 
 /** The row's values, or the first reason it cannot be stored. */
 function readRow(record: readonly string[], header: readonly string[], line: number, firstLineOfDate: Map<string, number>): RowValues | string {
@@ -152,8 +161,23 @@ function readRow(record: readonly string[], header: readonly string[], line: num
   return { time, open, high, low, close, adjClose, volume };
 }
 
+/**
+ * Every file of a data set repeats the same few thousand trading dates, so each date string is
+ * validated once; bounded so a hostile file of random dates cannot grow it without limit.
+ */
+const dateCache = new Map<string, number>();
+const DATE_CACHE_LIMIT = 100_000;
+
 /** Midnight UTC of a real calendar date, or undefined ('2021-02-30' is refused, not rolled over). */
 function parseDate(text: string): Date | undefined {
+  const cached = dateCache.get(text);
+  if (cached !== undefined) return new Date(cached);
+  const time = parseDateUncached(text);
+  if (time && dateCache.size < DATE_CACHE_LIMIT) dateCache.set(text, time.getTime());
+  return time;
+}
+
+function parseDateUncached(text: string): Date | undefined {
   const match = DATE.exec(text);
   if (!match) return undefined;
   const [, year, month, day] = match.map(Number) as [number, number, number, number];
