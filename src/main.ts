@@ -100,6 +100,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         predictions: new CacheTier<number>(cache, 'predictions', config.cacheTtlMs.predictions, count),
       },
       config.predictions.maxSymbolsPerRequest,
+      logger.child({ component: 'predictions' }),
     );
     const models = new ModelsService(registry);
 

@@ -1,5 +1,6 @@
 import DataLoader from 'dataloader';
 import type { CacheTier } from '../../infra/cache/tier.js';
+import type { Logger } from '../../infra/logger/logger.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import type { ModelRegistry, ModelVersionEntry } from '../models/registry.js';
@@ -65,6 +66,7 @@ export class PredictionService {
     private readonly registry: ModelRegistry,
     private readonly caches: PredictionCaches,
     readonly maxSymbolsPerRequest: number,
+    private readonly logger: Logger,
   ) {}
 
   createLoaders(): PredictionLoaders {
@@ -142,13 +144,19 @@ export class PredictionService {
         for (const i of indexes) {
           const { symbol } = keys[i]!;
           const list = barsBySymbol.get(symbol);
-          if (list instanceof Error) results[i] = list;
+          if (list instanceof Error) results[i] = unavailableBecause('market data', list, this.logger);
           else if (!list || list.length === 0) results[i] = codedError(ErrorCode.UNKNOWN_SYMBOL, `Unknown symbol "${symbol}": no market data for it`, { symbol });
           else if (list.length < FEATURE_WINDOW) {
             results[i] = codedError(ErrorCode.UNAVAILABLE, `"${symbol}" has ${list.length} bars; predictions need ${FEATURE_WINDOW}`, { symbol });
           } else ready.push(i);
         }
-        const probabilities = await this.score(model, ready.map((i) => features.get(keys[i]!.symbol)!));
+        let probabilities: number[];
+        try {
+          probabilities = await this.score(model, ready.map((i) => features.get(keys[i]!.symbol)!));
+        } catch (error) {
+          for (const i of ready) results[i] = unavailableBecause(`inference (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger);
+          return;
+        }
         ready.forEach((i, n) => {
           const { symbol } = keys[i]!;
           results[i] = this.record(model, symbol, (barsBySymbol.get(symbol) as Bar[]).at(-1)!, features.get(symbol)!, probabilities[n]!);
@@ -202,6 +210,21 @@ export class PredictionService {
     };
   }
 }
+
+/**
+ * A dependency failed: the client gets UNAVAILABLE (retry later) with no internals, the log gets the
+ * cause, once.
+ */
+function unavailableBecause(part: string, cause: unknown, logger: Logger): Error {
+  if (typeof cause === 'object' && cause !== null && !loggedCauses.has(cause)) {
+    loggedCauses.add(cause);
+    logger.warn({ err: cause, part }, `${part} failed`);
+  }
+  return codedError(ErrorCode.UNAVAILABLE, `${part} is unavailable right now; try again shortly`);
+}
+
+/** DataLoader hands one batch's error to every key; this keeps it to one log line per failure. */
+const loggedCauses = new WeakSet<object>();
 
 /**
  * The calibrated probability that the signal is right: P(up) for BUY, P(not up) for SELL, and for
