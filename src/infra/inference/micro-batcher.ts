@@ -82,7 +82,8 @@ export class MicroBatcher {
       }
       let offset = 0;
       for (const pending of batch) {
-        pending.resolve(output.slice(offset, offset + pending.rows));
+        // `output` is this run's own array, so callers can share it through views instead of copies.
+        pending.resolve(output.subarray(offset, offset + pending.rows));
         offset += pending.rows;
       }
     } catch (error) {
