@@ -19,8 +19,9 @@ import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket, type SyntheticMarket
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './infra/pubsub/pubsub.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
 import { HealthService } from './modules/health/index.js';
+import { HistoryRepository, HistoryWriter, toHistoryRow } from './modules/history/index.js';
 import { ModelRegistry, ModelsService } from './modules/models/index.js';
-import { PredictionService, type CachedFeatures } from './modules/predictions/index.js';
+import { PredictionService, priceInterval, type CachedFeatures } from './modules/predictions/index.js';
 import { buildGatewaySchema } from './schema/build-schema.js';
 import { createGatewayServer } from './server/server.js';
 import type { HealthCheck } from './shared/health.js';
@@ -35,6 +36,7 @@ export interface RunningGateway {
   readonly events: EventBus;
   readonly market: MarketDataProvider;
   readonly registry: ModelRegistry;
+  readonly history: HistoryWriter;
   /** Drains and releases everything; resolves when the process may exit. */
   stop(): Promise<void>;
 }
@@ -90,6 +92,18 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       const ticker = setInterval(() => synthetic.advance(), config.synthetic.tickMs);
       releasers.push(async () => clearInterval(ticker));
     }
+    const history = await HistoryWriter.open({
+      repository: new HistoryRepository(database.db),
+      logger: logger.child({ component: 'history' }),
+      spillDir: config.history.spillDir,
+      flushIntervalMs: config.history.flushIntervalMs,
+      maxBufferRows: config.history.maxBufferRows,
+      onRowsWritten: (n) => metrics.historyRowsWrittenTotal.inc(n),
+      onBufferSize: (n) => metrics.historyBufferRows.set(n),
+    });
+    // Released before the database (releasers run in reverse), so the final flush still has a pool.
+    releasers.push(() => history.close());
+
     const count = (tier: string, result: 'hit' | 'miss', n: number) => metrics.cacheRequestsTotal.inc({ tier, result }, n);
     const predictions = new PredictionService(
       coalescingFetches(countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })), config.marketFetch),
@@ -101,10 +115,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       },
       config.predictions.maxSymbolsPerRequest,
       logger.child({ component: 'predictions' }),
+      // History keeps the interval at the contract's default level (0.95), the one coverage is measured on.
+      (records) => void history.record(records.map((r) => toHistoryRow(r, priceInterval(r, 0.95)))),
     );
     const models = new ModelsService(registry);
 
-    const checks: HealthCheck[] = [database.health, ...(redis ? [redis.health] : []), modelsHealth(registry)];
+    const checks: HealthCheck[] = [
+      database.health,
+      ...(redis ? [redis.health] : []),
+      modelsHealth(registry),
+      { name: 'history', check: async () => history.health() },
+    ];
     const health = new HealthService(checks, VERSION);
     const schema = await buildGatewaySchema({ health, predictions, models });
     const server = await createGatewayServer({
@@ -140,6 +161,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       events,
       market,
       registry,
+      history,
       stop() {
         stopping ??= (async () => {
           try {

@@ -52,6 +52,8 @@ const envSchema = z.object({
   MARKET_CACHE_TTL_MS: integer(0, 86_400_000).default(1_000),
   FEATURES_CACHE_TTL_MS: integer(0, 86_400_000).default(300_000),
   PREDICTIONS_CACHE_TTL_MS: integer(0, 86_400_000).default(300_000),
+  HISTORY_FLUSH_INTERVAL_MS: integer(10, 60_000).default(1_000),
+  HISTORY_MAX_BUFFER_ROWS: integer(100, 10_000_000).default(20_000),
   SYNTHETIC_TICK_MS: integer(0, 3_600_000).default(5_000),
   SYNTHETIC_SEED: integer(0, 2_147_483_647).default(1),
 });
@@ -76,6 +78,7 @@ export type Config = Readonly<{
   /** Time to live per cache tier, in ms; 0 turns the tier off. */
   cacheTtlMs: { market: number; features: number; predictions: number };
   synthetic: { tickMs: number; seed: number };
+  history: { flushIntervalMs: number; maxBufferRows: number; spillDir: string };
 }>;
 
 /** One line of the README's configuration table. */
@@ -85,7 +88,7 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'PORT', default: '4000', description: 'HTTP and WebSocket port (`0` picks a free one)' },
   { name: 'LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   { name: 'LOG_FORMAT', default: 'pretty (json in production)', description: '`pretty` or `json`' },
-  { name: 'DATA_DIR', default: './data', description: 'local state: the embedded PostgreSQL (PGlite) lives in `DATA_DIR/pglite`' },
+  { name: 'DATA_DIR', default: './data', description: 'local state: the embedded PostgreSQL (PGlite) in `DATA_DIR/pglite`, history rows waiting for the database in `DATA_DIR/history-spill` (one instance per DATA_DIR)' },
   { name: 'DATABASE_URL', default: '(unset: embedded PGlite)', description: '`postgres://user:pass@host:port/db` to use PostgreSQL (TimescaleDB features when the extension exists)' },
   { name: 'DATABASE_POOL_MAX', default: '10', description: 'PostgreSQL pool size' },
   { name: 'REDIS_URL', default: '(unset: in-process)', description: '`redis://host:port/db` for cache, pub/sub and limits shared between instances' },
@@ -100,6 +103,8 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'MARKET_CACHE_TTL_MS', default: '1000', description: 'market-data cache lifetime (0 = off)' },
   { name: 'FEATURES_CACHE_TTL_MS', default: '300000', description: 'feature-vector cache lifetime (0 = off)' },
   { name: 'PREDICTIONS_CACHE_TTL_MS', default: '300000', description: 'prediction cache lifetime, keyed by model version + featuresHash (0 = off)' },
+  { name: 'HISTORY_FLUSH_INTERVAL_MS', default: '1000', description: 'how often recorded predictions are written to the database, in batches' },
+  { name: 'HISTORY_MAX_BUFFER_ROWS', default: '20000', description: 'rows kept in memory while the database is unreachable; beyond it they spill to `DATA_DIR/history-spill` and are written on recovery' },
   { name: 'SYNTHETIC_TICK_MS', default: '5000', description: 'when no bars are stored, how often the synthetic market adds a bar per symbol (0 = never)' },
   { name: 'SYNTHETIC_SEED', default: '1', description: 'seed of the synthetic market' },
 ];
@@ -157,6 +162,11 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     marketFetch: { maxDelayMs: env.MARKET_FETCH_MAX_DELAY_US / 1000 },
     cacheTtlMs: { market: env.MARKET_CACHE_TTL_MS, features: env.FEATURES_CACHE_TTL_MS, predictions: env.PREDICTIONS_CACHE_TTL_MS },
     synthetic: { tickMs: env.SYNTHETIC_TICK_MS, seed: env.SYNTHETIC_SEED },
+    history: {
+      flushIntervalMs: env.HISTORY_FLUSH_INTERVAL_MS,
+      maxBufferRows: env.HISTORY_MAX_BUFFER_ROWS,
+      spillDir: path.join(dataDir, 'history-spill'),
+    },
   } satisfies Config);
 }
 

@@ -7,6 +7,7 @@ import type { ColumnType, Generated } from 'kysely';
 export interface Tables {
   audit_log: AuditLogTable;
   market_bars: MarketBarsTable;
+  prediction_history: PredictionHistoryTable;
 }
 
 export interface AuditLogTable {
@@ -29,4 +30,28 @@ export interface MarketBarsTable {
   adj_close: number;
   volume: number;
   source: string;
+}
+
+/**
+ * One recorded prediction; see db/migrations/0003_prediction_history.ts for its key and constraints.
+ * The outcome columns (`realized_return`, `correct`, `covered`) are null until the horizon has passed.
+ */
+export interface PredictionHistoryTable {
+  time: Date;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  symbol: string;
+  strategy: string;
+  model_version: string;
+  horizon: string;
+  probability: number;
+  confidence: number;
+  signal: 'BUY' | 'SELL' | 'HOLD';
+  expected_return: number | null;
+  interval_level: number;
+  interval_low: number;
+  interval_high: number;
+  features_hash: string;
+  realized_return: ColumnType<number | null, number | null | undefined, number | null>;
+  correct: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
+  covered: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
 }

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * Every Prometheus series Sibyl exports (DESIGN.md §5: the names are binding). One registry per
@@ -51,6 +51,16 @@ export function createMetrics() {
       name: 'sibyl_cache_requests_total',
       help: 'Cache lookups by tier (market, features, predictions) and result (hit, miss)',
       labelNames: ['tier', 'result'] as const,
+      registers: [registry],
+    }),
+    historyRowsWrittenTotal: new Counter({
+      name: 'sibyl_history_rows_written_total',
+      help: 'Prediction history rows committed to the database',
+      registers: [registry],
+    }),
+    historyBufferRows: new Gauge({
+      name: 'sibyl_history_buffer_rows',
+      help: 'Prediction history rows accepted and waiting in memory to be written',
       registers: [registry],
     }),
   };

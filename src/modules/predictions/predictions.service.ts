@@ -67,6 +67,8 @@ export class PredictionService {
     private readonly caches: PredictionCaches,
     readonly maxSymbolsPerRequest: number,
     private readonly logger: Logger,
+    /** Receives every prediction served (history records each once); must not throw or block. */
+    private readonly onServed: (records: readonly PredictionRecord[]) => void = () => undefined,
   ) {}
 
   createLoaders(): PredictionLoaders {
@@ -157,10 +159,13 @@ export class PredictionService {
           for (const i of ready) results[i] = unavailableBecause(`inference (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger);
           return;
         }
-        ready.forEach((i, n) => {
+        const served = ready.map((i, n) => {
           const { symbol } = keys[i]!;
-          results[i] = this.record(model, symbol, (barsBySymbol.get(symbol) as Bar[]).at(-1)!, features.get(symbol)!, probabilities[n]!);
+          const record = this.record(model, symbol, (barsBySymbol.get(symbol) as Bar[]).at(-1)!, features.get(symbol)!, probabilities[n]!);
+          results[i] = record;
+          return record;
         });
+        this.onServed(served);
       }),
     );
     return results;

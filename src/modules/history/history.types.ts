@@ -1,0 +1,102 @@
+import type { PredictionRecord } from '../predictions/index.js';
+
+export type HistorySignal = 'BUY' | 'SELL' | 'HOLD';
+
+/**
+ * One served prediction as history records it. Its key is (symbol, strategy, modelVersion, time):
+ * a prediction is a pure function of those four, so two rows with the same key carry the same facts
+ * and the table keeps the first one.
+ */
+export interface HistoryRow {
+  /** The prediction's asOf: the time of the last bar it saw. */
+  readonly time: Date;
+  readonly symbol: string;
+  readonly strategy: string;
+  readonly modelVersion: string;
+  readonly horizon: string;
+  readonly probability: number;
+  readonly confidence: number;
+  readonly signal: HistorySignal;
+  readonly expectedReturn: number | null;
+  readonly intervalLevel: number;
+  readonly intervalLow: number;
+  readonly intervalHigh: number;
+  readonly featuresHash: string;
+}
+
+/**
+ * Where the writer puts rows: `HistoryRepository` in production, a stand-in in the writer's unit tests.
+ * `insertMany` must be idempotent per key (inserting a stored key is a no-op, not an error) and
+ * resolve with how many rows were actually new; the writer's retries rely on both.
+ */
+export interface HistorySink {
+  insertMany(rows: readonly HistoryRow[]): Promise<number>;
+}
+
+/**
+ * The row a served prediction becomes. `interval` is the price interval at the level the history
+ * records (the resolver's default, 0.95, unless the caller decides otherwise).
+ *
+ * ```ts
+ * writer.record([toHistoryRow(record, priceInterval(record, 0.95))]);
+ * ```
+ */
+export function toHistoryRow(record: PredictionRecord, interval: { level: number; low: number; high: number }): HistoryRow {
+  return {
+    time: record.asOf,
+    symbol: record.symbol,
+    strategy: record.strategy,
+    modelVersion: record.model.manifest.version,
+    horizon: record.horizon,
+    probability: record.probability,
+    confidence: record.confidence,
+    signal: record.signal,
+    expectedReturn: record.expectedReturn,
+    intervalLevel: interval.level,
+    intervalLow: interval.low,
+    intervalHigh: interval.high,
+    featuresHash: record.featuresHash,
+  };
+}
+
+/** The unique key of a row, as one string (NUL cannot occur in PostgreSQL text, so it cannot collide). */
+export function historyKey(row: HistoryRow): string {
+  return `${row.symbol}\u0000${row.strategy}\u0000${row.modelVersion}\u0000${row.time.getTime()}`;
+}
+
+const SIGNALS: ReadonlySet<string> = new Set<HistorySignal>(['BUY', 'SELL', 'HOLD']);
+
+/**
+ * Why the table would refuse `row`, or undefined if it would accept it. Mirrors the NOT NULLs and
+ * CHECKs of db/migrations/0003_prediction_history.ts: the writer refuses such rows up front, because
+ * one of them inside a batch would make the database refuse the whole batch on every retry.
+ */
+export function historyRowProblem(row: HistoryRow): string | undefined {
+  if (typeof row !== 'object' || row === null) return 'not an object';
+  if (!(row.time instanceof Date) || !Number.isFinite(row.time.getTime())) return 'time must be a valid Date';
+  for (const field of ['symbol', 'strategy', 'modelVersion', 'horizon', 'featuresHash'] as const) {
+    // NUL is the one character PostgreSQL text cannot hold (and historyKey's separator).
+    if (typeof row[field] !== 'string' || row[field].includes('\u0000')) return `${field} must be a string without NUL characters`;
+  }
+  if (!isUnit(row.probability)) return `probability must be within [0, 1], got ${String(row.probability)}`;
+  if (!isUnit(row.confidence)) return `confidence must be within [0, 1], got ${String(row.confidence)}`;
+  if (!SIGNALS.has(row.signal)) return `signal must be BUY, SELL or HOLD, got ${String(row.signal)}`;
+  if (row.expectedReturn !== null && !isFiniteNumber(row.expectedReturn)) {
+    return `expectedReturn must be null or a finite number, got ${String(row.expectedReturn)}`;
+  }
+  if (!(isFiniteNumber(row.intervalLevel) && row.intervalLevel > 0 && row.intervalLevel < 1)) {
+    return `intervalLevel must be within (0, 1), got ${String(row.intervalLevel)}`;
+  }
+  if (!(isFiniteNumber(row.intervalLow) && isFiniteNumber(row.intervalHigh) && row.intervalLow <= row.intervalHigh)) {
+    return `interval must be finite with low <= high, got [${String(row.intervalLow)}, ${String(row.intervalHigh)}]`;
+  }
+  return undefined;
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function isUnit(value: unknown): boolean {
+  return isFiniteNumber(value) && value >= 0 && value <= 1;
+}
