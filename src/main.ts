@@ -47,14 +47,32 @@ export interface RunningGateway {
  */
 export async function startGateway(config: Config, logger: Logger): Promise<RunningGateway> {
   const started = performance.now();
-  const releasers: Array<() => Promise<void>> = [];
+  // Shutdown has SHUTDOWN_TIMEOUT_MS in all before the process gives up: 40% for draining HTTP and
+  // WebSocket clients, 25% for the history writer to flush (after which it saves to disk whatever it
+  // could not write), and each remaining release step at most 5%. A step that hangs (a pool waiting on
+  // a partitioned database) is abandoned, so the steps after it, and the writer's spill, still happen.
+  const budget = {
+    drainMs: Math.floor(config.shutdownTimeoutMs * 0.4),
+    historyMs: Math.floor(config.shutdownTimeoutMs * 0.25),
+    stepMs: Math.max(50, Math.floor(config.shutdownTimeoutMs * 0.05)),
+  };
+  const releasers: Array<{ name: string; close: () => Promise<void>; timeoutMs?: number }> = [];
   const release = async () => {
-    for (const close of releasers.reverse()) await close().catch((error) => logger.warn({ err: error }, 'error while releasing'));
+    for (const { name, close, timeoutMs = budget.stepMs } of releasers.reverse()) {
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        close().then(() => 'closed' as const, (error: unknown) => ({ error })),
+        new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs))),
+      ]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') logger.warn({ part: name, timeoutMs }, `${name} did not close in time; moving on`);
+      else if (outcome !== 'closed') logger.warn({ part: name, err: outcome.error }, `error while closing ${name}`);
+    }
     releasers.length = 0;
   };
   try {
     const database = await openDatabase(config.database, logger.child({ component: 'db' }));
-    releasers.push(() => database.close());
+    releasers.push({ name: 'database', close: () => database.close() });
     const { applied } = await migrateToLatest(database.db);
     logger.info(
       { engine: database.engine, version: database.serverVersion, timescale: database.timescale, migrationsApplied: applied },
@@ -64,7 +82,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     let redis: RedisConnections | undefined;
     if (config.redis) {
       redis = await connectRedis({ url: config.redis.url, logger });
-      releasers.push(() => redis!.close());
+      releasers.push({ name: 'redis', close: () => redis!.close() });
       logger.info({ redis: redactUrl(config.redis.url) }, 'redis connected');
     }
     const keyPrefix = config.keyPrefix;
@@ -85,12 +103,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         metrics.inferenceSeconds.observe(seconds);
       },
     });
-    releasers.push(() => registry.close());
+    releasers.push({ name: 'models', close: () => registry.close() });
 
     const { market, synthetic } = await chooseMarket(database, config, logger);
     if (synthetic && config.synthetic.tickMs > 0) {
       const ticker = setInterval(() => synthetic.advance(), config.synthetic.tickMs);
-      releasers.push(async () => clearInterval(ticker));
+      releasers.push({ name: 'synthetic market', close: async () => clearInterval(ticker) });
     }
     const history = await HistoryWriter.open({
       repository: new HistoryRepository(database.db),
@@ -100,9 +118,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       maxBufferRows: config.history.maxBufferRows,
       onRowsWritten: (n) => metrics.historyRowsWrittenTotal.inc(n),
       onBufferSize: (n) => metrics.historyBufferRows.set(n),
+      closeTimeoutMs: budget.historyMs,
     });
     // Released before the database (releasers run in reverse), so the final flush still has a pool.
-    releasers.push(() => history.close());
+    releasers.push({ name: 'history', close: () => history.close(), timeoutMs: budget.historyMs + budget.stepMs });
 
     const count = (tier: string, result: 'hit' | 'miss', n: number) => metrics.cacheRequestsTotal.inc({ tier, result }, n);
     const predictions = new PredictionService(
@@ -165,7 +184,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       stop() {
         stopping ??= (async () => {
           try {
-            await server.close(config.shutdownTimeoutMs);
+            await server.close(budget.drainMs);
           } finally {
             await release();
           }
