@@ -8,7 +8,7 @@ import type { Cache } from './infra/cache/cache.js';
 import { migrateToLatest, openDatabase, type Database } from './infra/db/index.js';
 import { createLogger, type Logger } from './infra/logger/logger.js';
 import { createMetrics } from './infra/metrics/metrics.js';
-import { CacheTier } from './infra/cache/tier.js';
+import { CacheTier, type Codec } from './infra/cache/tier.js';
 import { createOnnxEngine } from './infra/inference/onnx.js';
 import { BarsRepository } from './infra/market-data/bars-repository.js';
 import { createBarsStoreProvider } from './infra/market-data/bars-store.js';
@@ -17,6 +17,7 @@ import { countingFetches } from './infra/market-data/instrumented.js';
 import type { Bar, MarketDataProvider } from './infra/market-data/market-data.js';
 import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket, type SyntheticMarket } from './infra/market-data/synthetic.js';
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './infra/pubsub/pubsub.js';
+import { dateSafeJson } from './shared/date-safe-json.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
 import { HealthService } from './modules/health/index.js';
 import { HistoryRepository, HistoryWriter, toHistoryRow } from './modules/history/index.js';
@@ -128,7 +129,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       coalescingFetches(countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })), config.marketFetch),
       registry,
       {
-        market: new CacheTier<Bar[]>(cache, 'market', config.cacheTtlMs.market, count),
+        // Bars carry Dates, which must survive a trip through Redis.
+        market: new CacheTier<Bar[]>(cache, 'market', config.cacheTtlMs.market, count, barsCodec),
         features: new CacheTier<CachedFeatures>(cache, 'features', config.cacheTtlMs.features, count),
         predictions: new CacheTier<number>(cache, 'predictions', config.cacheTtlMs.predictions, count),
       },
@@ -197,6 +199,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     throw error;
   }
 }
+
+const barsCodec: Codec<Bar[]> = { encode: (bars) => dateSafeJson.stringify(bars), decode: (text) => dateSafeJson.parse(text) as Bar[] };
 
 /**
  * Stored bars are the truth when there are any; only an empty store falls back to the synthetic market

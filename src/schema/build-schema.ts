@@ -4,6 +4,7 @@ import { buildSchema } from 'type-graphql';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
 import { PredictionsResolver, type PredictionService } from '../modules/predictions/index.js';
+import { validateArgs } from './validate-args.js';
 
 /** The services resolvers are constructed with, built by main.ts. */
 export interface SchemaServices {
@@ -25,7 +26,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
   ] : []);
   return buildSchema({
     resolvers: [HealthResolver, PredictionsResolver, ModelsResolver],
-    validate: true,
+    validateFn: validateArgs,
     container: {
       get(resolverClass: Function) {
         const instance = instances.get(resolverClass);

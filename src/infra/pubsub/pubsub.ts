@@ -1,6 +1,7 @@
 import { createPubSub, type PubSub as YogaPubSub } from '@graphql-yoga/subscription';
 import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
 import type { Redis } from 'ioredis';
+import { dateSafeJson } from '../../shared/date-safe-json.js';
 
 /**
  * Events between the parts of Sibyl, and between instances when Redis is configured. The shape is
@@ -39,25 +40,3 @@ function prefixed(engine: EventBus['engine'], pubsub: YogaPubSub<AnyTopics>, key
     subscribe: (topic) => pubsub.subscribe(channel(topic)),
   };
 }
-
-/**
- * JSON that keeps Dates as Dates across Redis, so a payload looks the same to a subscriber whichever
- * instance published it. JSON.stringify calls Date#toJSON before a replacer sees the value, hence
- * reading the raw value from `this`.
- */
-export const dateSafeJson = {
-  stringify(message: unknown): string {
-    return JSON.stringify(message, function (this: Record<string, unknown>, key, value) {
-      const raw = this[key];
-      return raw instanceof Date ? { $date: raw.toISOString() } : value;
-    });
-  },
-  parse(message: string): unknown {
-    return JSON.parse(message, (_key, value: unknown) => {
-      if (value !== null && typeof value === 'object' && '$date' in value && Object.keys(value).length === 1) {
-        return new Date((value as { $date: string }).$date);
-      }
-      return value;
-    });
-  },
-};

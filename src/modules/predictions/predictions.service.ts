@@ -96,10 +96,7 @@ export class PredictionService {
     if (missing.length) {
       await this.caches.market.setMany([...fetched].map(([symbol, list]) => ({ key: `${this.market.name}:${symbol}`, value: list })));
     }
-    return symbols.map((symbol, i) => {
-      const list = cached[i] ?? fetched.get(symbol);
-      return list?.map((bar) => ({ ...bar, time: new Date(bar.time) })); // cached JSON carries times as strings
-    });
+    return symbols.map((symbol, i) => cached[i] ?? fetched.get(symbol));
   }
 
   private async predict(keys: readonly PredictionKey[], barsLoader: DataLoader<string, Bar[] | undefined>): Promise<Array<PredictionRecord | Error>> {
