@@ -1,0 +1,156 @@
+import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { row, type Bench, type BenchContext } from './lib/bench.js';
+import { tempDir } from './lib/cleanup.js';
+import { closedLoop, graphql, type LoadResult } from './lib/load.js';
+import { SERIES, delta, scrape } from './lib/metrics.js';
+import { benchSymbols, seededDatabase } from './lib/postgres.js';
+import { startGateway, startServer, type ServerProcess } from './lib/process.js';
+import { expectPredictions, predictionsRequest } from './lib/workload.js';
+
+/**
+ * What the gateway costs on its fastest path: a 50-symbol `predictions` query whose every answer is
+ * in cache, under closed-loop load. Compared, with the same autocannon settings and the same bytes on
+ * the wire, with (a) plain node:http sending the gateway's captured answer, the most this machine can
+ * serve of this payload, and (b) bare Apollo Server answering the same query from a static array, what
+ * a GraphQL server costs before doing any work of its own.
+ *
+ * Data: 60 symbols of the seeded synthetic market, stored through BarsRepository in a fresh PostgreSQL
+ * scratch database, so the gateway serves the bars store as it serves imported data (the built-in
+ * synthetic market has only 20 symbols). Caches run with their default TTLs, as deployed: the market
+ * tier (1 s) expires during the run and is refetched, which the notes quantify with hit rates.
+ */
+const NAME = 'gateway-overhead';
+const SYMBOLS = 50;
+
+async function run(context: BenchContext) {
+  const settings = context.smoke ? { connections: 5, seconds: 1, warmupSeconds: 0.5 } : { connections: 50, seconds: 10, warmupSeconds: 3 };
+  const symbols = benchSymbols(60).slice(0, SYMBOLS);
+  const request = predictionsRequest(symbols);
+  const check = expectPredictions(SYMBOLS);
+  const scratch = tempDir('sibyl-bench-overhead-');
+  const database = await seededDatabase('overhead', benchSymbols(60));
+  const notes: string[] = [];
+  try {
+    const measure = async (server: ServerProcess): Promise<LoadResult> => {
+      context.log(`${server.name}: warm-up ${settings.warmupSeconds} s, then ${settings.seconds} s at ${settings.connections} connections`);
+      await closedLoop(server.url, request, { connections: settings.connections, seconds: settings.warmupSeconds });
+      const result = await closedLoop(server.url, request, settings);
+      context.log(`${server.name}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.latency.p50.toFixed(2)} ms, p99 ${result.latency.p99.toFixed(2)} ms`);
+      return result;
+    };
+
+    // The gateway first: its answer becomes the payload of both baselines.
+    const gateway = await startGateway({ env: { DATABASE_URL: database.url } });
+    let gw: LoadResult;
+    let answer: { data: { predictions: unknown[] }; raw: string };
+    let cache: string;
+    try {
+      const idle = await scrape(gateway.url);
+      answer = await graphql<{ predictions: unknown[] }>(gateway.url, request);
+      check(answer.raw);
+      gw = await measure(gateway);
+      const loaded = await scrape(gateway.url);
+            const tiers = ['market', 'features', 'predictions'].map((tier) => {
+        const hit = loaded.get(`sibyl_cache_requests_total{tier="${tier}",result="hit"}`) ?? 0;
+        const miss = loaded.get(`sibyl_cache_requests_total{tier="${tier}",result="miss"}`) ?? 0;
+        return `${tier} ${((100 * hit) / Math.max(1, hit + miss)).toFixed(2)}%`;
+      });
+      cache = `cache hit rates over the first query, warm-up and run: ${tiers.join(', ')}; ${delta(idle, loaded, SERIES.marketFetches)} market fetches and ${delta(idle, loaded, SERIES.inferenceRuns)} inference runs during them`;
+      context.shared.set('rss', { idle: idle.get(SERIES.rss), afterLoad: loaded.get(SERIES.rss) });
+      check((await graphql<{ predictions: unknown[] }>(gateway.url, request)).raw);
+    } finally {
+      await gateway.stop();
+    }
+
+    const bodyFile = path.join(scratch.dir, 'body.json');
+    const predictionsFile = path.join(scratch.dir, 'predictions.json');
+    writeFileSync(bodyFile, answer.raw);
+    writeFileSync(predictionsFile, JSON.stringify(answer.data.predictions));
+
+    const raw = await startServer('raw node:http', 'bench/lib/raw-http-server.ts', { BENCH_BODY_FILE: bodyFile, NODE_ENV: 'production' });
+    let rawResult: LoadResult;
+    try {
+      rawResult = await measure(raw);
+    } finally {
+      await raw.stop();
+    }
+
+    const apollo = await startServer('bare Apollo Server', 'bench/lib/apollo-server.ts', { BENCH_PREDICTIONS_FILE: predictionsFile, NODE_ENV: 'production' });
+    let apolloResult: LoadResult;
+    try {
+      const same = await graphql<{ predictions: unknown[] }>(apollo.url, request);
+      if (!isDeepStrictEqual(same.data, answer.data)) throw new Error('bare Apollo Server does not answer the same data as the gateway');
+      apolloResult = await measure(apollo);
+    } finally {
+      await apollo.stop();
+    }
+
+    const workload = `predictions ×${SYMBOLS}, warm caches, ${settings.connections} conns × ${settings.seconds} s`;
+    const describe = (name: string, r: LoadResult) =>
+      `${name}: ${r.requestsPerSecond.toFixed(0)} req/s (${r.requests} requests in ${r.seconds.toFixed(1)} s), latency mean ${r.latency.mean.toFixed(2)} / p50 ${r.latency.p50.toFixed(2)} / p90 ${r.latency.p90.toFixed(2)} / p99 ${r.latency.p99.toFixed(2)} / max ${r.latency.max.toFixed(1)} ms (autocannon's 1 ms histogram: p99 ${r.autocannonP99} ms), ${Math.round(r.bytesPerResponse)} bytes per response`;
+    notes.push(
+      describe('gateway', gw),
+      describe('raw node:http (a)', rawResult),
+      describe('bare Apollo Server 5 (b)', apolloResult),
+      cache,
+      `Load: autocannon ${autocannonVersion()} in the benchmark's own process (never a server's), ${settings.connections} keep-alive connections, no pipelining, after a ${settings.warmupSeconds} s warm-up of each server; every server in its own process, one at a time. Latencies are percentiles of every response time autocannon reported.`,
+      `Gateway as deployed: NODE_ENV=production, JSON request log at level info (one line per request, part of the cost), in-process cache with default TTLs, PostgreSQL scratch database seeded with 60 symbols × 250 synthetic bars. Bare Apollo runs with its defaults, which include the cache-control plugin the gateway disables.`,
+      `The answer is ${answer.raw.length} bytes; raw node:http sends exactly those bytes and bare Apollo answers the same data (checked).`,
+    );
+    return {
+      rows: [
+        row({
+          bench: NAME,
+          workload,
+          metric: 'throughput',
+          figure: { value: gw.requestsPerSecond, unit: 'req/s' },
+          baseline: { name: 'raw node:http', value: rawResult.requestsPerSecond, unit: 'req/s' },
+          target: { text: '≥ 0.25× raw', meets: (_, ratio) => (ratio ?? 0) >= 0.25 },
+        }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'throughput',
+          figure: { value: gw.requestsPerSecond, unit: 'req/s' },
+          baseline: { name: 'bare Apollo', value: apolloResult.requestsPerSecond, unit: 'req/s' },
+          target: { text: '≥ 2× Apollo', meets: (_, ratio) => (ratio ?? 0) >= 2 },
+        }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'p50 latency',
+          figure: { value: gw.latency.p50, unit: 'ms' },
+          baseline: { name: 'raw node:http', value: rawResult.latency.p50, unit: 'ms' },
+        }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'p99 latency',
+          figure: { value: gw.latency.p99, unit: 'ms' },
+          baseline: { name: 'raw node:http', value: rawResult.latency.p99, unit: 'ms' },
+          target: { text: '≤ 10 ms', meets: (figure) => figure <= 10 },
+        }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'p99 latency',
+          figure: { value: gw.latency.p99, unit: 'ms' },
+          baseline: { name: 'bare Apollo', value: apolloResult.latency.p99, unit: 'ms' },
+        }),
+      ],
+      notes,
+    };
+  } finally {
+    await database.drop();
+    scratch.remove();
+  }
+}
+
+function autocannonVersion(): string {
+  return (createRequire(import.meta.url)('autocannon/package.json') as { version: string }).version;
+}
+
+export default { name: NAME, title: 'a warm 50-symbol predictions query under load, vs raw node:http and bare Apollo Server', run } satisfies Bench;
