@@ -585,7 +585,10 @@ export class HistoryWriter {
     const level = this.#spillsThisOutage++ === 0 ? 'warn' : 'debug';
     this.#logger[level](
       { file: file.path, rows: file.rows, spilledRows: this.#spilledRows() },
-      'history buffer full; the oldest rows were spilled to disk until the database takes them',
+      // At close, spilling is how unwritten rows are kept, not a sign that the buffer filled up.
+      this.#closing
+        ? 'history rows the database did not take were saved to disk for the next start'
+        : 'history buffer full; the oldest rows were spilled to disk until the database takes them',
     );
   }
 
