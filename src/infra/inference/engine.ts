@@ -7,6 +7,11 @@ export interface ModelSignature {
   readonly inputName: string;
   readonly outputName: string;
   readonly featureCount: number;
+  /**
+   * For an output of one row per input with several columns ([N, k], e.g. scikit-learn's
+   * `probabilities` of [P(class 0), P(class 1)]), the column holding P(event). Default: the last.
+   */
+  readonly probabilityIndex?: number | undefined;
 }
 
 export interface LoadedModel {

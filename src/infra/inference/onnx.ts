@@ -32,11 +32,24 @@ export function createOnnxEngine(): InferenceEngine {
           const feeds = { [signature.inputName]: new ort.Tensor('float32', input, [rows, signature.featureCount]) };
           const results = await session.run(feeds, [signature.outputName]);
           const output = results[signature.outputName]!.data as Float32Array;
-          if (output.length !== rows) throw new Error(`model returned ${output.length} values for ${rows} rows; expected one probability per row`);
-          return output;
+          if (output.length === rows) return output;
+          return probabilityColumn(output, rows, signature.probabilityIndex);
         },
         release: () => session.release(),
       };
     },
   };
+}
+
+/** P(event) from an [N, k] output: the `index` column (default the last, as in [P(no), P(yes)]). */
+function probabilityColumn(output: Float32Array, rows: number, index: number | undefined): Float32Array {
+  const width = output.length / rows;
+  if (!Number.isInteger(width) || width < 2) {
+    throw new Error(`model returned ${output.length} values for ${rows} rows; expected one probability per row, or one row of class probabilities per input`);
+  }
+  const column = index ?? width - 1;
+  if (column >= width) throw new Error(`output has ${width} columns per row; probabilityIndex ${column} is out of range`);
+  const probabilities = new Float32Array(rows);
+  for (let row = 0; row < rows; row++) probabilities[row] = output[row * width + column]!;
+  return probabilities;
 }

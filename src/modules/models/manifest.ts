@@ -48,7 +48,11 @@ export const manifestSchema = z.object({
   featureSet: z.string(),
   features: z.array(z.string()).min(1),
   input: z.object({ name: z.string(), featureCount: z.number().int().positive() }),
-  output: z.object({ name: z.string() }),
+  output: z.object({
+    name: z.string(),
+    /** For an [N, k] output (e.g. scikit-learn's class probabilities), the column of P(event); default the last. */
+    probabilityIndex: z.number().int().nonnegative().optional(),
+  }),
   signal: z
     .object({ buyAbove: probability, sellBelow: probability })
     .refine((s) => s.sellBelow <= 0.5 && s.buyAbove >= 0.5, { message: 'need sellBelow ≤ 0.5 ≤ buyAbove, so a signal is never less likely right than wrong' }),
