@@ -143,7 +143,7 @@ async function loadVersion(
     inputName: manifest.input.name,
     outputName: manifest.output.name,
     featureCount: manifest.input.featureCount,
-    probabilityIndex: manifest.output.probabilityIndex,
+    ...(manifest.output.probabilityIndex !== undefined && { probabilityIndex: manifest.output.probabilityIndex }),
   });
   try {
     const smoke = await model.run(new Float32Array(2 * manifest.input.featureCount).fill(0.01), 2);
