@@ -3,18 +3,8 @@ import { after, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { exportMlpToOnnx, mlpForward, type MlpSpec } from '../../../src/training/onnx-export.js';
 import { readOnnxMetadata } from '../../../src/infra/inference/onnx-inspect.js';
+import { mulberry32 } from '../../../src/infra/market-data/synthetic.js';
 
-/** mulberry32: a tiny seeded PRNG so every run sees the same weights and inputs. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const uniform = (rng: () => number, lo: number, hi: number) => lo + (hi - lo) * rng();
 const gaussian = (rng: () => number) => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
 
