@@ -1,9 +1,11 @@
-import { sigmoid } from './logistic.js';
+import { applyPlatt, logit, sigmoid } from '../modules/models/calibration.js';
+
+export { applyPlatt };
 
 /**
  * Platt scaling: calibrated = sigmoid(a · logit(p) + b), fitted on a period the model never trained on.
- * The pair is stored in the manifest and applied by the gateway after inference; with a = 1, b = 0 it
- * is the identity.
+ * The pair is stored in the manifest and applied by the gateway after inference, with the one
+ * `applyPlatt` both share; with a = 1, b = 0 it is the identity.
  */
 export interface PlattCalibration {
   readonly method: 'platt';
@@ -37,13 +39,4 @@ export function fitPlatt(p: ArrayLike<number>, y: ArrayLike<number>, iterations 
     if (Math.abs(da) + Math.abs(db) < 1e-10) break;
   }
   return { method: 'platt', a, b };
-}
-
-export function applyPlatt(calibration: PlattCalibration, p: number): number {
-  return sigmoid(calibration.a * logit(p) + calibration.b);
-}
-
-function logit(p: number): number {
-  const q = Math.min(Math.max(p, 1e-12), 1 - 1e-12);
-  return Math.log(q / (1 - q));
 }

@@ -1,3 +1,7 @@
+import { sigmoid } from '../modules/models/calibration.js';
+
+export { sigmoid };
+
 /**
  * L2-regularized logistic regression fitted by Newton's method (iteratively reweighted least squares).
  * Chosen over a general ML library because the model is small (a dozen features), Newton converges in a
@@ -87,9 +91,7 @@ export function predictLogistic(model: LogisticModel, x: Float64Array, rows: Uin
   return out;
 }
 
-export function sigmoid(t: number): number {
-  return t >= 0 ? 1 / (1 + Math.exp(-t)) : Math.exp(t) / (1 + Math.exp(t));
-}
+
 
 /** Solves A·s = g for symmetric positive-definite A by Cholesky decomposition. */
 function solve(A: Float64Array, g: Float64Array, D: number): Float64Array {

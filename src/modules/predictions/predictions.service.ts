@@ -3,6 +3,7 @@ import type { CacheTier } from '../../infra/cache/tier.js';
 import type { Logger } from '../../infra/logger/logger.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
+import { applyPlatt } from '../models/calibration.js';
 import type { ModelRegistry, ModelVersionEntry } from '../models/registry.js';
 import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from './features.js';
 import { findStrategy } from './strategies.js';
@@ -101,9 +102,10 @@ export class PredictionService {
 
   private async predict(keys: readonly PredictionKey[], barsLoader: DataLoader<string, Bar[] | undefined>): Promise<Array<PredictionRecord | Error>> {
     const results: Array<PredictionRecord | Error> = new Array(keys.length);
-    const bars = await barsLoader.loadMany([...new Set(keys.map((k) => k.symbol))]);
+    const symbols = [...new Set(keys.map((k) => k.symbol))];
+    const bars = await barsLoader.loadMany(symbols);
     const barsBySymbol = new Map<string, Bar[] | undefined | Error>();
-    [...new Set(keys.map((k) => k.symbol))].forEach((symbol, i) => barsBySymbol.set(symbol, bars[i]));
+    symbols.forEach((symbol, i) => barsBySymbol.set(symbol, bars[i]));
 
     // Features: once per (symbol, last bar), whatever the number of strategies asking.
     const featureKeys = new Map<string, string>(); // symbol → cache key
@@ -129,7 +131,11 @@ export class PredictionService {
     await this.caches.features.setMany(computed);
 
     const byStrategy = new Map<string, number[]>();
-    keys.forEach((key, index) => byStrategy.set(key.strategy, [...(byStrategy.get(key.strategy) ?? []), index]));
+    keys.forEach((key, index) => {
+      const indexes = byStrategy.get(key.strategy);
+      if (indexes) indexes.push(index);
+      else byStrategy.set(key.strategy, [index]);
+    });
     await Promise.all(
       [...byStrategy].map(async ([strategy, indexes]) => {
         let model: ModelVersionEntry;
@@ -185,7 +191,7 @@ export class PredictionService {
     const fresh: Array<{ key: string; value: number }> = [];
     const out = [...cached] as number[];
     missing.forEach((i, row) => {
-      out[i] = calibrate(manifest.calibration, raw[row]!);
+      out[i] = applyPlatt(manifest.calibration, raw[row]!);
       fresh.push({ key: cacheKeys[i]!, value: out[i]! });
     });
     await this.caches.predictions.setMany(fresh);
@@ -236,12 +242,6 @@ export function confidenceOf(signal: Signal, probability: number): number {
   if (signal === 'BUY') return probability;
   if (signal === 'SELL') return 1 - probability;
   return Math.max(probability, 1 - probability);
-}
-
-export function calibrate(calibration: { a: number; b: number }, p: number): number {
-  const q = Math.min(Math.max(p, 1e-12), 1 - 1e-12);
-  const t = calibration.a * Math.log(q / (1 - q)) + calibration.b;
-  return t >= 0 ? 1 / (1 + Math.exp(-t)) : Math.exp(t) / (1 + Math.exp(t));
 }
 
 /** The price range for the horizon at `level`, from the manifest's split-conformal quantiles. */
