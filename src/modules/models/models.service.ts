@@ -4,6 +4,9 @@ import type { ModelRegistry, ModelVersionEntry } from './registry.js';
 
 /** Turns registry entries into the GraphQL view of strategies and versions. */
 export class ModelsService {
+  /** A version's offline metrics never change (they come from its manifest): built once, not per prediction. */
+  readonly #offline = new WeakMap<ModelVersionEntry, ModelMetrics>();
+
   constructor(private readonly registry: ModelRegistry) {}
 
   strategies(): Strategy[] {
@@ -31,8 +34,14 @@ export class ModelsService {
       createdAt: new Date(manifest.createdAt),
       active: this.registry.active(manifest.strategy) === entry,
       features: manifest.features,
-      offlineMetrics: offlineMetrics(entry),
+      offlineMetrics: this.#offlineMetrics(entry),
     };
+  }
+
+  #offlineMetrics(entry: ModelVersionEntry): ModelMetrics {
+    let metrics = this.#offline.get(entry);
+    if (!metrics) this.#offline.set(entry, (metrics = offlineMetrics(entry)));
+    return metrics;
   }
 }
 
