@@ -82,7 +82,7 @@ export function exactPlan(features: number): ShapleyPlan {
         const here = v(mask);
         for (let i = 0; i < d; i++) {
           const bit = 1 << i;
-          if ((mask & bit) === 0) phi[i] += w * (v(mask | bit) - here);
+          if ((mask & bit) === 0) phi[i] = phi[i]! + w * (v(mask | bit) - here);
         }
       }
       return phi;
@@ -137,11 +137,11 @@ export function permutationPlan(features: number, orders: number, seed: number):
         order.forEach((feature, k) => {
           const position = positions[k + 1]!;
           const next = k === d - 1 ? fullValue : values[position]!;
-          phi[feature] += next - previous;
+          phi[feature] = phi[feature]! + next - previous;
           previous = next;
         });
       });
-      for (let i = 0; i < d; i++) phi[i] /= orders;
+      for (let i = 0; i < d; i++) phi[i] = phi[i]! / orders;
       return phi;
     },
   };

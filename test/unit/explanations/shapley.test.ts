@@ -73,7 +73,7 @@ describe('Shapley values where they are known analytically', () => {
       if (rest.length === 0) {
         let mask = 0;
         for (const i of order) {
-          expected[i] += v(mask | (1 << i)) - v(mask);
+          expected[i] = expected[i]! + v(mask | (1 << i)) - v(mask);
           mask |= 1 << i;
         }
         count++;
