@@ -54,13 +54,17 @@ export function wordingOf(feature: string): FeatureWording {
  * often exactly 0 or 1), the middle of those levels; beyond the outermost levels, halfway to 0 or 1.
  */
 export function percentileOf(value: number, quantiles: Readonly<Record<string, number>>): number {
-  const points = Object.entries(quantiles)
-    .map(([level, q]) => ({ level: Number(level), q }))
-    .filter((p) => Number.isFinite(p.level) && Number.isFinite(p.q))
-    .sort((a, b) => a.level - b.level);
+  const points = sortedPoints(quantiles);
   if (points.length === 0 || !Number.isFinite(value)) return 0.5;
-  const ties = points.filter((p) => p.q === value);
-  if (ties.length) return (ties[0]!.level + ties.at(-1)!.level) / 2;
+  let firstTie = -1;
+  let lastTie = -1;
+  for (const p of points) {
+    if (p.q === value) {
+      if (firstTie < 0) firstTie = p.level;
+      lastTie = p.level;
+    }
+  }
+  if (firstTie >= 0) return (firstTie + lastTie) / 2;
   const first = points[0]!;
   const last = points.at(-1)!;
   if (value < first.q) return first.level / 2;
@@ -70,6 +74,21 @@ export function percentileOf(value: number, quantiles: Readonly<Record<string, n
     if (value < hi.q) return lo.level + ((hi.level - lo.level) * (value - lo.q)) / (hi.q - lo.q);
   }
   return last.level;
+}
+
+/** Quantile tables come from manifests, loaded once: parsed and sorted once per table, not per call. */
+const parsedQuantiles = new WeakMap<object, ReadonlyArray<{ level: number; q: number }>>();
+
+function sortedPoints(quantiles: Readonly<Record<string, number>>): ReadonlyArray<{ level: number; q: number }> {
+  let points = parsedQuantiles.get(quantiles);
+  if (!points) {
+    points = Object.entries(quantiles)
+      .map(([level, q]) => ({ level: Number(level), q }))
+      .filter((p) => Number.isFinite(p.level) && Number.isFinite(p.q))
+      .sort((a, b) => a.level - b.level);
+    parsedQuantiles.set(quantiles, points);
+  }
+  return points;
 }
 
 /** "in the top 5% of the training data", "within its usual range", … */

@@ -160,11 +160,31 @@ export function writeCoalitionRows(
   offset: number,
 ): void {
   const d = plan.features;
-  let at = offset * d;
-  for (const mask of plan.coalitions) {
-    for (let j = 0; j < d; j++) out[at + j] = (mask >>> j) & 1 ? input[j]! : baseline[j]!;
-    at += d;
+  const x = Float32Array.from({ length: d }, (_, j) => input[j]!);
+  const b = Float32Array.from({ length: d }, (_, j) => baseline[j]!);
+  const fromInput = selections(plan);
+  const start = offset * d;
+  // One flat loop over typed arrays: a request writes tens of thousands of rows.
+  for (let k = 0, n = fromInput.length; k < n; k++) {
+    const j = k % d;
+    out[start + k] = fromInput[k] ? x[j]! : b[j]!;
   }
+}
+
+/** Per plan, row-major coalitions × features: 1 where the column comes from the input. Built once. */
+const selectionCache = new WeakMap<ShapleyPlan, Uint8Array>();
+
+function selections(plan: ShapleyPlan): Uint8Array {
+  let table = selectionCache.get(plan);
+  if (!table) {
+    const d = plan.features;
+    table = new Uint8Array(plan.coalitions.length * d);
+    plan.coalitions.forEach((mask, k) => {
+      for (let j = 0; j < d; j++) table![k * d + j] = (mask >>> j) & 1;
+    });
+    selectionCache.set(plan, table);
+  }
+  return table;
 }
 
 function checkFeatureCount(features: number): void {
