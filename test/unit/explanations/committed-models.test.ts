@@ -79,6 +79,17 @@ describe('explanations of every committed model', () => {
     }
   });
 
+  test('each committed manifest records, from the training CLI, held-out 95% coverage in 93–97% and post-calibration ECE ≤ 0.03', () => {
+    for (const { manifest } of registry.strategies().flatMap((s) => registry.versionsOf(s))) {
+      const name = `${manifest.strategy}@${manifest.version}`;
+      const coverage = manifest.offlineMetrics.intervalCoverage['0.95'];
+      assert.ok(coverage !== undefined && coverage >= 0.93 && coverage <= 0.97, `${name}: 95% interval coverage ${coverage}`);
+      assert.ok(manifest.offlineMetrics.ece <= 0.03, `${name}: ECE ${manifest.offlineMetrics.ece}`);
+      assert.ok(manifest.offlineMetrics.ece < manifest.offlineMetrics.eceBeforeCalibration, `${name}: calibration did not lower ECE`);
+      assert.deepEqual(Object.keys(manifest.interval.quantiles).sort(), ['0.8', '0.9', '0.95', '0.99']);
+    }
+  });
+
   for (const strategy of ['direction-1d', 'direction-5d']) {
     test(`${strategy}: contributions sum to probability − baseline (efficiency), for every version and symbol`, async () => {
       for (const model of registry.versionsOf(strategy)) {
