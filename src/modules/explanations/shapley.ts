@@ -164,11 +164,9 @@ export function writeCoalitionRows(
   const x = Float32Array.from({ length: d }, (_, j) => input[j]!);
   const b = Float32Array.from({ length: d }, (_, j) => baseline[j]!);
   const fromInput = selections(plan);
-  const start = offset * d;
-  // One flat loop over typed arrays: a request writes tens of thousands of rows.
-  for (let k = 0, n = fromInput.length; k < n; k++) {
-    const j = k % d;
-    out[start + k] = fromInput[k] ? x[j]! : b[j]!;
+  // Plain loops over typed arrays: a request writes tens of thousands of rows.
+  for (let row = 0, k = 0, at = offset * d; row < plan.coalitions.length; row++) {
+    for (let j = 0; j < d; j++, k++, at++) out[at] = fromInput[k] ? x[j]! : b[j]!;
   }
 }
 
