@@ -27,7 +27,7 @@ export class Explanation {
   historicalAccuracy!: number | null;
   @Field(() => String, {
     description:
-      '`history`: realized outcomes of this model version’s recorded predictions within ±0.025 of this confidence; `offline`: the held-out calibration bin of this probability in the manifest; `none`',
+      '`history`: realized outcomes of this model version’s recorded predictions in the 1%-wide confidence buckets spanning ±0.025 around this confidence; `offline`: the held-out calibration bin of this probability in the manifest; `none`',
   })
   historicalAccuracySource!: 'history' | 'offline' | 'none';
   @Field(() => Int, { description: 'Outcomes behind `historicalAccuracy` (0 when none)' }) historicalAccuracySamples!: number;

@@ -40,7 +40,8 @@ export const MAX_ROWS_PER_RUN = 262_144;
  * the model in ONE run per model version (plus one for the baseline row's sake, shared: it is row 0).
  *
  * Historical accuracy comes from one SQL query per request for all predictions: realized outcomes of the
- * same model version within ±`band` of the prediction's confidence, when there are at least
+ * same model version in the 1%-wide confidence buckets spanning ±`band` around the prediction's
+ * confidence (buckets keep the query's answer small however long the history), when there are at least
  * `minSamples`; otherwise the manifest's held-out calibration bin of the probability; otherwise none.
  */
 export class ExplanationService {
