@@ -4,6 +4,7 @@ import { configFromEnvironment, redactUrl, type Config } from './config/index.js
 import { createContextFactory } from './context/context.js';
 import { createMemoryCache } from './infra/cache/memory.js';
 import { createRedisCache } from './infra/cache/redis.js';
+import { withFallback } from './infra/cache/fallback.js';
 import type { Cache } from './infra/cache/cache.js';
 import { migrateToLatest, openDatabase, type Database } from './infra/db/index.js';
 import { createLogger, type Logger } from './infra/logger/logger.js';
@@ -88,9 +89,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger.info({ redis: redactUrl(config.redis.url) }, 'redis connected');
     }
     const keyPrefix = config.keyPrefix;
-    const cache = redis ? createRedisCache({ redis: redis.command, keyPrefix, logger }) : createMemoryCache();
+    // With Redis, an outage degrades to in-process cache and events (see fallback.ts and pubsub.ts), not to errors.
+    const cache = redis
+      ? withFallback(createRedisCache({ redis: redis.command, keyPrefix, logger }), createMemoryCache(), () => redis!.command.status === 'ready')
+      : createMemoryCache();
     const events = redis
-      ? createRedisEventBus({ publisher: redis.publisher, subscriber: redis.subscriber, keyPrefix })
+      ? createRedisEventBus({ publisher: redis.publisher, subscriber: redis.subscriber, keyPrefix, logger: logger.child({ component: 'events' }) })
       : createMemoryEventBus({ keyPrefix });
 
     const metrics = createMetrics();
