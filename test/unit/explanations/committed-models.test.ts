@@ -126,6 +126,36 @@ describe('explanations of every committed model', () => {
   }
 });
 
+describe('explanation runs', () => {
+  let registry: ModelRegistry;
+  before(async () => {
+    registry = await loadRegistry(path.join(projectRoot, 'models'));
+  });
+  after(() => registry.close());
+
+  test('all explanations of a batch share one run; past maxRowsPerRun they split into runs that give the same values', async () => {
+    const model = registry.active('direction-1d')!;
+    const records = await predict(registry, 'direction-1d');
+    const runs: number[] = [];
+    const original = model.batcher.scoreAsOneRun.bind(model.batcher);
+    model.batcher.scoreAsOneRun = (input, rows) => {
+      runs.push(rows);
+      return original(input, rows);
+    };
+    try {
+      const whole = (await new ExplanationService(noOutcomes, silent).createLoaders().explanation.loadMany(records)) as Explanation[];
+      const perRecord = (runs[0]! - 1) / records.length;
+      assert.deepEqual(runs, [1 + records.length * perRecord]);
+      runs.length = 0;
+      const split = (await new ExplanationService(noOutcomes, silent, { maxRowsPerRun: 1 + 5 * perRecord }).createLoaders().explanation.loadMany(records)) as Explanation[];
+      assert.deepEqual(runs, [5, 5, 5, 5, 4].map((n) => 1 + n * perRecord));
+      assert.deepEqual(split, whole);
+    } finally {
+      model.batcher.scoreAsOneRun = original;
+    }
+  });
+});
+
 describe('explanation failure paths', () => {
   let registry: ModelRegistry;
   const dir = tempDir('sibyl-models-');
