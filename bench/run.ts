@@ -28,6 +28,7 @@ const BENCHES: ReadonlyArray<{ name: string; load: () => Promise<{ default: Benc
   { name: 'cold-path', load: () => import('./cold-path.bench.js') },
   { name: 'inference', load: () => import('./inference.bench.js') },
   { name: 'batching', load: () => import('./batching.bench.js') },
+  { name: 'explanations', load: () => import('./explanations.bench.js') },
   { name: 'import', load: () => import('./import.bench.js') },
   { name: 'startup', load: () => import('./startup.bench.js') },
 ];

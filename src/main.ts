@@ -21,6 +21,7 @@ import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket, type SyntheticMarket
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './infra/pubsub/pubsub.js';
 import { dateSafeJson } from './shared/date-safe-json.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
+import { ExplanationService, ExplanationsRepository } from './modules/explanations/index.js';
 import { HealthService } from './modules/health/index.js';
 import { HistoryRepository, HistoryWriter, toHistoryRow } from './modules/history/index.js';
 import { ModelRegistry, ModelsService } from './modules/models/index.js';
@@ -160,6 +161,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       (records) => void history.record(records.map((r) => toHistoryRow(r, priceInterval(r, 0.95)))),
     );
     const models = new ModelsService(registry);
+    const explanations = new ExplanationService(new ExplanationsRepository(database.db), logger.child({ component: 'explanations' }));
 
     const checks: HealthCheck[] = [
       database.health,
@@ -172,7 +174,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const schema = await buildGatewaySchema({ health, predictions, models });
     const server = await createGatewayServer({
       schema,
-      createContext: createContextFactory({ predictions }),
+      createContext: createContextFactory({ predictions, explanations }),
       health,
       metrics,
       logger,

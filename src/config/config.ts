@@ -100,7 +100,7 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '8000', description: 'how long a SIGTERM drain may take before the process gives up and exits 1' },
   { name: 'MODELS_DIR', default: './models', description: 'model versions: `<strategy>/<version>/model.onnx` + `manifest.json`' },
   { name: 'MAX_SYMBOLS_PER_REQUEST', default: '200', description: 'most symbols one `predictions` call may ask for' },
-  { name: 'INFERENCE_MAX_BATCH', default: '1024', description: 'most rows per inference run; larger batches are split' },
+  { name: 'INFERENCE_MAX_BATCH', default: '1024', description: 'most rows per inference run of predictions; larger batches are split (an explanation batch is one run: see Explanations)' },
   { name: 'INFERENCE_MAX_QUEUE_DELAY_US', default: '0', description: 'how long (µs, ≤ 1000) a request may wait for others to share its inference run; 0 still merges everything asked in the same event-loop turn' },
   { name: 'MARKET_FETCH_MAX_DELAY_US', default: '0', description: 'how long (µs, ≤ 1000) a market-data fetch may wait for concurrent requests to join it; 0 merges only what is asked in the same event-loop turn' },
   { name: 'MARKET_FETCH_TIMEOUT_MS', default: '2000', description: 'per attempt: a market-data fetch slower than this counts as failed' },

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
+import { ExplanationsResolver } from '../modules/explanations/index.js';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
 import { PredictionsResolver, type PredictionService } from '../modules/predictions/index.js';
@@ -23,9 +24,10 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
     [HealthResolver, new HealthResolver(services.health)],
     [PredictionsResolver, new PredictionsResolver(services.predictions, services.models)],
     [ModelsResolver, new ModelsResolver(services.models)],
+    [ExplanationsResolver, new ExplanationsResolver()],
   ] : []);
   return buildSchema({
-    resolvers: [HealthResolver, PredictionsResolver, ModelsResolver],
+    resolvers: [HealthResolver, PredictionsResolver, ModelsResolver, ExplanationsResolver],
     validateFn: validateArgs,
     container: {
       get(resolverClass: Function) {

@@ -61,6 +61,7 @@ export function buildManifest(input: ManifestInput): Manifest {
     calibration: result.calibration,
     interval: result.interval,
     offlineMetrics: result.offlineMetrics,
+    featureStats: result.featureStats,
     training: { ...result.training, hyperparameters: { l2: result.l2, newtonIterations: result.model.iterations } },
     data: {
       source: input.source,

@@ -1,10 +1,12 @@
 import type { Bar } from '../infra/market-data/market-data.js';
-import type { OfflineMetrics } from '../modules/models/manifest.js';
+import type { FeatureStats, OfflineMetrics } from '../modules/models/manifest.js';
+import { FEATURE_NAMES } from '../modules/predictions/features.js';
 import type { StrategyDefinition } from '../modules/predictions/strategies.js';
 import { applyPlatt, fitPlatt, type PlattCalibration } from './calibration.js';
 import { INTERVAL_LEVELS, coverage, fitConformal, type ConformalIntervals } from './conformal.js';
 import { buildSamples, selectPeriod, type Samples } from './dataset.js';
 import { binaryMetrics } from './evaluate.js';
+import { featureStats } from './feature-stats.js';
 import { fitLogistic, predictLogistic, type LogisticModel } from './logistic.js';
 
 /**
@@ -34,6 +36,8 @@ export interface TrainingResult {
   readonly signal: { buyAbove: number; sellBelow: number };
   readonly interval: ConformalIntervals;
   readonly offlineMetrics: OfflineMetrics;
+  /** Of the training rows: the explanations' baseline (means) and typical ranges (quantiles). */
+  readonly featureStats: FeatureStats;
   readonly training: { train: PeriodInfo; validation: PeriodInfo };
   readonly samples: number;
 }
@@ -115,6 +119,7 @@ export function trainDirectionModel(
     calibration: metrics.calibration,
     verdict: verdict(metrics.brier, baseline.brier, metrics.accuracy, baseline.accuracy),
   };
+  const trainInfo = periodInfo(samples, train);
   return {
     model,
     l2,
@@ -122,8 +127,9 @@ export function trainDirectionModel(
     signal,
     interval,
     offlineMetrics,
+    featureStats: featureStats(samples.x, train, FEATURE_NAMES, { from: trainInfo.from, to: trainInfo.to }),
     training: {
-      train: periodInfo(samples, train),
+      train: trainInfo,
       validation: periodInfo(samples, validation),
     },
     samples: samples.length,

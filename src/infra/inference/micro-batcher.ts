@@ -8,7 +8,8 @@ import type { LoadedModel } from './engine.js';
  * several resolvers) shares one run.
  *
  * A batch larger than `maxBatchSize` is split into runs of at most that size, so one run holds the
- * event loop for a bounded time however large the request.
+ * event loop for a bounded time however large the request. {@link MicroBatcher.scoreAsOneRun} is the
+ * one explicit exception, for callers that have gathered a whole request's rows themselves.
  */
 export interface MicroBatcherOptions {
   readonly maxBatchSize: number;
@@ -53,6 +54,27 @@ export class MicroBatcher {
       if (this.#queuedRows >= this.options.maxBatchSize) this.#flushNow();
       else this.#timer ??= this.options.maxQueueDelayMs > 0 ? setTimeout(() => this.#flushNow(), this.options.maxQueueDelayMs) : setImmediate(() => this.#flushNow());
     });
+  }
+
+  /**
+   * The explicit large-batch path: scores `rows` packed rows as ONE inference run however many there
+   * are (`maxBatchSize` does not split it), right away and alone (not merged with queued requests).
+   *
+   * For a caller that has already batched a whole request, such as explanations (every perturbed input
+   * of every symbol of a request, thousands of rows), where splitting would only multiply runs. The run
+   * holds the event loop for its whole duration (onnxruntime-node runs on the calling thread), so the
+   * caller is responsible for bounding `rows`. Counted by `onRun` like any other run.
+   */
+  async scoreAsOneRun(input: Float32Array, rows: number): Promise<Float32Array> {
+    const featureCount = this.model.signature.featureCount;
+    if (input.length !== rows * featureCount) {
+      throw new Error(`input holds ${input.length} values; ${rows} rows × ${featureCount} features = ${rows * featureCount}`);
+    }
+    if (rows === 0) return new Float32Array(0);
+    const started = performance.now();
+    const output = await this.model.run(input, rows);
+    this.options.onRun?.(rows, (performance.now() - started) / 1000);
+    return output;
   }
 
   #flushNow(): void {

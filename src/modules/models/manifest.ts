@@ -37,6 +37,28 @@ export const offlineMetricsSchema = z.object({
   verdict: z.string(),
 });
 
+/**
+ * Per-feature statistics of the rows a model was trained on. Optional (a model exported elsewhere may
+ * not have them): explanations need them, as the baseline input attributions are measured from (the
+ * training means) and the typical range descriptions place a value in (the quantiles). A manifest whose
+ * statistics miss a feature still serves predictions; only its explanations are refused, saying why.
+ */
+export const FEATURE_STATS_QUANTILES = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99] as const;
+
+export const featureStatsSchema = z.object({
+  period: z.object({ from: z.string(), to: z.string() }),
+  samples: z.number().int().positive(),
+  features: z.record(
+    z.string(),
+    z.object({
+      mean: z.number(),
+      std: z.number().nonnegative(),
+      /** Level (as a string, e.g. "0.05") → value; at least the median. */
+      quantiles: z.record(z.string(), z.number()).refine((q) => q['0.5'] !== undefined, { message: 'needs at least the median ("0.5")' }),
+    }),
+  ),
+});
+
 export const manifestSchema = z.object({
   strategy: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/),
   version: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
@@ -63,6 +85,7 @@ export const manifestSchema = z.object({
     quantiles: z.record(z.string(), z.number().positive()),
   }),
   offlineMetrics: offlineMetricsSchema,
+  featureStats: featureStatsSchema.optional(),
   training: z.object({
     train: z.object({ from: z.string(), to: z.string(), samples: z.number().int() }),
     validation: z.object({ from: z.string(), to: z.string(), samples: z.number().int() }),
@@ -83,3 +106,4 @@ export const manifestSchema = z.object({
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type OfflineMetrics = z.infer<typeof offlineMetricsSchema>;
+export type FeatureStats = z.infer<typeof featureStatsSchema>;

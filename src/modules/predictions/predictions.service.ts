@@ -28,6 +28,8 @@ export interface PredictionRecord {
   readonly model: ModelVersionEntry;
   /** The 20-bar volatility the interval scales with. */
   readonly volatility: number;
+  /** The feature vector the model saw, in FEATURE_NAMES order (explanations perturb it). */
+  readonly features: readonly number[];
 }
 
 export interface CachedFeatures {
@@ -233,6 +235,7 @@ export class PredictionService {
       quote,
       model,
       volatility: features.values[VOLATILITY]!,
+      features: features.values,
     };
   }
 }

@@ -261,3 +261,32 @@ describe('MicroBatcher', () => {
     assert.deepEqual(Array.from(c), [2000, 2001]);
   });
 });
+
+describe('MicroBatcher.scoreAsOneRun (the explicit large-batch path)', () => {
+  test('a batch far above maxBatchSize is one run, counted once by onRun, rows in order', async () => {
+    const { model, b, onRun } = batcher({ maxBatchSize: 4 });
+    const { input, expected } = rowsOf(7, 100);
+    const output = await b.scoreAsOneRun(input, 100);
+    assert.deepEqual(Array.from(output), expected);
+    assert.deepEqual(model.runs.map((r) => r.rows), [100]);
+    assert.deepEqual(onRun.map((r) => r.rows), [100]);
+  });
+
+  test('it is not merged with queued requests, which keep their own (split) runs', async () => {
+    const { model, b } = batcher({ maxBatchSize: 4 });
+    const queued = b.score(rowsOf(1, 2).input, 2);
+    const whole = b.scoreAsOneRun(rowsOf(2, 10).input, 10);
+    assert.deepEqual(Array.from(await queued), [1000, 1001]);
+    assert.deepEqual(Array.from(await whole), rowsOf(2, 10).expected);
+    assert.deepEqual(model.runs.map((r) => r.rows).sort((x, y) => x - y), [2, 10]);
+  });
+
+  test('a wrong input length is refused with the arithmetic; zero rows runs nothing; a failing run rejects', async () => {
+    const { model, b } = batcher();
+    await assert.rejects(b.scoreAsOneRun(new Float32Array(5), 2), /input holds 5 values; 2 rows × 3 features = 6/);
+    assert.equal((await b.scoreAsOneRun(new Float32Array(0), 0)).length, 0);
+    assert.equal(model.runs.length, 0);
+    model.failNext = new Error('onnxruntime: out of memory');
+    await assert.rejects(b.scoreAsOneRun(rowsOf(1, 3).input, 3), /out of memory/);
+  });
+});

@@ -1,0 +1,252 @@
+import DataLoader from 'dataloader';
+import type { Logger } from '../../infra/logger/logger.js';
+import { codedError, ErrorCode } from '../../shared/errors.js';
+import { applyPlatt } from '../models/calibration.js';
+import type { ModelVersionEntry } from '../models/index.js';
+import type { PredictionRecord } from '../predictions/index.js';
+import { describeFactor, summarize } from './descriptions.js';
+import type { Explanation, Factor } from './explanation.type.js';
+import { CONFIDENCE_BUCKETS, type AccuracyBucket, type AccuracySource } from './explanations.repository.js';
+import { choosePlan, writeCoalitionRows, type ShapleyPlan } from './shapley.js';
+
+/** Per-request loaders: every explanation a request asks for is computed in one batch. */
+export interface ExplanationLoaders {
+  readonly explanation: DataLoader<PredictionRecord, Explanation, string>;
+}
+
+export interface ExplanationOptions {
+  /** Outcomes needed before history is trusted over the offline figure (and the offline bin's minimum). */
+  readonly minSamples?: number;
+  /** Half-width of the confidence band history is read in. */
+  readonly band?: number;
+  /** Most rows per explanation run (default {@link MAX_ROWS_PER_RUN}). */
+  readonly maxRowsPerRun?: number;
+}
+
+/**
+ * Rows one explanation run may hold: 262,144 rows × 13 features is a 13.6 MB input and ~30 ms of
+ * blocked event loop. A request explaining more predictions of one model than fit (over 789 at the
+ * committed models' 332 rows each) is split into several runs rather than one unbounded one.
+ */
+export const MAX_ROWS_PER_RUN = 262_144;
+
+/**
+ * `Prediction.explanation`: Shapley attributions of the served (calibrated) probability, plain words,
+ * and how often the model was right at this confidence.
+ *
+ * The model is a black box (any ONNX model with a manifest serves), so attributions are interventional
+ * Shapley values against one baseline input, the training means stored in the manifest: for each
+ * coalition of features the model scores a hybrid input (those features from the prediction, the rest
+ * from the baseline), and the plan in shapley.ts turns the scores into values that sum exactly to
+ * probability − baseline. Every hybrid input of every explained prediction of a request goes through
+ * the model in ONE run per model version (plus one for the baseline row's sake, shared: it is row 0).
+ *
+ * Historical accuracy comes from one SQL query per request for all predictions: realized outcomes of the
+ * same model version in the 1%-wide confidence buckets spanning ±`band` around the prediction's
+ * confidence (buckets keep the query's answer small however long the history), when there are at least
+ * `minSamples`; otherwise the manifest's held-out calibration bin of the probability; otherwise none.
+ */
+export class ExplanationService {
+  private readonly minSamples: number;
+  private readonly band: number;
+  private readonly maxRowsPerRun: number;
+  private readonly plans = new Map<number, ShapleyPlan>();
+
+  constructor(
+    private readonly outcomes: AccuracySource,
+    private readonly logger: Logger,
+    options: ExplanationOptions = {},
+  ) {
+    this.minSamples = options.minSamples ?? 30;
+    this.band = options.band ?? 0.025;
+    this.maxRowsPerRun = options.maxRowsPerRun ?? MAX_ROWS_PER_RUN;
+  }
+
+  createLoaders(): ExplanationLoaders {
+    return {
+      // A prediction is a pure function of (model version, features), and so is its explanation.
+      explanation: new DataLoader<PredictionRecord, Explanation, string>((records) => this.explain(records), {
+        cacheKeyFn: (r) => `${r.model.manifest.strategy}\u0000${r.model.manifest.version}\u0000${r.featuresHash}`,
+      }),
+    };
+  }
+
+  private async explain(records: readonly PredictionRecord[]): Promise<Array<Explanation | Error>> {
+    const accuracy = this.historicalAccuracy(records);
+    const byModel = new Map<ModelVersionEntry, number[]>();
+    records.forEach((record, i) => {
+      const list = byModel.get(record.model);
+      if (list) list.push(i);
+      else byModel.set(record.model, [i]);
+    });
+    const results: Array<Explanation | Error> = new Array(records.length);
+    await Promise.all(
+      [...byModel].map(async ([model, indexes]) => {
+        let attributions: Attribution[];
+        try {
+          attributions = await this.attribute(model, indexes.map((i) => records[i]!));
+        } catch (error) {
+          const failure = isCoded(error) ? error : unavailableBecause(`explanations (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger);
+          for (const i of indexes) results[i] = failure;
+          return;
+        }
+        const accuracies = await accuracy;
+        indexes.forEach((i, n) => (results[i] = this.assemble(model, records[i]!, attributions[n]!, accuracies[i]!)));
+      }),
+    );
+    return results;
+  }
+
+  /** Shapley values of each record (model input order) and the baseline's probability, in as few runs as MAX_ROWS_PER_RUN allows: one for a normal request. */
+  private async attribute(model: ModelVersionEntry, records: readonly PredictionRecord[]): Promise<Attribution[]> {
+    const baseline = this.baselineInput(model);
+    const plan = this.planFor(baseline.length);
+    const perRecord = plan.coalitions.length;
+    const recordsPerRun = Math.max(1, Math.floor((this.maxRowsPerRun - 1) / perRecord));
+    const out: Attribution[] = [];
+    for (let start = 0; start < records.length; start += recordsPerRun) {
+      const chunk = records.slice(start, start + recordsPerRun);
+      const width = baseline.length;
+      const rows = 1 + chunk.length * perRecord;
+      const input = new Float32Array(rows * width);
+      input.set(baseline, 0); // row 0: the baseline itself, v(∅)
+      chunk.forEach((record, n) => {
+        const x = model.featureOrder.map((featureIndex) => record.features[featureIndex]!);
+        writeCoalitionRows(plan, x, baseline, input, 1 + n * perRecord);
+      });
+      const raw = await model.batcher.scoreAsOneRun(input, rows);
+      const calibration = model.manifest.calibration;
+      const empty = applyPlatt(calibration, raw[0]!);
+      const values = new Float64Array(perRecord);
+      chunk.forEach((record, n) => {
+        const offset = 1 + n * perRecord;
+        for (let k = 0; k < perRecord; k++) values[k] = applyPlatt(calibration, raw[offset + k]!);
+        // v(N) is the probability the client was served (the same input through the same model), so
+        // the contributions add up to exactly what the client sees.
+        out.push({ phi: plan.attribute(values, empty, record.probability), baseline: empty, method: plan.method });
+      });
+    }
+    return out;
+  }
+
+  /** The training means in the model's input order, or a coded error naming what the manifest lacks. */
+  private baselineInput(model: ModelVersionEntry): number[] {
+    const { manifest } = model;
+    const stats = manifest.featureStats;
+    const missing = stats ? manifest.features.filter((name) => !stats.features[name]) : manifest.features;
+    if (!stats || missing.length) {
+      throw codedError(
+        ErrorCode.UNAVAILABLE,
+        `explanations are not available for ${manifest.strategy}@${manifest.version}: its manifest has no training statistics (featureStats) for ${stats ? missing.join(', ') : 'any feature'}; retrain with npm run train`,
+        { strategy: manifest.strategy, version: manifest.version },
+      );
+    }
+    return manifest.features.map((name) => stats.features[name]!.mean);
+  }
+
+  private planFor(features: number): ShapleyPlan {
+    let plan = this.plans.get(features);
+    if (!plan) this.plans.set(features, (plan = choosePlan(features)));
+    return plan;
+  }
+
+  private assemble(model: ModelVersionEntry, record: PredictionRecord, attribution: Attribution, accuracy: Accuracy): Explanation {
+    const { manifest } = model;
+    const stats = manifest.featureStats!;
+    const factors: Factor[] = manifest.features.map((feature, j) => {
+      const value = record.features[model.featureOrder[j]!]!;
+      const contribution = attribution.phi[j]!;
+      const { mean, quantiles } = stats.features[feature]!;
+      return { feature, value, baselineValue: mean, contribution, description: describeFactor(feature, value, quantiles, contribution) };
+    });
+    // Largest effect first; ties keep the manifest's order (sort is stable).
+    factors.sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution));
+    return {
+      method: attribution.method,
+      baseline: attribution.baseline,
+      factors,
+      summary: summarize(record.probability, attribution.baseline, factors),
+      historicalAccuracy: accuracy.value,
+      historicalAccuracySource: accuracy.source,
+      historicalAccuracySamples: accuracy.samples,
+    };
+  }
+
+  /** One query for every record of the request; a failing database falls back to the offline figures. */
+  private async historicalAccuracy(records: readonly PredictionRecord[]): Promise<Accuracy[]> {
+    const models = new Map<string, { strategy: string; version: string }>();
+    for (const { model } of records) models.set(modelKey(model.manifest.strategy, model.manifest.version), { strategy: model.manifest.strategy, version: model.manifest.version });
+    let buckets: AccuracyBucket[] = [];
+    try {
+      buckets = await this.outcomes.accuracyByConfidence([...models.values()]);
+    } catch (error) {
+      this.logger.warn({ err: error }, 'realized outcomes are unavailable; explanations use the offline accuracy');
+    }
+    const counts = new Map<string, { samples: Float64Array; correct: Float64Array }>();
+    for (const b of buckets) {
+      const key = modelKey(b.strategy, b.version);
+      let entry = counts.get(key);
+      if (!entry) counts.set(key, (entry = { samples: new Float64Array(CONFIDENCE_BUCKETS), correct: new Float64Array(CONFIDENCE_BUCKETS) }));
+      entry.samples[b.bucket] = b.samples;
+      entry.correct[b.bucket] = b.correct;
+    }
+    return records.map((record) => {
+      const entry = counts.get(modelKey(record.model.manifest.strategy, record.model.manifest.version));
+      if (entry) {
+        const lo = Math.max(0, Math.floor((record.confidence - this.band) * CONFIDENCE_BUCKETS));
+        const hi = Math.min(CONFIDENCE_BUCKETS - 1, Math.floor((record.confidence + this.band) * CONFIDENCE_BUCKETS));
+        let samples = 0;
+        let correct = 0;
+        for (let b = lo; b <= hi; b++) {
+          samples += entry.samples[b]!;
+          correct += entry.correct[b]!;
+        }
+        if (samples >= this.minSamples) return { value: correct / samples, source: 'history', samples };
+      }
+      return this.offlineAccuracy(record);
+    });
+  }
+
+  /**
+   * The held-out calibration bin holding this probability: its observed event rate is how often "up"
+   * happened there, so the signal was right that often if it leans up (BUY, or HOLD at ≥ 0.5), else
+   * one minus that.
+   */
+  private offlineAccuracy(record: PredictionRecord): Accuracy {
+    const p = record.probability;
+    const bins = record.model.manifest.offlineMetrics.calibration;
+    const bin = bins.find((b) => p >= b.lower && (p < b.upper || (b.upper >= 1 && p <= b.upper)));
+    if (!bin || bin.count < this.minSamples || bin.observedRate === null) return { value: null, source: 'none', samples: 0 };
+    const leansUp = record.signal === 'BUY' || (record.signal === 'HOLD' && p >= 0.5);
+    return { value: leansUp ? bin.observedRate : 1 - bin.observedRate, source: 'offline', samples: bin.count };
+  }
+}
+
+interface Attribution {
+  readonly phi: Float64Array;
+  readonly baseline: number;
+  readonly method: ShapleyPlan['method'];
+}
+
+interface Accuracy {
+  readonly value: number | null;
+  readonly source: 'history' | 'offline' | 'none';
+  readonly samples: number;
+}
+
+const modelKey = (strategy: string, version: string) => `${strategy}\u0000${version}`;
+
+function isCoded(error: unknown): error is Error {
+  return error instanceof Error && typeof (error as { extensions?: { code?: unknown } }).extensions?.code === 'string';
+}
+
+/** Same policy as predictions: the client gets UNAVAILABLE without internals, the log gets the cause once. */
+function unavailableBecause(part: string, cause: unknown, logger: Logger): Error {
+  if (typeof cause === 'object' && cause !== null && !loggedCauses.has(cause)) {
+    loggedCauses.add(cause);
+    logger.warn({ err: cause, part }, `${part} failed`);
+  }
+  return codedError(ErrorCode.UNAVAILABLE, `${part} are unavailable right now; try again shortly`);
+}
+
+const loggedCauses = new WeakSet<object>();
