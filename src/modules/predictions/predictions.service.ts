@@ -4,7 +4,7 @@ import type { Logger } from '../../infra/logger/logger.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import { applyPlatt } from '../models/calibration.js';
-import type { ModelRegistry, ModelVersionEntry } from '../models/registry.js';
+import type { ModelRegistry, ModelVersionEntry, Serving } from '../models/registry.js';
 import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from './features.js';
 import { findStrategy } from './strategies.js';
 
@@ -70,6 +70,8 @@ export class PredictionService {
     private readonly logger: Logger,
     /** Receives every prediction served (history records each once); must not throw or block. */
     private readonly onServed: (records: readonly PredictionRecord[]) => void = () => undefined,
+    /** Receives the shadow version's predictions (recorded in history, never served); must not throw or block. */
+    private readonly onShadow: (records: readonly PredictionRecord[]) => void = () => undefined,
   ) {}
 
   createLoaders(): PredictionLoaders {
@@ -82,8 +84,13 @@ export class PredictionService {
 
   /** The model version serving `strategy`, or a coded error saying why there is none. */
   activeModel(strategy: string): ModelVersionEntry {
-    const model = this.registry.active(strategy);
-    if (model) return model;
+    return this.serving(strategy).active;
+  }
+
+  /** What serves `strategy` (active and shadow versions), or a coded error saying why nothing does. */
+  serving(strategy: string): Serving {
+    const serving = this.registry.serving(strategy);
+    if (serving) return serving;
     if (!findStrategy(strategy)) {
       throw codedError(ErrorCode.UNKNOWN_STRATEGY, `Unknown strategy "${strategy}"; known: ${this.registry.strategies().join(', ') || '(none loaded)'}`);
     }
@@ -138,13 +145,16 @@ export class PredictionService {
     });
     await Promise.all(
       [...byStrategy].map(async ([strategy, indexes]) => {
-        let model: ModelVersionEntry;
+        // Read once: the whole batch runs on this version (and shadow) even if an activation switches
+        // the strategy while it runs.
+        let serving: Serving;
         try {
-          model = this.activeModel(strategy);
+          serving = this.serving(strategy);
         } catch (error) {
           for (const i of indexes) results[i] = error as Error;
           return;
         }
+        const model = serving.active;
         const ready: number[] = [];
         for (const i of indexes) {
           const { symbol } = keys[i]!;
@@ -155,9 +165,13 @@ export class PredictionService {
             results[i] = codedError(ErrorCode.UNAVAILABLE, `"${symbol}" has ${list.length} bars; predictions need ${FEATURE_WINDOW}`, { symbol });
           } else ready.push(i);
         }
+        const vectors = ready.map((i) => features.get(keys[i]!.symbol)!);
+        // The shadow scores the same vectors in its own run, started with the active one; the response
+        // never waits for it, and its failure costs only its own history rows.
+        if (serving.shadow && ready.length > 0) this.shadowScore(serving.shadow, ready.map((i) => keys[i]!.symbol), barsBySymbol, features);
         let probabilities: number[];
         try {
-          probabilities = await this.score(model, ready.map((i) => features.get(keys[i]!.symbol)!));
+          probabilities = await this.score(model, vectors);
         } catch (error) {
           for (const i of ready) results[i] = unavailableBecause(`inference (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger);
           return;
@@ -172,6 +186,14 @@ export class PredictionService {
       }),
     );
     return results;
+  }
+
+  private shadowScore(shadow: ModelVersionEntry, symbols: readonly string[], barsBySymbol: ReadonlyMap<string, Bar[] | undefined | Error>, features: ReadonlyMap<string, CachedFeatures>): void {
+    this.score(shadow, symbols.map((symbol) => features.get(symbol)!))
+      .then((probabilities) =>
+        this.onShadow(symbols.map((symbol, n) => this.record(shadow, symbol, (barsBySymbol.get(symbol) as Bar[]).at(-1)!, features.get(symbol)!, probabilities[n]!))),
+      )
+      .catch((error: unknown) => void unavailableBecause(`shadow inference (${shadow.manifest.strategy}@${shadow.manifest.version})`, error, this.logger));
   }
 
   /** Calibrated probabilities for feature vectors: cached ones from the cache, the rest in ONE run. */
