@@ -109,6 +109,17 @@ export class PredictionService {
 
   private async predict(keys: readonly PredictionKey[], barsLoader: DataLoader<string, Bar[] | undefined>): Promise<Array<PredictionRecord | Error>> {
     const results: Array<PredictionRecord | Error> = new Array(keys.length);
+    // Read once, before anything is awaited: the whole batch runs on these versions (and shadows) even
+    // if an activation switches a strategy while it runs.
+    const servingOf = new Map<string, Serving | Error>();
+    for (const { strategy } of keys) {
+      if (servingOf.has(strategy)) continue;
+      try {
+        servingOf.set(strategy, this.serving(strategy));
+      } catch (error) {
+        servingOf.set(strategy, error as Error);
+      }
+    }
     const symbols = [...new Set(keys.map((k) => k.symbol))];
     const bars = await barsLoader.loadMany(symbols);
     const barsBySymbol = new Map<string, Bar[] | undefined | Error>();
@@ -145,13 +156,9 @@ export class PredictionService {
     });
     await Promise.all(
       [...byStrategy].map(async ([strategy, indexes]) => {
-        // Read once: the whole batch runs on this version (and shadow) even if an activation switches
-        // the strategy while it runs.
-        let serving: Serving;
-        try {
-          serving = this.serving(strategy);
-        } catch (error) {
-          for (const i of indexes) results[i] = error as Error;
+        const serving = servingOf.get(strategy)!;
+        if (serving instanceof Error) {
+          for (const i of indexes) results[i] = serving;
           return;
         }
         const model = serving.active;
