@@ -73,6 +73,8 @@ export class ModelRegistry {
   readonly #serving = new Map<string, Serving>();
   /** directory → reason, for versions found on disk that could not be loaded. */
   readonly #refused = new Map<string, string>();
+  /** directory → its files' sizes and times when refused: unchanged files are not loaded again. */
+  readonly #refusedFiles = new Map<string, string>();
   /** Entries replaced by a re-verified copy: maybe still in use by a run, so released only at close. */
   readonly #retired: ModelVersionEntry[] = [];
   #scanning: Promise<{ added: ModelVersionEntry[]; refused: RefusedModel[] }> | undefined;
@@ -109,12 +111,17 @@ export class ModelRegistry {
     const added: ModelVersionEntry[] = [];
     const refused: RefusedModel[] = [];
     const found = await findVersionDirectories(this.options.directory);
-    for (const directory of this.#refused.keys()) if (!found.includes(directory)) this.#refused.delete(directory);
+    for (const directory of this.#refused.keys()) if (!found.includes(directory)) this.#forget(directory);
     for (const directory of found) {
       if (this.#loadedFrom(directory)) continue;
+      const files = await fileStamp(directory);
+      if (this.#refused.has(directory) && this.#refusedFiles.get(directory) === files) {
+        refused.push({ directory, reason: this.#refused.get(directory)! });
+        continue;
+      }
       try {
         const entry = this.adopt(await loadVersion(directory, this.options));
-        this.#refused.delete(directory);
+        this.#forget(directory);
         added.push(entry);
         logger.info({ strategy: entry.manifest.strategy, version: entry.manifest.version }, 'model loaded');
       } catch (error) {
@@ -124,6 +131,7 @@ export class ModelRegistry {
           logger.error({ directory, reason }, `model refused: ${path.relative(process.cwd(), directory) || directory}: ${reason}`);
         }
         this.#refused.set(directory, reason);
+        this.#refusedFiles.set(directory, files);
       }
     }
     return { added, refused };
@@ -177,7 +185,7 @@ export class ModelRegistry {
         });
       }
     }
-    this.#refused.delete(entry.directory);
+    this.#forget(entry.directory);
     return entry;
   }
 
@@ -238,10 +246,25 @@ export class ModelRegistry {
     this.#retired.length = 0;
   }
 
+  #forget(directory: string): void {
+    this.#refused.delete(directory);
+    this.#refusedFiles.delete(directory);
+  }
+
   #loadedFrom(directory: string): boolean {
     const [strategy, version] = [path.basename(path.dirname(directory)), path.basename(directory)];
     return this.find(strategy, version)?.directory === directory;
   }
+}
+
+/** Size and modification time of a version's two files: changes when either is rewritten or replaced. */
+async function fileStamp(directory: string): Promise<string> {
+  const stamps = await Promise.all(
+    ['manifest.json', 'model.onnx'].map((name) =>
+      stat(path.join(directory, name)).then((s) => `${s.size}:${s.mtimeMs}:${s.ino}`, () => 'missing'),
+    ),
+  );
+  return stamps.join('|');
 }
 
 async function findVersionDirectories(root: string): Promise<string[]> {

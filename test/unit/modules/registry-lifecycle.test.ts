@@ -35,12 +35,15 @@ async function replaceModel(dir: string, transform: (bytes: Uint8Array) => Uint8
 describe('ModelRegistry lifecycle', () => {
   let fixture: ModelsFixture;
   let registry: ModelRegistry;
+  let engineLoads = 0;
   const logged: Array<Record<string, unknown>> = [];
   const logger = createLogger({ level: 'info', format: 'json', destination: { write: (line: string) => void logged.push(JSON.parse(line)) } });
 
   before(async () => {
     fixture = await modelsFixture(['direction-1d']);
-    registry = await ModelRegistry.load({ directory: fixture.dir, engine: createOnnxEngine(), batching: { maxBatchSize: 64, maxQueueDelayMs: 0 }, logger });
+    const onnx = createOnnxEngine();
+    const engine = { name: onnx.name, load: (bytes: Uint8Array, signature: Parameters<typeof onnx.load>[1]) => (engineLoads++, onnx.load(bytes, signature)) };
+    registry = await ModelRegistry.load({ directory: fixture.dir, engine, batching: { maxBatchSize: 64, maxQueueDelayMs: 0 }, logger });
     registry.setServing('direction-1d', { active: registry.find('direction-1d', 'v1')! });
   });
   after(async () => {
@@ -110,8 +113,11 @@ describe('ModelRegistry lifecycle', () => {
     assert.equal(registry.active('direction-1d')!.manifest.version, 'v1', 'the newest version is loaded, not activated');
     assert.equal(registry.newest('direction-1d')!.manifest.version, 'v2');
 
+    const loadsBefore = engineLoads;
     const second = await registry.rescan();
     assert.deepEqual(second.added, []);
+    assert.equal(engineLoads, loadsBefore, 'refused versions whose files did not change are not loaded again (nosmoke gets as far as the engine)');
+    assert.ok(second.refused.some((r) => r.directory.endsWith('nosmoke')));
     const refusedLines = logged.filter((l) => String(l.msg).startsWith('model refused') && String(l.directory).endsWith('v3broken'));
     assert.equal(refusedLines.length, 1, 'one log line for a directory that keeps failing the same way');
     assert.equal(refusedLines[0]!.level, 50);
