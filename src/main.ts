@@ -24,7 +24,7 @@ import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
 import { ExplanationService, ExplanationsRepository } from './modules/explanations/index.js';
 import { HealthService } from './modules/health/index.js';
 import { HistoryRepository, HistoryWriter, toHistoryRow } from './modules/history/index.js';
-import { ModelRegistry, ModelsService } from './modules/models/index.js';
+import { ModelLifecycle, ModelRegistry, ModelServingRepository, ModelsService } from './modules/models/index.js';
 import { PredictionService, priceInterval, type CachedFeatures } from './modules/predictions/index.js';
 import { buildGatewaySchema } from './schema/build-schema.js';
 import { createGatewayServer } from './server/server.js';
@@ -40,6 +40,7 @@ export interface RunningGateway {
   readonly events: EventBus;
   readonly market: MarketDataProvider;
   readonly registry: ModelRegistry;
+  readonly lifecycle: ModelLifecycle;
   readonly history: HistoryWriter;
   /** Drains and releases everything; resolves when the process may exit. */
   stop(): Promise<void>;
@@ -111,6 +112,18 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       },
     });
     releasers.push({ name: 'models', close: () => registry.close() });
+    // The active version of each strategy comes from the database, so every instance serves the same one.
+    const lifecycle = new ModelLifecycle({
+      registry,
+      repository: new ModelServingRepository(database.db),
+      events,
+      logger: logger.child({ component: 'models' }),
+      rescanIntervalMs: config.modelsRescanIntervalMs,
+    });
+    await lifecycle.start();
+    releasers.push({ name: 'model lifecycle', close: () => lifecycle.close() });
+    // A change published while the subscriber was disconnected is lost: re-read the record on reconnect.
+    redis?.subscriber.on('ready', () => void lifecycle.sync('redis reconnected').catch((error: unknown) => logger.warn({ err: error }, 'model sync after reconnect failed')));
 
     const { market, synthetic } = await chooseMarket(database, config, logger);
     if (synthetic && config.synthetic.tickMs > 0) {
@@ -159,14 +172,16 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger.child({ component: 'predictions' }),
       // History keeps the interval at the contract's default level (0.95), the one coverage is measured on.
       (records) => void history.record(records.map((r) => toHistoryRow(r, priceInterval(r, 0.95)))),
+      // Shadow predictions are recorded the same way, under the shadow's version, and never served.
+      (records) => void history.record(records.map((r) => toHistoryRow(r, priceInterval(r, 0.95)))),
     );
-    const models = new ModelsService(registry);
+    const models = new ModelsService(registry, lifecycle);
     const explanations = new ExplanationService(new ExplanationsRepository(database.db), logger.child({ component: 'explanations' }));
 
     const checks: HealthCheck[] = [
       database.health,
       ...(redis ? [redis.health] : []),
-      modelsHealth(registry),
+      modelsHealth(registry, lifecycle),
       marketHealth(resilientMarket),
       { name: 'history', check: async () => history.health() },
     ];
@@ -205,6 +220,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       events,
       market,
       registry,
+      lifecycle,
       history,
       stop() {
         stopping ??= (async () => {
@@ -268,16 +284,23 @@ function marketHealth(market: ResilientProvider): HealthCheck {
   };
 }
 
-/** Ready when every known strategy has a version to serve; refused versions make it degraded. */
-function modelsHealth(registry: ModelRegistry): HealthCheck {
+/**
+ * Ready when every known strategy has a version to serve; refused versions, or an instance that cannot
+ * serve the recorded active version, make it degraded (still ready: it serves what it can).
+ */
+function modelsHealth(registry: ModelRegistry, lifecycle: ModelLifecycle): HealthCheck {
   return {
     name: 'models',
     async check() {
-      const loaded = registry.strategies().map((s) => `${s}@${registry.active(s)!.manifest.version}`);
+      const loaded = registry.strategies().map((s) => {
+        const serving = registry.serving(s)!;
+        return `${s}@${serving.active.manifest.version}${serving.shadow ? ` (shadow ${serving.shadow.manifest.version})` : ''}`;
+      });
       const refused = registry.refused.map((r) => `${r.directory}: ${r.reason}`);
+      const problems = [...lifecycle.problems()].map(([strategy, problem]) => `${strategy}: ${problem}`);
       if (loaded.length === 0) return { status: 'down', detail: refused.length ? `none loaded; refused ${refused.join('; ')}` : 'no models found' };
-      const detail = `serving ${loaded.join(', ')}${refused.length ? `; refused ${refused.length}: ${refused.join('; ')}` : ''}`;
-      return { status: refused.length ? 'degraded' : 'ok', detail };
+      const detail = `serving ${loaded.join(', ')}${refused.length ? `; refused ${refused.length}: ${refused.join('; ')}` : ''}${problems.length ? `; ${problems.join('; ')}` : ''}`;
+      return { status: refused.length || problems.length ? 'degraded' : 'ok', detail };
     },
   };
 }

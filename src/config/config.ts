@@ -45,6 +45,7 @@ const envSchema = z.object({
   INTROSPECTION: booleanString.optional(),
   SHUTDOWN_TIMEOUT_MS: integer(100, 60_000).default(8_000),
   MODELS_DIR: z.string().min(1).default('./models'),
+  MODELS_RESCAN_INTERVAL_MS: integer(0, 3_600_000).default(10_000),
   MAX_SYMBOLS_PER_REQUEST: integer(1, 5_000).default(200),
   INFERENCE_MAX_BATCH: integer(1, 65_536).default(1_024),
   INFERENCE_MAX_QUEUE_DELAY_US: integer(0, 1_000).default(0),
@@ -75,6 +76,8 @@ export type Config = Readonly<{
   graphql: { introspection: boolean; landingPage: 'sandbox' | 'production' };
   shutdownTimeoutMs: number;
   modelsDir: string;
+  /** How often new model versions are looked for and the serving record re-read; 0 = never. */
+  modelsRescanIntervalMs: number;
   predictions: { maxSymbolsPerRequest: number };
   inference: { maxBatchSize: number; maxQueueDelayMs: number };
   marketFetch: { maxDelayMs: number; timeoutMs: number; retries: number; breakerResetMs: number };
@@ -99,6 +102,7 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'INTROSPECTION', default: 'true (false in production)', description: 'allow GraphQL introspection' },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '8000', description: 'how long a SIGTERM drain may take before the process gives up and exits 1' },
   { name: 'MODELS_DIR', default: './models', description: 'model versions: `<strategy>/<version>/model.onnx` + `manifest.json`' },
+  { name: 'MODELS_RESCAN_INTERVAL_MS', default: '10000', description: 'how often the models directory is rescanned for new versions (loaded, never activated) and the active-version record re-read from the database (0 = never)' },
   { name: 'MAX_SYMBOLS_PER_REQUEST', default: '200', description: 'most symbols one `predictions` call may ask for' },
   { name: 'INFERENCE_MAX_BATCH', default: '1024', description: 'most rows per inference run of predictions; larger batches are split (an explanation batch is one run: see Explanations)' },
   { name: 'INFERENCE_MAX_QUEUE_DELAY_US', default: '0', description: 'how long (µs, ≤ 1000) a request may wait for others to share its inference run; 0 still merges everything asked in the same event-loop turn' },
@@ -163,6 +167,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     },
     shutdownTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
     modelsDir: path.resolve(cwd, env.MODELS_DIR),
+    modelsRescanIntervalMs: env.MODELS_RESCAN_INTERVAL_MS,
     predictions: { maxSymbolsPerRequest: env.MAX_SYMBOLS_PER_REQUEST },
     inference: { maxBatchSize: env.INFERENCE_MAX_BATCH, maxQueueDelayMs: env.INFERENCE_MAX_QUEUE_DELAY_US / 1000 },
     marketFetch: {

@@ -40,7 +40,9 @@ describe(`the gateway process (${stackName})`, () => {
       const after = await openDatabase(database.settings, logger);
       const rows = await after.db.selectFrom('audit_log').select('action').execute();
       await after.close();
-      assert.deepEqual(rows, [{ action: 'between-runs' }]);
+      // The first start also recorded each strategy's default model version (audited once, not per start).
+      assert.deepEqual(rows.filter((r) => !r.action.startsWith('model.')), [{ action: 'between-runs' }]);
+      assert.equal(rows.filter((r) => r.action === 'model.default').length, 2);
     } finally {
       await database.drop();
     }

@@ -8,6 +8,7 @@ export interface Tables {
   audit_log: AuditLogTable;
   market_bars: MarketBarsTable;
   prediction_history: PredictionHistoryTable;
+  model_serving: ModelServingTable;
 }
 
 export interface AuditLogTable {
@@ -54,4 +55,13 @@ export interface PredictionHistoryTable {
   realized_return: ColumnType<number | null, number | null | undefined, number | null>;
   correct: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
   covered: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
+}
+
+/** The version serving each strategy (and its shadow); see db/migrations/0007_model_serving.ts. */
+export interface ModelServingTable {
+  strategy: string;
+  active_version: string;
+  shadow_version: string | null;
+  updated_at: ColumnType<Date, Date | undefined, Date | undefined>;
+  updated_by: string;
 }

@@ -1,5 +1,7 @@
 import 'reflect-metadata';
-export { ModelRegistry, type ModelVersionEntry, type RefusedModel } from './registry.js';
+export { ModelRegistry, ModelRefusedError, type ModelVersionEntry, type RefusedModel, type Serving } from './registry.js';
+export { ModelLifecycle, SERVING_CHANGED_TOPIC, type ServingChangedEvent } from './models.lifecycle.js';
+export { ModelServingRepository, AuditAction, type ServingRecord, type ServingChange } from './models.repository.js';
 export { ModelsService } from './models.service.js';
 export { ModelsResolver } from './models.resolver.js';
 export { ModelVersion, ModelMetrics, Strategy } from './models.type.js';

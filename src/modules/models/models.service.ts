@@ -1,29 +1,62 @@
 import { findStrategy } from '../predictions/strategies.js';
+import { codedError, ErrorCode } from '../../shared/errors.js';
+import type { ModelLifecycle } from './models.lifecycle.js';
 import type { ModelMetrics, ModelVersion, Strategy } from './models.type.js';
 import type { ModelRegistry, ModelVersionEntry } from './registry.js';
 
-/** Turns registry entries into the GraphQL view of strategies and versions. */
+/**
+ * Turns registry entries into the GraphQL view of strategies and versions, and carries out lifecycle
+ * changes (activation, rollback, shadow) for the resolver. `actor` is who asked: it goes to the audit log.
+ */
 export class ModelsService {
   /** A version's offline metrics never change (they come from its manifest): built once, not per prediction. */
   readonly #offline = new WeakMap<ModelVersionEntry, ModelMetrics>();
 
-  constructor(private readonly registry: ModelRegistry) {}
+  constructor(
+    private readonly registry: ModelRegistry,
+    /** Absent where nothing may change (a schema built for tests of reads only). */
+    private readonly lifecycle?: ModelLifecycle,
+  ) {}
 
   strategies(): Strategy[] {
     return this.registry.strategies().flatMap((name) => {
-      const definition = findStrategy(name);
-      const active = this.registry.active(name);
-      if (!definition || !active) return [];
-      return [
-        {
-          name,
-          horizon: definition.horizon,
-          description: definition.description,
-          activeVersion: this.view(active),
-          versions: this.registry.versionsOf(name).map((entry) => this.view(entry)),
-        },
-      ];
+      const strategy = this.strategy(name);
+      return strategy ? [strategy] : [];
     });
+  }
+
+  strategy(name: string): Strategy | undefined {
+    const definition = findStrategy(name);
+    const serving = this.registry.serving(name);
+    if (!definition || !serving) return undefined;
+    return {
+      name,
+      horizon: definition.horizon,
+      description: definition.description,
+      activeVersion: this.view(serving.active),
+      shadowVersion: serving.shadow ? this.view(serving.shadow) : null,
+      versions: this.registry.versionsOf(name).map((entry) => this.view(entry)),
+    };
+  }
+
+  async activate(strategy: string, version: string, actor: string): Promise<Strategy> {
+    await this.#lifecycle().activate(strategy, version, actor);
+    return this.strategy(strategy)!;
+  }
+
+  async rollback(strategy: string, actor: string): Promise<Strategy> {
+    await this.#lifecycle().rollback(strategy, actor);
+    return this.strategy(strategy)!;
+  }
+
+  async setShadow(strategy: string, version: string | null, actor: string): Promise<Strategy> {
+    await this.#lifecycle().setShadow(strategy, version, actor);
+    return this.strategy(strategy)!;
+  }
+
+  #lifecycle(): ModelLifecycle {
+    if (!this.lifecycle) throw codedError(ErrorCode.UNAVAILABLE, 'model changes are not possible on this instance');
+    return this.lifecycle;
   }
 
   view(entry: ModelVersionEntry): ModelVersion {
@@ -33,6 +66,7 @@ export class ModelsService {
       version: manifest.version,
       createdAt: new Date(manifest.createdAt),
       active: this.registry.active(manifest.strategy) === entry,
+      shadow: this.registry.shadow(manifest.strategy) === entry,
       features: manifest.features,
       offlineMetrics: this.#offlineMetrics(entry),
     };

@@ -35,6 +35,8 @@ export class ModelVersion {
   @Field(() => String) version!: string;
   @Field(() => DateTimeISOResolver) createdAt!: Date;
   @Field(() => Boolean, { description: 'Whether this version serves the strategy now' }) active!: boolean;
+  @Field(() => Boolean, { description: 'Whether this version runs in shadow: scored beside the active one and recorded in history, never served' })
+  shadow!: boolean;
   @Field(() => [String], { description: 'Input features, in the model’s order' }) features!: string[];
   @Field(() => ModelMetrics, { nullable: true, description: 'Held-out metrics from training (source: offline)' })
   offlineMetrics!: ModelMetrics | null;
@@ -46,5 +48,7 @@ export class Strategy {
   @Field(() => String) horizon!: string;
   @Field(() => String) description!: string;
   @Field(() => ModelVersion) activeVersion!: ModelVersion;
+  @Field(() => ModelVersion, { nullable: true, description: 'The version running in shadow, if any' })
+  shadowVersion!: ModelVersion | null;
   @Field(() => [ModelVersion]) versions!: ModelVersion[];
 }

@@ -5,7 +5,7 @@ import type { Bar, MarketDataProvider } from '../../infra/market-data/market-dat
 import { MarketUnavailableError, isStaleBars } from '../../infra/market-data/resilient.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import { applyPlatt } from '../models/calibration.js';
-import type { ModelRegistry, ModelVersionEntry } from '../models/registry.js';
+import type { ModelRegistry, ModelVersionEntry, Serving } from '../models/registry.js';
 import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from './features.js';
 import { findStrategy } from './strategies.js';
 
@@ -73,6 +73,8 @@ export class PredictionService {
     private readonly logger: Logger,
     /** Receives every prediction served (history records each once); must not throw or block. */
     private readonly onServed: (records: readonly PredictionRecord[]) => void = () => undefined,
+    /** Receives the shadow version's predictions (recorded in history, never served); must not throw or block. */
+    private readonly onShadow: (records: readonly PredictionRecord[]) => void = () => undefined,
   ) {}
 
   createLoaders(): PredictionLoaders {
@@ -85,8 +87,13 @@ export class PredictionService {
 
   /** The model version serving `strategy`, or a coded error saying why there is none. */
   activeModel(strategy: string): ModelVersionEntry {
-    const model = this.registry.active(strategy);
-    if (model) return model;
+    return this.serving(strategy).active;
+  }
+
+  /** What serves `strategy` (active and shadow versions), or a coded error saying why nothing does. */
+  serving(strategy: string): Serving {
+    const serving = this.registry.serving(strategy);
+    if (serving) return serving;
     if (!findStrategy(strategy)) {
       throw codedError(ErrorCode.UNKNOWN_STRATEGY, `Unknown strategy "${strategy}"; known: ${this.registry.strategies().join(', ') || '(none loaded)'}`);
     }
@@ -120,6 +127,17 @@ export class PredictionService {
 
   private async predict(keys: readonly PredictionKey[], barsLoader: DataLoader<string, Bar[] | undefined>): Promise<Array<PredictionRecord | Error>> {
     const results: Array<PredictionRecord | Error> = new Array(keys.length);
+    // Read once, before anything is awaited: the whole batch runs on these versions (and shadows) even
+    // if an activation switches a strategy while it runs.
+    const servingOf = new Map<string, Serving | Error>();
+    for (const { strategy } of keys) {
+      if (servingOf.has(strategy)) continue;
+      try {
+        servingOf.set(strategy, this.serving(strategy));
+      } catch (error) {
+        servingOf.set(strategy, error as Error);
+      }
+    }
     const symbols = [...new Set(keys.map((k) => k.symbol))];
     const bars = await barsLoader.loadMany(symbols);
     const barsBySymbol = new Map<string, Bar[] | undefined | Error>();
@@ -156,13 +174,12 @@ export class PredictionService {
     });
     await Promise.all(
       [...byStrategy].map(async ([strategy, indexes]) => {
-        let model: ModelVersionEntry;
-        try {
-          model = this.activeModel(strategy);
-        } catch (error) {
-          for (const i of indexes) results[i] = error as Error;
+        const serving = servingOf.get(strategy)!;
+        if (serving instanceof Error) {
+          for (const i of indexes) results[i] = serving;
           return;
         }
+        const model = serving.active;
         const ready: number[] = [];
         for (const i of indexes) {
           const { symbol } = keys[i]!;
@@ -173,9 +190,13 @@ export class PredictionService {
             results[i] = codedError(ErrorCode.UNAVAILABLE, `"${symbol}" has ${list.length} bars; predictions need ${FEATURE_WINDOW}`, { symbol });
           } else ready.push(i);
         }
+        const vectors = ready.map((i) => features.get(keys[i]!.symbol)!);
+        // The shadow scores the same vectors in its own run, started with the active one; the response
+        // never waits for it, and its failure costs only its own history rows.
+        if (serving.shadow && ready.length > 0) this.shadowScore(serving.shadow, ready.map((i) => keys[i]!.symbol), barsBySymbol, features);
         let probabilities: number[];
         try {
-          probabilities = await this.score(model, ready.map((i) => features.get(keys[i]!.symbol)!));
+          probabilities = await this.score(model, vectors);
         } catch (error) {
           for (const i of ready) results[i] = unavailableBecause(`inference (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger);
           return;
@@ -190,6 +211,14 @@ export class PredictionService {
       }),
     );
     return results;
+  }
+
+  private shadowScore(shadow: ModelVersionEntry, symbols: readonly string[], barsBySymbol: ReadonlyMap<string, Bar[] | undefined | Error>, features: ReadonlyMap<string, CachedFeatures>): void {
+    this.score(shadow, symbols.map((symbol) => features.get(symbol)!))
+      .then((probabilities) =>
+        this.onShadow(symbols.map((symbol, n) => this.record(shadow, symbol, barsBySymbol.get(symbol) as Bar[], features.get(symbol)!, probabilities[n]!))),
+      )
+      .catch((error: unknown) => void unavailableBecause(`shadow inference (${shadow.manifest.strategy}@${shadow.manifest.version})`, error, this.logger));
   }
 
   /** Calibrated probabilities for feature vectors: cached ones from the cache, the rest in ONE run. */
