@@ -163,9 +163,16 @@ export function createWsTransport(options: WsOptions): WsTransport {
               try {
                 await cb(data.toString('utf8'));
               } catch (error) {
-                // graphql-ws rejects on protocol violations after closing the socket itself with 4400;
-                // anything else is ours and must not take the process down.
-                logger.warn({ connectionId: extra.connectionId, err: (error as Error).message }, 'websocket message failed');
+                const message = (error as Error).message;
+                // graphql-ws closes with 4400 itself for most protocol violations, but a client sending a
+                // server-only message type (connection_ack, next, error…) makes it throw instead. That is
+                // the client's mistake (found by the ws fuzz suite), so it gets 4400 and its reason.
+                if (/^Unexpected message of type \S{1,40} received$/.test(message)) {
+                  if (socket.readyState === socket.OPEN) socket.close(CloseCode.BadRequest, message);
+                  return;
+                }
+                // Anything else is ours and must not take the process down.
+                logger.warn({ connectionId: extra.connectionId, err: message }, 'websocket message failed');
                 if (socket.readyState === socket.OPEN) socket.close(CloseCode.InternalServerError, 'Internal server error');
               }
             }),

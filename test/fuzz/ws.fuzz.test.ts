@@ -91,6 +91,13 @@ describe(`graphql-ws fuzz (${stackName})`, () => {
     );
   });
 
+  test('a client sending a server-only message type is a protocol error (4400), not an internal one', async () => {
+    for (const type of ['connection_ack', 'next', 'error']) {
+      const { close } = await session([{ kind: 'text', data: JSON.stringify({ type, id: '1', payload: {} }) }]);
+      assert.equal(close?.code, 4400, `${type}: ${JSON.stringify(close)}`);
+    }
+  });
+
   test('an oversized frame is refused by closing, and the server goes on', async () => {
     const { close } = await session([{ kind: 'text', data: JSON.stringify({ type: 'subscribe', id: '1', payload: { query: `{ ${'a'.repeat(100_000)} }` } }) }]);
     assert.ok(close && close.code >= 4400 && close.code < 4500, JSON.stringify(close));
