@@ -20,7 +20,16 @@ import { createMemoryEventBus, createRedisEventBus, type EventBus } from './infr
 import { dateSafeJson } from './shared/date-safe-json.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
 import { HealthService } from './modules/health/index.js';
-import { HistoryRepository, HistoryWriter, toHistoryRow } from './modules/history/index.js';
+import {
+  HistoryQueryService,
+  HistoryReadRepository,
+  HistoryRepository,
+  HistoryWriter,
+  OutcomesRepository,
+  OutcomesService,
+  toHistoryRow,
+} from './modules/history/index.js';
+import { MetricsRepository, MetricsService } from './modules/metrics/index.js';
 import { ModelRegistry, ModelsService } from './modules/models/index.js';
 import { PredictionService, priceInterval, type CachedFeatures } from './modules/predictions/index.js';
 import { buildGatewaySchema } from './schema/build-schema.js';
@@ -38,6 +47,8 @@ export interface RunningGateway {
   readonly market: MarketDataProvider;
   readonly registry: ModelRegistry;
   readonly history: HistoryWriter;
+  /** Fills in realized outcomes (periodically when OUTCOMES_INTERVAL_MS > 0; callable on new bars). */
+  readonly outcomes: OutcomesService;
   /** Drains and releases everything; resolves when the process may exit. */
   stop(): Promise<void>;
 }
@@ -140,6 +151,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       (records) => void history.record(records.map((r) => toHistoryRow(r, priceInterval(r, 0.95)))),
     );
     const models = new ModelsService(registry);
+    const outcomes = new OutcomesService(
+      new OutcomesRepository(database.db),
+      countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })),
+      logger.child({ component: 'outcomes' }),
+    );
+    if (config.outcomes.intervalMs > 0) releasers.push({ name: 'outcomes', close: outcomes.schedule(config.outcomes.intervalMs) });
+    const historyQueries = new HistoryQueryService(new HistoryReadRepository(database.db), market, config.predictions.maxSymbolsPerRequest);
+    const modelMetrics = new MetricsService(new MetricsRepository(database.db), (strategy) => registry.active(strategy)?.manifest.version);
 
     const checks: HealthCheck[] = [
       database.health,
@@ -148,10 +167,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       { name: 'history', check: async () => history.health() },
     ];
     const health = new HealthService(checks, VERSION);
-    const schema = await buildGatewaySchema({ health, predictions, models });
+    const schema = await buildGatewaySchema({ health, predictions, models, history: historyQueries, metrics: modelMetrics });
     const server = await createGatewayServer({
       schema,
-      createContext: createContextFactory({ predictions }),
+      createContext: createContextFactory({ predictions, history: historyQueries }),
       health,
       metrics,
       logger,
@@ -183,6 +202,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       market,
       registry,
       history,
+      outcomes,
       stop() {
         stopping ??= (async () => {
           try {

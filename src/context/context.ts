@@ -1,4 +1,5 @@
 import type { Logger } from '../infra/logger/logger.js';
+import type { HistoryLoaders, HistoryQueryService } from '../modules/history/index.js';
 import type { PredictionLoaders, PredictionService } from '../modules/predictions/index.js';
 
 /**
@@ -12,7 +13,7 @@ export interface Context {
   /** Filled in while the operation runs; the transport logs it when the response is sent. */
   readonly trace: OperationTrace;
   /** Per-request DataLoaders: everything one operation asks for is batched, nothing leaks to the next. */
-  readonly loaders: { readonly predictions: PredictionLoaders };
+  readonly loaders: { readonly predictions: PredictionLoaders; readonly history: HistoryLoaders };
 }
 
 /** Per-operation facts for the request log. An object (not fields) because Apollo shallow-copies contexts. */
@@ -31,12 +32,12 @@ export interface ContextInput {
 
 export type ContextFactory = (input: ContextInput) => Context;
 
-export function createContextFactory(services: { predictions: PredictionService }): ContextFactory {
+export function createContextFactory(services: { predictions: PredictionService; history: HistoryQueryService }): ContextFactory {
   return (input) => ({
     requestId: input.requestId,
     logger: input.logger,
     transport: input.transport,
     trace: input.trace ?? {},
-    loaders: { predictions: services.predictions.createLoaders() },
+    loaders: { predictions: services.predictions.createLoaders(), history: services.history.createLoaders() },
   });
 }

@@ -2,6 +2,8 @@ import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
+import { HistoryResolver, PredictionHistoryResolver, type HistoryQueryService } from '../modules/history/index.js';
+import { MetricsResolver, type MetricsService } from '../modules/metrics/index.js';
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
 import { PredictionsResolver, type PredictionService } from '../modules/predictions/index.js';
 import { validateArgs } from './validate-args.js';
@@ -11,6 +13,8 @@ export interface SchemaServices {
   health: HealthService;
   predictions: PredictionService;
   models: ModelsService;
+  history: HistoryQueryService;
+  metrics: MetricsService;
 }
 
 /**
@@ -23,9 +27,12 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
     [HealthResolver, new HealthResolver(services.health)],
     [PredictionsResolver, new PredictionsResolver(services.predictions, services.models)],
     [ModelsResolver, new ModelsResolver(services.models)],
+    [HistoryResolver, new HistoryResolver(services.history)],
+    [PredictionHistoryResolver, new PredictionHistoryResolver()],
+    [MetricsResolver, new MetricsResolver(services.metrics)],
   ] : []);
   return buildSchema({
-    resolvers: [HealthResolver, PredictionsResolver, ModelsResolver],
+    resolvers: [HealthResolver, PredictionsResolver, ModelsResolver, HistoryResolver, PredictionHistoryResolver, MetricsResolver],
     validateFn: validateArgs,
     container: {
       get(resolverClass: Function) {
