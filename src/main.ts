@@ -161,7 +161,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const modelMetrics = new MetricsService(new MetricsRepository(database.db), (strategy) => registry.active(strategy)?.manifest.version);
 
     const checks: HealthCheck[] = [
-      database.health,
+      synthetic ? servingWithoutDatabase(database.health, history) : database.health,
       ...(redis ? [redis.health] : []),
       modelsHealth(registry),
       { name: 'history', check: async () => history.health() },
@@ -248,6 +248,28 @@ async function chooseMarket(
     'market data: no bars stored, serving the synthetic market (import bars with `npm run import`)',
   );
   return { market: synthetic, synthetic };
+}
+
+/**
+ * With the synthetic market, predictions need no database: an unreachable one makes the instance
+ * `degraded` (HTTP 200, so load balancers keep routing prediction traffic to it) while history rows wait
+ * in the writer's buffer and spill files, not `down`. (Migrations ran at start-up, so at run time `down`
+ * from the database check means unreachable or not answering.) With stored bars the database is the
+ * market, and down stays down.
+ */
+function servingWithoutDatabase(check: HealthCheck, history: HistoryWriter): HealthCheck {
+  return {
+    name: check.name,
+    async check() {
+      const result = await check.check();
+      if (result.status !== 'down') return result;
+      const { bufferedRows, spilledRows } = history.state;
+      return {
+        status: 'degraded',
+        detail: `${result.detail ?? 'unreachable'}; predictions still served (synthetic market); history rows waiting: ${bufferedRows} in memory, ${spilledRows} on disk`,
+      };
+    },
+  };
 }
 
 /** Ready when every known strategy has a version to serve; refused versions make it degraded. */
