@@ -29,6 +29,7 @@ const BENCHES: ReadonlyArray<{ name: string; load: () => Promise<{ default: Benc
   { name: 'inference', load: () => import('./inference.bench.js') },
   { name: 'batching', load: () => import('./batching.bench.js') },
   { name: 'import', load: () => import('./import.bench.js') },
+  { name: 'history', load: () => import('./history.bench.js') },
   { name: 'startup', load: () => import('./startup.bench.js') },
 ];
 
