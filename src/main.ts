@@ -24,6 +24,7 @@ import {
   HistoryQueryService,
   HistoryReadRepository,
   HistoryRepository,
+  applyHistoryRetention,
   HistoryWriter,
   OutcomesRepository,
   OutcomesService,
@@ -90,6 +91,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       { engine: database.engine, version: database.serverVersion, timescale: database.timescale, migrationsApplied: applied },
       applied.length ? `database migrated (${applied.length} applied)` : 'database schema up to date',
     );
+    await applyHistoryRetention(database, config.history.retentionDays, logger.child({ component: 'history' }));
 
     let redis: RedisConnections | undefined;
     if (config.redis) {

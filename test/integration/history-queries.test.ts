@@ -8,6 +8,7 @@ import { createBarsStoreProvider } from '../../src/infra/market-data/bars-store.
 import type { Bar, MarketDataProvider } from '../../src/infra/market-data/market-data.js';
 import { createSyntheticMarket } from '../../src/infra/market-data/synthetic.js';
 import {
+  applyHistoryRetention,
   HistoryQueryService,
   HistoryReadRepository,
   HistoryRepository,
@@ -280,7 +281,7 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
           (!('to' in filter) || r.time <= filter.to!),
       );
       const p = used.map((r) => r.probability);
-      const y = used.map((r) => (r.realized_return! > 0 ? 1 : 0));
+      const y = used.map((r): number => (r.realized_return! > 0 ? 1 : 0));
       const want = binaryMetrics(p, y);
       const close = (a: number | null, b: number | null, what: string) => {
         if (a === null || b === null) return assert.equal(a, b, what);
@@ -314,5 +315,16 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     assert.deepEqual([none.accuracy, none.brier, none.logLoss, none.ece, none.intervalCoverage, none.from, none.to], [null, null, null, null, null, null, null]);
     assert.ok(none.calibration.every((b) => b.count === 0 && b.meanPredicted === null));
     await assert.rejects(service.modelMetrics({ strategy: 'nope-1d' }), (e: Error & { extensions?: { code?: string } }) => e.extensions?.code === 'UNKNOWN_STRATEGY');
+  });
+
+  test('TimescaleDB extras are skipped without the extension: 0005 is a no-op, retention is logged as ignored', async () => {
+    assert.equal(database.timescale, false, 'this suite runs without TimescaleDB (PGlite, or the machine’s PostgreSQL 15)');
+    const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_matviews where matviewname like 'prediction_history_%'`.execute(database.db);
+    assert.equal(rows[0]!.n, 0);
+    const logged: Array<Record<string, unknown>> = [];
+    const logger = createLogger({ level: 'warn', format: 'json', destination: { write: (line: string) => void logged.push(JSON.parse(line)) } });
+    await applyHistoryRetention(database, 30, logger);
+    await applyHistoryRetention(database, 0, logger);
+    assert.deepEqual(logged.map((l) => [l.days, l.msg]), [[30, 'HISTORY_RETENTION_DAYS needs TimescaleDB; ignored on this database (history is kept)']]);
   });
 });

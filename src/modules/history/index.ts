@@ -16,3 +16,4 @@ export { HistoryQueryService, MAX_BUCKETS, knownStrategy, type HistoryLoaders } 
 export { HistoryResolver, PredictionHistoryResolver } from './history.resolver.js';
 export { ConfidencePoint, ConfidenceTrend } from './history.type.js';
 export { parseSpan, autoBucket, SpanError, type Span } from './bucket.js';
+export { applyHistoryRetention } from './history-retention.js';
