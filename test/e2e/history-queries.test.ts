@@ -177,3 +177,37 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
     assert.equal(errors, undefined, JSON.stringify(errors));
   });
 });
+
+describe(`outcomes are filled in by the gateway itself as the synthetic market ticks (${stackName})`, () => {
+  let server: TestGateway;
+  before(async () => {
+    server = await startTestGateway({ HISTORY_FLUSH_INTERVAL_MS: '50', OUTCOMES_INTERVAL_MS: '100', SYNTHETIC_TICK_MS: '100', MARKET_CACHE_TTL_MS: '0' });
+  });
+  after(async () => server?.close());
+
+  test('a served direction-1d prediction gets its outcome one bar later, without anyone asking', async () => {
+    assert.equal(server.gateway.market.name, 'synthetic');
+    const { data, errors } = await execute(server.url, PredictionsWithHistoryDocument, { symbols: ['AAPL', 'MSFT'], strategy: 'direction-1d', last: 1 });
+    assert.equal(errors, undefined, JSON.stringify(errors));
+    const asOf = data!.predictions.map((p) => p!.asOf);
+    const deadline = Date.now() + 15_000;
+    let resolved: Array<{ symbol: string; realized_return: number | null; correct: boolean | null; covered: boolean | null }> = [];
+    while (Date.now() < deadline) {
+      resolved = await server.gateway.database.db
+        .selectFrom('prediction_history')
+        .select(['symbol', 'realized_return', 'correct', 'covered'])
+        .where('time', 'in', asOf.map((t) => new Date(t)))
+        .where('realized_return', 'is not', null)
+        .execute();
+      if (resolved.length === 2) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(resolved.length, 2, 'both outcomes stored by the periodic pass');
+    for (const r of resolved) {
+      const bars = (await server.gateway.market.fetchBars([r.symbol], { lookback: 3000 })).get(r.symbol)!;
+      const i = bars.findIndex((b) => b.time.toISOString() === asOf[r.symbol === 'AAPL' ? 0 : 1]);
+      assert.ok(Math.abs(r.realized_return! - (bars[i + 1]!.adjClose / bars[i]!.adjClose - 1)) < 1e-12);
+      assert.equal(typeof r.covered, 'boolean');
+    }
+  });
+});
