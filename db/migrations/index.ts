@@ -3,7 +3,7 @@ import * as m0001 from './0001_audit_log.js';
 import * as m0002 from './0002_market_bars.js';
 import * as m0003 from './0003_prediction_history.js';
 import * as m0004 from './0004_prediction_outcomes.js';
-import * as m0005 from './0005_history_timescale.js';
+import * as m0005 from './0005_history_rollups.js';
 
 /**
  * Every migration, in order. Listed here rather than discovered on disk so the set is fixed at build
@@ -15,5 +15,5 @@ export const migrations: Record<string, Migration> = {
   '0002_market_bars': m0002,
   '0003_prediction_history': m0003,
   '0004_prediction_outcomes': m0004,
-  '0005_history_timescale': m0005,
+  '0005_history_rollups': m0005,
 };

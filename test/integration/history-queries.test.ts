@@ -327,4 +327,49 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     await applyHistoryRetention(database, 0, logger);
     assert.deepEqual(logged.map((l) => [l.days, l.msg]), [[30, 'HISTORY_RETENTION_DAYS needs TimescaleDB; ignored on this database (history is kept)']]);
   });
+
+  test('the hourly rollup answers exactly as the raw rows do, after inserts, repeats, deletes and truncates', async () => {
+    const t0 = Date.UTC(2024, 1, 1, 0, 0);
+    const make = (i: number, version: string): HistoryRow => {
+      const p = 0.05 + 0.9 * (((i * 7919) % 1000) / 1000);
+      return {
+        time: new Date(t0 + i * 7 * 60_000 + (version === 'v2' ? 30_000 : 0)), symbol: 'RU', strategy: 'direction-1d', modelVersion: version, horizon: '1d',
+        probability: p, confidence: Math.max(p, 1 - p), signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD', expectedReturn: null,
+        intervalLevel: 0.95, intervalLow: 1, intervalHigh: 2, featuresHash: `r${i}`,
+      };
+    };
+    const rows = Array.from({ length: 1500 }, (_, i) => make(i, i % 3 === 0 ? 'v2' : 'v1'));
+    // In three statements, the middle one repeating rows of the first (ON CONFLICT DO NOTHING must not count them twice).
+    await writes.insertMany(rows.slice(0, 600));
+    await writes.insertMany(rows.slice(300, 1000));
+    await writes.insertMany(rows.slice(1000));
+    const rollup = new HistoryReadRepository(database.db);
+    const raw = new HistoryReadRepository(database.db, { hourlyRollup: false });
+    const compare = async (what: string) => {
+      const ranges: Array<[number, number, number, string | undefined]> = [
+        [t0, t0 + 7 * 86_400_000, 3_600_000, undefined],
+        [t0 + 17 * 60_000, t0 + 5 * 86_400_000 + 41 * 60_000, 3_600_000, 'v1'],
+        [t0 - 86_400_000, t0 + 9 * 86_400_000, 86_400_000, undefined],
+        [t0 + 95 * 60_000, t0 + 6 * 86_400_000, 6 * 3_600_000, 'v2'],
+      ];
+      for (const [from, to, bucketMs, version] of ranges) {
+        const range = { symbol: 'RU', strategy: 'direction-1d', version, from: new Date(from), to: new Date(to), bucketMs };
+        const a = await rollup.confidenceHistory(range);
+        const b = await raw.confidenceHistory(range);
+        assert.ok(b.length > 0);
+        assert.equal(a.length, b.length, what);
+        a.forEach((p, i) => {
+          const q = b[i]!;
+          assert.deepEqual([p.time, p.count, p.min, p.max, p.signal], [q.time, q.count, q.min, q.max, q.signal], `${what}: bucket ${q.time.toISOString()}`);
+          assert.ok(Math.abs(p.probability - q.probability) < 1e-12 && Math.abs(p.confidence - q.confidence) < 1e-12, what);
+        });
+      }
+    };
+    await compare('after inserts');
+    await sql`delete from prediction_history where symbol = 'RU' and time >= ${new Date(t0 + 2 * 86_400_000)}::timestamptz and time < ${new Date(t0 + 2 * 86_400_000 + 150 * 60_000)}::timestamptz`.execute(database.db);
+    await compare('after a delete through the middle of some hours');
+    await sql`truncate prediction_history`.execute(database.db);
+    const { rows: left } = await sql<{ n: number }>`select count(*)::int as n from prediction_confidence_hourly`.execute(database.db);
+    assert.equal(left[0]!.n, 0, 'truncate empties the rollup');
+  });
 });

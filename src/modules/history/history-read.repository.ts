@@ -52,21 +52,70 @@ const ORIGIN = sql`timestamptz '2000-01-01 00:00:00+00'`;
 
 /**
  * All reads of `prediction_history` for GraphQL. Every statement is served by the (symbol, strategy,
- * time desc) index; none needs TimescaleDB (date_bin is core PostgreSQL since 14, and PGlite has it).
+ * time desc) index or the hourly rollup's key; none needs TimescaleDB (date_bin is core PostgreSQL since
+ * 14, and PGlite has it).
  */
-export class HistoryReadRepository {
-  constructor(private readonly db: Db) {}
+const HOUR_MS = 3_600_000;
 
-  /** Buckets of `bucketMs` over [from, to], oldest first; empty buckets are absent. */
+export class HistoryReadRepository {
+  /**
+   * `hourlyRollup`: whether `prediction_confidence_hourly` exists and is kept by triggers (migration
+   * 0005 creates it without TimescaleDB). Default true; main.ts passes false on TimescaleDB.
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly options: { hourlyRollup?: boolean } = {},
+  ) {}
+
+  /**
+   * Buckets of `bucketMs` over [from, to], oldest first; empty buckets are absent. Buckets of whole
+   * hours read the hourly rollup for the hours that lie entirely inside the range and the raw rows only
+   * for the partial hours at its ends, so a year costs ~9k rollup rows instead of every prediction; the
+   * answer is the same (means are sums over counts; the signal is that of the latest row).
+   */
   async confidenceHistory(range: HistoryRange): Promise<ConfidencePointRow[]> {
+    const fullStart = Math.ceil(range.from.getTime() / HOUR_MS) * HOUR_MS;
+    const fullEnd = Math.floor(range.to.getTime() / HOUR_MS) * HOUR_MS;
+    const useRollup = (this.options.hourlyRollup ?? true) && range.bucketMs % HOUR_MS === 0 && fullStart < fullEnd;
+    const bucket = sql`date_bin(make_interval(secs => ${range.bucketMs / 1000}::float8), time, ${ORIGIN})`;
+    if (!useRollup) {
+      const { rows } = await sql<ConfidencePointRow>`
+        select ${bucket} as time,
+               avg(probability) as probability, avg(confidence) as confidence,
+               min(confidence) as min, max(confidence) as max, count(*)::int as count,
+               (array_agg(signal order by time desc))[1] as signal
+        from prediction_history
+        where symbol = ${range.symbol} and strategy = ${range.strategy} ${versionFilter(range.version)}
+          and time >= ${range.from}::timestamptz and time <= ${range.to}::timestamptz
+        group by 1
+        order by 1
+      `.execute(this.db);
+      return rows;
+    }
+    const start = new Date(fullStart);
+    const end = new Date(fullEnd);
     const { rows } = await sql<ConfidencePointRow>`
-      select date_bin(make_interval(secs => ${range.bucketMs / 1000}::float8), time, ${ORIGIN}) as time,
-             avg(probability) as probability, avg(confidence) as confidence,
-             min(confidence) as min, max(confidence) as max, count(*)::int as count,
-             (array_agg(signal order by time desc))[1] as signal
-      from prediction_history
-      where symbol = ${range.symbol} and strategy = ${range.strategy} ${versionFilter(range.version)}
-        and time >= ${range.from}::timestamptz and time <= ${range.to}::timestamptz
+      with parts as (
+        select bucket as time, count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal
+        from prediction_confidence_hourly
+        where symbol = ${range.symbol} and strategy = ${range.strategy} ${versionFilter(range.version)}
+          and bucket >= ${start}::timestamptz and bucket < ${end}::timestamptz
+        union all
+        select time, 1, probability, confidence, confidence, confidence, time, signal
+        from prediction_history
+        where symbol = ${range.symbol} and strategy = ${range.strategy} ${versionFilter(range.version)}
+          and time >= ${range.from}::timestamptz and time < ${start}::timestamptz
+        union all
+        select time, 1, probability, confidence, confidence, confidence, time, signal
+        from prediction_history
+        where symbol = ${range.symbol} and strategy = ${range.strategy} ${versionFilter(range.version)}
+          and time >= ${end}::timestamptz and time <= ${range.to}::timestamptz
+      )
+      select ${bucket} as time,
+             sum(sum_probability) / sum(count) as probability, sum(sum_confidence) / sum(count) as confidence,
+             min(min_confidence) as min, max(max_confidence) as max, sum(count)::int as count,
+             (array_agg(last_signal order by last_time desc))[1] as signal
+      from parts
       group by 1
       order by 1
     `.execute(this.db);
