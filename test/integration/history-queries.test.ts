@@ -94,15 +94,17 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
   for (const source of ['synthetic market', 'stored bars'] as const) {
     test(`outcomes from the ${source}: filled in once the horizon has passed, with paging through bars and rows`, async () => {
       const symbols = ['OA', 'OB', 'OC'];
-      const synthetic = createSyntheticMarket({ symbols, seed: 11, historyBars: 60, startTime: START });
+      // Small pages for the synthetic market; the service's defaults (pages of 64, then doubling) for stored bars.
+      const historyBars = source === 'stored bars' ? 150 : 60;
+      const synthetic = createSyntheticMarket({ symbols, seed: 11, historyBars, startTime: START });
       let market: MarketDataProvider = synthetic;
       if (source === 'stored bars') {
-        const bars = [...(await synthetic.fetchBars(symbols, { lookback: 60 })).values()].flat();
+        const bars = [...(await synthetic.fetchBars(symbols, { lookback: historyBars })).values()].flat();
         const repository = new BarsRepository(database.db);
         await repository.upsert(bars);
         market = createBarsStoreProvider(repository);
       }
-      const all = await market.fetchBars(symbols, { lookback: 60 });
+      const all = await market.fetchBars(symbols, { lookback: historyBars });
       const rows: HistoryRow[] = [];
       for (const symbol of symbols) {
         all.get(symbol)!.forEach((bar, i) => {
@@ -115,7 +117,8 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
       await writes.insertMany(rows);
 
       // Small pages, so paging back through bars and keyset paging through rows both happen.
-      const service = new OutcomesService(new OutcomesRepository(database.db), market, silent, { barsPerFetch: 7, rowsPerQuery: 5, symbolsPerFetch: 2 });
+      const options = source === 'stored bars' ? { rowsPerQuery: 40 } : { barsPerFetch: 7, rowsPerQuery: 5, symbolsPerFetch: 2 };
+      const service = new OutcomesService(new OutcomesRepository(database.db), market, silent, options);
       const report = await service.resolve();
       const due = rows.filter((r) => expected(r, all.get(r.symbol)!).realized_return !== null);
       assert.equal(report.resolved, due.length);

@@ -51,7 +51,7 @@ export interface ResolveReport {
 export interface OutcomesServiceOptions {
   /** Symbols per market fetch. Default 50. */
   readonly symbolsPerFetch?: number;
-  /** Bars per fetch when paging back to a symbol's oldest pending row. Default 2,500. */
+  /** Most bars per fetch when paging back to a symbol's oldest pending row (pages start at 64 and double). Default 2,500. */
   readonly barsPerFetch?: number;
   /** Most bars fetched per symbol and pass (≈ 40 years of daily bars). Default 10,000. */
   readonly maxBarsBack?: number;
@@ -176,14 +176,16 @@ export class OutcomesService {
   }
 
   /**
-   * Bars of each symbol from (at least) its oldest pending asOf to the newest bar, paging back
-   * `barsPerFetch` bars at a time with one fetch for the whole group per page, up to `maxBarsBack`.
+   * Bars of each symbol from (at least) its oldest pending asOf to the newest bar, paging back with one
+   * fetch for the whole group per page (64 bars, then doubling up to `barsPerFetch`), up to `maxBarsBack`.
    */
   async #barsCovering(oldest: ReadonlyMap<string, Date>): Promise<Map<string, Bar[]>> {
     const result = new Map<string, Bar[]>();
     let wanted = [...oldest.keys()];
     const untilBySymbol = new Map<string, Date>();
-    while (wanted.length > 0) {
+    // Pending rows are usually a horizon old, so the first page is small and pages double from there.
+    for (let page = 0; wanted.length > 0; page++) {
+      const lookback = Math.min(this.#barsPerFetch, FIRST_PAGE_BARS * 2 ** page);
       // Symbols page back from different bars; one fetch per distinct `until` (usually one: the newest).
       const byUntil = new Map<number, string[]>();
       for (const symbol of wanted) {
@@ -195,16 +197,16 @@ export class OutcomesService {
       const next: string[] = [];
       for (const [key, symbols] of byUntil) {
         const until = key === -1 ? undefined : new Date(key);
-        const page = await this.market.fetchBars(symbols, { lookback: this.#barsPerFetch, ...(until && { until }) });
+        const fetchedPage = await this.market.fetchBars(symbols, { lookback, ...(until && { until }) });
         for (const symbol of symbols) {
-          const fetched = page.get(symbol) ?? [];
+          const fetched = fetchedPage.get(symbol) ?? [];
           const have = result.get(symbol) ?? [];
           // A page overlaps the previous one at its `until` bar (inclusive); drop the repeat.
           const fresh = have.length ? fetched.filter((bar) => bar.time < have[0]!.time) : fetched;
           const merged = fresh.concat(have);
           result.set(symbol, merged);
           const first = merged[0];
-          const exhausted = fresh.length === 0 || fetched.length < this.#barsPerFetch;
+          const exhausted = fresh.length === 0 || fetched.length < lookback;
           if (!first || exhausted || first.time <= oldest.get(symbol)! || merged.length >= this.#maxBarsBack) continue;
           untilBySymbol.set(symbol, first.time);
           next.push(symbol);
@@ -215,6 +217,9 @@ export class OutcomesService {
     return result;
   }
 }
+
+/** The first page's size when paging back through bars. */
+const FIRST_PAGE_BARS = 64;
 
 type Verdict = Outcome | 'notDue' | 'unmatched' | 'outOfReach';
 
