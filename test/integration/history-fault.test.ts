@@ -398,7 +398,7 @@ describe('prediction history across a PostgreSQL outage (private PostgreSQL star
     assert.deepEqual(outage, {
       code: 200,
       status: 'degraded',
-      components: { database: 'degraded', models: 'ok', history: 'degraded' },
+      components: { database: 'degraded', models: 'ok', market: 'ok', history: 'degraded' },
     });
     const during = gateway.history.state;
     assert.ok(during.consecutiveFailures > 0, 'writes failed during the outage');
