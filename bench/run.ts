@@ -30,6 +30,7 @@ const BENCHES: ReadonlyArray<{ name: string; load: () => Promise<{ default: Benc
   { name: 'batching', load: () => import('./batching.bench.js') },
   { name: 'explanations', load: () => import('./explanations.bench.js') },
   { name: 'import', load: () => import('./import.bench.js') },
+  { name: 'history', load: () => import('./history.bench.js') },
   { name: 'startup', load: () => import('./startup.bench.js') },
 ];
 

@@ -23,7 +23,17 @@ import { dateSafeJson } from './shared/date-safe-json.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
 import { ExplanationService, ExplanationsRepository } from './modules/explanations/index.js';
 import { HealthService } from './modules/health/index.js';
-import { HistoryRepository, HistoryWriter, toHistoryRow } from './modules/history/index.js';
+import {
+  HistoryQueryService,
+  HistoryReadRepository,
+  HistoryRepository,
+  applyHistoryRetention,
+  HistoryWriter,
+  OutcomesRepository,
+  OutcomesService,
+  toHistoryRow,
+} from './modules/history/index.js';
+import { MetricsRepository, MetricsService } from './modules/metrics/index.js';
 import { ModelLifecycle, ModelRegistry, ModelServingRepository, ModelsService } from './modules/models/index.js';
 import { PredictionService, priceInterval, type CachedFeatures } from './modules/predictions/index.js';
 import { buildGatewaySchema } from './schema/build-schema.js';
@@ -42,6 +52,8 @@ export interface RunningGateway {
   readonly registry: ModelRegistry;
   readonly lifecycle: ModelLifecycle;
   readonly history: HistoryWriter;
+  /** Fills in realized outcomes (periodically when OUTCOMES_INTERVAL_MS > 0; callable on new bars). */
+  readonly outcomes: OutcomesService;
   /** Drains and releases everything; resolves when the process may exit. */
   stop(): Promise<void>;
 }
@@ -83,6 +95,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       { engine: database.engine, version: database.serverVersion, timescale: database.timescale, migrationsApplied: applied },
       applied.length ? `database migrated (${applied.length} applied)` : 'database schema up to date',
     );
+    await applyHistoryRetention(database, config.history.retentionDays, logger.child({ component: 'history' }));
 
     let redis: RedisConnections | undefined;
     if (config.redis) {
@@ -177,19 +190,27 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     );
     const models = new ModelsService(registry, lifecycle);
     const explanations = new ExplanationService(new ExplanationsRepository(database.db), logger.child({ component: 'explanations' }));
+    const outcomes = new OutcomesService(
+      new OutcomesRepository(database.db),
+      countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })),
+      logger.child({ component: 'outcomes' }),
+    );
+    if (config.outcomes.intervalMs > 0) releasers.push({ name: 'outcomes', close: outcomes.schedule(config.outcomes.intervalMs) });
+    const historyQueries = new HistoryQueryService(new HistoryReadRepository(database.db, { hourlyRollup: !database.timescale }), market, config.predictions.maxSymbolsPerRequest);
+    const modelMetrics = new MetricsService(new MetricsRepository(database.db), (strategy) => registry.active(strategy)?.manifest.version);
 
     const checks: HealthCheck[] = [
-      database.health,
+      synthetic ? servingWithoutDatabase(database.health, history) : database.health,
       ...(redis ? [redis.health] : []),
       modelsHealth(registry, lifecycle),
       marketHealth(resilientMarket),
       { name: 'history', check: async () => history.health() },
     ];
     const health = new HealthService(checks, VERSION);
-    const schema = await buildGatewaySchema({ health, predictions, models });
+    const schema = await buildGatewaySchema({ health, predictions, models, history: historyQueries, metrics: modelMetrics });
     const server = await createGatewayServer({
       schema,
-      createContext: createContextFactory({ predictions, explanations }),
+      createContext: createContextFactory({ predictions, explanations, history: historyQueries }),
       health,
       metrics,
       logger,
@@ -222,6 +243,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       registry,
       lifecycle,
       history,
+      outcomes,
       stop() {
         stopping ??= (async () => {
           try {
@@ -267,6 +289,28 @@ async function chooseMarket(
     'market data: no bars stored, serving the synthetic market (import bars with `npm run import`)',
   );
   return { market: synthetic, synthetic };
+}
+
+/**
+ * With the synthetic market, predictions need no database: an unreachable one makes the instance
+ * `degraded` (HTTP 200, so load balancers keep routing prediction traffic to it) while history rows wait
+ * in the writer's buffer and spill files, not `down`. (Migrations ran at start-up, so at run time `down`
+ * from the database check means unreachable or not answering.) With stored bars the database is the
+ * market, and down stays down.
+ */
+function servingWithoutDatabase(check: HealthCheck, history: HistoryWriter): HealthCheck {
+  return {
+    name: check.name,
+    async check() {
+      const result = await check.check();
+      if (result.status !== 'down') return result;
+      const { bufferedRows, spilledRows } = history.state;
+      return {
+        status: 'degraded',
+        detail: `${result.detail ?? 'unreachable'}; predictions still served (synthetic market); history rows waiting: ${bufferedRows} in memory, ${spilledRows} on disk`,
+      };
+    },
+  };
 }
 
 /**

@@ -2,6 +2,8 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001_audit_log.js';
 import * as m0002 from './0002_market_bars.js';
 import * as m0003 from './0003_prediction_history.js';
+import * as m0004 from './0004_prediction_outcomes.js';
+import * as m0005 from './0005_history_rollups.js';
 import * as m0007 from './0007_model_serving.js';
 
 /**
@@ -13,5 +15,7 @@ export const migrations: Record<string, Migration> = {
   '0001_audit_log': m0001,
   '0002_market_bars': m0002,
   '0003_prediction_history': m0003,
+  '0004_prediction_outcomes': m0004,
+  '0005_history_rollups': m0005,
   '0007_model_serving': m0007,
 };

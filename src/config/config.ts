@@ -58,6 +58,8 @@ const envSchema = z.object({
   PREDICTIONS_CACHE_TTL_MS: integer(0, 86_400_000).default(300_000),
   HISTORY_FLUSH_INTERVAL_MS: integer(10, 60_000).default(1_000),
   HISTORY_MAX_BUFFER_ROWS: integer(100, 10_000_000).default(20_000),
+  HISTORY_RETENTION_DAYS: integer(0, 36_500).default(0),
+  OUTCOMES_INTERVAL_MS: integer(0, 86_400_000).default(60_000),
   SYNTHETIC_TICK_MS: integer(0, 3_600_000).default(5_000),
   SYNTHETIC_SEED: integer(0, 2_147_483_647).default(1),
 });
@@ -84,7 +86,9 @@ export type Config = Readonly<{
   /** Time to live per cache tier, in ms; 0 turns the tier off. */
   cacheTtlMs: { market: number; features: number; predictions: number };
   synthetic: { tickMs: number; seed: number };
-  history: { flushIntervalMs: number; maxBufferRows: number; spillDir: string };
+  history: { flushIntervalMs: number; maxBufferRows: number; spillDir: string; retentionDays: number };
+  /** How often realized outcomes are filled in; 0 turns the periodic pass off. */
+  outcomes: { intervalMs: number };
 }>;
 
 /** One line of the README's configuration table. */
@@ -115,6 +119,8 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'PREDICTIONS_CACHE_TTL_MS', default: '300000', description: 'prediction cache lifetime, keyed by model version + featuresHash (0 = off)' },
   { name: 'HISTORY_FLUSH_INTERVAL_MS', default: '1000', description: 'how often recorded predictions are written to the database, in batches' },
   { name: 'HISTORY_MAX_BUFFER_ROWS', default: '20000', description: 'rows kept in memory while the database is unreachable; beyond it they spill to `DATA_DIR/history-spill` and are written on recovery' },
+  { name: 'HISTORY_RETENTION_DAYS', default: '0', description: 'with TimescaleDB only: drop history chunks older than this many days (0 = keep everything); ignored on plain PostgreSQL and PGlite' },
+  { name: 'OUTCOMES_INTERVAL_MS', default: '60000', description: 'how often the gateway fills in realized outcomes of recorded predictions whose horizon has passed (0 = never; `npm run outcomes` does it on demand)' },
   { name: 'SYNTHETIC_TICK_MS', default: '5000', description: 'when no bars are stored, how often the synthetic market adds a bar per symbol (0 = never)' },
   { name: 'SYNTHETIC_SEED', default: '1', description: 'seed of the synthetic market' },
 ];
@@ -182,7 +188,9 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       flushIntervalMs: env.HISTORY_FLUSH_INTERVAL_MS,
       maxBufferRows: env.HISTORY_MAX_BUFFER_ROWS,
       spillDir: path.join(dataDir, 'history-spill'),
+      retentionDays: env.HISTORY_RETENTION_DAYS,
     },
+    outcomes: { intervalMs: env.OUTCOMES_INTERVAL_MS },
   } satisfies Config);
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from '../infra/logger/logger.js';
 import type { ExplanationLoaders, ExplanationService } from '../modules/explanations/index.js';
+import type { HistoryLoaders, HistoryQueryService } from '../modules/history/index.js';
 import type { PredictionLoaders, PredictionService } from '../modules/predictions/index.js';
 
 /**
@@ -13,7 +14,7 @@ export interface Context {
   /** Filled in while the operation runs; the transport logs it when the response is sent. */
   readonly trace: OperationTrace;
   /** Per-request DataLoaders: everything one operation asks for is batched, nothing leaks to the next. */
-  readonly loaders: { readonly predictions: PredictionLoaders; readonly explanations: ExplanationLoaders };
+  readonly loaders: { readonly predictions: PredictionLoaders; readonly explanations: ExplanationLoaders; readonly history: HistoryLoaders };
 }
 
 /** Per-operation facts for the request log. An object (not fields) because Apollo shallow-copies contexts. */
@@ -32,12 +33,20 @@ export interface ContextInput {
 
 export type ContextFactory = (input: ContextInput) => Context;
 
-export function createContextFactory(services: { predictions: PredictionService; explanations: ExplanationService }): ContextFactory {
+export function createContextFactory(services: {
+  predictions: PredictionService;
+  explanations: ExplanationService;
+  history: HistoryQueryService;
+}): ContextFactory {
   return (input) => ({
     requestId: input.requestId,
     logger: input.logger,
     transport: input.transport,
     trace: input.trace ?? {},
-    loaders: { predictions: services.predictions.createLoaders(), explanations: services.explanations.createLoaders() },
+    loaders: {
+      predictions: services.predictions.createLoaders(),
+      explanations: services.explanations.createLoaders(),
+      history: services.history.createLoaders(),
+    },
   });
 }

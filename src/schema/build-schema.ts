@@ -3,6 +3,8 @@ import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { ExplanationsResolver } from '../modules/explanations/index.js';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
+import { HistoryResolver, PredictionHistoryResolver, type HistoryQueryService } from '../modules/history/index.js';
+import { MetricsResolver, type MetricsService } from '../modules/metrics/index.js';
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
 import { PredictionsResolver, type PredictionService } from '../modules/predictions/index.js';
 import { validateArgs } from './validate-args.js';
@@ -12,6 +14,8 @@ export interface SchemaServices {
   health: HealthService;
   predictions: PredictionService;
   models: ModelsService;
+  history: HistoryQueryService;
+  metrics: MetricsService;
 }
 
 /**
@@ -25,9 +29,12 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
     [PredictionsResolver, new PredictionsResolver(services.predictions, services.models)],
     [ModelsResolver, new ModelsResolver(services.models)],
     [ExplanationsResolver, new ExplanationsResolver()],
+    [HistoryResolver, new HistoryResolver(services.history)],
+    [PredictionHistoryResolver, new PredictionHistoryResolver()],
+    [MetricsResolver, new MetricsResolver(services.metrics)],
   ] : []);
   return buildSchema({
-    resolvers: [HealthResolver, PredictionsResolver, ModelsResolver, ExplanationsResolver],
+    resolvers: [HealthResolver, PredictionsResolver, ModelsResolver, ExplanationsResolver, HistoryResolver, PredictionHistoryResolver, MetricsResolver],
     validateFn: validateArgs,
     container: {
       get(resolverClass: Function) {

@@ -84,10 +84,14 @@ describe(`prediction history (${stackName})`, () => {
     `.execute(database.db);
     assert.deepEqual(
       indexes.map((i) => i.indexname),
-      ['prediction_history_key', 'prediction_history_symbol_strategy_time_idx'],
+      // 0004 adds the partial indexes of pending (outcome job) and resolved (modelMetrics) rows.
+      ['prediction_history_key', 'prediction_history_pending_idx', 'prediction_history_resolved_idx', 'prediction_history_symbol_strategy_time_idx'],
     );
-    assert.match(indexes[0]!.indexdef, /UNIQUE.*\(symbol, strategy, model_version, "?time"?\)/);
-    assert.match(indexes[1]!.indexdef, /\(symbol, strategy, "?time"? DESC\)/);
+    const def = (name: string) => indexes.find((i) => i.indexname === name)!.indexdef;
+    assert.match(def('prediction_history_key'), /UNIQUE.*\(symbol, strategy, model_version, "?time"?\)/);
+    assert.match(def('prediction_history_symbol_strategy_time_idx'), /\(symbol, strategy, "?time"? DESC\)/);
+    assert.match(def('prediction_history_pending_idx'), /WHERE \(?realized_return IS NULL\)?/);
+    assert.match(def('prediction_history_resolved_idx'), /\(strategy, model_version, "?time"?\) WHERE \(?realized_return IS NOT NULL\)?/);
     if (database.timescale) {
       const { rows } = await sql`select 1 from timescaledb_information.hypertables where hypertable_name = 'prediction_history'`.execute(database.db);
       assert.equal(rows.length, 1);

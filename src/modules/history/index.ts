@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 export { HistoryRepository } from './history.repository.js';
 export {
   HistoryWriter,
@@ -8,3 +9,11 @@ export {
   type RecordResult,
 } from './history.writer.js';
 export { historyKey, historyRowProblem, toHistoryRow, type HistoryRow, type HistorySignal, type HistorySink } from './history.types.js';
+export { OutcomesRepository, type Outcome, type PendingOutcome } from './outcomes.repository.js';
+export { OutcomesService, outcomeOf, type ResolveOptions, type ResolveProgress, type ResolveReport, type OutcomesServiceOptions } from './outcomes.service.js';
+export { HistoryReadRepository, type ConfidencePointRow, type ConfidenceTrendRow, type LastPointsKey } from './history-read.repository.js';
+export { HistoryQueryService, MAX_BUCKETS, knownStrategy, type HistoryLoaders } from './history-query.service.js';
+export { HistoryResolver, PredictionHistoryResolver } from './history.resolver.js';
+export { ConfidencePoint, ConfidenceTrend } from './history.type.js';
+export { parseSpan, autoBucket, SpanError, type Span } from './bucket.js';
+export { applyHistoryRetention } from './history-retention.js';

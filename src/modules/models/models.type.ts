@@ -10,7 +10,7 @@ export class CalibrationBin {
   @Field(() => Float, { nullable: true }) observedRate!: number | null;
 }
 
-@ObjectType({ description: 'How good a model is: `offline` (held-out data at training time) or `live` (realized outcomes).' })
+@ObjectType({ description: 'How good a model is: `offline` (held-out data at training time, from the manifest) or `realized` (outcomes of the predictions served).' })
 export class ModelMetrics {
   @Field(() => String) source!: string;
   @Field(() => Int) sampleSize!: number;

@@ -1,0 +1,107 @@
+import cliProgress from 'cli-progress';
+import { configFromEnvironment } from '../config/index.js';
+import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.js';
+import { createLogger } from '../infra/logger/logger.js';
+import { BarsRepository } from '../infra/market-data/bars-repository.js';
+import { createBarsStoreProvider } from '../infra/market-data/bars-store.js';
+import { OutcomesRepository, OutcomesService, type ResolveProgress, type ResolveReport } from '../modules/history/index.js';
+
+/**
+ * `npm run outcomes [-- SYMBOL…]`: fills in realized outcomes of recorded predictions whose horizon has
+ * passed, from the bars stored in the configured database (migrating it first). Progress goes to stderr,
+ * the summary to stdout. Exit code 0 on success (also when nothing was due), 1 on bad usage,
+ * configuration or a database error.
+ *
+ * Bars come from the bars store only: the synthetic market exists inside a running gateway (its bars
+ * are stamped from the moment it started), which resolves its own outcomes every OUTCOMES_INTERVAL_MS.
+ */
+const USAGE = `usage: npm run outcomes [-- SYMBOL...]
+
+Fills in realized_return, correct and covered for recorded predictions whose horizon has passed,
+using the bars stored in the configured database (DATABASE_URL, or the embedded one in DATA_DIR).
+With symbols, only those. A running gateway does the same every OUTCOMES_INTERVAL_MS.
+`;
+
+async function main(args: readonly string[]): Promise<number> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const bad = args.filter((a) => a.startsWith('-') || !/^[A-Z][A-Z0-9.\-]{0,9}$/.test(a));
+  if (bad.length) {
+    process.stderr.write(`not a symbol: ${bad.join(' ')}\n${USAGE}`);
+    return 1;
+  }
+  const config = configFromEnvironment();
+  if (!config) return 1;
+  let database: Database;
+  try {
+    database = await openDatabase(config.database, createLogger({ ...config.log, level: 'warn' }));
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\n`);
+    return 1;
+  }
+  const display = process.stderr.isTTY ? progressBar() : progressLines();
+  try {
+    await migrateToLatest(database.db);
+    const bars = new BarsRepository(database.db);
+    if ((await bars.listSymbols()).length === 0) {
+      process.stdout.write('no bars stored: nothing to resolve outcomes against (import bars with `npm run import`; the synthetic market resolves its own outcomes inside a running gateway)\n');
+      return 0;
+    }
+    const service = new OutcomesService(new OutcomesRepository(database.db), createBarsStoreProvider(bars), createLogger({ ...config.log, level: 'warn' }));
+    const report = await service.resolve({ ...(args.length > 0 && { symbols: args }), onProgress: display.update });
+    display.stop();
+    process.stdout.write(formatSummary(report));
+    return 0;
+  } catch (error) {
+    display.stop();
+    process.stderr.write(`outcomes failed: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    await database.close();
+  }
+}
+
+interface ProgressDisplay {
+  update(progress: ResolveProgress): void;
+  stop(): void;
+}
+
+function progressBar(): ProgressDisplay {
+  const bar = new cliProgress.SingleBar(
+    { stream: process.stderr, format: '{bar} {percentage}% | {value}/{total} symbols | {resolved} outcomes stored', hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
+  let running = false;
+  return {
+    update(p) {
+      if (!running) {
+        bar.start(p.symbolCount, 0, { resolved: 0 });
+        running = true;
+      }
+      bar.update(p.symbolsDone, { resolved: p.resolved });
+    },
+    stop: () => bar.stop(),
+  };
+}
+
+function progressLines(): ProgressDisplay {
+  return {
+    update: (p) => process.stderr.write(`[${p.symbolsDone}/${p.symbolCount} symbols] ${p.resolved} outcomes stored\n`),
+    stop() {},
+  };
+}
+
+function formatSummary(r: ResolveReport): string {
+  const table = [
+    ['symbols', 'rows read', 'resolved', 'not due', 'no asOf bar', 'out of reach', 'elapsed'],
+    [r.symbols, r.examined, r.resolved, r.notDue, r.unmatched, r.outOfReach].map(String).concat(`${(r.elapsedMs / 1000).toFixed(2)} s`),
+  ];
+  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
+  const lines = table.map((row) => row.map((cell, c) => cell.padStart(widths[c]!)).join('  '));
+  if (r.unmatched > 0) lines.push('', `${r.unmatched} row(s) name an asOf with no stored bar (bars removed, or recorded from the synthetic market); they stay pending.`);
+  return `${lines.join('\n')}\n`;
+}
+
+process.exitCode = await main(process.argv.slice(2));

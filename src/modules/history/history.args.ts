@@ -1,0 +1,83 @@
+import { ArrayMaxSize, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { DateTimeISOResolver } from 'graphql-scalars';
+import { ArgsType, Field, Int } from 'type-graphql';
+import { SYMBOL_PATTERN } from '../../infra/market-data/market-data.js';
+
+const STRATEGY_PATTERN = /^[a-z0-9][a-z0-9-]{0,40}$/;
+const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const symbolMessage = 'must be an upper-case ticker such as AAPL or BRK.B (1-10 of A-Z 0-9 . -, starting with a letter)';
+
+/** Most predictions `Prediction.history(last:)` returns. */
+export const MAX_HISTORY_LAST = 1_000;
+
+@ArgsType()
+export class ConfidenceHistoryArgs {
+  @Field(() => String)
+  @Matches(SYMBOL_PATTERN, { message: `symbol ${symbolMessage}` })
+  symbol!: string;
+
+  @Field(() => String, { nullable: true, description: 'Defaults to `direction-1d`' })
+  @IsOptional()
+  @Matches(STRATEGY_PATTERN, { message: 'strategy must be a lower-case name such as direction-1d' })
+  strategy?: string;
+
+  @Field(() => DateTimeISOResolver, { nullable: true, description: 'Inclusive. Defaults to 30 days before `to`' })
+  @IsOptional()
+  from?: Date;
+
+  @Field(() => DateTimeISOResolver, {
+    nullable: true,
+    description: 'Inclusive. Defaults to the latest recorded prediction of the symbol and strategy (so stored historical bars work too)',
+  })
+  @IsOptional()
+  to?: Date;
+
+  @Field(() => String, {
+    nullable: true,
+    description:
+      '"<count> <unit>", unit one of second, minute, hour, day, week (e.g. "5 minutes", "1 hour", "1 day"); at most 10,000 buckets per query. Defaults to the smallest of 1 minute, 5 minutes, 15 minutes, 1 hour, 6 hours, 1 day, 1 week giving at most 1,000 buckets',
+  })
+  @IsOptional()
+  bucket?: string;
+
+  @Field(() => String, { nullable: true, description: 'Only this model version; default every version of the strategy' })
+  @IsOptional()
+  @Matches(VERSION_PATTERN, { message: 'version must be a name such as v1' })
+  version?: string;
+}
+
+@ArgsType()
+export class ConfidenceTrendsArgs {
+  @Field(() => [String], { description: 'Up to MAX_SYMBOLS_PER_REQUEST symbols' })
+  @ArrayMaxSize(5_000, { message: 'symbols: at most 5000 per request' })
+  @Matches(SYMBOL_PATTERN, { each: true, message: `each of symbols ${symbolMessage}` })
+  symbols!: string[];
+
+  @Field(() => String, { nullable: true, description: 'Defaults to `direction-1d`' })
+  @IsOptional()
+  @Matches(STRATEGY_PATTERN, { message: 'strategy must be a lower-case name such as direction-1d' })
+  strategy?: string;
+
+  @Field(() => String, {
+    nullable: true,
+    description: 'Span ending at each symbol’s latest recorded prediction, e.g. "7 days" (the default) or "12 hours"',
+  })
+  @IsOptional()
+  window?: string;
+
+  @Field(() => String, { nullable: true, description: 'Only this model version; default every version of the strategy' })
+  @IsOptional()
+  @Matches(VERSION_PATTERN, { message: 'version must be a name such as v1' })
+  version?: string;
+}
+
+@ArgsType()
+export class HistoryLastArgs {
+  // Nullable as in the contract (`last: Int = 20`): an explicit null means the default.
+  @Field(() => Int, { nullable: true, defaultValue: 20, description: `How many of the latest recorded predictions (1..${MAX_HISTORY_LAST}; null: 20)` })
+  @IsOptional()
+  @IsInt()
+  @Min(1, { message: `last must be between 1 and ${MAX_HISTORY_LAST}` })
+  @Max(MAX_HISTORY_LAST, { message: `last must be between 1 and ${MAX_HISTORY_LAST}` })
+  last?: number | null;
+}

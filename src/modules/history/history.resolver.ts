@@ -1,0 +1,34 @@
+import { Args, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import type { Context } from '../../context/context.js';
+import { Prediction, type PredictionRecord } from '../predictions/index.js';
+import { ConfidenceHistoryArgs, ConfidenceTrendsArgs, HistoryLastArgs } from './history.args.js';
+import type { ConfidencePointRow } from './history-read.repository.js';
+import type { ConfidenceTrend as ConfidenceTrendRecord, HistoryQueryService } from './history-query.service.js';
+import { ConfidencePoint, ConfidenceTrend } from './history.type.js';
+
+@Resolver()
+export class HistoryResolver {
+  constructor(private readonly service: HistoryQueryService) {}
+
+  @Query(() => [ConfidencePoint], { description: 'Recorded confidence of one symbol and strategy, bucketed over time (oldest first; empty buckets omitted)' })
+  confidenceHistory(@Args(() => ConfidenceHistoryArgs) args: ConfidenceHistoryArgs): Promise<ConfidencePointRow[]> {
+    return this.service.confidenceHistory(args);
+  }
+
+  @Query(() => [ConfidenceTrend], { description: 'Confidence statistics per symbol over a window ending at its latest recorded prediction, in the order asked' })
+  confidenceTrends(@Args(() => ConfidenceTrendsArgs) args: ConfidenceTrendsArgs): Promise<ConfidenceTrendRecord[]> {
+    return this.service.confidenceTrends(args);
+  }
+}
+
+/** `Prediction.history`, batched per request: every prediction of one operation costs ONE query together. */
+@Resolver(() => Prediction)
+export class PredictionHistoryResolver {
+  @FieldResolver(() => [ConfidencePoint], {
+    description:
+      'The latest recorded predictions of this symbol, strategy and model version, oldest first. The prediction being served appears once the history writer has flushed it (HISTORY_FLUSH_INTERVAL_MS).',
+  })
+  history(@Root() prediction: PredictionRecord, @Args(() => HistoryLastArgs) { last }: HistoryLastArgs, @Ctx() ctx: Context): Promise<ConfidencePointRow[]> {
+    return ctx.loaders.history.last.load({ symbol: prediction.symbol, strategy: prediction.strategy, version: prediction.model.manifest.version, last: last ?? 20 });
+  }
+}

@@ -1,0 +1,34 @@
+import { DateTimeISOResolver } from 'graphql-scalars';
+import { Field, Float, Int, ObjectType } from 'type-graphql';
+import { SignalEnum } from '../predictions/index.js';
+
+@ObjectType({
+  description:
+    'Recorded confidence over one time bucket (confidenceHistory) or of one recorded prediction (Prediction.history, where count is 1 and min = max = confidence).',
+})
+export class ConfidencePoint {
+  @Field(() => DateTimeISOResolver, { description: 'Start of the bucket (buckets are aligned to UTC), or the prediction’s asOf' })
+  time!: Date;
+  @Field(() => Float, { description: 'Mean probability of the event in the bucket' }) probability!: number;
+  @Field(() => Float, { description: 'Mean confidence in the bucket' }) confidence!: number;
+  @Field(() => Float, { description: 'Lowest confidence in the bucket' }) min!: number;
+  @Field(() => Float, { description: 'Highest confidence in the bucket' }) max!: number;
+  @Field(() => Int, { description: 'Predictions recorded in the bucket' }) count!: number;
+  @Field(() => SignalEnum, { nullable: true, description: 'Signal of the latest prediction in the bucket' }) signal!: SignalEnum | null;
+}
+
+@ObjectType({
+  description:
+    'Confidence statistics of one symbol over a window ending at its latest recorded prediction. Null statistics (and samples 0) when nothing is recorded.',
+})
+export class ConfidenceTrend {
+  @Field(() => String) symbol!: string;
+  @Field(() => String) strategy!: string;
+  @Field(() => Float, { nullable: true, description: 'Confidence of the latest recorded prediction' }) current!: number | null;
+  @Field(() => Float, { nullable: true }) mean!: number | null;
+  @Field(() => Float, { nullable: true }) min!: number | null;
+  @Field(() => Float, { nullable: true }) max!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Least-squares slope of confidence over time, in confidence per day' }) slope!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Sample standard deviation of confidence in the window' }) volatility!: number | null;
+  @Field(() => Int, { description: 'Predictions in the window' }) samples!: number;
+}

@@ -1,0 +1,104 @@
+import { sql } from 'kysely';
+import type { Db } from '../../infra/db/index.js';
+
+/** Rows to measure: resolved predictions of one strategy, optionally narrowed. */
+export interface MetricsFilter {
+  readonly strategy: string;
+  readonly version?: string | undefined;
+  readonly symbol?: string | undefined;
+  readonly from?: Date | undefined;
+  /** Inclusive. */
+  readonly to?: Date | undefined;
+}
+
+export interface RealizedMetricsRow {
+  readonly sampleSize: number;
+  readonly accuracy: number | null;
+  readonly precision: number | null;
+  readonly recall: number | null;
+  readonly f1: number | null;
+  readonly brier: number | null;
+  readonly baselineBrier: number | null;
+  readonly logLoss: number | null;
+  readonly ece: number | null;
+  readonly intervalCoverage: number | null;
+  readonly first: Date | null;
+  readonly last: Date | null;
+  readonly bins: ReadonlyArray<{ bin: number; count: number; meanPredicted: number; observedRate: number }>;
+}
+
+/**
+ * Probabilities are clamped to [EPS, 1 − EPS] for log loss, so a confident miss costs −ln(1e-15) ≈ 34.5
+ * instead of infinity: the same EPS as src/training/evaluate.ts, so live and offline log losses compare.
+ */
+export const LOG_LOSS_EPS = 1e-15;
+/** Equal-width calibration bins over [0, 1]; the last includes 1 (as in evaluate.ts). */
+export const CALIBRATION_BINS = 10;
+
+/**
+ * Model metrics over realized outcomes, computed by PostgreSQL in ONE statement (served by the index of
+ * resolved rows from migration 0004). Definitions, for rows with p = probability, y = (realized_return > 0):
+ *
+ * - accuracy = mean of `correct` = share where (p ≥ 0.5) = y; precision, recall and F1 of the class
+ *   "up" at threshold 0.5 (null where undefined: no predicted or no actual ups);
+ * - brier = mean (p − y)²; baselineBrier = b(1 − b) with b the base rate of the same rows (the Brier
+ *   score of always predicting b); logLoss with p clamped to [1e-15, 1 − 1e-15];
+ * - ece = Σ count/n × |mean p − observed rate| over 10 equal-width bins;
+ * - intervalCoverage = share of `covered` among rows whose interval is the 95% one.
+ */
+export class MetricsRepository {
+  constructor(private readonly db: Db) {}
+
+  async realized(filter: MetricsFilter): Promise<RealizedMetricsRow> {
+    const where = [
+      sql`strategy = ${filter.strategy}`,
+      sql`realized_return is not null`,
+      ...(filter.version !== undefined ? [sql`model_version = ${filter.version}`] : []),
+      ...(filter.symbol !== undefined ? [sql`symbol = ${filter.symbol}`] : []),
+      ...(filter.from !== undefined ? [sql`time >= ${filter.from}::timestamptz`] : []),
+      ...(filter.to !== undefined ? [sql`time <= ${filter.to}::timestamptz`] : []),
+    ];
+    const eps = LOG_LOSS_EPS;
+    const { rows } = await sql<RealizedMetricsRow>`
+      with r as (
+        select probability as p, greatest(least(probability, 1 - ${eps}::float8), ${eps}::float8) as pc,
+               (realized_return > 0)::int as y, correct, covered, interval_level, time
+        from prediction_history
+        where ${sql.join(where, sql` and `)}
+      ),
+      a as (
+        select count(*)::int as n,
+               avg(y::float8) as base,
+               avg(correct::int::float8) as accuracy,
+               count(*) filter (where p >= 0.5 and y = 1)::int as tp,
+               count(*) filter (where p >= 0.5 and y = 0)::int as fp,
+               count(*) filter (where p < 0.5 and y = 1)::int as fn,
+               avg((p - y) * (p - y)) as brier,
+               avg(-(y * ln(pc) + (1 - y) * ln(1 - pc))) as log_loss,
+               avg(covered::int::float8) filter (where interval_level = 0.95 and covered is not null) as coverage,
+               min(time) as first, max(time) as last
+        from r
+      ),
+      b as (
+        select least(floor(p * ${CALIBRATION_BINS})::int, ${CALIBRATION_BINS - 1}) as bin,
+               count(*)::int as count, avg(p) as mean_predicted, avg(y::float8) as observed_rate
+        from r
+        group by 1
+      )
+      select a.n as "sampleSize",
+             a.accuracy,
+             a.tp::float8 / nullif(a.tp + a.fp, 0) as precision,
+             a.tp::float8 / nullif(a.tp + a.fn, 0) as recall,
+             case when a.tp > 0 then 2.0::float8 * a.tp / (2 * a.tp + a.fp + a.fn) end as f1,
+             a.brier,
+             a.base * (1 - a.base) as "baselineBrier",
+             a.log_loss as "logLoss",
+             (select sum(b.count::float8 / a.n * abs(b.mean_predicted - b.observed_rate)) from b) as ece,
+             a.coverage as "intervalCoverage",
+             a.first, a.last,
+             (select coalesce(json_agg(json_build_object('bin', b.bin, 'count', b.count, 'meanPredicted', b.mean_predicted, 'observedRate', b.observed_rate) order by b.bin), '[]'::json) from b) as bins
+      from a
+    `.execute(this.db);
+    return rows[0]!;
+  }
+}
