@@ -4,6 +4,7 @@ import { buildSchema } from 'type-graphql';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
 import { PredictionsResolver, type PredictionService } from '../modules/predictions/index.js';
+import { SignalsResolver, bindSignalsService, type SignalsService } from '../modules/signals/index.js';
 import { validateArgs } from './validate-args.js';
 
 /** The services resolvers are constructed with, built by main.ts. */
@@ -11,6 +12,7 @@ export interface SchemaServices {
   health: HealthService;
   predictions: PredictionService;
   models: ModelsService;
+  signals: SignalsService;
 }
 
 /**
@@ -23,10 +25,14 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
     [HealthResolver, new HealthResolver(services.health)],
     [PredictionsResolver, new PredictionsResolver(services.predictions, services.models)],
     [ModelsResolver, new ModelsResolver(services.models)],
+    [SignalsResolver, new SignalsResolver()],
   ] : []);
-  return buildSchema({
-    resolvers: [HealthResolver, PredictionsResolver, ModelsResolver],
+  const schema = await buildSchema({
+    resolvers: [HealthResolver, PredictionsResolver, ModelsResolver, SignalsResolver],
     validateFn: validateArgs,
+    // Required by type-graphql once a schema has a subscription; `signals` brings its own subscribe
+    // function (SignalsService), so this topic-based one is never used.
+    pubSub: unusedPubSub,
     container: {
       get(resolverClass: Function) {
         const instance = instances.get(resolverClass);
@@ -35,4 +41,15 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
       },
     },
   });
+  if (services) bindSignalsService(schema, services.signals);
+  return schema;
 }
+
+const unusedPubSub = {
+  publish() {
+    throw new Error('topic-based subscriptions are not used: signals subscribes through SignalsService');
+  },
+  subscribe(): AsyncIterable<unknown> {
+    throw new Error('topic-based subscriptions are not used: signals subscribes through SignalsService');
+  },
+};

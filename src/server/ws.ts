@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from '@fastify/websocket';
 import type { FastifyRequest } from 'fastify';
-import { GraphQLError, getOperationAST, parse, validate, type ExecutionArgs, type GraphQLSchema, type ValidationRule } from 'graphql';
+import { GraphQLError, getOperationAST, parse, validate, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type ValidationRule } from 'graphql';
 import { CloseCode, makeServer, type ServerOptions } from 'graphql-ws';
 import type { Context, ContextFactory } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
+import { badUserInput } from '../shared/errors.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
 import type { OperationObserver } from './observe.js';
 
@@ -27,6 +28,8 @@ export interface WsOptions {
   keepAliveMs?: number;
   /** Largest accepted message, in bytes. */
   maxMessageBytes?: number;
+  /** Most subscriptions one connection may have running; one more is refused with an error message. */
+  maxSubscriptionsPerConnection?: number;
 }
 
 interface Extra {
@@ -35,6 +38,8 @@ interface Extra {
   readonly connectionId: string;
   /** Operation ids running a query or mutation (not subscriptions): what a drain waits for. */
   readonly singleResultOps: Set<string>;
+  /** Operation ids running a subscription: what the per-connection cap counts. */
+  readonly subscriptionOps: Set<string>;
   readonly started: Map<string, { at: number; type: string; name: string | undefined }>;
 }
 
@@ -61,6 +66,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
   const logger = options.logger.child({ component: 'ws' });
   const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024;
   const keepAliveMs = options.keepAliveMs ?? 12_000;
+  const maxSubscriptions = options.maxSubscriptionsPerConnection ?? 20;
   const connections = new Set<Extra>();
 
   const serverOptions: ServerOptions<Record<string, unknown> | undefined, Extra> = {
@@ -77,6 +83,12 @@ export function createWsTransport(options: WsOptions): WsTransport {
       if (validationErrors.length > 0) return validationErrors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
       const operation = getOperationAST(document, payload.operationName);
       if (!operation) return [new GraphQLError('Could not determine which operation to run: name one with operationName')];
+      if (operation.operation === 'subscription') {
+        if (ctx.extra.subscriptionOps.size >= maxSubscriptions) {
+          return [badUserInput(`this connection already has ${maxSubscriptions} subscriptions running (the limit); complete one first or open another connection`, { limit: maxSubscriptions })];
+        }
+        ctx.extra.subscriptionOps.add(id);
+      }
       ctx.extra.started.set(id, { at: performance.now(), type: operation.operation, name: payload.operationName ?? operation.name?.value });
       if (operation.operation !== 'subscription') ctx.extra.singleResultOps.add(id);
       const contextValue: Context = options.createContext({
@@ -92,6 +104,16 @@ export function createWsTransport(options: WsOptions): WsTransport {
         contextValue,
       };
       return args;
+    },
+    onOperation(_ctx, _id, _payload, args, result) {
+      // graphql-js reports a subscription refused at its start (bad arguments, unknown symbol) as one
+      // result, which graphql-ws would send as `next` then `complete`, as if it were data. Refusals are
+      // `error` messages in the protocol: handing back a stream that fails at once makes graphql-ws
+      // send one, carrying the error's message and extensions (its code).
+      const outcome = result as ExecutionResult | AsyncIterable<unknown>; // graphql-ws has awaited it
+      if (isAsyncIterable(outcome) || !outcome.errors?.length || outcome.data) return;
+      if (getOperationAST(args.document, args.operationName)?.operation !== 'subscription') return;
+      return failingStream(outcome.errors[0]!);
     },
     onNext(_ctx, _id, _payload, _args, result) {
       if (!result.errors?.length) return;
@@ -110,8 +132,11 @@ export function createWsTransport(options: WsOptions): WsTransport {
 
   function finish(extra: Extra, id: string, errors: ReturnType<typeof formatGraphQLError>[] | undefined) {
     const started = extra.started.get(id);
+    // A stream that failed was observed by onError; graphql-ws then also calls onComplete.
+    if (!started && errors === undefined) return;
     extra.started.delete(id);
     extra.singleResultOps.delete(id);
+    extra.subscriptionOps.delete(id);
     const codes = errorCodes(errors);
     options.observer.observe({
       transport: 'ws',
@@ -128,7 +153,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
       return connections.size;
     },
     handler(socket, request) {
-      const extra: Extra = { socket, request, connectionId: randomUUID().slice(0, 8), singleResultOps: new Set(), started: new Map() };
+      const extra: Extra = { socket, request, connectionId: randomUUID().slice(0, 8), singleResultOps: new Set(), subscriptionOps: new Set(), started: new Map() };
       connections.add(extra);
       logger.debug({ connectionId: extra.connectionId, ip: request.ip }, 'websocket opened');
 
@@ -189,4 +214,15 @@ export function createWsTransport(options: WsOptions): WsTransport {
       for (const { socket } of connections) socket.close(1001, 'Server shutting down');
     },
   };
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+/** A stream whose first `next()` throws `error` (graphql-ws turns that into an `error` message). */
+function failingStream(error: GraphQLError): AsyncGenerator<ExecutionResult> {
+  return (async function* () {
+    throw error;
+  })();
 }

@@ -90,8 +90,22 @@ export class PredictionService {
     throw codedError(ErrorCode.UNAVAILABLE, `No model version of "${strategy}" is loaded on this instance`);
   }
 
-  private async loadBars(symbols: readonly string[]): Promise<Array<Bar[] | undefined>> {
-    const cached = await this.caches.market.getMany(symbols.map((s) => `${this.market.name}:${s}`));
+  /**
+   * Predictions from the provider's newest bars, for the live-signals monitor: the market cache is
+   * skipped (a bar that just arrived must not wait for a cached one to expire) and refreshed with what
+   * was fetched, so queries see the new bar at once too. Everything after the fetch is the query path:
+   * one scoring call per model version for all keys, and every prediction goes to `onServed` (history)
+   * before this resolves.
+   */
+  predictLatest(keys: readonly PredictionKey[]): Promise<Array<PredictionRecord | Error>> {
+    const bars = new DataLoader<string, Bar[] | undefined>((symbols) => this.loadBars(symbols, { fresh: true }), { maxBatchSize: 5_000 });
+    return this.predict(keys, bars);
+  }
+
+  private async loadBars(symbols: readonly string[], options: { fresh?: boolean } = {}): Promise<Array<Bar[] | undefined>> {
+    const cached = options.fresh
+      ? symbols.map(() => undefined)
+      : await this.caches.market.getMany(symbols.map((s) => `${this.market.name}:${s}`));
     const missing = symbols.filter((_, i) => cached[i] === undefined);
     const fetched = missing.length ? await this.market.fetchBars(missing, { lookback: FEATURE_WINDOW }) : new Map<string, Bar[]>();
     if (missing.length) {
