@@ -30,6 +30,7 @@ const BENCHES: ReadonlyArray<{ name: string; load: () => Promise<{ default: Benc
   { name: 'batching', load: () => import('./batching.bench.js') },
   { name: 'import', load: () => import('./import.bench.js') },
   { name: 'startup', load: () => import('./startup.bench.js') },
+  { name: 'fanout', load: () => import('./fanout.bench.js') },
 ];
 
 /** What a child process reports back on stdout. */
