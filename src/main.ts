@@ -177,6 +177,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger: signalsLogger,
       onPublished: (strategy, count) => metrics.signalsPublishedTotal.inc({ strategy }, count),
     });
+    signals.listen(registry.strategies());
     interest.start();
     monitor.start();
     feed?.start((bars) => monitor.onBars(bars));

@@ -1,5 +1,6 @@
 import type { GraphQLSchema } from 'graphql';
-import { Args, Resolver, Root, Subscription } from 'type-graphql';
+import { Args, Ctx, Resolver, Root, Subscription } from 'type-graphql';
+import type { Context } from '../../context/context.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import { Prediction } from '../predictions/prediction.type.js';
 import type { PredictionRecord } from '../predictions/index.js';
@@ -34,7 +35,17 @@ export class SignalsResolver {
     @Root() prediction: PredictionRecord,
     // Validated once when the subscription starts (SignalsService.subscribe), not again per event.
     @Args(() => SignalsArgs, { validateFn: () => undefined }) _args: SignalsArgs,
+    @Ctx() ctx: Context,
   ): PredictionRecord {
+    // A subscription's context (and its DataLoaders) lives as long as the subscription; each event
+    // must see the data of its own bar, as a fresh request would, not what an earlier event cached.
+    clearLoaders(ctx.loaders);
     return prediction;
+  }
+}
+
+function clearLoaders(groups: Context['loaders']): void {
+  for (const group of Object.values(groups)) {
+    for (const loader of Object.values(group) as Array<{ clearAll?: () => unknown }>) loader.clearAll?.();
   }
 }

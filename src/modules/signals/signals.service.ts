@@ -99,6 +99,16 @@ export class SignalsService {
     return stream;
   }
 
+  /**
+   * Starts reading the topics of `strategies` now rather than at their first subscriber. With Redis,
+   * subscribing to a channel takes a round trip; a topic read from start-up is live long before any
+   * client resumes with `since`, so nothing published during that round trip can fall between the
+   * replay and the live stream.
+   */
+  listen(strategies: readonly string[]): void {
+    for (const strategy of strategies) this.#hub(strategy);
+  }
+
   /** Ends every subscription and stops reading events; for shutdown. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -116,13 +126,18 @@ export class SignalsService {
     return all.size;
   }
 
-  #attach(strategy: string, symbols: readonly string[], stream: SignalStream): void {
+  #hub(strategy: string): StrategyHub {
     let hub = this.#hubs.get(strategy);
     if (!hub) {
       hub = { bySymbol: new Map(), events: this.options.bus.subscribe(strategy)[Symbol.asyncIterator]() };
       this.#hubs.set(strategy, hub);
       void this.#pump(hub);
     }
+    return hub;
+  }
+
+  #attach(strategy: string, symbols: readonly string[], stream: SignalStream): void {
+    const hub = this.#hub(strategy);
     for (const symbol of symbols) {
       let streams = hub.bySymbol.get(symbol);
       if (!streams) hub.bySymbol.set(symbol, (streams = new Set()));
