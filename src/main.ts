@@ -171,7 +171,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       interest,
       lease,
       bus,
-      recorded: () => withinMs(history.flush(), config.signals.recordWaitMs),
+      recorded: config.signals.recordWaitMs > 0 ? () => withinMs(history.flush(), config.signals.recordWaitMs) : async () => undefined,
       watchlist: config.signals.watchlist,
       intervalMs: config.signals.intervalMs,
       logger: signalsLogger,

@@ -72,7 +72,7 @@ const envSchema = z.object({
     .optional(),
   SIGNALS_LEASE_MS: integer(300, 60_000).default(10_000),
   SIGNALS_MAX_REPLAY: integer(1, 100_000).default(1_000),
-  SIGNALS_RECORD_WAIT_MS: integer(0, 30_000).default(2_000),
+  SIGNALS_RECORD_WAIT_MS: integer(0, 30_000).default(0),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: integer(1, 10_000).default(20),
 });
 
@@ -135,7 +135,7 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'SIGNALS_WATCHLIST', default: '(none)', description: 'comma-separated symbols the signals monitor computes on every tick for every strategy, subscribed or not' },
   { name: 'SIGNALS_LEASE_MS', default: '10000', description: 'with REDIS_URL, lifetime of the lease that lets one instance run the signals monitor; another takes over within 4/3 of it when the holder dies' },
   { name: 'SIGNALS_MAX_REPLAY', default: '1000', description: 'most recorded predictions one `signals(since:)` resume replays; a `since` further back is refused' },
-  { name: 'SIGNALS_RECORD_WAIT_MS', default: '2000', description: 'how long the monitor waits for new predictions to reach history before publishing them anyway (so a resume finds what it missed)' },
+  { name: 'SIGNALS_RECORD_WAIT_MS', default: '0', description: 'how long the monitor may wait for new predictions to be committed to history before publishing them (0 = publish at once: each instance also remembers recent signals for resuming clients)' },
   { name: 'WS_MAX_SUBSCRIPTIONS_PER_CONNECTION', default: '20', description: 'most subscriptions one WebSocket connection may have open at once' },
 ];
 

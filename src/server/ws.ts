@@ -1,7 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from '@fastify/websocket';
 import type { FastifyRequest } from 'fastify';
-import { GraphQLError, getOperationAST, parse, validate, type ExecutionArgs, type ExecutionResult, type GraphQLSchema, type ValidationRule } from 'graphql';
+import {
+  GraphQLError,
+  createSourceEventStream,
+  execute,
+  getOperationAST,
+  parse,
+  validate,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLSchema,
+  type ValidationRule,
+} from 'graphql';
 import { CloseCode, makeServer, type ServerOptions } from 'graphql-ws';
 import type { Context, ContextFactory } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
@@ -103,6 +114,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
         variableValues: payload.variables,
         contextValue,
       };
+      if (operation.operation === 'subscription') shareKeys.set(args, `${payload.operationName ?? ''}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? null)}`);
       return args;
     },
     onOperation(_ctx, _id, _payload, args, result) {
@@ -128,7 +140,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
       finish(ctx.extra, id, undefined);
     },
   };
-  const server = makeServer(serverOptions);
+  const server = makeServer({ ...serverOptions, subscribe: subscribeSharingResults });
 
   function finish(extra: Extra, id: string, errors: ReturnType<typeof formatGraphQLError>[] | undefined) {
     const started = extra.started.get(id);
@@ -225,4 +237,53 @@ function failingStream(error: GraphQLError): AsyncGenerator<ExecutionResult> {
   return (async function* () {
     throw error;
   })();
+}
+
+/**
+ * Subscription operations whose events may share one execution: same query text, operation name and
+ * variables (set by onSubscribe). Keyed by the ExecutionArgs object graphql-ws hands to `subscribe`.
+ */
+const shareKeys = new WeakMap<ExecutionArgs, string>();
+/** Per event payload (the same object for every subscriber of it): results by share key. */
+const sharedResults = new WeakMap<object, Map<string, ExecutionResult | Promise<ExecutionResult>>>();
+
+/**
+ * graphql-js's `subscribe`, except that one event delivered to many subscriptions with the same
+ * selection is executed once, not once per subscriber: ten thousand subscribers of a symbol cost one
+ * execution per new bar, and each socket sends the same result. graphql-js would run the selection for
+ * every subscriber. Sound because the result depends only on the event, the document and the
+ * variables: nothing the resolvers return depends on the per-subscriber context today. When it does
+ * (per-viewer authorization of fields), the viewer's identity must become part of the share key.
+ */
+async function subscribeSharingResults(args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
+  const source = await createSourceEventStream(args);
+  if (!isAsyncIterable(source)) return source as ExecutionResult;
+  const key = shareKeys.get(args);
+  const run = (payload: unknown): ExecutionResult | Promise<ExecutionResult> => {
+    if (key === undefined || typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
+    let results = sharedResults.get(payload);
+    if (!results) sharedResults.set(payload, (results = new Map()));
+    let result = results.get(key);
+    if (!result) results.set(key, (result = execute({ ...args, rootValue: payload })));
+    return result;
+  };
+  const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+  const mapped: AsyncGenerator<ExecutionResult> = {
+    async next() {
+      const step = await iterator.next();
+      return step.done ? { done: true, value: undefined } : { done: false, value: await run(step.value) };
+    },
+    async return() {
+      await iterator.return?.();
+      return { done: true, value: undefined };
+    },
+    async throw(error: unknown) {
+      await iterator.return?.();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  } as AsyncGenerator<ExecutionResult>;
+  return mapped;
 }

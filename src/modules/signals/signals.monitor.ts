@@ -14,9 +14,11 @@ export interface SignalsMonitorOptions {
   readonly lease: Lease;
   readonly bus: SignalsBus;
   /**
-   * Resolves once the predictions just recorded are committed to history (or gives up, bounded):
-   * publishing waits for it, so that a subscriber resuming with `since` finds in history everything
-   * it may have missed live.
+   * Awaited between recording and publishing: resolves once the predictions just recorded are
+   * committed to history (or gives up, bounded), or at once when not configured. Resume does not need
+   * it (each instance also remembers recent events, see SignalsService); waiting narrows the one
+   * window that memory cannot cover, an instance started after an event that history has not yet
+   * committed, at the price of a database write in every signal's latency.
    */
   readonly recorded: () => Promise<unknown>;
   /** Symbols computed on every tick even with no subscriber, for every strategy. */
@@ -32,7 +34,7 @@ export interface SignalsMonitorOptions {
  * The one place live predictions are made: on every new bar (and on the fallback interval) the
  * instance holding the lease computes every wanted (strategy, symbol) in ONE call to the prediction
  * service, which is one batched inference per model version, records them in history (the service's
- * onServed path), waits for history to have them, and publishes them, one event per strategy. The
+ * onServed path, so they are in the history writer before anyone can receive them), and publishes them, one event per strategy. The
  * cost of a tick depends on how many symbols are wanted, never on how many subscribers want them.
  *
  * Only predictions newer than the last one published for their (strategy, symbol, version) are

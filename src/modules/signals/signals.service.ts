@@ -35,7 +35,17 @@ export const interestMember = (strategy: string, symbol: string) => `${strategy}
 interface StrategyHub {
   readonly bySymbol: Map<string, Set<SignalStream>>;
   readonly events: AsyncIterator<SignalsEvent>;
+  /** The last RECENT_EVENTS events received, oldest first: what history may not have committed yet. */
+  readonly recent: SignalsEvent[];
 }
+
+/**
+ * Events each instance remembers per strategy for resuming subscribers. History is written in
+ * batches (HISTORY_FLUSH_INTERVAL_MS), so the newest published predictions may not be readable there
+ * yet when a client resumes; every instance received them, though, and a resume merges both. 64 ticks
+ * is a minute of 1-second bars, far more than a flush takes while the database is healthy.
+ */
+const RECENT_EVENTS = 64;
 
 /**
  * The subscriber side of live signals, on every instance: validates a subscription, replays what it
@@ -129,7 +139,7 @@ export class SignalsService {
   #hub(strategy: string): StrategyHub {
     let hub = this.#hubs.get(strategy);
     if (!hub) {
-      hub = { bySymbol: new Map(), events: this.options.bus.subscribe(strategy)[Symbol.asyncIterator]() };
+      hub = { bySymbol: new Map(), events: this.options.bus.subscribe(strategy)[Symbol.asyncIterator](), recent: [] };
       this.#hubs.set(strategy, hub);
       void this.#pump(hub);
     }
@@ -168,6 +178,8 @@ export class SignalsService {
   }
 
   #dispatch(hub: StrategyHub, event: SignalsEvent): void {
+    hub.recent.push(event);
+    if (hub.recent.length > RECENT_EVENTS) hub.recent.shift();
     for (const wire of event.predictions) {
       const streams = hub.bySymbol.get(wire.symbol);
       if (!streams?.size) continue;
@@ -214,8 +226,32 @@ export class SignalsService {
     }
   }
 
-  /** What was recorded after `since`, as predictions, oldest first. */
+  /**
+   * What was published after `since`, as predictions, oldest first: what history has, merged with the
+   * events this instance received recently (which history may not have committed yet). Called after
+   * the stream is attached, so anything newer than both arrives live.
+   */
   async #replay(strategy: string, symbols: readonly string[], since: Date): Promise<PredictionRecord[]> {
+    const wanted = new Set(symbols);
+    const recent = (this.#hubs.get(strategy)?.recent ?? []).flatMap((event) =>
+      event.predictions.filter((p) => wanted.has(p.symbol) && p.asOf.getTime() > since.getTime()),
+    );
+    const recorded = await this.#recorded(strategy, symbols, since);
+    const byKey = new Map<string, PredictionRecord>();
+    const key = (r: { symbol: string; asOf: Date }, version: string) => `${r.symbol}|${r.asOf.getTime()}|${version}`;
+    for (const record of recorded) byKey.set(key(record, record.model.manifest.version), record);
+    for (const wire of recent) {
+      if (byKey.has(key(wire, wire.modelVersion))) continue;
+      const record = this.#fromWire(strategy, wire);
+      if (record) byKey.set(key(wire, wire.modelVersion), record);
+    }
+    return [...byKey.values()].sort(
+      (a, b) => a.asOf.getTime() - b.asOf.getTime() || compare(a.symbol, b.symbol) || compare(a.model.manifest.version, b.model.manifest.version),
+    );
+  }
+
+  /** What history holds after `since`, as predictions, oldest first. */
+  async #recorded(strategy: string, symbols: readonly string[], since: Date): Promise<PredictionRecord[]> {
     const { maxReplay } = this.options;
     let rows: RecordedPrediction[];
     let bars: Map<string, Bar[]>;
@@ -247,6 +283,8 @@ export class SignalsService {
     return out;
   }
 }
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * A recorded prediction as the live one was. History keeps the 0.95 interval, not the volatility it
