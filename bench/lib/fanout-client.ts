@@ -160,8 +160,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   process.stdin.on('end', () => {
     clientMain(JSON.parse(input) as FanoutJob).then(
       (result) => {
-        process.stdout.write(JSON.stringify(result));
-        process.exit(0);
+        // Exit only once the pipe has taken everything: process.exit() would drop a pending write.
+        process.stdout.write(JSON.stringify(result), () => process.exit(0));
       },
       (error: unknown) => {
         process.stderr.write(`${String(error)}\n`);
