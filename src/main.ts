@@ -4,6 +4,7 @@ import { configFromEnvironment, redactUrl, type Config } from './config/index.js
 import { createContextFactory } from './context/context.js';
 import { createMemoryCache } from './infra/cache/memory.js';
 import { createRedisCache } from './infra/cache/redis.js';
+import { withFallback } from './infra/cache/fallback.js';
 import type { Cache } from './infra/cache/cache.js';
 import { migrateToLatest, openDatabase, type Database } from './infra/db/index.js';
 import { createLogger, type Logger } from './infra/logger/logger.js';
@@ -14,6 +15,7 @@ import { BarsRepository } from './infra/market-data/bars-repository.js';
 import { createBarsStoreProvider } from './infra/market-data/bars-store.js';
 import { coalescingFetches } from './infra/market-data/coalescing.js';
 import { countingFetches } from './infra/market-data/instrumented.js';
+import { resilientFetches, type ResilientProvider } from './infra/market-data/resilient.js';
 import type { Bar, MarketDataProvider } from './infra/market-data/market-data.js';
 import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket } from './infra/market-data/synthetic.js';
 import { syntheticFeed, type MarketFeed } from './infra/market-data/feed.js';
@@ -94,9 +96,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger.info({ redis: redactUrl(config.redis.url) }, 'redis connected');
     }
     const keyPrefix = config.keyPrefix;
-    const cache = redis ? createRedisCache({ redis: redis.command, keyPrefix, logger }) : createMemoryCache();
+    // With Redis, an outage degrades to in-process cache and events (see fallback.ts and pubsub.ts), not to errors.
+    const cache = redis
+      ? withFallback(createRedisCache({ redis: redis.command, keyPrefix, logger }), createMemoryCache(), () => redis!.command.status === 'ready')
+      : createMemoryCache();
     const events = redis
-      ? createRedisEventBus({ publisher: redis.publisher, subscriber: redis.subscriber, keyPrefix })
+      ? createRedisEventBus({ publisher: redis.publisher, subscriber: redis.subscriber, keyPrefix, logger: logger.child({ component: 'events' }) })
       : createMemoryEventBus({ keyPrefix });
 
     const metrics = createMetrics();
@@ -127,9 +132,24 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     // Released before the database (releasers run in reverse), so the final flush still has a pool.
     releasers.push({ name: 'history', close: () => history.close(), timeoutMs: budget.historyMs + budget.stepMs });
 
+    // Outermost first: requests coalesce into one fetch; a fetch goes through the breaker (serving the
+    // last good bars as stale while it is open); only calls that reach the provider are counted.
+    const resilientMarket = resilientFetches(countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })), {
+      timeoutMs: config.marketFetch.timeoutMs,
+      retries: config.marketFetch.retries,
+      backoffMs: 50,
+      breaker: { errorThresholdPercentage: 50, resetTimeoutMs: config.marketFetch.breakerResetMs, volumeThreshold: 5 },
+      lastGoodEntries: 20_000,
+      logger: logger.child({ component: 'market' }),
+    });
+    const breakerGauge = { closed: 0, 'half-open': 1, open: 2 } as const;
+    metrics.marketBreakerState.set({ provider: market.name }, 0);
+    resilientMarket.onBreakerStateChange((state) => metrics.marketBreakerState.set({ provider: market.name }, breakerGauge[state]));
+    releasers.push({ name: 'market breaker', close: async () => resilientMarket.shutdown() });
+
     const count = (tier: string, result: 'hit' | 'miss', n: number) => metrics.cacheRequestsTotal.inc({ tier, result }, n);
     const predictions = new PredictionService(
-      coalescingFetches(countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })), config.marketFetch),
+      coalescingFetches(resilientMarket, config.marketFetch),
       registry,
       {
         // Bars carry Dates, which must survive a trip through Redis.
@@ -196,6 +216,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       database.health,
       ...(redis ? [redis.health] : []),
       modelsHealth(registry),
+      marketHealth(resilientMarket),
       { name: 'history', check: async () => history.health() },
     ];
     const health = new HealthService(checks, VERSION);
@@ -304,6 +325,21 @@ async function chooseMarket(database: Database, config: Config, logger: Logger):
     'market data: no bars stored, serving the synthetic market (import bars with `npm run import`)',
   );
   return { market: synthetic, ...(config.synthetic.tickMs > 0 && { feed: syntheticFeed(synthetic, config.synthetic.tickMs) }) };
+}
+
+/**
+ * The market-data breaker: open means predictions come from the last good bars (`stale: true`), which
+ * is degraded service, not an outage, so the instance stays ready.
+ */
+function marketHealth(market: ResilientProvider): HealthCheck {
+  return {
+    name: 'market',
+    async check() {
+      const state = market.breakerState;
+      if (state === 'closed') return { status: 'ok', detail: `${market.name}: answering` };
+      return { status: 'degraded', detail: `${market.name}: circuit ${state}; serving last good bars as stale` };
+    },
+  };
 }
 
 /** Ready when every known strategy has a version to serve; refused versions make it degraded. */

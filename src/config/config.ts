@@ -49,6 +49,9 @@ const envSchema = z.object({
   INFERENCE_MAX_BATCH: integer(1, 65_536).default(1_024),
   INFERENCE_MAX_QUEUE_DELAY_US: integer(0, 1_000).default(0),
   MARKET_FETCH_MAX_DELAY_US: integer(0, 1_000).default(0),
+  MARKET_FETCH_TIMEOUT_MS: integer(10, 60_000).default(2_000),
+  MARKET_FETCH_RETRIES: integer(0, 5).default(1),
+  MARKET_BREAKER_RESET_MS: integer(100, 600_000).default(10_000),
   MARKET_CACHE_TTL_MS: integer(0, 86_400_000).default(1_000),
   FEATURES_CACHE_TTL_MS: integer(0, 86_400_000).default(300_000),
   PREDICTIONS_CACHE_TTL_MS: integer(0, 86_400_000).default(300_000),
@@ -92,7 +95,7 @@ export type Config = Readonly<{
   modelsDir: string;
   predictions: { maxSymbolsPerRequest: number };
   inference: { maxBatchSize: number; maxQueueDelayMs: number };
-  marketFetch: { maxDelayMs: number };
+  marketFetch: { maxDelayMs: number; timeoutMs: number; retries: number; breakerResetMs: number };
   /** Time to live per cache tier, in ms; 0 turns the tier off. */
   cacheTtlMs: { market: number; features: number; predictions: number };
   synthetic: { tickMs: number; seed: number };
@@ -122,6 +125,9 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'INFERENCE_MAX_BATCH', default: '1024', description: 'most rows per inference run; larger batches are split' },
   { name: 'INFERENCE_MAX_QUEUE_DELAY_US', default: '0', description: 'how long (µs, ≤ 1000) a request may wait for others to share its inference run; 0 still merges everything asked in the same event-loop turn' },
   { name: 'MARKET_FETCH_MAX_DELAY_US', default: '0', description: 'how long (µs, ≤ 1000) a market-data fetch may wait for concurrent requests to join it; 0 merges only what is asked in the same event-loop turn' },
+  { name: 'MARKET_FETCH_TIMEOUT_MS', default: '2000', description: 'per attempt: a market-data fetch slower than this counts as failed' },
+  { name: 'MARKET_FETCH_RETRIES', default: '1', description: 'extra attempts (jittered exponential backoff) before a market-data fetch counts as failed' },
+  { name: 'MARKET_BREAKER_RESET_MS', default: '10000', description: 'after the market-data circuit opens, how long predictions are served from the last good bars (`stale: true`) before one trial fetch' },
   { name: 'MARKET_CACHE_TTL_MS', default: '1000', description: 'market-data cache lifetime (0 = off)' },
   { name: 'FEATURES_CACHE_TTL_MS', default: '300000', description: 'feature-vector cache lifetime (0 = off)' },
   { name: 'PREDICTIONS_CACHE_TTL_MS', default: '300000', description: 'prediction cache lifetime, keyed by model version + featuresHash (0 = off)' },
@@ -189,7 +195,12 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     modelsDir: path.resolve(cwd, env.MODELS_DIR),
     predictions: { maxSymbolsPerRequest: env.MAX_SYMBOLS_PER_REQUEST },
     inference: { maxBatchSize: env.INFERENCE_MAX_BATCH, maxQueueDelayMs: env.INFERENCE_MAX_QUEUE_DELAY_US / 1000 },
-    marketFetch: { maxDelayMs: env.MARKET_FETCH_MAX_DELAY_US / 1000 },
+    marketFetch: {
+      maxDelayMs: env.MARKET_FETCH_MAX_DELAY_US / 1000,
+      timeoutMs: env.MARKET_FETCH_TIMEOUT_MS,
+      retries: env.MARKET_FETCH_RETRIES,
+      breakerResetMs: env.MARKET_BREAKER_RESET_MS,
+    },
     cacheTtlMs: { market: env.MARKET_CACHE_TTL_MS, features: env.FEATURES_CACHE_TTL_MS, predictions: env.PREDICTIONS_CACHE_TTL_MS },
     synthetic: { tickMs: env.SYNTHETIC_TICK_MS, seed: env.SYNTHETIC_SEED },
     replay: env.MARKET_REPLAY_FROM ? { from: env.MARKET_REPLAY_FROM, tickMs: env.MARKET_REPLAY_TICK_MS } : undefined,

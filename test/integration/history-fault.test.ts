@@ -398,7 +398,7 @@ describe('prediction history across a PostgreSQL outage (private PostgreSQL star
     assert.deepEqual(outage, {
       code: 503,
       status: 'down',
-      components: { database: 'down', models: 'ok', history: 'degraded' },
+      components: { database: 'down', models: 'ok', market: 'ok', history: 'degraded' },
     });
     const during = gateway.history.state;
     assert.ok(during.consecutiveFailures > 0, 'writes failed during the outage');

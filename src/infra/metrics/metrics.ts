@@ -47,6 +47,12 @@ export function createMetrics() {
       labelNames: ['provider'] as const,
       registers: [registry],
     }),
+    marketBreakerState: new Gauge({
+      name: 'sibyl_market_breaker_state',
+      help: 'Market-data circuit breaker per provider: 0 closed, 1 half-open (one trial call), 2 open (serving last good bars as stale)',
+      labelNames: ['provider'] as const,
+      registers: [registry],
+    }),
     cacheRequestsTotal: new Counter({
       name: 'sibyl_cache_requests_total',
       help: 'Cache lookups by tier (market, features, predictions) and result (hit, miss)',

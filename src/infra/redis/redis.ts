@@ -8,7 +8,8 @@ import { redactUrl } from '../../config/index.js';
  * `subscriber` pair for events (a connection in subscriber mode can issue no other commands).
  *
  * `command` does not queue while disconnected: a cache read during an outage fails at once and is
- * treated as a miss, instead of holding a request until Redis returns.
+ * treated as a miss, instead of holding a request until Redis returns. The connections reconnect by
+ * themselves (backoff up to 5 s); meanwhile health says `degraded` and callers use in-process fallbacks.
  */
 export interface RedisConnections {
   readonly command: Redis;
@@ -56,14 +57,17 @@ export async function connectRedis(options: { url: string; logger: Logger; conne
     health: {
       name: 'redis',
       async check() {
+        // Degraded, not down: cache and events fall back to in-process while Redis is away, so the
+        // instance still serves; what it loses is sharing with the other instances.
+        const fallback = 'in-process cache and events meanwhile';
         const states = all.map((c) => c.status);
-        if (states.some((s) => s !== 'ready')) return { status: 'down', detail: `connections: ${states.join(', ')}` };
+        if (states.some((s) => s !== 'ready')) return { status: 'degraded', detail: `connections: ${states.join(', ')}; ${fallback}` };
         try {
           const started = performance.now();
           await command.ping();
           return { status: 'ok', detail: `ping ${(performance.now() - started).toFixed(1)} ms` };
         } catch (error) {
-          return { status: 'down', detail: (error as Error).message };
+          return { status: 'degraded', detail: `${(error as Error).message}; ${fallback}` };
         }
       },
     },

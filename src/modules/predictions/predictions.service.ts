@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import type { CacheTier } from '../../infra/cache/tier.js';
 import type { Logger } from '../../infra/logger/logger.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
+import { MarketUnavailableError, isStaleBars } from '../../infra/market-data/resilient.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import { applyPlatt } from '../models/calibration.js';
 import type { ModelRegistry, ModelVersionEntry } from '../models/registry.js';
@@ -102,16 +103,31 @@ export class PredictionService {
     return this.predict(keys, bars);
   }
 
-  private async loadBars(symbols: readonly string[], options: { fresh?: boolean } = {}): Promise<Array<Bar[] | undefined>> {
+  /**
+   * Bars per symbol: cached (unless `fresh`), else fetched in one call. While the provider fails, the
+   * resilient wrapper answers with the last good bars marked stale; those are served (the prediction
+   * says `stale`) but never cached, so the first fresh answer after recovery replaces them at once. A
+   * symbol with no last good bars gets the failure as its own error.
+   */
+  private async loadBars(symbols: readonly string[], options: { fresh?: boolean } = {}): Promise<Array<Bar[] | undefined | Error>> {
     const cached = options.fresh
       ? symbols.map(() => undefined)
       : await this.caches.market.getMany(symbols.map((s) => `${this.market.name}:${s}`));
     const missing = symbols.filter((_, i) => cached[i] === undefined);
-    const fetched = missing.length ? await this.market.fetchBars(missing, { lookback: FEATURE_WINDOW }) : new Map<string, Bar[]>();
+    let fetched = new Map<string, Bar[]>();
+    let failure: MarketUnavailableError | undefined;
     if (missing.length) {
-      await this.caches.market.setMany([...fetched].map(([symbol, list]) => ({ key: `${this.market.name}:${symbol}`, value: list })));
+      try {
+        fetched = await this.market.fetchBars(missing, { lookback: FEATURE_WINDOW });
+      } catch (error) {
+        if (!(error instanceof MarketUnavailableError)) throw error;
+        failure = error;
+        fetched = new Map(error.stale);
+      }
+      const fresh = [...fetched].filter(([, list]) => !isStaleBars(list));
+      await this.caches.market.setMany(fresh.map(([symbol, list]) => ({ key: `${this.market.name}:${symbol}`, value: list })));
     }
-    return symbols.map((symbol, i) => cached[i] ?? fetched.get(symbol));
+    return symbols.map((symbol, i) => cached[i] ?? fetched.get(symbol) ?? failure);
   }
 
   private async predict(keys: readonly PredictionKey[], barsLoader: DataLoader<string, Bar[] | undefined>): Promise<Array<PredictionRecord | Error>> {
@@ -178,7 +194,7 @@ export class PredictionService {
         }
         const served = ready.map((i, n) => {
           const { symbol } = keys[i]!;
-          const record = this.record(model, symbol, (barsBySymbol.get(symbol) as Bar[]).at(-1)!, features.get(symbol)!, probabilities[n]!);
+          const record = this.record(model, symbol, barsBySymbol.get(symbol) as Bar[], features.get(symbol)!, probabilities[n]!);
           results[i] = record;
           return record;
         });
@@ -212,7 +228,9 @@ export class PredictionService {
     return out;
   }
 
-  private record(model: ModelVersionEntry, symbol: string, quote: Bar, features: CachedFeatures, probability: number): PredictionRecord {
+  private record(model: ModelVersionEntry, symbol: string, bars: readonly Bar[], features: CachedFeatures, probability: number): PredictionRecord {
+    const quote = bars.at(-1)!;
+    const stale = isStaleBars(bars);
     const { manifest } = model;
     const signal: Signal = probability > manifest.signal.buyAbove ? 'BUY' : probability < manifest.signal.sellBelow ? 'SELL' : 'HOLD';
     return {
@@ -225,7 +243,7 @@ export class PredictionService {
       confidence: confidenceOf(signal, probability),
       expectedReturn: null,
       featuresHash: features.hash,
-      stale: false,
+      stale,
       quote,
       model,
       volatility: features.values[VOLATILITY]!,

@@ -1,0 +1,270 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
+import { PrivatePostgres, findPostgres } from '../test/helpers/private-postgres.js';
+import { PrivateRedis, findRedisServer } from '../test/helpers/private-redis.js';
+import { runCleanups, registerCleanup } from './lib/cleanup.js';
+import { scrape } from './lib/metrics.js';
+import { projectRoot, resultsDir } from './lib/paths.js';
+import { startGateway, type ServerProcess } from './lib/process.js';
+
+/**
+ * `npm run soak [-- --minutes 5 --clients 8]`: the reliability soak. One gateway process on a PostgreSQL
+ * and a Redis of its own (private servers, so restarting them disturbs nobody), mixed load for N
+ * minutes (HTTP prediction queries from several clients, graphql-ws queries), and faults on a schedule:
+ * Redis killed and restarted twice, PostgreSQL stopped and restarted twice. The synthetic market ticks
+ * fast so every few hundred milliseconds brings new history keys, and the history buffer is small, so
+ * outages spill to disk.
+ *
+ * Reports: requests, errors by code, history rows accepted (distinct keys served) vs rows stored after
+ * the run (must be equal: 0 lost, 0 extra), gateway crashes (must be 0), RSS after warm-up and at the
+ * end (growth must stay under 20%). Writes bench/results/soak.json and soak.md. Exit code 1 when an
+ * acceptance figure fails, so the soak can gate a release.
+ *
+ * The private servers come from test/helpers (the same managers the fault tests use).
+ */
+
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '5' },
+    clients: { type: 'string', default: '6' },
+    'tick-ms': { type: 'string', default: '250' },
+  },
+});
+const minutes = Number(values.minutes);
+const clients = Number(values.clients);
+const tickMs = Number(values['tick-ms']);
+if (!(minutes > 0 && clients > 0 && tickMs >= 20)) {
+  process.stderr.write('usage: npm run soak -- [--minutes 5] [--clients 6] [--tick-ms 250]\n');
+  process.exit(2);
+}
+
+const STRATEGIES = ['direction-1d', 'direction-5d'];
+const UNIVERSE = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'JPM', 'XOM', 'JNJ', 'TSLA', 'BRK.B'];
+const QUERY = `query Soak($symbols: [String!]!, $strategy: String) {
+  predictions(symbols: $symbols, strategy: $strategy) { symbol strategy asOf probability stale model { version } }
+}`;
+
+interface Tally {
+  requests: number;
+  predictions: number;
+  errorsByCode: Record<string, number>;
+  transportFailures: number;
+}
+
+const tally: Tally = { requests: 0, predictions: 0, errorsByCode: {}, transportFailures: 0 };
+const served = new Set<string>();
+const log = (message: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
+const t0 = performance.now();
+
+type Answer = { data?: { predictions: Array<{ symbol: string; strategy: string; asOf: string; model: { version: string } } | null> } | null; errors?: Array<{ extensions?: { code?: string } }> };
+
+function count(answer: Answer): void {
+  tally.requests++;
+  for (const error of answer.errors ?? []) {
+    const code = error.extensions?.code ?? '(no code)';
+    tally.errorsByCode[code] = (tally.errorsByCode[code] ?? 0) + 1;
+  }
+  for (const p of answer.data?.predictions ?? []) {
+    if (!p) continue;
+    tally.predictions++;
+    served.add(`${p.symbol}|${p.strategy}|${p.model.version}|${new Date(p.asOf).toISOString()}`);
+  }
+}
+
+function randomRequest() {
+  const n = 1 + Math.floor(Math.random() * UNIVERSE.length);
+  const symbols = [...UNIVERSE].sort(() => Math.random() - 0.5).slice(0, n);
+  return { symbols, strategy: STRATEGIES[Math.floor(Math.random() * STRATEGIES.length)]! };
+}
+
+async function httpClient(url: string, until: () => boolean): Promise<void> {
+  while (!until()) {
+    try {
+      const response = await fetch(`${url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ query: QUERY, variables: randomRequest() }),
+      });
+      count((await response.json()) as Answer);
+    } catch {
+      tally.transportFailures++;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
+async function wsLoop(url: string, until: () => boolean): Promise<void> {
+  let client: Client | undefined;
+  while (!until()) {
+    client ??= createClient({ url: `${url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+    try {
+      const answer = await new Promise<Answer>((resolve, reject) => {
+        let result: Answer = {};
+        client!.subscribe({ query: QUERY, variables: randomRequest() }, { next: (v) => void (result = v as Answer), error: reject, complete: () => resolve(result) });
+      });
+      count(answer);
+    } catch {
+      tally.transportFailures++;
+      await client.dispose();
+      client = undefined;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  await client?.dispose();
+}
+
+async function main(): Promise<number> {
+  const binaries = findPostgres();
+  const redisBinary = findRedisServer();
+  if (typeof binaries === 'string' || !redisBinary) {
+    process.stderr.write(`soak needs private PostgreSQL and Redis servers: ${typeof binaries === 'string' ? binaries : 'no redis-server binary'}\n`);
+    return 2;
+  }
+  const postgres = new PrivatePostgres(binaries, 'sibyl_soak');
+  registerCleanup(() => postgres.destroy());
+  await postgres.init();
+  await postgres.start();
+  await postgres.query('create database sibyl_soak', 'postgres');
+  const redis = new PrivateRedis(redisBinary);
+  registerCleanup(() => redis.kill());
+  await redis.start();
+
+  const gateway: ServerProcess = await startGateway({
+    env: {
+      DATABASE_URL: postgres.url,
+      REDIS_URL: redis.url,
+      LOG_LEVEL: 'info', // the "listening on" line is how readiness is detected
+      SYNTHETIC_TICK_MS: String(tickMs),
+      HISTORY_FLUSH_INTERVAL_MS: '200',
+      HISTORY_MAX_BUFFER_ROWS: '1000',
+      MARKET_CACHE_TTL_MS: '100',
+      MODELS_DIR: path.join(projectRoot, 'models'),
+      SHUTDOWN_TIMEOUT_MS: '20000',
+    },
+  });
+  let crashed = false;
+  const alive = () => {
+    try {
+      process.kill(gateway.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  log(`gateway on ${gateway.url}; private PostgreSQL :${postgres.port}, Redis :${redis.port}; ${minutes} min, ${clients} HTTP clients + 1 WS client`);
+
+  const durationMs = minutes * 60_000;
+  const loadStarted = performance.now();
+  const end = loadStarted + durationMs;
+  const until = () => performance.now() >= end;
+  const load = [...Array.from({ length: clients }, () => httpClient(gateway.url, until)), wsLoop(gateway.url, until)];
+
+  const rss = async () => (await scrape(gateway.url)).get('process_resident_memory_bytes') ?? NaN;
+  const faults: string[] = [];
+  const at = (fraction: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, loadStarted + fraction * durationMs - performance.now())));
+  const outage = async (fraction: number, what: string, down: () => Promise<void>, up: () => Promise<void>, seconds: number) => {
+    await at(fraction);
+    log(`${what} down for ${seconds} s`);
+    await down();
+    await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    await up();
+    log(`${what} back`);
+    faults.push(`${what} down ${seconds} s at ${Math.round(fraction * 100)}%`);
+  };
+
+  await at(0.1);
+  const rssStart = await rss();
+  log(`RSS after warm-up ${(rssStart / 2 ** 20).toFixed(0)} MiB`);
+  const watchdog = setInterval(() => {
+    if (!alive()) crashed = true;
+  }, 500);
+  const schedule = (async () => {
+    await outage(0.15, 'Redis', () => redis.kill(), () => redis.start(), 5);
+    await outage(0.35, 'PostgreSQL', () => postgres.stop('fast'), () => postgres.start(), 8);
+    await outage(0.55, 'Redis', () => redis.kill(), () => redis.start(), 5);
+    await outage(0.75, 'PostgreSQL', () => postgres.stop('immediate'), () => postgres.start(), 8);
+  })();
+  const progress = setInterval(() => log(`${tally.requests} requests, ${served.size} keys served, errors ${JSON.stringify(tally.errorsByCode)}`), 15_000);
+  await Promise.all([...load, schedule]);
+  clearInterval(progress);
+  const rssEnd = await rss();
+
+  // Let the writer catch up (its own retry loop), then stop the gateway gracefully and count.
+  const caughtUp = performance.now() + 60_000;
+  while (performance.now() < caughtUp) {
+    const metrics = await scrape(gateway.url).catch(() => undefined);
+    if (metrics && metrics.get('sibyl_history_buffer_rows') === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  clearInterval(watchdog);
+  crashed ||= !alive();
+  await gateway.stop(30_000);
+  const rows = await postgres.query<{ key: string }>(
+    `select symbol || '|' || strategy || '|' || model_version || '|' || to_char(time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as key from prediction_history`,
+  );
+  const stored = new Set(rows.map((r) => r.key));
+  const lost = [...served].filter((k) => !stored.has(k));
+  const extra = [...stored].filter((k) => !served.has(k));
+  const growth = rssEnd / rssStart - 1;
+
+  const report = {
+    startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
+    minutes,
+    clients,
+    tickMs,
+    faults,
+    requests: tally.requests,
+    predictions: tally.predictions,
+    errorsByCode: tally.errorsByCode,
+    transportFailures: tally.transportFailures,
+    rowsAccepted: served.size,
+    rowsStored: stored.size,
+    rowsLost: lost.length,
+    rowsExtra: extra.length,
+    duplicateRows: rows.length - stored.size,
+    crashes: crashed ? 1 : 0,
+    rssStartMiB: Math.round(rssStart / 2 ** 20),
+    rssEndMiB: Math.round(rssEnd / 2 ** 20),
+    rssGrowthPercent: Math.round(growth * 1000) / 10,
+  };
+  const pass = report.rowsLost === 0 && report.rowsExtra === 0 && report.duplicateRows === 0 && report.crashes === 0 && growth <= 0.2;
+  const md = [
+    `# Soak: ${minutes} min, ${clients} HTTP clients + 1 graphql-ws client — ${pass ? 'PASS' : 'FAIL'}`,
+    '',
+    `Faults: ${faults.join('; ')}`,
+    '',
+    '| figure | value | target |',
+    '|---|---|---|',
+    `| requests | ${report.requests} (${report.predictions} predictions) | |`,
+    `| errors by code | ${JSON.stringify(report.errorsByCode)} | |`,
+    `| transport failures | ${report.transportFailures} | |`,
+    `| history rows accepted / stored | ${report.rowsAccepted} / ${report.rowsStored} | equal |`,
+    `| rows lost / extra / duplicated | ${report.rowsLost} / ${report.rowsExtra} / ${report.duplicateRows} | 0 / 0 / 0 |`,
+    `| gateway crashes | ${report.crashes} | 0 |`,
+    `| RSS after warm-up → end | ${report.rssStartMiB} → ${report.rssEndMiB} MiB (${report.rssGrowthPercent}%) | ≤ 20% growth |`,
+    '',
+  ].join('\n');
+  writeFileSync(path.join(resultsDir, 'soak.json'), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(path.join(resultsDir, 'soak.md'), md);
+  process.stdout.write(`${md}\n`);
+  await redis.kill();
+  await postgres.destroy();
+  return pass ? 0 : 1;
+}
+
+process.on('SIGINT', () => void runCleanups().then(() => process.exit(130)));
+main().then(
+  async (code) => {
+    await runCleanups();
+    process.exit(code);
+  },
+  async (error: unknown) => {
+    process.stderr.write(`soak failed: ${(error as Error).stack ?? String(error)}\n`);
+    await runCleanups();
+    process.exit(1);
+  },
+);
