@@ -32,6 +32,7 @@ const BENCHES: ReadonlyArray<{ name: string; load: () => Promise<{ default: Benc
   { name: 'import', load: () => import('./import.bench.js') },
   { name: 'history', load: () => import('./history.bench.js') },
   { name: 'startup', load: () => import('./startup.bench.js') },
+  { name: 'fanout', load: () => import('./fanout.bench.js') },
 ];
 
 /** What a child process reports back on stdout. */

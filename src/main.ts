@@ -17,7 +17,11 @@ import { coalescingFetches } from './infra/market-data/coalescing.js';
 import { countingFetches } from './infra/market-data/instrumented.js';
 import { resilientFetches, type ResilientProvider } from './infra/market-data/resilient.js';
 import type { Bar, MarketDataProvider } from './infra/market-data/market-data.js';
-import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket, type SyntheticMarket } from './infra/market-data/synthetic.js';
+import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket } from './infra/market-data/synthetic.js';
+import { syntheticFeed, type MarketFeed } from './infra/market-data/feed.js';
+import { createReplay } from './infra/market-data/replay.js';
+import { createLocalInterest, createRedisInterest } from './infra/coordination/interest.js';
+import { createLocalLease, createRedisLease } from './infra/coordination/lease.js';
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './infra/pubsub/pubsub.js';
 import { dateSafeJson } from './shared/date-safe-json.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
@@ -36,6 +40,7 @@ import {
 import { MetricsRepository, MetricsService } from './modules/metrics/index.js';
 import { ModelLifecycle, ModelRegistry, ModelServingRepository, ModelsService } from './modules/models/index.js';
 import { PredictionService, priceInterval, type CachedFeatures } from './modules/predictions/index.js';
+import { SignalsMonitor, SignalsRepository, SignalsService, signalsBus } from './modules/signals/index.js';
 import { buildGatewaySchema } from './schema/build-schema.js';
 import { createGatewayServer } from './server/server.js';
 import type { HealthCheck } from './shared/health.js';
@@ -54,6 +59,8 @@ export interface RunningGateway {
   readonly history: HistoryWriter;
   /** Fills in realized outcomes (periodically when OUTCOMES_INTERVAL_MS > 0; callable on new bars). */
   readonly outcomes: OutcomesService;
+  /** Live signals: the subscriber side (every instance) and the monitor (runs where the lease is held). */
+  readonly signals: { readonly service: SignalsService; readonly monitor: SignalsMonitor; readonly feed: MarketFeed | undefined };
   /** Drains and releases everything; resolves when the process may exit. */
   stop(): Promise<void>;
 }
@@ -138,11 +145,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     // A change published while the subscriber was disconnected is lost: re-read the record on reconnect.
     redis?.subscriber.on('ready', () => void lifecycle.sync('redis reconnected').catch((error: unknown) => logger.warn({ err: error }, 'model sync after reconnect failed')));
 
-    const { market, synthetic } = await chooseMarket(database, config, logger);
-    if (synthetic && config.synthetic.tickMs > 0) {
-      const ticker = setInterval(() => synthetic.advance(), config.synthetic.tickMs);
-      releasers.push({ name: 'synthetic market', close: async () => clearInterval(ticker) });
-    }
+    const { market, feed } = await chooseMarket(database, config, logger);
     const history = await HistoryWriter.open({
       repository: new HistoryRepository(database.db),
       logger: logger.child({ component: 'history' }),
@@ -199,15 +202,63 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const historyQueries = new HistoryQueryService(new HistoryReadRepository(database.db, { hourlyRollup: !database.timescale }), market, config.predictions.maxSymbolsPerRequest);
     const modelMetrics = new MetricsService(new MetricsRepository(database.db), (strategy) => registry.active(strategy)?.manifest.version);
 
+    // Live signals. With Redis, what subscribers want and who runs the monitor are shared between
+    // instances; without it this process is the only instance, and holds the monitor itself.
+    const signalsLogger = logger.child({ component: 'signals' });
+    const interest = redis
+      ? createRedisInterest({ redis: redis.command, key: `${keyPrefix}signals:interest`, refreshMs: Math.max(100, Math.floor(config.signals.leaseMs / 3)), logger: signalsLogger })
+      : createLocalInterest();
+    const lease = redis
+      ? createRedisLease({ redis: redis.command, key: `${keyPrefix}signals:monitor`, ttlMs: config.signals.leaseMs, logger: signalsLogger })
+      : createLocalLease();
+    const bus = signalsBus(events);
+    const signals = new SignalsService({
+      bus,
+      registry,
+      predictions,
+      repository: new SignalsRepository(database.db),
+      market,
+      interest,
+      logger: signalsLogger,
+      maxReplay: config.signals.maxReplay,
+      onSubscriptions: (delta) => metrics.subscriptionsActive.inc(delta),
+    });
+    const monitor = new SignalsMonitor({
+      predictions,
+      strategies: () => registry.strategies(),
+      interest,
+      lease,
+      bus,
+      recorded: config.signals.recordWaitMs > 0 ? () => withinMs(history.flush(), config.signals.recordWaitMs) : async () => undefined,
+      watchlist: config.signals.watchlist,
+      intervalMs: config.signals.intervalMs,
+      logger: signalsLogger,
+      onPublished: (strategy, count) => metrics.signalsPublishedTotal.inc({ strategy }, count),
+    });
+    signals.listen(registry.strategies());
+    interest.start();
+    monitor.start();
+    feed?.start((bars) => monitor.onBars(bars));
+    // Released before history (releasers run in reverse): the monitor's last tick still records.
+    releasers.push({
+      name: 'signals',
+      close: async () => {
+        await feed?.stop();
+        await monitor.stop(); // releases the lease, so a successor need not wait for it to expire
+        await signals.stop();
+        await interest.stop();
+      },
+    });
+
     const checks: HealthCheck[] = [
-      synthetic ? servingWithoutDatabase(database.health, history) : database.health,
+      market.name === 'synthetic' ? servingWithoutDatabase(database.health, history) : database.health,
       ...(redis ? [redis.health] : []),
       modelsHealth(registry, lifecycle),
       marketHealth(resilientMarket),
       { name: 'history', check: async () => history.health() },
     ];
     const health = new HealthService(checks, VERSION);
-    const schema = await buildGatewaySchema({ health, predictions, models, history: historyQueries, metrics: modelMetrics });
+    const schema = await buildGatewaySchema({ health, predictions, models, history: historyQueries, metrics: modelMetrics, signals });
     const server = await createGatewayServer({
       schema,
       createContext: createContextFactory({ predictions, explanations, history: historyQueries }),
@@ -217,6 +268,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       isProduction: config.isProduction,
       introspection: config.graphql.introspection,
       landingPage: config.graphql.landingPage,
+      maxSubscriptionsPerConnection: config.ws.maxSubscriptionsPerConnection,
     });
     const { port } = await server.listen(config.host, config.port);
     logger.info(
@@ -226,6 +278,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         database: database.engine,
         redis: Boolean(redis),
         market: market.name,
+        feed: feed?.name,
         strategies: registry.strategies(),
         startupMs: Math.round(performance.now() - started),
       },
@@ -244,6 +297,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       lifecycle,
       history,
       outcomes,
+      signals: { service: signals, monitor, feed },
       stop() {
         stopping ??= (async () => {
           try {
@@ -263,17 +317,39 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
 
 const barsCodec: Codec<Bar[]> = { encode: (bars) => dateSafeJson.stringify(bars), decode: (text) => dateSafeJson.parse(text) as Bar[] };
 
+/** Resolves when `promise` settles or after `ms`, whichever is first; never rejects. */
+async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 /**
  * Stored bars are the truth when there are any; only an empty store falls back to the synthetic market
- * (so a fresh machine serves predictions), and nothing synthetic is ever written to the store.
+ * (so a fresh machine serves predictions), and nothing synthetic is ever written to the store: the
+ * synthetic market is reproducible from its seed, and if its bars were stored, the next start would
+ * find "stored bars" and serve a frozen copy of an invented market as if it were real data (and train
+ * and evaluate on it). Bars from a real feed go to the store (see createIngestFeed in feed.ts).
+ *
+ * The feed says when new bars arrive: the synthetic market's ticks, or a replay of stored bars when
+ * MARKET_REPLAY_FROM is set. Stored bars without replay have no feed here (imports are batch jobs);
+ * the signals monitor's interval covers them, and a vendor feed would plug in as an ingest feed.
  */
-async function chooseMarket(
-  database: Database,
-  config: Config,
-  logger: Logger,
-): Promise<{ market: MarketDataProvider; synthetic?: SyntheticMarket }> {
+async function chooseMarket(database: Database, config: Config, logger: Logger): Promise<{ market: MarketDataProvider; feed?: MarketFeed }> {
   const repository = new BarsRepository(database.db);
   const stored = await repository.listSymbols();
+  if (config.replay) {
+    if (stored.length === 0) throw new Error('MARKET_REPLAY_FROM is set but no bars are stored: import some first (npm run import)');
+    const replay = createReplay({
+      repository,
+      from: config.replay.from,
+      tickMs: config.replay.tickMs,
+      onFinished: (clock) => logger.info({ clock }, 'market replay: reached the last stored bar; the clock stays there'),
+      onError: (error) => logger.warn({ err: error }, 'market replay: a step failed; retrying on the next tick'),
+    });
+    logger.info({ symbols: stored.length, from: config.replay.from, tickMs: config.replay.tickMs }, 'market data: replaying stored bars');
+    return { market: replay.provider, feed: replay.feed };
+  }
   if (stored.length > 0) {
     logger.info({ symbols: stored.length }, 'market data: stored bars');
     return { market: createBarsStoreProvider(repository) };
@@ -288,7 +364,7 @@ async function chooseMarket(
     { symbols: DEFAULT_SYNTHETIC_UNIVERSE.length, tickMs: config.synthetic.tickMs },
     'market data: no bars stored, serving the synthetic market (import bars with `npm run import`)',
   );
-  return { market: synthetic, synthetic };
+  return { market: synthetic, ...(config.synthetic.tickMs > 0 && { feed: syntheticFeed(synthetic, config.synthetic.tickMs) }) };
 }
 
 /**

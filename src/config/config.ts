@@ -62,6 +62,24 @@ const envSchema = z.object({
   OUTCOMES_INTERVAL_MS: integer(0, 86_400_000).default(60_000),
   SYNTHETIC_TICK_MS: integer(0, 3_600_000).default(5_000),
   SYNTHETIC_SEED: integer(0, 2_147_483_647).default(1),
+  MARKET_REPLAY_FROM: z
+    .string()
+    .regex(/^\d{4}-\d{2}-\d{2}(T[\d:.]+Z)?$/, { message: 'expected a date such as 2020-01-02 (or an ISO time in UTC)' })
+    .transform((v) => new Date(v.length === 10 ? `${v}T00:00:00Z` : v))
+    .refine((d) => Number.isFinite(d.getTime()), { message: 'not a real date' })
+    .optional(),
+  MARKET_REPLAY_TICK_MS: integer(10, 3_600_000).default(1_000),
+  SIGNALS_INTERVAL_MS: integer(0, 86_400_000).default(300_000),
+  // The ticker rule of SYMBOL_PATTERN (src/infra/market-data/market-data.ts); config imports nothing.
+  SIGNALS_WATCHLIST: z
+    .string()
+    .regex(/^\s*[A-Z][A-Z0-9.-]{0,9}\s*(,\s*[A-Z][A-Z0-9.-]{0,9}\s*)*$/, { message: 'expected comma-separated upper-case tickers such as AAPL,MSFT' })
+    .transform((v) => [...new Set(v.split(',').map((s) => s.trim()))])
+    .optional(),
+  SIGNALS_LEASE_MS: integer(300, 60_000).default(10_000),
+  SIGNALS_MAX_REPLAY: integer(1, 100_000).default(1_000),
+  SIGNALS_RECORD_WAIT_MS: integer(0, 30_000).default(0),
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: integer(1, 10_000).default(20),
 });
 
 export type Config = Readonly<{
@@ -86,6 +104,10 @@ export type Config = Readonly<{
   /** Time to live per cache tier, in ms; 0 turns the tier off. */
   cacheTtlMs: { market: number; features: number; predictions: number };
   synthetic: { tickMs: number; seed: number };
+  /** Stored bars replayed as a live stream, when set. */
+  replay: { from: Date; tickMs: number } | undefined;
+  signals: { intervalMs: number; watchlist: readonly string[]; leaseMs: number; maxReplay: number; recordWaitMs: number };
+  ws: { maxSubscriptionsPerConnection: number };
   history: { flushIntervalMs: number; maxBufferRows: number; spillDir: string; retentionDays: number };
   /** How often realized outcomes are filled in; 0 turns the periodic pass off. */
   outcomes: { intervalMs: number };
@@ -123,6 +145,14 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'OUTCOMES_INTERVAL_MS', default: '60000', description: 'how often the gateway fills in realized outcomes of recorded predictions whose horizon has passed (0 = never; `npm run outcomes` does it on demand)' },
   { name: 'SYNTHETIC_TICK_MS', default: '5000', description: 'when no bars are stored, how often the synthetic market adds a bar per symbol (0 = never)' },
   { name: 'SYNTHETIC_SEED', default: '1', description: 'seed of the synthetic market' },
+  { name: 'MARKET_REPLAY_FROM', default: '(unset: no replay)', description: 'replay the stored bars as a live stream from this date (`2020-01-02`): queries and signals see the market as of the replay clock; stored bars are never changed (for demos and backtests, one instance)' },
+  { name: 'MARKET_REPLAY_TICK_MS', default: '1000', description: 'with MARKET_REPLAY_FROM, how often the replay clock moves to the next stored bar time (one trading day per tick for daily bars)' },
+  { name: 'SIGNALS_INTERVAL_MS', default: '300000', description: 'live signals are computed on every new bar and also on this interval, for providers without bar events (0 = only on bars)' },
+  { name: 'SIGNALS_WATCHLIST', default: '(none)', description: 'comma-separated symbols the signals monitor computes on every tick for every strategy, subscribed or not' },
+  { name: 'SIGNALS_LEASE_MS', default: '10000', description: 'with REDIS_URL, lifetime of the lease that lets one instance run the signals monitor; another takes over within 4/3 of it when the holder dies' },
+  { name: 'SIGNALS_MAX_REPLAY', default: '1000', description: 'most recorded predictions one `signals(since:)` resume replays; a `since` further back is refused' },
+  { name: 'SIGNALS_RECORD_WAIT_MS', default: '0', description: 'how long the monitor may wait for new predictions to be committed to history before publishing them (0 = publish at once: each instance also remembers recent signals for resuming clients)' },
+  { name: 'WS_MAX_SUBSCRIPTIONS_PER_CONNECTION', default: '20', description: 'most subscriptions one WebSocket connection may have open at once' },
 ];
 
 /** Thrown by {@link loadConfig}; its message names every bad variable, one per line. */
@@ -184,6 +214,15 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     },
     cacheTtlMs: { market: env.MARKET_CACHE_TTL_MS, features: env.FEATURES_CACHE_TTL_MS, predictions: env.PREDICTIONS_CACHE_TTL_MS },
     synthetic: { tickMs: env.SYNTHETIC_TICK_MS, seed: env.SYNTHETIC_SEED },
+    replay: env.MARKET_REPLAY_FROM ? { from: env.MARKET_REPLAY_FROM, tickMs: env.MARKET_REPLAY_TICK_MS } : undefined,
+    signals: {
+      intervalMs: env.SIGNALS_INTERVAL_MS,
+      watchlist: env.SIGNALS_WATCHLIST ?? [],
+      leaseMs: env.SIGNALS_LEASE_MS,
+      maxReplay: env.SIGNALS_MAX_REPLAY,
+      recordWaitMs: env.SIGNALS_RECORD_WAIT_MS,
+    },
+    ws: { maxSubscriptionsPerConnection: env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION },
     history: {
       flushIntervalMs: env.HISTORY_FLUSH_INTERVAL_MS,
       maxBufferRows: env.HISTORY_MAX_BUFFER_ROWS,

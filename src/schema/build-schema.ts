@@ -7,6 +7,7 @@ import { HistoryResolver, PredictionHistoryResolver, type HistoryQueryService } 
 import { MetricsResolver, type MetricsService } from '../modules/metrics/index.js';
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
 import { PredictionsResolver, type PredictionService } from '../modules/predictions/index.js';
+import { SignalsResolver, bindSignalsService, type SignalsService } from '../modules/signals/index.js';
 import { validateArgs } from './validate-args.js';
 
 /** The services resolvers are constructed with, built by main.ts. */
@@ -16,6 +17,8 @@ export interface SchemaServices {
   models: ModelsService;
   history: HistoryQueryService;
   metrics: MetricsService;
+  /** Without it (a schema for tests that run no subscription) `signals` answers UNAVAILABLE. */
+  signals?: SignalsService;
 }
 
 /**
@@ -32,10 +35,23 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
     [HistoryResolver, new HistoryResolver(services.history)],
     [PredictionHistoryResolver, new PredictionHistoryResolver()],
     [MetricsResolver, new MetricsResolver(services.metrics)],
+    [SignalsResolver, new SignalsResolver()],
   ] : []);
-  return buildSchema({
-    resolvers: [HealthResolver, PredictionsResolver, ModelsResolver, ExplanationsResolver, HistoryResolver, PredictionHistoryResolver, MetricsResolver],
+  const schema = await buildSchema({
+    resolvers: [
+      HealthResolver,
+      PredictionsResolver,
+      ModelsResolver,
+      ExplanationsResolver,
+      HistoryResolver,
+      PredictionHistoryResolver,
+      MetricsResolver,
+      SignalsResolver,
+    ],
     validateFn: validateArgs,
+    // Required by type-graphql once a schema has a subscription; `signals` brings its own subscribe
+    // function (SignalsService), so this topic-based one is never used.
+    pubSub: unusedPubSub,
     container: {
       get(resolverClass: Function) {
         const instance = instances.get(resolverClass);
@@ -44,4 +60,15 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
       },
     },
   });
+  if (services?.signals) bindSignalsService(schema, services.signals);
+  return schema;
 }
+
+const unusedPubSub = {
+  publish() {
+    throw new Error('topic-based subscriptions are not used: signals subscribes through SignalsService');
+  },
+  subscribe(): AsyncIterable<unknown> {
+    throw new Error('topic-based subscriptions are not used: signals subscribes through SignalsService');
+  },
+};

@@ -21,6 +21,7 @@ export interface GatewayServerOptions {
   introspection: boolean;
   landingPage: 'sandbox' | 'production';
   bodyLimitBytes?: number;
+  maxSubscriptionsPerConnection?: number;
 }
 
 export interface GatewayServer {
@@ -75,6 +76,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     isProduction: options.isProduction,
     validationRules: [...specifiedRules, ...validationRules],
     observer,
+    ...(options.maxSubscriptionsPerConnection !== undefined && { maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection }),
   });
 
   await fastify.register(websocket, {

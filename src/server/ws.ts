@@ -1,10 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from '@fastify/websocket';
 import type { FastifyRequest } from 'fastify';
-import { GraphQLError, getOperationAST, parse, validate, type ExecutionArgs, type GraphQLSchema, type ValidationRule } from 'graphql';
+import {
+  GraphQLError,
+  createSourceEventStream,
+  execute,
+  getOperationAST,
+  parse,
+  validate,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLSchema,
+  type ValidationRule,
+} from 'graphql';
 import { CloseCode, makeServer, type ServerOptions } from 'graphql-ws';
 import type { Context, ContextFactory } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
+import { badUserInput } from '../shared/errors.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
 import type { OperationObserver } from './observe.js';
 
@@ -27,6 +39,8 @@ export interface WsOptions {
   keepAliveMs?: number;
   /** Largest accepted message, in bytes. */
   maxMessageBytes?: number;
+  /** Most subscriptions one connection may have running; one more is refused with an error message. */
+  maxSubscriptionsPerConnection?: number;
 }
 
 interface Extra {
@@ -35,6 +49,8 @@ interface Extra {
   readonly connectionId: string;
   /** Operation ids running a query or mutation (not subscriptions): what a drain waits for. */
   readonly singleResultOps: Set<string>;
+  /** Operation ids running a subscription: what the per-connection cap counts. */
+  readonly subscriptionOps: Set<string>;
   readonly started: Map<string, { at: number; type: string; name: string | undefined }>;
 }
 
@@ -61,6 +77,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
   const logger = options.logger.child({ component: 'ws' });
   const maxMessageBytes = options.maxMessageBytes ?? 64 * 1024;
   const keepAliveMs = options.keepAliveMs ?? 12_000;
+  const maxSubscriptions = options.maxSubscriptionsPerConnection ?? 20;
   const connections = new Set<Extra>();
 
   const serverOptions: ServerOptions<Record<string, unknown> | undefined, Extra> = {
@@ -77,6 +94,12 @@ export function createWsTransport(options: WsOptions): WsTransport {
       if (validationErrors.length > 0) return validationErrors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
       const operation = getOperationAST(document, payload.operationName);
       if (!operation) return [new GraphQLError('Could not determine which operation to run: name one with operationName')];
+      if (operation.operation === 'subscription') {
+        if (ctx.extra.subscriptionOps.size >= maxSubscriptions) {
+          return [badUserInput(`this connection already has ${maxSubscriptions} subscriptions running (the limit); complete one first or open another connection`, { limit: maxSubscriptions })];
+        }
+        ctx.extra.subscriptionOps.add(id);
+      }
       ctx.extra.started.set(id, { at: performance.now(), type: operation.operation, name: payload.operationName ?? operation.name?.value });
       if (operation.operation !== 'subscription') ctx.extra.singleResultOps.add(id);
       const contextValue: Context = options.createContext({
@@ -91,7 +114,18 @@ export function createWsTransport(options: WsOptions): WsTransport {
         variableValues: payload.variables,
         contextValue,
       };
+      if (operation.operation === 'subscription') shareKeys.set(args, `${payload.operationName ?? ''}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? null)}`);
       return args;
+    },
+    onOperation(_ctx, _id, _payload, args, result) {
+      // graphql-js reports a subscription refused at its start (bad arguments, unknown symbol) as one
+      // result, which graphql-ws would send as `next` then `complete`, as if it were data. Refusals are
+      // `error` messages in the protocol: handing back a stream that fails at once makes graphql-ws
+      // send one, carrying the error's message and extensions (its code).
+      const outcome = result as ExecutionResult | AsyncIterable<unknown>; // graphql-ws has awaited it
+      if (isAsyncIterable(outcome) || !outcome.errors?.length || outcome.data) return;
+      if (getOperationAST(args.document, args.operationName)?.operation !== 'subscription') return;
+      return failingStream(outcome.errors[0]!);
     },
     onNext(_ctx, _id, _payload, _args, result) {
       if (!result.errors?.length) return;
@@ -106,12 +140,15 @@ export function createWsTransport(options: WsOptions): WsTransport {
       finish(ctx.extra, id, undefined);
     },
   };
-  const server = makeServer(serverOptions);
+  const server = makeServer({ ...serverOptions, subscribe: subscribeSharingResults });
 
   function finish(extra: Extra, id: string, errors: ReturnType<typeof formatGraphQLError>[] | undefined) {
     const started = extra.started.get(id);
+    // A stream that failed was observed by onError; graphql-ws then also calls onComplete.
+    if (!started && errors === undefined) return;
     extra.started.delete(id);
     extra.singleResultOps.delete(id);
+    extra.subscriptionOps.delete(id);
     const codes = errorCodes(errors);
     options.observer.observe({
       transport: 'ws',
@@ -128,7 +165,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
       return connections.size;
     },
     handler(socket, request) {
-      const extra: Extra = { socket, request, connectionId: randomUUID().slice(0, 8), singleResultOps: new Set(), started: new Map() };
+      const extra: Extra = { socket, request, connectionId: randomUUID().slice(0, 8), singleResultOps: new Set(), subscriptionOps: new Set(), started: new Map() };
       connections.add(extra);
       logger.debug({ connectionId: extra.connectionId, ip: request.ip }, 'websocket opened');
 
@@ -196,4 +233,64 @@ export function createWsTransport(options: WsOptions): WsTransport {
       for (const { socket } of connections) socket.close(1001, 'Server shutting down');
     },
   };
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+/** A stream whose first `next()` throws `error` (graphql-ws turns that into an `error` message). */
+function failingStream(error: GraphQLError): AsyncGenerator<ExecutionResult> {
+  return (async function* () {
+    throw error;
+  })();
+}
+
+/**
+ * Subscription operations whose events may share one execution: same query text, operation name and
+ * variables (set by onSubscribe). Keyed by the ExecutionArgs object graphql-ws hands to `subscribe`.
+ */
+const shareKeys = new WeakMap<ExecutionArgs, string>();
+/** Per event payload (the same object for every subscriber of it): results by share key. */
+const sharedResults = new WeakMap<object, Map<string, ExecutionResult | Promise<ExecutionResult>>>();
+
+/**
+ * graphql-js's `subscribe`, except that one event delivered to many subscriptions with the same
+ * selection is executed once, not once per subscriber: ten thousand subscribers of a symbol cost one
+ * execution per new bar, and each socket sends the same result. graphql-js would run the selection for
+ * every subscriber. Sound because the result depends only on the event, the document and the
+ * variables: nothing the resolvers return depends on the per-subscriber context today. When it does
+ * (per-viewer authorization of fields), the viewer's identity must become part of the share key.
+ */
+async function subscribeSharingResults(args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
+  const source = await createSourceEventStream(args);
+  if (!isAsyncIterable(source)) return source as ExecutionResult;
+  const key = shareKeys.get(args);
+  const run = (payload: unknown): ExecutionResult | Promise<ExecutionResult> => {
+    if (key === undefined || typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
+    let results = sharedResults.get(payload);
+    if (!results) sharedResults.set(payload, (results = new Map()));
+    let result = results.get(key);
+    if (!result) results.set(key, (result = execute({ ...args, rootValue: payload })));
+    return result;
+  };
+  const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+  const mapped: AsyncGenerator<ExecutionResult> = {
+    async next() {
+      const step = await iterator.next();
+      return step.done ? { done: true, value: undefined } : { done: false, value: await run(step.value) };
+    },
+    async return() {
+      await iterator.return?.();
+      return { done: true, value: undefined };
+    },
+    async throw(error: unknown) {
+      await iterator.return?.();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  } as AsyncGenerator<ExecutionResult>;
+  return mapped;
 }

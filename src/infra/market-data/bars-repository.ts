@@ -126,6 +126,28 @@ export class BarsRepository {
     return Number(row.n);
   }
 
+  /**
+   * The stored bars at the earliest time after `after`, over `symbols`: the next "moment" of the
+   * market, as a replay steps through it. Empty when nothing is stored after `after`. One statement:
+   * one primary-key probe per symbol (the first bar after `after`), then those at the earliest time.
+   */
+  async nextBars(symbols: readonly string[], after: Date): Promise<Bar[]> {
+    const unique = [...new Set(symbols)];
+    if (unique.length === 0) return [];
+    const { rows } = await sql<BarRow>`
+      with next as (
+        select b.* from unnest(${unique}::text[]) as s(symbol)
+        cross join lateral (
+          select * from market_bars b where b.symbol = s.symbol and b.time > ${after} order by b.time limit 1
+        ) b
+      )
+      select symbol, time, open, high, low, close, adj_close, volume, source
+      from next where time = (select min(time) from next)
+      order by symbol
+    `.execute(this.db);
+    return rows.map(toBar);
+  }
+
   /** The newest bar time of each symbol; symbols with no bars are absent. */
   async latestTimes(symbols: readonly string[]): Promise<Map<string, Date>> {
     const unique = [...new Set(symbols)];

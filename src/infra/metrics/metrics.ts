@@ -69,6 +69,17 @@ export function createMetrics() {
       help: 'Prediction history rows accepted and waiting in memory to be written',
       registers: [registry],
     }),
+    subscriptionsActive: new Gauge({
+      name: 'sibyl_subscriptions_active',
+      help: 'GraphQL subscriptions (live signals) open on this instance',
+      registers: [registry],
+    }),
+    signalsPublishedTotal: new Counter({
+      name: 'sibyl_signals_published_total',
+      help: 'Live predictions published by the signals monitor (counted on the instance running it), by strategy',
+      labelNames: ['strategy'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -74,12 +74,18 @@ export class ExplanationService {
   private async explain(records: readonly PredictionRecord[]): Promise<Array<Explanation | Error>> {
     const accuracy = this.historicalAccuracy(records);
     const byModel = new Map<ModelVersionEntry, number[]>();
+    const results: Array<Explanation | Error> = new Array(records.length);
     records.forEach((record, i) => {
+      // A signal replayed from history (signals `since`) carries the recorded outcome of the model, not
+      // the inputs it saw: history keeps the features' hash, not their values.
+      if (record.features.length === 0) {
+        results[i] = codedError(ErrorCode.UNAVAILABLE, `this ${record.symbol} prediction was replayed from history, which keeps no feature values; it cannot be explained`);
+        return;
+      }
       const list = byModel.get(record.model);
       if (list) list.push(i);
       else byModel.set(record.model, [i]);
     });
-    const results: Array<Explanation | Error> = new Array(records.length);
     await Promise.all(
       [...byModel].map(async ([model, indexes]) => {
         let attributions: Attribution[];

@@ -2,8 +2,8 @@ import { ArrayMaxSize, IsIn, IsOptional, Matches } from 'class-validator';
 import { ArgsType, Field } from 'type-graphql';
 import { SYMBOL_PATTERN } from '../../infra/market-data/market-data.js';
 
-const STRATEGY_PATTERN = /^[a-z0-9][a-z0-9-]{0,40}$/;
-const symbolMessage = 'must be an upper-case ticker such as AAPL or BRK.B (1-10 of A-Z 0-9 . -, starting with a letter)';
+export const STRATEGY_PATTERN = /^[a-z0-9][a-z0-9-]{0,40}$/;
+export const symbolMessage = 'must be an upper-case ticker such as AAPL or BRK.B (1-10 of A-Z 0-9 . -, starting with a letter)';
 
 @ArgsType()
 export class PredictionArgs {

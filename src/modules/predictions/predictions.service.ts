@@ -101,13 +101,27 @@ export class PredictionService {
   }
 
   /**
-   * Bars per symbol: cached, else fetched in one call. While the provider fails, the resilient wrapper
-   * answers with the last good bars marked stale; those are served (the prediction says `stale`) but
-   * never cached, so the first fresh answer after recovery replaces them at once. A symbol with no
-   * last good bars gets the failure as its own error.
+   * Predictions from the provider's newest bars, for the live-signals monitor: the market cache is
+   * skipped (a bar that just arrived must not wait for a cached one to expire) and refreshed with what
+   * was fetched, so queries see the new bar at once too. Everything after the fetch is the query path:
+   * one scoring call per model version for all keys, and every prediction goes to `onServed` (history)
+   * before this resolves.
    */
-  private async loadBars(symbols: readonly string[]): Promise<Array<Bar[] | undefined | Error>> {
-    const cached = await this.caches.market.getMany(symbols.map((s) => `${this.market.name}:${s}`));
+  predictLatest(keys: readonly PredictionKey[]): Promise<Array<PredictionRecord | Error>> {
+    const bars = new DataLoader<string, Bar[] | undefined>((symbols) => this.loadBars(symbols, { fresh: true }), { maxBatchSize: 5_000 });
+    return this.predict(keys, bars);
+  }
+
+  /**
+   * Bars per symbol: cached (unless `fresh`), else fetched in one call. While the provider fails, the
+   * resilient wrapper answers with the last good bars marked stale; those are served (the prediction
+   * says `stale`) but never cached, so the first fresh answer after recovery replaces them at once. A
+   * symbol with no last good bars gets the failure as its own error.
+   */
+  private async loadBars(symbols: readonly string[], options: { fresh?: boolean } = {}): Promise<Array<Bar[] | undefined | Error>> {
+    const cached = options.fresh
+      ? symbols.map(() => undefined)
+      : await this.caches.market.getMany(symbols.map((s) => `${this.market.name}:${s}`));
     const missing = symbols.filter((_, i) => cached[i] === undefined);
     let fetched = new Map<string, Bar[]>();
     let failure: MarketUnavailableError | undefined;

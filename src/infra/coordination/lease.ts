@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logger/logger.js';
+
+/**
+ * "Exactly one instance does this": a lease that at most one holder has at a time, renewed while the
+ * holder lives and taken over by another candidate once it stops being renewed.
+ *
+ * Engines: {@link createLocalLease} (one process, no Redis: always held) and {@link createRedisLease}
+ * (`SET key token NX PX ttl` to acquire, a compare-and-PEXPIRE to renew, a compare-and-DEL to
+ * release). Why Redis rather than a PostgreSQL advisory lock: an advisory lock lives as long as its
+ * session, and a holder cut off by a network partition keeps its session, and the lock, until TCP
+ * keep-alives give up (minutes with default settings), so "takeover within 15 s" would depend on
+ * kernel timeouts; it would also pin one pooled connection per instance for ever. A Redis key with a
+ * TTL expires on time whatever happened to its holder, and scale-out needs Redis anyway (events
+ * travel over it). Without Redis there is one instance, and the local lease is all it needs.
+ *
+ * Timing: candidates try every `ttlMs / 3`; a holder that dies without releasing is replaced within
+ * `ttlMs + ttlMs / 3` (13.3 s with the default 10 s). A holder that cannot renew (Redis unreachable)
+ * steps down as soon as its last renewal is `ttlMs` old, before anybody else can acquire, so two
+ * holders never overlap by its own clock.
+ */
+export interface Lease {
+  /** True while this instance holds the lease. */
+  readonly held: boolean;
+  /** Begins trying to acquire (and then renewing). `onChange` is told each time `held` flips. */
+  start(onChange: (held: boolean) => void): void;
+  /** Stops trying and releases the lease if held, so a successor need not wait for the TTL. */
+  stop(): Promise<void>;
+}
+
+export function createLocalLease(): Lease {
+  let held = false;
+  let listener: ((held: boolean) => void) | undefined;
+  return {
+    get held() {
+      return held;
+    },
+    start(onChange) {
+      listener = onChange;
+      held = true;
+      onChange(true);
+    },
+    async stop() {
+      if (held) {
+        held = false;
+        listener?.(false);
+      }
+    },
+  };
+}
+
+export interface RedisLeaseOptions {
+  readonly redis: Pick<Redis, 'set' | 'eval'>;
+  /** The full key, prefix included. */
+  readonly key: string;
+  readonly ttlMs: number;
+  readonly logger: Logger;
+}
+
+/** PEXPIRE only if we still hold it: a holder that lost the key (expired, taken over) must not extend another's. */
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
+/** DEL only if we still hold it. */
+const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
+
+export function createRedisLease(options: RedisLeaseOptions): Lease {
+  const { redis, key, ttlMs, logger } = options;
+  const token = randomUUID();
+  const periodMs = Math.max(50, Math.floor(ttlMs / 3));
+  let held = false;
+  let renewedAt = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let attempt: Promise<void> | undefined;
+  let stopped = false;
+  let listener: (held: boolean) => void = () => undefined;
+  let lastError = 0;
+
+  const set = (next: boolean) => {
+    if (held === next) return;
+    held = next;
+    logger.info({ key, held }, held ? 'lease acquired' : 'lease lost');
+    listener(held);
+  };
+
+  const once = async () => {
+    const started = Date.now();
+    try {
+      if (held) {
+        const renewed = Number(await redis.eval(RENEW, 1, key, token, String(ttlMs)));
+        if (renewed === 1) renewedAt = started;
+        else set(false);
+      } else {
+        const acquired = await redis.set(key, token, 'PX', ttlMs, 'NX');
+        if (acquired === 'OK' && !stopped) {
+          renewedAt = started;
+          set(true);
+        }
+      }
+    } catch (error) {
+      if (Date.now() - lastError > 10_000) {
+        lastError = Date.now();
+        logger.warn({ key, err: (error as Error).message }, 'lease: redis did not answer');
+      }
+    }
+    // Measured from when the last successful renewal was SENT: the key may have expired since then.
+    if (held && Date.now() - renewedAt >= ttlMs) set(false);
+  };
+
+  const loop = () => {
+    if (stopped) return;
+    attempt = once().finally(() => {
+      attempt = undefined;
+      if (!stopped) timer = setTimeout(loop, periodMs);
+    });
+  };
+
+  return {
+    get held() {
+      return held;
+    },
+    start(onChange) {
+      listener = onChange;
+      loop();
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await attempt;
+      if (held) {
+        set(false);
+        await Promise.resolve(redis.eval(RELEASE, 1, key, token)).catch((error: unknown) => {
+          logger.warn({ key, err: (error as Error).message }, 'lease: could not release; it expires on its own');
+        });
+      }
+    },
+  };
+}
