@@ -7,6 +7,7 @@ import { createRedisCache } from './infra/cache/redis.js';
 import type { Cache } from './infra/cache/cache.js';
 import { migrateToLatest, openDatabase, type Database } from './infra/db/index.js';
 import { createLogger, type Logger } from './infra/logger/logger.js';
+import { createRateLimiter } from './infra/limits/rate-limiter.js';
 import { createMetrics } from './infra/metrics/metrics.js';
 import { CacheTier, type Codec } from './infra/cache/tier.js';
 import { createOnnxEngine } from './infra/inference/onnx.js';
@@ -19,11 +20,14 @@ import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket, type SyntheticMarket
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './infra/pubsub/pubsub.js';
 import { dateSafeJson } from './shared/date-safe-json.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
+import { ApiKeysRepository, ApiKeysService, createAuthenticator } from './modules/access/index.js';
+import { AuditLog } from './modules/audit/index.js';
 import { HealthService } from './modules/health/index.js';
 import { HistoryRepository, HistoryWriter, toHistoryRow } from './modules/history/index.js';
 import { ModelRegistry, ModelsService } from './modules/models/index.js';
 import { PredictionService, priceInterval, type CachedFeatures } from './modules/predictions/index.js';
 import { buildGatewaySchema } from './schema/build-schema.js';
+import { createAdmission } from './server/admission.js';
 import { createGatewayServer } from './server/server.js';
 import type { HealthCheck } from './shared/health.js';
 import { VERSION } from './shared/version.js';
@@ -148,7 +152,18 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       { name: 'history', check: async () => history.health() },
     ];
     const health = new HealthService(checks, VERSION);
-    const schema = await buildGatewaySchema({ health, predictions, models });
+    const audit = new AuditLog(database.db);
+    const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), audit);
+    const authenticator = await createAuthenticator(config.auth, apiKeys);
+    if (config.auth.mode === 'off') {
+      logger.warn('AUTH_MODE=off: access control is disabled, every caller is an admin (refused in production)');
+    }
+    const schema = await buildGatewaySchema({ health, predictions, models, apiKeys });
+    const { limits } = config;
+    const rateLimiter =
+      limits.ratePoints > 0
+        ? createRateLimiter({ points: limits.ratePoints, windowSeconds: limits.rateWindowSeconds, keyPrefix, ...(redis ? { redis: redis.command } : {}) })
+        : undefined;
     const server = await createGatewayServer({
       schema,
       createContext: createContextFactory({ predictions }),
@@ -158,6 +173,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       isProduction: config.isProduction,
       introspection: config.graphql.introspection,
       landingPage: config.graphql.landingPage,
+      authenticator,
+      admission: createAdmission({ schema, maxCost: limits.maxCost, rateLimiter, authEnabled: config.auth.mode !== 'off' }),
+      limits,
+      corsOrigins: config.corsOrigins,
+      metricsToken: config.metricsToken,
     });
     const { port } = await server.listen(config.host, config.port);
     logger.info(
@@ -168,6 +188,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         redis: Boolean(redis),
         market: market.name,
         strategies: registry.strategies(),
+        auth: config.auth.mode,
+        rateLimit: rateLimiter ? `${limits.ratePoints}/${limits.rateWindowSeconds}s (${rateLimiter.engine})` : 'off',
         startupMs: Math.round(performance.now() - started),
       },
       `sibyl ${VERSION} listening on http://${config.host}:${port}/graphql`,

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001_audit_log.js';
 import * as m0002 from './0002_market_bars.js';
 import * as m0003 from './0003_prediction_history.js';
+import * as m0006 from './0006_api_keys.js';
 
 /**
  * Every migration, in order. Listed here rather than discovered on disk so the set is fixed at build
@@ -12,4 +13,5 @@ export const migrations: Record<string, Migration> = {
   '0001_audit_log': m0001,
   '0002_market_bars': m0002,
   '0003_prediction_history': m0003,
+  '0006_api_keys': m0006,
 };

@@ -56,7 +56,29 @@ const envSchema = z.object({
   HISTORY_MAX_BUFFER_ROWS: integer(100, 10_000_000).default(20_000),
   SYNTHETIC_TICK_MS: integer(0, 3_600_000).default(5_000),
   SYNTHETIC_SEED: integer(0, 2_147_483_647).default(1),
+  AUTH_MODE: z.enum(['off', 'apikey', 'jwt', 'apikey+jwt']).optional(),
+  JWT_SECRET: z.string().min(32, { message: 'must be at least 32 characters (an HS256 key)' }).optional(),
+  JWT_PUBLIC_KEY: z.string().includes('BEGIN PUBLIC KEY', { message: 'expected a PEM public key (SPKI, RS256)' }).optional(),
+  JWT_JWKS_URL: urlWithProtocols(['https:', 'http:']).optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  JWT_ROLE_CLAIM: z.string().min(1).default('role'),
+  MAX_QUERY_DEPTH: integer(2, 100).default(10),
+  MAX_ALIASES: integer(0, 1_000).default(30),
+  MAX_TOKENS: integer(100, 100_000).default(2_000),
+  MAX_QUERY_COST: integer(10, 10_000_000).default(5_000),
+  MAX_BODY_BYTES: integer(1_024, 16 * 1024 * 1024).default(65_536),
+  RATE_LIMIT_POINTS: integer(0, 1_000_000_000).optional(),
+  RATE_LIMIT_WINDOW_S: integer(1, 86_400).default(60),
+  CORS_ORIGINS: z.string().optional(),
+  METRICS_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: urlWithProtocols(['https:', 'http:']).optional(),
 });
+
+/** Variables whose values must never be echoed in a configuration error. */
+const SECRET_VARIABLES: ReadonlySet<string> = new Set(['JWT_SECRET', 'JWT_PUBLIC_KEY', 'METRICS_TOKEN']);
+
+export type AuthMode = 'off' | 'apikey' | 'jwt' | 'apikey+jwt';
 
 export type Config = Readonly<{
   env: 'development' | 'production' | 'test';
@@ -79,6 +101,32 @@ export type Config = Readonly<{
   cacheTtlMs: { market: number; features: number; predictions: number };
   synthetic: { tickMs: number; seed: number };
   history: { flushIntervalMs: number; maxBufferRows: number; spillDir: string };
+  auth: {
+    mode: AuthMode;
+    /** Set when the mode accepts JWTs; exactly one way to verify them. */
+    jwt:
+      | {
+          key: { kind: 'secret'; secret: string } | { kind: 'publicKey'; pem: string } | { kind: 'jwks'; url: string };
+          issuer: string | undefined;
+          audience: string | undefined;
+          roleClaim: string;
+        }
+      | undefined;
+  };
+  limits: {
+    maxDepth: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxCost: number;
+    maxBodyBytes: number;
+    /** Cost points per key (or IP) per window; 0 turns rate limiting off. */
+    ratePoints: number;
+    rateWindowSeconds: number;
+  };
+  /** Origins allowed to call from a browser on another origin; empty: none. */
+  corsOrigins: readonly string[];
+  metricsToken: string | undefined;
+  tracing: { otlpEndpoint: string } | undefined;
 }>;
 
 /** One line of the README's configuration table. */
@@ -107,6 +155,23 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'HISTORY_MAX_BUFFER_ROWS', default: '20000', description: 'rows kept in memory while the database is unreachable; beyond it they spill to `DATA_DIR/history-spill` and are written on recovery' },
   { name: 'SYNTHETIC_TICK_MS', default: '5000', description: 'when no bars are stored, how often the synthetic market adds a bar per symbol (0 = never)' },
   { name: 'SYNTHETIC_SEED', default: '1', description: 'seed of the synthetic market' },
+  { name: 'AUTH_MODE', default: 'off (apikey in production)', description: '`off`, `apikey`, `jwt` or `apikey+jwt`; `off` logs a warning and is refused in production (see Access control)' },
+  { name: 'JWT_SECRET', default: '(unset)', description: 'HS256 key (≥ 32 characters) for JWTs; give one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL when AUTH_MODE accepts JWTs' },
+  { name: 'JWT_PUBLIC_KEY', default: '(unset)', description: 'PEM (SPKI) public key for RS256 JWTs' },
+  { name: 'JWT_JWKS_URL', default: '(unset)', description: 'JWKS URL of the identity provider (keys fetched and cached by `jose`)' },
+  { name: 'JWT_ISSUER', default: '(unset: not checked)', description: 'required `iss` of JWTs' },
+  { name: 'JWT_AUDIENCE', default: '(unset: not checked)', description: 'required `aud` of JWTs' },
+  { name: 'JWT_ROLE_CLAIM', default: 'role', description: 'claim holding the role (`viewer`, `analyst`, `admin`); dotted paths such as `realm_access.role` are followed' },
+  { name: 'MAX_QUERY_DEPTH', default: '10', description: 'deepest selection nesting an operation may have' },
+  { name: 'MAX_ALIASES', default: '30', description: 'most aliases in one operation' },
+  { name: 'MAX_TOKENS', default: '2000', description: 'most lexical tokens in one document (parsing stops beyond it)' },
+  { name: 'MAX_QUERY_COST', default: '5000', description: 'most cost points one operation may cost (1 per field, times the number of symbols for `predictions`/list arguments)' },
+  { name: 'MAX_BODY_BYTES', default: '65536', description: 'largest HTTP request body and WebSocket message' },
+  { name: 'RATE_LIMIT_POINTS', default: '0 = off (60000 in production)', description: 'cost points each API key / JWT subject (or IP, when anonymous) may spend per window' },
+  { name: 'RATE_LIMIT_WINDOW_S', default: '60', description: 'rate-limit window in seconds' },
+  { name: 'CORS_ORIGINS', default: '(unset: no cross-origin calls)', description: 'comma-separated origins allowed to call from browsers, e.g. `https://app.example.com`' },
+  { name: 'METRICS_TOKEN', default: '(unset: /metrics open)', description: 'when set, `GET /metrics` needs `Authorization: Bearer <token>`' },
+  { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: '(unset: no tracing)', description: 'OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`); traces go to `<url>/v1/traces`' },
 ];
 
 /** Thrown by {@link loadConfig}; its message names every bad variable, one per line. */
@@ -132,12 +197,13 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     throw new ConfigError(
       parsed.error.issues.map((issue) => ({
         variable: String(issue.path[0] ?? '(environment)'),
-        problem: `${issue.message}${describeReceived(known[String(issue.path[0])])}`,
+        problem: `${issue.message}${SECRET_VARIABLES.has(String(issue.path[0])) ? '' : describeReceived(known[String(issue.path[0])])}`,
       })),
     );
   }
   const env = parsed.data;
   const isProduction = env.NODE_ENV === 'production';
+  const auth = authSettings(env, isProduction);
   const dataDir = path.resolve(cwd, env.DATA_DIR);
   return Object.freeze({
     env: env.NODE_ENV,
@@ -167,7 +233,53 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       maxBufferRows: env.HISTORY_MAX_BUFFER_ROWS,
       spillDir: path.join(dataDir, 'history-spill'),
     },
+    auth,
+    limits: {
+      maxDepth: env.MAX_QUERY_DEPTH,
+      maxAliases: env.MAX_ALIASES,
+      maxTokens: env.MAX_TOKENS,
+      maxCost: env.MAX_QUERY_COST,
+      maxBodyBytes: env.MAX_BODY_BYTES,
+      ratePoints: env.RATE_LIMIT_POINTS ?? (isProduction ? 60_000 : 0),
+      rateWindowSeconds: env.RATE_LIMIT_WINDOW_S,
+    },
+    corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0),
+    metricsToken: env.METRICS_TOKEN,
+    tracing: env.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT } : undefined,
   } satisfies Config);
+}
+
+/**
+ * Access control settings. Production fails closed: with no AUTH_MODE it requires API keys, and `off`
+ * is refused, so a deployment cannot be opened by forgetting a variable. A mode that accepts JWTs needs
+ * exactly one way to verify them.
+ */
+function authSettings(env: z.output<typeof envSchema>, isProduction: boolean): Config['auth'] {
+  const mode = env.AUTH_MODE ?? (isProduction ? 'apikey' : 'off');
+  const problems: Array<{ variable: string; problem: string }> = [];
+  if (mode === 'off' && isProduction) {
+    problems.push({ variable: 'AUTH_MODE', problem: 'off is not allowed in production: use apikey, jwt or apikey+jwt' });
+  }
+  const keys = [
+    env.JWT_SECRET !== undefined && ({ kind: 'secret', secret: env.JWT_SECRET } as const),
+    env.JWT_PUBLIC_KEY !== undefined && ({ kind: 'publicKey', pem: env.JWT_PUBLIC_KEY } as const),
+    env.JWT_JWKS_URL !== undefined && ({ kind: 'jwks', url: env.JWT_JWKS_URL } as const),
+  ].filter((k) => k !== false);
+  const acceptsJwt = mode === 'jwt' || mode === 'apikey+jwt';
+  if (acceptsJwt && keys.length !== 1) {
+    problems.push({
+      variable: 'AUTH_MODE',
+      problem: `${mode} needs exactly one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL (got ${keys.length})`,
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    mode,
+    jwt:
+      acceptsJwt && keys[0]
+        ? { key: keys[0], issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, roleClaim: env.JWT_ROLE_CLAIM }
+        : undefined,
+  };
 }
 
 function describeReceived(value: unknown): string {

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
+import { ApiKeysResolver, authChecker, type ApiKeysService } from '../modules/access/index.js';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
 import { PredictionsResolver, type PredictionService } from '../modules/predictions/index.js';
@@ -11,6 +12,7 @@ export interface SchemaServices {
   health: HealthService;
   predictions: PredictionService;
   models: ModelsService;
+  apiKeys: ApiKeysService;
 }
 
 /**
@@ -23,10 +25,13 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
     [HealthResolver, new HealthResolver(services.health)],
     [PredictionsResolver, new PredictionsResolver(services.predictions, services.models)],
     [ModelsResolver, new ModelsResolver(services.models)],
+    [ApiKeysResolver, new ApiKeysResolver(services.apiKeys)],
   ] : []);
   return buildSchema({
-    resolvers: [HealthResolver, PredictionsResolver, ModelsResolver],
+    resolvers: [HealthResolver, PredictionsResolver, ModelsResolver, ApiKeysResolver],
     validateFn: validateArgs,
+    // `@Authorized(Role.X)` on a resolver: the least role that may use it (modules/access/roles.ts).
+    authChecker,
     container: {
       get(resolverClass: Function) {
         const instance = instances.get(resolverClass);

@@ -6,6 +6,7 @@ import {
 } from '@apollo/server/plugin/landingPage/default';
 import type { GraphQLSchema, ValidationRule } from 'graphql';
 import type { Context } from '../context/context.js';
+import { rateHeaders, type Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
 import type { OperationObserver } from './observe.js';
 
@@ -15,6 +16,9 @@ export interface ApolloOptions {
   landingPage: 'sandbox' | 'production';
   validationRules: readonly ValidationRule[];
   observer: OperationObserver;
+  admission: Admission;
+  /** Parsing stops (QUERY_TOO_COMPLEX) beyond this many tokens. */
+  maxTokens: number;
   extraPlugins?: ApolloServerPlugin<Context>[];
 }
 
@@ -30,6 +34,7 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
     validationRules: [...options.validationRules],
+    parseOptions: { maxTokens: options.maxTokens },
     formatError: (formatted) => formatGraphQLError(formatted, options.isProduction),
     plugins: [
       // Apollo installs its cache-control plugin whenever it is not disabled, and it costs on every
@@ -39,9 +44,30 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
         : ApolloServerPluginLandingPageProductionDefault({ footer: false }),
       observePlugin(options),
+      admissionPlugin(options.admission),
       ...(options.extraPlugins ?? []),
     ],
   });
+}
+
+/** Introspection role, cost and rate limit (admission.ts) once the operation is known; RateLimit headers. */
+function admissionPlugin(admission: Admission): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ document, operationName, request, contextValue, response }) {
+          const { rate } = await admission.admit({
+            document,
+            operationName,
+            variables: request.variables,
+            principal: contextValue.principal,
+            clientAddress: contextValue.clientAddress,
+          });
+          if (rate) for (const [name, value] of Object.entries(rateHeaders(rate, false))) response.http.headers.set(name, value);
+        },
+      };
+    },
+  };
 }
 
 function observePlugin(options: ApolloOptions): ApolloServerPlugin<Context> {

@@ -5,6 +5,8 @@ import { GraphQLError, getOperationAST, parse, validate, type ExecutionArgs, typ
 import { CloseCode, makeServer, type ServerOptions } from 'graphql-ws';
 import type { Context, ContextFactory } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
+import { unauthenticated, type Authenticator, type Principal } from '../modules/access/index.js';
+import type { Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
 import type { OperationObserver } from './observe.js';
 
@@ -21,6 +23,10 @@ export interface WsOptions {
   isProduction: boolean;
   validationRules: readonly ValidationRule[];
   observer: OperationObserver;
+  authenticator: Authenticator;
+  admission: Admission;
+  /** Parsing stops (QUERY_TOO_COMPLEX) beyond this many tokens. */
+  maxTokens: number;
   /** Close the socket when `connection_init` has not arrived within this time. */
   connectionInitWaitTimeoutMs?: number;
   /** Ping interval; a client that does not pong within the same time is dropped. */
@@ -36,6 +42,9 @@ interface Extra {
   /** Operation ids running a query or mutation (not subscriptions): what a drain waits for. */
   readonly singleResultOps: Set<string>;
   readonly started: Map<string, { at: number; type: string; name: string | undefined }>;
+  /** Set once, at connection_init, from `connectionParams.authorization`; undefined: anonymous. */
+  principal: Principal | undefined;
+  authorization: string | undefined;
 }
 
 export interface WsTransport {
@@ -66,10 +75,31 @@ export function createWsTransport(options: WsOptions): WsTransport {
   const serverOptions: ServerOptions<Record<string, unknown> | undefined, Extra> = {
     schema: options.schema,
     connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs ?? 5_000,
-    onSubscribe(ctx, id, payload) {
+    /**
+     * Authenticates once per connection, like a browser would send its header once per HTTP request:
+     * `connectionParams: { authorization: "Bearer <API key or JWT>" }`. Without one the connection is
+     * anonymous (fields that need a role answer UNAUTHENTICATED, as over HTTP); with one that does not
+     * verify, the socket is closed with 4403 and the reason.
+     */
+    async onConnect(ctx) {
+      const params = ctx.connectionParams ?? {};
+      const raw = params.authorization ?? params.Authorization;
+      const authorization = typeof raw === 'string' ? raw : undefined;
+      try {
+        ctx.extra.principal = await options.authenticator.authenticate(authorization);
+        ctx.extra.authorization = authorization;
+        return true;
+      } catch (error) {
+        const reason = error instanceof GraphQLError ? error.message : 'Not authenticated';
+        logger.info({ connectionId: ctx.extra.connectionId, ip: ctx.extra.request.ip }, 'websocket refused: not authenticated');
+        ctx.extra.socket.close(CloseCode.Forbidden, Buffer.from(reason).subarray(0, 120).toString());
+        return false;
+      }
+    },
+    async onSubscribe(ctx, id, payload) {
       let document;
       try {
-        document = parse(payload.query, { maxTokens: 10_000 });
+        document = parse(payload.query, { maxTokens: options.maxTokens });
       } catch (error) {
         return [withCode(error instanceof GraphQLError ? error : new GraphQLError(String(error)), 'GRAPHQL_PARSE_FAILED')];
       }
@@ -77,12 +107,31 @@ export function createWsTransport(options: WsOptions): WsTransport {
       if (validationErrors.length > 0) return validationErrors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
       const operation = getOperationAST(document, payload.operationName);
       if (!operation) return [new GraphQLError('Could not determine which operation to run: name one with operationName')];
+      const { principal } = ctx.extra;
+      // A key revoked while the socket is open stops working at its next operation.
+      if (principal && !(await options.authenticator.stillValid(principal, ctx.extra.authorization))) {
+        return [unauthenticated('the API key of this connection was revoked; reconnect with a valid one')];
+      }
+      try {
+        await options.admission.admit({
+          document,
+          operationName: payload.operationName,
+          variables: payload.variables,
+          principal,
+          clientAddress: ctx.extra.request.ip,
+        });
+      } catch (error) {
+        if (error instanceof GraphQLError) return [error];
+        throw error;
+      }
       ctx.extra.started.set(id, { at: performance.now(), type: operation.operation, name: payload.operationName ?? operation.name?.value });
       if (operation.operation !== 'subscription') ctx.extra.singleResultOps.add(id);
       const contextValue: Context = options.createContext({
         requestId: `${ctx.extra.connectionId}/${id}`,
         logger: logger.child({ reqId: `${ctx.extra.connectionId}/${id}` }),
         transport: 'ws',
+        principal,
+        clientAddress: ctx.extra.request.ip,
       });
       const args: ExecutionArgs = {
         schema: options.schema,
@@ -128,7 +177,15 @@ export function createWsTransport(options: WsOptions): WsTransport {
       return connections.size;
     },
     handler(socket, request) {
-      const extra: Extra = { socket, request, connectionId: randomUUID().slice(0, 8), singleResultOps: new Set(), started: new Map() };
+      const extra: Extra = {
+        socket,
+        request,
+        connectionId: randomUUID().slice(0, 8),
+        singleResultOps: new Set(),
+        started: new Map(),
+        principal: undefined,
+        authorization: undefined,
+      };
       connections.add(extra);
       logger.debug({ connectionId: extra.connectionId, ip: request.ip }, 'websocket opened');
 

@@ -1,4 +1,5 @@
-import { Query, Resolver } from 'type-graphql';
+import { Authorized, Query, Resolver } from 'type-graphql';
+import { Role } from '../access/index.js';
 import { Strategy } from './models.type.js';
 import type { ModelsService } from './models.service.js';
 
@@ -6,6 +7,7 @@ import type { ModelsService } from './models.service.js';
 export class ModelsResolver {
   constructor(private readonly models: ModelsService) {}
 
+  @Authorized(Role.Viewer)
   @Query(() => [Strategy], { description: 'Every strategy with a loaded model, its active version and all versions' })
   strategies(): Strategy[] {
     return this.models.strategies();
