@@ -9,7 +9,8 @@ import { ROLES, isRole, roleAtLeast, type Principal, type Role } from './roles.j
  * Refusals are errors with a code rather than `false`, so clients see UNAUTHENTICATED (no or bad
  * credentials) or FORBIDDEN (known caller, role too low) instead of type-graphql's generic message.
  */
-export function authChecker({ context }: ResolverData<{ principal?: Principal | undefined }>, roles: Role[]): boolean {
+// An arrow function on purpose: type-graphql treats anything with a `prototype` as a class to instantiate.
+export const authChecker = ({ context }: ResolverData<{ principal?: Principal | undefined }>, roles: Role[]): boolean => {
   const principal = context.principal;
   if (!principal) throw unauthenticated('send "Authorization: Bearer <API key or JWT>" (connectionParams.authorization over WebSocket)');
   const required = leastOf(roles);
@@ -17,7 +18,7 @@ export function authChecker({ context }: ResolverData<{ principal?: Principal | 
     throw codedError(ErrorCode.FORBIDDEN, `Forbidden: needs role ${required} or above (you are ${principal.role})`, { requiredRole: required });
   }
   return true;
-}
+};
 
 function leastOf(roles: readonly string[]): Role | undefined {
   for (const role of roles) if (!isRole(role)) throw new Error(`@Authorized("${role}"): not a role (${ROLES.join(', ')})`);
