@@ -24,9 +24,9 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, isProductio
     extensions.validationErrors = flattenValidationErrors(extensions.validationErrors as ValidationErrorLike[]);
   }
   if (code === 'UNAUTHORIZED') code = ErrorCode.FORBIDDEN; // type-graphql's name for it
-  // Limits hit during parsing (maxTokens) or validation (depth, aliases): the transports label those
+  // Limits hit during parsing (maxTokens; graphql 16 writes "more that") or validation (depth, aliases): the transports label those
   // phases' errors GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED; clients get the limit's own code.
-  const tokens = /Document contains more than (\d+) tokens/.exec(message);
+  const tokens = /Document contains more (?:than|that) (\d+) tokens/.exec(message);
   if (code === 'GRAPHQL_PARSE_FAILED' && tokens) {
     code = ErrorCode.QUERY_TOO_COMPLEX;
     Object.assign(extensions, { limit: 'tokens', max: Number(tokens[1]) });

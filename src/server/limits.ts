@@ -24,7 +24,7 @@ export function limitRules(limits: Pick<QueryLimits, 'maxDepth' | 'maxAliases'>)
   };
   return [
     maxDepthRule({ n: limits.maxDepth, propagateOnRejection: false, onReject: [report('depth', limits.maxDepth)] }),
-    maxAliasesRule({ n: limits.maxAliases, propagateOnRejection: false, onReject: [report('aliases', limits.maxAliases)] }),
+    maxAliasesRule({ n: limits.maxAliases, allowList: [], propagateOnRejection: false, onReject: [report('aliases', limits.maxAliases)] }),
   ];
 }
 
