@@ -141,12 +141,12 @@ describe(`access control, AUTH_MODE=jwt (${stackName})`, () => {
   const secret = 'a-test-secret-that-is-long-enough-0123456789';
   let hs: TestGateway;
   let rs: TestGateway;
-  let rsaPrivate: CryptoKey;
+  let rsaPrivate: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   before(async () => {
     const pair = await generateKeyPair('RS256', { extractable: true });
-    rsaPrivate = pair.privateKey as CryptoKey;
+    rsaPrivate = pair.privateKey;
     hs = await startTestGateway({ AUTH_MODE: 'jwt', JWT_SECRET: secret, JWT_ISSUER: 'https://id.example', JWT_ROLE_CLAIM: 'https://sibyl/role' });
-    rs = await startTestGateway({ AUTH_MODE: 'apikey+jwt', JWT_PUBLIC_KEY: await exportSPKI(pair.publicKey as CryptoKey) });
+    rs = await startTestGateway({ AUTH_MODE: 'apikey+jwt', JWT_PUBLIC_KEY: await exportSPKI(pair.publicKey) });
   });
   after(async () => {
     await hs?.close();
