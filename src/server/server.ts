@@ -166,7 +166,10 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   fastify.get('/health/ready', async (_request, reply) => {
     const report = await options.health.report();
     reply.code(report.ready ? 200 : 503);
-    return { status: report.status, version: report.version, components: report.components };
+    // Public: in production only names and states (details may name hosts, paths, versions; analysts
+    // see them through the `health` query).
+    const components = options.isProduction ? report.components.map(({ name, status }) => ({ name, status })) : report.components;
+    return { status: report.status, version: report.version, components };
   });
   const metricsTokenHash = options.metricsToken ? sha256(options.metricsToken) : undefined;
   fastify.get('/metrics', async (request, reply) => {
