@@ -9,6 +9,7 @@ import { migrateToLatest, openDatabase, type Database } from './infra/db/index.j
 import { createLogger, type Logger } from './infra/logger/logger.js';
 import { createRateLimiter } from './infra/limits/rate-limiter.js';
 import { createMetrics } from './infra/metrics/metrics.js';
+import { recordSpan, startTracing } from './infra/tracing/tracing.js';
 import { CacheTier, type Codec } from './infra/cache/tier.js';
 import { createOnnxEngine } from './infra/inference/onnx.js';
 import { BarsRepository } from './infra/market-data/bars-repository.js';
@@ -76,6 +77,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     releasers.length = 0;
   };
   try {
+    if (config.tracing) {
+      const tracing = await startTracing({ endpoint: config.tracing.otlpEndpoint, serviceName: 'sibyl', version: VERSION });
+      // Pushed first, so released last: spans of the shutdown itself are still exported.
+      releasers.push({ name: 'tracing', close: () => tracing.shutdown() });
+      logger.info({ endpoint: redactUrl(config.tracing.otlpEndpoint) }, 'tracing to OTLP/HTTP');
+    }
     const database = await openDatabase(config.database, logger.child({ component: 'db' }));
     releasers.push({ name: 'database', close: () => database.close() });
     const { applied } = await migrateToLatest(database.db);
@@ -106,6 +113,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         metrics.inferenceRunsTotal.inc({ strategy: manifest.strategy, version: manifest.version });
         metrics.inferenceBatchSize.observe(rows);
         metrics.inferenceSeconds.observe(seconds);
+        recordSpan('inference.run', seconds, { 'sibyl.strategy': manifest.strategy, 'sibyl.version': manifest.version, 'sibyl.rows': rows });
       },
     });
     releasers.push({ name: 'models', close: () => registry.close() });

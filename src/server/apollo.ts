@@ -6,6 +6,7 @@ import {
 } from '@apollo/server/plugin/landingPage/default';
 import type { GraphQLSchema, ValidationRule } from 'graphql';
 import type { Context } from '../context/context.js';
+import { startSpan } from '../infra/tracing/tracing.js';
 import { rateHeaders, type Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
 import type { OperationObserver } from './observe.js';
@@ -45,9 +46,38 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
         : ApolloServerPluginLandingPageProductionDefault({ footer: false }),
       observePlugin(options),
       admissionPlugin(options.admission),
+      tracingPlugin(),
       ...(options.extraPlugins ?? []),
     ],
   });
+}
+
+/** `graphql.parse`, `graphql.validate`, `graphql.execute` spans, children of the HTTP request's span. */
+function tracingPlugin(): ApolloServerPlugin<Context> {
+  const phase = (name: string) => {
+    const span = startSpan(name);
+    return async (error?: unknown) => {
+      if (error) span.recordException(error as Error);
+      span.end();
+    };
+  };
+  return {
+    async requestDidStart() {
+      return {
+        async parsingDidStart() {
+          return phase('graphql.parse');
+        },
+        async validationDidStart() {
+          const end = phase('graphql.validate');
+          return async (errors) => end(errors?.[0]);
+        },
+        async executionDidStart() {
+          const end = phase('graphql.execute');
+          return { executionDidEnd: end };
+        },
+      };
+    },
+  };
 }
 
 /** Introspection role, cost and rate limit (admission.ts) once the operation is known; RateLimit headers. */

@@ -8,6 +8,7 @@ import { NoSchemaIntrospectionCustomRule, specifiedRules, type GraphQLSchema, ty
 import type { ContextFactory, OperationTrace } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
 import type { Metrics } from '../infra/metrics/metrics.js';
+import { inSpan } from '../infra/tracing/tracing.js';
 import type { Authenticator } from '../modules/access/index.js';
 import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
@@ -158,9 +159,13 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       });
     },
   });
+  // The request's span is the active one while Apollo runs it, so phase and resolver spans nest under it.
+  const tracedHandler: typeof graphqlHandler = function (request, reply) {
+    return inSpan('graphql.request', { 'http.request.method': request.method, 'sibyl.request_id': request.id }, async () => graphqlHandler.call(this, request, reply));
+  };
   // One path, two protocols: plain GET/POST go to Apollo, an upgrade on GET goes to graphql-ws.
-  fastify.route({ method: 'GET', url: '/graphql', handler: graphqlHandler, wsHandler: (socket, request) => ws.handler(socket, request) });
-  fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: graphqlHandler });
+  fastify.route({ method: 'GET', url: '/graphql', handler: tracedHandler, wsHandler: (socket, request) => ws.handler(socket, request) });
+  fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: tracedHandler });
 
   fastify.get('/health/live', async () => ({ status: 'ok' }));
   fastify.get('/health/ready', async (_request, reply) => {

@@ -5,6 +5,7 @@ import { GraphQLError, getOperationAST, parse, validate, type ExecutionArgs, typ
 import { CloseCode, makeServer, type ServerOptions } from 'graphql-ws';
 import type { Context, ContextFactory } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
+import { startSpan } from '../infra/tracing/tracing.js';
 import { unauthenticated, type Authenticator, type Principal } from '../modules/access/index.js';
 import type { Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
@@ -41,7 +42,7 @@ interface Extra {
   readonly connectionId: string;
   /** Operation ids running a query or mutation (not subscriptions): what a drain waits for. */
   readonly singleResultOps: Set<string>;
-  readonly started: Map<string, { at: number; type: string; name: string | undefined }>;
+  readonly started: Map<string, { at: number; type: string; name: string | undefined; end: () => void }>;
   /** Set once, at connection_init, from `connectionParams.authorization`; undefined: anonymous. */
   principal: Principal | undefined;
   authorization: string | undefined;
@@ -124,7 +125,8 @@ export function createWsTransport(options: WsOptions): WsTransport {
         if (error instanceof GraphQLError) return [error];
         throw error;
       }
-      ctx.extra.started.set(id, { at: performance.now(), type: operation.operation, name: payload.operationName ?? operation.name?.value });
+      const span = startSpan('graphql.ws.operation', { 'graphql.operation.type': operation.operation, 'sibyl.request_id': `${ctx.extra.connectionId}/${id}` });
+      ctx.extra.started.set(id, { at: performance.now(), type: operation.operation, name: payload.operationName ?? operation.name?.value, end: () => span.end() });
       if (operation.operation !== 'subscription') ctx.extra.singleResultOps.add(id);
       const contextValue: Context = options.createContext({
         requestId: `${ctx.extra.connectionId}/${id}`,
@@ -159,6 +161,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
 
   function finish(extra: Extra, id: string, errors: ReturnType<typeof formatGraphQLError>[] | undefined) {
     const started = extra.started.get(id);
+    started?.end();
     extra.started.delete(id);
     extra.singleResultOps.delete(id);
     const codes = errorCodes(errors);
