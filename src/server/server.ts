@@ -147,7 +147,16 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   const graphqlHandler = fastifyApolloHandler(apollo, {
     context: async (request: FastifyRequest) => {
       // Throws UNAUTHENTICATED (HTTP 401) for a credential that does not verify; none is anonymous.
-      const principal = await options.authenticator.authenticate(request.headers.authorization);
+      let principal;
+      try {
+        principal = await options.authenticator.authenticate(request.headers.authorization);
+      } catch (error) {
+        // Apollo runs no plugin when the context cannot be built: count and log the refusal here.
+        const code = String((error as { extensions?: { code?: unknown } }).extensions?.code ?? 'INTERNAL_SERVER_ERROR');
+        request.trace.errorCodes = [code];
+        options.metrics.graphqlErrorsTotal.inc({ code });
+        throw error;
+      }
       request.trace.role = principal?.role ?? 'anonymous';
       return options.createContext({
         requestId: request.id,

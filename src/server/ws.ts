@@ -172,6 +172,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
       operationName: started?.name,
       seconds: started ? (performance.now() - started.at) / 1000 : 0,
       errorCodes: codes,
+      role: extra.principal?.role ?? 'anonymous',
     });
   }
 
