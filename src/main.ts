@@ -182,7 +182,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       introspection: config.graphql.introspection,
       landingPage: config.graphql.landingPage,
       authenticator,
-      admission: createAdmission({ schema, maxCost: limits.maxCost, rateLimiter, authEnabled: config.auth.mode !== 'off' }),
+      admission: createAdmission({ schema, maxCost: limits.maxCost, maxListSize: config.predictions.maxSymbolsPerRequest, rateLimiter, authEnabled: config.auth.mode !== 'off' }),
       limits,
       corsOrigins: config.corsOrigins,
       metricsToken: config.metricsToken,

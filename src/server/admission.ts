@@ -25,7 +25,8 @@ export interface Admitted {
  *
  * 1. introspection (`__schema`, `__type`) needs the analyst role (INTROSPECTION=false refuses it for
  *    everyone earlier, in validation);
- * 2. cost (limits.ts) at most MAX_QUERY_COST, else QUERY_TOO_COMPLEX;
+ * 2. list arguments at most MAX_SYMBOLS_PER_REQUEST long, else BAD_USER_INPUT; cost (limits.ts) at
+ *    most MAX_QUERY_COST, else QUERY_TOO_COMPLEX;
  * 3. the cost is charged to the caller's rate-limit budget (API key or JWT subject; the address when
  *    anonymous), else RATE_LIMITED with `retryAfterSeconds`.
  *
@@ -35,7 +36,14 @@ export interface Admission {
   admit(request: AdmissionRequest): Promise<Admitted>;
 }
 
-export function createAdmission(options: { schema: GraphQLSchema; maxCost: number; rateLimiter: RateLimiter | undefined; authEnabled: boolean }): Admission {
+export function createAdmission(options: {
+  schema: GraphQLSchema;
+  maxCost: number;
+  /** MAX_SYMBOLS_PER_REQUEST: longer `symbols` lists are BAD_USER_INPUT before any cost is charged. */
+  maxListSize: number;
+  rateLimiter: RateLimiter | undefined;
+  authEnabled: boolean;
+}): Admission {
   return {
     async admit(request) {
       if (options.authEnabled && asksForIntrospection(request.document)) {
@@ -47,7 +55,7 @@ export function createAdmission(options: { schema: GraphQLSchema; maxCost: numbe
           });
         }
       }
-      const cost = operationCost(options.schema, request.document, request.operationName, request.variables) ?? 1;
+      const cost = operationCost(options.schema, request.document, request.operationName, request.variables, options.maxListSize) ?? 1;
       if (cost > options.maxCost) {
         throw tooComplex(`Query cost limit of ${options.maxCost} exceeded, found ${cost}.`, { limit: 'cost', max: options.maxCost, actual: cost });
       }

@@ -2,7 +2,7 @@ import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
 import { GraphQLError, type GraphQLSchema, type DocumentNode, type ValidationContext, type ValidationRule } from 'graphql';
 import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
-import { ErrorCode, codedError } from '../shared/errors.js';
+import { ErrorCode, badUserInput, codedError } from '../shared/errors.js';
 
 /** The static limits every operation meets, over HTTP and WebSocket alike. */
 export interface QueryLimits {
@@ -40,29 +40,36 @@ export function tooComplex(message: string, detail: { limit: string; max: number
 const LIST_SIZE_ARGS = ['symbols'] as const;
 const COUNT_ARGS = ['last', 'first', 'limit'] as const;
 
-const listSizeEstimator: ComplexityEstimator = ({ args, childComplexity }) => {
-  let multiplier = 1;
-  for (const name of LIST_SIZE_ARGS) {
-    const value = args[name];
-    if (Array.isArray(value)) multiplier *= Math.max(1, value.length);
-  }
-  for (const name of COUNT_ARGS) {
-    const value = args[name];
-    if (typeof value === 'number' && Number.isFinite(value)) multiplier *= Math.max(1, Math.min(value, 100_000));
-  }
-  return multiplier === 1 ? undefined : multiplier * (1 + childComplexity);
-};
+function listSizeEstimator(maxListSize: number): ComplexityEstimator {
+  return ({ args, childComplexity }) => {
+    let multiplier = 1;
+    for (const name of LIST_SIZE_ARGS) {
+      const value = args[name];
+      if (!Array.isArray(value)) continue;
+      // Refused here, before anything runs, with the resolver's own words (it checks too).
+      if (value.length > maxListSize) throw badUserInput(`${name}: at most ${maxListSize} per request, got ${value.length}`, { limit: maxListSize });
+      multiplier *= Math.max(1, value.length);
+    }
+    for (const name of COUNT_ARGS) {
+      const value = args[name];
+      if (typeof value === 'number' && Number.isFinite(value)) multiplier *= Math.max(1, Math.min(value, 100_000));
+    }
+    return multiplier === 1 ? undefined : multiplier * (1 + childComplexity);
+  };
+}
 
 /**
  * The cost of an operation: 1 per field, with list-size arguments multiplying their field's subtree.
  * `predictions(symbols: [50 symbols]) { …16 fields… }` costs 50 × 17 = 850. Undefined when the
- * variables do not fit the operation (execution reports that as BAD_USER_INPUT).
+ * variables do not fit the operation (execution reports that as BAD_USER_INPUT). Throws BAD_USER_INPUT
+ * when a list argument is longer than `maxListSize` (MAX_SYMBOLS_PER_REQUEST).
  */
 export function operationCost(
   schema: GraphQLSchema,
   document: DocumentNode,
   operationName: string | undefined | null,
   variables: Record<string, unknown> | undefined | null,
+  maxListSize: number,
 ): number | undefined {
   try {
     return getComplexity({
@@ -70,9 +77,10 @@ export function operationCost(
       query: document,
       operationName: operationName ?? undefined,
       variables: variables ?? {},
-      estimators: [listSizeEstimator, simpleEstimator({ defaultComplexity: 1 })],
+      estimators: [listSizeEstimator(maxListSize), simpleEstimator({ defaultComplexity: 1 })],
     });
-  } catch {
+  } catch (error) {
+    if (error instanceof GraphQLError && error.extensions.code === ErrorCode.BAD_USER_INPUT) throw error;
     return undefined;
   }
 }

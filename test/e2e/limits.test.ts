@@ -38,7 +38,8 @@ describe(`query limits on HTTP and WebSocket (${stackName})`, () => {
     ['depth 20', deepQuery(20), { code: 'QUERY_TOO_COMPLEX', limit: 'depth' }],
     ['500 aliases', aliasQuery(500), { code: 'QUERY_TOO_COMPLEX', limit: 'aliases' }],
     ['10k tokens', tokenQuery(10_000), { code: 'QUERY_TOO_COMPLEX', limit: 'tokens' }],
-    ['1,000 symbols', symbolsQuery(1_000), { code: 'QUERY_TOO_COMPLEX', limit: 'cost' }],
+    // Four 200-symbol predictions, each within MAX_SYMBOLS_PER_REQUEST: 4 × 200 × 7 = 5,600 > MAX_QUERY_COST=5000.
+    ['cost', `{ ${['a', 'b', 'c', 'd'].map((alias) => `${alias}: ${symbolsQuery(200).slice(2, -2)}`).join(' ')} }`, { code: 'QUERY_TOO_COMPLEX', limit: 'cost' }],
   ];
 
   for (const [name, query, expected] of hostile) {
@@ -58,19 +59,23 @@ describe(`query limits on HTTP and WebSocket (${stackName})`, () => {
     });
   }
 
-  test('1,000 cheap symbols (within the cost limit) are refused by MAX_SYMBOLS_PER_REQUEST with BAD_USER_INPUT', async () => {
-    const query = `query($s: [String!]!) { predictions(symbols: $s) { symbol } }`;
-    const variables = { s: Array.from({ length: 1_000 }, () => 'AAPL') };
-    const http = await postQuery(server.url, query, variables, {});
-    // 1,000 × 2 = 2,000 cost points: within MAX_QUERY_COST, so the symbol limit is what answers.
-    assert.equal(http.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
-    assert.equal(http.errors?.[0]?.extensions?.limit, 200);
-    const client = wsClient(server.url);
-    try {
-      const ws = await wsExecute(client, query, variables);
-      assert.equal(ws.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
-    } finally {
-      await client.dispose();
+  test('1,000 symbols: refused before anything runs with BAD_USER_INPUT naming MAX_SYMBOLS_PER_REQUEST, over HTTP and graphql-ws', async () => {
+    for (const [query, variables] of [
+      [symbolsQuery(1_000), undefined],
+      ['query($s: [String!]!) { predictions(symbols: $s) { symbol } }', { s: Array.from({ length: 1_000 }, () => 'AAPL') }],
+    ] as const) {
+      const http = await postQuery(server.url, query, variables);
+      assert.equal(http.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
+      assert.equal(http.errors?.[0]?.extensions?.limit, 200);
+      assert.match(http.errors?.[0]?.message ?? '', /symbols: at most 200 per request, got 1000/);
+      const client = wsClient(server.url);
+      try {
+        const ws = await wsExecute(client, query, variables);
+        assert.equal(ws.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
+        assert.equal(ws.errors?.[0]?.extensions?.limit, 200);
+      } finally {
+        await client.dispose();
+      }
     }
   });
 
