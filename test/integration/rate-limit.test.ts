@@ -46,10 +46,10 @@ describe('rate limiter engines', () => {
 
   test('real Redis: instances share one budget', { skip: realRedisUrl ? false : 'REDIS_URL not set' }, async () => {
     const { REDIS_KEY_PREFIX: keyPrefix } = testRedisEnv();
-    const a = new Redis(realRedisUrl!, { enableOfflineQueue: false });
-    const b = new Redis(realRedisUrl!, { enableOfflineQueue: false });
+    const a = new Redis(realRedisUrl!, { enableOfflineQueue: false, lazyConnect: true });
+    const b = new Redis(realRedisUrl!, { enableOfflineQueue: false, lazyConnect: true });
     try {
-      await Promise.all([a.ping(), b.ping()]);
+      await Promise.all([a.connect(), b.connect()]);
       const one = createRateLimiter({ points: 25, windowSeconds: 60, keyPrefix: keyPrefix!, redis: a });
       const two = createRateLimiter({ points: 25, windowSeconds: 60, keyPrefix: keyPrefix!, redis: b });
       assert.equal((await one.consume('k', 10)).allowed, true);
