@@ -8,7 +8,9 @@ import { withFallback } from './infra/cache/fallback.js';
 import type { Cache } from './infra/cache/cache.js';
 import { migrateToLatest, openDatabase, type Database } from './infra/db/index.js';
 import { createLogger, type Logger } from './infra/logger/logger.js';
+import { createRateLimiter } from './infra/limits/rate-limiter.js';
 import { createMetrics } from './infra/metrics/metrics.js';
+import { recordSpan, startTracing } from './infra/tracing/tracing.js';
 import { CacheTier, type Codec } from './infra/cache/tier.js';
 import { createOnnxEngine } from './infra/inference/onnx.js';
 import { BarsRepository } from './infra/market-data/bars-repository.js';
@@ -25,6 +27,8 @@ import { createLocalLease, createRedisLease } from './infra/coordination/lease.j
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './infra/pubsub/pubsub.js';
 import { dateSafeJson } from './shared/date-safe-json.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
+import { ApiKeysRepository, ApiKeysService, createAuthenticator } from './modules/access/index.js';
+import { AuditLog } from './modules/audit/index.js';
 import { ExplanationService, ExplanationsRepository } from './modules/explanations/index.js';
 import { HealthService } from './modules/health/index.js';
 import {
@@ -42,6 +46,7 @@ import { ModelLifecycle, ModelRegistry, ModelServingRepository, ModelsService } 
 import { PredictionService, priceInterval, type CachedFeatures } from './modules/predictions/index.js';
 import { SignalsMonitor, SignalsRepository, SignalsService, signalsBus } from './modules/signals/index.js';
 import { buildGatewaySchema } from './schema/build-schema.js';
+import { createAdmission } from './server/admission.js';
 import { createGatewayServer } from './server/server.js';
 import type { HealthCheck } from './shared/health.js';
 import { VERSION } from './shared/version.js';
@@ -95,6 +100,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     releasers.length = 0;
   };
   try {
+    if (config.tracing) {
+      const tracing = await startTracing({ endpoint: config.tracing.otlpEndpoint, serviceName: 'sibyl', version: VERSION });
+      // Pushed first, so released last: spans of the shutdown itself are still exported.
+      releasers.push({ name: 'tracing', close: () => tracing.shutdown() });
+      logger.info({ endpoint: redactUrl(config.tracing.otlpEndpoint) }, 'tracing to OTLP/HTTP');
+    }
     const database = await openDatabase(config.database, logger.child({ component: 'db' }));
     releasers.push({ name: 'database', close: () => database.close() });
     const { applied } = await migrateToLatest(database.db);
@@ -129,6 +140,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         metrics.inferenceRunsTotal.inc({ strategy: manifest.strategy, version: manifest.version });
         metrics.inferenceBatchSize.observe(rows);
         metrics.inferenceSeconds.observe(seconds);
+        recordSpan('inference.run', seconds, { 'sibyl.strategy': manifest.strategy, 'sibyl.version': manifest.version, 'sibyl.rows': rows });
       },
     });
     releasers.push({ name: 'models', close: () => registry.close() });
@@ -258,7 +270,18 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       { name: 'history', check: async () => history.health() },
     ];
     const health = new HealthService(checks, VERSION);
-    const schema = await buildGatewaySchema({ health, predictions, models, history: historyQueries, metrics: modelMetrics, signals });
+    const audit = new AuditLog(database.db);
+    const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), audit);
+    const authenticator = await createAuthenticator(config.auth, apiKeys);
+    if (config.auth.mode === 'off') {
+      logger.warn('AUTH_MODE=off: access control is disabled, every caller is an admin (refused in production)');
+    }
+    const schema = await buildGatewaySchema({ health, predictions, models, history: historyQueries, metrics: modelMetrics, apiKeys, signals });
+    const { limits } = config;
+    const rateLimiter =
+      limits.ratePoints > 0
+        ? createRateLimiter({ points: limits.ratePoints, windowSeconds: limits.rateWindowSeconds, keyPrefix, ...(redis ? { redis: redis.command } : {}) })
+        : undefined;
     const server = await createGatewayServer({
       schema,
       createContext: createContextFactory({ predictions, explanations, history: historyQueries }),
@@ -269,6 +292,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       introspection: config.graphql.introspection,
       landingPage: config.graphql.landingPage,
       maxSubscriptionsPerConnection: config.ws.maxSubscriptionsPerConnection,
+      authenticator,
+      admission: createAdmission({ schema, maxCost: limits.maxCost, maxListSize: config.predictions.maxSymbolsPerRequest, rateLimiter, authEnabled: config.auth.mode !== 'off' }),
+      limits,
+      corsOrigins: config.corsOrigins,
+      metricsToken: config.metricsToken,
     });
     const { port } = await server.listen(config.host, config.port);
     logger.info(
@@ -280,6 +308,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         market: market.name,
         feed: feed?.name,
         strategies: registry.strategies(),
+        auth: config.auth.mode,
+        rateLimit: rateLimiter ? `${limits.ratePoints}/${limits.rateWindowSeconds}s (${rateLimiter.engine})` : 'off',
         startupMs: Math.round(performance.now() - started),
       },
       `sibyl ${VERSION} listening on http://${config.host}:${port}/graphql`,

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { BENCH_AUTHORIZATION } from './auth.js';
 
 /**
  * Sends N HTTP POSTs so they truly arrive together, from a separate process. Both halves matter:
@@ -85,7 +86,7 @@ async function oneRound(job: BurstTarget): Promise<BurstRound> {
   // Requests are serialized before the clock starts, so the write loop is only socket writes.
   const requests = job.bodies.map(
     (body) =>
-      `POST ${job.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `POST ${job.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: ${BENCH_AUTHORIZATION}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
   const sent: number[] = new Array(sockets.length);
   const responses = sockets.map(

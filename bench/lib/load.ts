@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
+import { BENCH_AUTHORIZATION } from './auth.js';
 import { summarize, type Summary } from './stats.js';
 
 /** One JSON POST, as every GraphQL client sends it. */
@@ -9,7 +10,8 @@ export interface JsonRequest {
   readonly body: string;
 }
 
-export const JSON_HEADERS = { 'content-type': 'application/json' } as const;
+/** Servers without access control (raw node:http, bare Apollo) ignore the authorization header. */
+export const JSON_HEADERS = { 'content-type': 'application/json', authorization: BENCH_AUTHORIZATION } as const;
 
 export interface LoadResult {
   readonly requests: number;

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import { BENCH_AUTH_ENV } from './auth.js';
 import { registerCleanup, tempDir } from './cleanup.js';
 import { projectRoot } from './paths.js';
 
@@ -128,6 +129,7 @@ export interface GatewayOptions {
 export async function startGateway(options: GatewayOptions = {}): Promise<ServerProcess> {
   const ownDir = options.dataDir ? undefined : tempDir('sibyl-bench-');
   const env = {
+    ...BENCH_AUTH_ENV,
     NODE_ENV: 'production',
     LOG_FORMAT: 'json',
     HOST: '127.0.0.1',

@@ -4,6 +4,7 @@ import * as m0002 from './0002_market_bars.js';
 import * as m0003 from './0003_prediction_history.js';
 import * as m0004 from './0004_prediction_outcomes.js';
 import * as m0005 from './0005_history_rollups.js';
+import * as m0006 from './0006_api_keys.js';
 import * as m0007 from './0007_model_serving.js';
 
 /**
@@ -17,5 +18,6 @@ export const migrations: Record<string, Migration> = {
   '0003_prediction_history': m0003,
   '0004_prediction_outcomes': m0004,
   '0005_history_rollups': m0005,
+  '0006_api_keys': m0006,
   '0007_model_serving': m0007,
 };

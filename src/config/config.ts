@@ -80,7 +80,29 @@ const envSchema = z.object({
   SIGNALS_MAX_REPLAY: integer(1, 100_000).default(1_000),
   SIGNALS_RECORD_WAIT_MS: integer(0, 30_000).default(0),
   WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: integer(1, 10_000).default(20),
+  AUTH_MODE: z.enum(['off', 'apikey', 'jwt', 'apikey+jwt']).optional(),
+  JWT_SECRET: z.string().min(32, { message: 'must be at least 32 characters (an HS256 key)' }).optional(),
+  JWT_PUBLIC_KEY: z.string().includes('BEGIN PUBLIC KEY', { message: 'expected a PEM public key (SPKI, RS256)' }).optional(),
+  JWT_JWKS_URL: urlWithProtocols(['https:', 'http:']).optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  JWT_ROLE_CLAIM: z.string().min(1).default('role'),
+  MAX_QUERY_DEPTH: integer(2, 100).default(10),
+  MAX_ALIASES: integer(0, 1_000).default(30),
+  MAX_TOKENS: integer(100, 100_000).default(2_000),
+  MAX_QUERY_COST: integer(10, 10_000_000).default(5_000),
+  MAX_BODY_BYTES: integer(1_024, 16 * 1024 * 1024).default(65_536),
+  RATE_LIMIT_POINTS: integer(0, 1_000_000_000).optional(),
+  RATE_LIMIT_WINDOW_S: integer(1, 86_400).default(60),
+  CORS_ORIGINS: z.string().optional(),
+  METRICS_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: urlWithProtocols(['https:', 'http:']).optional(),
 });
+
+/** Variables whose values must never be echoed in a configuration error. */
+const SECRET_VARIABLES: ReadonlySet<string> = new Set(['JWT_SECRET', 'JWT_PUBLIC_KEY', 'METRICS_TOKEN']);
+
+export type AuthMode = 'off' | 'apikey' | 'jwt' | 'apikey+jwt';
 
 export type Config = Readonly<{
   env: 'development' | 'production' | 'test';
@@ -111,6 +133,32 @@ export type Config = Readonly<{
   history: { flushIntervalMs: number; maxBufferRows: number; spillDir: string; retentionDays: number };
   /** How often realized outcomes are filled in; 0 turns the periodic pass off. */
   outcomes: { intervalMs: number };
+  auth: {
+    mode: AuthMode;
+    /** Set when the mode accepts JWTs; exactly one way to verify them. */
+    jwt:
+      | {
+          key: { kind: 'secret'; secret: string } | { kind: 'publicKey'; pem: string } | { kind: 'jwks'; url: string };
+          issuer: string | undefined;
+          audience: string | undefined;
+          roleClaim: string;
+        }
+      | undefined;
+  };
+  limits: {
+    maxDepth: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxCost: number;
+    maxBodyBytes: number;
+    /** Cost points per key (or IP) per window; 0 turns rate limiting off. */
+    ratePoints: number;
+    rateWindowSeconds: number;
+  };
+  /** Origins allowed to call from a browser on another origin; empty: none. */
+  corsOrigins: readonly string[];
+  metricsToken: string | undefined;
+  tracing: { otlpEndpoint: string } | undefined;
 }>;
 
 /** One line of the README's configuration table. */
@@ -153,6 +201,23 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'SIGNALS_MAX_REPLAY', default: '1000', description: 'most recorded predictions one `signals(since:)` resume replays; a `since` further back is refused' },
   { name: 'SIGNALS_RECORD_WAIT_MS', default: '0', description: 'how long the monitor may wait for new predictions to be committed to history before publishing them (0 = publish at once: each instance also remembers recent signals for resuming clients)' },
   { name: 'WS_MAX_SUBSCRIPTIONS_PER_CONNECTION', default: '20', description: 'most subscriptions one WebSocket connection may have open at once' },
+  { name: 'AUTH_MODE', default: 'off (apikey in production)', description: '`off`, `apikey`, `jwt` or `apikey+jwt`; `off` logs a warning and is refused in production (see Access control)' },
+  { name: 'JWT_SECRET', default: '(unset)', description: 'HS256 key (≥ 32 characters) for JWTs; give one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL when AUTH_MODE accepts JWTs' },
+  { name: 'JWT_PUBLIC_KEY', default: '(unset)', description: 'PEM (SPKI) public key for RS256 JWTs' },
+  { name: 'JWT_JWKS_URL', default: '(unset)', description: 'JWKS URL of the identity provider (keys fetched and cached by `jose`)' },
+  { name: 'JWT_ISSUER', default: '(unset: not checked)', description: 'required `iss` of JWTs' },
+  { name: 'JWT_AUDIENCE', default: '(unset: not checked)', description: 'required `aud` of JWTs' },
+  { name: 'JWT_ROLE_CLAIM', default: 'role', description: 'claim holding the role (`viewer`, `analyst`, `admin`); dotted paths such as `realm_access.role` are followed' },
+  { name: 'MAX_QUERY_DEPTH', default: '10', description: 'deepest selection nesting an operation may have' },
+  { name: 'MAX_ALIASES', default: '30', description: 'most aliases in one operation' },
+  { name: 'MAX_TOKENS', default: '2000', description: 'most lexical tokens in one document (parsing stops beyond it)' },
+  { name: 'MAX_QUERY_COST', default: '5000', description: 'most cost points one operation may cost (1 per field, times the number of symbols for `predictions`/list arguments)' },
+  { name: 'MAX_BODY_BYTES', default: '65536', description: 'largest HTTP request body and WebSocket message' },
+  { name: 'RATE_LIMIT_POINTS', default: '0 = off (60000 in production)', description: 'cost points each API key / JWT subject (or IP, when anonymous) may spend per window' },
+  { name: 'RATE_LIMIT_WINDOW_S', default: '60', description: 'rate-limit window in seconds' },
+  { name: 'CORS_ORIGINS', default: '(unset: no cross-origin calls)', description: 'comma-separated origins allowed to call from browsers, e.g. `https://app.example.com`' },
+  { name: 'METRICS_TOKEN', default: '(unset: /metrics open)', description: 'when set, `GET /metrics` needs `Authorization: Bearer <token>`' },
+  { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: '(unset: no tracing)', description: 'OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`); traces go to `<url>/v1/traces`' },
 ];
 
 /** Thrown by {@link loadConfig}; its message names every bad variable, one per line. */
@@ -178,12 +243,13 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     throw new ConfigError(
       parsed.error.issues.map((issue) => ({
         variable: String(issue.path[0] ?? '(environment)'),
-        problem: `${issue.message}${describeReceived(known[String(issue.path[0])])}`,
+        problem: `${issue.message}${SECRET_VARIABLES.has(String(issue.path[0])) ? '' : describeReceived(known[String(issue.path[0])])}`,
       })),
     );
   }
   const env = parsed.data;
   const isProduction = env.NODE_ENV === 'production';
+  const auth = authSettings(env, isProduction);
   const dataDir = path.resolve(cwd, env.DATA_DIR);
   return Object.freeze({
     env: env.NODE_ENV,
@@ -230,7 +296,53 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       retentionDays: env.HISTORY_RETENTION_DAYS,
     },
     outcomes: { intervalMs: env.OUTCOMES_INTERVAL_MS },
+    auth,
+    limits: {
+      maxDepth: env.MAX_QUERY_DEPTH,
+      maxAliases: env.MAX_ALIASES,
+      maxTokens: env.MAX_TOKENS,
+      maxCost: env.MAX_QUERY_COST,
+      maxBodyBytes: env.MAX_BODY_BYTES,
+      ratePoints: env.RATE_LIMIT_POINTS ?? (isProduction ? 60_000 : 0),
+      rateWindowSeconds: env.RATE_LIMIT_WINDOW_S,
+    },
+    corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0),
+    metricsToken: env.METRICS_TOKEN,
+    tracing: env.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT } : undefined,
   } satisfies Config);
+}
+
+/**
+ * Access control settings. Production fails closed: with no AUTH_MODE it requires API keys, and `off`
+ * is refused, so a deployment cannot be opened by forgetting a variable. A mode that accepts JWTs needs
+ * exactly one way to verify them.
+ */
+function authSettings(env: z.output<typeof envSchema>, isProduction: boolean): Config['auth'] {
+  const mode = env.AUTH_MODE ?? (isProduction ? 'apikey' : 'off');
+  const problems: Array<{ variable: string; problem: string }> = [];
+  if (mode === 'off' && isProduction) {
+    problems.push({ variable: 'AUTH_MODE', problem: 'off is not allowed in production: use apikey, jwt or apikey+jwt' });
+  }
+  const keys = [
+    env.JWT_SECRET !== undefined && ({ kind: 'secret', secret: env.JWT_SECRET } as const),
+    env.JWT_PUBLIC_KEY !== undefined && ({ kind: 'publicKey', pem: env.JWT_PUBLIC_KEY } as const),
+    env.JWT_JWKS_URL !== undefined && ({ kind: 'jwks', url: env.JWT_JWKS_URL } as const),
+  ].filter((k) => k !== false);
+  const acceptsJwt = mode === 'jwt' || mode === 'apikey+jwt';
+  if (acceptsJwt && keys.length !== 1) {
+    problems.push({
+      variable: 'AUTH_MODE',
+      problem: `${mode} needs exactly one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL (got ${keys.length})`,
+    });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    mode,
+    jwt:
+      acceptsJwt && keys[0]
+        ? { key: keys[0], issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, roleClaim: env.JWT_ROLE_CLAIM }
+        : undefined,
+  };
 }
 
 function describeReceived(value: unknown): string {

@@ -1,4 +1,5 @@
 import type { Logger } from '../infra/logger/logger.js';
+import type { Principal } from '../modules/access/index.js';
 import type { ExplanationLoaders, ExplanationService } from '../modules/explanations/index.js';
 import type { HistoryLoaders, HistoryQueryService } from '../modules/history/index.js';
 import type { PredictionLoaders, PredictionService } from '../modules/predictions/index.js';
@@ -11,6 +12,13 @@ export interface Context {
   readonly requestId: string;
   readonly logger: Logger;
   readonly transport: 'http' | 'ws';
+  /**
+   * Who is calling, authenticated once per HTTP request or WebSocket connection; undefined when
+   * anonymous. Resolvers do not check it themselves: `@Authorized(Role.X)` does (see modules/access).
+   */
+  readonly principal: Principal | undefined;
+  /** The caller's IP address (rate limits of anonymous callers). */
+  readonly clientAddress: string;
   /** Filled in while the operation runs; the transport logs it when the response is sent. */
   readonly trace: OperationTrace;
   /** Per-request DataLoaders: everything one operation asks for is batched, nothing leaks to the next. */
@@ -22,12 +30,16 @@ export interface OperationTrace {
   operationName?: string | undefined;
   operationType?: string | undefined;
   errorCodes?: string[] | undefined;
+  /** Role of the caller, for the request log (never the credential). */
+  role?: string | undefined;
 }
 
 export interface ContextInput {
   requestId: string;
   logger: Logger;
   transport: Context['transport'];
+  principal: Principal | undefined;
+  clientAddress: string;
   trace?: OperationTrace;
 }
 
@@ -42,6 +54,8 @@ export function createContextFactory(services: {
     requestId: input.requestId,
     logger: input.logger,
     transport: input.transport,
+    principal: input.principal,
+    clientAddress: input.clientAddress,
     trace: input.trace ?? {},
     loaders: {
       predictions: services.predictions.createLoaders(),

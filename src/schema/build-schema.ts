@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
+import { ApiKeysResolver, authChecker, type ApiKeysService } from '../modules/access/index.js';
 import { ExplanationsResolver } from '../modules/explanations/index.js';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
 import { HistoryResolver, PredictionHistoryResolver, type HistoryQueryService } from '../modules/history/index.js';
@@ -17,6 +18,7 @@ export interface SchemaServices {
   models: ModelsService;
   history: HistoryQueryService;
   metrics: MetricsService;
+  apiKeys: ApiKeysService;
   /** Without it (a schema for tests that run no subscription) `signals` answers UNAVAILABLE. */
   signals?: SignalsService;
 }
@@ -36,6 +38,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
     [PredictionHistoryResolver, new PredictionHistoryResolver()],
     [MetricsResolver, new MetricsResolver(services.metrics)],
     [SignalsResolver, new SignalsResolver()],
+    [ApiKeysResolver, new ApiKeysResolver(services.apiKeys)],
   ] : []);
   const schema = await buildSchema({
     resolvers: [
@@ -47,11 +50,14 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
       PredictionHistoryResolver,
       MetricsResolver,
       SignalsResolver,
+      ApiKeysResolver,
     ],
     validateFn: validateArgs,
     // Required by type-graphql once a schema has a subscription; `signals` brings its own subscribe
     // function (SignalsService), so this topic-based one is never used.
     pubSub: unusedPubSub,
+    // `@Authorized(Role.X)` on a resolver: the least role that may use it (modules/access/roles.ts).
+    authChecker,
     container: {
       get(resolverClass: Function) {
         const instance = instances.get(resolverClass);

@@ -6,6 +6,8 @@ import {
 } from '@apollo/server/plugin/landingPage/default';
 import type { GraphQLSchema, ValidationRule } from 'graphql';
 import type { Context } from '../context/context.js';
+import { startSpan } from '../infra/tracing/tracing.js';
+import { rateHeaders, type Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
 import type { OperationObserver } from './observe.js';
 
@@ -15,6 +17,9 @@ export interface ApolloOptions {
   landingPage: 'sandbox' | 'production';
   validationRules: readonly ValidationRule[];
   observer: OperationObserver;
+  admission: Admission;
+  /** Parsing stops (QUERY_TOO_COMPLEX) beyond this many tokens. */
+  maxTokens: number;
   extraPlugins?: ApolloServerPlugin<Context>[];
 }
 
@@ -30,6 +35,7 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
     validationRules: [...options.validationRules],
+    parseOptions: { maxTokens: options.maxTokens },
     formatError: (formatted) => formatGraphQLError(formatted, options.isProduction),
     plugins: [
       // Apollo installs its cache-control plugin whenever it is not disabled, and it costs on every
@@ -39,9 +45,59 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
         : ApolloServerPluginLandingPageProductionDefault({ footer: false }),
       observePlugin(options),
+      admissionPlugin(options.admission),
+      tracingPlugin(),
       ...(options.extraPlugins ?? []),
     ],
   });
+}
+
+/** `graphql.parse`, `graphql.validate`, `graphql.execute` spans, children of the HTTP request's span. */
+function tracingPlugin(): ApolloServerPlugin<Context> {
+  const phase = (name: string) => {
+    const span = startSpan(name);
+    return async (error?: unknown) => {
+      if (error) span.recordException(error as Error);
+      span.end();
+    };
+  };
+  return {
+    async requestDidStart() {
+      return {
+        async parsingDidStart() {
+          return phase('graphql.parse');
+        },
+        async validationDidStart() {
+          const end = phase('graphql.validate');
+          return async (errors) => end(errors?.[0]);
+        },
+        async executionDidStart() {
+          const end = phase('graphql.execute');
+          return { executionDidEnd: end };
+        },
+      };
+    },
+  };
+}
+
+/** Introspection role, cost and rate limit (admission.ts) once the operation is known; RateLimit headers. */
+function admissionPlugin(admission: Admission): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ document, operationName, request, contextValue, response }) {
+          const { rate } = await admission.admit({
+            document,
+            operationName,
+            variables: request.variables,
+            principal: contextValue.principal,
+            clientAddress: contextValue.clientAddress,
+          });
+          if (rate) for (const [name, value] of Object.entries(rateHeaders(rate, false))) response.http.headers.set(name, value);
+        },
+      };
+    },
+  };
 }
 
 function observePlugin(options: ApolloOptions): ApolloServerPlugin<Context> {

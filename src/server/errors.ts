@@ -24,6 +24,19 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, isProductio
     extensions.validationErrors = flattenValidationErrors(extensions.validationErrors as ValidationErrorLike[]);
   }
   if (code === 'UNAUTHORIZED') code = ErrorCode.FORBIDDEN; // type-graphql's name for it
+  // Limits hit during parsing (maxTokens; graphql 16 writes "more that") or validation (depth, aliases): the transports label those
+  // phases' errors GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED; clients get the limit's own code.
+  const tokens = /Document contains more (?:than|that) (\d+) tokens/.exec(message);
+  if (code === 'GRAPHQL_PARSE_FAILED' && tokens) {
+    code = ErrorCode.QUERY_TOO_COMPLEX;
+    Object.assign(extensions, { limit: 'tokens', max: Number(tokens[1]) });
+    message = `Token limit of ${tokens[1]} exceeded.`;
+  }
+  if (code === 'GRAPHQL_VALIDATION_FAILED' && typeof extensions.limit === 'string') code = ErrorCode.QUERY_TOO_COMPLEX;
+  // Field suggestions ("Did you mean …?") reveal the schema: Apollo drops them over HTTP in production,
+  // this does it for WebSocket too.
+  if (isProduction && code === 'GRAPHQL_VALIDATION_FAILED') message = message.replace(/ ?Did you mean .+\?$/, '');
+  delete extensions.http;
 
   const isClientError = code !== undefined && CLIENT_ERROR_CODES.has(code);
   if (!isClientError) {

@@ -8,6 +8,8 @@ export interface OperationRecord {
   operationName: string | undefined;
   seconds: number;
   errorCodes: string[];
+  /** The caller's role (`anonymous` without credentials); never the credential. */
+  role?: string | undefined;
 }
 
 /**
@@ -31,6 +33,7 @@ export function createOperationObserver(metrics: Metrics, logger: Logger): Opera
             transport: 'ws',
             operation: record.operationName,
             operationType: record.operationType,
+            role: record.role,
             durationMs: Math.round(record.seconds * 100_000) / 100,
             errorCodes: record.errorCodes.length ? record.errorCodes : undefined,
           },

@@ -1,13 +1,19 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyRequest } from 'fastify';
 import { NoSchemaIntrospectionCustomRule, specifiedRules, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { ContextFactory, OperationTrace } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
 import type { Metrics } from '../infra/metrics/metrics.js';
+import { inSpan } from '../infra/tracing/tracing.js';
+import type { Authenticator } from '../modules/access/index.js';
 import type { HealthService } from '../modules/health/index.js';
+import type { Admission } from './admission.js';
 import { createApollo } from './apollo.js';
+import { limitRules, type QueryLimits } from './limits.js';
 import { createOperationObserver } from './observe.js';
 import { createWsTransport } from './ws.js';
 
@@ -20,8 +26,14 @@ export interface GatewayServerOptions {
   isProduction: boolean;
   introspection: boolean;
   landingPage: 'sandbox' | 'production';
-  bodyLimitBytes?: number;
   maxSubscriptionsPerConnection?: number;
+  authenticator: Authenticator;
+  admission: Admission;
+  limits: Omit<QueryLimits, 'maxCost'> & { maxBodyBytes: number };
+  /** Browser origins allowed to call cross-origin; empty: none. */
+  corsOrigins: readonly string[];
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
 }
 
 export interface GatewayServer {
@@ -33,6 +45,8 @@ export interface GatewayServer {
    */
   close(timeoutMs: number): Promise<void>;
 }
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -54,12 +68,15 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       const header = req.headers['x-request-id'];
       return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
     },
-    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    bodyLimit: options.limits.maxBodyBytes,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
 
-  const validationRules: ValidationRule[] = options.introspection ? [] : [NoSchemaIntrospectionCustomRule];
+  const validationRules: ValidationRule[] = [
+    ...(options.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
+    ...limitRules(options.limits),
+  ];
   const observer = createOperationObserver(options.metrics, logger);
   const apollo = createApollo({
     schema: options.schema,
@@ -67,6 +84,8 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     landingPage: options.landingPage,
     validationRules,
     observer,
+    admission: options.admission,
+    maxTokens: options.limits.maxTokens,
     extraPlugins: [fastifyApolloDrainPlugin(fastify)],
   });
   const ws = createWsTransport({
@@ -77,10 +96,25 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     validationRules: [...specifiedRules, ...validationRules],
     observer,
     ...(options.maxSubscriptionsPerConnection !== undefined && { maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection }),
+    authenticator: options.authenticator,
+    admission: options.admission,
+    maxTokens: options.limits.maxTokens,
+    maxMessageBytes: options.limits.maxBodyBytes,
+  });
+
+  // Only listed origins may call from a browser page on another origin; Apollo's CSRF prevention
+  // (csrfPrevention) covers the simple requests CORS does not stop.
+  await fastify.register(cors, { origin: options.corsOrigins.length > 0 ? [...options.corsOrigins] : false, maxAge: 600 });
+  // Security headers. Apollo Sandbox (development landing page) runs inline scripts from Apollo's CDN
+  // in an iframe, which a strict Content-Security-Policy blocks; production serves no such page.
+  await fastify.register(helmet, {
+    contentSecurityPolicy: options.landingPage === 'sandbox' ? false : undefined,
+    crossOriginEmbedderPolicy: false,
   });
 
   await fastify.register(websocket, {
-    options: { maxPayload: 1024 * 1024 },
+    // graphql-ws's own check (maxMessageBytes) answers with a 4400 close and a reason; this is the backstop.
+    options: { maxPayload: options.limits.maxBodyBytes * 2 },
     // Default preClose closes sockets without a code; ours waits for running queries, then sends 1001.
     preClose: async () => {
       await ws.drain(2_000);
@@ -104,6 +138,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
         durationMs: Math.round(reply.elapsedTime * 100) / 100,
         operation: operationName,
         operationType,
+        role: request.trace?.role,
         errorCodes: errorCodes?.length ? errorCodes : undefined,
       },
       'request',
@@ -113,20 +148,55 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   await apollo.start();
   const graphqlHandler = fastifyApolloHandler(apollo, {
     context: async (request: FastifyRequest) => {
-      return options.createContext({ requestId: request.id, logger: request.log as Logger, transport: 'http', trace: request.trace });
+      // Throws UNAUTHENTICATED (HTTP 401) for a credential that does not verify; none is anonymous.
+      let principal;
+      try {
+        principal = await options.authenticator.authenticate(request.headers.authorization);
+      } catch (error) {
+        // Apollo runs no plugin when the context cannot be built: count and log the refusal here.
+        const code = String((error as { extensions?: { code?: unknown } }).extensions?.code ?? 'INTERNAL_SERVER_ERROR');
+        request.trace.errorCodes = [code];
+        options.metrics.graphqlErrorsTotal.inc({ code });
+        throw error;
+      }
+      request.trace.role = principal?.role ?? 'anonymous';
+      return options.createContext({
+        requestId: request.id,
+        logger: request.log as Logger,
+        transport: 'http',
+        principal,
+        clientAddress: request.ip,
+        trace: request.trace,
+      });
     },
   });
+  // The request's span is the active one while Apollo runs it, so phase and resolver spans nest under it.
+  const tracedHandler: typeof graphqlHandler = function (request, reply) {
+    return inSpan('graphql.request', { 'http.request.method': request.method, 'sibyl.request_id': request.id }, async () => graphqlHandler.call(this, request, reply));
+  };
   // One path, two protocols: plain GET/POST go to Apollo, an upgrade on GET goes to graphql-ws.
-  fastify.route({ method: 'GET', url: '/graphql', handler: graphqlHandler, wsHandler: (socket, request) => ws.handler(socket, request) });
-  fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: graphqlHandler });
+  fastify.route({ method: 'GET', url: '/graphql', handler: tracedHandler, wsHandler: (socket, request) => ws.handler(socket, request) });
+  fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: tracedHandler });
 
   fastify.get('/health/live', async () => ({ status: 'ok' }));
   fastify.get('/health/ready', async (_request, reply) => {
     const report = await options.health.report();
     reply.code(report.ready ? 200 : 503);
-    return { status: report.status, version: report.version, components: report.components };
+    // Public: in production only names and states (details may name hosts, paths, versions; analysts
+    // see them through the `health` query).
+    const components = options.isProduction ? report.components.map(({ name, status }) => ({ name, status })) : report.components;
+    return { status: report.status, version: report.version, components };
   });
-  fastify.get('/metrics', async (_request, reply) => {
+  const metricsTokenHash = options.metricsToken ? sha256(options.metricsToken) : undefined;
+  fastify.get('/metrics', async (request, reply) => {
+    if (metricsTokenHash) {
+      const presented = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '')?.[1];
+      // Compared as hashes: equal length, so timingSafeEqual applies and the token's length does not leak.
+      if (!presented || !timingSafeEqual(sha256(presented), metricsTokenHash)) {
+        reply.code(401).header('www-authenticate', 'Bearer');
+        return { error: 'METRICS_TOKEN required: Authorization: Bearer <token>' };
+      }
+    }
     reply.header('content-type', options.metrics.registry.contentType);
     return options.metrics.registry.metrics();
   });

@@ -16,7 +16,10 @@ import {
 import { CloseCode, makeServer, type ServerOptions } from 'graphql-ws';
 import type { Context, ContextFactory } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
+import { startSpan } from '../infra/tracing/tracing.js';
+import { unauthenticated, type Authenticator, type Principal } from '../modules/access/index.js';
 import { badUserInput } from '../shared/errors.js';
+import type { Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
 import type { OperationObserver } from './observe.js';
 
@@ -33,6 +36,10 @@ export interface WsOptions {
   isProduction: boolean;
   validationRules: readonly ValidationRule[];
   observer: OperationObserver;
+  authenticator: Authenticator;
+  admission: Admission;
+  /** Parsing stops (QUERY_TOO_COMPLEX) beyond this many tokens. */
+  maxTokens: number;
   /** Close the socket when `connection_init` has not arrived within this time. */
   connectionInitWaitTimeoutMs?: number;
   /** Ping interval; a client that does not pong within the same time is dropped. */
@@ -51,7 +58,10 @@ interface Extra {
   readonly singleResultOps: Set<string>;
   /** Operation ids running a subscription: what the per-connection cap counts. */
   readonly subscriptionOps: Set<string>;
-  readonly started: Map<string, { at: number; type: string; name: string | undefined }>;
+  readonly started: Map<string, { at: number; type: string; name: string | undefined; end: () => void }>;
+  /** Set once, at connection_init, from `connectionParams.authorization`; undefined: anonymous. */
+  principal: Principal | undefined;
+  authorization: string | undefined;
 }
 
 export interface WsTransport {
@@ -83,10 +93,31 @@ export function createWsTransport(options: WsOptions): WsTransport {
   const serverOptions: ServerOptions<Record<string, unknown> | undefined, Extra> = {
     schema: options.schema,
     connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs ?? 5_000,
-    onSubscribe(ctx, id, payload) {
+    /**
+     * Authenticates once per connection, like a browser would send its header once per HTTP request:
+     * `connectionParams: { authorization: "Bearer <API key or JWT>" }`. Without one the connection is
+     * anonymous (fields that need a role answer UNAUTHENTICATED, as over HTTP); with one that does not
+     * verify, the socket is closed with 4403 and the reason.
+     */
+    async onConnect(ctx) {
+      const params = ctx.connectionParams ?? {};
+      const raw = params.authorization ?? params.Authorization;
+      const authorization = typeof raw === 'string' ? raw : undefined;
+      try {
+        ctx.extra.principal = await options.authenticator.authenticate(authorization);
+        ctx.extra.authorization = authorization;
+        return true;
+      } catch (error) {
+        const reason = error instanceof GraphQLError ? error.message : 'Not authenticated';
+        logger.info({ connectionId: ctx.extra.connectionId, ip: ctx.extra.request.ip }, 'websocket refused: not authenticated');
+        ctx.extra.socket.close(CloseCode.Forbidden, Buffer.from(reason).subarray(0, 120).toString());
+        return false;
+      }
+    },
+    async onSubscribe(ctx, id, payload) {
       let document;
       try {
-        document = parse(payload.query, { maxTokens: 10_000 });
+        document = parse(payload.query, { maxTokens: options.maxTokens });
       } catch (error) {
         return [withCode(error instanceof GraphQLError ? error : new GraphQLError(String(error)), 'GRAPHQL_PARSE_FAILED')];
       }
@@ -94,18 +125,38 @@ export function createWsTransport(options: WsOptions): WsTransport {
       if (validationErrors.length > 0) return validationErrors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
       const operation = getOperationAST(document, payload.operationName);
       if (!operation) return [new GraphQLError('Could not determine which operation to run: name one with operationName')];
+      const { principal } = ctx.extra;
+      // A key revoked while the socket is open stops working at its next operation.
+      if (principal && !(await options.authenticator.stillValid(principal, ctx.extra.authorization))) {
+        return [unauthenticated('the API key of this connection was revoked; reconnect with a valid one')];
+      }
+      try {
+        await options.admission.admit({
+          document,
+          operationName: payload.operationName,
+          variables: payload.variables,
+          principal,
+          clientAddress: ctx.extra.request.ip,
+        });
+      } catch (error) {
+        if (error instanceof GraphQLError) return [error];
+        throw error;
+      }
       if (operation.operation === 'subscription') {
         if (ctx.extra.subscriptionOps.size >= maxSubscriptions) {
           return [badUserInput(`this connection already has ${maxSubscriptions} subscriptions running (the limit); complete one first or open another connection`, { limit: maxSubscriptions })];
         }
         ctx.extra.subscriptionOps.add(id);
       }
-      ctx.extra.started.set(id, { at: performance.now(), type: operation.operation, name: payload.operationName ?? operation.name?.value });
+      const span = startSpan('graphql.ws.operation', { 'graphql.operation.type': operation.operation, 'sibyl.request_id': `${ctx.extra.connectionId}/${id}` });
+      ctx.extra.started.set(id, { at: performance.now(), type: operation.operation, name: payload.operationName ?? operation.name?.value, end: () => span.end() });
       if (operation.operation !== 'subscription') ctx.extra.singleResultOps.add(id);
       const contextValue: Context = options.createContext({
         requestId: `${ctx.extra.connectionId}/${id}`,
         logger: logger.child({ reqId: `${ctx.extra.connectionId}/${id}` }),
         transport: 'ws',
+        principal,
+        clientAddress: ctx.extra.request.ip,
       });
       const args: ExecutionArgs = {
         schema: options.schema,
@@ -114,7 +165,11 @@ export function createWsTransport(options: WsOptions): WsTransport {
         variableValues: payload.variables,
         contextValue,
       };
-      if (operation.operation === 'subscription') shareKeys.set(args, `${payload.operationName ?? ''}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? null)}`);
+      // The role is part of the key: field authorization (@Authorized) depends on it and on nothing
+      // else of the subscriber's, so subscribers with the same role, selection and variables share.
+      if (operation.operation === 'subscription') {
+        shareKeys.set(args, `${principal?.role ?? '(anonymous)'}\u0000${payload.operationName ?? ''}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? null)}`);
+      }
       return args;
     },
     onOperation(_ctx, _id, _payload, args, result) {
@@ -146,6 +201,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
     const started = extra.started.get(id);
     // A stream that failed was observed by onError; graphql-ws then also calls onComplete.
     if (!started && errors === undefined) return;
+    started?.end();
     extra.started.delete(id);
     extra.singleResultOps.delete(id);
     extra.subscriptionOps.delete(id);
@@ -157,6 +213,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
       operationName: started?.name,
       seconds: started ? (performance.now() - started.at) / 1000 : 0,
       errorCodes: codes,
+      role: extra.principal?.role ?? 'anonymous',
     });
   }
 
@@ -165,7 +222,16 @@ export function createWsTransport(options: WsOptions): WsTransport {
       return connections.size;
     },
     handler(socket, request) {
-      const extra: Extra = { socket, request, connectionId: randomUUID().slice(0, 8), singleResultOps: new Set(), subscriptionOps: new Set(), started: new Map() };
+      const extra: Extra = {
+        socket,
+        request,
+        connectionId: randomUUID().slice(0, 8),
+        singleResultOps: new Set(),
+        subscriptionOps: new Set(),
+        started: new Map(),
+        principal: undefined,
+        authorization: undefined,
+      };
       connections.add(extra);
       logger.debug({ connectionId: extra.connectionId, ip: request.ip }, 'websocket opened');
 
@@ -247,8 +313,8 @@ function failingStream(error: GraphQLError): AsyncGenerator<ExecutionResult> {
 }
 
 /**
- * Subscription operations whose events may share one execution: same query text, operation name and
- * variables (set by onSubscribe). Keyed by the ExecutionArgs object graphql-ws hands to `subscribe`.
+ * Subscription operations whose events may share one execution: same role, query text, operation name
+ * and variables (set by onSubscribe). Keyed by the ExecutionArgs object graphql-ws hands to `subscribe`.
  */
 const shareKeys = new WeakMap<ExecutionArgs, string>();
 /** Per event payload (the same object for every subscriber of it): results by share key. */
@@ -259,8 +325,9 @@ const sharedResults = new WeakMap<object, Map<string, ExecutionResult | Promise<
  * selection is executed once, not once per subscriber: ten thousand subscribers of a symbol cost one
  * execution per new bar, and each socket sends the same result. graphql-js would run the selection for
  * every subscriber. Sound because the result depends only on the event, the document and the
- * variables: nothing the resolvers return depends on the per-subscriber context today. When it does
- * (per-viewer authorization of fields), the viewer's identity must become part of the share key.
+ * variables and the subscriber's role (field authorization, the one thing resolvers take from the
+ * per-subscriber context, depends on the role only). Anything per-subscriber added to resolvers later
+ * must join the share key.
  */
 async function subscribeSharingResults(args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
   const source = await createSourceEventStream(args);

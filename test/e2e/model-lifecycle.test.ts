@@ -168,6 +168,7 @@ describe(`model lifecycle through the API (${stackName})`, () => {
     assert.deepEqual(new Set(served.filter((r) => r.startedAt > rolledBackAt).map(version)), new Set(['v1']));
     assert.deepEqual(new Set(served.filter((r) => r.endedAt < activationSentAt).map(version)), new Set(['v1']));
 
+    // The actor is the caller's principal id: tests run with AUTH_MODE=off, whose principal is `dev`.
     const audit = await server.gateway.database.db
       .selectFrom('audit_log')
       .select(['actor', 'action', 'subject', 'detail'])
@@ -177,8 +178,8 @@ describe(`model lifecycle through the API (${stackName})`, () => {
     assert.deepEqual(
       audit.map((a) => [a.actor, a.subject, a.detail.version, a.detail.previous]),
       [
-        ['anonymous', S, 'v2', 'v1'],
-        ['anonymous', S, 'v1', 'v2'],
+        ['dev', S, 'v2', 'v1'],
+        ['dev', S, 'v1', 'v2'],
       ],
     );
   });
@@ -248,7 +249,7 @@ describe(`model lifecycle through the API (${stackName})`, () => {
     const cleared = await execute(server.url, SetShadowModelVersionDocument, { strategy: S, version: null });
     assert.equal(cleared.data!.setShadowModelVersion.shadowVersion, null);
     const shadowAudit = await db.selectFrom('audit_log').select(['actor', 'detail']).where('action', '=', 'model.shadow').orderBy('id').execute();
-    assert.deepEqual(shadowAudit.map((a) => [a.actor, a.detail.version]), [['anonymous', 'v3'], ['anonymous', null]]);
+    assert.deepEqual(shadowAudit.map((a) => [a.actor, a.detail.version]), [['dev', 'v3'], ['dev', null]]);
   });
 });
 
@@ -286,7 +287,7 @@ describe(`model lifecycle across instances (${stackName})`, { skip: !(realPostgr
     const seconds = (performance.now() - switchedAt) / 1000;
     t.diagnostic(`B served v2 ${seconds.toFixed(3)} s after A's activation answered`);
     assert.ok(seconds < 5, `B switched after ${seconds.toFixed(2)} s`);
-    assert.ok(b.logs.some((l) => String(l.msg).startsWith('direction-1d now served by v2') && String(l.reason).startsWith('event from anonymous')));
+    assert.ok(b.logs.some((l) => String(l.msg).startsWith('direction-1d now served by v2') && String(l.reason).startsWith('event from dev')));
 
     const c = await start({ ...shared, MODELS_RESCAN_INTERVAL_MS: '0' }, database);
     instances.push(c);

@@ -11,6 +11,8 @@ import { createOnnxEngine } from '../../src/infra/inference/onnx.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { createSyntheticMarket } from '../../src/infra/market-data/synthetic.js';
+import { ApiKeysRepository, ApiKeysService, Role } from '../../src/modules/access/index.js';
+import { AuditLog } from '../../src/modules/audit/index.js';
 import { ExplanationService, ExplanationsRepository } from '../../src/modules/explanations/index.js';
 import { HealthService } from '../../src/modules/health/index.js';
 import { HistoryQueryService, HistoryReadRepository, HistoryRepository } from '../../src/modules/history/index.js';
@@ -81,14 +83,17 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
     } satisfies KyselyPlugin);
     const history = new HistoryQueryService(new HistoryReadRepository(counted), market, 200);
     const explanations = new ExplanationService(new ExplanationsRepository(database.db), silent);
+    // `history` is analyst-only (@Authorized); the caller is one, as the authenticator would say.
+    const analyst = { principal: { id: 'test', name: 'test', role: Role.Analyst, via: 'apikey' as const }, clientAddress: '127.0.0.1' };
     const schema = await buildGatewaySchema({
       health: new HealthService([], 'test'),
       predictions,
       models: new ModelsService(registry),
       history,
       metrics: new MetricsService(new MetricsRepository(database.db), () => 'v1'),
+      apiKeys: new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db)),
     });
-    const context = createContextFactory({ predictions, history, explanations })({ requestId: 't', logger: silent, transport: 'http' });
+    const context = createContextFactory({ predictions, history, explanations })({ requestId: 't', logger: silent, transport: 'http', ...analyst });
     const document = parse(`query($symbols: [String!]!) {
       one: predictions(symbols: $symbols, strategy: "direction-1d") { symbol history(last: 4) { time confidence } }
       five: predictions(symbols: $symbols, strategy: "direction-5d") { symbol history(last: 4) { time confidence } }
@@ -105,7 +110,7 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
 
     // And a second request gets its own loaders: one more statement, not a cached answer.
     statements = 0;
-    const again = await execute({ schema, document, variableValues: { symbols }, contextValue: createContextFactory({ predictions, history, explanations })({ requestId: 'u', logger: silent, transport: 'http' }) });
+    const again = await execute({ schema, document, variableValues: { symbols }, contextValue: createContextFactory({ predictions, history, explanations })({ requestId: 'u', logger: silent, transport: 'http', ...analyst }) });
     assert.equal(again.errors, undefined);
     assert.equal(statements, 1);
   });

@@ -6,6 +6,7 @@ import type { ColumnType, Generated } from 'kysely';
  */
 export interface Tables {
   audit_log: AuditLogTable;
+  api_keys: ApiKeysTable;
   market_bars: MarketBarsTable;
   prediction_history: PredictionHistoryTable;
   model_serving: ModelServingTable;
@@ -18,6 +19,18 @@ export interface AuditLogTable {
   action: string;
   subject: string;
   detail: ColumnType<Record<string, unknown>, string, never>;
+}
+
+/** One API key; see db/migrations/0006_api_keys.ts. `key_hash` is the hex SHA-256 of the key. */
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  role: 'viewer' | 'analyst' | 'admin';
+  key_hash: string;
+  prefix: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
+  created_by: string;
+  revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
 }
 
 /** One stored OHLCV bar; see db/migrations/0002_market_bars.ts for its constraints. */

@@ -1,4 +1,5 @@
-import { Ctx, FieldResolver, Resolver, Root } from 'type-graphql';
+import { Authorized, Ctx, FieldResolver, Resolver, Root } from 'type-graphql';
+import { Role } from '../access/index.js';
 import type { Context } from '../../context/context.js';
 import { Prediction, type PredictionRecord } from '../predictions/index.js';
 import { Explanation } from './explanation.type.js';
@@ -6,6 +7,7 @@ import { Explanation } from './explanation.type.js';
 /** `Prediction.explanation`, kept beside its module rather than in the predictions resolver. */
 @Resolver(() => Prediction)
 export class ExplanationsResolver {
+  @Authorized(Role.Analyst)
   @FieldResolver(() => Explanation, {
     description: 'Why the model gave this probability (Shapley attributions that sum to probability − baseline) and how often it was right at this confidence',
   })

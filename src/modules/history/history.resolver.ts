@@ -1,4 +1,5 @@
-import { Args, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import { Role } from '../access/index.js';
 import type { Context } from '../../context/context.js';
 import { Prediction, type PredictionRecord } from '../predictions/index.js';
 import { ConfidenceHistoryArgs, ConfidenceTrendsArgs, HistoryLastArgs } from './history.args.js';
@@ -10,11 +11,13 @@ import { ConfidencePoint, ConfidenceTrend } from './history.type.js';
 export class HistoryResolver {
   constructor(private readonly service: HistoryQueryService) {}
 
+  @Authorized(Role.Analyst)
   @Query(() => [ConfidencePoint], { description: 'Recorded confidence of one symbol and strategy, bucketed over time (oldest first; empty buckets omitted)' })
   confidenceHistory(@Args(() => ConfidenceHistoryArgs) args: ConfidenceHistoryArgs): Promise<ConfidencePointRow[]> {
     return this.service.confidenceHistory(args);
   }
 
+  @Authorized(Role.Analyst)
   @Query(() => [ConfidenceTrend], { description: 'Confidence statistics per symbol over a window ending at its latest recorded prediction, in the order asked' })
   confidenceTrends(@Args(() => ConfidenceTrendsArgs) args: ConfidenceTrendsArgs): Promise<ConfidenceTrendRecord[]> {
     return this.service.confidenceTrends(args);
@@ -24,6 +27,7 @@ export class HistoryResolver {
 /** `Prediction.history`, batched per request: every prediction of one operation costs ONE query together. */
 @Resolver(() => Prediction)
 export class PredictionHistoryResolver {
+  @Authorized(Role.Analyst)
   @FieldResolver(() => [ConfidencePoint], {
     description:
       'The latest recorded predictions of this symbol, strategy and model version, oldest first. The prediction being served appears once the history writer has flushed it (HISTORY_FLUSH_INTERVAL_MS).',

@@ -1,5 +1,6 @@
-import { Args, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../context/context.js';
+import { Role } from '../access/index.js';
 import { badUserInput } from '../../shared/errors.js';
 import { ModelVersion } from '../models/models.type.js';
 import type { ModelsService } from '../models/models.service.js';
@@ -15,6 +16,7 @@ export class PredictionsResolver {
     private readonly models: ModelsService,
   ) {}
 
+  @Authorized(Role.Viewer)
   @Query(() => Prediction, { description: 'The current prediction for one symbol' })
   async prediction(@Args(() => PredictionArgs) { symbol, strategy }: PredictionArgs, @Ctx() ctx: Context): Promise<PredictionRecord> {
     const name = strategy ?? DEFAULT_STRATEGY;
@@ -22,6 +24,7 @@ export class PredictionsResolver {
     return ctx.loaders.predictions.prediction.load({ strategy: name, symbol });
   }
 
+  @Authorized(Role.Viewer)
   @Query(() => [Prediction], {
     nullable: 'items',
     description: 'Predictions for many symbols in one batch; an unknown symbol is null at its index, with an UNKNOWN_SYMBOL error at its path',

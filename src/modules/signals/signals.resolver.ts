@@ -1,5 +1,6 @@
 import type { GraphQLSchema } from 'graphql';
-import { Args, Ctx, Resolver, Root, Subscription } from 'type-graphql';
+import { Args, Authorized, Ctx, Resolver, Root, Subscription } from 'type-graphql';
+import { Role } from '../access/index.js';
 import type { Context } from '../../context/context.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import { Prediction } from '../predictions/prediction.type.js';
@@ -21,6 +22,7 @@ export function bindSignalsService(schema: GraphQLSchema, service: SignalsServic
 
 @Resolver(() => Prediction)
 export class SignalsResolver {
+  @Authorized(Role.Viewer)
   @Subscription(() => Prediction, {
     description:
       'Live predictions: one per new bar of each symbol (and on the fallback interval for providers without bar events), ' +

@@ -1,0 +1,72 @@
+import { userInfo } from 'node:os';
+import { parseArgs } from 'node:util';
+import { configFromEnvironment } from '../config/index.js';
+import { migrateToLatest, openDatabase } from '../infra/db/index.js';
+import { createLogger } from '../infra/logger/logger.js';
+import { ApiKeysRepository, ApiKeysService, isRole } from '../modules/access/index.js';
+import { AuditLog } from '../modules/audit/index.js';
+
+const USAGE = `usage:
+  npm run keys -- create --name <name> --role viewer|analyst|admin
+  npm run keys -- list
+  npm run keys -- revoke <id>`;
+
+/**
+ * `npm run keys`: API keys in the configured database (the same one the gateway uses). A created key
+ * is printed once, on stdout alone, so `KEY=$(npm run -s keys -- create …)` captures just the key.
+ * Every create/revoke is in the audit log with actor `cli:<OS user>`. With the embedded database
+ * (PGlite), stop the gateway first: one process per data directory.
+ */
+async function main(): Promise<number> {
+  const { positionals, values } = parseArgs({
+    allowPositionals: true,
+    options: { name: { type: 'string' }, role: { type: 'string' } },
+  });
+  const [command, ...rest] = positionals;
+  if (command !== 'create' && command !== 'list' && command !== 'revoke') {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  if (command === 'create' && (!values.name || !isRole(values.role))) {
+    process.stderr.write(`create needs --name and --role viewer|analyst|admin\n${USAGE}\n`);
+    return 2;
+  }
+  if (command === 'revoke' && rest.length !== 1) {
+    process.stderr.write(`revoke needs one key id (see list)\n${USAGE}\n`);
+    return 2;
+  }
+  const config = configFromEnvironment();
+  if (!config) return 1;
+  const logger = createLogger({ ...config.log, level: 'warn' });
+  const database = await openDatabase(config.database, logger);
+  try {
+    await migrateToLatest(database.db);
+    const keys = new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db));
+    const actor = `cli:${userInfo().username}`;
+    if (command === 'create') {
+      const { key, record } = await keys.create({ name: values.name!, role: values.role as 'viewer', actor });
+      process.stderr.write(`created ${record.role} key "${record.name}" (id ${record.id}); it is shown this once:\n`);
+      process.stdout.write(`${key}\n`);
+    } else if (command === 'list') {
+      for (const k of await keys.list()) {
+        const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
+        process.stdout.write(`${k.id}  ${k.role.padEnd(7)}  ${k.prefix}…  ${state.padEnd(32)}  ${k.name}\n`);
+      }
+    } else {
+      const row = await keys.revoke(rest[0]!, actor);
+      if (!row) {
+        process.stderr.write(`no API key with id ${rest[0]}\n`);
+        return 1;
+      }
+      process.stdout.write(`revoked ${row.id} (${row.name}); refused from the next request on\n`);
+    }
+    return 0;
+  } catch (error) {
+    process.stderr.write(`keys ${command} failed: ${(error as Error).message}\n`);
+    return 1;
+  } finally {
+    await database.close();
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,37 @@
+import type { Db } from '../../infra/db/index.js';
+
+/** One admin action: who (a principal id such as `key:…`, `jwt:…` or `cli:<os user>`), did what, to what. */
+export interface AuditEntry {
+  actor: string;
+  /** Dotted verb, e.g. `api_key.created`, `api_key.revoked`, `model.activated`. */
+  action: string;
+  /** What was acted on, e.g. an API key id or `direction-1d@v2`. */
+  subject: string;
+  /** Anything else worth keeping (never a secret). */
+  detail?: Record<string, unknown>;
+}
+
+/**
+ * The append-only record of admin actions (`audit_log`, migration 0001). Services call `record` in the
+ * same code path as the change they audit, after it succeeded:
+ *
+ * ```ts
+ * await this.audit.record({ actor: principal.id, action: 'model.activated', subject: `${strategy}@${version}`, detail: { previous } });
+ * ```
+ */
+export class AuditLog {
+  constructor(private readonly db: Db) {}
+
+  async record(entry: AuditEntry): Promise<void> {
+    await this.db
+      .insertInto('audit_log')
+      .values({ actor: entry.actor, action: entry.action, subject: entry.subject, detail: JSON.stringify(entry.detail ?? {}) })
+      .execute();
+  }
+
+  /** Newest first. */
+  async recent(limit = 100): Promise<Array<AuditEntry & { time: Date }>> {
+    const rows = await this.db.selectFrom('audit_log').select(['time', 'actor', 'action', 'subject', 'detail']).orderBy('id', 'desc').limit(limit).execute();
+    return rows.map((row) => ({ time: row.time, actor: row.actor, action: row.action, subject: row.subject, detail: row.detail }));
+  }
+}
