@@ -6,6 +6,7 @@ import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { PrivatePostgres, findPostgres } from '../test/helpers/private-postgres.js';
 import { PrivateRedis, findRedisServer } from '../test/helpers/private-redis.js';
+import { BENCH_AUTHORIZATION } from './lib/auth.js';
 import { runCleanups, registerCleanup } from './lib/cleanup.js';
 import { scrape } from './lib/metrics.js';
 import { projectRoot, resultsDir } from './lib/paths.js';
@@ -14,7 +15,8 @@ import { startGateway, type ServerProcess } from './lib/process.js';
 /**
  * `npm run soak [-- --minutes 5 --clients 8]`: the reliability soak. One gateway process on a PostgreSQL
  * and a Redis of its own (private servers, so restarting them disturbs nobody), mixed load for N
- * minutes (HTTP prediction queries from several clients, graphql-ws queries), and faults on a schedule:
+ * minutes (HTTP prediction queries from several clients, graphql-ws queries, a live `signals`
+ * subscriber), and faults on a schedule:
  * Redis killed and restarted twice, PostgreSQL stopped and restarted twice. The synthetic market ticks
  * fast so every few hundred milliseconds brings new history keys, and the history buffer is small, so
  * outages spill to disk.
@@ -49,13 +51,15 @@ const QUERY = `query Soak($symbols: [String!]!, $strategy: String) {
 }`;
 
 interface Tally {
+  signals: number;
+  signalErrors: number;
   requests: number;
   predictions: number;
   errorsByCode: Record<string, number>;
   transportFailures: number;
 }
 
-const tally: Tally = { requests: 0, predictions: 0, errorsByCode: {}, transportFailures: 0 };
+const tally: Tally = { signals: 0, signalErrors: 0, requests: 0, predictions: 0, errorsByCode: {}, transportFailures: 0 };
 const served = new Set<string>();
 const log = (message: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
 const t0 = performance.now();
@@ -86,7 +90,7 @@ async function httpClient(url: string, until: () => boolean): Promise<void> {
     try {
       const response = await fetch(`${url}/graphql`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: BENCH_AUTHORIZATION },
         body: JSON.stringify({ query: QUERY, variables: randomRequest() }),
       });
       count((await response.json()) as Answer);
@@ -100,7 +104,13 @@ async function httpClient(url: string, until: () => boolean): Promise<void> {
 async function wsLoop(url: string, until: () => boolean): Promise<void> {
   let client: Client | undefined;
   while (!until()) {
-    client ??= createClient({ url: `${url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+    client ??= createClient({
+      url: `${url.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: true,
+      connectionParams: { authorization: BENCH_AUTHORIZATION },
+    });
     try {
       const answer = await new Promise<Answer>((resolve, reject) => {
         let result: Answer = {};
@@ -115,6 +125,55 @@ async function wsLoop(url: string, until: () => boolean): Promise<void> {
     }
   }
   await client?.dispose();
+}
+
+/**
+ * A live subscriber to every symbol of the universe, resubscribing (with `since` = the newest asOf it
+ * saw, so nothing is missed) whenever its stream ends or its socket drops.
+ */
+async function signalsSubscriber(url: string, until: () => boolean): Promise<void> {
+  let since: string | undefined;
+  while (!until()) {
+    const client = createClient({
+      url: `${url.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: true,
+      connectionParams: { authorization: BENCH_AUTHORIZATION },
+    });
+    await new Promise<void>((resolve) => {
+      const stop = client.subscribe<{ signals: { asOf: string } }>(
+        {
+          query: 'subscription Soak($symbols: [String!]!, $since: DateTimeISO) { signals(symbols: $symbols, strategy: "direction-1d", since: $since) { symbol asOf probability } }',
+          variables: { symbols: UNIVERSE, since },
+        },
+        {
+          next: (value) => {
+            if (value.errors?.length) tally.signalErrors++;
+            const asOf = value.data?.signals.asOf;
+            if (asOf) {
+              tally.signals++;
+              if (!since || asOf > since) since = asOf;
+            }
+          },
+          error: () => {
+            tally.signalErrors++;
+            resolve();
+          },
+          complete: resolve,
+        },
+      );
+      const timer = setInterval(() => {
+        if (until()) {
+          clearInterval(timer);
+          stop();
+          resolve();
+        }
+      }, 250);
+    });
+    await client.dispose();
+    if (!until()) await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
 
 async function main(): Promise<number> {
@@ -155,13 +214,13 @@ async function main(): Promise<number> {
       return false;
     }
   };
-  log(`gateway on ${gateway.url}; private PostgreSQL :${postgres.port}, Redis :${redis.port}; ${minutes} min, ${clients} HTTP clients + 1 WS client`);
+  log(`gateway on ${gateway.url}; private PostgreSQL :${postgres.port}, Redis :${redis.port}; ${minutes} min, ${clients} HTTP clients + 1 WS query client + 1 signals subscriber`);
 
   const durationMs = minutes * 60_000;
   const loadStarted = performance.now();
   const end = loadStarted + durationMs;
   const until = () => performance.now() >= end;
-  const load = [...Array.from({ length: clients }, () => httpClient(gateway.url, until)), wsLoop(gateway.url, until)];
+  const load = [...Array.from({ length: clients }, () => httpClient(gateway.url, until)), wsLoop(gateway.url, until), signalsSubscriber(gateway.url, until)];
 
   const rss = async () => (await scrape(gateway.url)).get('process_resident_memory_bytes') ?? NaN;
   const faults: string[] = [];
@@ -220,6 +279,8 @@ async function main(): Promise<number> {
     requests: tally.requests,
     predictions: tally.predictions,
     errorsByCode: tally.errorsByCode,
+    signalsReceived: tally.signals,
+    signalErrors: tally.signalErrors,
     transportFailures: tally.transportFailures,
     rowsAccepted: served.size,
     rowsStored: stored.size,
@@ -233,7 +294,7 @@ async function main(): Promise<number> {
   };
   const pass = report.rowsLost === 0 && report.rowsExtra === 0 && report.duplicateRows === 0 && report.crashes === 0 && growth <= 0.2;
   const md = [
-    `# Soak: ${minutes} min, ${clients} HTTP clients + 1 graphql-ws client — ${pass ? 'PASS' : 'FAIL'}`,
+    `# Soak: ${minutes} min, ${clients} HTTP clients + 1 graphql-ws query client + 1 signals subscriber — ${pass ? 'PASS' : 'FAIL'}`,
     '',
     `Faults: ${faults.join('; ')}`,
     '',
@@ -242,6 +303,7 @@ async function main(): Promise<number> {
     `| requests | ${report.requests} (${report.predictions} predictions) | |`,
     `| errors by code | ${JSON.stringify(report.errorsByCode)} | |`,
     `| transport failures | ${report.transportFailures} | |`,
+    `| live signals received (one subscriber, resubscribing with since) / errors | ${report.signalsReceived} / ${report.signalErrors} | |`,
     `| history rows accepted / stored | ${report.rowsAccepted} / ${report.rowsStored} | equal |`,
     `| rows lost / extra / duplicated | ${report.rowsLost} / ${report.rowsExtra} / ${report.duplicateRows} | 0 / 0 / 0 |`,
     `| gateway crashes | ${report.crashes} | 0 |`,

@@ -73,11 +73,15 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
   });
 
   test('Prediction.history refuses last outside 1..1000', async () => {
+    // A lean selection: `last` multiplies the query's cost, and a rich one at 1001 is refused earlier,
+    // by the cost limit (QUERY_TOO_COMPLEX), before arguments are validated.
     for (const last of [0, 1001]) {
-      const { errors } = await execute(server.url, PredictionsWithHistoryDocument, { symbols: ['E01'], last });
+      const { errors } = await postQuery(server.url, 'query($last: Int) { prediction(symbol: "E01") { history(last: $last) { time } } }', { last });
       assert.equal(codeOf(errors), 'BAD_USER_INPUT', JSON.stringify(errors));
       assert.match(errors![0]!.message, /between 1 and 1000/);
     }
+    const rich = await execute(server.url, PredictionsWithHistoryDocument, { symbols: ['E01'], last: 5_000 });
+    assert.ok(['BAD_USER_INPUT', 'QUERY_TOO_COMPLEX'].includes(String(codeOf(rich.errors))), JSON.stringify(rich.errors));
   });
 
   test('confidenceHistory buckets by day; defaults reach back 30 days from the latest recorded prediction', async () => {

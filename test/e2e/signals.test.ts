@@ -107,7 +107,7 @@ describe(`live signals over graphql-ws (${stackName})`, () => {
       [{ symbols: ['AAPL'], strategy: 'nope-1d' }, 'UNKNOWN_STRATEGY', /Unknown strategy "nope-1d"/],
       [{ symbols: ['AAPL'], minConfidence: 1.5 }, 'BAD_USER_INPUT', /minConfidence must be between 0 and 1/],
       [{ symbols: ['AAPL'], since: new Date(Date.now() + 3_600_000).toISOString() }, 'BAD_USER_INPUT', /since .* is in the future/],
-      [{ symbols: Array.from({ length: 26 }, (_, i) => `S${i}`) }, 'BAD_USER_INPUT', /at most 25 per subscription/],
+      [{ symbols: Array.from({ length: 26 }, (_, i) => `S${i}`) }, 'BAD_USER_INPUT', /at most 25 per (subscription|request)/],
     ];
     for (const [variables, code, message] of cases) {
       const bad = new SignalRecorder(c, variables);
