@@ -36,7 +36,7 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
     csrfPrevention: true,
     validationRules: [...options.validationRules],
     parseOptions: { maxTokens: options.maxTokens },
-    formatError: (formatted) => formatGraphQLError(formatted, options.isProduction),
+    formatError: (formatted, error) => formatGraphQLError(formatted, options.isProduction, error),
     plugins: [
       // Apollo installs its cache-control plugin whenever it is not disabled, and it costs on every
       // field; we set no cache hints, so it stays off.

@@ -1,5 +1,5 @@
 import type { GraphQLFormattedError } from 'graphql';
-import { CLIENT_ERROR_CODES, ErrorCode } from '../shared/errors.js';
+import { CLIENT_ERROR_CODES, ErrorCode, isDependencyOutage } from '../shared/errors.js';
 
 interface ValidationErrorLike {
   property: string;
@@ -12,12 +12,22 @@ interface ValidationErrorLike {
  * The one policy for what an error looks like when it leaves the server, for HTTP and WebSocket alike:
  * - every error gets a code; one without a known code is an internal error;
  * - internal errors are masked in production (no message text, stack, SQL or path leaves);
- * - type-graphql's "Argument Validation Error" is rewritten to say which argument broke which rule.
+ * - type-graphql's "Argument Validation Error" is rewritten to say which argument broke which rule;
+ * - an uncoded error whose cause is an unreachable dependency (`original`, the error itself, says so)
+ *   is UNAVAILABLE: the client should retry shortly, and nothing about the dependency is shown.
  */
-export function formatGraphQLError(formatted: GraphQLFormattedError, isProduction: boolean): GraphQLFormattedError {
+export function formatGraphQLError(formatted: GraphQLFormattedError, isProduction: boolean, original?: unknown): GraphQLFormattedError {
   const extensions = { ...(formatted.extensions ?? {}) };
   let code = typeof extensions.code === 'string' ? extensions.code : undefined;
   let message = formatted.message;
+  if ((code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) && original !== undefined && isDependencyOutage(original)) {
+    return {
+      message: 'A service this request needs (the database) is unavailable right now; try again shortly',
+      locations: formatted.locations,
+      path: formatted.path,
+      extensions: { code: ErrorCode.UNAVAILABLE },
+    };
+  }
 
   if (Array.isArray(extensions.validationErrors)) {
     message = describeValidationErrors(extensions.validationErrors as ValidationErrorLike[]);

@@ -184,10 +184,10 @@ export function createWsTransport(options: WsOptions): WsTransport {
     },
     onNext(_ctx, _id, _payload, _args, result) {
       if (!result.errors?.length) return;
-      return { ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), options.isProduction)) };
+      return { ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), options.isProduction, e)) };
     },
     onError(ctx, id, _payload, errors) {
-      const formatted = errors.map((e) => formatGraphQLError(e.toJSON(), options.isProduction));
+      const formatted = errors.map((e) => formatGraphQLError(e.toJSON(), options.isProduction, e));
       finish(ctx.extra, id, formatted);
       return formatted;
     },

@@ -47,3 +47,28 @@ export const badUserInput = (message: string, extensions?: Record<string, unknow
   codedError(ErrorCode.BAD_USER_INPUT, message, extensions);
 
 export const unavailable = (message: string) => codedError(ErrorCode.UNAVAILABLE, message);
+
+/** Node's codes for a peer that cannot be reached or went away. */
+const NETWORK_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** PostgreSQL SQLSTATEs meaning "the server is going or gone", beyond class 08 (connection exception). */
+const SERVER_GONE: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03', '53300']);
+/** What `pg` says when a connection dies or cannot be had, without a code. */
+const PG_CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection closed/;
+
+/**
+ * Whether `error` (or a cause of it) says a dependency could not be reached: the database refusing
+ * connections, a dropped connection, a pool that timed out connecting. Such failures are UNAVAILABLE
+ * (retry shortly), not internal errors: nothing is wrong with the request or with our code.
+ */
+export function isDependencyOutage(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && typeof current === 'object' && current !== null; depth++) {
+    const { code, message, errors } = current as { code?: unknown; message?: unknown; errors?: unknown };
+    if (typeof code === 'string' && (NETWORK_CODES.has(code) || SERVER_GONE.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+    if (typeof message === 'string' && PG_CONNECTION_MESSAGES.test(message)) return true;
+    // A connect to several addresses (IPv4 and IPv6) fails as an AggregateError of their errors.
+    if (Array.isArray(errors) && errors.some((inner) => isDependencyOutage(inner))) return true;
+    current = (current as { originalError?: unknown; cause?: unknown }).originalError ?? (current as { cause?: unknown }).cause;
+  }
+  return false;
+}

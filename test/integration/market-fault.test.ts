@@ -11,7 +11,7 @@ import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { createSyntheticMarket } from '../../src/infra/market-data/synthetic.js';
 import { startGateway, type RunningGateway } from '../../src/main.js';
 import { PredictionsDocument } from '../generated/graphql.js';
-import { execute } from '../helpers/graphql.js';
+import { execute, postQuery } from '../helpers/graphql.js';
 import { metricValue } from '../helpers/metrics.js';
 import { PrivatePostgres, findPostgres, type PostgresBinaries } from '../helpers/private-postgres.js';
 import { projectRoot } from '../helpers/process.js';
@@ -135,6 +135,18 @@ describe('market data across a PostgreSQL outage (stored bars; private PostgreSQ
       [[['predictions', 1], 'UNAVAILABLE']],
     );
     assert.doesNotMatch(JSON.stringify(mixed.errors), /ECONNREFUSED|postgres|select/i, 'no internals in the message');
+
+    // Queries that need the database itself fail fast, with UNAVAILABLE and no internals.
+    for (const query of [
+      `{ confidenceHistory(symbol: "${SYMBOLS[0]}", bucket: "1 day") { time } }`,
+      '{ modelMetrics(strategy: "direction-1d") { sampleSize } }',
+    ]) {
+      const started = performance.now();
+      const answer = await postQuery(url, query);
+      assert.equal(answer.errors?.[0]?.extensions?.code, 'UNAVAILABLE', `${query}: ${JSON.stringify(answer.errors)}`);
+      assert.doesNotMatch(JSON.stringify(answer.errors), /ECONNREFUSED|select |\/src\//i);
+      assert.ok(performance.now() - started < 10_000, 'fails fast rather than hanging');
+    }
 
     await postgres.start();
     // The breaker lets a trial call through after MARKET_BREAKER_RESET_MS and closes on its success.

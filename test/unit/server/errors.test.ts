@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { GraphQLError } from 'graphql';
 import { errorCodes, formatGraphQLError } from '../../../src/server/errors.js';
+import { isDependencyOutage } from '../../../src/shared/errors.js';
 
 describe('formatGraphQLError', () => {
   const internal = { message: 'relation "secret_table" does not exist at /srv/app/x.ts', path: ['health'], extensions: { stacktrace: ['at /srv/app/x.ts:1'] } };
@@ -47,5 +49,31 @@ describe('formatGraphQLError', () => {
   test('errorCodes lists one code per error', () => {
     assert.deepEqual(errorCodes([{ message: 'a', extensions: { code: 'X' } }, { message: 'b' }]), ['X', 'INTERNAL_SERVER_ERROR']);
     assert.deepEqual(errorCodes(undefined), []);
+  });
+
+  test('an uncoded error caused by an unreachable dependency is UNAVAILABLE, with nothing of the cause shown', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const wrapped = new GraphQLError(refused.message, { originalError: refused, path: ['confidenceHistory'] });
+    for (const production of [true, false]) {
+      const out = formatGraphQLError(wrapped.toJSON(), production, wrapped);
+      assert.equal(out.extensions?.code, 'UNAVAILABLE');
+      assert.doesNotMatch(out.message, /ECONNREFUSED|5432/);
+      assert.deepEqual(out.path, ['confidenceHistory']);
+    }
+    // A coded client error keeps its code, and a plain bug stays internal.
+    const bug = new GraphQLError('x is undefined', { originalError: new TypeError('x is undefined') });
+    assert.equal(formatGraphQLError(bug.toJSON(), true, bug).extensions?.code, 'INTERNAL_SERVER_ERROR');
+  });
+
+  test('isDependencyOutage: network codes, PostgreSQL connection states, pg messages, causes and aggregates', () => {
+    const coded = (code: string) => Object.assign(new Error(code), { code });
+    for (const e of [coded('ECONNREFUSED'), coded('ETIMEDOUT'), coded('08006'), coded('57P01'), new Error('Connection terminated unexpectedly'),
+      new Error('timeout exceeded when trying to connect'), new Error('wrapped', { cause: coded('ECONNRESET') }),
+      new AggregateError([coded('ECONNREFUSED'), coded('ECONNREFUSED')], 'connect failed')]) {
+      assert.equal(isDependencyOutage(e), true, String(e));
+    }
+    for (const e of [new TypeError('x is undefined'), coded('23505'), coded('42P01'), 'ECONNREFUSED', undefined, null]) {
+      assert.equal(isDependencyOutage(e), false, String(e));
+    }
   });
 });
