@@ -9,8 +9,11 @@ const SECRET = 'sibyl-benchmark-secret-not-for-deployments-0123456789';
 
 export const BENCH_AUTH_ENV = { AUTH_MODE: 'jwt', JWT_SECRET: SECRET, RATE_LIMIT_POINTS: '0' } as const;
 
-/** An HS256 JWT (role viewer, valid for a day), signed here without I/O so the header is a constant. */
-export const BENCH_AUTHORIZATION = `Bearer ${sign({ sub: 'bench', role: 'viewer', exp: Math.floor(Date.now() / 1000) + 86_400 })}`;
+/**
+ * An HS256 JWT (role analyst, valid for a day: the history and explanation benchmarks need analyst),
+ * signed here without I/O so the header is a constant.
+ */
+export const BENCH_AUTHORIZATION = `Bearer ${sign({ sub: 'bench', role: 'analyst', exp: Math.floor(Date.now() / 1000) + 86_400 })}`;
 
 function sign(payload: Record<string, unknown>): string {
   const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { BENCH_AUTHORIZATION } from './auth.js';
 
 /**
  * The subscriber side of the fan-out benchmark, run in its own process (the reason is the one in
@@ -128,7 +129,7 @@ async function clientMain(job: FanoutJob): Promise<FanoutResult> {
         onMessage(index, data);
       });
       socket.on('open', () => {
-        if (job.query) socket.send(JSON.stringify({ type: 'connection_init' }));
+        if (job.query) socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: BENCH_AUTHORIZATION } }));
         else resolve();
       });
     });
