@@ -21,7 +21,8 @@ import { startGateway, type ServerProcess } from './lib/process.js';
  * fast so every few hundred milliseconds brings new history keys, and the history buffer is small, so
  * outages spill to disk.
  *
- * Reports: requests, errors by code, history rows accepted (distinct keys served) vs rows stored after
+ * Reports: requests, errors by code, history rows accepted (distinct keys served, by queries and by
+ * live signals) vs rows stored after
  * the run (must be equal: 0 lost, 0 extra), gateway crashes (must be 0), RSS after warm-up and at the
  * end (growth must stay under 20%). Writes bench/results/soak.json and soak.md. Exit code 1 when an
  * acceptance figure fails, so the soak can gate a release.
@@ -142,17 +143,20 @@ async function signalsSubscriber(url: string, until: () => boolean): Promise<voi
       connectionParams: { authorization: BENCH_AUTHORIZATION },
     });
     await new Promise<void>((resolve) => {
-      const stop = client.subscribe<{ signals: { asOf: string } }>(
+      const stop = client.subscribe<{ signals: { symbol: string; strategy: string; asOf: string; model: { version: string } } }>(
         {
-          query: 'subscription Soak($symbols: [String!]!, $since: DateTimeISO) { signals(symbols: $symbols, strategy: "direction-1d", since: $since) { symbol asOf probability } }',
+          query: 'subscription Soak($symbols: [String!]!, $since: DateTimeISO) { signals(symbols: $symbols, strategy: "direction-1d", since: $since) { symbol strategy asOf probability model { version } } }',
           variables: { symbols: UNIVERSE, since },
         },
         {
           next: (value) => {
             if (value.errors?.length) tally.signalErrors++;
-            const asOf = value.data?.signals.asOf;
-            if (asOf) {
+            const signal = value.data?.signals;
+            const asOf = signal?.asOf;
+            if (signal && asOf) {
               tally.signals++;
+              // The monitor records what it publishes: a signal is an accepted history row too.
+              served.add(`${signal.symbol}|${signal.strategy}|${signal.model.version}|${new Date(asOf).toISOString()}`);
               if (!since || asOf > since) since = asOf;
             }
           },
