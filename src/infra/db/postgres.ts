@@ -26,6 +26,13 @@ export async function createPostgresDatabase(options: { url: string; poolMax: nu
   });
   // An idle client losing its server emits on the pool; without a listener Node would crash the process.
   pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
+  // A client that is checked out but between queries (Kysely holds one across a transaction's
+  // statements) emits the server's goodbye (57P01 on a fast shutdown) on itself, where the pool's
+  // listener is not attached: give every client its own, or that event is an uncaught exception.
+  // The query it was running, if any, still fails on its own.
+  pool.on('connect', (client) => {
+    client.on('error', (error) => logger.warn({ err: error }, 'PostgreSQL connection failed'));
+  });
   const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
   let probe;
   try {
