@@ -263,7 +263,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     });
 
     const checks: HealthCheck[] = [
-      market.name === 'synthetic' ? servingWithoutDatabase(database.health, history) : database.health,
+      servingWithoutDatabase(database.health, history, market.name === 'synthetic'),
       ...(redis ? [redis.health] : []),
       modelsHealth(registry, lifecycle),
       marketHealth(resilientMarket),
@@ -398,13 +398,13 @@ async function chooseMarket(database: Database, config: Config, logger: Logger):
 }
 
 /**
- * With the synthetic market, predictions need no database: an unreachable one makes the instance
- * `degraded` (HTTP 200, so load balancers keep routing prediction traffic to it) while history rows wait
- * in the writer's buffer and spill files, not `down`. (Migrations ran at start-up, so at run time `down`
- * from the database check means unreachable or not answering.) With stored bars the database is the
- * market, and down stays down.
+ * At run time (migrations ran at start-up) an unreachable database makes the instance `degraded`, not
+ * `down`: predictions are still served (from the synthetic market, or from the last good bars marked
+ * `stale` while the market-data breaker is open) and history rows wait in the writer's buffer and
+ * spill files. HTTP 200, so load balancers keep routing prediction traffic to it; with every instance
+ * sharing one database, 503 would turn a database outage into a total one.
  */
-function servingWithoutDatabase(check: HealthCheck, history: HistoryWriter): HealthCheck {
+function servingWithoutDatabase(check: HealthCheck, history: HistoryWriter, synthetic: boolean): HealthCheck {
   return {
     name: check.name,
     async check() {
@@ -413,7 +413,9 @@ function servingWithoutDatabase(check: HealthCheck, history: HistoryWriter): Hea
       const { bufferedRows, spilledRows } = history.state;
       return {
         status: 'degraded',
-        detail: `${result.detail ?? 'unreachable'}; predictions still served (synthetic market); history rows waiting: ${bufferedRows} in memory, ${spilledRows} on disk`,
+        detail:
+          `${result.detail ?? 'unreachable'}; predictions still served (${synthetic ? 'synthetic market' : 'last good bars, marked stale'}); ` +
+          `history rows waiting: ${bufferedRows} in memory, ${spilledRows} on disk`,
       };
     },
   };

@@ -124,6 +124,10 @@ describe('market data across a PostgreSQL outage (stored bars; private PostgreSQ
     }
     assert.equal(await breaker(), 2, 'the breaker is open');
     assert.equal(await marketComponent(url), 'degraded');
+    // Still serving, so still ready: degraded (200), not down (503) that would drain every instance.
+    const ready = await fetch(`${url}/health/ready`);
+    assert.equal(ready.status, 200);
+    assert.equal(((await ready.json()) as { status: string }).status, 'degraded');
 
     // A symbol never fetched has no last good bars: it alone fails, with a code; the rest are served.
     const mixed = await execute(url, PredictionsDocument, { symbols: [SYMBOLS[0]!, UNSEEN] });
