@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { PrivatePostgres, findPostgres } from '../test/helpers/private-postgres.js';
 import { PrivateRedis, findRedisServer } from '../test/helpers/private-redis.js';
 import { BENCH_AUTHORIZATION } from './lib/auth.js';
-import { runCleanups, registerCleanup } from './lib/cleanup.js';
+import { runCleanups, registerCleanup, tempDir } from './lib/cleanup.js';
 import { scrape } from './lib/metrics.js';
 import { projectRoot, resultsDir } from './lib/paths.js';
 import { startGateway, type ServerProcess } from './lib/process.js';
@@ -196,7 +196,10 @@ async function main(): Promise<number> {
   registerCleanup(() => redis.kill());
   await redis.start();
 
+  // Our own DATA_DIR, kept until the end: rows the final flush could not write are spilled there.
+  const dataDir = tempDir('sibyl-soak-');
   const gateway: ServerProcess = await startGateway({
+    dataDir: dataDir.dir,
     env: {
       DATABASE_URL: postgres.url,
       REDIS_URL: redis.url,
@@ -224,7 +227,11 @@ async function main(): Promise<number> {
   const loadStarted = performance.now();
   const end = loadStarted + durationMs;
   const until = () => performance.now() >= end;
-  const load = [...Array.from({ length: clients }, () => httpClient(gateway.url, until)), wsLoop(gateway.url, until), signalsSubscriber(gateway.url, until)];
+  // The subscriber stays until the gateway stops: the monitor keeps recording (and publishing) ticks
+  // for subscribed symbols after the query load ends, and those rows are accepted rows too.
+  let gatewayStopping = false;
+  const subscriber = signalsSubscriber(gateway.url, () => gatewayStopping);
+  const load = [...Array.from({ length: clients }, () => httpClient(gateway.url, until)), wsLoop(gateway.url, until)];
 
   const rss = async () => (await scrape(gateway.url)).get('process_resident_memory_bytes') ?? NaN;
   const faults: string[] = [];
@@ -265,12 +272,26 @@ async function main(): Promise<number> {
   }
   clearInterval(watchdog);
   crashed ||= !alive();
+  gatewayStopping = true;
+  await subscriber;
   await gateway.stop(30_000);
   const rows = await postgres.query<{ key: string }>(
     `select symbol || '|' || strategy || '|' || model_version || '|' || to_char(time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as key from prediction_history`,
   );
   const stored = new Set(rows.map((r) => r.key));
-  const lost = [...served].filter((k) => !stored.has(k));
+  // Rows spilled at shutdown are not lost (the next start writes them), but they are not stored yet.
+  const spillDir = path.join(dataDir.dir, 'history-spill');
+  const spilled = new Set(
+    (existsSync(spillDir) ? readdirSync(spillDir) : [])
+      .filter((name) => name.endsWith('.ndjson'))
+      .flatMap((name) => readFileSync(path.join(spillDir, name), 'utf8').split('\n').filter(Boolean))
+      .map((line) => {
+        const row = JSON.parse(line) as { symbol: string; strategy: string; modelVersion: string; time: number };
+        return `${row.symbol}|${row.strategy}|${row.modelVersion}|${new Date(row.time).toISOString()}`;
+      }),
+  );
+  dataDir.remove();
+  const lost = [...served].filter((k) => !stored.has(k) && !spilled.has(k));
   const extra = [...stored].filter((k) => !served.has(k));
   const growth = rssEnd / rssStart - 1;
 
@@ -290,6 +311,9 @@ async function main(): Promise<number> {
     rowsStored: stored.size,
     rowsLost: lost.length,
     rowsExtra: extra.length,
+    rowsSpilledAtShutdown: spilled.size,
+    extraSample: extra.slice(0, 5),
+    lostSample: lost.slice(0, 5),
     duplicateRows: rows.length - stored.size,
     crashes: crashed ? 1 : 0,
     rssStartMiB: Math.round(rssStart / 2 ** 20),
@@ -310,6 +334,7 @@ async function main(): Promise<number> {
     `| live signals received (one subscriber, resubscribing with since) / errors | ${report.signalsReceived} / ${report.signalErrors} | |`,
     `| history rows accepted / stored | ${report.rowsAccepted} / ${report.rowsStored} | equal |`,
     `| rows lost / extra / duplicated | ${report.rowsLost} / ${report.rowsExtra} / ${report.duplicateRows} | 0 / 0 / 0 |`,
+    `| rows spilled to disk at shutdown (written by the next start) | ${report.rowsSpilledAtShutdown} | |`,
     `| gateway crashes | ${report.crashes} | 0 |`,
     `| RSS after warm-up → end | ${report.rssStartMiB} → ${report.rssEndMiB} MiB (${report.rssGrowthPercent}%) | ≤ 20% growth |`,
     '',
