@@ -275,6 +275,10 @@ async function main(): Promise<number> {
   gatewayStopping = true;
   await subscriber;
   await gateway.stop(30_000);
+  // The gateway's last words (shutdown, history writer) for whoever reads a failed soak.
+  for (const line of gateway.output().split('\n')) {
+    if (/history|shutdown|signals|monitor/i.test(line) && !/"msg":"request"/.test(line)) log(`gateway: ${line.slice(0, 300)}`);
+  }
   const rows = await postgres.query<{ key: string }>(
     `select symbol || '|' || strategy || '|' || model_version || '|' || to_char(time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as key from prediction_history`,
   );
