@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
-import pg from 'pg';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import { DEFAULT_SYNTHETIC_UNIVERSE } from '../../src/infra/market-data/synthetic.js';
@@ -14,6 +11,7 @@ import { startGateway, type RunningGateway } from '../../src/main.js';
 import { PredictionsDocument } from '../generated/graphql.js';
 import { execute } from '../helpers/graphql.js';
 import { metricValue } from '../helpers/metrics.js';
+import { PrivatePostgres, findPostgres, type PostgresBinaries } from '../helpers/private-postgres.js';
 import { projectRoot, spawnGateway, type GatewayProcess } from '../helpers/process.js';
 
 /**
@@ -21,142 +19,14 @@ import { projectRoot, spawnGateway, type GatewayProcess } from '../helpers/proce
  * history row is in `prediction_history` afterwards, exactly once, and the process never crashed.
  *
  * The rule on shared machines: a test stops and starts only services it started itself, never the
- * machine's PostgreSQL on 5432. So this file runs its OWN throw-away PostgreSQL server:
- *
- * - the binaries are the distribution's server binaries, `/usr/lib/postgresql/<major>/bin/{initdb,pg_ctl}`
- *   (the highest major that has both); none → the whole suite is skipped with a reason;
- * - `initdb` refuses to run as root ("cannot be run as root"), and CI / dev containers here run as root.
- *   So when uid is 0 both `initdb` and `pg_ctl` run as the `postgres` OS user through
- *   `runuser -u postgres --` (util-linux; no password, no PAM session, argv passed through unchanged,
- *   unlike `su -c`), and the temp directory (data dir, Unix socket dir, server log) is chowned to that
- *   user first. Not root → the binaries run as the current user directly. Root without a `postgres`
- *   user or without `runuser` → skipped with a reason;
- * - the server listens on 127.0.0.1 on a port the OS handed out (bind port 0, close, reuse the number),
- *   its Unix socket goes into the temp dir (`-k`), `fsync=off` and `initdb --no-sync` because the data is
- *   thrown away; `after` stops it (`pg_ctl stop -m immediate`) and deletes the temp dir whatever happened.
+ * machine's PostgreSQL on 5432. So this file runs its OWN throw-away PostgreSQL server
+ * (test/helpers/private-postgres.ts says how, and when the suite is skipped instead).
  *
  * The gateway runs in this process through the real composition root (`loadConfig` + `startGateway`),
  * with no bars stored (so it serves the synthetic market, which needs no database), a 100-row history
  * buffer (so an outage of a few hundred rows spills to DATA_DIR/history-spill), a 100 ms synthetic tick
  * (new bars, hence new history keys, keep coming) and the market cache off (every round sees the newest bar).
  */
-
-const execFileAsync = promisify(execFile);
-
-interface PostgresBinaries {
-  readonly initdb: string;
-  readonly pgCtl: string;
-  /** Prefix that runs a binary as the server's OS user (empty when we are not root). */
-  readonly asUser: readonly string[];
-  /** uid/gid to own the temp dir, when running as root. */
-  readonly owner: { uid: number; gid: number } | undefined;
-}
-
-/** The server binaries and how to run them here, or why this machine cannot. */
-function findPostgres(): PostgresBinaries | string {
-  const root = '/usr/lib/postgresql';
-  const majors = existsSync(root)
-    ? readdirSync(root)
-        .filter((name) => /^\d+$/.test(name))
-        .sort((a, b) => Number(b) - Number(a))
-    : [];
-  const major = majors.find((m) => existsSync(path.join(root, m, 'bin/initdb')) && existsSync(path.join(root, m, 'bin/pg_ctl')));
-  if (!major) return `no PostgreSQL server binaries (${root}/*/bin/{initdb,pg_ctl}) on this machine`;
-  const bin = path.join(root, major, 'bin');
-  const binaries = { initdb: path.join(bin, 'initdb'), pgCtl: path.join(bin, 'pg_ctl') };
-  if (process.getuid?.() !== 0) return { ...binaries, asUser: [], owner: undefined };
-  const runuser = ['/usr/sbin/runuser', '/sbin/runuser', '/usr/bin/runuser'].find((p) => existsSync(p));
-  if (!runuser) return 'running as root (initdb refuses root) and no runuser binary to run it as the postgres user';
-  try {
-    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
-    return { ...binaries, asUser: [runuser, '-u', 'postgres', '--'], owner: { uid, gid } };
-  } catch {
-    return 'running as root (initdb refuses root) and there is no postgres OS user to run it as';
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** A PostgreSQL server of our own, in a temp dir, that this test may stop and start at will. */
-class PrivatePostgres {
-  readonly dir: string;
-  readonly dataDir: string;
-  readonly logFile: string;
-  port = 0;
-  running = false;
-
-  constructor(private readonly binaries: PostgresBinaries) {
-    this.dir = mkdtempSync(path.join(tmpdir(), 'sibyl-pgfault-'));
-    if (binaries.owner) chownSync(this.dir, binaries.owner.uid, binaries.owner.gid);
-    this.dataDir = path.join(this.dir, 'data');
-    this.logFile = path.join(this.dir, 'postgres.log');
-  }
-
-  get url(): string {
-    return `postgres://postgres@127.0.0.1:${this.port}/sibyl_fault`;
-  }
-
-  async init(): Promise<void> {
-    await this.#run(this.binaries.initdb, ['-D', this.dataDir, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C']);
-    this.port = await freePort();
-  }
-
-  /** Starts on `this.port` and waits until it accepts connections (`-w`). */
-  async start(): Promise<void> {
-    const options = `-p ${this.port} -k "${this.dir}" -c listen_addresses=127.0.0.1 -c fsync=off`;
-    // -l: the postmaster must not inherit our stdout pipe, or execFile would wait for it to exit.
-    await this.#run(this.binaries.pgCtl, ['-D', this.dataDir, '-l', this.logFile, '-o', options, '-w', '-t', '30', 'start']);
-    this.running = true;
-  }
-
-  /** `-m fast`: open connections are terminated, like a server being taken down for maintenance. */
-  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
-    await this.#run(this.binaries.pgCtl, ['-D', this.dataDir, '-m', mode, '-w', '-t', '30', 'stop']);
-    this.running = false;
-  }
-
-  async query<R extends pg.QueryResultRow>(text: string, database = 'sibyl_fault'): Promise<R[]> {
-    const client = new pg.Client({ host: '127.0.0.1', port: this.port, user: 'postgres', database });
-    await client.connect();
-    try {
-      return (await client.query<R>(text)).rows;
-    } finally {
-      await client.end();
-    }
-  }
-
-  serverLog(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8');
-    } catch {
-      return '(no server log)';
-    }
-  }
-
-  async destroy(): Promise<void> {
-    if (this.running || existsSync(path.join(this.dataDir, 'postmaster.pid'))) await this.stop('immediate').catch(() => undefined);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  async #run(binary: string, args: readonly string[]): Promise<void> {
-    const [command, ...prefix] = [...this.binaries.asUser, binary];
-    try {
-      await execFileAsync(command!, [...prefix, ...args], { timeout: 60_000 });
-    } catch (error) {
-      const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-      throw new Error(`${path.basename(binary)} ${args.join(' ')} failed: ${(error as Error).message}\n${stdout ?? ''}${stderr ?? ''}\n${this.serverLog()}`, {
-        cause: error,
-      });
-    }
-  }
-}
 
 /**
  * A TCP relay in front of PostgreSQL that can go silent: while `hang` is on, bytes in either direction
