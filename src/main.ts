@@ -221,7 +221,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       ? createRedisInterest({ redis: redis.command, key: `${keyPrefix}signals:interest`, refreshMs: Math.max(100, Math.floor(config.signals.leaseMs / 3)), logger: signalsLogger })
       : createLocalInterest();
     const lease = redis
-      ? createRedisLease({ redis: redis.command, key: `${keyPrefix}signals:monitor`, ttlMs: config.signals.leaseMs, logger: signalsLogger })
+      ? createRedisLease({
+          redis: redis.command,
+          key: `${keyPrefix}signals:monitor`,
+          ttlMs: config.signals.leaseMs,
+          logger: signalsLogger,
+          // While Redis is down events reach only local subscribers, so each instance serves its own.
+          aloneWhenUnreachable: true,
+        })
       : createLocalLease();
     const bus = signalsBus(events);
     const signals = new SignalsService({

@@ -90,6 +90,54 @@ describe('Redis lease and interest (several instances)', { skip: !realRedisUrl &
     await lease.stop();
   });
 
+  test('aloneWhenUnreachable: cut off from Redis for the TTL it runs alone; when Redis answers it contends again', async (t) => {
+    const key = `${prefix}alone`;
+    const ttlMs = 450;
+    let failing = false;
+    const flaky = {
+      set: (...args: Parameters<RedisConnections['command']['set']>) => (failing ? Promise.reject(new Error('down')) : redis.command.set(...args)),
+      eval: (...args: Parameters<RedisConnections['command']['eval']>) => (failing ? Promise.reject(new Error('down')) : redis.command.eval(...args)),
+    } as unknown as RedisConnections['command'];
+    const holder = createRedisLease({ redis: redis.command, key, ttlMs, logger });
+    const changes: boolean[] = [];
+    const cutOff = createRedisLease({ redis: flaky, key, ttlMs, logger, aloneWhenUnreachable: true });
+    t.after(async () => {
+      failing = false;
+      await Promise.all([holder.stop(), cutOff.stop()]);
+    });
+    holder.start(() => undefined);
+    await waitFor(() => holder.held, 2_000, 'the holder to acquire');
+    cutOff.start((held) => changes.push(held));
+    await new Promise((r) => setTimeout(r, ttlMs));
+    assert.equal(cutOff.held, false, 'while Redis answers, the shared holder keeps the lease');
+
+    failing = true;
+    const failedAt = Date.now();
+    await waitFor(() => cutOff.held, ttlMs * 3, 'running alone');
+    // Silence counts from the last answered request, sent up to one period (ttl / 3) before the cut.
+    assert.ok(Date.now() - failedAt >= (ttlMs * 2) / 3 - 20, 'not before Redis was silent for the TTL');
+    assert.equal(cutOff.alone, true);
+    assert.equal(holder.held, true, 'the instance that still reaches Redis keeps the shared lease');
+
+    failing = false;
+    await waitFor(() => !cutOff.held, ttlMs * 2, 'stepping down once Redis answers and the key is taken');
+    assert.equal(cutOff.alone, false);
+    assert.deepEqual(changes, [true, false]);
+
+    // A holder cut off from Redis stays held, without a flip, and keeps the key once Redis answers.
+    await holder.stop();
+    await waitFor(() => cutOff.held, ttlMs * 2, 'the cut-off lease to take over the shared key');
+    failing = true;
+    await new Promise((r) => setTimeout(r, ttlMs * 2));
+    assert.equal(cutOff.held, true);
+    assert.equal(cutOff.alone, true);
+    await redis.command.del(key); // its key expired meanwhile in real life too
+    failing = false;
+    await waitFor(() => cutOff.alone === false, ttlMs * 2, 'back to the shared lease');
+    assert.equal(cutOff.held, true, 'the free key is acquired again without stepping down');
+    assert.deepEqual(changes, [true, false, true]);
+  });
+
   test('interest is shared between instances and lapses once no instance refreshes it', async () => {
     const key = `${prefix}interest`;
     const one = createRedisInterest({ redis: redis.command, key, refreshMs: 100, logger });

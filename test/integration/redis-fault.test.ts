@@ -5,7 +5,9 @@ import { createRedisEventBus } from '../../src/infra/pubsub/pubsub.js';
 import { connectRedis, type RedisConnections } from '../../src/infra/redis/redis.js';
 import { PredictionsDocument } from '../generated/graphql.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { execute } from '../helpers/graphql.js';
+import { execute, wsClient } from '../helpers/graphql.js';
+import { SignalRecorder } from '../helpers/signals.js';
+import type { Client } from 'graphql-ws';
 import { metricValue } from '../helpers/metrics.js';
 import { PrivateRedis, findRedisServer } from '../helpers/private-redis.js';
 import { stackName } from '../helpers/services.js';
@@ -113,5 +115,48 @@ describe(`a Redis outage and recovery (private redis-server; database ${stackNam
     const served = await execute(server.url, PredictionsDocument, { symbols: SYMBOLS });
     assert.equal(served.errors, undefined);
     assert.deepEqual(rejections, [], 'no unhandled rejection');
+  });
+});
+
+describe(`live signals through a Redis outage (private redis-server; database ${stackName.split('+')[0]})`, { skip: binary ? false : 'no redis-server binary' }, () => {
+  let redis: PrivateRedis;
+  let server: TestGateway;
+  let client: Client;
+
+  before(async () => {
+    redis = new PrivateRedis(binary!);
+    await redis.start();
+    // Ticks every 150 ms; a short lease so the monitor's reaction to the outage fits a test.
+    server = await startTestGateway({ REDIS_URL: redis.url, SYNTHETIC_TICK_MS: '150', SIGNALS_LEASE_MS: '600' });
+    client = wsClient(server.url);
+  });
+  after(async () => {
+    await client?.dispose();
+    await server?.close();
+    await redis?.kill();
+  });
+
+  test('Redis down: the instance runs the monitor alone and its subscribers keep receiving; Redis back: shared again', { timeout: 60_000 }, async () => {
+    const recorder = new SignalRecorder(client, { symbols: ['AAPL', 'MSFT'] });
+    await recorder.until((r) => r.ticks().length >= 2, 10_000, 'signals before the outage');
+
+    await redis.kill();
+    const downAt = recorder.ticks().length;
+    // The held lease cannot be renewed, and without aloneWhenUnreachable the monitor would step down
+    // after the TTL and no instance would compute signals until Redis came back.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const afterTtl = recorder.ticks().length;
+    await recorder.until((r) => r.ticks().length >= afterTtl + 3, 10_000, 'signals while Redis is down');
+    assert.ok(afterTtl > downAt, 'signals kept coming right after the cut too');
+    assert.equal(server.gateway.signals.monitor.running, true);
+
+    await redis.start();
+    await waitFor('readiness ok again', async () => ((await readiness(server.url)).redis === 'ok' ? true : undefined), 20_000);
+    const back = recorder.ticks().length;
+    await recorder.until((r) => r.ticks().length >= back + 3, 10_000, 'signals after Redis is back');
+    const ticks = recorder.ticks();
+    assert.deepEqual([...ticks].sort(), ticks, 'in order');
+    assert.equal(recorder.errors, undefined);
+    recorder.dispose();
   });
 });

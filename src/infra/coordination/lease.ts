@@ -19,6 +19,13 @@ import type { Logger } from '../logger/logger.js';
  * `ttlMs + ttlMs / 3` (13.3 s with the default 10 s). A holder that cannot renew (Redis unreachable)
  * steps down as soon as its last renewal is `ttlMs` old, before anybody else can acquire, so two
  * holders never overlap by its own clock.
+ *
+ * `aloneWhenUnreachable`: an instance that has had no answer from Redis for `ttlMs` holds the lease
+ * on its own ("alone") until Redis answers again, then contends as usual (keeping it if the shared
+ * key is free, stepping down if another instance has it). This is for work whose results only this
+ * instance's clients can receive while Redis is down anyway (the events bus then delivers locally):
+ * without it, a Redis outage would stop that work on every instance. Several instances may be alone
+ * at once, so the work must tolerate running twice (signals do: history writes are idempotent).
  */
 export interface Lease {
   /** True while this instance holds the lease. */
@@ -27,6 +34,8 @@ export interface Lease {
   start(onChange: (held: boolean) => void): void;
   /** Stops trying and releases the lease if held, so a successor need not wait for the TTL. */
   stop(): Promise<void>;
+  /** True while held only because Redis is unreachable (see `aloneWhenUnreachable`). */
+  readonly alone?: boolean;
 }
 
 export function createLocalLease(): Lease {
@@ -56,6 +65,8 @@ export interface RedisLeaseOptions {
   readonly key: string;
   readonly ttlMs: number;
   readonly logger: Logger;
+  /** Hold the lease alone after `ttlMs` without an answer from Redis, until it answers again. */
+  readonly aloneWhenUnreachable?: boolean;
 }
 
 /** PEXPIRE only if we still hold it: a holder that lost the key (expired, taken over) must not extend another's. */
@@ -64,11 +75,14 @@ const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 export function createRedisLease(options: RedisLeaseOptions): Lease {
-  const { redis, key, ttlMs, logger } = options;
+  const { redis, key, ttlMs, logger, aloneWhenUnreachable = false } = options;
   const token = randomUUID();
   const periodMs = Math.max(50, Math.floor(ttlMs / 3));
   let held = false;
   let renewedAt = 0;
+  let alone = false;
+  /** When Redis last answered anything (start of that request); the start time before the first answer. */
+  let answeredAt = Date.now();
   let timer: NodeJS.Timeout | undefined;
   let attempt: Promise<void> | undefined;
   let stopped = false;
@@ -85,16 +99,22 @@ export function createRedisLease(options: RedisLeaseOptions): Lease {
   const once = async () => {
     const started = Date.now();
     try {
-      if (held) {
+      if (held && !alone) {
         const renewed = Number(await redis.eval(RENEW, 1, key, token, String(ttlMs)));
+        answeredAt = started;
         if (renewed === 1) renewedAt = started;
         else set(false);
       } else {
         const acquired = await redis.set(key, token, 'PX', ttlMs, 'NX');
+        answeredAt = started;
+        if (alone) {
+          alone = false;
+          logger.info({ key, shared: acquired === 'OK' }, 'lease: Redis answers again; no longer running alone');
+        }
         if (acquired === 'OK' && !stopped) {
           renewedAt = started;
           set(true);
-        }
+        } else set(false);
       }
     } catch (error) {
       if (Date.now() - lastError > 10_000) {
@@ -102,8 +122,16 @@ export function createRedisLease(options: RedisLeaseOptions): Lease {
         logger.warn({ key, err: (error as Error).message }, 'lease: redis did not answer');
       }
     }
+    if (stopped) return;
+    if (aloneWhenUnreachable && !alone && Date.now() - answeredAt >= ttlMs) {
+      // Checked before the step-down below, so a holder cut off from Redis stays held without a flip.
+      alone = true;
+      logger.warn({ key, silentMs: Date.now() - answeredAt }, 'lease: Redis unreachable; running alone until it answers');
+      set(true);
+      return;
+    }
     // Measured from when the last successful renewal was SENT: the key may have expired since then.
-    if (held && Date.now() - renewedAt >= ttlMs) set(false);
+    if (held && !alone && Date.now() - renewedAt >= ttlMs) set(false);
   };
 
   const loop = () => {
@@ -118,15 +146,20 @@ export function createRedisLease(options: RedisLeaseOptions): Lease {
     get held() {
       return held;
     },
+    get alone() {
+      return alone;
+    },
     start(onChange) {
       listener = onChange;
+      answeredAt = Date.now();
       loop();
     },
     async stop() {
       stopped = true;
       clearTimeout(timer);
       await attempt;
-      if (held) {
+      if (held && alone) set(false);
+      else if (held) {
         set(false);
         await Promise.resolve(redis.eval(RELEASE, 1, key, token)).catch((error: unknown) => {
           logger.warn({ key, err: (error as Error).message }, 'lease: could not release; it expires on its own');
