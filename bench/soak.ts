@@ -258,7 +258,18 @@ async function main(): Promise<number> {
     await outage(0.55, 'Redis', () => redis.kill(), () => redis.start(), 5);
     await outage(0.75, 'PostgreSQL', () => postgres.stop('immediate'), () => postgres.start(), 8);
   })();
-  const progress = setInterval(() => log(`${tally.requests} requests, ${served.size} keys served, errors ${JSON.stringify(tally.errorsByCode)}`), 15_000);
+  // Memory every 15 s, so a report with growth shows whether it is a trend (a leak) or a step.
+  const memory: Array<{ atS: number; rssMiB: number; heapMiB: number; externalMiB: number }> = [];
+  const progress = setInterval(() => {
+    void scrape(gateway.url)
+      .then((m) => {
+        const mib = (name: string) => Math.round((m.get(name) ?? NaN) / 2 ** 20);
+        const sample = { atS: Math.round((performance.now() - loadStarted) / 1000), rssMiB: mib('process_resident_memory_bytes'), heapMiB: mib('nodejs_heap_size_used_bytes'), externalMiB: mib('nodejs_external_memory_bytes') };
+        memory.push(sample);
+        log(`${tally.requests} requests, ${served.size} keys served, errors ${JSON.stringify(tally.errorsByCode)}; RSS ${sample.rssMiB} MiB, heap ${sample.heapMiB} MiB, external ${sample.externalMiB} MiB`);
+      })
+      .catch(() => log(`${tally.requests} requests (metrics unavailable)`));
+  }, 15_000);
   await Promise.all([...load, schedule]);
   clearInterval(progress);
   const rssEnd = await rss();
@@ -323,6 +334,7 @@ async function main(): Promise<number> {
     rssStartMiB: Math.round(rssStart / 2 ** 20),
     rssEndMiB: Math.round(rssEnd / 2 ** 20),
     rssGrowthPercent: Math.round(growth * 1000) / 10,
+    memory,
   };
   const pass = report.rowsLost === 0 && report.rowsExtra === 0 && report.duplicateRows === 0 && report.crashes === 0 && growth <= 0.2;
   const md = [
@@ -341,6 +353,8 @@ async function main(): Promise<number> {
     `| rows spilled to disk at shutdown (written by the next start) | ${report.rowsSpilledAtShutdown} | |`,
     `| gateway crashes | ${report.crashes} | 0 |`,
     `| RSS after warm-up → end | ${report.rssStartMiB} → ${report.rssEndMiB} MiB (${report.rssGrowthPercent}%) | ≤ 20% growth |`,
+    '',
+    `Memory every 15 s (s: RSS / V8 heap used / external, MiB): ${memory.map((m) => `${m.atS}: ${m.rssMiB}/${m.heapMiB}/${m.externalMiB}`).join(', ')}`,
     '',
   ].join('\n');
   writeFileSync(path.join(resultsDir, 'soak.json'), `${JSON.stringify(report, null, 2)}\n`);

@@ -171,6 +171,7 @@ export class HistoryWriter {
   /** After a failed spill, the memory size at which to try again (not at every record() call). */
   #spillRetryAt = 0;
 
+  #acceptedRows = 0;
   #writtenRows = 0;
   #invalidRows = 0;
   #invalidSinceLog = 0;
@@ -247,6 +248,7 @@ export class HistoryWriter {
         this.#remember(key);
         this.#buffer.push({ seq: this.#nextSeq++, row: copyRow(row) });
         result.accepted++;
+        this.#acceptedRows++;
         // Inside the loop, so that one huge call spills as it goes instead of meeting maxMemoryRows.
         this.#spillOverflow();
       }
@@ -679,6 +681,12 @@ export class HistoryWriter {
         }
       }
       this.#reportBufferSize();
+      // The run's account, for whoever checks after a shutdown that nothing went missing. Written counts
+      // new rows only: a row the table already had (a replayed spill file) is accepted but not written.
+      this.#logger.info(
+        { acceptedRows: this.#acceptedRows, writtenRows: this.#writtenRows, spilledRows: this.#spilledRows(), refusedRows: this.#refusedRows, invalidRows: this.#invalidRows },
+        'history writer closed',
+      );
     }
   }
 }
