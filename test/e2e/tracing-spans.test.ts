@@ -112,7 +112,7 @@ describe(`trace structure, in-memory exporter (${stackName})`, () => {
     assertOneTree(trace, operation);
   });
 
-  test('graphql-ws subscription: its start is one trace, each event it delivers another (graphql.ws.event → graphql.execute), linked to it', async () => {
+  test('graphql-ws subscription: its start is one trace, each event it delivers another (graphql.ws.event → graphql.execute), linked to it; the monitor tick a third', async () => {
     const client = wsClient(server.url);
     clients.push(client);
     const recorder = new SignalRecorder(client, { symbols: ['TSLA'] });
@@ -132,5 +132,13 @@ describe(`trace structure, in-memory exporter (${stackName})`, () => {
     const tick = traceOf(event);
     assert.equal(parentOf(only(tick, 'graphql.execute')), idOf(event));
     assertOneTree(tick, event);
+
+    // The work behind the event: the signals monitor's tick, a trace of its own.
+    const monitor = spans().find((s) => s.name === 'signals.tick' && traceOf(s).some((c) => c.name === 'inference.run'));
+    assert.ok(monitor, `a signals.tick trace with inference (${spans().map((s) => s.name).join(', ')})`);
+    assert.equal(parentOf(monitor), undefined);
+    const work = traceOf(monitor);
+    for (const name of ['market.fetch', 'features.compute', 'inference.run']) assert.ok(work.some((s) => s.name === name), `${name} in the monitor's tick`);
+    assertOneTree(work, monitor);
   });
 });

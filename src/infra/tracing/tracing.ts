@@ -8,8 +8,8 @@ import { SpanStatusCode, context, trace, type Attributes, type Link, type Span }
  * Spans made: `graphql.request` (HTTP) and `graphql.ws.operation` (WebSocket), each the root of its
  * trace with `graphql.parse`/`graphql.validate`/`graphql.execute` children (`graphql.subscribe` for a
  * subscription's start); `graphql.ws.event` for each event a subscription delivers (its own trace, linked
- * to the subscription's operation span); and inside those `market.fetch`, `features.compute`,
- * `inference.run` and `sql.query` (src/infra/db/tracing.ts).
+ * to the subscription's operation span); `signals.tick` for the signals monitor's work; and inside
+ * those `market.fetch`, `features.compute`, `inference.run` and `sql.query` (src/infra/db/tracing.ts).
  */
 export const tracer = trace.getTracer('sibyl');
 
