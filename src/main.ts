@@ -27,7 +27,7 @@ import { createLocalLease, createRedisLease } from './infra/coordination/lease.j
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './infra/pubsub/pubsub.js';
 import { dateSafeJson } from './shared/date-safe-json.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
-import { ApiKeysRepository, ApiKeysService, createAuthenticator } from './modules/access/index.js';
+import { ApiKeysRepository, ApiKeysService, createAuthenticator, revocationsOver } from './modules/access/index.js';
 import { AuditLog } from './modules/audit/index.js';
 import { ExplanationService, ExplanationsRepository } from './modules/explanations/index.js';
 import { HealthService } from './modules/health/index.js';
@@ -278,7 +278,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     ];
     const health = new HealthService(checks, VERSION);
     const audit = new AuditLog(database.db);
-    const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), audit);
+    // Revocations reach every instance's WebSocket connections through the event bus (Redis pub/sub).
+    const revocations = revocationsOver(events, (error) => logger.warn({ err: error }, 'API key revocation announcement failed; open connections re-check on a timer'));
+    const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), audit, revocations);
     const authenticator = await createAuthenticator(config.auth, apiKeys);
     if (config.auth.mode === 'off') {
       logger.warn('AUTH_MODE=off: access control is disabled, every caller is an admin (refused in production)');
@@ -300,6 +302,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       landingPage: config.graphql.landingPage,
       maxSubscriptionsPerConnection: config.ws.maxSubscriptionsPerConnection,
       authenticator,
+      revocations,
+      credentialRecheckMs: config.ws.credentialRecheckMs,
+      trustProxy: config.trustProxy,
       admission: createAdmission({ schema, maxCost: limits.maxCost, maxListSize: config.predictions.maxSymbolsPerRequest, rateLimiter, authEnabled: config.auth.mode !== 'off' }),
       limits,
       corsOrigins: config.corsOrigins,

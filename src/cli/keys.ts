@@ -3,7 +3,9 @@ import { parseArgs } from 'node:util';
 import { configFromEnvironment } from '../config/index.js';
 import { migrateToLatest, openDatabase } from '../infra/db/index.js';
 import { createLogger } from '../infra/logger/logger.js';
-import { ApiKeysRepository, ApiKeysService, isRole } from '../modules/access/index.js';
+import { createRedisEventBus } from '../infra/pubsub/pubsub.js';
+import { connectRedis, type RedisConnections } from '../infra/redis/redis.js';
+import { ApiKeysRepository, ApiKeysService, isRole, revocationsOver } from '../modules/access/index.js';
 import { AuditLog } from '../modules/audit/index.js';
 
 const USAGE = `usage:
@@ -15,7 +17,9 @@ const USAGE = `usage:
  * `npm run keys`: API keys in the configured database (the same one the gateway uses). A created key
  * is printed once, on stdout alone, so `KEY=$(npm run -s keys -- create …)` captures just the key.
  * Every create/revoke is in the audit log with actor `cli:<OS user>`. With the embedded database
- * (PGlite), stop the gateway first: one process per data directory.
+ * (PGlite), stop the gateway first: one process per data directory. With REDIS_URL, a revocation is
+ * announced to the running instances, which close WebSocket connections using the key at once
+ * (without it they find out within WS_CREDENTIAL_RECHECK_MS).
  */
 async function main(): Promise<number> {
   const { positionals, values } = parseArgs({
@@ -39,9 +43,14 @@ async function main(): Promise<number> {
   if (!config) return 1;
   const logger = createLogger({ ...config.log, level: 'warn' });
   const database = await openDatabase(config.database, logger);
+  let redis: RedisConnections | undefined;
   try {
     await migrateToLatest(database.db);
-    const keys = new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db));
+    redis = command === 'revoke' && config.redis ? await connectRedis({ url: config.redis.url, logger }) : undefined;
+    const revocations = redis
+      ? revocationsOver(createRedisEventBus({ publisher: redis.publisher, subscriber: redis.subscriber, keyPrefix: config.keyPrefix, logger }))
+      : undefined;
+    const keys = new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db), revocations);
     const actor = `cli:${userInfo().username}`;
     if (command === 'create') {
       const { key, record } = await keys.create({ name: values.name!, role: values.role as 'viewer', actor });
@@ -65,6 +74,7 @@ async function main(): Promise<number> {
     process.stderr.write(`keys ${command} failed: ${(error as Error).message}\n`);
     return 1;
   } finally {
+    await redis?.close(); // QUIT goes after the PUBLISH it queued
     await database.close();
   }
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -87,6 +88,19 @@ const envSchema = z.object({
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   JWT_ROLE_CLAIM: z.string().min(1).default('role'),
+  JWT_CLOCK_TOLERANCE_S: integer(0, 300).default(30),
+  WS_CREDENTIAL_RECHECK_MS: integer(1_000, 3_600_000).default(30_000),
+  TRUST_PROXY: z
+    .string()
+    .transform((value, ctx) => {
+      const parsed = parseTrustProxy(value);
+      if (typeof parsed === 'string') {
+        ctx.addIssue({ code: 'custom', message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .optional(),
   MAX_QUERY_DEPTH: integer(2, 100).default(10),
   MAX_ALIASES: integer(0, 1_000).default(30),
   MAX_TOKENS: integer(100, 100_000).default(2_000),
@@ -129,7 +143,16 @@ export type Config = Readonly<{
   /** Stored bars replayed as a live stream, when set. */
   replay: { from: Date; tickMs: number } | undefined;
   signals: { intervalMs: number; watchlist: readonly string[]; leaseMs: number; maxReplay: number; recordWaitMs: number };
-  ws: { maxSubscriptionsPerConnection: number };
+  ws: {
+    maxSubscriptionsPerConnection: number;
+    /** How often open connections' API keys are re-checked (revocations announced on the bus act at once). */
+    credentialRecheckMs: number;
+  };
+  /**
+   * Which proxies' `X-Forwarded-For` to believe for the client address (fastify's `trustProxy`): false
+   * (the socket's peer is the client), or the addresses/CIDRs of the proxies.
+   */
+  trustProxy: false | readonly string[];
   history: { flushIntervalMs: number; maxBufferRows: number; spillDir: string; retentionDays: number };
   /** How often realized outcomes are filled in; 0 turns the periodic pass off. */
   outcomes: { intervalMs: number };
@@ -142,6 +165,8 @@ export type Config = Readonly<{
           issuer: string | undefined;
           audience: string | undefined;
           roleClaim: string;
+          /** Seconds of clock skew allowed on `exp`/`nbf`; also how long past `exp` a WebSocket stays open. */
+          clockToleranceSeconds: number;
         }
       | undefined;
   };
@@ -208,6 +233,9 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'JWT_ISSUER', default: '(unset: not checked)', description: 'required `iss` of JWTs' },
   { name: 'JWT_AUDIENCE', default: '(unset: not checked)', description: 'required `aud` of JWTs' },
   { name: 'JWT_ROLE_CLAIM', default: 'role', description: 'claim holding the role (`viewer`, `analyst`, `admin`); dotted paths such as `realm_access.role` are followed' },
+  { name: 'JWT_CLOCK_TOLERANCE_S', default: '30', description: 'seconds of clock skew allowed on a JWT\'s `exp` and `nbf`; a WebSocket connection authenticated with a JWT is closed (4403) this long after its `exp`' },
+  { name: 'WS_CREDENTIAL_RECHECK_MS', default: '30000', description: 'how often open WebSocket connections re-check their API key; a revoked one is closed with 4403 (a revocation made through this deployment closes them at once; this bounds the rest, e.g. `npm run keys` without REDIS_URL)' },
+  { name: 'TRUST_PROXY', default: '(unset: off)', description: 'believe `X-Forwarded-For` (the client address of logs and of per-IP rate limits) only when the connection comes from one of these proxies: comma-separated addresses or CIDRs (`10.0.0.0/8,127.0.0.1`; also `loopback`, `linklocal`, `uniquelocal`). `true` and hop counts are refused: either would let a client that reaches the gateway directly pick its own address' },
   { name: 'MAX_QUERY_DEPTH', default: '10', description: 'deepest selection nesting an operation may have' },
   { name: 'MAX_ALIASES', default: '30', description: 'most aliases in one operation' },
   { name: 'MAX_TOKENS', default: '2000', description: 'most lexical tokens in one document (parsing stops beyond it)' },
@@ -288,7 +316,8 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       maxReplay: env.SIGNALS_MAX_REPLAY,
       recordWaitMs: env.SIGNALS_RECORD_WAIT_MS,
     },
-    ws: { maxSubscriptionsPerConnection: env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION },
+    ws: { maxSubscriptionsPerConnection: env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION, credentialRecheckMs: env.WS_CREDENTIAL_RECHECK_MS },
+    trustProxy: env.TRUST_PROXY ?? false,
     history: {
       flushIntervalMs: env.HISTORY_FLUSH_INTERVAL_MS,
       maxBufferRows: env.HISTORY_MAX_BUFFER_ROWS,
@@ -340,9 +369,36 @@ function authSettings(env: z.output<typeof envSchema>, isProduction: boolean): C
     mode,
     jwt:
       acceptsJwt && keys[0]
-        ? { key: keys[0], issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, roleClaim: env.JWT_ROLE_CLAIM }
+        ? { key: keys[0], issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, roleClaim: env.JWT_ROLE_CLAIM, clockToleranceSeconds: env.JWT_CLOCK_TOLERANCE_S }
         : undefined,
   };
+}
+
+/** Names proxy-addr (fastify's trustProxy) knows for address ranges. */
+const PROXY_RANGE_NAMES: ReadonlySet<string> = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * TRUST_PROXY → the proxies' addresses for fastify's `trustProxy`, or a message saying what is wrong.
+ * No hop count: it trusts whoever connects, whoever that is (fastify ignores one for that reason).
+ */
+function parseTrustProxy(value: string): false | string[] | string {
+  const text = value.trim().toLowerCase();
+  if (text === 'false') return false;
+  if (text === 'true') return 'true would let any client choose its own address (and rate-limit bucket): give the proxies\' addresses or CIDRs';
+  if (/^\d+$/.test(text)) return 'a hop count cannot tell a proxy from a client that sends the header itself: give the proxies\' addresses or CIDRs';
+  const entries = text.split(',').map((e) => e.trim()).filter((e) => e.length > 0);
+  if (entries.length === 0) return 'expected a hop count or comma-separated addresses/CIDRs';
+  for (const entry of entries) {
+    if (PROXY_RANGE_NAMES.has(entry)) continue;
+    const [address = '', prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const maxPrefix = family === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix);
+    if (family === 0 || !prefixOk || extra !== undefined) {
+      return `"${entry}" is not an IP address, a CIDR (10.0.0.0/8) or one of loopback, linklocal, uniquelocal`;
+    }
+  }
+  return entries;
 }
 
 function describeReceived(value: unknown): string {

@@ -3,13 +3,14 @@ import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import websocket from '@fastify/websocket';
-import Fastify, { LogController, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { NoSchemaIntrospectionCustomRule, specifiedRules, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { ContextFactory, OperationTrace } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
 import type { Metrics } from '../infra/metrics/metrics.js';
 import { inSpan } from '../infra/tracing/tracing.js';
-import type { Authenticator } from '../modules/access/index.js';
+import type { Authenticator, Revocations } from '../modules/access/index.js';
+import { ErrorCode } from '../shared/errors.js';
 import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
 import { createApollo } from './apollo.js';
@@ -28,6 +29,12 @@ export interface GatewayServerOptions {
   landingPage: 'sandbox' | 'production';
   maxSubscriptionsPerConnection?: number;
   authenticator: Authenticator;
+  /** Revoked API keys, announced by any instance: WebSocket connections using one are closed at once. */
+  revocations?: Pick<Revocations, 'listen'>;
+  /** How often WebSocket connections re-check their API key (default 30 s). */
+  credentialRecheckMs?: number;
+  /** Which proxies' X-Forwarded-For to believe for the client address (fastify's trustProxy); default false. */
+  trustProxy?: false | readonly string[];
   admission: Admission;
   limits: Omit<QueryLimits, 'maxCost'> & { maxBodyBytes: number };
   /** Browser origins allowed to call cross-origin; empty: none. */
@@ -69,6 +76,10 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
     },
     bodyLimit: options.limits.maxBodyBytes,
+    // The client address (logs, per-IP rate limits of anonymous callers) is the socket's peer unless
+    // TRUST_PROXY names the proxies in front; trusting every X-Forwarded-For would let any client
+    // choose its own address, and so its own rate-limit bucket.
+    trustProxy: options.trustProxy ? [...options.trustProxy] : false,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   });
@@ -100,6 +111,8 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     admission: options.admission,
     maxTokens: options.limits.maxTokens,
     maxMessageBytes: options.limits.maxBodyBytes,
+    ...(options.revocations && { revocations: options.revocations }),
+    ...(options.credentialRecheckMs !== undefined && { credentialRecheckMs: options.credentialRecheckMs }),
   });
 
   // Only listed origins may call from a browser page on another origin; Apollo's CSRF prevention
@@ -174,9 +187,32 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   const tracedHandler: typeof graphqlHandler = function (request, reply) {
     return inSpan('graphql.request', { 'http.request.method': request.method, 'sibyl.request_id': request.id }, async () => graphqlHandler.call(this, request, reply));
   };
+  /**
+   * What fastify refuses before Apollo sees the request (a body over MAX_BODY_BYTES, JSON that does not
+   * parse, an unsupported content type) is answered in GraphQL's shape, with fastify's status kept, so
+   * clients read every refusal from `errors[].extensions.code`. Anything else is ours: masked, logged.
+   */
+  const errorHandler = (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+    let body: { message: string; extensions: Record<string, unknown> };
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const max = options.limits.maxBodyBytes;
+      body = { message: `Request body larger than ${max} bytes (MAX_BODY_BYTES)`, extensions: { code: ErrorCode.BAD_USER_INPUT, limit: 'bodyBytes', max } };
+    } else if (status < 500) {
+      // fastify's messages here describe the request (e.g. "Body is not valid JSON but content-type is set to 'application/json'").
+      body = { message: error.message, extensions: { code: 'BAD_REQUEST' } };
+    } else {
+      request.log.error({ err: error }, 'unexpected error before GraphQL ran');
+      body = { message: options.isProduction ? 'Internal server error' : error.message, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+    }
+    const code = String(body.extensions.code);
+    request.trace.errorCodes = [code];
+    options.metrics.graphqlErrorsTotal.inc({ code });
+    void reply.code(status).type('application/json; charset=utf-8').send({ errors: [body] });
+  };
   // One path, two protocols: plain GET/POST go to Apollo, an upgrade on GET goes to graphql-ws.
-  fastify.route({ method: 'GET', url: '/graphql', handler: tracedHandler, wsHandler: (socket, request) => ws.handler(socket, request) });
-  fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: tracedHandler });
+  fastify.route({ method: 'GET', url: '/graphql', handler: tracedHandler, errorHandler, wsHandler: (socket, request) => ws.handler(socket, request) });
+  fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: tracedHandler, errorHandler });
 
   fastify.get('/health/live', async () => ({ status: 'ok' }));
   fastify.get('/health/ready', async (_request, reply) => {

@@ -16,9 +16,10 @@ import {
 import { CloseCode, makeServer, type ServerOptions } from 'graphql-ws';
 import type { Context, ContextFactory } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
-import { startSpan } from '../infra/tracing/tracing.js';
-import { unauthenticated, type Authenticator, type Principal } from '../modules/access/index.js';
-import { badUserInput } from '../shared/errors.js';
+import { SpanStatusCode, type Span } from '@opentelemetry/api';
+import { inSpan, startRootSpan, startSpan, withSpan } from '../infra/tracing/tracing.js';
+import { unauthenticated, type Authenticator, type Principal, type Revocations } from '../modules/access/index.js';
+import { ErrorCode, badUserInput } from '../shared/errors.js';
 import type { Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
 import type { OperationObserver } from './observe.js';
@@ -48,6 +49,10 @@ export interface WsOptions {
   maxMessageBytes?: number;
   /** Most subscriptions one connection may have running; one more is refused with an error message. */
   maxSubscriptionsPerConnection?: number;
+  /** Revoked credentials announced by any instance: connections using one are closed at once. */
+  revocations?: Pick<Revocations, 'listen'>;
+  /** How often open connections re-check their API key (the bound when no announcement arrives). */
+  credentialRecheckMs?: number;
 }
 
 interface Extra {
@@ -58,10 +63,22 @@ interface Extra {
   readonly singleResultOps: Set<string>;
   /** Operation ids running a subscription: what the per-connection cap counts. */
   readonly subscriptionOps: Set<string>;
-  readonly started: Map<string, { at: number; type: string; name: string | undefined; end: () => void }>;
+  readonly started: Map<string, Started>;
   /** Set once, at connection_init, from `connectionParams.authorization`; undefined: anonymous. */
   principal: Principal | undefined;
   authorization: string | undefined;
+  /** Closes the connection when its credential expires (a JWT's `exp`). */
+  expiryTimer: NodeJS.Timeout | undefined;
+}
+
+/** An operation between `subscribe` and its end: for the metrics, the log line and its trace. */
+interface Started {
+  readonly at: number;
+  type: string;
+  name: string | undefined;
+  /** `graphql.ws.operation`, the root of the operation's trace. */
+  readonly span: Span;
+  spanEnded: boolean;
 }
 
 export interface WsTransport {
@@ -90,6 +107,59 @@ export function createWsTransport(options: WsOptions): WsTransport {
   const maxSubscriptions = options.maxSubscriptionsPerConnection ?? 20;
   const connections = new Set<Extra>();
 
+  /**
+   * Credentials are checked at connection_init and again when each operation starts, but a
+   * subscription runs on for as long as the socket lives. So a connection whose credential stops
+   * holding is closed, with 4403 (Forbidden) and the reason, like one refused at connection_init:
+   * a JWT at its `exp` (a timer), an API key when its revocation is announced (at once) or when the
+   * periodic re-check finds it revoked (within `credentialRecheckMs`). 4403 rather than 4401: graphql-ws
+   * clients treat 4401 as fatal, while after 4403 they may reconnect, and a client whose
+   * `connectionParams` is a function fetching a fresh token then carries on.
+   */
+  const closeForCredential = (extra: Extra, why: string) => {
+    if (extra.socket.readyState !== extra.socket.OPEN) return;
+    logger.info({ connectionId: extra.connectionId, principal: extra.principal?.id, reason: why }, 'websocket closed: credential no longer valid');
+    extra.socket.close(CloseCode.Forbidden, `Forbidden: ${why}`.slice(0, 120));
+  };
+  const armExpiry = (extra: Extra) => {
+    const expiresAt = extra.principal?.expiresAt;
+    if (expiresAt === undefined) return;
+    // setTimeout holds at most 2^31-1 ms (~24.8 days); a later expiry re-arms when that fires.
+    extra.expiryTimer = setTimeout(() => {
+      if (Date.now() < expiresAt) armExpiry(extra);
+      else closeForCredential(extra, 'the token of this connection expired; reconnect with a fresh one');
+    }, Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1));
+    extra.expiryTimer.unref();
+  };
+  const stopListening = options.revocations?.listen((principalId) => {
+    for (const extra of connections) {
+      if (extra.principal?.id === principalId) closeForCredential(extra, 'the API key of this connection was revoked');
+    }
+  });
+  let rechecking = false;
+  const recheck = setInterval(() => {
+    if (rechecking) return;
+    rechecking = true;
+    void recheckKeys()
+      .catch((error: unknown) => logger.warn({ err: error }, 'websocket credential re-check failed; trying again on the next tick'))
+      .finally(() => (rechecking = false));
+  }, options.credentialRecheckMs ?? 30_000);
+  recheck.unref();
+  /** One lookup per distinct key, however many connections share it (a web app's key may have thousands). */
+  async function recheckKeys() {
+    const byCredential = new Map<string, Extra[]>();
+    for (const extra of connections) {
+      if (extra.principal?.via !== 'apikey' || extra.authorization === undefined) continue;
+      const list = byCredential.get(extra.authorization);
+      if (list) list.push(extra);
+      else byCredential.set(extra.authorization, [extra]);
+    }
+    for (const [authorization, list] of byCredential) {
+      if (await options.authenticator.stillValid(list[0]!.principal!, authorization)) continue;
+      for (const extra of list) closeForCredential(extra, 'the API key of this connection was revoked');
+    }
+  }
+
   const serverOptions: ServerOptions<Record<string, unknown> | undefined, Extra> = {
     schema: options.schema,
     connectionInitWaitTimeout: options.connectionInitWaitTimeoutMs ?? 5_000,
@@ -106,6 +176,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
       try {
         ctx.extra.principal = await options.authenticator.authenticate(authorization);
         ctx.extra.authorization = authorization;
+        armExpiry(ctx.extra);
         return true;
       } catch (error) {
         const reason = error instanceof GraphQLError ? error.message : 'Not authenticated';
@@ -115,64 +186,30 @@ export function createWsTransport(options: WsOptions): WsTransport {
       }
     },
     async onSubscribe(ctx, id, payload) {
-      let document;
+      // The root of this operation's trace; parse, validate and execute (or subscribe) are its children.
+      const requestId = `${ctx.extra.connectionId}/${id}`;
+      const started: Started = {
+        at: performance.now(),
+        type: 'unknown',
+        name: payload.operationName ?? undefined,
+        span: startRootSpan('graphql.ws.operation', { 'sibyl.request_id': requestId }),
+        spanEnded: false,
+      };
+      ctx.extra.started.set(id, started);
       try {
-        document = parse(payload.query, { maxTokens: options.maxTokens });
+        return await prepare(ctx.extra, id, payload, started);
       } catch (error) {
-        return [withCode(error instanceof GraphQLError ? error : new GraphQLError(String(error)), 'GRAPHQL_PARSE_FAILED')];
-      }
-      const validationErrors = validate(options.schema, document, options.validationRules);
-      if (validationErrors.length > 0) return validationErrors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
-      const operation = getOperationAST(document, payload.operationName);
-      if (!operation) return [new GraphQLError('Could not determine which operation to run: name one with operationName')];
-      const { principal } = ctx.extra;
-      // A key revoked while the socket is open stops working at its next operation.
-      if (principal && !(await options.authenticator.stillValid(principal, ctx.extra.authorization))) {
-        return [unauthenticated('the API key of this connection was revoked; reconnect with a valid one')];
-      }
-      try {
-        await options.admission.admit({
-          document,
-          operationName: payload.operationName,
-          variables: payload.variables,
-          principal,
-          clientAddress: ctx.extra.request.ip,
-        });
-      } catch (error) {
-        if (error instanceof GraphQLError) return [error];
+        // graphql-ws has no hook for this: the socket is closed with 4500 (see onMessage below).
+        endSpan(started, error);
+        ctx.extra.started.delete(id);
         throw error;
       }
-      if (operation.operation === 'subscription') {
-        if (ctx.extra.subscriptionOps.size >= maxSubscriptions) {
-          return [badUserInput(`this connection already has ${maxSubscriptions} subscriptions running (the limit); complete one first or open another connection`, { limit: maxSubscriptions })];
-        }
-        ctx.extra.subscriptionOps.add(id);
-      }
-      const span = startSpan('graphql.ws.operation', { 'graphql.operation.type': operation.operation, 'sibyl.request_id': `${ctx.extra.connectionId}/${id}` });
-      ctx.extra.started.set(id, { at: performance.now(), type: operation.operation, name: payload.operationName ?? operation.name?.value, end: () => span.end() });
-      if (operation.operation !== 'subscription') ctx.extra.singleResultOps.add(id);
-      const contextValue: Context = options.createContext({
-        requestId: `${ctx.extra.connectionId}/${id}`,
-        logger: logger.child({ reqId: `${ctx.extra.connectionId}/${id}` }),
-        transport: 'ws',
-        principal,
-        clientAddress: ctx.extra.request.ip,
-      });
-      const args: ExecutionArgs = {
-        schema: options.schema,
-        document,
-        operationName: payload.operationName,
-        variableValues: payload.variables,
-        contextValue,
-      };
-      // The role is part of the key: field authorization (@Authorized) depends on it and on nothing
-      // else of the subscriber's, so subscribers with the same role, selection and variables share.
-      if (operation.operation === 'subscription') {
-        shareKeys.set(args, `${principal?.role ?? '(anonymous)'}\u0000${payload.operationName ?? ''}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? null)}`);
-      }
-      return args;
     },
-    onOperation(_ctx, _id, _payload, args, result) {
+    onOperation(ctx, id, _payload, args, result) {
+      // A subscription's operation span covers its start only: it may then run for hours, and a span is
+      // exported when it ends. Each event it delivers is traced on its own (graphql.ws.event).
+      const started = ctx.extra.started.get(id);
+      if (started?.type === 'subscription') endSpan(started, isAsyncIterable(result) ? undefined : (result as ExecutionResult).errors?.[0]);
       // graphql-js reports a subscription refused at its start (bad arguments, unknown symbol) as one
       // result, which graphql-ws would send as `next` then `complete`, as if it were data. Refusals are
       // `error` messages in the protocol: handing back a stream that fails at once makes graphql-ws
@@ -182,12 +219,12 @@ export function createWsTransport(options: WsOptions): WsTransport {
       if (getOperationAST(args.document, args.operationName)?.operation !== 'subscription') return;
       return failingStream(outcome.errors[0]!);
     },
-    onNext(_ctx, _id, _payload, _args, result) {
+    onNext(ctx, id, _payload, _args, result) {
       if (!result.errors?.length) return;
-      return { ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), options.isProduction, e)) };
+      return { ...result, errors: result.errors.map((e) => format(ctx.extra, id, e)) };
     },
     onError(ctx, id, _payload, errors) {
-      const formatted = errors.map((e) => formatGraphQLError(e.toJSON(), options.isProduction, e));
+      const formatted = errors.map((e) => format(ctx.extra, id, e));
       finish(ctx.extra, id, formatted);
       return formatted;
     },
@@ -195,17 +232,108 @@ export function createWsTransport(options: WsOptions): WsTransport {
       finish(ctx.extra, id, undefined);
     },
   };
-  const server = makeServer({ ...serverOptions, subscribe: subscribeSharingResults });
+  const server = makeServer({
+    ...serverOptions,
+    // Run inside the operation's span, so what resolvers do (market fetch, features, inference, SQL)
+    // joins its trace: graphql-ws calls these from its message handler, outside any span of ours.
+    execute: (args) => inOperationSpan(args, 'graphql.execute', () => execute(args)),
+    subscribe: (args) => inOperationSpan(args, 'graphql.subscribe', () => subscribeSharingResults(args)),
+  });
+
+  /**
+   * Parse, validate, check the credential and admit (limits, rate): what onSubscribe does before
+   * graphql-ws runs the operation. Returns the execution arguments, or the errors to send.
+   */
+  async function prepare(extra: Extra, id: string, payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null }, started: Started): Promise<ExecutionArgs | readonly GraphQLError[]> {
+    const requestId = `${extra.connectionId}/${id}`;
+    let document;
+    const parsing = startSpan('graphql.parse', {}, started.span);
+    try {
+      document = parse(payload.query, { maxTokens: options.maxTokens });
+    } catch (error) {
+      parsing.recordException(error as Error);
+      return [withCode(error instanceof GraphQLError ? error : new GraphQLError(String(error)), 'GRAPHQL_PARSE_FAILED')];
+    } finally {
+      parsing.end();
+    }
+    const validating = startSpan('graphql.validate', {}, started.span);
+    const validationErrors = validate(options.schema, document, options.validationRules);
+    validating.end();
+    if (validationErrors.length > 0) return validationErrors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
+    const operation = getOperationAST(document, payload.operationName);
+    if (!operation) return [new GraphQLError('Could not determine which operation to run: name one with operationName')];
+    started.type = operation.operation;
+    started.name = payload.operationName ?? operation.name?.value;
+    started.span.setAttributes({ 'graphql.operation.type': operation.operation, ...(started.name && { 'graphql.operation.name': started.name }) });
+    const { principal } = extra;
+    // A key revoked (or a token expired) while the socket is open stops working at its next operation.
+    if (principal && !(await options.authenticator.stillValid(principal, extra.authorization))) {
+      return [unauthenticated(principal.via === 'apikey' ? 'the API key of this connection was revoked; reconnect with a valid one' : 'the token of this connection expired; reconnect with a fresh one')];
+    }
+    try {
+      await options.admission.admit({
+        document,
+        operationName: payload.operationName,
+        variables: payload.variables,
+        principal,
+        clientAddress: extra.request.ip,
+      });
+    } catch (error) {
+      if (error instanceof GraphQLError) return [error];
+      throw error;
+    }
+    if (operation.operation === 'subscription') {
+      if (extra.subscriptionOps.size >= maxSubscriptions) {
+        return [badUserInput(`this connection already has ${maxSubscriptions} subscriptions running (the limit); complete one first or open another connection`, { limit: maxSubscriptions })];
+      }
+      extra.subscriptionOps.add(id);
+    } else {
+      extra.singleResultOps.add(id);
+    }
+    const contextValue: Context = options.createContext({
+      requestId,
+      logger: logger.child({ reqId: requestId }),
+      transport: 'ws',
+      principal,
+      clientAddress: extra.request.ip,
+    });
+    const args: ExecutionArgs = {
+      schema: options.schema,
+      document,
+      operationName: payload.operationName,
+      variableValues: payload.variables,
+      contextValue,
+    };
+    operationSpans.set(args, started.span);
+    // The role is part of the key: field authorization (@Authorized) depends on it and on nothing
+    // else of the subscriber's, so subscribers with the same role, selection and variables share.
+    if (operation.operation === 'subscription') {
+      shareKeys.set(args, `${principal?.role ?? '(anonymous)'}\u0000${payload.operationName ?? ''}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? null)}`);
+    }
+    return args;
+  }
+
+  /** The client's view of an error (errors.ts); an unexpected one is logged first, with the operation's id. */
+  function format(extra: Extra, id: string, error: GraphQLError) {
+    const formatted = formatGraphQLError(error.toJSON(), options.isProduction, error);
+    if (formatted.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR) {
+      logger.error({ reqId: `${extra.connectionId}/${id}`, err: error.originalError ?? error, path: error.path }, 'unexpected error while executing GraphQL');
+    }
+    return formatted;
+  }
 
   function finish(extra: Extra, id: string, errors: ReturnType<typeof formatGraphQLError>[] | undefined) {
     const started = extra.started.get(id);
     // A stream that failed was observed by onError; graphql-ws then also calls onComplete.
     if (!started && errors === undefined) return;
-    started?.end();
+    const codes = errorCodes(errors);
+    if (started) {
+      if (codes.length > 0) started.span.setAttribute('sibyl.error_codes', codes);
+      endSpan(started, codes.includes(ErrorCode.INTERNAL_SERVER_ERROR) ? new Error('internal server error') : undefined);
+    }
     extra.started.delete(id);
     extra.singleResultOps.delete(id);
     extra.subscriptionOps.delete(id);
-    const codes = errorCodes(errors);
     options.observer.observe({
       transport: 'ws',
       requestId: `${extra.connectionId}/${id}`,
@@ -231,6 +359,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
         started: new Map(),
         principal: undefined,
         authorization: undefined,
+        expiryTimer: undefined,
       };
       connections.add(extra);
       logger.debug({ connectionId: extra.connectionId, ip: request.ip }, 'websocket opened');
@@ -286,12 +415,15 @@ export function createWsTransport(options: WsOptions): WsTransport {
       socket.once('close', (code: number, reason: Buffer) => {
         clearInterval(pinger);
         clearTimeout(pongTimer);
+        clearTimeout(extra.expiryTimer);
         connections.delete(extra);
         logger.debug({ connectionId: extra.connectionId, code }, 'websocket closed');
         void closed(code, reason.toString());
       });
     },
     async drain(timeoutMs) {
+      stopListening?.();
+      clearInterval(recheck);
       const deadline = Date.now() + timeoutMs;
       while ([...connections].some((c) => c.singleResultOps.size > 0) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -299,6 +431,42 @@ export function createWsTransport(options: WsOptions): WsTransport {
       for (const { socket } of connections) socket.close(1001, 'Server shutting down');
     },
   };
+}
+
+/** Ends an operation's span once (a subscription's ends when it starts; its finish must not end it again). */
+function endSpan(started: Started, error?: unknown): void {
+  if (started.spanEnded) return;
+  started.spanEnded = true;
+  if (error) {
+    started.span.recordException(error instanceof Error ? error : new Error(String((error as { message?: unknown }).message ?? error)));
+    started.span.setStatus({ code: SpanStatusCode.ERROR });
+  }
+  started.span.end();
+}
+
+/** The `graphql.ws.operation` span of each operation's execution arguments (set in onSubscribe). */
+const operationSpans = new WeakMap<ExecutionArgs, Span>();
+
+/** Runs `fn` as a child span `name` of the operation's span, active for everything `fn` awaits. */
+async function inOperationSpan<T>(args: ExecutionArgs, name: string, fn: () => T | Promise<T>): Promise<T> {
+  const parent = operationSpans.get(args);
+  if (!parent) return fn();
+  return withSpan(parent, () => inSpan(name, {}, async () => fn()));
+}
+
+/**
+ * One event of a subscription, executed: its own trace (`graphql.ws.event` → `graphql.execute`), linked
+ * to the subscription's `graphql.ws.operation`. Subscribers sharing the execution share this trace; it
+ * links to the subscription that ran it.
+ */
+async function executeEvent(args: ExecutionArgs, rootValue: unknown): Promise<ExecutionResult> {
+  const operation = operationSpans.get(args);
+  const span = startRootSpan('graphql.ws.event', { 'graphql.operation.type': 'subscription' }, operation ? [{ context: operation.spanContext() }] : []);
+  try {
+    return await withSpan(span, () => inSpan('graphql.execute', {}, async () => execute({ ...args, rootValue })));
+  } finally {
+    span.end();
+  }
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
@@ -334,11 +502,11 @@ async function subscribeSharingResults(args: ExecutionArgs): Promise<AsyncIterab
   if (!isAsyncIterable(source)) return source as ExecutionResult;
   const key = shareKeys.get(args);
   const run = (payload: unknown): ExecutionResult | Promise<ExecutionResult> => {
-    if (key === undefined || typeof payload !== 'object' || payload === null) return execute({ ...args, rootValue: payload });
+    if (key === undefined || typeof payload !== 'object' || payload === null) return executeEvent(args, payload);
     let results = sharedResults.get(payload);
     if (!results) sharedResults.set(payload, (results = new Map()));
     let result = results.get(key);
-    if (!result) results.set(key, (result = execute({ ...args, rootValue: payload })));
+    if (!result) results.set(key, (result = executeEvent(args, payload)));
     return result;
   };
   const iterator = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]();

@@ -93,13 +93,32 @@ describe(`query limits on HTTP and WebSocket (${stackName})`, () => {
     }
   });
 
-  test('a body over MAX_BODY_BYTES is refused before parsing', async () => {
+  test('a body over MAX_BODY_BYTES is refused before parsing: HTTP 413 with a GraphQL error naming the limit', async () => {
     const response = await fetch(`${server.url}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ query: `{ health { status } } #${'x'.repeat(70_000)}` }),
     });
     assert.equal(response.status, 413);
+    assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
+    const body = (await response.json()) as { data?: unknown; errors?: GraphQLFormattedError[] };
+    assert.equal(body.data, undefined);
+    assert.equal(body.errors?.length, 1);
+    assert.deepEqual(body.errors?.[0]?.extensions, { code: 'BAD_USER_INPUT', limit: 'bodyBytes', max: 65_536 });
+    assert.match(body.errors?.[0]?.message ?? '', /larger than 65536 bytes/);
+  });
+
+  test('what fastify refuses before GraphQL runs (broken JSON, an unsupported content type) is a GraphQL error too, status kept', async () => {
+    for (const [body, type] of [
+      ['{"query": "{ health { status } }"', 'application/json'],
+      ['<query/>', 'application/xml'],
+    ] as const) {
+      const response = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': type }, body });
+      assert.ok(response.status >= 400 && response.status < 500, `${type}: ${response.status}`);
+      const answer = (await response.json()) as { errors?: GraphQLFormattedError[] };
+      assert.equal(typeof answer.errors?.[0]?.message, 'string', type);
+      assert.equal(answer.errors?.[0]?.extensions?.code, 'BAD_REQUEST', `${type}: ${JSON.stringify(answer)}`);
+    }
   });
 
   test('security headers are set; cross-origin callers get no CORS grant by default', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
+import WebSocket from 'ws';
 import { apiKeysOf } from '../helpers/access.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { wsClient, wsExecute } from '../helpers/graphql.js';
@@ -107,4 +108,34 @@ describe(`production mode: no stack, SQL or path in any response (${stackName})`
       await client.dispose();
     }
   });
+
+  test('hostile graphql-ws frames: no close reason or message carries a stack, SQL or path', async () => {
+    const url = `${server.url.replace(/^http/, 'ws')}/graphql`;
+    const frame = fc.oneof(
+      fc.record({ type: fc.constantFrom('subscribe', 'complete', 'ping', 'next', 'connection_init', 'bogus'), id: fc.oneof(fc.string({ maxLength: 4 }), fc.integer()), payload: fc.oneof(fc.anything(), fc.record({ query: queryText, variables })) }, { requiredKeys: ['type'] }).map((m) => JSON.stringify(m)),
+      fc.string({ maxLength: 100 }),
+      fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? 'null'),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 3 }), fc.boolean(), async (frames, authenticate) => {
+        const socket = new WebSocket(url, 'graphql-transport-ws');
+        const received: string[] = [];
+        let close = '';
+        const closed = new Promise<void>((resolve) => socket.on('close', (code, reason) => ((close = `${code} ${reason.toString()}`), resolve())));
+        socket.on('error', () => undefined);
+        socket.on('message', (data) => received.push(data.toString()));
+        await new Promise<void>((resolve, reject) => socket.once('open', () => resolve()).once('error', reject));
+        socket.send(JSON.stringify({ type: 'connection_init', payload: authenticate ? { authorization: `Bearer ${adminKey}` } : {} }));
+        for (const text of frames) if (socket.readyState === WebSocket.OPEN) socket.send(text);
+        await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 100))]);
+        if (socket.readyState === WebSocket.OPEN) socket.close(1000);
+        await closed;
+        const sent = frames.join('\n');
+        assert.deepEqual(leaks(close, sent), [], close);
+        for (const message of received) assert.deepEqual(leaks(message, sent), [], message.slice(0, 500));
+      }),
+      { numRuns: 60 },
+    );
+  });
 });
+

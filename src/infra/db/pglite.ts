@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, ty
 import type { Database } from './database.js';
 import { databaseHealth, probeServer } from './probe.js';
 import type { Tables } from './tables.js';
+import { tracedDialect } from './tracing.js';
 
 /**
  * Embedded PostgreSQL (PGlite) with its data in `dataDir`, so a fresh machine needs no server and the
@@ -22,7 +23,7 @@ export async function createPgliteDatabase(options: { dataDir: string }): Promis
     unlock();
     throw new Error(`cannot open the embedded database in ${dataDir}: ${(error as Error).message}`, { cause: error });
   }
-  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool: new PglitePool(pglite) }) });
+  const db = new Kysely<Tables>({ dialect: tracedDialect(new PostgresDialect({ pool: new PglitePool(pglite) }), 'pglite') });
   const probe = await probeServer(db);
   const describe = () => `pglite (PostgreSQL ${probe.serverVersion}) at ${dataDir}`;
   return {

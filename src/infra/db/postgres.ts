@@ -4,6 +4,7 @@ import type { Logger } from '../logger/logger.js';
 import type { Database } from './database.js';
 import { databaseHealth, probeServer } from './probe.js';
 import type { Tables } from './tables.js';
+import { tracedDialect } from './tracing.js';
 import { redactUrl } from '../../config/index.js';
 
 const INT8_OID = 20;
@@ -33,7 +34,7 @@ export async function createPostgresDatabase(options: { url: string; poolMax: nu
   pool.on('connect', (client) => {
     client.on('error', (error) => logger.warn({ err: error }, 'PostgreSQL connection failed'));
   });
-  const db = new Kysely<Tables>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Tables>({ dialect: tracedDialect(new PostgresDialect({ pool }), 'postgres') });
   let probe;
   try {
     probe = await probeServer(db);

@@ -1,13 +1,15 @@
-import { SpanStatusCode, context, trace, type Attributes, type Span } from '@opentelemetry/api';
+import { SpanStatusCode, context, trace, type Attributes, type Link, type Span } from '@opentelemetry/api';
 
 /**
  * OpenTelemetry tracing. Code everywhere creates spans through `@opentelemetry/api`, which does nothing
  * until an SDK is registered; {@link startTracing} registers one (OTLP over HTTP) only when
  * OTEL_EXPORTER_OTLP_ENDPOINT is set, and loads the SDK lazily so untraced start-ups do not pay for it.
  *
- * Spans made: `graphql.request` (HTTP) with `graphql.parse`/`graphql.validate`/`graphql.execute`
- * children, `graphql.ws.operation` (WebSocket, no children: graphql-ws executes outside our async
- * context), `market.fetch` and `inference.run`. Not traced yet: feature computation and SQL.
+ * Spans made: `graphql.request` (HTTP) and `graphql.ws.operation` (WebSocket), each the root of its
+ * trace with `graphql.parse`/`graphql.validate`/`graphql.execute` children (`graphql.subscribe` for a
+ * subscription's start); `graphql.ws.event` for each event a subscription delivers (its own trace, linked
+ * to the subscription's operation span); `signals.tick` for the signals monitor's work; and inside
+ * those `market.fetch`, `features.compute`, `inference.run` and `sql.query` (src/infra/db/tracing.ts).
  */
 export const tracer = trace.getTracer('sibyl');
 
@@ -47,9 +49,14 @@ export function recordSpan(name: string, seconds: number, attributes: Attributes
   tracer.startSpan(name, { attributes, startTime: end - seconds * 1000 }, context.active()).end(end);
 }
 
-/** Starts a child of the active span; the caller ends it. */
-export function startSpan(name: string, attributes: Attributes = {}): Span {
-  return tracer.startSpan(name, { attributes }, context.active());
+/** Starts a child of `parent` (default: the active span); the caller ends it. */
+export function startSpan(name: string, attributes: Attributes = {}, parent?: Span): Span {
+  return tracer.startSpan(name, { attributes }, parent ? trace.setSpan(context.active(), parent) : context.active());
+}
+
+/** Starts the first span of a new trace, whatever is active; `links` point at related spans elsewhere. */
+export function startRootSpan(name: string, attributes: Attributes = {}, links: Link[] = []): Span {
+  return tracer.startSpan(name, { attributes, root: true, links });
 }
 
 /** Runs `fn` with `span` active, so spans started inside become its children. */

@@ -2,6 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { badUserInput } from '../../shared/errors.js';
 import type { AuditLog } from '../audit/index.js';
 import type { ApiKeyRow, ApiKeysRepository } from './api-keys.repository.js';
+import type { Revocations } from './revocations.js';
 import { isRole, type Principal, type Role } from './roles.js';
 
 /** Every key starts with this, so a leaked one is recognisable (secret scanners, logs) and tells apart from a JWT. */
@@ -23,6 +24,8 @@ export class ApiKeysService {
   constructor(
     private readonly repository: ApiKeysRepository,
     private readonly audit: AuditLog,
+    /** Tells running instances, so WebSocket connections using the key are closed at once. */
+    private readonly revocations?: Pick<Revocations, 'announce'>,
   ) {}
 
   /** Creates a key; `key` is in the result only, never stored or logged. */
@@ -50,7 +53,10 @@ export class ApiKeysService {
   /** Revokes at once (see the class comment); undefined when no key has this id. */
   async revoke(id: string, actor: string): Promise<ApiKeyRow | undefined> {
     const row = await this.repository.revoke(id);
-    if (row) await this.audit.record({ actor, action: 'api_key.revoked', subject: row.id, detail: { name: row.name, role: row.role } });
+    if (row) {
+      this.revocations?.announce(principalIdOf(row));
+      await this.audit.record({ actor, action: 'api_key.revoked', subject: row.id, detail: { name: row.name, role: row.role } });
+    }
     return row;
   }
 
@@ -58,8 +64,13 @@ export class ApiKeysService {
   async verify(key: string): Promise<Principal | undefined> {
     if (!KEY_SHAPE.test(key)) return undefined;
     const row = await this.repository.findActiveByHash(hashKey(key));
-    return row ? { id: `key:${row.id}`, name: row.name, role: row.role, via: 'apikey' } : undefined;
+    return row ? { id: principalIdOf(row), name: row.name, role: row.role, via: 'apikey' } : undefined;
   }
+}
+
+/** The principal id a key authenticates as: stable, safe to log, never the key. */
+function principalIdOf(row: Pick<ApiKeyRow, 'id'>): string {
+  return `key:${row.id}`;
 }
 
 export function looksLikeApiKey(credential: string): boolean {

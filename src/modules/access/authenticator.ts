@@ -17,7 +17,10 @@ import { DEVELOPMENT_PRINCIPAL, type Principal } from './roles.js';
 export interface Authenticator {
   readonly mode: Config['auth']['mode'];
   authenticate(authorization: string | undefined): Promise<Principal | undefined>;
-  /** Whether a principal authenticated earlier still holds (a key may have been revoked since). */
+  /**
+   * Whether a principal authenticated earlier still holds: its credential has not expired (a JWT's
+   * `exp`) and, for an API key, not been revoked since (one indexed lookup).
+   */
   stillValid(principal: Principal, authorization: string | undefined): Promise<boolean>;
 }
 
@@ -50,7 +53,8 @@ export async function createAuthenticator(auth: Config['auth'], apiKeys: ApiKeys
     mode: auth.mode,
     authenticate,
     async stillValid(principal, authorization) {
-      // JWTs carry their own expiry, checked at connection time; keys can be revoked at any moment.
+      // JWTs carry their own expiry; keys can be revoked at any moment.
+      if (principal.expiresAt !== undefined && Date.now() >= principal.expiresAt) return false;
       if (principal.via !== 'apikey') return true;
       try {
         return (await authenticate(authorization))?.id === principal.id;

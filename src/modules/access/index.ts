@@ -5,3 +5,4 @@ export { createAuthenticator, unauthenticated, type Authenticator } from './auth
 export { ApiKeysRepository, type ApiKeyRow } from './api-keys.repository.js';
 export { ApiKeysService, API_KEY_PREFIX } from './api-keys.service.js';
 export { ApiKeysResolver } from './api-keys.resolver.js';
+export { revocationsOver, type Revocations } from './revocations.js';

@@ -10,12 +10,12 @@ export class JwtRejected extends Error {}
 /**
  * Verifies JWTs with `jose`: HS256 with a shared secret, RS256 with a PEM public key, or whatever
  * algorithm a JWKS URL's keys declare (keys fetched on demand and cached by jose). Issuer and audience
- * are checked when configured; `exp`/`nbf` always (30 s clock tolerance). The role comes from
+ * are checked when configured; `exp`/`nbf` always (JWT_CLOCK_TOLERANCE_S, default 30 s). The role comes from
  * `roleClaim`, a dotted path into the payload.
  */
 export async function createJwtVerifier(settings: JwtSettings): Promise<(token: string) => Promise<Principal>> {
   let verify: (token: string) => Promise<JWTPayload>;
-  const options = { issuer: settings.issuer, audience: settings.audience, clockTolerance: 30 };
+  const options = { issuer: settings.issuer, audience: settings.audience, clockTolerance: settings.clockToleranceSeconds };
   const { key } = settings;
   if (key.kind === 'secret') {
     const secret = new TextEncoder().encode(key.secret);
@@ -38,7 +38,9 @@ export async function createJwtVerifier(settings: JwtSettings): Promise<(token: 
     if (!isRole(role)) throw new JwtRejected(`token has no valid role in claim "${settings.roleClaim}" (viewer, analyst or admin)`);
     if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new JwtRejected('token has no subject (sub)');
     const name = typeof payload.name === 'string' ? payload.name : payload.sub;
-    return { id: `jwt:${payload.sub}`, name, role, via: 'jwt' };
+    // What a new connection would still accept, so a connection closed at this moment cannot come straight back.
+    const expiresAt = typeof payload.exp === 'number' ? (payload.exp + settings.clockToleranceSeconds) * 1000 : undefined;
+    return { id: `jwt:${payload.sub}`, name, role, via: 'jwt', ...(expiresAt !== undefined && { expiresAt }) };
   };
 }
 

@@ -39,6 +39,11 @@ export interface Principal {
   readonly name: string;
   readonly role: Role;
   readonly via: 'apikey' | 'jwt' | 'off';
+  /**
+   * When the credential stops verifying by itself (epoch ms: a JWT's `exp` plus the clock tolerance);
+   * undefined when it does not expire. A WebSocket connection is closed at this moment.
+   */
+  readonly expiresAt?: number;
 }
 
 /** Everyone is an admin when access control is off (development only; config refuses it in production). */

@@ -1,6 +1,7 @@
 import DataLoader from 'dataloader';
 import type { CacheTier } from '../../infra/cache/tier.js';
 import type { Logger } from '../../infra/logger/logger.js';
+import { inSpan } from '../../infra/tracing/tracing.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
 import { MarketUnavailableError, isStaleBars } from '../../infra/market-data/resilient.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
@@ -166,19 +167,23 @@ export class PredictionService {
       }
     }
     const featureList = [...featureKeys];
-    const cachedFeatures = await this.caches.features.getMany(featureList.map(([, key]) => key));
-    const features = new Map<string, CachedFeatures>();
-    const computed: Array<{ key: string; value: CachedFeatures }> = [];
-    featureList.forEach(([symbol, key], i) => {
-      let value = cachedFeatures[i];
-      if (!value) {
-        const vector = computeFeatures(barsBySymbol.get(symbol) as Bar[]);
-        value = { values: Array.from(vector.values), hash: vector.hash };
-        computed.push({ key, value });
-      }
-      features.set(symbol, value);
+    const features = await inSpan('features.compute', { 'sibyl.symbols': featureList.length }, async (span) => {
+      const cachedFeatures = await this.caches.features.getMany(featureList.map(([, key]) => key));
+      const vectors = new Map<string, CachedFeatures>();
+      const computed: Array<{ key: string; value: CachedFeatures }> = [];
+      featureList.forEach(([symbol, key], i) => {
+        let value = cachedFeatures[i];
+        if (!value) {
+          const vector = computeFeatures(barsBySymbol.get(symbol) as Bar[]);
+          value = { values: Array.from(vector.values), hash: vector.hash };
+          computed.push({ key, value });
+        }
+        vectors.set(symbol, value);
+      });
+      span.setAttribute('sibyl.features_computed', computed.length);
+      await this.caches.features.setMany(computed);
+      return vectors;
     });
-    await this.caches.features.setMany(computed);
 
     const byStrategy = new Map<string, number[]>();
     keys.forEach((key, index) => {

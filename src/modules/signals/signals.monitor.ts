@@ -1,6 +1,7 @@
 import type { InterestSet } from '../../infra/coordination/interest.js';
 import type { Lease } from '../../infra/coordination/lease.js';
 import type { Logger } from '../../infra/logger/logger.js';
+import { inSpan } from '../../infra/tracing/tracing.js';
 import type { Bar } from '../../infra/market-data/market-data.js';
 import type { PredictionKey, PredictionRecord, PredictionService } from '../predictions/index.js';
 import { toWire, type SignalsBus } from './signals.topics.js';
@@ -101,6 +102,12 @@ export class SignalsMonitor {
   async #tickOnce(): Promise<void> {
     const keys = await this.#wanted();
     if (keys.length === 0) return;
+    // One trace per tick (market fetch, features, inference, SQL inside), the work behind every
+    // subscriber's event; the events' own executions are traced by the WebSocket transport.
+    await inSpan('signals.tick', { 'sibyl.keys': keys.length }, () => this.#compute(keys));
+  }
+
+  async #compute(keys: PredictionKey[]): Promise<void> {
     const results = await this.options.predictions.predictLatest(keys);
     const fresh: PredictionRecord[] = [];
     let failed = 0;

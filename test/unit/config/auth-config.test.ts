@@ -39,4 +39,24 @@ describe('access-control and limits configuration', () => {
     assert.deepEqual(loadConfig({}).corsOrigins, []);
     assert.match(problems({ MAX_QUERY_DEPTH: '1' }), /MAX_QUERY_DEPTH: must be at least 2/);
   });
+
+  test('TRUST_PROXY: off by default; addresses, CIDRs and range names pass; true, hop counts and junk are refused', () => {
+    assert.equal(loadConfig({}).trustProxy, false);
+    assert.equal(loadConfig({ TRUST_PROXY: 'false' }).trustProxy, false);
+    assert.deepEqual(loadConfig({ TRUST_PROXY: ' 10.0.0.0/8, 127.0.0.1,::1, fd00::/8 ,loopback' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8', 'loopback']);
+    assert.match(problems({ TRUST_PROXY: 'true' }), /TRUST_PROXY: true would let any client choose its own address/);
+    assert.match(problems({ TRUST_PROXY: '1' }), /TRUST_PROXY: a hop count cannot tell a proxy from a client/);
+    for (const bad of ['10.0.0.0/33', '::1/129', 'proxy.example', '10.0.0.1/8/2', '300.1.1.1', ',']) {
+      assert.match(problems({ TRUST_PROXY: bad }), /TRUST_PROXY: /, bad);
+    }
+  });
+
+  test('JWT clock tolerance and the WebSocket credential re-check interval are validated', () => {
+    const config = loadConfig({ AUTH_MODE: 'jwt', JWT_SECRET: 'x'.repeat(32), JWT_CLOCK_TOLERANCE_S: '0' });
+    assert.equal(config.auth.jwt?.clockToleranceSeconds, 0);
+    assert.equal(loadConfig({ AUTH_MODE: 'jwt', JWT_SECRET: 'x'.repeat(32) }).auth.jwt?.clockToleranceSeconds, 30);
+    assert.match(problems({ JWT_CLOCK_TOLERANCE_S: '301' }), /JWT_CLOCK_TOLERANCE_S: must be at most 300/);
+    assert.equal(loadConfig({}).ws.credentialRecheckMs, 30_000);
+    assert.match(problems({ WS_CREDENTIAL_RECHECK_MS: '10' }), /WS_CREDENTIAL_RECHECK_MS: must be at least 1000/);
+  });
 });
