@@ -259,14 +259,14 @@ async function main(): Promise<number> {
     await outage(0.75, 'PostgreSQL', () => postgres.stop('immediate'), () => postgres.start(), 8);
   })();
   // Memory every 15 s, so a report with growth shows whether it is a trend (a leak) or a step.
-  const memory: Array<{ atS: number; rssMiB: number; heapMiB: number; externalMiB: number }> = [];
+  const memory: Array<{ atS: number; rssMiB: number; heapMiB: number; heapTotalMiB: number; externalMiB: number }> = [];
   const progress = setInterval(() => {
     void scrape(gateway.url)
       .then((m) => {
         const mib = (name: string) => Math.round((m.get(name) ?? NaN) / 2 ** 20);
-        const sample = { atS: Math.round((performance.now() - loadStarted) / 1000), rssMiB: mib('process_resident_memory_bytes'), heapMiB: mib('nodejs_heap_size_used_bytes'), externalMiB: mib('nodejs_external_memory_bytes') };
+        const sample = { atS: Math.round((performance.now() - loadStarted) / 1000), rssMiB: mib('process_resident_memory_bytes'), heapMiB: mib('nodejs_heap_size_used_bytes'), heapTotalMiB: mib('nodejs_heap_size_total_bytes'), externalMiB: mib('nodejs_external_memory_bytes') };
         memory.push(sample);
-        log(`${tally.requests} requests, ${served.size} keys served, errors ${JSON.stringify(tally.errorsByCode)}; RSS ${sample.rssMiB} MiB, heap ${sample.heapMiB} MiB, external ${sample.externalMiB} MiB`);
+        log(`${tally.requests} requests, ${served.size} keys served, errors ${JSON.stringify(tally.errorsByCode)}; RSS ${sample.rssMiB} MiB, heap ${sample.heapMiB} of ${sample.heapTotalMiB} MiB, external ${sample.externalMiB} MiB`);
       })
       .catch(() => log(`${tally.requests} requests (metrics unavailable)`));
   }, 15_000);
@@ -354,7 +354,7 @@ async function main(): Promise<number> {
     `| gateway crashes | ${report.crashes} | 0 |`,
     `| RSS after warm-up → end | ${report.rssStartMiB} → ${report.rssEndMiB} MiB (${report.rssGrowthPercent}%) | ≤ 20% growth |`,
     '',
-    `Memory every 15 s (s: RSS / V8 heap used / external, MiB): ${memory.map((m) => `${m.atS}: ${m.rssMiB}/${m.heapMiB}/${m.externalMiB}`).join(', ')}`,
+    `Memory every 15 s (s: RSS / V8 heap used / V8 heap committed / external, MiB): ${memory.map((m) => `${m.atS}: ${m.rssMiB}/${m.heapMiB}/${m.heapTotalMiB}/${m.externalMiB}`).join(', ')}`,
     '',
   ].join('\n');
   writeFileSync(path.join(resultsDir, 'soak.json'), `${JSON.stringify(report, null, 2)}\n`);

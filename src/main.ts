@@ -304,6 +304,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       authenticator,
       revocations,
       credentialRecheckMs: config.ws.credentialRecheckMs,
+      keepAliveMs: config.ws.keepAliveMs,
       trustProxy: config.trustProxy,
       admission: createAdmission({ schema, maxCost: limits.maxCost, maxListSize: config.predictions.maxSymbolsPerRequest, rateLimiter, authEnabled: config.auth.mode !== 'off' }),
       limits,

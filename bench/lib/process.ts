@@ -52,7 +52,7 @@ export async function startServer(
   // logger and show up as latency that has nothing to do with the server.
   child.stderr.on('data', keep);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    child.once('close', (code, signal) => resolve({ code, signal })),
   );
   const stop = async (graceMs = 10_000) => {
     if (child.exitCode === null && child.signalCode === null) {

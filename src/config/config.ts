@@ -90,6 +90,7 @@ const envSchema = z.object({
   JWT_ROLE_CLAIM: z.string().min(1).default('role'),
   JWT_CLOCK_TOLERANCE_S: integer(0, 300).default(30),
   WS_CREDENTIAL_RECHECK_MS: integer(1_000, 3_600_000).default(30_000),
+  WS_KEEPALIVE_MS: integer(500, 300_000).default(12_000),
   TRUST_PROXY: z
     .string()
     .transform((value, ctx) => {
@@ -147,6 +148,8 @@ export type Config = Readonly<{
     maxSubscriptionsPerConnection: number;
     /** How often open connections' API keys are re-checked (revocations announced on the bus act at once). */
     credentialRecheckMs: number;
+    /** Ping interval; a connection that has not answered within the same time is dropped. */
+    keepAliveMs: number;
   };
   /**
    * Which proxies' `X-Forwarded-For` to believe for the client address (fastify's `trustProxy`): false
@@ -234,6 +237,7 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'JWT_AUDIENCE', default: '(unset: not checked)', description: 'required `aud` of JWTs' },
   { name: 'JWT_ROLE_CLAIM', default: 'role', description: 'claim holding the role (`viewer`, `analyst`, `admin`); dotted paths such as `realm_access.role` are followed' },
   { name: 'JWT_CLOCK_TOLERANCE_S', default: '30', description: 'seconds of clock skew allowed on a JWT\'s `exp` and `nbf`; a WebSocket connection authenticated with a JWT is closed (4403) this long after its `exp`' },
+  { name: 'WS_KEEPALIVE_MS', default: '12000', description: 'WebSocket ping interval; a client that has not answered a ping within the same time is disconnected (frees sockets of vanished clients behind NAT or load balancers)' },
   { name: 'WS_CREDENTIAL_RECHECK_MS', default: '30000', description: 'how often open WebSocket connections re-check their API key; a revoked one is closed with 4403 (a revocation made through this deployment closes them at once; this bounds the rest, e.g. `npm run keys` without REDIS_URL)' },
   { name: 'TRUST_PROXY', default: '(unset: off)', description: 'believe `X-Forwarded-For` (the client address of logs and of per-IP rate limits) only when the connection comes from one of these proxies: comma-separated addresses or CIDRs (`10.0.0.0/8,127.0.0.1`; also `loopback`, `linklocal`, `uniquelocal`). `true` and hop counts are refused: either would let a client that reaches the gateway directly pick its own address' },
   { name: 'MAX_QUERY_DEPTH', default: '10', description: 'deepest selection nesting an operation may have' },
@@ -316,7 +320,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       maxReplay: env.SIGNALS_MAX_REPLAY,
       recordWaitMs: env.SIGNALS_RECORD_WAIT_MS,
     },
-    ws: { maxSubscriptionsPerConnection: env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION, credentialRecheckMs: env.WS_CREDENTIAL_RECHECK_MS },
+    ws: { maxSubscriptionsPerConnection: env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION, credentialRecheckMs: env.WS_CREDENTIAL_RECHECK_MS, keepAliveMs: env.WS_KEEPALIVE_MS },
     trustProxy: env.TRUST_PROXY ?? false,
     history: {
       flushIntervalMs: env.HISTORY_FLUSH_INTERVAL_MS,

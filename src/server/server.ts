@@ -33,6 +33,8 @@ export interface GatewayServerOptions {
   revocations?: Pick<Revocations, 'listen'>;
   /** How often WebSocket connections re-check their API key (default 30 s). */
   credentialRecheckMs?: number;
+  /** WebSocket ping interval (and how long a pong may take). */
+  keepAliveMs?: number;
   /** Which proxies' X-Forwarded-For to believe for the client address (fastify's trustProxy); default false. */
   trustProxy?: false | readonly string[];
   admission: Admission;
@@ -113,6 +115,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     maxMessageBytes: options.limits.maxBodyBytes,
     ...(options.revocations && { revocations: options.revocations }),
     ...(options.credentialRecheckMs !== undefined && { credentialRecheckMs: options.credentialRecheckMs }),
+    ...(options.keepAliveMs !== undefined && { keepAliveMs: options.keepAliveMs }),
   });
 
   // Only listed origins may call from a browser page on another origin; Apollo's CSRF prevention

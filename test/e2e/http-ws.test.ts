@@ -160,3 +160,40 @@ describe(`gateway in production mode (${stackName})`, () => {
     assert.doesNotMatch(response.errors?.[0]?.message ?? '', /Did you mean/);
   });
 });
+
+describe(`WebSocket keep-alive (${stackName})`, () => {
+  let server: TestGateway;
+  const KEEPALIVE_MS = 500;
+  before(async () => {
+    server = await startTestGateway({ WS_KEEPALIVE_MS: String(KEEPALIVE_MS) });
+  });
+  after(async () => server?.close());
+
+  const open = async (autoPong: boolean) => {
+    const socket = new WebSocket(`${server.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws', { autoPong });
+    await new Promise((resolve) => socket.once('open', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init' }));
+    await new Promise((resolve) => socket.once('message', resolve)); // connection_ack
+    return socket;
+  };
+
+  test('a client that stops answering pings is dropped; one that answers stays', async () => {
+    const silent = await open(false);
+    const alive = await open(true);
+    let pings = 0;
+    alive.on('ping', () => pings++);
+    const started = Date.now();
+    const code = await new Promise<number>((resolve) => silent.once('close', (c) => resolve(c)));
+    const after = Date.now() - started;
+    assert.equal(code, 1006, 'terminated, not closed politely: the peer is presumed gone');
+    assert.ok(after >= KEEPALIVE_MS && after < KEEPALIVE_MS * 2 + 1_000, `dropped after ${after} ms: one interval to ping, one to wait`);
+
+    await new Promise((resolve) => setTimeout(resolve, KEEPALIVE_MS * 2));
+    assert.equal(alive.readyState, WebSocket.OPEN, 'the answering client is still connected');
+    assert.ok(pings >= 2, `it was pinged (${pings} times)`);
+    alive.send(JSON.stringify({ id: 'q', type: 'subscribe', payload: { query: '{ health { status } }' } }));
+    const reply = await new Promise<{ type: string; payload?: { data?: unknown } }>((resolve) => alive.once('message', (m) => resolve(JSON.parse(m.toString()))));
+    assert.equal(reply.type, 'next');
+    alive.close();
+  });
+});

@@ -30,7 +30,7 @@ export function spawnGateway(env: Record<string, string>, options: { timeoutMs?:
   let buffered = '';
   const started = Date.now();
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    child.once('close', (code, signal) => resolve({ code, signal })),
   );
   const ready = new Promise<{ port: number; url: string; startupMs: number }>((resolve, reject) => {
     // Generous: this waits for a process, not a figure (start-up time is measured in bench/startup).
