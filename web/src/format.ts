@@ -15,7 +15,11 @@ export const fmt = {
   percent: (v: number | null | undefined) => orDash(v, (x) => percent.format(x)),
   signedPercent: (v: number | null | undefined) => orDash(v, (x) => signedPercent.format(x)),
   /** Percentage points, e.g. a confidence change: +1.2 pp. */
-  points: (v: number | null | undefined) => orDash(v, (x) => `${x > 0 ? '+' : x < 0 ? '−' : '±'}${Math.abs(x * 100).toFixed(1)} pp`),
+  points: (v: number | null | undefined, digits = 1) =>
+    orDash(v, (x) => {
+      const shown = Math.abs(x * 100).toFixed(digits);
+      return `${Number(shown) === 0 ? '±' : x > 0 ? '+' : '−'}${shown} pp`;
+    }),
   price: (v: number | null | undefined) => orDash(v, (x) => price.format(x)),
   decimal: (v: number | null | undefined) => orDash(v, (x) => decimal.format(x)),
   signedDecimal: (v: number | null | undefined) => orDash(v, (x) => signedDecimal.format(x)),

@@ -6,8 +6,8 @@ import { ProblemBox } from '../components/problem.js';
 import { SignalBadge } from '../components/signal.js';
 import { direction, fmt } from '../format.js';
 import {
-  ConfidenceHistoryDocument, SignalsDocument, SymbolDetailDocument,
-  type ConfidenceHistoryQuery, type SymbolDetailQuery,
+  ConfidenceHistoryDocument, SignalsDocument, SymbolDetailDocument, SymbolExplanationDocument,
+  type ConfidenceHistoryQuery, type SymbolDetailQuery, type SymbolExplanationQuery,
 } from '../generated/graphql.js';
 import { href } from '../router.js';
 
@@ -36,6 +36,7 @@ export function SymbolPage({ symbol }: { symbol: string }) {
   const [level, setLevel] = useState<number>(0.95);
   const [choice, setChoice] = useState<BucketChoice>(BUCKETS[0]);
   const [detail, refetchDetail] = useQuery({ query: SymbolDetailDocument, variables: { symbol, level } });
+  const [explained, refetchExplained] = useQuery({ query: SymbolExplanationDocument, variables: { symbol }, pause: !detail.data });
   const asOf = detail.data?.prediction.asOf;
   // Auto omits the arguments: the gateway then picks (an explicit null bucket is refused).
   const historyVariables = useMemo(
@@ -48,6 +49,7 @@ export function SymbolPage({ symbol }: { symbol: string }) {
   // moves the history window, which fetches the history again.
   const [live] = useSubscription({ query: SignalsDocument, variables: { symbols: [symbol] }, pause: !detail.data }, (_previous, data) => {
     refetchDetail({ requestPolicy: 'network-only' });
+    refetchExplained({ requestPolicy: 'network-only' });
     return data;
   });
 
@@ -76,7 +78,7 @@ export function SymbolPage({ symbol }: { symbol: string }) {
           <div class="grid three">
             <Headline prediction={prediction} />
             <IntervalCard prediction={prediction} level={level} onLevel={setLevel} />
-            <AccuracyCard prediction={prediction} />
+            <AccuracyCard explained={explained.data?.prediction} />
           </div>
           <div class="card">
             <div class="card-head">
@@ -92,7 +94,13 @@ export function SymbolPage({ symbol }: { symbol: string }) {
             {history.error && <ProblemBox error={history.error} />}
             {history.data && <HistoryChart points={history.data.confidenceHistory} />}
           </div>
-          <ExplanationCard prediction={prediction} />
+          {explained.error && (
+            <div class="card">
+              <h2>Why</h2>
+              <ProblemBox error={explained.error} />
+            </div>
+          )}
+          {explained.data && <ExplanationCard explained={explained.data.prediction} />}
         </>
       )}
     </section>
@@ -159,8 +167,18 @@ function IntervalCard({ prediction, level, onLevel }: { prediction: Prediction; 
   );
 }
 
-function AccuracyCard({ prediction }: { prediction: Prediction }) {
-  const e = prediction.explanation;
+type Explained = SymbolExplanationQuery['prediction'];
+
+function AccuracyCard({ explained }: { explained: Explained | undefined }) {
+  if (!explained) {
+    return (
+      <div class="card stat">
+        <h2>Track record</h2>
+        <p class="muted small">Comes with the explanation (analyst role and above).</p>
+      </div>
+    );
+  }
+  const e = explained.explanation;
   return (
     <div class="card stat">
       <h2>Track record</h2>
@@ -225,8 +243,8 @@ function HistoryChart({ points }: { points: ConfidenceHistoryQuery['confidenceHi
   );
 }
 
-function ExplanationCard({ prediction }: { prediction: Prediction }) {
-  const e = prediction.explanation;
+function ExplanationCard({ explained }: { explained: Explained }) {
+  const e = explained.explanation;
   const config = useMemo<ChartConfiguration>(() => {
     const factors = [...e.factors].sort((a, b) => Math.abs(b.contribution) - Math.abs(a.contribution));
     return {
@@ -246,12 +264,12 @@ function ExplanationCard({ prediction }: { prediction: Prediction }) {
         indexAxis: 'y',
         animation: false,
         maintainAspectRatio: false,
-        scales: { x: { ticks: { callback: (v) => fmt.points(Number(v)) }, title: { display: true, text: 'change in probability' } } },
+        scales: { x: { ticks: { callback: (v) => fmt.points(Number(v), 2) }, title: { display: true, text: 'change in probability' } } },
         plugins: {
           legend: { display: false },
           tooltip: {
             callbacks: {
-              label: (item) => `${fmt.points(item.parsed.x)}`,
+              label: (item) => `${fmt.points(item.parsed.x, 2)}`,
               afterLabel: (item) => factors[item.dataIndex]?.description ?? '',
             },
           },
@@ -264,7 +282,7 @@ function ExplanationCard({ prediction }: { prediction: Prediction }) {
       <div class="card-head">
         <h2>Why</h2>
         <span class="muted small">
-          {e.method} · baseline {fmt.percent(e.baseline)} → {fmt.percent(prediction.probability)}
+          {e.method} · baseline {fmt.percent(e.baseline)} → {fmt.percent(explained.probability)}
         </span>
       </div>
       <p class="summary" data-testid="summary">{e.summary}</p>

@@ -1,6 +1,6 @@
 import type { GraphQLError } from 'graphql';
 import { describeGraphQLError, type Problem } from '../api/errors.js';
-import type { WatchRowFragment, WatchlistQuery } from '../generated/graphql.js';
+import type { WatchRowFragment, WatchlistHistoryQuery, WatchlistQuery } from '../generated/graphql.js';
 
 /** How many confidence points a row's sparkline keeps (recorded history first, then live ones). */
 export const SPARK_POINTS = 40;
@@ -17,6 +17,7 @@ export interface WatchEntry {
 
 export type WatchAction =
   | { type: 'loaded'; symbols: readonly string[]; data: WatchlistQuery; errors: readonly GraphQLError[] }
+  | { type: 'history'; data: WatchlistHistoryQuery }
   | { type: 'live'; row: WatchRowFragment; at: number };
 
 /**
@@ -28,8 +29,14 @@ export function watchReducer(state: readonly WatchEntry[], action: WatchAction):
     return action.symbols.map((symbol, index) => {
       const row = action.data.predictions[index] ?? null;
       const error = action.errors.find((e) => e.path?.[0] === 'predictions' && e.path[1] === index);
-      const points = row ? appendPoint(row.history.map(({ time, confidence }) => ({ time, confidence })), row) : [];
-      return { symbol, row: row && stripHistory(row), points, problem: error ? describeGraphQLError(error) : undefined };
+      return { symbol, row, points: row ? appendPoint([], row) : [], problem: error ? describeGraphQLError(error) : undefined };
+    });
+  }
+  if (action.type === 'history') {
+    const recorded = new Map(action.data.predictions.flatMap((p) => (p ? [[p.symbol, p.history] as const] : [])));
+    return state.map((entry) => {
+      const history = recorded.get(entry.symbol);
+      return history ? { ...entry, points: mergePoints(history, entry.points) } : entry;
     });
   }
   const { row, at } = action;
@@ -58,7 +65,9 @@ function appendPoint(points: Array<{ time: string; confidence: number }>, row: W
   return next.slice(-SPARK_POINTS);
 }
 
-function stripHistory(row: WatchlistQuery['predictions'][number] & object): WatchRowFragment {
-  const { history: _history, ...rest } = row;
-  return rest;
+/** Recorded and already-shown points together, one per time, oldest first. */
+function mergePoints(a: ReadonlyArray<{ time: string; confidence: number }>, b: ReadonlyArray<{ time: string; confidence: number }>) {
+  const byTime = new Map<number, { time: string; confidence: number }>();
+  for (const { time, confidence } of [...a, ...b]) byTime.set(Date.parse(time), { time, confidence });
+  return [...byTime.entries()].sort(([x], [y]) => x - y).map(([, p]) => p).slice(-SPARK_POINTS);
 }

@@ -6,7 +6,7 @@ import { ProblemBox } from '../components/problem.js';
 import { SignalBadge } from '../components/signal.js';
 import { Sparkline } from '../components/sparkline.js';
 import { direction, fmt } from '../format.js';
-import { SignalsDocument, SymbolsDocument, WatchlistDocument } from '../generated/graphql.js';
+import { SignalsDocument, SymbolsDocument, WatchlistDocument, WatchlistHistoryDocument } from '../generated/graphql.js';
 import { href } from '../router.js';
 import { resumePoint, watchReducer, type WatchEntry } from './watchlist-state.js';
 
@@ -68,6 +68,13 @@ function WatchTable({ symbols, link, onRemove, onReset }: { symbols: string[]; l
     dispatch(action);
     setSince(resumePoint(watchReducer(entriesRef.current, action)));
   }, [result.data, result.stale]);
+  // Sparklines start from the recorded history once the rows are there (analyst role and above).
+  const [recorded] = useQuery({ query: WatchlistHistoryDocument, variables: { symbols }, requestPolicy: 'network-only', pause: entries.length === 0 });
+  useEffect(() => {
+    if (recorded.data && !recorded.stale) dispatch({ type: 'history', data: recorded.data });
+  }, [recorded.data, recorded.stale, entries.length > 0]);
+  const historyProblem = recorded.error?.graphQLErrors[0] ? describeGraphQLError(recorded.error.graphQLErrors[0]) : undefined;
+
   const servedKey = entries.filter((e) => e.row).map((e) => e.symbol).join(',');
   const served = useMemo(() => (servedKey ? servedKey.split(',') : []), [servedKey]);
 
@@ -123,6 +130,11 @@ function WatchTable({ symbols, link, onRemove, onReset }: { symbols: string[]; l
               {liveCount === 0 ? 'Waiting for the next bar…' : `${liveCount} live update${liveCount === 1 ? '' : 's'} received`}
             </span>
             {sources.length > 0 && <span>market data: {sources.join(', ')}</span>}
+            {historyProblem && (
+              <span data-code={historyProblem.code}>
+                {historyProblem.code === 'FORBIDDEN' ? 'Recorded confidence needs the analyst role: sparklines show live updates only.' : historyProblem.message}
+              </span>
+            )}
             {onReset && (
               <button class="link" onClick={onReset}>
                 Restore default list
@@ -138,7 +150,9 @@ function WatchTable({ symbols, link, onRemove, onReset }: { symbols: string[]; l
 function WatchRow({ entry, onRemove }: { entry: WatchEntry; onRemove: (s: string) => void }) {
   const { symbol, row, points, problem } = entry;
   const previous = points.length > 1 ? points[points.length - 2]!.confidence : undefined;
-  const change = row && previous !== undefined ? row.confidence - previous : undefined;
+  // Below 0.05 pp a change rounds to ±0.0 pp: shown neutral, not as a move.
+  const rawChange = row && previous !== undefined ? row.confidence - previous : undefined;
+  const change = rawChange !== undefined && Math.abs(rawChange) < 0.0005 ? 0 : rawChange;
   const move = row ? row.quote.close / row.quote.open - 1 : undefined;
   return (
     <tr data-symbol={symbol} data-asof={row?.asOf ?? ''} class={entry.updatedAt ? 'updated' : ''}>
