@@ -310,6 +310,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       limits,
       corsOrigins: config.corsOrigins,
       metricsToken: config.metricsToken,
+      webApp: config.webApp,
     });
     const { port } = await server.listen(config.host, config.port);
     logger.info(

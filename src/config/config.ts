@@ -112,6 +112,8 @@ const envSchema = z.object({
   CORS_ORIGINS: z.string().optional(),
   METRICS_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: urlWithProtocols(['https:', 'http:']).optional(),
+  WEB_APP: booleanString.default(true),
+  WEB_APP_DIR: z.string().min(1).default('./web/dist'),
 });
 
 /** Variables whose values must never be echoed in a configuration error. */
@@ -187,6 +189,8 @@ export type Config = Readonly<{
   corsOrigins: readonly string[];
   metricsToken: string | undefined;
   tracing: { otlpEndpoint: string } | undefined;
+  /** The built web app served at `/`; undefined: not served. */
+  webApp: { dir: string } | undefined;
 }>;
 
 /** One line of the README's configuration table. */
@@ -249,6 +253,8 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'RATE_LIMIT_WINDOW_S', default: '60', description: 'rate-limit window in seconds' },
   { name: 'CORS_ORIGINS', default: '(unset: no cross-origin calls)', description: 'comma-separated origins allowed to call from browsers, e.g. `https://app.example.com`' },
   { name: 'METRICS_TOKEN', default: '(unset: /metrics open)', description: 'when set, `GET /metrics` needs `Authorization: Bearer <token>`' },
+  { name: 'WEB_APP', default: 'true', description: 'serve the reference web app (built into `WEB_APP_DIR` by `npm install` / `npm start`) at `/`' },
+  { name: 'WEB_APP_DIR', default: './web/dist', description: 'where the built web app is; when it is missing, `/` says how to build it' },
   { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: '(unset: no tracing)', description: 'OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`); traces go to `<url>/v1/traces`' },
 ];
 
@@ -342,6 +348,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0),
     metricsToken: env.METRICS_TOKEN,
     tracing: env.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT } : undefined,
+    webApp: env.WEB_APP ? { dir: path.resolve(cwd, env.WEB_APP_DIR) } : undefined,
   } satisfies Config);
 }
 

@@ -16,6 +16,7 @@ import type { Admission } from './admission.js';
 import { createApollo } from './apollo.js';
 import { limitRules, type QueryLimits } from './limits.js';
 import { createOperationObserver } from './observe.js';
+import { webApp } from './web-app.js';
 import { createWsTransport } from './ws.js';
 
 export interface GatewayServerOptions {
@@ -43,6 +44,8 @@ export interface GatewayServerOptions {
   corsOrigins: readonly string[];
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
+  /** The built web app to serve at `/`; undefined: none. */
+  webApp?: { dir: string } | undefined;
 }
 
 export interface GatewayServer {
@@ -122,9 +125,11 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   // (csrfPrevention) covers the simple requests CORS does not stop.
   await fastify.register(cors, { origin: options.corsOrigins.length > 0 ? [...options.corsOrigins] : false, maxAge: 600 });
   // Security headers. Apollo Sandbox (development landing page) runs inline scripts from Apollo's CDN
-  // in an iframe, which a strict Content-Security-Policy blocks; production serves no such page.
+  // in an iframe, which a strict Content-Security-Policy blocks; production serves no such page. The
+  // web app needs only same-origin scripts and styles, plus its WebSocket (graphql-ws) to this host.
   await fastify.register(helmet, {
-    contentSecurityPolicy: options.landingPage === 'sandbox' ? false : undefined,
+    contentSecurityPolicy:
+      options.landingPage === 'sandbox' ? false : { directives: { 'connect-src': ["'self'", 'ws:', 'wss:'] } },
     crossOriginEmbedderPolicy: false,
   });
 
@@ -144,7 +149,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     reply.header('x-request-id', request.id);
   });
   fastify.addHook('onResponse', async (request, reply) => {
-    if (request.url.startsWith('/health') || request.url === '/metrics') return;
+    if (request.url.startsWith('/health') || request.url === '/metrics' || request.url.startsWith('/assets/')) return;
     const { operationName, operationType, errorCodes } = request.trace ?? {};
     request.log.info(
       {
@@ -216,6 +221,8 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   // One path, two protocols: plain GET/POST go to Apollo, an upgrade on GET goes to graphql-ws.
   fastify.route({ method: 'GET', url: '/graphql', handler: tracedHandler, errorHandler, wsHandler: (socket, request) => ws.handler(socket, request) });
   fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: tracedHandler, errorHandler });
+
+  if (options.webApp) await fastify.register(webApp(options.webApp.dir, logger));
 
   fastify.get('/health/live', async () => ({ status: 'ok' }));
   fastify.get('/health/ready', async (_request, reply) => {

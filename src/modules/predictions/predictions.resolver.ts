@@ -38,6 +38,12 @@ export class PredictionsResolver {
     return ctx.loaders.predictions.prediction.loadMany(symbols.map((symbol) => ({ strategy: name, symbol })));
   }
 
+  @Authorized(Role.Viewer)
+  @Query(() => [String], { description: 'Every symbol the market data can answer for, sorted (stored bars, or the synthetic universe on a fresh machine)' })
+  async symbols(): Promise<string[]> {
+    return this.service.symbols();
+  }
+
   @FieldResolver(() => PriceInterval, { description: 'Price range for the horizon at `level` (0.8, 0.9, 0.95 or 0.99)' })
   interval(@Root() prediction: PredictionRecord, @Args(() => IntervalArgs) { level }: IntervalArgs): PriceInterval {
     return priceInterval(prediction, level);

@@ -101,6 +101,11 @@ export class PredictionService {
     throw codedError(ErrorCode.UNAVAILABLE, `No model version of "${strategy}" is loaded on this instance`);
   }
 
+  /** Every symbol the market data answers for, sorted: what a client may ask predictions of. */
+  symbols(): Promise<string[]> {
+    return this.market.listSymbols();
+  }
+
   /**
    * Predictions from the provider's newest bars, for the live-signals monitor: the market cache is
    * skipped (a bar that just arrived must not wait for a cached one to expire) and refreshed with what

@@ -1,0 +1,49 @@
+/**
+ * Builds the reference web app (web/) into web/dist with Vite.
+ *
+ *   npm run web:build            always build (also `prepare`, so `npm install` / `npm ci` build it)
+ *   web-build.ts --if-stale      build only when web/dist is missing or older than its sources (`prestart`)
+ *
+ * Vite is a development dependency: where it is not installed (`npm ci --omit=dev` with a prebuilt
+ * web/dist copied in), this says so and exits 0, because the gateway serves the API without the app.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const webRoot = fileURLToPath(new URL('../../web/', import.meta.url));
+const distIndex = path.join(webRoot, 'dist', 'index.html');
+/** What the build reads: a change to any of these makes web/dist stale. */
+const sources = ['index.html', 'vite.config.ts', 'src', 'operations'].map((p) => path.join(webRoot, p));
+
+function newestMtime(target: string): number {
+  if (!existsSync(target)) return 0;
+  const stat = statSync(target);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return readdirSync(target).reduce((newest, name) => Math.max(newest, newestMtime(path.join(target, name))), stat.mtimeMs);
+}
+
+function isStale(): boolean {
+  if (!existsSync(distIndex)) return true;
+  const built = statSync(distIndex).mtimeMs;
+  return sources.some((source) => newestMtime(source) > built);
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--if-stale') && !isStale()) return;
+  let vite: typeof import('vite');
+  try {
+    vite = await import('vite');
+  } catch {
+    console.warn('web app: vite is not installed (npm install without dev dependencies?); the gateway serves the API without the app');
+    return;
+  }
+  const started = performance.now();
+  await vite.build({ configFile: path.join(webRoot, 'vite.config.ts'), logLevel: 'warn' });
+  console.log(`web app: built ${path.relative(process.cwd(), path.dirname(distIndex)) || '.'} in ${Math.round(performance.now() - started)} ms`);
+}
+
+main().catch((error: unknown) => {
+  console.error(`web app: build failed: ${(error as Error).stack ?? String(error)}`);
+  process.exitCode = 1;
+});
