@@ -176,6 +176,21 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
     for (const s of data!.strategies) assert.equal(s.activeVersion.offlineMetrics?.source, 'offline');
   });
 
+  test('an explicit null for an optional argument means the same as leaving it out', async () => {
+    const pairs = [
+      [ConfidenceHistoryDocument, { symbol: 'E02' }, { symbol: 'E02', strategy: null, version: null, from: null, to: null, bucket: null }],
+      [ConfidenceTrendsDocument, { symbols: ['E01', 'E03'] }, { symbols: ['E01', 'E03'], strategy: null, window: null }],
+      [ModelMetricsDocument, { strategy: 'direction-1d' }, { strategy: 'direction-1d', version: null, symbol: null, from: null, to: null }],
+    ] as const;
+    for (const [document, omitted, nulls] of pairs) {
+      const a = await execute(server.url, document as never, omitted as never);
+      const b = await execute(server.url, document as never, nulls as never);
+      assert.equal(b.errors, undefined, JSON.stringify(b.errors));
+      assert.deepEqual(b.data, a.data);
+      assert.ok(JSON.stringify(a.data).length > 60, 'a non-trivial answer to compare');
+    }
+  });
+
   test('the contract’s argument shapes are accepted as written in DESIGN §4', async () => {
     const { errors } = await postQuery(server.url, '{ prediction(symbol: "E01") { history { time } } confidenceHistory(symbol: "E01", bucket: "1 hour") { time } }');
     assert.equal(errors, undefined, JSON.stringify(errors));

@@ -11,20 +11,21 @@ export const MAX_BUCKETS = 10_000;
 const DEFAULT_RANGE_MS = 30 * 86_400_000;
 const DEFAULT_WINDOW = '7 days';
 
+/** Optional fields may be null: GraphQL passes an explicit `null` argument through as null, meaning absent. */
 export interface ConfidenceHistoryQuery {
   readonly symbol: string;
-  readonly strategy?: string | undefined;
-  readonly version?: string | undefined;
-  readonly from?: Date | undefined;
-  readonly to?: Date | undefined;
-  readonly bucket?: string | undefined;
+  readonly strategy?: string | null | undefined;
+  readonly version?: string | null | undefined;
+  readonly from?: Date | null | undefined;
+  readonly to?: Date | null | undefined;
+  readonly bucket?: string | null | undefined;
 }
 
 export interface ConfidenceTrendsQuery {
   readonly symbols: readonly string[];
-  readonly strategy?: string | undefined;
-  readonly version?: string | undefined;
-  readonly window?: string | undefined;
+  readonly strategy?: string | null | undefined;
+  readonly version?: string | null | undefined;
+  readonly window?: string | null | undefined;
 }
 
 export type ConfidenceTrend = ConfidenceTrendRow & { readonly strategy: string };
@@ -57,13 +58,13 @@ export class HistoryQueryService {
 
   async confidenceHistory(query: ConfidenceHistoryQuery): Promise<ConfidencePointRow[]> {
     const strategy = knownStrategy(query.strategy);
-    const requested = query.bucket === undefined ? undefined : span(query.bucket, 'bucket');
+    const requested = query.bucket == null ? undefined : span(query.bucket, 'bucket');
     if (query.from && query.to && query.from > query.to) {
       throw badUserInput(`from (${query.from.toISOString()}) is after to (${query.to.toISOString()})`);
     }
     let to = query.to;
     if (!to) {
-      const latest = await this.repository.latestTime(query.symbol, strategy, query.version);
+      const latest = await this.repository.latestTime(query.symbol, strategy, query.version ?? undefined);
       if (!latest) {
         await this.#assertKnown([query.symbol]);
         return [];
@@ -80,7 +81,7 @@ export class HistoryQueryService {
         { limit: MAX_BUCKETS, buckets },
       );
     }
-    const points = await this.repository.confidenceHistory({ symbol: query.symbol, strategy, version: query.version, from, to, bucketMs: bucket.ms });
+    const points = await this.repository.confidenceHistory({ symbol: query.symbol, strategy, version: query.version ?? undefined, from, to, bucketMs: bucket.ms });
     if (points.length === 0) await this.#assertKnown([query.symbol]);
     return points;
   }
@@ -92,7 +93,7 @@ export class HistoryQueryService {
       throw badUserInput(`symbols: at most ${this.maxSymbolsPerRequest} per request, got ${query.symbols.length}`, { limit: this.maxSymbolsPerRequest });
     }
     const symbols = [...new Set(query.symbols)];
-    const rows = new Map((await this.repository.trends(symbols, strategy, window.ms, query.version)).map((r) => [r.symbol, r]));
+    const rows = new Map((await this.repository.trends(symbols, strategy, window.ms, query.version ?? undefined)).map((r) => [r.symbol, r]));
     const missing = symbols.filter((s) => !rows.has(s));
     if (missing.length > 0) await this.#assertKnown(missing);
     return query.symbols.map(
@@ -117,7 +118,7 @@ export class HistoryQueryService {
 }
 
 /** The strategy to query, defaulted; UNKNOWN_STRATEGY if this build does not define it. */
-export function knownStrategy(name: string | undefined): string {
+export function knownStrategy(name: string | null | undefined): string {
   const strategy = name ?? DEFAULT_STRATEGY;
   if (!findStrategy(strategy)) throw codedError(ErrorCode.UNKNOWN_STRATEGY, `Unknown strategy "${strategy}"`, { strategy });
   return strategy;

@@ -198,6 +198,6 @@ export class HistoryReadRepository {
   }
 }
 
-function versionFilter(version: string | undefined, prefix = sql``) {
-  return version === undefined ? sql`` : sql`and ${prefix}model_version = ${version}`;
+function versionFilter(version: string | null | undefined, prefix = sql``) {
+  return version == null ? sql`` : sql`and ${prefix}model_version = ${version}`;
 }

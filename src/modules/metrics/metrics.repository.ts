@@ -4,11 +4,11 @@ import type { Db } from '../../infra/db/index.js';
 /** Rows to measure: resolved predictions of one strategy, optionally narrowed. */
 export interface MetricsFilter {
   readonly strategy: string;
-  readonly version?: string | undefined;
-  readonly symbol?: string | undefined;
-  readonly from?: Date | undefined;
+  readonly version?: string | null | undefined;
+  readonly symbol?: string | null | undefined;
+  readonly from?: Date | null | undefined;
   /** Inclusive. */
-  readonly to?: Date | undefined;
+  readonly to?: Date | null | undefined;
 }
 
 export interface RealizedMetricsRow {
@@ -53,10 +53,10 @@ export class MetricsRepository {
     const where = [
       sql`strategy = ${filter.strategy}`,
       sql`realized_return is not null`,
-      ...(filter.version !== undefined ? [sql`model_version = ${filter.version}`] : []),
-      ...(filter.symbol !== undefined ? [sql`symbol = ${filter.symbol}`] : []),
-      ...(filter.from !== undefined ? [sql`time >= ${filter.from}::timestamptz`] : []),
-      ...(filter.to !== undefined ? [sql`time <= ${filter.to}::timestamptz`] : []),
+      ...(filter.version != null ? [sql`model_version = ${filter.version}`] : []),
+      ...(filter.symbol != null ? [sql`symbol = ${filter.symbol}`] : []),
+      ...(filter.from != null ? [sql`time >= ${filter.from}::timestamptz`] : []),
+      ...(filter.to != null ? [sql`time <= ${filter.to}::timestamptz`] : []),
     ];
     const eps = LOG_LOSS_EPS;
     const { rows } = await sql<RealizedMetricsRow>`
