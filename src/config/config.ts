@@ -398,7 +398,7 @@ function parseTrustProxy(value: string): false | string[] | string {
   if (text === 'true') return 'true would let any client choose its own address (and rate-limit bucket): give the proxies\' addresses or CIDRs';
   if (/^\d+$/.test(text)) return 'a hop count cannot tell a proxy from a client that sends the header itself: give the proxies\' addresses or CIDRs';
   const entries = text.split(',').map((e) => e.trim()).filter((e) => e.length > 0);
-  if (entries.length === 0) return 'expected a hop count or comma-separated addresses/CIDRs';
+  if (entries.length === 0) return 'expected comma-separated addresses/CIDRs';
   for (const entry of entries) {
     if (PROXY_RANGE_NAMES.has(entry)) continue;
     const [address = '', prefix, extra] = entry.split('/');
@@ -406,7 +406,9 @@ function parseTrustProxy(value: string): false | string[] | string {
     const maxPrefix = family === 4 ? 32 : 128;
     const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= maxPrefix);
     if (family === 0 || !prefixOk || extra !== undefined) {
-      return `"${entry}" is not an IP address, a CIDR (10.0.0.0/8) or one of loopback, linklocal, uniquelocal`;
+      // Never echo a URL: a misplaced connection string may carry a password.
+      const shown = /:\/\//.test(entry) ? 'a URL' : JSON.stringify(entry.length > 40 ? `${entry.slice(0, 40)}…` : entry);
+      return `${shown} is not an IP address, a CIDR (10.0.0.0/8) or one of loopback, linklocal, uniquelocal`;
     }
   }
   return entries;
