@@ -62,6 +62,13 @@ interface Tally {
 
 const tally: Tally = { signals: 0, signalErrors: 0, requests: 0, predictions: 0, errorsByCode: {}, transportFailures: 0 };
 const served = new Set<string>();
+/** How and when (wall clock) each key was first served: what a lost row's diagnosis starts from. */
+const firstServed = new Map<string, string>();
+function serve(key: string, via: 'query' | 'signal'): void {
+  if (served.has(key)) return;
+  served.add(key);
+  firstServed.set(key, `${via} at ${new Date().toISOString()}`);
+}
 const log = (message: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
 const t0 = performance.now();
 
@@ -76,7 +83,7 @@ function count(answer: Answer): void {
   for (const p of answer.data?.predictions ?? []) {
     if (!p) continue;
     tally.predictions++;
-    served.add(`${p.symbol}|${p.strategy}|${p.model.version}|${new Date(p.asOf).toISOString()}`);
+    serve(`${p.symbol}|${p.strategy}|${p.model.version}|${new Date(p.asOf).toISOString()}`, 'query');
   }
 }
 
@@ -156,7 +163,7 @@ async function signalsSubscriber(url: string, until: () => boolean): Promise<voi
             if (signal && asOf) {
               tally.signals++;
               // The monitor records what it publishes: a signal is an accepted history row too.
-              served.add(`${signal.symbol}|${signal.strategy}|${signal.model.version}|${new Date(asOf).toISOString()}`);
+              serve(`${signal.symbol}|${signal.strategy}|${signal.model.version}|${new Date(asOf).toISOString()}`, 'signal');
               if (!since || asOf > since) since = asOf;
             }
           },
@@ -300,6 +307,7 @@ async function main(): Promise<number> {
   crashed ||= !alive();
   gatewayStopping = true;
   await subscriber;
+  log(`stopping the gateway (SIGTERM at ${new Date().toISOString()})`);
   await gateway.stop(30_000);
   // The gateway's last words (shutdown, history writer) for whoever reads a failed soak.
   for (const line of gateway.output().split('\n')) {
@@ -343,7 +351,7 @@ async function main(): Promise<number> {
     rowsExtra: extra.length,
     rowsSpilledAtShutdown: spilled.size,
     extraSample: extra.slice(0, 5),
-    lostSample: lost.slice(0, 5),
+    lostSample: lost.slice(0, 5).map((key) => `${key} (served by ${firstServed.get(key)})`),
     duplicateRows: rows.length - stored.size,
     crashes: crashed ? 1 : 0,
     rssStartMiB: Math.round(rssStart / 2 ** 20),
@@ -372,6 +380,7 @@ async function main(): Promise<number> {
     `| RSS, median of the first minute after warm-up → of the last minute (readings every 5 s) | ${report.rssMedianFirstMinuteMiB} → ${report.rssMedianLastMinuteMiB} MiB (${report.rssGrowthPercent}%) | ≤ 20% growth |`,
     `| RSS, single readings after warm-up → at the end | ${report.rssStartMiB} → ${report.rssEndMiB} MiB | |`,
     '',
+    ...(report.rowsLost > 0 ? [`Lost rows (first 5): ${report.lostSample.join('; ')}`, ''] : []),
     `Memory every 5 s (s: RSS / V8 heap used / V8 heap committed, MiB): ${report.memory.map((m) => `${m.atS}: ${m.rssMiB}/${m.heapMiB}/${m.heapTotalMiB}`).join(', ')}`,
     '',
   ].join('\n');
