@@ -2,10 +2,9 @@ import { ArrayMaxSize, IsInt, IsOptional, Matches, Max, Min } from 'class-valida
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { ArgsType, Field, Int } from 'type-graphql';
 import { SYMBOL_PATTERN } from '../../infra/market-data/market-data.js';
+import { STRATEGY_PATTERN, symbolMessage } from '../predictions/predictions.args.js';
 
-const STRATEGY_PATTERN = /^[a-z0-9][a-z0-9-]{0,40}$/;
 const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const symbolMessage = 'must be an upper-case ticker such as AAPL or BRK.B (1-10 of A-Z 0-9 . -, starting with a letter)';
 
 /** Most predictions `Prediction.history(last:)` returns. */
 export const MAX_HISTORY_LAST = 1_000;
