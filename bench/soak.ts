@@ -307,11 +307,18 @@ async function main(): Promise<number> {
   crashed ||= !alive();
   gatewayStopping = true;
   await subscriber;
-  log(`stopping the gateway (SIGTERM at ${new Date().toISOString()})`);
-  await gateway.stop(30_000);
-  // The gateway's last words (shutdown, history writer) for whoever reads a failed soak.
+  const sigtermAt = new Date();
+  log(`stopping the gateway (SIGTERM at ${sigtermAt.toISOString()})`);
+  const exit = await gateway.stop(30_000);
+  // A gateway that does not exit 0 on SIGTERM did not shut down cleanly: that is a crash too.
+  const cleanExit = exit.code === 0;
+  crashed ||= !cleanExit;
+  log(`gateway exited with code ${exit.code}${exit.signal ? ` (signal ${exit.signal})` : ''}`);
+  // The gateway's last words: everything it logged from the second before SIGTERM on (requests aside).
   for (const line of gateway.output().split('\n')) {
-    if (/history|shutdown|signals|monitor/i.test(line) && !/"msg":"request"/.test(line)) log(`gateway: ${line.slice(0, 300)}`);
+    const time = /"time":"([^"]+)"/.exec(line)?.[1];
+    const late = time !== undefined && Date.parse(time) >= sigtermAt.getTime() - 1_000;
+    if ((late || !cleanExit) && !/"msg":"request"/.test(line)) log(`gateway: ${line.slice(0, 600)}`);
   }
   const rows = await postgres.query<{ key: string }>(
     `select symbol || '|' || strategy || '|' || model_version || '|' || to_char(time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as key from prediction_history`,

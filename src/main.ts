@@ -491,8 +491,12 @@ async function run(): Promise<void> {
   }
 
   let signalled = false;
+  let uncaught = false; // an uncaught exception happened: the exit code says so even after a clean stop
   const shutdown = (signal: string) => {
     if (signalled) {
+      // An error thrown while shutting down must not cut the shutdown short: the history writer's
+      // final flush (or spill) is still to come. Only a second signal from an operator means "now".
+      if (signal === 'uncaughtException') return;
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
@@ -507,7 +511,7 @@ async function run(): Promise<void> {
       () => {
         logger.info('shutdown complete');
         logger.flush();
-        process.exit(0);
+        process.exit(uncaught ? 1 : 0);
       },
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
@@ -517,8 +521,10 @@ async function run(): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('uncaughtException', (error) => {
-    logger.fatal({ err: error }, 'uncaught exception: shutting down');
+  // Unhandled rejections arrive here too (origin 'unhandledRejection'), as Node raises them.
+  process.on('uncaughtException', (error, origin) => {
+    uncaught = true;
+    logger.fatal({ err: error, origin, shuttingDown: signalled }, signalled ? 'uncaught exception during shutdown; the shutdown goes on' : 'uncaught exception: shutting down');
     shutdown('uncaughtException');
   });
 }

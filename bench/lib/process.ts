@@ -24,8 +24,8 @@ export interface ServerProcess {
   readonly readyLine: Record<string, unknown>;
   /** The last few KB of stdout and stderr, for error messages. */
   output(): string;
-  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. Resolves once it has exited. */
-  stop(graceMs?: number): Promise<void>;
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. Resolves once it has exited, with how. */
+  stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 const TAIL_BYTES = 8_192;
@@ -62,8 +62,9 @@ export async function startServer(
       clearTimeout(timer);
     }
     unregister();
+    return exited;
   };
-  const unregister = registerCleanup(() => stop(2_000));
+  const unregister = registerCleanup(async () => void (await stop(2_000)));
 
   try {
     const readyLine = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -149,8 +150,9 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Server
   return {
     ...server,
     async stop(graceMs) {
-      await server.stop(graceMs);
+      const how = await server.stop(graceMs);
       removeDir();
+      return how;
     },
   };
 }

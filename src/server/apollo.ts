@@ -34,6 +34,10 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
     hideSchemaDetailsFromClientErrors: options.isProduction,
     allowBatchedHttpRequests: false,
     csrfPrevention: true,
+    // main.ts owns SIGTERM/SIGINT. Apollo's own handlers (installed by default outside NODE_ENV=test)
+    // stop Apollo and then re-send the signal to the process, which arrived as a "second signal" and
+    // exited before the history writer's final flush: accepted rows were lost at shutdown.
+    stopOnTerminationSignals: false,
     validationRules: [...options.validationRules],
     parseOptions: { maxTokens: options.maxTokens },
     formatError: (formatted, error) => formatGraphQLError(formatted, options.isProduction, error),

@@ -92,6 +92,45 @@ describe(`the gateway process (${stackName})`, () => {
     }
   });
 
+  test('production mode: SIGTERM flushes the history rows still buffered, exit 0 (Apollo does not re-send the signal)', async () => {
+    const database = await createTestDatabase();
+    let gateway: ReturnType<typeof spawnGateway> | undefined;
+    try {
+      // No client needed: the monitor predicts the watchlist on every synthetic tick, and every
+      // prediction is a history row. The long flush interval keeps them in the buffer until SIGTERM.
+      gateway = spawnGateway({
+        ...database.env,
+        ...testRedisEnv(),
+        NODE_ENV: 'production',
+        AUTH_MODE: 'apikey',
+        SYNTHETIC_TICK_MS: '150',
+        SIGNALS_WATCHLIST: 'AAPL,MSFT',
+        HISTORY_FLUSH_INTERVAL_MS: '60000',
+      });
+      await gateway.ready;
+      const deadline = Date.now() + 20_000;
+      while (!gateway.logs.some((l) => l.msg === 'signals monitor: this instance runs the monitor') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((resolve) => setTimeout(resolve, 1_000)); // several ticks' rows, all still buffered
+      gateway.kill('SIGTERM');
+      const { code } = await gateway.exited;
+      const messages = gateway.logs.map((l) => l.msg);
+      assert.ok(!messages.includes('second signal: exiting now'), 'one SIGTERM is one shutdown');
+      assert.equal(code, 0, `exit code; logs: ${JSON.stringify(gateway.logs.slice(-5))}`);
+      const account = gateway.logs.find((l) => l.msg === 'history writer closed');
+      assert.ok(account, 'the history writer closed before exit');
+      assert.ok((account.acceptedRows as number) >= 4, `rows were recorded (${String(account.acceptedRows)})`);
+      assert.equal(account.writtenRows, account.acceptedRows, 'every accepted row written by the final flush');
+
+      const after = await openDatabase(database.settings, logger);
+      const stored = await after.db.selectFrom('prediction_history').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+      await after.close();
+      assert.equal(Number(stored.n), account.acceptedRows);
+    } finally {
+      if (gateway && gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.kill('SIGKILL');
+      await database.drop();
+    }
+  });
+
   test('bad environment variables exit 1 and name every bad variable', async () => {
     const gateway = spawnGateway({ PORT: 'abc', DATABASE_URL: 'not-a-url', REDIS_URL: 'http://localhost' });
     const { code } = await gateway.exited;
