@@ -20,8 +20,9 @@ import { formatText, writeReport, type RunReport } from './lib/report.js';
  *
  * A smoke run (CI, seconds per benchmark, no figure judged) is mostly process start-ups, so there the
  * runner itself seeds one database and starts each gateway configuration the selected benchmarks use
- * (`gateways` below) once, in parallel, and the benchmarks borrow them (bench/lib/gateways.ts). A
- * full run never shares: each benchmark starts its own.
+ * (`gateways` below) once, in parallel, in the background while the benchmarks that borrow none run
+ * first, and the benchmarks borrow them (bench/lib/gateways.ts). A full run never shares and never
+ * overlaps: each benchmark starts its own, one benchmark at a time, in the order below.
  *
  * A full run writes `latest.json` and `latest.md`; a smoke run writes `smoke.json` and `smoke.md`, so
  * CI's smoke run never overwrites real figures. The exit code is 1 when a benchmark could not run or
@@ -29,7 +30,14 @@ import { formatText, writeReport, type RunReport } from './lib/report.js';
  * target is met depends on the machine, and a benchmark that fails on a slow CI runner teaches people
  * to ignore it.
  */
-const BENCHES: ReadonlyArray<{ name: string; load: () => Promise<{ default: Bench }>; gateways?: readonly GatewayConfig[] }> = [
+const BENCHES: ReadonlyArray<{
+  name: string;
+  load: () => Promise<{ default: Bench }>;
+  /** The gateway configurations it borrows in a smoke run (bench/lib/gateways.ts). */
+  gateways?: readonly GatewayConfig[];
+  /** Benchmarks whose values in `shared` it reads, so it runs after them. */
+  after?: readonly string[];
+}> = [
   { name: 'gateway-overhead', load: () => import('./gateway-overhead.bench.js'), gateways: ['default'] },
   { name: 'cold-path', load: () => import('./cold-path.bench.js'), gateways: ['cold', 'default'] },
   { name: 'inference', load: () => import('./inference.bench.js') },
@@ -37,7 +45,7 @@ const BENCHES: ReadonlyArray<{ name: string; load: () => Promise<{ default: Benc
   { name: 'explanations', load: () => import('./explanations.bench.js'), gateways: ['default'] },
   { name: 'import', load: () => import('./import.bench.js') },
   { name: 'history', load: () => import('./history.bench.js'), gateways: ['default'] },
-  { name: 'startup', load: () => import('./startup.bench.js') },
+  { name: 'startup', load: () => import('./startup.bench.js'), after: ['gateway-overhead'] },
   { name: 'fanout', load: () => import('./fanout.bench.js') },
 ];
 
@@ -62,19 +70,32 @@ async function main(argv: readonly string[]): Promise<number> {
   const started = performance.now();
   let shared: Record<string, unknown> = {};
 
+  // Smoke runs: the shared gateways start in the background while the benchmarks that need none
+  // (nor anything another one leaves in `shared`) run first; nothing is measured, so they may overlap.
   const configs = smoke ? [...new Set(selected.flatMap((b) => b.gateways ?? []))] : [];
   let fixtures: Awaited<ReturnType<typeof startSharedGateways>> | undefined;
+  let pendingFixtures: Promise<void> | undefined;
   if (configs.length) {
-    process.stderr.write(`▶ shared gateways for the smoke run: ${configs.join(', ')}\n`);
+    process.stderr.write(`▶ starting shared gateways for the smoke run in the background: ${configs.join(', ')}\n`);
     const fixturesStarted = performance.now();
-    fixtures = await startSharedGateways(configs);
-    shared = { ...fixtures.shared };
-    process.stderr.write(`  (${((performance.now() - fixturesStarted) / 1000).toFixed(1)} s)\n`);
+    const starting = startSharedGateways(configs);
+    pendingFixtures = starting.then((started) => {
+      fixtures = started;
+      process.stderr.write(`  (shared gateways ready after ${((performance.now() - fixturesStarted) / 1000).toFixed(1)} s)\n`);
+    });
+    pendingFixtures.catch(() => undefined); // awaited before the first benchmark that borrows them
   }
+  const independent = (b: (typeof selected)[number]) => !b.gateways?.length && !b.after?.length;
+  const order = configs.length ? [...selected.filter(independent), ...selected.filter((b) => !independent(b))] : selected;
 
   const benches: Array<RunReport['benches'][number]> = [];
-  for (const bench of selected) {
+  for (const bench of order) {
     if (interrupted) break;
+    if (pendingFixtures && !independent(bench)) {
+      await pendingFixtures;
+      pendingFixtures = undefined;
+      shared = { ...shared, ...fixtures!.shared };
+    }
     process.stderr.write(`▶ ${bench.name}\n`);
     const benchStarted = performance.now();
     const result = await runChild(bench.name, smoke, shared);
@@ -90,6 +111,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     process.stderr.write(`  (${seconds.toFixed(1)} s)\n`);
   }
+  await pendingFixtures?.catch(() => undefined); // interrupted before any benchmark borrowed them
   await fixtures?.stop();
 
   const report: RunReport = {
