@@ -2,8 +2,8 @@ import { row, type Bench, type BenchContext } from './lib/bench.js';
 import { burst } from './lib/burst.js';
 import { graphql } from './lib/load.js';
 import { SERIES, delta, scrape } from './lib/metrics.js';
-import { benchSymbols, seededDatabase } from './lib/postgres.js';
-import { startGateway, type ServerProcess } from './lib/process.js';
+import { seededGateways } from './lib/gateways.js';
+import { benchSymbols } from './lib/postgres.js';
 import { median, summarize, type Summary } from './lib/stats.js';
 import { predictionRequest } from './lib/workload.js';
 
@@ -21,20 +21,16 @@ import { predictionRequest } from './lib/workload.js';
 const NAME = 'batching';
 const REQUESTS = 200;
 const LABELS = ['batching on', 'INFERENCE_MAX_BATCH=1'];
-const COLD = { MARKET_CACHE_TTL_MS: '0', FEATURES_CACHE_TTL_MS: '0', PREDICTIONS_CACHE_TTL_MS: '0' };
 
 async function run(context: BenchContext) {
   const rounds = context.smoke ? 1 : 12;
   const symbols = benchSymbols(REQUESTS);
   const bodies = symbols.map((symbol) => predictionRequest(symbol).body);
-  const database = await seededDatabase('batching', symbols, 150);
-  const gateways: ServerProcess[] = [];
+  // Both gateways stay up and take turns (the idle one costs nothing), so drift in what else the
+  // machine is doing hits both configurations alike instead of whichever ran second.
+  const seeded = await seededGateways(context.shared, 'batching', { symbols: REQUESTS, bars: 150, configs: ['cold', 'unbatched'] });
+  const gateways = seeded.gateways;
   try {
-    // Both gateways stay up and take turns (the idle one costs nothing), so drift in what else the
-    // machine is doing hits both configurations alike instead of whichever ran second.
-    for (const env of [{}, { INFERENCE_MAX_BATCH: '1' }] as Array<Record<string, string>>) {
-      gateways.push(await startGateway({ env: { DATABASE_URL: database.url, ...COLD, ...env } }));
-    }
     const targets = gateways.map((g) => ({ port: g.port, path: '/graphql', bodies }));
     for (const gateway of gateways) await graphql(gateway.url, predictionRequest(symbols[0]!));
     // Warm-up bursts (JIT, connection pool); smoke runs skip them to stay within CI's minute.
@@ -82,8 +78,7 @@ async function run(context: BenchContext) {
       ],
     };
   } finally {
-    for (const gateway of gateways) await gateway.stop();
-    await database.drop();
+    await seeded.release();
   }
 }
 

@@ -1,8 +1,8 @@
 import { row, type Bench, type BenchContext } from './lib/bench.js';
 import { sequentialClient } from './lib/load.js';
 import { SERIES, delta, scrape } from './lib/metrics.js';
-import { benchSymbols, seededDatabase } from './lib/postgres.js';
-import { startGateway, type ServerProcess } from './lib/process.js';
+import { seededGateways } from './lib/gateways.js';
+import { benchSymbols } from './lib/postgres.js';
 import { summarize, type Summary } from './lib/stats.js';
 import { expectPredictions, predictionsRequest } from './lib/workload.js';
 
@@ -15,7 +15,6 @@ import { expectPredictions, predictionsRequest } from './lib/workload.js';
  */
 const NAME = 'cold-path';
 const SYMBOLS = 50;
-const COLD = { MARKET_CACHE_TTL_MS: '0', FEATURES_CACHE_TTL_MS: '0', PREDICTIONS_CACHE_TTL_MS: '0' };
 
 async function run(context: BenchContext) {
   const requests = context.smoke ? 20 : 1_000;
@@ -25,11 +24,10 @@ async function run(context: BenchContext) {
   const blocks = context.smoke ? 1 : 10;
   const request = predictionsRequest(benchSymbols(60).slice(0, SYMBOLS));
   const check = expectPredictions(SYMBOLS);
-  const database = await seededDatabase('cold', benchSymbols(60));
-  const gateways: ServerProcess[] = [];
+  const seeded = await seededGateways(context.shared, 'cold', { symbols: 60, bars: 250, configs: ['cold', 'default'] });
+  const gateways = seeded.gateways;
   const clients: Array<ReturnType<typeof sequentialClient>> = [];
   try {
-    for (const env of [COLD, {}]) gateways.push(await startGateway({ env: { DATABASE_URL: database.url, ...env } }));
     for (const gateway of gateways) clients.push(sequentialClient(gateway.url, request, check));
     for (const client of clients) await client.timed(warmup, false);
     const before = await Promise.all(gateways.map((g) => scrape(g.url)));
@@ -81,8 +79,7 @@ async function run(context: BenchContext) {
     };
   } finally {
     for (const client of clients) client.close();
-    for (const gateway of gateways) await gateway.stop();
-    await database.drop();
+    await seeded.release();
   }
 }
 

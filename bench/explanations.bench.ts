@@ -1,8 +1,8 @@
 import { row, type Bench, type BenchContext } from './lib/bench.js';
 import { graphql, sequentialClient, type JsonRequest } from './lib/load.js';
 import { SERIES, delta, scrape } from './lib/metrics.js';
-import { benchSymbols, seededDatabase } from './lib/postgres.js';
-import { startGateway } from './lib/process.js';
+import { seededGateways } from './lib/gateways.js';
+import { benchSymbols } from './lib/postgres.js';
 import { summarize } from './lib/stats.js';
 import { PREDICTIONS_QUERY, expectPredictions, predictionsRequest } from './lib/workload.js';
 
@@ -34,8 +34,8 @@ async function run(context: BenchContext) {
   const rounds = context.smoke ? 3 : 40;
   const perTurn = 5;
   const symbols = benchSymbols(60).slice(0, SYMBOLS);
-  const database = await seededDatabase('explanations', benchSymbols(60));
-  const gateway = await startGateway({ env: { DATABASE_URL: database.url } });
+  const seeded = await seededGateways(context.shared, 'explanations', { symbols: 60, bars: 250, configs: ['default'] });
+  const gateway = seeded.gateways[0]!;
   const check = expectPredictions(SYMBOLS);
   const plain = sequentialClient(gateway.url, predictionsRequest(symbols), check);
   const explained = sequentialClient(gateway.url, explainedRequest(symbols), (body) => {
@@ -86,8 +86,7 @@ async function run(context: BenchContext) {
   } finally {
     plain.close();
     explained.close();
-    await gateway.stop();
-    await database.drop();
+    await seeded.release();
   }
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { row, type Bench, type BenchContext, type Row } from './lib/bench.js';
 import { runFanoutClient, type FanoutResult } from './lib/fanout-client.js';
 import { scrape } from './lib/metrics.js';
+import { createScratchDatabase } from './lib/postgres.js';
 import { startGateway, startServer, type ServerProcess } from './lib/process.js';
 import { median, summarize } from './lib/stats.js';
 
@@ -28,10 +29,20 @@ async function run(context: BenchContext) {
   const notes: string[] = [];
   // One gateway and one baseline server for every step (start-up is slow on a busy machine); each
   // step's connections are closed before the next one opens, so RSS is the high-water mark so far.
-  const gateway = await startGateway({
-    env: { SYNTHETIC_TICK_MS: String(tickMs), SIGNALS_INTERVAL_MS: '0', WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: '1' },
-    timeoutMs: 180_000,
-  });
+  // Smoke runs put the gateway on an empty PostgreSQL scratch database (no stored bars: the synthetic
+  // market, as on PGlite) because creating a fresh PGlite data directory takes seconds; the full run
+  // keeps the embedded default it reports.
+  const scratch = context.smoke ? await createScratchDatabase('fanout') : undefined;
+  let gateway: ServerProcess;
+  try {
+    gateway = await startGateway({
+      env: { SYNTHETIC_TICK_MS: String(tickMs), SIGNALS_INTERVAL_MS: '0', WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: '1', ...(scratch && { DATABASE_URL: scratch.url }) },
+      timeoutMs: 180_000,
+    });
+  } catch (error) {
+    await scratch?.drop();
+    throw error;
+  }
   let baseline: ServerProcess | undefined;
   try {
     for (const step of plan) {
@@ -69,10 +80,11 @@ async function run(context: BenchContext) {
   } finally {
     await baseline?.stop();
     await gateway.stop();
+    await scratch?.drop();
   }
   notes.push(
     'Latency = receive time in the client process − the bar’s asOf (the synthetic market stamps a new bar with the wall-clock time it makes it; both processes read the same clock), so the gateway figure covers the whole path: market tick, the monitor’s one inference run, the history write it waits for, publish, per-subscriber GraphQL execution, serialization and the socket. Raw ws sends the gateway’s captured message with only asOf replaced, to as many sockets, on the same tick: the cost of the bytes alone.',
-    'One subscription per connection (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION=1), all to AAPL on direction-1d; the client opens the connections 250 at a time and starts measuring once every subscriber has received one bar. CPU is the server process’s user+system time over the measured bars ÷ wall time (100% = one core); RSS at the end of the measurement. Gateway: NODE_ENV=production, embedded PGlite, synthetic market. The client runs on the same 2 cores, so it competes with the server.',
+    `One subscription per connection (WS_MAX_SUBSCRIPTIONS_PER_CONNECTION=1), all to AAPL on direction-1d; the client opens the connections 250 at a time and starts measuring once every subscriber has received one bar. CPU is the server process’s user+system time over the measured bars ÷ wall time (100% = one core); RSS at the end of the measurement. Gateway: NODE_ENV=production, ${context.smoke ? 'an empty PostgreSQL scratch database (smoke run)' : 'embedded PGlite'}, synthetic market. The client runs on the same 2 cores, so it competes with the server.`,
   );
   return { rows, notes };
 }

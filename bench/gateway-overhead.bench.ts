@@ -6,8 +6,9 @@ import { row, type Bench, type BenchContext } from './lib/bench.js';
 import { tempDir } from './lib/cleanup.js';
 import { closedLoop, graphql, type LoadResult } from './lib/load.js';
 import { SERIES, delta, scrape } from './lib/metrics.js';
-import { benchSymbols, seededDatabase } from './lib/postgres.js';
-import { startGateway, startServer, type ServerProcess } from './lib/process.js';
+import { seededGateways } from './lib/gateways.js';
+import { benchSymbols } from './lib/postgres.js';
+import { startServer, type ServerProcess } from './lib/process.js';
 import { expectPredictions, predictionsRequest } from './lib/workload.js';
 
 /**
@@ -26,24 +27,25 @@ const NAME = 'gateway-overhead';
 const SYMBOLS = 50;
 
 async function run(context: BenchContext) {
-  const settings = context.smoke ? { connections: 5, seconds: 1, warmupSeconds: 0.5 } : { connections: 50, seconds: 10, warmupSeconds: 3 };
+  // Smoke: no warm-up, half a second each (the figures mean nothing there; the code path runs).
+  const settings = context.smoke ? { connections: 5, seconds: 0.5, warmupSeconds: 0 } : { connections: 50, seconds: 10, warmupSeconds: 3 };
   const symbols = benchSymbols(60).slice(0, SYMBOLS);
   const request = predictionsRequest(symbols);
   const check = expectPredictions(SYMBOLS);
   const scratch = tempDir('sibyl-bench-overhead-');
-  const database = await seededDatabase('overhead', benchSymbols(60));
+  const seeded = await seededGateways(context.shared, 'overhead', { symbols: 60, bars: 250, configs: ['default'] });
   const notes: string[] = [];
   try {
     const measure = async (server: ServerProcess): Promise<LoadResult> => {
       context.log(`${server.name}: warm-up ${settings.warmupSeconds} s, then ${settings.seconds} s at ${settings.connections} connections`);
-      await closedLoop(server.url, request, { connections: settings.connections, seconds: settings.warmupSeconds });
+      if (settings.warmupSeconds > 0) await closedLoop(server.url, request, { connections: settings.connections, seconds: settings.warmupSeconds });
       const result = await closedLoop(server.url, request, settings);
       context.log(`${server.name}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.latency.p50.toFixed(2)} ms, p99 ${result.latency.p99.toFixed(2)} ms`);
       return result;
     };
 
     // The gateway first: its answer becomes the payload of both baselines.
-    const gateway = await startGateway({ env: { DATABASE_URL: database.url } });
+    const gateway = seeded.gateways[0]!;
     let gw: LoadResult;
     let answer: { data: { predictions: unknown[] }; raw: string };
     let cache: string;
@@ -62,7 +64,7 @@ async function run(context: BenchContext) {
       context.shared.set('rss', { idle: idle.get(SERIES.rss), afterLoad: loaded.get(SERIES.rss) });
       check((await graphql<{ predictions: unknown[] }>(gateway.url, request)).raw);
     } finally {
-      await gateway.stop();
+      await seeded.release();
     }
 
     const bodyFile = path.join(scratch.dir, 'body.json');
@@ -70,22 +72,21 @@ async function run(context: BenchContext) {
     writeFileSync(bodyFile, answer.raw);
     writeFileSync(predictionsFile, JSON.stringify(answer.data.predictions));
 
-    const raw = await startServer('raw node:http', 'bench/lib/raw-http-server.ts', { BENCH_BODY_FILE: bodyFile, NODE_ENV: 'production' });
+    // Both baselines start together (nothing is measured meanwhile) and are measured one at a time;
+    // the idle one costs nothing.
+    const [raw, apollo] = await startBoth(
+      startServer('raw node:http', 'bench/lib/raw-http-server.ts', { BENCH_BODY_FILE: bodyFile, NODE_ENV: 'production' }),
+      startServer('bare Apollo Server', 'bench/lib/apollo-server.ts', { BENCH_PREDICTIONS_FILE: predictionsFile, NODE_ENV: 'production' }),
+    );
     let rawResult: LoadResult;
-    try {
-      rawResult = await measure(raw);
-    } finally {
-      await raw.stop();
-    }
-
-    const apollo = await startServer('bare Apollo Server', 'bench/lib/apollo-server.ts', { BENCH_PREDICTIONS_FILE: predictionsFile, NODE_ENV: 'production' });
     let apolloResult: LoadResult;
     try {
+      rawResult = await measure(raw);
       const same = await graphql<{ predictions: unknown[] }>(apollo.url, request);
       if (!isDeepStrictEqual(same.data, answer.data)) throw new Error('bare Apollo Server does not answer the same data as the gateway');
       apolloResult = await measure(apollo);
     } finally {
-      await apollo.stop();
+      await Promise.all([raw.stop(), apollo.stop()]);
     }
 
     const workload = `predictions ×${SYMBOLS}, warm caches, ${settings.connections} conns × ${settings.seconds} s`;
@@ -96,7 +97,7 @@ async function run(context: BenchContext) {
       describe('raw node:http (a)', rawResult),
       describe('bare Apollo Server 5 (b)', apolloResult),
       cache,
-      `Load: autocannon ${autocannonVersion()} in the benchmark's own process (never a server's), ${settings.connections} keep-alive connections, no pipelining, after a ${settings.warmupSeconds} s warm-up of each server; every server in its own process, one at a time. Latencies are percentiles of every response time autocannon reported.`,
+      `Load: autocannon ${autocannonVersion()} in the benchmark's own process (never a server's), ${settings.connections} keep-alive connections, no pipelining, after a ${settings.warmupSeconds} s warm-up of each server; every server in its own process, measured one at a time (the two baselines are started together and wait idle for their turn). Latencies are percentiles of every response time autocannon reported.`,
       `Gateway as deployed: NODE_ENV=production, JSON request log at level info (one line per request, part of the cost), in-process cache with default TTLs, PostgreSQL scratch database seeded with 60 symbols × 250 synthetic bars. Bare Apollo runs with its defaults, which include the cache-control plugin the gateway disables.`,
       `The answer is ${answer.raw.length} bytes; raw node:http sends exactly those bytes and bare Apollo answers the same data (checked).`,
     );
@@ -144,9 +145,17 @@ async function run(context: BenchContext) {
       notes,
     };
   } finally {
-    await database.drop();
+    await seeded.release(); // a no-op the second time
     scratch.remove();
   }
+}
+
+/** Two servers started in parallel; if one fails, the other is stopped before the error is thrown. */
+async function startBoth(a: Promise<ServerProcess>, b: Promise<ServerProcess>): Promise<[ServerProcess, ServerProcess]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'fulfilled' && y.status === 'fulfilled') return [x.value, y.value];
+  await Promise.all([x, y].map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
+  throw x.status === 'rejected' ? x.reason : (y as PromiseRejectedResult).reason;
 }
 
 function autocannonVersion(): string {

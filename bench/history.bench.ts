@@ -5,6 +5,7 @@ import { HistoryQueryService, HistoryReadRepository, HistoryRepository, HistoryW
 import { row, type Bench, type BenchContext, type Row } from './lib/bench.js';
 import { tempDir } from './lib/cleanup.js';
 import { sequentialClient } from './lib/load.js';
+import { sharedGateway } from './lib/gateways.js';
 import { createScratchDatabase, openMigrated } from './lib/postgres.js';
 import { startGateway } from './lib/process.js';
 import { median, percentile } from './lib/stats.js';
@@ -173,16 +174,20 @@ async function query(context: BenchContext): Promise<{ rows: Row[]; notes: strin
   const targetRows = context.smoke ? 5_000 : 100_000;
   const runs = context.smoke ? 10 : 200;
   const step = Math.floor(YEAR_MS / targetRows);
-  const scratch = await createScratchDatabase('history_query');
+  // A smoke run borrows the runner's gateway and its database (the rows below are of symbols it does
+  // not serve); otherwise a scratch database of our own and a gateway on it.
+  const borrowed = sharedGateway(context.shared, 'default');
+  const scratch = borrowed ? undefined : await createScratchDatabase('history_query');
+  const databaseUrl = borrowed?.databaseUrl ?? scratch!.url;
   try {
-    const database = await openMigrated(scratch.url);
+    const database = await openMigrated(databaseUrl);
     try {
       const writes = new HistoryRepository(database.db);
       const rows: HistoryRow[] = [];
       for (let i = 0; i < targetRows; i++) rows.push(historyRow('AAPL', YEAR_START + i * step, i));
       for (const other of ['MSFT', 'NVDA']) for (let i = 0; i < targetRows / 2; i++) rows.push(historyRow(other, YEAR_START + i * step * 2, i));
       await writes.insertMany(rows);
-      const client = new pg.Client({ connectionString: scratch.url });
+      const client = new pg.Client({ connectionString: databaseUrl });
       await client.connect();
       await client.query('vacuum analyze prediction_history');
       const from = new Date(YEAR_START);
@@ -199,7 +204,7 @@ async function query(context: BenchContext): Promise<{ rows: Row[]; notes: strin
       await client.end();
 
       // Through the whole gateway, over HTTP, from this process to a gateway process on the same database.
-      const gateway = await startGateway({ env: { DATABASE_URL: scratch.url, OUTCOMES_INTERVAL_MS: '0', SYNTHETIC_TICK_MS: '0' } });
+      const gateway = borrowed?.gateway ?? (await startGateway({ env: { DATABASE_URL: databaseUrl, OUTCOMES_INTERVAL_MS: '0', SYNTHETIC_TICK_MS: '0' } }));
       let viaGraphql: number[];
       try {
         const body = JSON.stringify({
@@ -236,7 +241,7 @@ async function query(context: BenchContext): Promise<{ rows: Row[]; notes: strin
       await database.close();
     }
   } finally {
-    await scratch.drop();
+    await scratch?.drop();
   }
 }
 

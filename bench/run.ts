@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Bench, BenchContext, BenchOutcome } from './lib/bench.js';
 import { runCleanups } from './lib/cleanup.js';
+import { startSharedGateways, type GatewayConfig } from './lib/gateways.js';
 import { gitCommit, machineInfo } from './lib/machine.js';
 import { resultsDir } from './lib/paths.js';
 import { formatText, writeReport, type RunReport } from './lib/report.js';
@@ -17,21 +18,34 @@ import { formatText, writeReport, type RunReport } from './lib/report.js';
  * otherwise measure whatever ran before it, and the load generators would run in a process grown by
  * the previous benchmark's hundreds of thousands of samples.
  *
+ * A smoke run (CI, seconds per benchmark, no figure judged) is mostly process start-ups, so there the
+ * runner itself seeds one database and starts each gateway configuration the selected benchmarks use
+ * (`gateways` below) once, in parallel, in the background while the benchmarks that borrow none run
+ * first, and the benchmarks borrow them (bench/lib/gateways.ts). A full run never shares and never
+ * overlaps: each benchmark starts its own, one benchmark at a time, in the order below.
+ *
  * A full run writes `latest.json` and `latest.md`; a smoke run writes `smoke.json` and `smoke.md`, so
  * CI's smoke run never overwrites real figures. The exit code is 1 when a benchmark could not run or
  * produced a non-finite number; a target not met is reported as "short", not as a failure: whether a
  * target is met depends on the machine, and a benchmark that fails on a slow CI runner teaches people
  * to ignore it.
  */
-const BENCHES: ReadonlyArray<{ name: string; load: () => Promise<{ default: Bench }> }> = [
-  { name: 'gateway-overhead', load: () => import('./gateway-overhead.bench.js') },
-  { name: 'cold-path', load: () => import('./cold-path.bench.js') },
+const BENCHES: ReadonlyArray<{
+  name: string;
+  load: () => Promise<{ default: Bench }>;
+  /** The gateway configurations it borrows in a smoke run (bench/lib/gateways.ts). */
+  gateways?: readonly GatewayConfig[];
+  /** Benchmarks whose values in `shared` it reads, so it runs after them. */
+  after?: readonly string[];
+}> = [
+  { name: 'gateway-overhead', load: () => import('./gateway-overhead.bench.js'), gateways: ['default'] },
+  { name: 'cold-path', load: () => import('./cold-path.bench.js'), gateways: ['cold', 'default'] },
   { name: 'inference', load: () => import('./inference.bench.js') },
-  { name: 'batching', load: () => import('./batching.bench.js') },
-  { name: 'explanations', load: () => import('./explanations.bench.js') },
+  { name: 'batching', load: () => import('./batching.bench.js'), gateways: ['cold', 'unbatched'] },
+  { name: 'explanations', load: () => import('./explanations.bench.js'), gateways: ['default'] },
   { name: 'import', load: () => import('./import.bench.js') },
-  { name: 'history', load: () => import('./history.bench.js') },
-  { name: 'startup', load: () => import('./startup.bench.js') },
+  { name: 'history', load: () => import('./history.bench.js'), gateways: ['default'] },
+  { name: 'startup', load: () => import('./startup.bench.js'), after: ['gateway-overhead'] },
   { name: 'fanout', load: () => import('./fanout.bench.js') },
 ];
 
@@ -56,8 +70,32 @@ async function main(argv: readonly string[]): Promise<number> {
   const started = performance.now();
   let shared: Record<string, unknown> = {};
 
+  // Smoke runs: the shared gateways start in the background while the benchmarks that need none
+  // (nor anything another one leaves in `shared`) run first; nothing is measured, so they may overlap.
+  const configs = smoke ? [...new Set(selected.flatMap((b) => b.gateways ?? []))] : [];
+  let fixtures: Awaited<ReturnType<typeof startSharedGateways>> | undefined;
+  let pendingFixtures: Promise<void> | undefined;
+  if (configs.length) {
+    process.stderr.write(`▶ starting shared gateways for the smoke run in the background: ${configs.join(', ')}\n`);
+    const fixturesStarted = performance.now();
+    const starting = startSharedGateways(configs);
+    pendingFixtures = starting.then((started) => {
+      fixtures = started;
+      process.stderr.write(`  (shared gateways ready after ${((performance.now() - fixturesStarted) / 1000).toFixed(1)} s)\n`);
+    });
+    pendingFixtures.catch(() => undefined); // awaited before the first benchmark that borrows them
+  }
+  const independent = (b: (typeof selected)[number]) => !b.gateways?.length && !b.after?.length;
+  const order = configs.length ? [...selected.filter(independent), ...selected.filter((b) => !independent(b))] : selected;
+
   const benches: Array<RunReport['benches'][number]> = [];
-  for (const bench of selected) {
+  for (const bench of order) {
+    if (interrupted) break;
+    if (pendingFixtures && !independent(bench)) {
+      await pendingFixtures;
+      pendingFixtures = undefined;
+      shared = { ...shared, ...fixtures!.shared };
+    }
     process.stderr.write(`▶ ${bench.name}\n`);
     const benchStarted = performance.now();
     const result = await runChild(bench.name, smoke, shared);
@@ -73,6 +111,8 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     process.stderr.write(`  (${seconds.toFixed(1)} s)\n`);
   }
+  await pendingFixtures?.catch(() => undefined); // interrupted before any benchmark borrowed them
+  await fixtures?.stop();
 
   const report: RunReport = {
     mode: smoke ? 'smoke' : 'full',
@@ -135,13 +175,21 @@ async function runOne(name: string, smoke: boolean): Promise<number> {
 }
 
 const argv = process.argv.slice(2);
+/** Set by SIGINT/SIGTERM in the parent: no further benchmark starts. */
+let interrupted = false;
 const childName = argv[0] === '--child' ? argv[1] : undefined;
 
 // Ctrl-C reaches the whole process group: each child stops its servers and drops its scratch
 // databases; the parent only waits for its child to finish doing so.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    if (childName === undefined) return;
+    if (childName === undefined) {
+      // The parent waits for the running benchmark to clean up, starts no other, and stops the smoke
+      // run's shared gateways and drops their database, if it started them.
+      interrupted = true;
+      void runCleanups();
+      return;
+    }
     process.stderr.write(`\n${signal}: stopping servers and dropping scratch databases…\n`);
     void runCleanups().finally(() => process.exit(130));
   });

@@ -211,7 +211,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger.child({ component: 'outcomes' }),
     );
     if (config.outcomes.intervalMs > 0) releasers.push({ name: 'outcomes', close: outcomes.schedule(config.outcomes.intervalMs) });
-    const historyQueries = new HistoryQueryService(new HistoryReadRepository(database.db, { hourlyRollup: !database.timescale }), market, config.predictions.maxSymbolsPerRequest);
+    const historyQueries = new HistoryQueryService(new HistoryReadRepository(database.db, { rollups: !database.timescale }), market, config.predictions.maxSymbolsPerRequest);
     const modelMetrics = new MetricsService(new MetricsRepository(database.db), (strategy) => registry.active(strategy)?.manifest.version);
 
     // Live signals. With Redis, what subscribers want and who runs the monitor are shared between

@@ -6,6 +6,7 @@ import * as m0004 from './0004_prediction_outcomes.js';
 import * as m0005 from './0005_history_rollups.js';
 import * as m0006 from './0006_api_keys.js';
 import * as m0007 from './0007_model_serving.js';
+import * as m0008 from './0008_history_daily_rollup.js';
 
 /**
  * Every migration, in order. Listed here rather than discovered on disk so the set is fixed at build
@@ -20,4 +21,5 @@ export const migrations: Record<string, Migration> = {
   '0005_history_rollups': m0005,
   '0006_api_keys': m0006,
   '0007_model_serving': m0007,
+  '0008_history_daily_rollup': m0008,
 };

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { sql, type KyselyPlugin } from 'kysely';
+import { sql, type Kysely, type KyselyPlugin } from 'kysely';
+import * as dailyRollup from '../../db/migrations/0008_history_daily_rollup.js';
 import { migrateToLatest, openDatabase, type Database, type Db } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
@@ -331,7 +332,7 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     assert.deepEqual(logged.map((l) => [l.days, l.msg]), [[30, 'HISTORY_RETENTION_DAYS needs TimescaleDB; ignored on this database (history is kept)']]);
   });
 
-  test('the hourly rollup answers exactly as the raw rows do, after inserts, repeats, deletes and truncates', async () => {
+  test('the hourly and daily rollups answer exactly as the raw rows do, after inserts, repeats, deletes and truncates', async () => {
     const t0 = Date.UTC(2024, 1, 1, 0, 0);
     const make = (i: number, version: string): HistoryRow => {
       const p = 0.05 + 0.9 * (((i * 7919) % 1000) / 1000);
@@ -347,13 +348,18 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     await writes.insertMany(rows.slice(300, 1000));
     await writes.insertMany(rows.slice(1000));
     const rollup = new HistoryReadRepository(database.db);
-    const raw = new HistoryReadRepository(database.db, { hourlyRollup: false });
+    const raw = new HistoryReadRepository(database.db, { rollups: false });
     const compare = async (what: string) => {
       const ranges: Array<[number, number, number, string | undefined]> = [
         [t0, t0 + 7 * 86_400_000, 3_600_000, undefined],
         [t0 + 17 * 60_000, t0 + 5 * 86_400_000 + 41 * 60_000, 3_600_000, 'v1'],
         [t0 - 86_400_000, t0 + 9 * 86_400_000, 86_400_000, undefined],
         [t0 + 95 * 60_000, t0 + 6 * 86_400_000, 6 * 3_600_000, 'v2'],
+        // Whole days from the daily rollup, whole hours from the hourly one, partial hours raw, at both ends.
+        [t0 + 17 * 60_000, t0 + 6 * 86_400_000 + 5 * 3_600_000 + 41 * 60_000, 86_400_000, undefined],
+        [t0 + 3 * 3_600_000, t0 + 5 * 86_400_000, 86_400_000, 'v2'],
+        [t0 - 3 * 86_400_000, t0 + 10 * 86_400_000, 2 * 86_400_000, 'v1'],
+        [t0 + 86_400_000 + 60_000, t0 + 2 * 86_400_000 - 60_000, 86_400_000, undefined],
       ];
       for (const [from, to, bucketMs, version] of ranges) {
         const range = { symbol: 'RU', strategy: 'direction-1d', version, from: new Date(from), to: new Date(to), bucketMs };
@@ -369,10 +375,20 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
       }
     };
     await compare('after inserts');
+    // 0008 undone and applied again: the daily rollup is dropped, then rebuilt from the hourly one,
+    // and the triggers it installs keep both exact from there on.
+    const migrationDb = database.db as unknown as Kysely<unknown>;
+    await dailyRollup.down(migrationDb);
+    await dailyRollup.up(migrationDb);
+    await compare('after 0008 rebuilt the daily rollup from the hourly one');
+    await writes.insertMany(Array.from({ length: 300 }, (_, i) => make(1500 + i, 'v1')));
+    await compare('after more inserts');
     await sql`delete from prediction_history where symbol = 'RU' and time >= ${new Date(t0 + 2 * 86_400_000)}::timestamptz and time < ${new Date(t0 + 2 * 86_400_000 + 150 * 60_000)}::timestamptz`.execute(database.db);
     await compare('after a delete through the middle of some hours');
     await sql`truncate prediction_history`.execute(database.db);
-    const { rows: left } = await sql<{ n: number }>`select count(*)::int as n from prediction_confidence_hourly`.execute(database.db);
-    assert.equal(left[0]!.n, 0, 'truncate empties the rollup');
+    const { rows: left } = await sql<{ n: number }>`
+      select (select count(*) from prediction_confidence_hourly)::int + (select count(*) from prediction_confidence_daily)::int as n
+    `.execute(database.db);
+    assert.equal(left[0]!.n, 0, 'truncate empties both rollups');
   });
 });

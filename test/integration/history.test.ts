@@ -159,6 +159,12 @@ describe(`prediction history (${stackName})`, () => {
     await assert.rejects(history.insertMany(refused), /prediction_history_probability_unit/);
     const { rows } = await sql<{ n: number }>`select count(*)::int as n from prediction_history`.execute(database.db);
     assert.equal(rows[0]?.n, 25_000, 'the refused call left nothing behind, its first chunk included');
+    // A bad row in an early chunk: the statements queued behind it fail too (the transaction is
+    // aborted), but the error reported is the row's own, which the writer needs to isolate it.
+    const early = Array.from({ length: 12_000 }, (_, i) => row(i, { symbol: 'EARLY', ...(i === 3_000 && { confidence: -1 }) }));
+    await assert.rejects(history.insertMany(early), (error: unknown) => isRowError(error) && /prediction_history_confidence_unit/.test(String(error)));
+    const { rows: after } = await sql<{ n: number }>`select count(*)::int as n from prediction_history`.execute(database.db);
+    assert.equal(after[0]?.n, 25_000);
   });
 
   /**

@@ -52,33 +52,40 @@ const ORIGIN = sql`timestamptz '2000-01-01 00:00:00+00'`;
 
 /**
  * All reads of `prediction_history` for GraphQL. Every statement is served by the (symbol, strategy,
- * time desc) index or the hourly rollup's key; none needs TimescaleDB (date_bin is core PostgreSQL since
+ * time desc) index or the rollups' keys; none needs TimescaleDB (date_bin is core PostgreSQL since
  * 14, and PGlite has it).
  */
 const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 
 export class HistoryReadRepository {
   /**
-   * `hourlyRollup`: whether `prediction_confidence_hourly` exists and is kept by triggers (migration
-   * 0005 creates it without TimescaleDB). Default true; main.ts passes false on TimescaleDB.
+   * `rollups`: whether `prediction_confidence_hourly` and `prediction_confidence_daily` exist and are
+   * kept by triggers (migrations 0005 and 0008 create them without TimescaleDB). Default true; main.ts
+   * passes false on TimescaleDB.
    */
   constructor(
     private readonly db: Db,
-    private readonly options: { hourlyRollup?: boolean } = {},
+    private readonly options: { rollups?: boolean } = {},
   ) {}
 
   /**
    * Buckets of `bucketMs` over [from, to], oldest first; empty buckets are absent. Buckets of whole
-   * hours read the hourly rollup for the hours that lie entirely inside the range and the raw rows only
-   * for the partial hours at its ends, so a year costs ~9k rollup rows instead of every prediction; the
-   * answer is the same (means are sums over counts; the signal is that of the latest row).
+   * hours read the rollups instead of the raw rows wherever they can: buckets of whole days take the
+   * days that lie entirely inside the range from the daily rollup, the whole hours left at either end
+   * from the hourly one, and only the partial hours at the range's ends from the raw rows (buckets of
+   * whole hours: hourly rollup and raw rows). A year of 1-day buckets is then ~365 rollup rows instead
+   * of ~8,760 (or every prediction); the answer is the same (means are sums over counts; the signal
+   * is that of the latest row). Bucket origins are whole UTC hours and midnights, so every rollup row
+   * falls into exactly one bucket.
    */
   async confidenceHistory(range: HistoryRange): Promise<ConfidencePointRow[]> {
-    const fullStart = Math.ceil(range.from.getTime() / HOUR_MS) * HOUR_MS;
-    const fullEnd = Math.floor(range.to.getTime() / HOUR_MS) * HOUR_MS;
-    const useRollup = (this.options.hourlyRollup ?? true) && range.bucketMs % HOUR_MS === 0 && fullStart < fullEnd;
+    const from = range.from.getTime();
+    const to = range.to.getTime();
+    const hours = { start: Math.ceil(from / HOUR_MS) * HOUR_MS, end: Math.floor(to / HOUR_MS) * HOUR_MS };
     const bucket = sql`date_bin(make_interval(secs => ${range.bucketMs / 1000}::float8), time, ${ORIGIN})`;
-    if (!useRollup) {
+    const rollups = (this.options.rollups ?? true) && range.bucketMs % HOUR_MS === 0 && hours.start < hours.end;
+    if (!rollups) {
       const { rows } = await sql<ConfidencePointRow>`
         select ${bucket} as time,
                avg(probability) as probability, avg(confidence) as confidence,
@@ -92,25 +99,29 @@ export class HistoryReadRepository {
       `.execute(this.db);
       return rows;
     }
-    const start = new Date(fullStart);
-    const end = new Date(fullEnd);
-    const { rows } = await sql<ConfidencePointRow>`
-      with parts as (
+    // Whole days inside the range, for buckets of whole days; otherwise an empty span at the hours' end.
+    const dayStart = Math.ceil(from / DAY_MS) * DAY_MS;
+    const dayEnd = Math.floor(to / DAY_MS) * DAY_MS;
+    const days = range.bucketMs % DAY_MS === 0 && dayStart < dayEnd ? { start: dayStart, end: dayEnd } : { start: hours.end, end: hours.end };
+    const key = sql`symbol = ${range.symbol} and strategy = ${range.strategy} ${versionFilter(range.version)}`;
+    const fromRollup = (table: 'prediction_confidence_hourly' | 'prediction_confidence_daily', start: number, end: number) => sql`
         select bucket as time, count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal
-        from prediction_confidence_hourly
-        where symbol = ${range.symbol} and strategy = ${range.strategy} ${versionFilter(range.version)}
-          and bucket >= ${start}::timestamptz and bucket < ${end}::timestamptz
-        union all
-        select time, 1, probability, confidence, confidence, confidence, time, signal
+        from ${sql.id(table)}
+        where ${key} and bucket >= ${new Date(start)}::timestamptz and bucket < ${new Date(end)}::timestamptz`;
+    const fromRaw = (start: Date, end: Date, endInclusive: boolean) => sql`
+        select time, 1 as count, probability as sum_probability, confidence as sum_confidence, confidence as min_confidence,
+               confidence as max_confidence, time as last_time, signal as last_signal
         from prediction_history
-        where symbol = ${range.symbol} and strategy = ${range.strategy} ${versionFilter(range.version)}
-          and time >= ${range.from}::timestamptz and time < ${start}::timestamptz
-        union all
-        select time, 1, probability, confidence, confidence, confidence, time, signal
-        from prediction_history
-        where symbol = ${range.symbol} and strategy = ${range.strategy} ${versionFilter(range.version)}
-          and time >= ${end}::timestamptz and time <= ${range.to}::timestamptz
-      )
+        where ${key} and time >= ${start}::timestamptz and time ${endInclusive ? sql`<=` : sql`<`} ${end}::timestamptz`;
+    const parts = [
+      fromRaw(range.from, new Date(hours.start), false),
+      fromRollup('prediction_confidence_hourly', hours.start, days.start),
+      ...(days.start < days.end ? [fromRollup('prediction_confidence_daily', days.start, days.end)] : []),
+      fromRollup('prediction_confidence_hourly', days.end, hours.end),
+      fromRaw(new Date(hours.end), range.to, true),
+    ];
+    const { rows } = await sql<ConfidencePointRow>`
+      with parts as (${sql.join(parts, sql` union all `)})
       select ${bucket} as time,
              sum(sum_probability) / sum(count) as probability, sum(sum_confidence) / sum(count) as confidence,
              min(min_confidence) as min, max(max_confidence) as max, sum(count)::int as count,

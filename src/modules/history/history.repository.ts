@@ -16,6 +16,14 @@ const INSERT_CHUNK_ROWS = 10_000;
  * const history = new HistoryRepository(database.db);
  * await history.insertMany(rows); // 2: rows whose key was already stored are skipped
  * ```
+ *
+ * Where the time of a bulk insert goes (bench/history.bench.ts, 10,000-row statements on the bench's
+ * local PostgreSQL, measured statement by statement): ~135 ms per statement in the database, of which
+ * ~20 ms is unnesting the arrays, ~30 ms the ON CONFLICT arbiter check (a NOT EXISTS pre-filter costs
+ * the same), ~8 ms the rollup trigger and the rest the heap and its three indexes; building and encoding
+ * the parameters here adds ~30% on top. Handing the next chunk to the transaction before the previous one
+ * answered gained nothing measurable (Kysely runs a transaction's queries one at a time anyway) and
+ * made a failed chunk's rollback race the chunks queued behind it, so chunks run one after another.
  */
 export class HistoryRepository implements HistorySink {
   constructor(private readonly db: Db) {}

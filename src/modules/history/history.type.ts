@@ -2,9 +2,13 @@ import { DateTimeISOResolver } from 'graphql-scalars';
 import { Field, Float, Int, ObjectType } from 'type-graphql';
 import { SignalEnum } from '../predictions/index.js';
 
+// simpleResolvers: a year of buckets is thousands of these with seven plain properties each; without
+// it type-graphql wraps every field in a resolver of its own (for middlewares and field auth, which
+// these fields do not use), and graphql-js calls it once per field per point.
 @ObjectType({
   description:
     'Recorded confidence over one time bucket (confidenceHistory) or of one recorded prediction (Prediction.history, where count is 1 and min = max = confidence).',
+  simpleResolvers: true,
 })
 export class ConfidencePoint {
   @Field(() => DateTimeISOResolver, { description: 'Start of the bucket (buckets are aligned to UTC), or the prediction’s asOf' })
