@@ -311,9 +311,9 @@ async function main(): Promise<number> {
   log(`stopping the gateway (SIGTERM at ${sigtermAt.toISOString()})`);
   const exit = await gateway.stop(30_000);
   // A gateway that does not exit 0 on SIGTERM did not shut down cleanly: that is a crash too.
-  const cleanExit = exit.code === 0;
+  const cleanExit = exit?.code === 0;
   crashed ||= !cleanExit;
-  log(`gateway exited with code ${exit.code}${exit.signal ? ` (signal ${exit.signal})` : ''}`);
+  log(`gateway exited with code ${exit?.code}${exit?.signal ? ` (signal ${exit.signal})` : ''}`);
   // The gateway's last words: everything it logged from the second before SIGTERM on (requests aside).
   for (const line of gateway.output().split('\n')) {
     const time = /"time":"([^"]+)"/.exec(line)?.[1];

@@ -24,8 +24,11 @@ export interface ServerProcess {
   readonly readyLine: Record<string, unknown>;
   /** The last few KB of stdout and stderr, for error messages. */
   output(): string;
-  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`. Resolves once it has exited, with how. */
-  stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * SIGTERM, then SIGKILL if it has not exited after `graceMs`. Resolves once it has exited, with how;
+   * undefined when this handle does not own the process (a gateway shared by the runner).
+   */
+  stop(graceMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | undefined>;
 }
 
 const TAIL_BYTES = 8_192;
