@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe } from 'node:test';
 import { apiKeysOf } from '../helpers/access.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { browserUnavailable, ensureWebBuilt, launchBrowser, waitFor, WEB_DIST, type Browser } from '../helpers/browser.js';
+import { browserUnavailable, ensureWebBuilt, launchBrowser, screenshotOnFailure, waitFor, WEB_DIST, type Browser } from '../helpers/browser.js';
 
 /**
  * The web app against a production gateway: helmet's Content-Security-Policy is on (the app must run
@@ -23,15 +23,7 @@ describe('web app with access control (production: CSP and API keys)', { skip: u
     browser = await launchBrowser();
   });
 
-  const step = (name: string, body: () => Promise<void>) =>
-    test(name, async () => {
-      try {
-        await body();
-      } catch (error) {
-        await browser.screenshot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`).catch(() => undefined);
-        throw error;
-      }
-    });
+  const step = screenshotOnFailure(() => browser);
 
   after(async () => {
     await browser?.close();

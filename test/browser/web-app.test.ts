@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe } from 'node:test';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { browserUnavailable, ensureWebBuilt, launchBrowser, paintedPixels, waitFor, WEB_DIST, type Browser } from '../helpers/browser.js';
+import { browserUnavailable, ensureWebBuilt, launchBrowser, paintedPixels, screenshotOnFailure, waitFor, WEB_DIST, type Browser } from '../helpers/browser.js';
 
 /**
  * The reference web app in headless Chromium against a whole gateway (embedded defaults, synthetic
@@ -23,16 +23,7 @@ describe('web app in a browser', { skip: unavailable ?? false, timeout: 180_000 
     browser = await launchBrowser();
   });
 
-  /** A test that leaves a screenshot of what the page showed when it fails. */
-  const step = (name: string, body: () => Promise<void>) =>
-    test(name, async () => {
-      try {
-        await body();
-      } catch (error) {
-        await browser.screenshot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`).catch(() => undefined);
-        throw error;
-      }
-    });
+  const step = screenshotOnFailure(() => browser);
 
   after(async () => {
     await browser?.close();

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { test } from 'node:test';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -88,4 +89,20 @@ export async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boo
     value = await read();
   }
   return value;
+}
+
+/**
+ * `test()` that leaves a screenshot of what the page showed when it fails (FAILED-<name>.png), for
+ * the browser of the suite (read when the test runs: suites launch it in `before`).
+ */
+export function screenshotOnFailure(browser: () => Browser | undefined) {
+  return (name: string, body: () => Promise<void>) =>
+    test(name, async () => {
+      try {
+        await body();
+      } catch (error) {
+        await browser()?.screenshot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`).catch(() => undefined);
+        throw error;
+      }
+    });
 }
