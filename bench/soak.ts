@@ -399,7 +399,8 @@ async function main(): Promise<number> {
   return pass ? 0 : 1;
 }
 
-process.on('SIGINT', () => void runCleanups().then(() => process.exit(130)));
+// Interrupted or terminated: the private servers and the gateway go too (they would outlive us).
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.on(signal, () => void runCleanups().then(() => process.exit(code)));
 main().then(
   async (code) => {
     await runCleanups();
