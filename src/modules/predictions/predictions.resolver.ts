@@ -1,3 +1,4 @@
+import type { GraphQLSchema } from 'graphql';
 import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../context/context.js';
 import { Role } from '../access/index.js';
@@ -8,6 +9,7 @@ import { IntervalArgs, PredictionArgs, PredictionsArgs } from './predictions.arg
 import { Prediction, PriceInterval, Quote } from './prediction.type.js';
 import { priceInterval, type PredictionRecord, type PredictionService } from './predictions.service.js';
 import { DEFAULT_STRATEGY } from './strategies.js';
+import { bindSyncField } from '../../schema/sync-field.js';
 
 @Resolver(() => Prediction)
 export class PredictionsResolver {
@@ -58,4 +60,13 @@ export class PredictionsResolver {
   quote(@Root() prediction: PredictionRecord): Quote {
     return prediction.quote;
   }
+}
+
+/**
+ * `Prediction.interval` runs synchronously (schema/sync-field.ts says why): one per item of a
+ * `predictions` list, the field type-graphql would otherwise answer with a promise. The method above
+ * still declares the field; this replaces only how it runs, with the same validation and result.
+ */
+export function bindSyncPredictionFields(schema: GraphQLSchema): void {
+  bindSyncField(schema, 'Prediction', 'interval', IntervalArgs, (prediction: PredictionRecord, { level }: IntervalArgs) => priceInterval(prediction, level));
 }
