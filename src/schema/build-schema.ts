@@ -66,7 +66,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
       },
     },
   });
-  bindSyncPredictionFields(schema);
+  bindSyncPredictionFields(schema, services?.models);
   if (services?.signals) bindSignalsService(schema, services.signals);
   return schema;
 }

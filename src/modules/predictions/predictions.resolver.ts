@@ -63,10 +63,13 @@ export class PredictionsResolver {
 }
 
 /**
- * `Prediction.interval` runs synchronously (schema/sync-field.ts says why): one per item of a
- * `predictions` list, the field type-graphql would otherwise answer with a promise. The method above
- * still declares the field; this replaces only how it runs, with the same validation and result.
+ * The fields of every item of a `predictions` list run synchronously and read the record as it is
+ * (schema/sync-field.ts says why): the methods above still declare them, with the same validation
+ * and results; this replaces only how they run. Without `models` (a schema built without services,
+ * whose resolvers never run) `model` is left as declared.
  */
-export function bindSyncPredictionFields(schema: GraphQLSchema): void {
-  bindSyncField(schema, 'Prediction', 'interval', IntervalArgs, (prediction: PredictionRecord, { level }: IntervalArgs) => priceInterval(prediction, level));
+export function bindSyncPredictionFields(schema: GraphQLSchema, models?: ModelsService): void {
+  bindSyncField(schema, 'Prediction', 'interval', (prediction: PredictionRecord, { level }: IntervalArgs) => priceInterval(prediction, level), IntervalArgs);
+  bindSyncField(schema, 'Prediction', 'quote', (prediction: PredictionRecord) => prediction.quote);
+  if (models) bindSyncField(schema, 'Prediction', 'model', (prediction: PredictionRecord) => models.view(prediction.model));
 }
