@@ -2,6 +2,9 @@ import { assertObjectType, type GraphQLFieldResolver, type GraphQLSchema } from 
 import { ArgumentValidationError } from 'type-graphql';
 import { validateItem } from './validate-args.js';
 
+/** Distinct passing values remembered per single-argument field. */
+const MAX_REMEMBERED = 64;
+
 /**
  * Replaces type-graphql's resolver of one field with a synchronous one that does what type-graphql's
  * does and then calls `resolve`: with `ArgsClass`, the arguments copied onto an instance of their
@@ -32,11 +35,20 @@ export function bindSyncField<Root, Result, Args extends object = Record<string,
   const field = type.getFields()[fieldName];
   if (!field) throw new Error(`bindSyncField: ${typeName}.${fieldName} is not in the schema`);
   if (field.args.length > 0 && !ArgsClass) throw new Error(`bindSyncField: ${typeName}.${fieldName} takes arguments; name their @ArgsType class`);
+  // A field with one scalar argument (interval's `level`) remembers the values that passed by value,
+  // with no key to build: it is asked once per list item, nearly always with the same value.
+  const single = field.args.length === 1 ? field.args[0]!.name : undefined;
+  const passed = new Set<unknown>();
   const resolver: GraphQLFieldResolver<Root, unknown, Record<string, unknown>> = ArgsClass
     ? (root, args) => {
         const instance = Object.assign(new ArgsClass(), args);
-        const errors = validateItem(instance);
-        if (errors.length > 0) throw new ArgumentValidationError(errors);
+        const value = single === undefined ? undefined : args[single];
+        const scalar = single !== undefined && (value === null || typeof value !== 'object');
+        if (!(scalar && passed.has(value))) {
+          const errors = validateItem(instance);
+          if (errors.length > 0) throw new ArgumentValidationError(errors);
+          if (scalar && passed.size < MAX_REMEMBERED) passed.add(value);
+        }
         return resolve(root, instance);
       }
     : (root) => resolve(root, {} as Args);
