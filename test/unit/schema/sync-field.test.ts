@@ -6,7 +6,7 @@ import { IntervalArgs } from '../../../src/modules/predictions/predictions.args.
 import { bindSyncField } from '../../../src/schema/sync-field.js';
 
 test('a bound field answers synchronously, validates every value (remembered passes or not) and keeps defaults', () => {
-  const schema = buildSchema('type Item { n: Int! twice: Int! band(level: Float = 0.95): Float! } type Query { items: [Item!]! }');
+  const schema = buildSchema('type Item { n: Int! twice: Int! band(level: Float = 0.95): Float } type Query { items: [Item!]! }');
   bindSyncField(schema, 'Item', 'band', (item: { n: number }, { level }: IntervalArgs) => item.n * level, IntervalArgs);
   bindSyncField(schema, 'Item', 'twice', (item: { n: number }) => item.n * 2);
   assert.throws(() => bindSyncField(schema, 'Item', 'band', () => 0), /takes arguments/);
