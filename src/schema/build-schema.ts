@@ -7,7 +7,7 @@ import { HealthResolver, type HealthService } from '../modules/health/index.js';
 import { HistoryResolver, PredictionHistoryResolver, type HistoryQueryService } from '../modules/history/index.js';
 import { MetricsResolver, type MetricsService } from '../modules/metrics/index.js';
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
-import { PredictionsResolver, type PredictionService } from '../modules/predictions/index.js';
+import { PredictionsResolver, bindSyncPredictionFields, type PredictionService } from '../modules/predictions/index.js';
 import { SignalsResolver, bindSignalsService, type SignalsService } from '../modules/signals/index.js';
 import { validateArgs } from './validate-args.js';
 
@@ -66,6 +66,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
       },
     },
   });
+  bindSyncPredictionFields(schema, services?.models);
   if (services?.signals) bindSignalsService(schema, services.signals);
   return schema;
 }

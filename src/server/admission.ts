@@ -1,4 +1,5 @@
 import { Kind, visit, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import type { RateDecision, RateLimiter } from '../infra/limits/rate-limiter.js';
 import { Role, roleAtLeast, unauthenticated, type Principal } from '../modules/access/index.js';
 import { ErrorCode, codedError } from '../shared/errors.js';
@@ -44,6 +45,7 @@ export function createAdmission(options: {
   rateLimiter: RateLimiter | undefined;
   authEnabled: boolean;
 }): Admission {
+  const costOf = memoizedCost(options.schema, options.maxListSize);
   return {
     async admit(request) {
       if (options.authEnabled && asksForIntrospection(request.document)) {
@@ -55,7 +57,7 @@ export function createAdmission(options: {
           });
         }
       }
-      const cost = operationCost(options.schema, request.document, request.operationName, request.variables, options.maxListSize) ?? 1;
+      const cost = costOf(request);
       if (cost > options.maxCost) {
         throw tooComplex(`Query cost limit of ${options.maxCost} exceeded, found ${cost}.`, { limit: 'cost', max: options.maxCost, actual: cost });
       }
@@ -84,7 +86,43 @@ export function rateHeaders(rate: RateDecision, refused: boolean): Record<string
   };
 }
 
+/**
+ * operationCost, remembered per parsed document (Apollo hands the same DocumentNode for a query it
+ * has seen, from its document cache) and per operation name and variables: the cost analysis is a
+ * second full walk of the operation against the schema, a profiled ~5% of the warm `predictions`
+ * path, and a dashboard sends the same query with the same variables over and over. The cost is a
+ * pure function of those three (and of the schema and list limit, fixed here). Refusals (a list
+ * longer than the limit) are not remembered: they throw again each time. Variables whose JSON is
+ * long (big lists) are not remembered either, so the memo stays small.
+ */
+const MAX_VARIABLES_KEY = 8_192;
+
+function memoizedCost(schema: GraphQLSchema, maxListSize: number): (request: AdmissionRequest) => number {
+  const byDocument = new WeakMap<DocumentNode, LRUCache<string, number>>();
+  return ({ document, operationName, variables }) => {
+    const key = `${operationName ?? ''}\u0000${JSON.stringify(variables ?? {})}`;
+    let known = byDocument.get(document);
+    const hit = known?.get(key);
+    if (hit !== undefined) return hit;
+    const cost = operationCost(schema, document, operationName, variables, maxListSize) ?? 1;
+    if (key.length <= MAX_VARIABLES_KEY) {
+      if (!known) byDocument.set(document, (known = new LRUCache<string, number>({ max: 256 })));
+      known.set(key, cost);
+    }
+    return cost;
+  };
+}
+
+/** Whether an operation asks for `__schema` or `__type`, remembered per parsed document. */
+const introspective = new WeakMap<DocumentNode, boolean>();
+
 function asksForIntrospection(document: DocumentNode): boolean {
+  let known = introspective.get(document);
+  if (known === undefined) introspective.set(document, (known = findsIntrospection(document)));
+  return known;
+}
+
+function findsIntrospection(document: DocumentNode): boolean {
   let found = false;
   visit(document, {
     [Kind.FIELD](node) {

@@ -29,7 +29,8 @@ export class ModelMetrics {
   @Field(() => DateTimeISOResolver, { nullable: true }) to!: Date | null;
 }
 
-@ObjectType({ description: 'One trained model of a strategy.' })
+// simpleResolvers: one per item of a `predictions` answer (Prediction.model); plain properties, no field auth.
+@ObjectType({ description: 'One trained model of a strategy.', simpleResolvers: true })
 export class ModelVersion {
   @Field(() => String) strategy!: string;
   @Field(() => String) version!: string;

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-export { PredictionsResolver } from './predictions.resolver.js';
+export { PredictionsResolver, bindSyncPredictionFields } from './predictions.resolver.js';
 export { Prediction, SignalEnum } from './prediction.type.js';
 export { PredictionService, priceInterval, confidenceOf, type PredictionKey, type PredictionLoaders, type PredictionCaches, type CachedFeatures, type PredictionRecord } from './predictions.service.js';
 export { FEATURE_NAMES, FEATURE_WINDOW, FEATURE_SET_VERSION, computeFeatures } from './features.js';

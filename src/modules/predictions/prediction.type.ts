@@ -9,7 +9,10 @@ export enum SignalEnum {
 }
 registerEnumType(SignalEnum, { name: 'Signal', description: 'What the prediction suggests doing; HOLD inside the model’s thresholds.' });
 
-@ObjectType({ description: 'The last bar the prediction was computed from.' })
+// simpleResolvers (Quote, PriceInterval, Prediction): a `predictions` answer holds up to hundreds of each,
+// with plain properties; without it type-graphql wraps every field in a resolver of its own (for
+// middlewares and field auth, which these fields do not use) that graphql-js calls once per field per item.
+@ObjectType({ description: 'The last bar the prediction was computed from.', simpleResolvers: true })
 export class Quote {
   @Field(() => String) symbol!: string;
   @Field(() => DateTimeISOResolver) time!: Date;
@@ -22,14 +25,14 @@ export class Quote {
   source!: string;
 }
 
-@ObjectType({ description: 'A price range for the horizon that should contain the outcome with probability `level` (split-conformal).' })
+@ObjectType({ description: 'A price range for the horizon that should contain the outcome with probability `level` (split-conformal).', simpleResolvers: true })
 export class PriceInterval {
   @Field(() => Float) level!: number;
   @Field(() => Float) low!: number;
   @Field(() => Float) high!: number;
 }
 
-@ObjectType({ description: 'A model’s view of one symbol at one bar. The same bars and model version always give the same prediction.' })
+@ObjectType({ description: 'A model’s view of one symbol at one bar. The same bars and model version always give the same prediction.', simpleResolvers: true })
 export class Prediction {
   @Field(() => String) symbol!: string;
   @Field(() => String) strategy!: string;

@@ -1,3 +1,4 @@
+import type { GraphQLSchema } from 'graphql';
 import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../context/context.js';
 import { Role } from '../access/index.js';
@@ -8,6 +9,7 @@ import { IntervalArgs, PredictionArgs, PredictionsArgs } from './predictions.arg
 import { Prediction, PriceInterval, Quote } from './prediction.type.js';
 import { priceInterval, type PredictionRecord, type PredictionService } from './predictions.service.js';
 import { DEFAULT_STRATEGY } from './strategies.js';
+import { bindSyncField } from '../../schema/sync-field.js';
 
 @Resolver(() => Prediction)
 export class PredictionsResolver {
@@ -58,4 +60,16 @@ export class PredictionsResolver {
   quote(@Root() prediction: PredictionRecord): Quote {
     return prediction.quote;
   }
+}
+
+/**
+ * The fields of every item of a `predictions` list run synchronously and read the record as it is
+ * (schema/sync-field.ts says why): the methods above still declare them, with the same validation
+ * and results; this replaces only how they run. Without `models` (a schema built without services,
+ * whose resolvers never run) `model` is left as declared.
+ */
+export function bindSyncPredictionFields(schema: GraphQLSchema, models?: ModelsService): void {
+  bindSyncField(schema, 'Prediction', 'interval', (prediction: PredictionRecord, { level }: IntervalArgs) => priceInterval(prediction, level), IntervalArgs);
+  bindSyncField(schema, 'Prediction', 'quote', (prediction: PredictionRecord) => prediction.quote);
+  if (models) bindSyncField(schema, 'Prediction', 'model', (prediction: PredictionRecord) => models.view(prediction.model));
 }
