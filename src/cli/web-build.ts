@@ -10,6 +10,14 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createLogger } from '../infra/logger/logger.js';
+
+// Not loadConfig(): this runs inside `npm install`, which must not fail because the gateway's own
+// settings (auth, database…) are incomplete there. Only the log format follows the same rule.
+const logger = createLogger({
+  level: 'info',
+  format: process.env.LOG_FORMAT === 'json' || (process.env.LOG_FORMAT !== 'pretty' && process.env.NODE_ENV === 'production') ? 'json' : 'pretty',
+}).child({ component: 'web-build' });
 
 const webRoot = fileURLToPath(new URL('../../web/', import.meta.url));
 const distIndex = path.join(webRoot, 'dist', 'index.html');
@@ -35,15 +43,16 @@ async function main(): Promise<void> {
   try {
     vite = await import('vite');
   } catch {
-    console.warn('web app: vite is not installed (npm install without dev dependencies?); the gateway serves the API without the app');
+    logger.warn('web app: vite is not installed (npm install without dev dependencies?); the gateway serves the API without the app');
     return;
   }
   const started = performance.now();
   await vite.build({ configFile: path.join(webRoot, 'vite.config.ts'), logLevel: 'warn' });
-  console.log(`web app: built ${path.relative(process.cwd(), path.dirname(distIndex)) || '.'} in ${Math.round(performance.now() - started)} ms`);
+  const dist = path.relative(process.cwd(), path.dirname(distIndex)) || '.';
+  logger.info({ dist, ms: Math.round(performance.now() - started) }, `web app: built ${dist}`);
 }
 
 main().catch((error: unknown) => {
-  console.error(`web app: build failed: ${(error as Error).stack ?? String(error)}`);
+  logger.error({ err: error }, 'web app: build failed');
   process.exitCode = 1;
 });
