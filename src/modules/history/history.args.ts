@@ -2,24 +2,14 @@ import { ArrayMaxSize, IsInt, IsOptional, Matches, Max, Min } from 'class-valida
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { ArgsType, Field, Int } from 'type-graphql';
 import { SYMBOL_PATTERN } from '../../infra/market-data/market-data.js';
-import { STRATEGY_PATTERN, symbolMessage } from '../predictions/predictions.args.js';
-
-const VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+import { PredictionArgs, STRATEGY_PATTERN, strategyMessage, symbolMessage, VERSION_PATTERN, versionMessage } from '../predictions/predictions.args.js';
 
 /** Most predictions `Prediction.history(last:)` returns. */
 export const MAX_HISTORY_LAST = 1_000;
 
+/** symbol and strategy as in `prediction`. */
 @ArgsType()
-export class ConfidenceHistoryArgs {
-  @Field(() => String)
-  @Matches(SYMBOL_PATTERN, { message: `symbol ${symbolMessage}` })
-  symbol!: string;
-
-  @Field(() => String, { nullable: true, description: 'Defaults to `direction-1d`' })
-  @IsOptional()
-  @Matches(STRATEGY_PATTERN, { message: 'strategy must be a lower-case name such as direction-1d' })
-  strategy?: string;
-
+export class ConfidenceHistoryArgs extends PredictionArgs {
   @Field(() => DateTimeISOResolver, { nullable: true, description: 'Inclusive. Defaults to 30 days before `to`' })
   @IsOptional()
   from?: Date;
@@ -41,7 +31,7 @@ export class ConfidenceHistoryArgs {
 
   @Field(() => String, { nullable: true, description: 'Only this model version; default every version of the strategy' })
   @IsOptional()
-  @Matches(VERSION_PATTERN, { message: 'version must be a name such as v1' })
+  @Matches(VERSION_PATTERN, { message: versionMessage })
   version?: string;
 }
 
@@ -54,7 +44,7 @@ export class ConfidenceTrendsArgs {
 
   @Field(() => String, { nullable: true, description: 'Defaults to `direction-1d`' })
   @IsOptional()
-  @Matches(STRATEGY_PATTERN, { message: 'strategy must be a lower-case name such as direction-1d' })
+  @Matches(STRATEGY_PATTERN, { message: strategyMessage })
   strategy?: string;
 
   @Field(() => String, {
@@ -66,7 +56,7 @@ export class ConfidenceTrendsArgs {
 
   @Field(() => String, { nullable: true, description: 'Only this model version; default every version of the strategy' })
   @IsOptional()
-  @Matches(VERSION_PATTERN, { message: 'version must be a name such as v1' })
+  @Matches(VERSION_PATTERN, { message: versionMessage })
   version?: string;
 }
 

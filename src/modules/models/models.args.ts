@@ -1,9 +1,8 @@
 import { IsOptional, Matches } from 'class-validator';
 import { ArgsType, Field } from 'type-graphql';
-import { STRATEGY_PATTERN } from '../predictions/predictions.args.js';
+import { STRATEGY_PATTERN, strategyMessage } from '../predictions/predictions.args.js';
 
 const VERSION_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-const strategyMessage = 'strategy must be a lower-case name such as direction-1d';
 const versionMessage = 'version must be 1-64 of A-Z a-z 0-9 . _ - (a directory name under the strategy in the models directory)';
 
 @ArgsType()

@@ -2,7 +2,7 @@ import { ArrayMaxSize, ArrayMinSize, IsOptional, Matches, Max, Min } from 'class
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { ArgsType, Field, Float } from 'type-graphql';
 import { SYMBOL_PATTERN } from '../../infra/market-data/market-data.js';
-import { STRATEGY_PATTERN, symbolMessage } from '../predictions/predictions.args.js';
+import { STRATEGY_PATTERN, strategyMessage, symbolMessage } from '../predictions/predictions.args.js';
 
 /**
  * Arguments of `signals`. Validated once, when the subscription starts (signals.service.ts), not on
@@ -20,7 +20,7 @@ export class SignalsArgs {
 
   @Field(() => String, { nullable: true, description: 'Defaults to `direction-1d`' })
   @IsOptional()
-  @Matches(STRATEGY_PATTERN, { message: 'strategy must be a lower-case name such as direction-1d' })
+  @Matches(STRATEGY_PATTERN, { message: strategyMessage })
   strategy?: string | null;
 
   @Field(() => Float, { nullable: true, description: 'Only predictions at least this confident (0 to 1)' })
