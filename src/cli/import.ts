@@ -1,5 +1,5 @@
 import path from 'node:path';
-import cliProgress from 'cli-progress';
+import { alignedRows, liveBar } from './terminal.js';
 import { configFromEnvironment } from '../config/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.js';
 import { createLogger } from '../infra/logger/logger.js';
@@ -69,29 +69,16 @@ interface ProgressDisplay {
 
 /** A live bar for people at a terminal; the per-file outcomes are in the summary. */
 function progressBar(): ProgressDisplay {
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: '{bar} {percentage}% | {files} files | {rows} rows | {rate} rows/s | {file}',
-      hideCursor: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
+  const bar = liveBar<{ files: string; rows: number; rate: number; file: string }>('{bar} {percentage}% | {files} files | {rows} rows | {rate} rows/s | {file}');
   const started = Date.now();
-  let running = false;
   return {
     update(p) {
-      const payload = {
+      bar.update(p.fileIndex + p.fileFraction, p.fileCount, {
         files: `${p.fileIndex + (p.finished ? 1 : 0)}/${p.fileCount}`,
         rows: p.rowsStored,
         rate: Math.round(p.rowsStored / Math.max((Date.now() - started) / 1000, 0.001)),
         file: path.basename(p.file),
-      };
-      if (!running) {
-        bar.start(p.fileCount, 0, payload);
-        running = true;
-      }
-      bar.update(p.fileIndex + p.fileFraction, payload);
+      });
     },
     stop: () => bar.stop(),
   };
@@ -131,8 +118,7 @@ function formatSummary(report: ImportReport): string {
       String(Math.round(report.rows / Math.max(seconds, 0.001))),
     ],
   ];
-  const widths = table[0]!.map((_, column) => Math.max(...table.map((row) => row[column]!.length)));
-  const lines = table.map((row) => row.map((cell, column) => cell.padStart(widths[column]!)).join('  '));
+  const lines = alignedRows(table);
 
   const refused = report.files.filter((f) => f.refused !== undefined);
   if (refused.length > 0) {

@@ -1,4 +1,4 @@
-import cliProgress from 'cli-progress';
+import { alignedRows, liveBar } from './terminal.js';
 import { configFromEnvironment } from '../config/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.js';
 import { createLogger } from '../infra/logger/logger.js';
@@ -69,19 +69,9 @@ interface ProgressDisplay {
 }
 
 function progressBar(): ProgressDisplay {
-  const bar = new cliProgress.SingleBar(
-    { stream: process.stderr, format: '{bar} {percentage}% | {value}/{total} symbols | {resolved} outcomes stored', hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-  let running = false;
+  const bar = liveBar<{ resolved: number }>('{bar} {percentage}% | {value}/{total} symbols | {resolved} outcomes stored');
   return {
-    update(p) {
-      if (!running) {
-        bar.start(p.symbolCount, 0, { resolved: 0 });
-        running = true;
-      }
-      bar.update(p.symbolsDone, { resolved: p.resolved });
-    },
+    update: (p) => bar.update(p.symbolsDone, p.symbolCount, { resolved: p.resolved }),
     stop: () => bar.stop(),
   };
 }
@@ -98,8 +88,7 @@ function formatSummary(r: ResolveReport): string {
     ['symbols', 'rows read', 'resolved', 'not due', 'no asOf bar', 'out of reach', 'elapsed'],
     [r.symbols, r.examined, r.resolved, r.notDue, r.unmatched, r.outOfReach].map(String).concat(`${(r.elapsedMs / 1000).toFixed(2)} s`),
   ];
-  const widths = table[0]!.map((_, c) => Math.max(...table.map((row) => row[c]!.length)));
-  const lines = table.map((row) => row.map((cell, c) => cell.padStart(widths[c]!)).join('  '));
+  const lines = alignedRows(table);
   if (r.unmatched > 0) lines.push('', `${r.unmatched} row(s) name an asOf with no stored bar (bars removed, or recorded from the synthetic market); they stay pending.`);
   return `${lines.join('\n')}\n`;
 }
