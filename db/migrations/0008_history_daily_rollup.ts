@@ -43,6 +43,24 @@ function days(src: string) {
     group by 1, 2, 3, 4`;
 }
 
+/**
+ * The delete trigger's first half, as 0005 wrote it and both functions here keep it: the hours the
+ * deleted rows fell in (left in pg_temp.rollup_touched), recomputed from the rows that remain.
+ */
+const REBUILD_TOUCHED_HOURS = sql`create temporary table if not exists pg_temp.rollup_touched (symbol text, strategy text, model_version text, bucket timestamptz) on commit drop;
+      insert into pg_temp.rollup_touched
+        select distinct symbol, strategy, model_version, date_bin(interval '1 hour', time, ${ORIGIN}) from deleted;
+      delete from prediction_confidence_hourly r using pg_temp.rollup_touched t
+        where r.symbol = t.symbol and r.strategy = t.strategy and r.model_version = t.model_version and r.bucket = t.bucket;
+      insert into prediction_confidence_hourly ${COLUMNS}
+        select symbol, strategy, model_version, date_bin(interval '1 hour', time, ${ORIGIN}),
+               count(*)::int, sum(probability), sum(confidence), min(confidence), max(confidence), max(time),
+               (array_agg(signal order by time desc))[1]
+        from (select h.* from prediction_history h join pg_temp.rollup_touched t
+                on h.symbol = t.symbol and h.strategy = t.strategy and h.model_version = t.model_version
+               and h.time >= t.bucket and h.time < t.bucket + interval '1 hour') as remaining
+        group by 1, 2, 3, 4;`;
+
 async function hasHourlyRollup(db: Kysely<unknown>): Promise<boolean> {
   const { rows } = await sql<{ present: boolean }>`select to_regclass('prediction_confidence_hourly') is not null as present`.execute(db);
   return rows[0]?.present === true;
@@ -80,19 +98,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create or replace function prediction_history_rollup_delete() returns trigger language plpgsql as $$
     begin
-      create temporary table if not exists pg_temp.rollup_touched (symbol text, strategy text, model_version text, bucket timestamptz) on commit drop;
-      insert into pg_temp.rollup_touched
-        select distinct symbol, strategy, model_version, date_bin(interval '1 hour', time, ${ORIGIN}) from deleted;
-      delete from prediction_confidence_hourly r using pg_temp.rollup_touched t
-        where r.symbol = t.symbol and r.strategy = t.strategy and r.model_version = t.model_version and r.bucket = t.bucket;
-      insert into prediction_confidence_hourly ${COLUMNS}
-        select symbol, strategy, model_version, date_bin(interval '1 hour', time, ${ORIGIN}),
-               count(*)::int, sum(probability), sum(confidence), min(confidence), max(confidence), max(time),
-               (array_agg(signal order by time desc))[1]
-        from (select h.* from prediction_history h join pg_temp.rollup_touched t
-                on h.symbol = t.symbol and h.strategy = t.strategy and h.model_version = t.model_version
-               and h.time >= t.bucket and h.time < t.bucket + interval '1 hour') as remaining
-        group by 1, 2, 3, 4;
+      ${REBUILD_TOUCHED_HOURS}
 
       create temporary table if not exists pg_temp.rollup_touched_days (symbol text, strategy text, model_version text, bucket timestamptz) on commit drop;
       insert into pg_temp.rollup_touched_days
@@ -141,19 +147,7 @@ export async function down(db: Kysely<unknown>): Promise<void> {
   await sql`
     create or replace function prediction_history_rollup_delete() returns trigger language plpgsql as $$
     begin
-      create temporary table if not exists pg_temp.rollup_touched (symbol text, strategy text, model_version text, bucket timestamptz) on commit drop;
-      insert into pg_temp.rollup_touched
-        select distinct symbol, strategy, model_version, date_bin(interval '1 hour', time, ${ORIGIN}) from deleted;
-      delete from prediction_confidence_hourly r using pg_temp.rollup_touched t
-        where r.symbol = t.symbol and r.strategy = t.strategy and r.model_version = t.model_version and r.bucket = t.bucket;
-      insert into prediction_confidence_hourly ${COLUMNS}
-        select symbol, strategy, model_version, date_bin(interval '1 hour', time, ${ORIGIN}),
-               count(*)::int, sum(probability), sum(confidence), min(confidence), max(confidence), max(time),
-               (array_agg(signal order by time desc))[1]
-        from (select h.* from prediction_history h join pg_temp.rollup_touched t
-                on h.symbol = t.symbol and h.strategy = t.strategy and h.model_version = t.model_version
-               and h.time >= t.bucket and h.time < t.bucket + interval '1 hour') as remaining
-        group by 1, 2, 3, 4;
+      ${REBUILD_TOUCHED_HOURS}
       delete from pg_temp.rollup_touched;
       return null;
     end
