@@ -50,6 +50,7 @@ import { createAdmission } from './server/admission.js';
 import { createGatewayServer } from './server/server.js';
 import type { HealthCheck } from './shared/health.js';
 import { VERSION } from './shared/version.js';
+import { withDeadline } from './shared/deadline.js';
 
 /** Everything a running gateway holds, for tests and for the shutdown sequence. */
 export interface RunningGateway {
@@ -88,12 +89,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const releasers: Array<{ name: string; close: () => Promise<void>; timeoutMs?: number }> = [];
   const release = async () => {
     for (const { name, close, timeoutMs = budget.stepMs } of releasers.reverse()) {
-      let timer: NodeJS.Timeout | undefined;
-      const outcome = await Promise.race([
+      const outcome = await withDeadline(
         close().then(() => 'closed' as const, (error: unknown) => ({ error })),
-        new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs))),
-      ]);
-      clearTimeout(timer);
+        timeoutMs,
+      );
       if (outcome === 'timeout') logger.warn({ part: name, timeoutMs }, `${name} did not close in time; moving on`);
       else if (outcome !== 'closed') logger.warn({ part: name, err: outcome.error }, `error while closing ${name}`);
     }
@@ -248,7 +247,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       interest,
       lease,
       bus,
-      recorded: config.signals.recordWaitMs > 0 ? () => withinMs(history.flush(), config.signals.recordWaitMs) : async () => undefined,
+      recorded: config.signals.recordWaitMs > 0 ? () => withDeadline(history.flush().catch(() => undefined), config.signals.recordWaitMs) : async () => undefined,
       watchlist: config.signals.watchlist,
       intervalMs: config.signals.intervalMs,
       logger: signalsLogger,
@@ -360,13 +359,6 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
 }
 
 const barsCodec: Codec<Bar[]> = { encode: (bars) => dateSafeJson.stringify(bars), decode: (text) => dateSafeJson.parse(text) as Bar[] };
-
-/** Resolves when `promise` settles or after `ms`, whichever is first; never rejects. */
-async function withinMs(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([promise.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
-  clearTimeout(timer);
-}
 
 /**
  * Stored bars are the truth when there are any; only an empty store falls back to the synthetic market

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from './database.js';
 import { pendingMigrations } from './migrate.js';
 import type { HealthCheck } from '../../shared/health.js';
+import { withTimeout } from '../../shared/deadline.js';
 
 export async function probeServer(db: Db): Promise<{ serverVersion: string; timescale: boolean }> {
   const { rows } = await sql<{ version: string; timescale: boolean }>`
@@ -26,14 +27,4 @@ export function databaseHealth(db: Db, describe: () => string, timeoutMs = 2_000
       }
     },
   };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }

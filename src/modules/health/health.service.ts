@@ -1,4 +1,5 @@
 import { worstStatus, type ComponentHealth, type HealthCheck } from '../../shared/health.js';
+import { withTimeout } from '../../shared/deadline.js';
 
 export interface HealthReport {
   status: 'ok' | 'degraded' | 'down' | 'draining';
@@ -34,19 +35,11 @@ export class HealthService {
   }
 
   private async run(check: HealthCheck): Promise<ComponentHealth> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      const result = await Promise.race([
-        check.check(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
-        }),
-      ]);
+      const result = await withTimeout(check.check(), this.timeoutMs);
       return { name: check.name, ...result };
     } catch (error) {
       return { name: check.name, status: 'down', detail: (error as Error).message };
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../infra/logger/logger.js';
 import { compareSpillFiles, CorruptSpillFile, SpillDirectory, type SpillFile } from './history.spill.js';
 import { historyKey, historyRowProblem, type HistoryRow, type HistorySink } from './history.types.js';
+import { withDeadline } from '../../shared/deadline.js';
 
 /**
  * The durable, buffered write path of prediction history. The request path calls `record()`, which
@@ -767,10 +768,3 @@ function guarded(callback: ((rows: number) => void) | undefined, logger: Logger,
   };
 }
 
-/** The promise's value, or 'timeout' if it takes longer than `ms`. */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([promise, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, ms))))]).finally(() =>
-    clearTimeout(timer),
-  );
-}
