@@ -23,6 +23,10 @@ import { ErrorCode, badUserInput } from '../shared/errors.js';
 import type { Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
 import type { OperationObserver } from './observe.js';
+import { ExpirySweep } from './ws.expiry.js';
+
+/** How late, at most, a connection is closed after its credential expires (the sweep's period). */
+const EXPIRY_SWEEP_MS = 250;
 
 /**
  * graphql-ws over @fastify/websocket. graphql-ws ships a starter adapter; ours differs where a
@@ -67,8 +71,6 @@ interface Extra {
   /** Set once, at connection_init, from `connectionParams.authorization`; undefined: anonymous. */
   principal: Principal | undefined;
   authorization: string | undefined;
-  /** Closes the connection when its credential expires (a JWT's `exp`). */
-  expiryTimer: NodeJS.Timeout | undefined;
 }
 
 /** An operation between `subscribe` and its end: for the metrics, the log line and its trace. */
@@ -121,16 +123,12 @@ export function createWsTransport(options: WsOptions): WsTransport {
     logger.info({ connectionId: extra.connectionId, principal: extra.principal?.id, reason: why }, 'websocket closed: credential no longer valid');
     extra.socket.close(CloseCode.Forbidden, `Forbidden: ${why}`.slice(0, 120));
   };
-  const armExpiry = (extra: Extra) => {
-    const expiresAt = extra.principal?.expiresAt;
-    if (expiresAt === undefined) return;
-    // setTimeout holds at most 2^31-1 ms (~24.8 days); a later expiry re-arms when that fires.
-    extra.expiryTimer = setTimeout(() => {
-      if (Date.now() < expiresAt) armExpiry(extra);
-      else closeForCredential(extra, 'the token of this connection expired; reconnect with a fresh one');
-    }, Math.min(Math.max(0, expiresAt - Date.now()), 2 ** 31 - 1));
-    extra.expiryTimer.unref();
-  };
+  /** Closes connections at their credential's expiry (a JWT's `exp`). */
+  const expiry = new ExpirySweep<Extra>({
+    sweepMs: EXPIRY_SWEEP_MS,
+    expire: (extra) => closeForCredential(extra, 'the token of this connection expired; reconnect with a fresh one'),
+    onError: (error, extra) => logger.warn({ connectionId: extra.connectionId, err: error }, 'websocket: closing an expired connection failed'),
+  });
   const stopListening = options.revocations?.listen((principalId) => {
     for (const extra of connections) {
       if (extra.principal?.id === principalId) closeForCredential(extra, 'the API key of this connection was revoked');
@@ -176,7 +174,9 @@ export function createWsTransport(options: WsOptions): WsTransport {
       try {
         ctx.extra.principal = await options.authenticator.authenticate(authorization);
         ctx.extra.authorization = authorization;
-        armExpiry(ctx.extra);
+        const expiresAt = ctx.extra.principal?.expiresAt;
+        // A socket that closed while authenticating has already run its close handler (unwatch).
+        if (expiresAt !== undefined && ctx.extra.socket.readyState === ctx.extra.socket.OPEN) expiry.watch(ctx.extra, expiresAt);
         return true;
       } catch (error) {
         const reason = error instanceof GraphQLError ? error.message : 'Not authenticated';
@@ -359,7 +359,6 @@ export function createWsTransport(options: WsOptions): WsTransport {
         started: new Map(),
         principal: undefined,
         authorization: undefined,
-        expiryTimer: undefined,
       };
       connections.add(extra);
       logger.debug({ connectionId: extra.connectionId, ip: request.ip }, 'websocket opened');
@@ -415,7 +414,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
       socket.once('close', (code: number, reason: Buffer) => {
         clearInterval(pinger);
         clearTimeout(pongTimer);
-        clearTimeout(extra.expiryTimer);
+        expiry.unwatch(extra);
         connections.delete(extra);
         logger.debug({ connectionId: extra.connectionId, code }, 'websocket closed');
         void closed(code, reason.toString());
@@ -424,6 +423,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
     async drain(timeoutMs) {
       stopListening?.();
       clearInterval(recheck);
+      expiry.close();
       const deadline = Date.now() + timeoutMs;
       while ([...connections].some((c) => c.singleResultOps.size > 0) && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 20));
