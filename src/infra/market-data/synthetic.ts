@@ -8,7 +8,9 @@ import type { Bar, FetchBarsOptions, MarketDataProvider } from './market-data.js
  * a small drift, and volume that rises with the size of the move. History is generated once per
  * symbol: `historyBars` daily bars ending the day before `startTime`. After that {@link advance} adds
  * one bar per symbol, stamped with the time it is called: the market "trades" a simulated day per tick,
- * so subscribers see signals within seconds.
+ * so subscribers see signals within seconds. Like a vendor's, its memory is finite: each symbol keeps its
+ * latest `retainBars`, and older bars are dropped as ticks add new ones (a gateway left running at the
+ * default 5 s tick otherwise grew by ~350k bars, ~70 MB, a day).
  *
  * The same seed, symbols and start time always produce the same history, bar for bar.
  */
@@ -19,6 +21,8 @@ export interface SyntheticMarketOptions {
   readonly historyBars: number;
   /** The first tick's time; history ends on the UTC day before it. */
   readonly startTime: Date;
+  /** Most bars kept per symbol once ticks add to the history (default `historyBars`). */
+  readonly retainBars?: number;
 }
 
 export interface SyntheticMarket extends MarketDataProvider {
@@ -43,6 +47,9 @@ interface SymbolState {
 export function createSyntheticMarket(options: SyntheticMarketOptions): SyntheticMarket {
   const states = new Map<string, SymbolState>();
   const known = new Set(options.symbols);
+  const retain = Math.max(1, options.retainBars ?? options.historyBars);
+  // Dropping in chunks rather than one bar per tick: splicing the array's head copies all of it.
+  const trimAt = retain + Math.max(64, Math.ceil(retain / 8));
 
   const state = (symbol: string): SymbolState => {
     let s = states.get(symbol);
@@ -78,6 +85,7 @@ export function createSyntheticMarket(options: SyntheticMarketOptions): Syntheti
         const last = s.bars[s.bars.length - 1]!;
         const at = time.getTime() > last.time.getTime() ? time : new Date(last.time.getTime() + 1);
         step(s, symbol, at, last.close);
+        if (s.bars.length > trimAt) s.bars.splice(0, s.bars.length - retain);
         return s.bars[s.bars.length - 1]!;
       });
     },

@@ -63,3 +63,33 @@ describe('synthetic market', () => {
     assert.ok(Math.abs(Math.log(after[1]!.close / before.close)) < 0.5);
   });
 });
+
+describe('synthetic market memory', () => {
+  test('keeps at most retainBars per symbol (plus a chunk before it trims), always the latest, whatever the number of ticks', async () => {
+    const market = createSyntheticMarket({ ...options, historyBars: 100, retainBars: 200 });
+    const start = options.startTime.getTime();
+    let last: ReturnType<typeof market.advance> = [];
+    for (let i = 1; i <= 5_000; i++) {
+      last = market.advance(new Date(start + i * 1_000));
+      const held = (await market.fetchBars(['AAPL'], { lookback: 1_000_000 })).get('AAPL')!;
+      assert.ok(held.length <= 200 + 64, `tick ${i}: ${held.length} bars held`);
+      if (i === 5_000) {
+        assert.ok(held.length >= 200);
+        assert.deepEqual(held.at(-1), last[0], 'the newest bar is the one just added');
+        for (let k = 1; k < held.length; k++) assert.equal(held[k]!.time.getTime() - held[k - 1]!.time.getTime(), 1_000, 'contiguous: only the oldest were dropped');
+      }
+    }
+  });
+
+  test('by default keeps as many bars as the history it started with; prices continue across a trim', async () => {
+    const market = createSyntheticMarket({ ...options, historyBars: 100 });
+    const start = options.startTime.getTime();
+    for (let i = 1; i <= 1_000; i++) {
+      const before = (await market.fetchBars(['XOM'], { lookback: 1 })).get('XOM')![0]!;
+      const [, , xom] = market.advance(new Date(start + i * 1_000));
+      assert.ok(Math.abs(Math.log(xom!.open / before.close)) < 0.5, `tick ${i} opens near the previous close`);
+    }
+    const held = (await market.fetchBars(['XOM'], { lookback: 1_000_000 })).get('XOM')!;
+    assert.ok(held.length >= 100 && held.length <= 164, `${held.length} bars held`);
+  });
+});
