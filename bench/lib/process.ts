@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { BENCH_AUTH_ENV } from './auth.js';
 import { registerCleanup, tempDir } from './cleanup.js';
+import { gatewayNodeArgs } from '../../test/helpers/process.js';
 import { projectRoot } from './paths.js';
 
 /**
@@ -37,12 +38,13 @@ export async function startServer(
   name: string,
   script: string,
   env: Record<string, string>,
-  options: { timeoutMs?: number } = {},
+  /** nodeArgs: node's whole argument list, when it is more than the default `--import tsx <script>`. */
+  options: { timeoutMs?: number; nodeArgs?: readonly string[] } = {},
 ): Promise<ServerProcess> {
   const timeoutMs = options.timeoutMs ?? 60_000;
   const started = performance.now();
   // A minimal environment: nothing from the caller's shell (DATABASE_URL, REDIS_URL…) leaks in unnoticed.
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+  const child = spawn(process.execPath, options.nodeArgs ? [...options.nodeArgs] : ['--import', 'tsx', script], {
     cwd: projectRoot,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -126,7 +128,7 @@ export interface GatewayOptions {
 }
 
 /**
- * The gateway as `npm start` runs it (node + tsx, src/main.ts), configured as in production: JSON
+ * The gateway as `npm start` runs it (the start script's node arguments), configured as in production: JSON
  * logs at the default level, so the per-request log line is part of what is measured, like in a
  * deployment. DATA_DIR is always a temporary directory so the developer's ./data is never touched.
  */
@@ -145,7 +147,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Server
   const removeDir = () => ownDir?.remove();
   let server: ServerProcess;
   try {
-    server = await startServer('gateway', 'src/main.ts', env, options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs });
+    server = await startServer('gateway', 'src/main.ts', env, { nodeArgs: gatewayNodeArgs(), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
   } catch (error) {
     removeDir();
     throw error;

@@ -1,8 +1,20 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * The arguments `npm start` gives node (package.json's `start` script, e.g. the V8 heap budget), so
+ * process tests and benchmarks run the gateway exactly as a user does, from one definition.
+ */
+export function gatewayNodeArgs(): string[] {
+  const { scripts } = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const [command, ...args] = scripts.start.trim().split(/\s+/);
+  if (command !== 'node' || args.at(-1) !== 'src/main.ts') throw new Error(`package.json's start script is not "node … src/main.ts": ${scripts.start}`);
+  return args;
+}
 
 export interface GatewayProcess {
   readonly child: ChildProcessWithoutNullStreams;
@@ -16,11 +28,11 @@ export interface GatewayProcess {
 }
 
 /**
- * Runs `src/main.ts` as `npm start` does (node + tsx), with JSON logs, so tests see the real process:
- * its exit code, its signals, its output.
+ * Runs `src/main.ts` as `npm start` does (same node arguments), with JSON logs, so tests see the real
+ * process: its exit code, its signals, its output.
  */
 export function spawnGateway(env: Record<string, string>, options: { timeoutMs?: number } = {}): GatewayProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, gatewayNodeArgs(), {
     cwd: projectRoot,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', LOG_FORMAT: 'json', PORT: '0', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
