@@ -6,6 +6,7 @@ import {
 } from '@apollo/server/plugin/landingPage/default';
 import type { GraphQLSchema, ValidationRule } from 'graphql';
 import type { Context } from '../context/context.js';
+import { trace } from '@opentelemetry/api';
 import { startSpan } from '../infra/tracing/tracing.js';
 import { rateHeaders, type Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
@@ -56,7 +57,11 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
   });
 }
 
-/** `graphql.parse`, `graphql.validate`, `graphql.execute` spans, children of the HTTP request's span. */
+/**
+ * `graphql.parse`, `graphql.validate`, `graphql.execute` spans, children of the HTTP request's span, and
+ * the operation's type and name on the request's span once known (as graphql-ws operations carry them),
+ * so a trace search by operation finds HTTP requests too.
+ */
 function tracingPlugin(): ApolloServerPlugin<Context> {
   const phase = (name: string) => {
     const span = startSpan(name);
@@ -70,6 +75,11 @@ function tracingPlugin(): ApolloServerPlugin<Context> {
       return {
         async parsingDidStart() {
           return phase('graphql.parse');
+        },
+        async didResolveOperation({ operation, operationName }) {
+          // The active span here is the request's (server.ts makes it active; phase spans are not).
+          const name = operationName ?? operation?.name?.value;
+          trace.getActiveSpan()?.setAttributes({ ...(operation && { 'graphql.operation.type': operation.operation }), ...(name && { 'graphql.operation.name': name }) });
         },
         async validationDidStart() {
           const end = phase('graphql.validate');

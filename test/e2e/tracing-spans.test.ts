@@ -67,6 +67,8 @@ describe(`trace structure, in-memory exporter (${stackName})`, () => {
     assert.equal(response.errors, undefined);
     const request = only(spans(), 'graphql.request');
     assert.equal(parentOf(request), undefined, 'the request span is the root');
+    assert.equal(request.attributes['graphql.operation.type'], 'query');
+    assert.equal(request.attributes['graphql.operation.name'], 'Cards');
     const trace = traceOf(request);
     for (const phase of ['graphql.parse', 'graphql.validate', 'graphql.execute']) assert.equal(parentOf(only(trace, phase)), idOf(request), `${phase} is a child of the request`);
     for (const name of ['market.fetch', 'features.compute', 'inference.run', 'sql.query']) {
