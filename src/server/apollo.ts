@@ -4,9 +4,9 @@ import {
   ApolloServerPluginLandingPageLocalDefault,
   ApolloServerPluginLandingPageProductionDefault,
 } from '@apollo/server/plugin/landingPage/default';
+import { trace } from '@opentelemetry/api';
 import type { GraphQLSchema, ValidationRule } from 'graphql';
 import type { Context } from '../context/context.js';
-import { trace } from '@opentelemetry/api';
 import { startSpan } from '../infra/tracing/tracing.js';
 import { rateHeaders, type Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
@@ -78,8 +78,8 @@ function tracingPlugin(): ApolloServerPlugin<Context> {
         },
         async didResolveOperation({ operation, operationName }) {
           // The active span here is the request's (server.ts makes it active; phase spans are not).
-          const name = operationName ?? operation?.name?.value;
-          trace.getActiveSpan()?.setAttributes({ ...(operation && { 'graphql.operation.type': operation.operation }), ...(name && { 'graphql.operation.name': name }) });
+          // Apollo has already set operationName from the resolved operation.
+          trace.getActiveSpan()?.setAttributes({ ...(operation && { 'graphql.operation.type': operation.operation }), ...(operationName && { 'graphql.operation.name': operationName }) });
         },
         async validationDidStart() {
           const end = phase('graphql.validate');
