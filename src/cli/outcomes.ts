@@ -4,6 +4,7 @@ import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.
 import { createLogger } from '../infra/logger/logger.js';
 import { BarsRepository } from '../infra/market-data/bars-repository.js';
 import { createBarsStoreProvider } from '../infra/market-data/bars-store.js';
+import { SYMBOL_PATTERN } from '../infra/market-data/market-data.js';
 import { OutcomesRepository, OutcomesService, type ResolveProgress, type ResolveReport } from '../modules/history/index.js';
 
 /**
@@ -27,7 +28,7 @@ async function main(args: readonly string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const bad = args.filter((a) => a.startsWith('-') || !/^[A-Z][A-Z0-9.\-]{0,9}$/.test(a));
+  const bad = args.filter((a) => a.startsWith('-') || !SYMBOL_PATTERN.test(a));
   if (bad.length) {
     process.stderr.write(`not a symbol: ${bad.join(' ')}\n${USAGE}`);
     return 1;

@@ -10,13 +10,15 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type * as Vite from 'vite';
+import { logSettingsFromEnvironment } from '../config/index.js';
 import { createLogger } from '../infra/logger/logger.js';
 
 // Not loadConfig(): this runs inside `npm install`, which must not fail because the gateway's own
-// settings (auth, database…) are incomplete there. Only the log format follows the same rule.
+// settings (auth, database…) are incomplete there. Only the log settings follow the same rules.
 const logger = createLogger({
   level: 'info',
-  format: process.env.LOG_FORMAT === 'json' || (process.env.LOG_FORMAT !== 'pretty' && process.env.NODE_ENV === 'production') ? 'json' : 'pretty',
+  format: logSettingsFromEnvironment().format,
 }).child({ component: 'web-build' });
 
 const webRoot = fileURLToPath(new URL('../../web/', import.meta.url));
@@ -39,7 +41,7 @@ function isStale(): boolean {
 
 async function main(): Promise<void> {
   if (process.argv.includes('--if-stale') && !isStale()) return;
-  let vite: typeof import('vite');
+  let vite: typeof Vite;
   try {
     vite = await import('vite');
   } catch {

@@ -445,3 +445,14 @@ export function configFromEnvironment(environment: Readonly<Record<string, strin
     return undefined;
   }
 }
+
+/**
+ * Only the log settings, for tools that must run where the gateway's own settings may be incomplete
+ * (the web build inside `npm install`). Invalid values fall back to the defaults instead of failing:
+ * a log format is never a reason to fail an install.
+ */
+export function logSettingsFromEnvironment(environment: Readonly<Record<string, string | undefined>> = process.env): Config['log'] {
+  const parsed = envSchema.pick({ NODE_ENV: true, LOG_LEVEL: true, LOG_FORMAT: true }).safeParse(environment);
+  const env = parsed.success ? parsed.data : { NODE_ENV: 'development', LOG_LEVEL: 'info', LOG_FORMAT: undefined };
+  return { level: env.LOG_LEVEL, format: env.LOG_FORMAT ?? (env.NODE_ENV === 'production' ? 'json' : 'pretty') };
+}

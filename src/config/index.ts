@@ -1,1 +1,1 @@
-export { loadConfig, configFromEnvironment, ConfigError, redactUrl, CONFIG_DOCS, type Config } from './config.js';
+export { loadConfig, configFromEnvironment, logSettingsFromEnvironment, ConfigError, redactUrl, CONFIG_DOCS, type Config } from './config.js';

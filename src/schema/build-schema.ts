@@ -23,13 +23,16 @@ export interface SchemaServices {
   signals?: SignalsService;
 }
 
+/** A resolver class, the key type-graphql's container is asked for. */
+type ResolverClass = abstract new (...args: never[]) => object;
+
 /**
  * Builds the executable schema. Resolvers are constructed here, once, with their services (no
  * module-level singletons); type-graphql's container hands out these instances. Without services
  * (`npm run schema`, which only prints the SDL) no resolver is constructed and none may run.
  */
 export async function buildGatewaySchema(services?: SchemaServices): Promise<GraphQLSchema> {
-  const instances = new Map<Function, object>(services ? [
+  const instances = new Map<ResolverClass, object>(services ? [
     [HealthResolver, new HealthResolver(services.health)],
     [PredictionsResolver, new PredictionsResolver(services.predictions, services.models)],
     [ModelsResolver, new ModelsResolver(services.models)],
@@ -59,7 +62,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
     // `@Authorized(Role.X)` on a resolver: the least role that may use it (modules/access/roles.ts).
     authChecker,
     container: {
-      get(resolverClass: Function) {
+      get(resolverClass: ResolverClass) {
         const instance = instances.get(resolverClass);
         if (!instance) throw new Error(`resolver ${resolverClass.name} has no instance: was the schema built without services?`);
         return instance;

@@ -20,7 +20,8 @@ const OPTIONS: ValidatorOptions = { skipMissingProperties: true, forbidUnknownVa
 
 /** Per args class: the JSON of values that passed. Strings longer than this are not remembered. */
 const MAX_KEY_LENGTH = 4_096;
-const valid = new WeakMap<Function, LRUCache<string, true>>();
+/** Keyed by the args class (an item's constructor). */
+const valid = new WeakMap<object, LRUCache<string, true>>();
 
 function knownValid(item: object): { hit: boolean; remember(): void } {
   const type = item.constructor;

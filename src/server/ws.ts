@@ -475,6 +475,7 @@ function isAsyncIterable(value: unknown): value is AsyncIterable<unknown> {
 
 /** A stream whose first `next()` throws `error` (graphql-ws turns that into an `error` message). */
 function failingStream(error: GraphQLError): AsyncGenerator<ExecutionResult> {
+  // eslint-disable-next-line require-yield -- a stream that fails on its first pull, by design
   return (async function* () {
     throw error;
   })();

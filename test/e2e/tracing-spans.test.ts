@@ -39,7 +39,7 @@ function assertOneTree(trace: ReadableSpan[], root: ReadableSpan) {
 
 describe(`trace structure, in-memory exporter (${stackName})`, () => {
   let server: TestGateway;
-  let clients: Client[] = [];
+  const clients: Client[] = [];
   before(async () => {
     server = await startTestGateway({
       PREDICTIONS_CACHE_TTL_MS: '0',

@@ -43,4 +43,4 @@ export interface MarketDataProvider {
 }
 
 /** Symbols are upper-case tickers such as `AAPL` or `BRK.B`. */
-export const SYMBOL_PATTERN = /^[A-Z][A-Z0-9.\-]{0,9}$/;
+export const SYMBOL_PATTERN = /^[A-Z][A-Z0-9.-]{0,9}$/;

@@ -1,6 +1,6 @@
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { Field, Float, ObjectType, registerEnumType } from 'type-graphql';
-import { ModelVersion } from '../models/models.type.js';
+import { type ModelVersion } from '../models/models.type.js';
 
 export enum SignalEnum {
   BUY = 'BUY',
