@@ -16,8 +16,9 @@ const probability = z.number().min(0).max(1);
  */
 export const MANIFEST_BOUNDS = {
   /**
-   * Platt slope, in (0, maxCalibrationA]: a ≤ 0 ignores or inverts the model; beyond 20, a · logit(p)
-   * (|logit| ≤ 27.6 after clamping) saturates the sigmoid to exactly 0 or 1 for nearly every input.
+   * Platt slope, |a| ≤ 20: beyond, a · logit(p) (|logit| ≤ 27.6 after clamping) saturates the sigmoid
+   * to exactly 0 or 1 for nearly every input. Not required positive: fitted on a model of noise, the
+   * slope honestly comes out near 0 or below.
    */
   maxCalibrationA: 20,
   /** Platt intercept, |b| ≤ 20: e^20 odds before the model has said anything. */
@@ -106,7 +107,7 @@ export const manifestSchema = z.object({
     .refine((s) => s.sellBelow <= 0.5 && s.buyAbove >= 0.5, { message: 'need sellBelow ≤ 0.5 ≤ buyAbove, so a signal is never less likely right than wrong' }),
   calibration: z.object({
     method: z.literal('platt'),
-    a: z.number().gt(0, { message: 'must be > 0 (a ≤ 0 ignores or inverts the model)' }).max(MANIFEST_BOUNDS.maxCalibrationA),
+    a: z.number().min(-MANIFEST_BOUNDS.maxCalibrationA).max(MANIFEST_BOUNDS.maxCalibrationA),
     b: z.number().min(-MANIFEST_BOUNDS.maxCalibrationB).max(MANIFEST_BOUNDS.maxCalibrationB),
   }),
   interval: z.object({

@@ -252,9 +252,9 @@ const CASES: Case[] = [
     reason: /^manifest\.json is invalid: calibration\.b: /,
   },
   {
-    name: 'a calibration slope of 0 (ignores the model)',
-    break: (bad) => editManifest(bad, (m) => (m.calibration.a = 0)),
-    reason: /^manifest\.json is invalid: calibration\.a: must be > 0 \(a ≤ 0 ignores or inverts the model\)$/,
+    name: 'a calibration slope beyond -20 (saturates every probability)',
+    break: (bad) => editManifest(bad, (m) => (m.calibration.a = -25)),
+    reason: /^manifest\.json is invalid: calibration\.a: Too small: expected number to be >=-20$/,
   },
   {
     name: 'absurd interval (center 50, a quantile of 1e300) and horizon',
