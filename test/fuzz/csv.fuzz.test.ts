@@ -93,8 +93,10 @@ describe('CSV import fuzz', () => {
     const long = fc.tuple(fc.integer({ min: MAX_LINE_CHARS + 1, max: 4 * MAX_LINE_CHARS }), fc.constantFrom('x', '1,', ' ')).map(([n, unit]) => unit.repeat(Math.ceil(n / unit.length)).slice(0, n));
     const line = fc.oneof({ weight: 3, arbitrary: good }, { weight: 1, arbitrary: long }, { weight: 1, arbitrary: fc.constant('') });
     fc.assert(
-      fc.property(fc.array(line, { maxLength: 25 }), fc.constantFrom('\n', '\r\n', '\r'), (lines, eol) => {
-        const text = [HEADER, ...lines].join(eol) + eol;
+      fc.property(fc.array(fc.tuple(line, fc.constantFrom('\n', '\r\n', '\r')), { maxLength: 25 }), fc.constantFrom('\n', '\r\n', '\r'), (ended, eol) => {
+        // Mixed line endings within one file, too: every ending ends a line ('\r' then '\n' is one ending).
+        const text = HEADER + eol + ended.map(([l, end]) => l + end).join('');
+        const lines = text.split(/\r\n|\r|\n/).slice(1, -1);
         const parsed = parseBarsCsv(text, { file: 'L.csv' });
         assert.ok(parsed.ok);
         const overlong = lines.flatMap((l, i) => (l.length > MAX_LINE_CHARS ? [i + 2] : []));
@@ -102,7 +104,7 @@ describe('CSV import fuzz', () => {
         assert.deepEqual(flagged.map((r) => r.line), overlong);
         for (const r of flagged) assert.equal(r.reason, `line is ${lines[r.line - 2]!.length} characters long (at most ${MAX_LINE_CHARS}): not read`);
         // Blank the long lines by hand: the rest must read the same, with the same line numbers.
-        const blanked = parseBarsCsv([HEADER, ...lines.map((l) => (l.length > MAX_LINE_CHARS ? '' : l))].join(eol) + eol, { file: 'L.csv' });
+        const blanked = parseBarsCsv([HEADER, ...lines.map((l) => (l.length > MAX_LINE_CHARS ? '' : l))].join('\n') + '\n', { file: 'L.csv' });
         assert.ok(blanked.ok);
         assert.deepEqual(parsed.bars, blanked.bars);
         assert.deepEqual(parsed.rejected.filter((r) => !/characters long/.test(r.reason)), blanked.rejected);

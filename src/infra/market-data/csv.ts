@@ -116,9 +116,10 @@ interface BoundedText {
 }
 
 /**
- * Splits text fed in chunks into lines the way csv-parse numbers its records (`\r\n`, `\n` or a lone
- * `\r` ends a line) and keeps every line up to MAX_LINE_CHARS; a longer one is kept as an empty line
- * (so record numbers stay line numbers) and only its length is remembered, never its text.
+ * Splits text fed in chunks into lines (`\r\n`, `\n` or a lone `\r` ends one) and keeps every line up to
+ * MAX_LINE_CHARS; a longer one is kept as an empty line (so record numbers stay line numbers) and only
+ * its length is remembered, never its text. Lines are rejoined with `\n` alone, so csv-parse, told to
+ * split on `\n`, numbers its records exactly as this numbers lines, whatever mix of endings the file has.
  */
 class LineBounder {
   readonly #parts: string[] = [];
@@ -133,10 +134,7 @@ class LineBounder {
 
   push(chunk: string): void {
     let start = 0;
-    if (this.#afterCr && chunk.startsWith('\n')) {
-      this.#parts.push('\n');
-      start = 1;
-    }
+    if (this.#afterCr && chunk.startsWith('\n')) start = 1;
     this.#afterCr = false;
     const breaks = /\r\n|\r|\n/g;
     breaks.lastIndex = start;
@@ -144,14 +142,14 @@ class LineBounder {
       // A '\r' at the very end may be the first half of a '\r\n' split across chunks.
       if (match[0] === '\r' && match.index === chunk.length - 1) this.#afterCr = true;
       this.#take(chunk.slice(start, match.index));
-      this.#endLine(match[0]);
+      this.#endLine(true);
       start = match.index + match[0].length;
     }
     this.#take(chunk.slice(start));
   }
 
   end(): BoundedText {
-    this.#endLine('');
+    this.#endLine(false);
     return { text: this.#parts.join(''), overlong: this.#overlong };
   }
 
@@ -164,13 +162,15 @@ class LineBounder {
     } else this.#pending += piece;
   }
 
-  #endLine(terminator: string): void {
+  #endLine(terminated: boolean): void {
     if (this.#dropping >= 0) this.#overlong.set(this.#line, this.#dropping);
     else this.#parts.push(this.#pending);
-    this.#parts.push(terminator);
     this.#pending = '';
     this.#dropping = -1;
-    if (terminator) this.#line++;
+    if (terminated) {
+      this.#parts.push('\n');
+      this.#line++;
+    }
   }
 }
 
@@ -180,7 +180,7 @@ function parseBounded({ text, overlong }: BoundedText, options: ParseOptions): P
   // swallow the rest of the file. Without it every physical line is exactly one record, so a
   // malformed line is just one more bad row and a record's line number is its index + 1 (cheaper
   // than csv-parse's `info` option, which more than doubles the parse time).
-  const records: string[][] = parse(text, { bom: true, quote: false, trim: true, relax_column_count: true });
+  const records: string[][] = parse(text, { bom: true, quote: false, trim: true, relax_column_count: true, record_delimiter: '\n' });
   const isBlank = (record: readonly string[], index: number) => record.length === 1 && record[0] === '' && !overlong.has(index + 1);
   const headerIndex = records.findIndex((record, index) => !isBlank(record, index));
   const header = records[headerIndex];
