@@ -238,7 +238,9 @@ function parseBounded({ text, overlong }: BoundedText, options: ParseOptions): P
 
 /**
  * The day-over-day rule over a file's good rows, in date order: each is compared with the last one
- * kept before it, so one bad spike costs its own row and not the rows after it.
+ * kept before it, so one bad spike costs its own row and not the rows after it. (A bad first row is
+ * kept, having nothing before it, and costs the rows of the following week: past the rule's 7 days
+ * nothing is compared.)
  */
 function rejectJumps(bars: readonly Bar[], lines: readonly number[], file: string): RejectedRow[] {
   const order = bars.map((_, i) => i);
