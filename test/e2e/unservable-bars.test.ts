@@ -4,7 +4,7 @@ import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { createSyntheticMarket } from '../../src/infra/market-data/synthetic.js';
 import { PredictionDocument, PredictionsDocument } from '../generated/graphql.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { execute } from '../helpers/graphql.js';
+import { execute, wsClient, wsExecute } from '../helpers/graphql.js';
 import { stackName } from '../helpers/services.js';
 
 /**
@@ -78,5 +78,26 @@ describe(`symbols with extreme stored bars (${stackName})`, () => {
       recorded.map((r) => `${r.symbol}/${r.strategy}`),
       ['OK1/direction-1d', 'OK1/direction-5d', 'OK2/direction-1d', 'OK2/direction-5d'],
     );
+  });
+
+  test('the same over WebSocket, explanations included', async () => {
+    const client = wsClient(server.url);
+    try {
+      const { data, errors } = await wsExecute<{ predictions: Array<{ symbol: string; explanation: { factors: unknown[] } } | null> }>(
+        client,
+        '{ predictions(symbols: ["DVOL", "OK1", "WIDE"]) { symbol probability interval(level: 0.99) { high } explanation { baseline factors { value contribution } } } }',
+      );
+      assert.deepEqual(data?.predictions.map((p) => p?.symbol ?? null), [null, 'OK1', null]);
+      assert.equal(data!.predictions[1]!.explanation.factors.length, 13);
+      assert.deepEqual(
+        errors?.map((e) => [e.path?.join('.'), e.extensions?.code]),
+        [
+          ['predictions.0', 'MODEL_OUTPUT_INVALID'],
+          ['predictions.2', 'MODEL_OUTPUT_INVALID'],
+        ],
+      );
+    } finally {
+      await client.dispose();
+    }
   });
 });

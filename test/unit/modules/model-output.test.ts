@@ -10,6 +10,7 @@ import { createSyntheticMarket } from '../../../src/infra/market-data/synthetic.
 import { ExplanationService } from '../../../src/modules/explanations/index.js';
 import { ModelRegistry } from '../../../src/modules/models/index.js';
 import { PredictionService, type CachedFeatures, type PredictionRecord } from '../../../src/modules/predictions/index.js';
+import { formatGraphQLError } from '../../../src/server/errors.js';
 import { projectRoot } from '../../helpers/process.js';
 
 /**
@@ -65,6 +66,10 @@ describe('non-finite model output', () => {
           assert.equal(logged.filter((l) => /cannot be served/.test(String(l.msg))).length, 1);
           assert.equal(logged[0]!.level, 40, 'warn, not error');
           assert.equal(logged[0]!.err, undefined, 'no stack: nothing threw');
+          // In production the code and message reach the client as they are (not masked as internal).
+          const formatted = formatGraphQLError({ message: (results[1] as Error).message, extensions: { code: 'MODEL_OUTPUT_INVALID', symbol: 'BBB' } }, true);
+          assert.deepEqual(formatted.extensions, { code: 'MODEL_OUTPUT_INVALID', symbol: 'BBB' });
+          assert.match(formatted.message, /"BBB" cannot be served/);
         } else {
           // A saturated raw score is a legitimate probability of 1 after calibration: served.
           assert.ok(!(results[1] instanceof Error));
