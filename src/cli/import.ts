@@ -19,10 +19,12 @@ Directories are searched recursively for *.csv. Understood layouts, told apart b
   Alpha Vantage daily adjusted  timestamp,open,high,low,close,adjusted_close,volume,dividend_amount,split_coefficient
   Yahoo                         Date,Open,High,Low,Close,Adj Close,Volume
 The symbol comes from the file name: DA-<SYMBOL>-T-<YYYY-MM-DD>.csv or <SYMBOL>.csv.
+Rows the gateway could not serve are rejected and listed with file:line and reason (see README,
+"Market data": prices in [1e-6, 1e9], volume in [0, 1e12], adjusted/close within 1e4x, at most 10x
+from one trading day to the next, no date after the next weekday, lines at most 1024 characters).
 Re-importing a file updates its bars in place (no duplicates).
 `;
 
-const MAX_REJECTIONS_SHOWN = 20;
 const EXIT_CODES = { complete: 0, partial: 2, failed: 1 } as const;
 
 async function main(args: readonly string[]): Promise<number> {
@@ -124,11 +126,11 @@ function formatSummary(report: ImportReport): string {
   if (refused.length > 0) {
     lines.push('', `${refused.length} file(s) refused:`, ...refused.map((f) => `  ${f.file}: ${f.refused}`));
   }
+  // Every rejected row, however many: each one is a bar the gateway will not serve, and the operator
+  // needs its file:line to fix or explain it.
   const { rejections } = report;
   if (rejections.length > 0) {
-    const shown = rejections.slice(0, MAX_REJECTIONS_SHOWN);
-    lines.push('', `${rejections.length} row(s) rejected:`, ...shown.map((r) => `  ${r.file}:${r.line}: ${r.reason}`));
-    if (rejections.length > shown.length) lines.push(`  … and ${rejections.length - shown.length} more`);
+    lines.push('', `${rejections.length} row(s) rejected:`, ...rejections.map((r) => `  ${r.file}:${r.line}: ${r.reason}`));
   }
   return `${lines.join('\n')}\n`;
 }

@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import { migrateToLatest, openDatabase, type Database } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
-import { importFiles, type ImportProgress } from '../../src/infra/market-data/importer.js';
+import { readBarsCsvFile } from '../../src/infra/market-data/csv.js';
+import { findCsvFiles, importFiles, type ImportProgress } from '../../src/infra/market-data/importer.js';
 import { projectRoot } from '../helpers/process.js';
 import { createTestDatabase, stackName, tempDir, type TestDatabase } from '../helpers/services.js';
 
@@ -121,6 +122,70 @@ describe(`import (${stackName})`, () => {
     // Not a terminal: one progress line per file on stderr.
     assert.equal(run.stderr.split('\n').filter((line) => /^\[\d\/4\] /.test(line)).length, 4, run.stderr);
     assert.equal(await new BarsRepository(database.db).countBars(), 603);
+  });
+
+  test('the CLI rejects bars it could not serve (issue 17) and lists every one with file:line and reason', async () => {
+    const hostile = tempDir('sibyl-import-hostile-');
+    try {
+      const evil = path.join(hostile.dir, 'EVIL.csv');
+      writeFileSync(
+        evil,
+        [
+          'Date,Open,High,Low,Close,Adj Close,Volume',
+          '2021-04-19,10,11,9,10.5,10.4,1000', //                      2 good
+          '2021-04-20,1e308,1e308,1e308,1e308,1e308,1000', //          3
+          '2021-04-21,1e-320,1e-320,1e-320,1e-320,1e-320,1000', //     4
+          '2021-04-22,1e308,1e308,1e308,1e308,1e308,1000', //          5
+          `2021-04-23,${'1,'.repeat(1_000_000)}`, //                   6 a 2 MB line
+          '2021-04-26,10,11,9,10.5,10.6,1000', //                      7 good
+          '2099-12-31,10,11,9,10.5,10.6,1000', //                      8
+        ].join('\n') + '\n',
+      );
+      await database.close();
+      const run = await runCli([hostile.dir], target.env);
+      database = await openDatabase(target.settings, logger);
+      assert.equal(run.code, 2, run.stderr);
+      const listed = run.stdout.split('\n').filter((line) => line.includes('EVIL.csv:'));
+      assert.deepEqual(
+        listed.map((line) => /EVIL\.csv:(\d+): (.*)$/.exec(line)?.slice(1, 3)).map((m) => [Number(m?.[0]), m?.[1]?.split(' ').slice(0, 3).join(' ')]),
+        [
+          [3, 'open 1e+308 is'],
+          [4, 'open 1e-320 is'],
+          [5, 'open 1e+308 is'],
+          [6, 'line is 2000011'],
+          [8, 'date 2099-12-31 is'],
+        ],
+        run.stdout,
+      );
+      assert.match(run.stdout, /\n5 row\(s\) rejected:\n/);
+      const stored = (await new BarsRepository(database.db).fetchBars(['EVIL'], { lookback: 10 })).get('EVIL');
+      assert.deepEqual(stored?.map((b) => [b.time.toISOString().slice(0, 10), b.close]), [['2021-04-19', 10.5], ['2021-04-26', 10.5]]);
+    } finally {
+      hostile.remove();
+    }
+  });
+
+  test('every row of the real data set passes the serving rules, flat vendor bars and zero volumes included', async () => {
+    // Read with the importer's own reader and rules, without the database: storing 320k rows would
+    // take 20 s on PGlite and proves nothing more (the CLI import of the whole set: 320,674 inserted).
+    const files = await findCsvFiles([path.join(marketData, 'daily_adjusted')]);
+    assert.equal(files.length, 61);
+    let accepted = 0;
+    let flat = 0;
+    let zeroVolume = 0;
+    const rejected: string[] = [];
+    for (const file of files) {
+      const parsed = await readBarsCsvFile(file);
+      assert.ok(parsed.ok, file);
+      accepted += parsed.bars.length;
+      flat += parsed.bars.filter((b) => b.open === b.high && b.high === b.low && b.low === b.close).length;
+      zeroVolume += parsed.bars.filter((b) => b.volume === 0).length;
+      rejected.push(...parsed.rejected.map((r) => `${path.basename(r.file)}:${r.line}: ${r.reason}`));
+    }
+    assert.deepEqual(rejected, []);
+    assert.equal(accepted, 320_674, 'every row SOURCE.md counts');
+    assert.equal(flat, 33, 'the 33 flat vendor bars SOURCE.md lists');
+    assert.ok(zeroVolume >= 3, `GILD's zero-volume days (${zeroVolume})`);
   });
 
   test('the CLI without arguments prints its usage and exits 1', async () => {

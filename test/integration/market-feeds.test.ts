@@ -4,7 +4,7 @@ import { sql } from 'kysely';
 import { migrateToLatest, openDatabase, type Database } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
-import { createIngestFeed } from '../../src/infra/market-data/feed.js';
+import { createIngestFeed, InvalidBarsError } from '../../src/infra/market-data/feed.js';
 import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { createReplay } from '../../src/infra/market-data/replay.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
@@ -85,10 +85,33 @@ describe(`market feeds over the bars store (${stackName})`, () => {
     // A correction replaces the stored bar.
     await feed.ingest([{ ...bars('A', [1])[0]!, close: 101.5 }]);
     assert.equal((await repository.fetchBars(['A'], { lookback: 1 })).get('A')![0]!.close, 101.5);
-    // The table's CHECKs refuse a bar whose high is below its low: nothing stored, nothing announced.
-    await assert.rejects(feed.ingest([{ ...bars('A', [2])[0]!, high: 1, low: 2 }]));
+    // The serving rules refuse a bar whose high is below its low: nothing stored, nothing announced.
+    await assert.rejects(feed.ingest([{ ...bars('A', [2])[0]!, high: 1, low: 2 }]), InvalidBarsError);
     assert.equal(announced.length, 2);
     assert.equal(await repository.countBars(), 2);
+    await feed.stop();
+  });
+
+  test('ingest applies the import’s serving rules: extremes, future dates and jumps from the stored bar refuse the whole batch', async () => {
+    const feed = createIngestFeed('vendor', repository);
+    const announced: Bar[][] = [];
+    feed.start((list) => announced.push([...list]));
+    await feed.ingest(bars('A', [0, 1]));
+    const [good] = bars('B', [2]);
+    const attacks: Array<[Bar, RegExp]> = [
+      [{ ...bars('A', [2])[0]!, open: 1e308, high: 1e308, close: 1e308, adjClose: 1e308 }, /#1 A: open 1e\+308 is outside/],
+      [{ ...bars('A', [2])[0]!, open: 1e-320, low: 1e-320, close: 1e-320, adjClose: 1e-320 }, /#1 A: open 1e-320 is outside/],
+      [{ ...bars('A', [2])[0]!, time: new Date('2099-12-31T00:00:00Z') }, /#1 A: date 2099-12-31 is in the future/],
+      // Day 2 after the stored day-1 close of 101: a 20× step, found against the store, not the batch.
+      [{ ...bars('A', [2])[0]!, high: 2100, close: 2020, adjClose: 2020 }, /#1 A: adjusted close 2020 is 20× the previous bar's 101 \(2020-01-02\)/],
+    ];
+    for (const [bad, reason] of attacks) {
+      await assert.rejects(feed.ingest([good!, bad]), (error: unknown) => error instanceof InvalidBarsError && error.refused.length === 1 && reason.test(error.message));
+    }
+    assert.equal(await repository.countBars(), 2, 'nothing of a refused batch is stored, not even its good bar');
+    assert.equal(announced.length, 1);
+    await feed.ingest([good!, bars('A', [2])[0]!]);
+    assert.equal(await repository.countBars(), 4);
     await feed.stop();
   });
 });

@@ -7,7 +7,7 @@ import { createLogger } from '../../src/infra/logger/logger.js';
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from '../../src/infra/pubsub/pubsub.js';
 import { connectRedis, type RedisConnections } from '../../src/infra/redis/redis.js';
 import { ModelLifecycle, ModelRegistry, ModelServingRepository } from '../../src/modules/models/index.js';
-import { corruptModelFile, eventually, modelsFixture, type ModelsFixture } from '../helpers/models.js';
+import { corruptModelFile, editManifest, eventually, modelsFixture, type ModelsFixture } from '../helpers/models.js';
 import { createTestDatabase, realRedisUrl, stackName, testRedisEnv, type TestDatabase } from '../helpers/services.js';
 
 const S = 'direction-1d';
@@ -111,6 +111,27 @@ describe(`ModelLifecycle (${stackName})`, () => {
     assert.equal(a.version(), 'v2');
     assert.equal((await repository().find(S))?.activeVersion, 'v2');
     assert.equal((await repository().history(S)).length, auditBefore, 'no audit row for a refusal');
+  });
+
+  test('a version with absurd calibration (issue 17) is refused at activation, saying why; nothing is written', async () => {
+    // Dropped in after start-up, as an operator would: the rescan refuses it too, and activation
+    // re-verifies from disk rather than trusting anything loaded.
+    await fixture.addVersion(S, 'v4', { damage: (dir) => editManifest(dir, (m) => Object.assign(m.calibration, { a: 1e308, b: -1e308 })) });
+    const auditBefore = (await repository().history(S)).length;
+    const error = await a.lifecycle.activate(S, 'v4', 'alice').catch((e: unknown) => e);
+    assert.equal(code(error), 'BAD_USER_INPUT');
+    assert.match(
+      (error as Error).message,
+      /^cannot activate direction-1d@v4: manifest\.json is invalid: calibration\.a: Too big: expected number to be <=20; calibration\.b: Too small: expected number to be >=-20; direction-1d@v2 keeps serving$/,
+    );
+    assert.match(String((error as GraphQLError).extensions.reason), /calibration\.a/);
+    const shadow = await a.lifecycle.setShadow(S, 'v4', 'alice').catch((e: unknown) => e);
+    assert.equal(code(shadow), 'BAD_USER_INPUT');
+    assert.equal(a.version(), 'v2');
+    assert.equal((await repository().find(S))?.activeVersion, 'v2');
+    assert.equal((await repository().history(S)).length, auditBefore, 'no audit row for a refusal');
+    const { refused } = await a.registry.rescan();
+    assert.ok(refused.some((r) => r.directory.endsWith('v4') && /calibration\.a/.test(r.reason)), JSON.stringify(refused));
   });
 
   test('rollback activates the version the latest activation replaced', async () => {

@@ -1,3 +1,4 @@
+import { validateBars, type RefusedBar } from './bar-rules.js';
 import type { BarsRepository } from './bars-repository.js';
 import type { Bar } from './market-data.js';
 import type { SyntheticMarket } from './synthetic.js';
@@ -48,15 +49,29 @@ export function syntheticFeed(market: SyntheticMarket, tickMs: number): MarketFe
 }
 
 /**
- * The ingest path for a vendor's bar events: `ingest(bars)` writes them to the bars store (an upsert:
- * a corrected bar replaces the stored one) and then announces them. Resolves once both are done;
- * rejects, announcing nothing, if the store refused them.
+ * The ingest path for a vendor's bar events: `ingest(bars)` checks them against the serving rules
+ * (bar-rules.ts, the same as CSV import; each symbol's first bar is compared with its newest stored
+ * bar before it), writes them to the bars store (an upsert: a corrected bar replaces the stored one)
+ * and then announces them. Resolves once both are done; rejects, storing and announcing nothing, with
+ * an {@link InvalidBarsError} if any bar breaks a rule, or with the store's error if it refused them.
  */
 export interface IngestFeed extends MarketFeed {
   ingest(bars: readonly Bar[]): Promise<void>;
 }
 
-export function createIngestFeed(name: string, store: Pick<BarsRepository, 'upsert'>): IngestFeed {
+/** A batch refused by the serving rules: every bad bar with its position and reason. */
+export class InvalidBarsError extends Error {
+  constructor(
+    readonly feed: string,
+    readonly refused: readonly RefusedBar[],
+  ) {
+    const shown = refused.slice(0, 5).map((r) => `#${r.index} ${String(r.bar.symbol)}: ${r.reason}`);
+    super(`ingest feed ${feed}: ${refused.length} bar(s) refused, nothing stored: ${shown.join('; ')}${refused.length > shown.length ? '; …' : ''}`);
+    this.name = 'InvalidBarsError';
+  }
+}
+
+export function createIngestFeed(name: string, store: Pick<BarsRepository, 'upsert' | 'fetchBars'>): IngestFeed {
   let listener: BarsListener | undefined;
   let stopped = false;
   return {
@@ -70,8 +85,36 @@ export function createIngestFeed(name: string, store: Pick<BarsRepository, 'upse
     },
     async ingest(bars) {
       if (bars.length === 0) return;
+      const { refused } = validateBars(bars, { previous: await previousBars(store, bars) });
+      if (refused.length > 0) throw new InvalidBarsError(name, refused);
       await store.upsert(bars);
       if (!stopped) listener?.(bars);
     },
   };
+}
+
+/**
+ * Each symbol's newest stored bar before its earliest bar in `bars`: what its first new bar is compared
+ * with. One query per distinct earliest time (a vendor's batch is usually one moment: one query).
+ */
+async function previousBars(store: Pick<BarsRepository, 'fetchBars'>, bars: readonly Bar[]): Promise<Map<string, Bar>> {
+  const earliest = new Map<string, number>();
+  for (const bar of bars) {
+    const time = bar.time instanceof Date ? bar.time.getTime() : Number.NaN;
+    if (typeof bar.symbol !== 'string' || !Number.isFinite(time)) continue; // refused by the rules anyway
+    const known = earliest.get(bar.symbol);
+    if (known === undefined || time < known) earliest.set(bar.symbol, time);
+  }
+  const byTime = new Map<number, string[]>();
+  for (const [symbol, time] of earliest) {
+    const list = byTime.get(time);
+    if (list) list.push(symbol);
+    else byTime.set(time, [symbol]);
+  }
+  const previous = new Map<string, Bar>();
+  for (const [time, symbols] of byTime) {
+    const found = await store.fetchBars(symbols, { lookback: 1, until: new Date(time - 1) });
+    for (const [symbol, list] of found) if (list[0]) previous.set(symbol, list[0]);
+  }
+  return previous;
 }

@@ -1,13 +1,15 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Db } from '../db/index.js';
 import { BarsRepository } from './bars-repository.js';
-import { parseBarsCsv, type CsvFormat, type RejectedRow } from './csv.js';
+import { readBarsCsvFile, type CsvFormat, type ParsedBarsFile, type RejectedRow } from './csv.js';
 
 /**
- * Imports daily-bar CSV files into `market_bars`, file by file: each file is read and validated
- * whole (daily files are a few hundred KB), then its good rows are upserted in batches. Bad rows and
+ * Imports daily-bar CSV files into `market_bars`, file by file: each file is read (streamed, with a
+ * cap on line length) and validated whole (daily files are a few hundred KB), then its good rows are
+ * upserted in batches. Rows are held to the serving rules (bar-rules.ts), so nothing is stored that
+ * the gateway could not serve. Bad rows and
  * unusable files are reported, never fatal; a database error is, and rejects with the error.
  *
  * Re-importing is safe: bars are keyed by (symbol, time), so a second run stores no duplicates and
@@ -97,14 +99,13 @@ export async function importFiles(db: Db, paths: readonly string[], options: Imp
     const progress = (fileFraction: number, finished?: FileReport) =>
       onProgress?.({ file, fileIndex, fileCount: files.length, fileFraction, rowsStored, ...(finished && { finished }) });
 
-    let text: string;
+    let parsed: ParsedBarsFile;
     try {
-      text = await readFile(file, 'utf8');
+      parsed = await readBarsCsvFile(file);
     } catch (error) {
       finish(Promise.resolve({ report: refusedFile(file, `cannot read: ${(error as Error).message}`, fileStarted), rejected: [] }), progress);
       continue;
     }
-    const parsed = parseBarsCsv(text, { file });
     if (!parsed.ok) {
       finish(Promise.resolve({ report: refusedFile(file, parsed.reason, fileStarted), rejected: [] }), progress);
       continue;

@@ -4,6 +4,7 @@ import { codedError, ErrorCode } from '../../shared/errors.js';
 import { applyPlatt } from '../models/calibration.js';
 import type { ModelVersionEntry } from '../models/index.js';
 import type { PredictionRecord } from '../predictions/index.js';
+import { invalidFeatures, invalidProbability, modelOutputInvalid } from '../predictions/output-guard.js';
 import { describeFactor, summarize } from './descriptions.js';
 import type { Explanation, Factor } from './explanation.type.js';
 import { CONFIDENCE_BUCKETS, type AccuracyBucket, type AccuracySource } from './explanations.repository.js';
@@ -97,7 +98,13 @@ export class ExplanationService {
           return;
         }
         const accuracies = await accuracy;
-        indexes.forEach((i, n) => (results[i] = this.assemble(model, records[i]!, attributions[n]!, accuracies[i]!)));
+        indexes.forEach((i, n) => {
+          const record = records[i]!;
+          const problem = invalidExplanation(record, attributions[n]!);
+          results[i] = problem
+            ? modelOutputInvalid(`explanation (${model.manifest.strategy}@${model.manifest.version})`, record.symbol, problem, this.logger)
+            : this.assemble(model, record, attributions[n]!, accuracies[i]!);
+        });
       }),
     );
     return results;
@@ -238,6 +245,19 @@ interface Accuracy {
   readonly value: number | null;
   readonly source: 'history' | 'offline' | 'none';
   readonly samples: number;
+}
+
+/**
+ * Why an explanation cannot be served, or undefined: the baseline must be a probability and every
+ * contribution finite. A model that answers NaN for some hybrid input (the baseline row, or a
+ * coalition far from anything it was trained on) would otherwise fail the field as an internal error.
+ */
+function invalidExplanation(record: PredictionRecord, attribution: Attribution): string | undefined {
+  const baseline = invalidProbability(attribution.baseline);
+  if (baseline) return `${baseline} at the baseline input`;
+  const bad = attribution.phi.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) return `the contribution of input #${bad} is ${String(attribution.phi[bad])}`;
+  return invalidFeatures(record.features);
 }
 
 const modelKey = (strategy: string, version: string) => `${strategy}\u0000${version}`;

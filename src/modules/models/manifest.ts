@@ -6,6 +6,33 @@ import { z } from 'zod';
  * everything an analyst needs to judge it (offline metrics next to the base rate, provenance).
  */
 const probability = z.number().min(0).max(1);
+
+/**
+ * Bounds on the numbers that shape what is served, so a manifest cannot make every prediction
+ * degenerate or non-finite (calibration a=1e308, b=-1e308 passes a finite-number check yet serves
+ * probability 0, SELL, for every input). Non-finite numbers cannot pass at all: JSON has no NaN, and
+ * the 1e309 that JSON.parse reads as Infinity fails every z.number(). The committed models sit far
+ * inside: a ≈ 0.74-1.11, b ≈ 0.02-0.09, center ≈ 3e-4-2e-3, quantiles 1.2-4.2.
+ */
+export const MANIFEST_BOUNDS = {
+  /**
+   * Platt slope, |a| ≤ 20: beyond, a · logit(p) (|logit| ≤ 27.6 after clamping) saturates the sigmoid
+   * to exactly 0 or 1 for nearly every input. Not required positive: fitted on a model of noise, the
+   * slope honestly comes out near 0 or below.
+   */
+  maxCalibrationA: 20,
+  /** Platt intercept, |b| ≤ 20: e^20 odds before the model has said anything. */
+  maxCalibrationB: 20,
+  /** Interval centre, a log return over the horizon: |center| ≤ 1 (a 2.7× shift is no centre). */
+  maxIntervalCenter: 1,
+  /** Conformal quantiles, in multiples of volatility × √horizon: (0, 50]. */
+  maxIntervalQuantile: 50,
+  /** Horizon: at most a year of trading days. */
+  maxHorizonBars: 260,
+  /** Training statistics of a feature (mean, std, quantiles): |value| ≤ 1e6; the baseline input of explanations is made of them. */
+  maxFeatureStat: 1e6,
+} as const;
+const featureStat = z.number().min(-MANIFEST_BOUNDS.maxFeatureStat).max(MANIFEST_BOUNDS.maxFeatureStat);
 const nullableMetric = z.number().nullable();
 
 const calibrationBin = z.object({
@@ -51,10 +78,10 @@ export const featureStatsSchema = z.object({
   features: z.record(
     z.string(),
     z.object({
-      mean: z.number(),
-      std: z.number().nonnegative(),
+      mean: featureStat,
+      std: featureStat.nonnegative(),
       /** Level (as a string, e.g. "0.05") → value; at least the median. */
-      quantiles: z.record(z.string(), z.number()).refine((q) => q['0.5'] !== undefined, { message: 'needs at least the median ("0.5")' }),
+      quantiles: z.record(z.string(), featureStat).refine((q) => q['0.5'] !== undefined, { message: 'needs at least the median ("0.5")' }),
     }),
   ),
 });
@@ -63,7 +90,7 @@ export const manifestSchema = z.object({
   strategy: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/),
   version: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
   horizon: z.string(),
-  horizonBars: z.number().int().positive(),
+  horizonBars: z.number().int().positive().max(MANIFEST_BOUNDS.maxHorizonBars),
   createdAt: z.string().datetime(),
   description: z.string(),
   modelType: z.string(),
@@ -78,11 +105,15 @@ export const manifestSchema = z.object({
   signal: z
     .object({ buyAbove: probability, sellBelow: probability })
     .refine((s) => s.sellBelow <= 0.5 && s.buyAbove >= 0.5, { message: 'need sellBelow ≤ 0.5 ≤ buyAbove, so a signal is never less likely right than wrong' }),
-  calibration: z.object({ method: z.literal('platt'), a: z.number(), b: z.number() }),
+  calibration: z.object({
+    method: z.literal('platt'),
+    a: z.number().min(-MANIFEST_BOUNDS.maxCalibrationA).max(MANIFEST_BOUNDS.maxCalibrationA),
+    b: z.number().min(-MANIFEST_BOUNDS.maxCalibrationB).max(MANIFEST_BOUNDS.maxCalibrationB),
+  }),
   interval: z.object({
     method: z.literal('split-conformal'),
-    center: z.number(),
-    quantiles: z.record(z.string(), z.number().positive()),
+    center: z.number().min(-MANIFEST_BOUNDS.maxIntervalCenter).max(MANIFEST_BOUNDS.maxIntervalCenter),
+    quantiles: z.record(z.string(), z.number().positive().max(MANIFEST_BOUNDS.maxIntervalQuantile)),
   }),
   offlineMetrics: offlineMetricsSchema,
   featureStats: featureStatsSchema.optional(),

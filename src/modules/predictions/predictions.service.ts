@@ -9,6 +9,7 @@ import { applyPlatt } from '../models/calibration.js';
 import type { ModelRegistry, ModelVersionEntry, Serving } from '../models/registry.js';
 import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from './features.js';
 import { findStrategy } from './strategies.js';
+import { invalidFeatures, invalidNumbers, invalidProbability, modelOutputInvalid } from './output-guard.js';
 
 export type Signal = 'BUY' | 'SELL' | 'HOLD';
 
@@ -181,7 +182,9 @@ export class PredictionService {
         if (!value) {
           const vector = computeFeatures(barsBySymbol.get(symbol) as Bar[]);
           value = { values: Array.from(vector.values), hash: vector.hash };
-          computed.push({ key, value });
+          // A non-finite vector is never cached: JSON would store Infinity as null, and it would come
+          // back as a different, finite-looking input.
+          if (invalidFeatures(value.values) === undefined) computed.push({ key, value });
         }
         vectors.set(symbol, value);
       });
@@ -212,7 +215,11 @@ export class PredictionService {
           else if (!list || list.length === 0) results[i] = codedError(ErrorCode.UNKNOWN_SYMBOL, `Unknown symbol "${symbol}": no market data for it`, { symbol });
           else if (list.length < FEATURE_WINDOW) {
             results[i] = codedError(ErrorCode.UNAVAILABLE, `"${symbol}" has ${list.length} bars; predictions need ${FEATURE_WINDOW}`, { symbol });
-          } else ready.push(i);
+          } else {
+            const problem = invalidFeatures(features.get(symbol)!.values);
+            if (problem) results[i] = modelOutputInvalid('prediction', symbol, problem, this.logger);
+            else ready.push(i);
+          }
         }
         const vectors = ready.map((i) => features.get(keys[i]!.symbol)!);
         // The shadow scores the same vectors in its own run, started with the active one; the response
@@ -225,11 +232,15 @@ export class PredictionService {
           for (const i of ready) results[i] = unavailableBecause(`inference (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger);
           return;
         }
-        const served = ready.map((i, n) => {
+        // Only predictions whose every number is servable are answered and recorded; the others are
+        // their own item's MODEL_OUTPUT_INVALID.
+        const served: PredictionRecord[] = [];
+        ready.forEach((i, n) => {
           const { symbol } = keys[i]!;
           const record = this.record(model, symbol, barsBySymbol.get(symbol) as Bar[], features.get(symbol)!, probabilities[n]!);
-          results[i] = record;
-          return record;
+          const problem = invalidPrediction(record);
+          if (problem) results[i] = modelOutputInvalid(`prediction (${model.manifest.strategy}@${model.manifest.version})`, symbol, problem, this.logger);
+          else served.push((results[i] = record));
         });
         this.onServed(served);
       }),
@@ -240,7 +251,11 @@ export class PredictionService {
   private shadowScore(shadow: ModelVersionEntry, symbols: readonly string[], barsBySymbol: ReadonlyMap<string, Bar[] | undefined | Error>, features: ReadonlyMap<string, CachedFeatures>): void {
     this.score(shadow, symbols.map((symbol) => features.get(symbol)!))
       .then((probabilities) =>
-        this.onShadow(symbols.map((symbol, n) => this.record(shadow, symbol, barsBySymbol.get(symbol) as Bar[], features.get(symbol)!, probabilities[n]!))),
+        this.onShadow(
+          symbols
+            .map((symbol, n) => this.record(shadow, symbol, barsBySymbol.get(symbol) as Bar[], features.get(symbol)!, probabilities[n]!))
+            .filter((record) => invalidPrediction(record) === undefined),
+        ),
       )
       .catch((error: unknown) => void unavailableBecause(`shadow inference (${shadow.manifest.strategy}@${shadow.manifest.version})`, error, this.logger));
   }
@@ -263,7 +278,8 @@ export class PredictionService {
     const out = [...cached] as number[];
     missing.forEach((i, row) => {
       out[i] = applyPlatt(manifest.calibration, raw[row]!);
-      fresh.push({ key: cacheKeys[i]!, value: out[i]! });
+      // NaN would be cached as null (JSON) and served as a missing probability; it is refused per item instead.
+      if (invalidProbability(out[i]!) === undefined) fresh.push({ key: cacheKeys[i]!, value: out[i]! });
     });
     await this.caches.predictions.setMany(fresh);
     return out;
@@ -320,11 +336,40 @@ export function confidenceOf(signal: Signal, probability: number): number {
 
 /** The price range for the horizon at `level`, from the manifest's split-conformal quantiles. */
 export function priceInterval(record: PredictionRecord, level: number): { level: number; low: number; high: number } {
-  const { interval, horizonBars } = record.model.manifest;
+  const { interval } = record.model.manifest;
   const q = interval.quantiles[String(level)];
   if (q === undefined) {
     throw codedError(ErrorCode.BAD_USER_INPUT, `interval level ${level} is not calibrated for this model; use one of ${Object.keys(interval.quantiles).join(', ')}`);
   }
+  const bounds = intervalAt(record, q);
+  // Served records were checked at every calibrated level (invalidPrediction); this only guards a caller that skipped that.
+  const problem = invalidNumbers({ 'interval.low': bounds.low, 'interval.high': bounds.high });
+  if (problem) throw codedError(ErrorCode.MODEL_OUTPUT_INVALID, `the interval for "${record.symbol}" cannot be served: ${problem}`, { symbol: record.symbol });
+  return { level, ...bounds };
+}
+
+function intervalAt(record: PredictionRecord, q: number): { low: number; high: number } {
+  const { interval, horizonBars } = record.model.manifest;
   const spread = q * Math.max(record.volatility, 1e-6) * Math.sqrt(horizonBars);
-  return { level, low: record.quote.close * Math.exp(interval.center - spread), high: record.quote.close * Math.exp(interval.center + spread) };
+  return { low: record.quote.close * Math.exp(interval.center - spread), high: record.quote.close * Math.exp(interval.center + spread) };
+}
+
+/**
+ * Why a prediction cannot be served or recorded, or undefined: every number a client can read from it
+ * (probability, confidence, expected return, the quote, the interval at every calibrated level) must be
+ * finite, the probability in [0, 1].
+ */
+export function invalidPrediction(record: PredictionRecord): string | undefined {
+  const problem =
+    invalidProbability(record.probability) ??
+    invalidNumbers({ confidence: record.confidence, expectedReturn: record.expectedReturn, volatility: record.volatility }) ??
+    invalidNumbers({ 'quote.open': record.quote.open, 'quote.high': record.quote.high, 'quote.low': record.quote.low, 'quote.close': record.quote.close, 'quote.volume': record.quote.volume }) ??
+    invalidFeatures(record.features);
+  if (problem) return problem;
+  for (const [level, q] of Object.entries(record.model.manifest.interval.quantiles)) {
+    const { low, high } = intervalAt(record, q);
+    const bad = invalidNumbers({ [`interval(level: ${level}).low`]: low, [`interval(level: ${level}).high`]: high });
+    if (bad) return bad;
+  }
+  return undefined;
 }

@@ -238,6 +238,39 @@ const CASES: Case[] = [
     reason: /^manifest\.json is invalid: .*createdAt: .*sha256: /,
   },
   {
+    name: 'absurd calibration (issue 17: a=1e308, b=-1e308 serves probability 0, SELL, for everything)',
+    break: (bad) => editManifest(bad, (m) => Object.assign(m.calibration, { a: 1e308, b: -1e308 })),
+    reason: /^manifest\.json is invalid: calibration\.a: Too big: expected number to be <=20; calibration\.b: Too small: expected number to be >=-20$/,
+  },
+  {
+    name: 'non-finite calibration (1e309 in the JSON reads as Infinity)',
+    break: async (bad) => {
+      const file = path.join(bad, 'manifest.json');
+      const text = JSON.stringify(JSON.parse(await readFile(file, 'utf8'))).replace(/"b":[-0-9.e]+/, '"b":1e309');
+      await writeFile(file, text);
+    },
+    reason: /^manifest\.json is invalid: calibration\.b: /,
+  },
+  {
+    name: 'a calibration slope beyond -20 (saturates every probability)',
+    break: (bad) => editManifest(bad, (m) => (m.calibration.a = -25)),
+    reason: /^manifest\.json is invalid: calibration\.a: Too small: expected number to be >=-20$/,
+  },
+  {
+    name: 'absurd interval (center 50, a quantile of 1e300) and horizon',
+    break: (bad) => editManifest(bad, (m) => {
+      m.interval.center = 50;
+      m.interval.quantiles['0.99'] = 1e300;
+      m.horizonBars = 1e9;
+    }),
+    reason: /^manifest\.json is invalid: horizonBars: Too big: .*interval\.center: Too big: .*interval\.quantiles\.0\.99: Too big: /,
+  },
+  {
+    name: 'absurd training statistics (the explanation baseline)',
+    break: (bad) => editManifest(bad, (m) => (m.featureStats.features.ret_1d.mean = -1e300)),
+    reason: /^manifest\.json is invalid: featureStats\.features\.ret_1d\.mean: Too small: /,
+  },
+  {
     name: 'featureSet "f0"',
     break: (bad) => editManifest(bad, (m) => (m.featureSet = 'f0')),
     reason: /^trained on feature set "f0", this gateway computes "f1"$/,
