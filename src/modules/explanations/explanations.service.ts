@@ -4,7 +4,7 @@ import { codedError, ErrorCode } from '../../shared/errors.js';
 import { applyPlatt } from '../models/calibration.js';
 import type { ModelVersionEntry } from '../models/index.js';
 import type { PredictionRecord } from '../predictions/index.js';
-import { invalidFeatures, invalidProbability, modelOutputInvalid } from '../predictions/output-guard.js';
+import { invalidFeatures, invalidProbability, modelOutputInvalid } from '../predictions/index.js';
 import { describeFactor, summarize } from './descriptions.js';
 import type { Explanation, Factor } from './explanation.type.js';
 import { CONFIDENCE_BUCKETS, type AccuracyBucket, type AccuracySource } from './explanations.repository.js';
