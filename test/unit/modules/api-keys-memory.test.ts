@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ApiKeysService, createAuthenticator, type ApiKeyRow, type ApiKeysRepository } from '../../../src/modules/access/index.js';
+import type { AuditLog } from '../../../src/modules/audit/index.js';
+
+/**
+ * The decision logic around an unreachable database: which keys are still accepted, which are
+ * UNAVAILABLE, and what a re-check calls a key it could not check. The lookups that fail here are a
+ * stand-in (the claim is about the decisions, not SQL); the outage against a real PostgreSQL is
+ * test/integration/api-keys-outage.test.ts.
+ */
+class FlakyKeys {
+  down = false;
+  lookups = 0;
+  readonly rows = new Map<string, ApiKeyRow>();
+
+  add(key: string, id: string): void {
+    this.rows.set(createHash('sha256').update(key).digest('hex'), { id, name: id, role: 'viewer', prefix: key.slice(0, 10), createdAt: new Date(), createdBy: 'test', revokedAt: null });
+  }
+
+  revoke(key: string): void {
+    this.rows.delete(createHash('sha256').update(key).digest('hex'));
+  }
+
+  async findActiveByHash(hash: string): Promise<ApiKeyRow | undefined> {
+    this.lookups++;
+    if (this.down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    return this.rows.get(hash);
+  }
+}
+
+const KEY_A = `sib_${'A'.repeat(43)}`;
+const KEY_B = `sib_${'B'.repeat(43)}`;
+
+function service(ttlMs: number, max = 100) {
+  const repository = new FlakyKeys();
+  repository.add(KEY_A, 'a');
+  repository.add(KEY_B, 'b');
+  const failures: unknown[] = [];
+  let recoveries = 0;
+  const keys = new ApiKeysService(repository as unknown as ApiKeysRepository, {} as AuditLog, undefined, {
+    remember: { ttlMs, max },
+    onLookupFailed: (error) => failures.push(error),
+    onLookupRecovered: () => recoveries++,
+  });
+  return { repository, keys, failures, recoveries: () => recoveries };
+}
+
+describe('API keys while the database cannot answer', () => {
+  test('a key verified before the outage is accepted; one never seen is unchecked, not unknown', async () => {
+    const { repository, keys, failures } = service(60_000);
+    assert.equal((await keys.check(KEY_A)).state, 'valid');
+    repository.down = true;
+    const during = await keys.check(KEY_A);
+    assert.equal(during.state, 'valid');
+    assert.equal(during.state === 'valid' && during.principal.id, 'key:a');
+    assert.deepEqual(await keys.check(KEY_B), { state: 'unchecked' });
+    // A malformed key needs no database to be refused.
+    assert.deepEqual(await keys.check('sib_short'), { state: 'unknown' });
+    assert.equal(failures.length, 1, 'one report per outage');
+    assert.equal(keys.memory.unreachable, true);
+    assert.equal(keys.memory.remembered, 1);
+  });
+
+  test('remembered keys skip the lookup for a moment after a failure; unremembered keys still try', async () => {
+    const { repository, keys } = service(60_000);
+    await keys.check(KEY_A);
+    repository.down = true;
+    await keys.check(KEY_A); // fails, starts the pause
+    const before = repository.lookups;
+    for (let i = 0; i < 50; i++) assert.equal((await keys.check(KEY_A)).state, 'valid');
+    assert.equal(repository.lookups, before, 'no lookup while paused');
+    await keys.check(KEY_B);
+    assert.equal(repository.lookups, before + 1);
+  });
+
+  test('memory ends API_KEY_REMEMBER_S after the last successful check', async () => {
+    const { repository, keys } = service(300);
+    await keys.check(KEY_A);
+    repository.down = true;
+    assert.equal((await keys.check(KEY_A)).state, 'valid');
+    await sleep(350);
+    assert.deepEqual(await keys.check(KEY_A), { state: 'unchecked' });
+    assert.equal(keys.memory.remembered, 0);
+  });
+
+  test('TTL 0 remembers nothing: every key is unchecked during the outage', async () => {
+    const { repository, keys } = service(0);
+    await keys.check(KEY_A);
+    repository.down = true;
+    assert.deepEqual(await keys.check(KEY_A), { state: 'unchecked' });
+  });
+
+  test('the memory holds at most API_KEY_REMEMBER_MAX keys, least recently used dropped first', async () => {
+    const { repository, keys } = service(60_000, 1);
+    await keys.check(KEY_A);
+    await keys.check(KEY_B);
+    repository.down = true;
+    assert.deepEqual(await keys.check(KEY_A), { state: 'unchecked' });
+    assert.equal((await keys.check(KEY_B)).state, 'valid');
+  });
+
+  test('a revocation announced during the outage drops the key at once', async () => {
+    const { repository, keys } = service(60_000);
+    await keys.check(KEY_A);
+    repository.down = true;
+    keys.forget('key:a');
+    assert.deepEqual(await keys.check(KEY_A), { state: 'unchecked' });
+  });
+
+  test('back from the outage: memory emptied, a key revoked meanwhile is unknown at its next use', async () => {
+    const { repository, keys, recoveries } = service(60_000);
+    await keys.check(KEY_A);
+    await keys.check(KEY_B);
+    repository.down = true;
+    assert.equal(await keys.probe(1_000), false);
+    repository.revoke(KEY_B); // where this instance could not hear of it
+    repository.down = false;
+    assert.equal(await keys.probe(1_000), true);
+    assert.equal(recoveries(), 1);
+    assert.equal(keys.memory.remembered, 0, 'nothing remembered from before the outage');
+    assert.deepEqual(await keys.check(KEY_B), { state: 'unknown' });
+    // Had the database gone again at once, B would not be recalled either.
+    repository.down = true;
+    assert.deepEqual(await keys.check(KEY_B), { state: 'unchecked' });
+  });
+
+  test('the authenticator: unchecked is UNAVAILABLE (503) on connect, and "unchecked", not "revoked", on a re-check', async () => {
+    const { repository, keys } = service(60_000);
+    const authenticator = await createAuthenticator({ mode: 'apikey', jwt: undefined, keyMemory: { ttlMs: 60_000, max: 100 } }, keys);
+    const a = (await authenticator.authenticate(`Bearer ${KEY_A}`))!;
+    const b = (await authenticator.authenticate(`Bearer ${KEY_B}`))!;
+    repository.down = true;
+    assert.equal(await authenticator.stillValid(a, `Bearer ${KEY_A}`), 'valid');
+    keys.forget('key:b'); // say B was only just verified elsewhere; here it is not remembered
+    assert.equal(await authenticator.stillValid(b, `Bearer ${KEY_B}`), 'unchecked');
+    await assert.rejects(authenticator.authenticate(`Bearer ${KEY_B}`), (error: { extensions?: { code?: string; http?: { status?: number } } }) => {
+      assert.equal(error.extensions?.code, 'UNAVAILABLE');
+      assert.equal(error.extensions?.http?.status, 503);
+      return true;
+    });
+    repository.down = false;
+    repository.revoke(KEY_B);
+    assert.equal(await authenticator.stillValid(b, `Bearer ${KEY_B}`), 'revoked');
+    await assert.rejects(authenticator.authenticate(`Bearer ${KEY_B}`), { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } } as never);
+  });
+});
