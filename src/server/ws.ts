@@ -178,7 +178,8 @@ export function createWsTransport(options: WsOptions): WsTransport {
      */
     async onConnect(ctx) {
       const params = ctx.connectionParams ?? {};
-      const raw = params.authorization ?? params.Authorization;
+      // Present means present: `null` is a credential that is not a string, not a missing one.
+      const raw = Object.hasOwn(params, 'authorization') ? params.authorization : params.Authorization;
       // A credential that is not a string is a client mistake, never "no credential": running it as
       // anonymous would hide the mistake (and a client meaning a key would silently get less).
       if (raw !== undefined && typeof raw !== 'string') {
