@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiKeysService, createAuthenticator, type ApiKeyRow, type ApiKeysRepository } from '../../../src/modules/access/index.js';
+import { ApiKeysService, apiKeysHealth, createAuthenticator, type ApiKeyRow, type ApiKeysRepository } from '../../../src/modules/access/index.js';
 import type { AuditLog } from '../../../src/modules/audit/index.js';
 
 /**
@@ -145,5 +145,32 @@ describe('API keys while the database cannot answer', () => {
     repository.revoke(KEY_B);
     assert.equal(await authenticator.stillValid(b, `Bearer ${KEY_B}`), 'revoked');
     await assert.rejects(authenticator.authenticate(`Bearer ${KEY_B}`), { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } } as never);
+  });
+});
+
+describe('the api-keys readiness component', () => {
+  test('ok while lookups answer; degraded while keys are remembered; down with none (API keys only), degraded with JWTs beside', async () => {
+    const { repository, keys } = service(60_000);
+    const onlyKeys = apiKeysHealth(keys, false);
+    const withJwt = apiKeysHealth(keys, true);
+    assert.equal((await onlyKeys.check()).status, 'ok');
+    await keys.check(KEY_A);
+    repository.down = true;
+    const remembered = await onlyKeys.check();
+    assert.equal(remembered.status, 'degraded');
+    assert.match(remembered.detail ?? '', /1 API key\(s\) verified in the last 60 s still accepted/);
+    keys.forget('key:a');
+    assert.equal((await onlyKeys.check()).status, 'down');
+    assert.equal((await withJwt.check()).status, 'degraded');
+    repository.down = false;
+    assert.equal((await onlyKeys.check()).status, 'ok');
+  });
+
+  test('a lookup that hangs counts as unreachable within the timeout, not as a failed probe of its own', async () => {
+    const keys = new ApiKeysService({ findActiveByHash: () => new Promise(() => undefined) } as unknown as ApiKeysRepository, {} as AuditLog, undefined, { remember: { ttlMs: 60_000, max: 10 } });
+    const started = Date.now();
+    const result = await apiKeysHealth(keys, false, 100).check();
+    assert.equal(result.status, 'down');
+    assert.ok(Date.now() - started < 1_000);
   });
 });
