@@ -25,11 +25,15 @@ export interface ApiKeysOptions {
 }
 
 /**
- * After a failed lookup, how long remembered keys are accepted without asking the database again, so an
- * unreachable (or hanging) database costs a request nothing while the outage lasts. Keys not remembered
- * still ask it every time: they have no other way in.
+ * Longest a key lookup may take before it counts as failed (like the database readiness check): the
+ * pool has no query timeout, and a hung database must not hang every request with it.
  */
-const SKIP_AFTER_FAILURE_MS = 1_000;
+const LOOKUP_TIMEOUT_MS = 2_000;
+/**
+ * While lookups fail, remembered keys are answered from memory without waiting on the database; one
+ * trial lookup at a time, at most once per this period, finds out when it answers again.
+ */
+const TRIAL_EVERY_MS = 1_000;
 
 /**
  * API keys: created (shown once), listed, revoked, and checked on every request.
@@ -49,10 +53,11 @@ const SKIP_AFTER_FAILURE_MS = 1_000;
  */
 export class ApiKeysService {
   readonly #memory: RememberedKeys;
-  /** Until when remembered keys skip the lookup (a lookup failed just before). */
-  #skipLookupUntil = 0;
-  /** Whether the latest lookup (request or probe) failed. */
+  /** Whether the latest lookup (request, trial or probe) failed. */
   #unreachable = false;
+  /** A trial lookup is running (see {@link TRIAL_EVERY_MS}). */
+  #trialRunning = false;
+  #nextTrialAt = 0;
 
   constructor(
     private readonly repository: ApiKeysRepository,
@@ -122,22 +127,20 @@ export class ApiKeysService {
     if (!KEY_SHAPE.test(key)) return { state: 'unknown' };
     const hash = hashKey(key);
     const remembered = this.#memory.recall(hash);
-    if (remembered && Date.now() < this.#skipLookupUntil) return { state: 'valid', principal: remembered };
+    if (remembered && this.#unreachable) {
+      this.#trial(hash);
+      return { state: 'valid', principal: remembered };
+    }
     let row: ApiKeyRow | undefined;
     try {
-      row = await this.repository.findActiveByHash(hash);
+      row = await withTimeout(this.repository.findActiveByHash(hash), LOOKUP_TIMEOUT_MS);
     } catch (error) {
       this.#lookupFailed(error);
       return remembered ? { state: 'valid', principal: remembered } : { state: 'unchecked' };
     }
     this.#lookupAnswered();
-    if (!row) {
-      this.#memory.forgetKey(hash);
-      return { state: 'unknown' };
-    }
-    const principal: Principal = { id: principalIdOf(row), name: row.name, role: row.role, via: 'apikey' };
-    this.#memory.remember(hash, principal);
-    return { state: 'valid', principal };
+    const principal = this.#found(hash, row);
+    return principal ? { state: 'valid', principal } : { state: 'unknown' };
   }
 
   /** Drops a revoked principal's keys from memory (revocations announced by any instance). */
@@ -165,10 +168,36 @@ export class ApiKeysService {
     return { remembered: this.#memory.size, ttlMs: this.#memory.settings.ttlMs, unreachable: this.#unreachable };
   }
 
+  /** Keeps memory in step with what a lookup found: the principal, or undefined (unknown or revoked). */
+  #found(hash: string, row: ApiKeyRow | undefined): Principal | undefined {
+    if (!row) {
+      this.#memory.forgetKey(hash);
+      return undefined;
+    }
+    const principal: Principal = { id: principalIdOf(row), name: row.name, role: row.role, via: 'apikey' };
+    this.#memory.remember(hash, principal);
+    return principal;
+  }
+
+  /** One lookup in the background while the database is failing, unless one runs or ran less than {@link TRIAL_EVERY_MS} ago. */
+  #trial(hash: string): void {
+    if (this.#trialRunning || Date.now() < this.#nextTrialAt) return;
+    this.#trialRunning = true;
+    withTimeout(this.repository.findActiveByHash(hash), LOOKUP_TIMEOUT_MS)
+      .then(
+        (row) => {
+          this.#lookupAnswered();
+          this.#found(hash, row);
+        },
+        (error: unknown) => this.#lookupFailed(error),
+      )
+      .finally(() => (this.#trialRunning = false));
+  }
+
   #lookupFailed(error: unknown): void {
     if (!this.#unreachable) this.options.onLookupFailed?.(error);
     this.#unreachable = true;
-    this.#skipLookupUntil = Date.now() + SKIP_AFTER_FAILURE_MS;
+    this.#nextTrialAt = Date.now() + TRIAL_EVERY_MS;
   }
 
   #lookupAnswered(): void {
@@ -176,7 +205,6 @@ export class ApiKeysService {
     // Back from an outage: whatever was revoked meanwhile without this instance hearing of it must be
     // looked up again, not served from memory at the next outage.
     this.#unreachable = false;
-    this.#skipLookupUntil = 0;
     this.#memory.clear();
     this.options.onLookupRecovered?.();
   }

@@ -13,6 +13,8 @@ import type { AuditLog } from '../../../src/modules/audit/index.js';
  */
 class FlakyKeys {
   down = false;
+  /** Lookups never answer (a partitioned or frozen server), rather than failing at once. */
+  hang = false;
   lookups = 0;
   readonly rows = new Map<string, ApiKeyRow>();
 
@@ -26,6 +28,7 @@ class FlakyKeys {
 
   async findActiveByHash(hash: string): Promise<ApiKeyRow | undefined> {
     this.lookups++;
+    if (this.hang) return new Promise(() => undefined);
     if (this.down) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
     return this.rows.get(hash);
   }
@@ -64,16 +67,51 @@ describe('API keys while the database cannot answer', () => {
     assert.equal(keys.memory.remembered, 1);
   });
 
-  test('remembered keys skip the lookup for a moment after a failure; unremembered keys still try', async () => {
+  test('while lookups fail, remembered keys wait on none: one trial lookup at a time, at most once a second', async () => {
     const { repository, keys } = service(60_000);
     await keys.check(KEY_A);
     repository.down = true;
-    await keys.check(KEY_A); // fails, starts the pause
+    await keys.check(KEY_A); // fails: the outage is noticed
     const before = repository.lookups;
     for (let i = 0; i < 50; i++) assert.equal((await keys.check(KEY_A)).state, 'valid');
-    assert.equal(repository.lookups, before, 'no lookup while paused');
+    assert.equal(repository.lookups, before, 'no lookup within the second after a failure');
+    await sleep(1_050);
+    for (let i = 0; i < 50; i++) assert.equal((await keys.check(KEY_A)).state, 'valid');
+    assert.equal(repository.lookups, before + 1, 'one trial after it');
+    // A key not remembered has no other way in: it asks every time.
     await keys.check(KEY_B);
-    assert.equal(repository.lookups, before + 1);
+    assert.equal(repository.lookups, before + 2);
+  });
+
+  test('a hanging database: a remembered key is answered at once, an unremembered one within the 2 s lookup bound', async () => {
+    const { repository, keys } = service(60_000);
+    await keys.check(KEY_A);
+    repository.hang = true;
+    let started = performance.now();
+    assert.equal((await keys.check(KEY_A)).state, 'valid'); // the lookup that finds out waits its bound
+    assert.ok(performance.now() - started < 2_500);
+    started = performance.now();
+    for (let i = 0; i < 20; i++) assert.equal((await keys.check(KEY_A)).state, 'valid');
+    assert.ok(performance.now() - started < 100, `remembered answers took ${Math.round(performance.now() - started)} ms`);
+    started = performance.now();
+    assert.deepEqual(await keys.check(KEY_B), { state: 'unchecked' });
+    const waited = performance.now() - started;
+    assert.ok(waited >= 1_900 && waited < 2_500, `unremembered waited ${Math.round(waited)} ms`);
+  });
+
+  test('a trial lookup that answers ends the outage: memory emptied, keys checked in the database again', async () => {
+    const { repository, keys, recoveries } = service(60_000);
+    await keys.check(KEY_A);
+    repository.down = true;
+    await keys.check(KEY_A);
+    repository.down = false;
+    await sleep(1_050);
+    assert.equal((await keys.check(KEY_A)).state, 'valid'); // served from memory, starts the trial
+    await sleep(20);
+    assert.equal(recoveries(), 1);
+    assert.equal(keys.memory.unreachable, false);
+    repository.revoke(KEY_A);
+    assert.deepEqual(await keys.check(KEY_A), { state: 'unknown' });
   });
 
   test('memory ends API_KEY_REMEMBER_S after the last successful check', async () => {
