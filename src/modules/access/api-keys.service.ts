@@ -115,14 +115,10 @@ export class ApiKeysService {
     return row;
   }
 
-  /** The principal a presented key stands for, or undefined when it is unknown, malformed or revoked. */
-  async verify(key: string): Promise<Principal | undefined> {
-    const result = await this.check(key);
-    if (result.state === 'unchecked') throw keysUnavailable('API keys cannot be checked right now (the database is unreachable); try again shortly');
-    return result.state === 'valid' ? result.principal : undefined;
-  }
-
-  /** What the database (or, while it cannot answer, the memory of recent checks) says about `key`. */
+  /**
+   * What the database (or, while it cannot answer, the memory of recent checks) says about `key`:
+   * `valid` with its principal, `unknown` (malformed, no such key, or revoked), or `unchecked`.
+   */
   async check(key: string): Promise<KeyCheck> {
     if (!KEY_SHAPE.test(key)) return { state: 'unknown' };
     const hash = hashKey(key);
