@@ -27,7 +27,7 @@ import { createLocalLease, createRedisLease } from './infra/coordination/lease.j
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './infra/pubsub/pubsub.js';
 import { dateSafeJson } from './shared/date-safe-json.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
-import { ApiKeysRepository, ApiKeysService, createAuthenticator, revocationsOver } from './modules/access/index.js';
+import { ApiKeysRepository, ApiKeysService, apiKeysHealth, createAuthenticator, revocationsOver } from './modules/access/index.js';
 import { AuditLog } from './modules/audit/index.js';
 import { ExplanationService, ExplanationsRepository } from './modules/explanations/index.js';
 import { HealthService } from './modules/health/index.js';
@@ -275,11 +275,22 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       marketHealth(resilientMarket),
       { name: 'history', check: async () => history.health() },
     ];
-    const health = new HealthService(checks, VERSION);
     const audit = new AuditLog(database.db);
     // Revocations reach every instance's WebSocket connections through the event bus (Redis pub/sub).
     const revocations = revocationsOver(events, (error) => logger.warn({ err: error }, 'API key revocation announcement failed; open connections re-check on a timer'));
-    const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), audit, revocations);
+    const accessLogger = logger.child({ component: 'access' });
+    const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), audit, revocations, {
+      remember: config.auth.keyMemory,
+      onLookupFailed: (error) =>
+        accessLogger.warn({ err: error, rememberS: config.auth.keyMemory.ttlMs / 1000 }, 'API key lookups failing: accepting keys verified recently, others get UNAVAILABLE'),
+      onLookupRecovered: () => accessLogger.info('API key lookups answer again; remembered keys forgotten, each is checked afresh'),
+    });
+    // A revocation announced by any instance also drops the key from this one's memory of verified keys.
+    const stopForgetting = revocations.listen((principalId) => apiKeys.forget(principalId));
+    releasers.push({ name: 'revocations', close: async () => stopForgetting() });
+    const acceptsKeys = config.auth.mode === 'apikey' || config.auth.mode === 'apikey+jwt';
+    if (acceptsKeys) checks.push(apiKeysHealth(apiKeys, config.auth.mode === 'apikey+jwt'));
+    const health = new HealthService(checks, VERSION);
     const authenticator = await createAuthenticator(config.auth, apiKeys);
     if (config.auth.mode === 'off') {
       logger.warn('AUTH_MODE=off: access control is disabled, every caller is an admin (refused in production)');

@@ -89,6 +89,9 @@ const envSchema = z.object({
   JWT_AUDIENCE: z.string().min(1).optional(),
   JWT_ROLE_CLAIM: z.string().min(1).default('role'),
   JWT_CLOCK_TOLERANCE_S: integer(0, 300).default(30),
+  JWT_MAX_TTL_S: integer(60, 31_536_000).default(86_400),
+  API_KEY_REMEMBER_S: integer(0, 86_400).default(300),
+  API_KEY_REMEMBER_MAX: integer(1, 1_000_000).default(10_000),
   WS_CREDENTIAL_RECHECK_MS: integer(1_000, 3_600_000).default(30_000),
   WS_KEEPALIVE_MS: integer(500, 300_000).default(12_000),
   TRUST_PROXY: z
@@ -172,8 +175,12 @@ export type Config = Readonly<{
           roleClaim: string;
           /** Seconds of clock skew allowed on `exp`/`nbf`; also how long past `exp` a WebSocket stays open. */
           clockToleranceSeconds: number;
+          /** Longest lifetime a token may have (exp − iat, and exp − now); `exp` is required. */
+          maxTtlSeconds: number;
         }
       | undefined;
+    /** API keys verified recently, accepted while the database cannot answer: for `ttlMs` after their last check, at most `max` keys. */
+    keyMemory: { ttlMs: number; max: number };
   };
   limits: {
     maxDepth: number;
@@ -239,8 +246,11 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'JWT_JWKS_URL', default: '(unset)', description: 'JWKS URL of the identity provider (keys fetched and cached by `jose`)' },
   { name: 'JWT_ISSUER', default: '(unset: not checked)', description: 'required `iss` of JWTs' },
   { name: 'JWT_AUDIENCE', default: '(unset: not checked)', description: 'required `aud` of JWTs' },
-  { name: 'JWT_ROLE_CLAIM', default: 'role', description: 'claim holding the role (`viewer`, `analyst`, `admin`); dotted paths such as `realm_access.role` are followed' },
+  { name: 'JWT_ROLE_CLAIM', default: 'role', description: 'claim holding the role (`viewer`, `analyst`, `admin`): a dotted path such as `realm_access.role` is followed through nested objects (a top-level claim literally named so is ignored); a URL (`https://sibyl.example/role`) is one namespaced claim' },
   { name: 'JWT_CLOCK_TOLERANCE_S', default: '30', description: 'seconds of clock skew allowed on a JWT\'s `exp` and `nbf`; a WebSocket connection authenticated with a JWT is closed (4403) this long after its `exp`' },
+  { name: 'JWT_MAX_TTL_S', default: '86400', description: 'longest lifetime a JWT may have: `exp` is required, and a token whose `exp` is further than this from its `iat` or from now is refused' },
+  { name: 'API_KEY_REMEMBER_S', default: '300', description: 'while PostgreSQL cannot answer, API keys it confirmed within this many seconds are still accepted (others get `UNAVAILABLE`, HTTP 503); 0 = never (see Operating it)' },
+  { name: 'API_KEY_REMEMBER_MAX', default: '10000', description: 'most API keys remembered for that (least recently used are forgotten first)' },
   { name: 'WS_KEEPALIVE_MS', default: '12000', description: 'WebSocket ping interval; a client that has not answered a ping within the same time is disconnected (frees sockets of vanished clients behind NAT or load balancers)' },
   { name: 'WS_CREDENTIAL_RECHECK_MS', default: '30000', description: 'how often open WebSocket connections re-check their API key; a revoked one is closed with 4403 (a revocation made through this deployment closes them at once; this bounds the rest, e.g. `npm run keys` without REDIS_URL)' },
   { name: 'TRUST_PROXY', default: '(unset: off)', description: 'believe `X-Forwarded-For` (the client address of logs and of per-IP rate limits) only when the connection comes from one of these proxies: comma-separated addresses or CIDRs (`10.0.0.0/8,127.0.0.1`; also `loopback`, `linklocal`, `uniquelocal`). `true` and hop counts are refused: either would let a client that reaches the gateway directly pick its own address' },
@@ -380,8 +390,16 @@ function authSettings(env: z.output<typeof envSchema>, isProduction: boolean): C
     mode,
     jwt:
       acceptsJwt && keys[0]
-        ? { key: keys[0], issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, roleClaim: env.JWT_ROLE_CLAIM, clockToleranceSeconds: env.JWT_CLOCK_TOLERANCE_S }
+        ? {
+            key: keys[0],
+            issuer: env.JWT_ISSUER,
+            audience: env.JWT_AUDIENCE,
+            roleClaim: env.JWT_ROLE_CLAIM,
+            clockToleranceSeconds: env.JWT_CLOCK_TOLERANCE_S,
+            maxTtlSeconds: env.JWT_MAX_TTL_S,
+          }
         : undefined,
+    keyMemory: { ttlMs: env.API_KEY_REMEMBER_S * 1000, max: env.API_KEY_REMEMBER_MAX },
   };
 }
 

@@ -18,7 +18,7 @@ import type { Context, ContextFactory } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
 import { inSpan, startRootSpan, startSpan, withSpan } from '../infra/tracing/tracing.js';
-import { unauthenticated, type Authenticator, type Principal, type Revocations } from '../modules/access/index.js';
+import { keysUnavailable, unauthenticated, type Authenticator, type Principal, type Revocations } from '../modules/access/index.js';
 import { ErrorCode, badUserInput } from '../shared/errors.js';
 import type { Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
@@ -27,6 +27,9 @@ import { ExpirySweep } from './ws.expiry.js';
 
 /** How late, at most, a connection is closed after its credential expires (the sweep's period). */
 const EXPIRY_SWEEP_MS = 250;
+
+/** WebSocket close code 1013 (RFC 6455 registry): the server cannot serve this now; retrying later may work. */
+const TRY_AGAIN_LATER = 1013;
 
 /**
  * graphql-ws over @fastify/websocket. graphql-ws ships a starter adapter; ours differs where a
@@ -152,10 +155,16 @@ export function createWsTransport(options: WsOptions): WsTransport {
       if (list) list.push(extra);
       else byCredential.set(extra.authorization, [extra]);
     }
+    let unchecked = 0;
     for (const [authorization, list] of byCredential) {
-      if (await options.authenticator.stillValid(list[0]!.principal!, authorization)) continue;
+      const state = await options.authenticator.stillValid(list[0]!.principal!, authorization);
+      // Only a verdict closes a connection: a key that cannot be checked now (database unreachable)
+      // is not a revoked one, and the next re-check asks again.
+      if (state === 'unchecked') unchecked++;
+      if (state === 'valid' || state === 'unchecked') continue;
       for (const extra of list) closeForCredential(extra, 'the API key of this connection was revoked');
     }
+    if (unchecked > 0) logger.warn({ keys: unchecked }, 'websocket credential re-check: keys could not be checked (database unreachable); connections kept open');
   }
 
   const serverOptions: ServerOptions<Record<string, unknown> | undefined, Extra> = {
@@ -169,8 +178,16 @@ export function createWsTransport(options: WsOptions): WsTransport {
      */
     async onConnect(ctx) {
       const params = ctx.connectionParams ?? {};
-      const raw = params.authorization ?? params.Authorization;
-      const authorization = typeof raw === 'string' ? raw : undefined;
+      // Present means present: `null` is a credential that is not a string, not a missing one.
+      const raw = Object.hasOwn(params, 'authorization') ? params.authorization : params.Authorization;
+      // A credential that is not a string is a client mistake, never "no credential": running it as
+      // anonymous would hide the mistake (and a client meaning a key would silently get less).
+      if (raw !== undefined && typeof raw !== 'string') {
+        logger.info({ connectionId: ctx.extra.connectionId, ip: ctx.extra.request.ip }, 'websocket refused: connectionParams.authorization is not a string');
+        ctx.extra.socket.close(CloseCode.BadRequest, 'Bad request: connectionParams.authorization must be a string ("Bearer <API key or JWT>")');
+        return false;
+      }
+      const authorization = raw;
       try {
         ctx.extra.principal = await options.authenticator.authenticate(authorization);
         ctx.extra.authorization = authorization;
@@ -180,6 +197,13 @@ export function createWsTransport(options: WsOptions): WsTransport {
         return true;
       } catch (error) {
         const reason = error instanceof GraphQLError ? error.message : 'Not authenticated';
+        // A key that cannot be checked now: 1013 (Try Again Later), which graphql-ws clients retry, not
+        // 4403 as if it had been refused.
+        if (error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAVAILABLE) {
+          logger.warn({ connectionId: ctx.extra.connectionId, ip: ctx.extra.request.ip }, 'websocket refused: credential cannot be checked right now');
+          ctx.extra.socket.close(TRY_AGAIN_LATER, Buffer.from(`UNAVAILABLE: ${reason}`).subarray(0, 120).toString());
+          return false;
+        }
         logger.info({ connectionId: ctx.extra.connectionId, ip: ctx.extra.request.ip }, 'websocket refused: not authenticated');
         ctx.extra.socket.close(CloseCode.Forbidden, Buffer.from(reason).subarray(0, 120).toString());
         return false;
@@ -267,8 +291,10 @@ export function createWsTransport(options: WsOptions): WsTransport {
     started.span.setAttributes({ 'graphql.operation.type': operation.operation, ...(started.name && { 'graphql.operation.name': started.name }) });
     const { principal } = extra;
     // A key revoked (or a token expired) while the socket is open stops working at its next operation.
-    if (principal && !(await options.authenticator.stillValid(principal, extra.authorization))) {
-      return [unauthenticated(principal.via === 'apikey' ? 'the API key of this connection was revoked; reconnect with a valid one' : 'the token of this connection expired; reconnect with a fresh one')];
+    const state = principal ? await options.authenticator.stillValid(principal, extra.authorization) : 'valid';
+    if (state === 'unchecked') return [keysUnavailable('the API key of this connection cannot be checked right now (the database is unreachable); try again shortly')];
+    if (state !== 'valid') {
+      return [unauthenticated(state === 'revoked' ? 'the API key of this connection was revoked; reconnect with a valid one' : 'the token of this connection expired; reconnect with a fresh one')];
     }
     try {
       await options.admission.admit({

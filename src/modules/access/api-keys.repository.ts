@@ -15,6 +15,14 @@ export interface ApiKeyRow {
 export class ApiKeysRepository {
   constructor(private readonly db: Db) {}
 
+  /**
+   * Runs `work` in one transaction: what it writes through the repository and the executor it is
+   * handed (e.g. an audit row) commits together, or not at all.
+   */
+  transaction<T>(work: (keys: ApiKeysRepository, trx: Db) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => work(new ApiKeysRepository(trx), trx));
+  }
+
   async insert(row: { id: string; name: string; role: Role; keyHash: string; prefix: string; createdBy: string }): Promise<ApiKeyRow> {
     const inserted = await this.db
       .insertInto('api_keys')

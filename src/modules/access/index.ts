@@ -1,8 +1,10 @@
 import 'reflect-metadata';
 export { Role, ROLES, isRole, roleAtLeast, DEVELOPMENT_PRINCIPAL, type Principal } from './roles.js';
 export { authChecker } from './auth-checker.js';
-export { createAuthenticator, unauthenticated, type Authenticator } from './authenticator.js';
+export { createAuthenticator, unauthenticated, type Authenticator, type CredentialState } from './authenticator.js';
 export { ApiKeysRepository, type ApiKeyRow } from './api-keys.repository.js';
-export { ApiKeysService, API_KEY_PREFIX } from './api-keys.service.js';
+export { ApiKeysService, API_KEY_PREFIX, keysUnavailable, type KeyCheck } from './api-keys.service.js';
+export { apiKeysHealth } from './api-keys.health.js';
+export { principalIdProblem, MAX_PRINCIPAL_ID_LENGTH } from './principal-id.js';
 export { ApiKeysResolver } from './api-keys.resolver.js';
 export { revocationsOver, type Revocations } from './revocations.js';

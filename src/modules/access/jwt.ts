@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import { createRemoteJWKSet, importSPKI, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import type { Config } from '../../config/index.js';
+import { principalIdProblem, textProblem } from './principal-id.js';
 import { isRole, type Principal } from './roles.js';
 
 type JwtSettings = NonNullable<Config['auth']['jwt']>;
@@ -11,12 +12,14 @@ export class JwtRejected extends Error {}
 /**
  * Verifies JWTs with `jose`: HS256 with a shared secret, RS256 with a PEM public key, or whatever
  * algorithm a JWKS URL's keys declare (keys fetched on demand and cached by jose). Issuer and audience
- * are checked when configured; `exp`/`nbf` always (JWT_CLOCK_TOLERANCE_S, default 30 s). The role comes from
- * `roleClaim`, a dotted path into the payload.
+ * are checked when configured; `exp`/`nbf` always (JWT_CLOCK_TOLERANCE_S, default 30 s). `exp` is
+ * required and bounded: a token may live at most `maxTtlSeconds` (JWT_MAX_TTL_S), counted from its `iat`
+ * and from now, so a token that never expires, or in a century, is refused rather than trusted for good.
+ * The role comes from `roleClaim` (see {@link claimAt}); `sub` becomes the principal id `jwt:<sub>`.
  */
 export async function createJwtVerifier(settings: JwtSettings): Promise<(token: string) => Promise<Principal>> {
   let verify: (token: string) => Promise<JWTPayload>;
-  const options = { issuer: settings.issuer, audience: settings.audience, clockTolerance: settings.clockToleranceSeconds };
+  const options = { issuer: settings.issuer, audience: settings.audience, clockTolerance: settings.clockToleranceSeconds, requiredClaims: ['exp'] };
   const { key } = settings;
   if (key.kind === 'secret') {
     const secret = new TextEncoder().encode(key.secret);
@@ -33,15 +36,22 @@ export async function createJwtVerifier(settings: JwtSettings): Promise<(token: 
     try {
       payload = await verify(token);
     } catch (error) {
-      throw new JwtRejected(`invalid token (${(error as { code?: string }).code ?? 'ERR_JWT_INVALID'})`);
+      const { code, claim, reason } = error as { code?: string; claim?: string; reason?: string };
+      // jose names the claim that failed (e.g. a missing `exp`); never the token.
+      throw new JwtRejected(`invalid token (${code ?? 'ERR_JWT_INVALID'}${reason === 'missing' && claim ? `: no "${claim}" claim` : ''})`);
     }
+    const lifetimeProblem = lifetimeProblemOf(payload, settings.maxTtlSeconds, settings.clockToleranceSeconds);
+    if (lifetimeProblem) throw new JwtRejected(lifetimeProblem);
     const role = claimAt(payload, settings.roleClaim);
     if (!isRole(role)) throw new JwtRejected(`token has no valid role in claim "${settings.roleClaim}" (viewer, analyst or admin)`);
     if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw new JwtRejected('token has no subject (sub)');
-    const name = typeof payload.name === 'string' ? payload.name : payload.sub;
+    const subProblem = principalIdProblem(`jwt:${payload.sub}`);
+    if (subProblem) throw new JwtRejected(`token subject (sub) is not acceptable: jwt:<sub> ${subProblem}`);
+    // The name is for display only: one that is not safe text is replaced rather than refused.
+    const name = typeof payload.name === 'string' && textProblem(payload.name, MAX_NAME_LENGTH) === undefined ? payload.name : payload.sub;
     // What a new connection would still accept, so a connection closed at this moment cannot come straight back.
-    const expiresAt = typeof payload.exp === 'number' ? (payload.exp + settings.clockToleranceSeconds) * 1000 : undefined;
-    return { id: `jwt:${payload.sub}`, name, role, via: 'jwt', ...(expiresAt !== undefined && { expiresAt }) };
+    const expiresAt = (payload.exp! + settings.clockToleranceSeconds) * 1000;
+    return { id: `jwt:${payload.sub}`, name, role, via: 'jwt', expiresAt };
   };
   if (key.kind === 'jwks') return principalOf;
   // With a fixed key (secret or PEM) a token's verdict changes only with time, so a token that passed
@@ -54,7 +64,7 @@ export async function createJwtVerifier(settings: JwtSettings): Promise<(token: 
     const known = verified.get(token);
     if (known && (known.expiresAt === undefined || Date.now() < known.expiresAt)) return known;
     const principal = await principalOf(token);
-    verified.set(token, principal, principal.expiresAt === undefined ? {} : { ttl: Math.max(1, Math.min(VERIFIED_TTL_MS, principal.expiresAt - Date.now())) });
+    verified.set(token, principal, { ttl: Math.max(1, Math.min(VERIFIED_TTL_MS, (principal.expiresAt ?? 0) - Date.now())) });
     return principal;
   };
 }
@@ -62,11 +72,33 @@ export async function createJwtVerifier(settings: JwtSettings): Promise<(token: 
 /** How long a verified token is trusted without checking it again (fixed keys only). */
 const VERIFIED_TTL_MS = 60_000;
 
-function claimAt(payload: JWTPayload, path: string): unknown {
-  if (path in payload) return payload[path]; // claim names may contain dots (URLs as namespaces)
+const MAX_NAME_LENGTH = 200;
+
+/**
+ * Why the token lives too long, or undefined. Counted from `iat` (what the issuer granted) and from now
+ * (what is left), so neither a missing `iat` nor one set in the future gets a far `exp` through.
+ */
+function lifetimeProblemOf(payload: JWTPayload, maxTtlSeconds: number, toleranceSeconds: number): string | undefined {
+  const exp = payload.exp!; // required, and a number (jose checked both)
+  const now = Date.now() / 1000;
+  if (exp - now > maxTtlSeconds + toleranceSeconds) return `token expires more than ${maxTtlSeconds} s from now (JWT_MAX_TTL_S)`;
+  if (typeof payload.iat === 'number' && exp - payload.iat > maxTtlSeconds) return `token lifetime (exp - iat) exceeds ${maxTtlSeconds} s (JWT_MAX_TTL_S)`;
+  return undefined;
+}
+
+/**
+ * The role claim: `path` names it. A namespaced claim (a URL such as `https://sibyl.example/role`, as
+ * Auth0 and others require) is one top-level name, dots and all; anything else is a dotted path
+ * followed through nested objects only (`realm_access.role` is `payload.realm_access.role`, and a
+ * top-level claim literally named "realm_access.role" is ignored: it would let whoever shapes the
+ * payload pick which reading wins). Which reading applies depends on configuration, never on the token.
+ * Only own properties are followed (`__proto__`, `constructor` lead nowhere).
+ */
+export function claimAt(payload: JWTPayload, path: string): unknown {
+  const parts = path.includes('://') ? [path] : path.split('.');
   let value: unknown = payload;
-  for (const part of path.split('.')) {
-    if (value === null || typeof value !== 'object') return undefined;
+  for (const part of parts) {
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, part)) return undefined;
     value = (value as Record<string, unknown>)[part];
   }
   return value;

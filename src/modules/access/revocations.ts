@@ -5,8 +5,9 @@ const TOPIC = 'access:credential-revoked';
 /**
  * "This credential was just revoked", told to every instance sharing the event bus (Redis pub/sub with
  * REDIS_URL, this process without), so WebSocket connections authenticated with it are closed at once
- * rather than living on until they next start an operation. Requests need no such news: every HTTP
- * request and every WebSocket operation checks its key in the database anyway.
+ * rather than living on until they next start an operation, and each instance forgets the key it
+ * remembered for database outages (ApiKeysService). Requests need no other news: every HTTP request and
+ * every WebSocket operation checks its key in the database whenever the database answers.
  *
  * Best effort by nature (pub/sub keeps nothing for an instance that is not listening at that moment),
  * so the WebSocket transport also re-checks its keys on a timer (WS_CREDENTIAL_RECHECK_MS); this

@@ -12,15 +12,24 @@ export interface AuditEntry {
 }
 
 /**
- * The append-only record of admin actions (`audit_log`, migration 0001). Services call `record` in the
- * same code path as the change they audit, after it succeeded:
+ * The append-only record of admin actions (`audit_log`, migration 0001). A change and its audit row
+ * commit in one transaction, so neither exists without the other: services record through
+ * `within(trx)`, the transaction that makes the change:
  *
  * ```ts
- * await this.audit.record({ actor: principal.id, action: 'model.activated', subject: `${strategy}@${version}`, detail: { previous } });
+ * await repository.transaction(async (keys, trx) => {
+ *   const row = await keys.revoke(id);
+ *   await this.audit.within(trx).record({ actor: principal.id, action: 'api_key.revoked', subject: id });
+ * });
  * ```
  */
 export class AuditLog {
   constructor(private readonly db: Db) {}
+
+  /** The same log, writing through `trx` (a Kysely transaction). */
+  within(trx: Db): AuditLog {
+    return new AuditLog(trx);
+  }
 
   async record(entry: AuditEntry): Promise<void> {
     await this.db
