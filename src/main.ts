@@ -275,7 +275,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       marketHealth(resilientMarket),
       { name: 'history', check: async () => history.health() },
     ];
-    const health = new HealthService(checks, VERSION);
+    const health = new HealthService(checks, VERSION, undefined, config.health.cacheMs);
     const audit = new AuditLog(database.db);
     // Revocations reach every instance's WebSocket connections through the event bus (Redis pub/sub).
     const revocations = revocationsOver(events, (error) => logger.warn({ err: error }, 'API key revocation announcement failed; open connections re-check on a timer'));
@@ -294,6 +294,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       schema,
       createContext: createContextFactory({ predictions, explanations, history: historyQueries }),
       health,
+      healthRateLimitPerSecond: config.health.rateLimitPerSecond,
       metrics,
       logger,
       isProduction: config.isProduction,

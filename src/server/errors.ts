@@ -1,4 +1,4 @@
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { CLIENT_ERROR_CODES, ErrorCode, isDependencyOutage } from '../shared/errors.js';
 
 interface ValidationErrorLike {
@@ -34,6 +34,7 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, isProductio
     extensions.validationErrors = flattenValidationErrors(extensions.validationErrors as ValidationErrorLike[]);
   }
   if (code === 'UNAUTHORIZED') code = ErrorCode.FORBIDDEN; // type-graphql's name for it
+  if ((code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) && isUncodedRequestRefusal(original)) code = 'BAD_REQUEST';
   // Limits hit during parsing (maxTokens; graphql 16 writes "more that") or validation (depth, aliases): the transports label those
   // phases' errors GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED; clients get the limit's own code.
   const tokens = /Document contains more (?:than|that) (\d+) tokens/.exec(message);
@@ -58,6 +59,17 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, isProductio
   // A stack says nothing useful about the client's own mistake; internal errors keep theirs outside production.
   delete extensions.stacktrace;
   return { ...formatted, message, extensions: { ...extensions, code } };
+}
+
+/**
+ * Apollo refuses some malformed requests with an HTTP 4xx status but no code (an unsupported
+ * persisted-query version; a `sha256Hash` that is not the hash of the query sent with it), which it
+ * would then label INTERNAL_SERVER_ERROR. The status is Apollo's verdict: the request is at fault.
+ */
+function isUncodedRequestRefusal(original: unknown): boolean {
+  if (!(original instanceof GraphQLError) || original.extensions.code !== undefined || original.originalError) return false;
+  const status = (original.extensions.http as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
 }
 
 function flattenValidationErrors(errors: ValidationErrorLike[], prefix = ''): Array<{ argument: string; problems: string[] }> {
