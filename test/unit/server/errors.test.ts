@@ -27,6 +27,17 @@ describe('formatGraphQLError', () => {
     assert.deepEqual(formatted.extensions, { code: 'UNKNOWN_SYMBOL' });
   });
 
+  test("Apollo's uncoded 4xx refusals (persisted-query hash or version) are BAD_REQUEST; uncoded errors without a 4xx stay internal", () => {
+    // As Apollo hands them to formatError: its own default code, `http` removed, the original error beside.
+    const apollo = (original: GraphQLError) => formatGraphQLError({ message: original.message, extensions: { code: 'INTERNAL_SERVER_ERROR' } }, true, original);
+    const mismatch = apollo(new GraphQLError('provided sha does not match query', { extensions: { http: { status: 400 } } }));
+    assert.deepEqual(mismatch, { message: 'provided sha does not match query', extensions: { code: 'BAD_REQUEST' } });
+    assert.equal(apollo(new GraphQLError('boom', { extensions: { http: { status: 500 } } })).extensions?.code, 'INTERNAL_SERVER_ERROR');
+    assert.equal(apollo(new GraphQLError('boom')).extensions?.code, 'INTERNAL_SERVER_ERROR');
+    // A resolver's failure that happens to carry a status is still ours.
+    assert.equal(apollo(new GraphQLError('boom', { originalError: new Error('x'), extensions: { http: { status: 400 } } })).extensions?.code, 'INTERNAL_SERVER_ERROR');
+  });
+
   test("type-graphql's validation errors name the argument and the rule", () => {
     const formatted = formatGraphQLError(
       {
