@@ -119,10 +119,10 @@ const SUBSCRIPTION_OVER_HTTP = 'Subscriptions are served over WebSocket only: co
 
 /**
  * A subscription sent as an HTTP request is the client's mistake, answered 400 BAD_REQUEST naming the
- * right transport. Apollo would otherwise execute a POSTed one like a
- * query (its resolver returns a stream, not a value: an internal error) and refuses a GET one itself,
- * before any plugin's didResolveOperation, with 405 and `Allow: POST`, which would only lead the
- * client to the next wrong request: that answer is rewritten.
+ * right transport. Apollo would otherwise execute a POSTed one like a query (its resolver returns a
+ * stream, not a value: an internal error), and refuses a GET one itself, before any plugin's
+ * didResolveOperation, with 405 and `Allow: POST`, which would only lead the client to the next wrong
+ * request: that answer is rewritten.
  */
 function subscriptionsOverWebSocketPlugin(): ApolloServerPlugin<Context> {
   return {

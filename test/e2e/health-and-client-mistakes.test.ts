@@ -29,7 +29,7 @@ function getFrom(localAddress: string, url: string): Promise<{ status: number; h
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-describe(`anonymous callers cannot degrade everyone through health (${stackName})`, () => {
+describe(`anonymous callers cannot degrade everyone through health; client mistakes are client errors (${stackName})`, () => {
   const lines: Array<Record<string, unknown>> = [];
   let database: TestDatabase;
   let gateway: RunningGateway;
@@ -147,6 +147,20 @@ describe(`anonymous callers cannot degrade everyone through health (${stackName}
       const line = mine.find((l) => l.msg === 'request');
       assert.deepEqual([line?.status, line?.errorCodes], [400, ['BAD_REQUEST']], id);
       assert.ok(mine.every((l) => Number(l.level) < 50 && !JSON.stringify(l).includes('"stack"')), `${id}: ${JSON.stringify(mine)}`);
+    }
+  });
+
+  test('over graphql-ws, an operation that cannot be resolved and ill-typed variables are coded client errors, not internal ones', async () => {
+    const client = wsClient(url, { connectionParams: { authorization: `Bearer ${viewerKey}` } });
+    try {
+      const codes = async (query: string, variables?: Record<string, unknown>) => (await wsExecute(client, query, variables)).errors?.map((e) => e.extensions?.code);
+      assert.deepEqual(await codes('query A { health { status } } query B { health { version } }'), ['OPERATION_RESOLUTION_FAILURE']);
+      const predictions = 'query P($s: [String!]!) { predictions(symbols: $s) { symbol } }';
+      assert.deepEqual(await codes(predictions, { s: 5 }), ['BAD_USER_INPUT']);
+      assert.deepEqual(await codes(predictions, {}), ['BAD_USER_INPUT']);
+      assert.deepEqual(await codes(predictions, { s: [{ not: 'a string' }] }), ['BAD_USER_INPUT']);
+    } finally {
+      await client.dispose();
     }
   });
 
