@@ -290,7 +290,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     releasers.push({ name: 'revocations', close: async () => stopForgetting() });
     const acceptsKeys = config.auth.mode === 'apikey' || config.auth.mode === 'apikey+jwt';
     if (acceptsKeys) checks.push(apiKeysHealth(apiKeys, config.auth.mode === 'apikey+jwt'));
-    const health = new HealthService(checks, VERSION);
+    const health = new HealthService(checks, VERSION, undefined, config.health.cacheMs);
     const authenticator = await createAuthenticator(config.auth, apiKeys);
     if (config.auth.mode === 'off') {
       logger.warn('AUTH_MODE=off: access control is disabled, every caller is an admin (refused in production)');
@@ -305,6 +305,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       schema,
       createContext: createContextFactory({ predictions, explanations, history: historyQueries }),
       health,
+      healthRateLimitPerSecond: config.health.rateLimitPerSecond,
       metrics,
       logger,
       isProduction: config.isProduction,

@@ -112,6 +112,8 @@ const envSchema = z.object({
   MAX_BODY_BYTES: integer(1_024, 16 * 1024 * 1024).default(65_536),
   RATE_LIMIT_POINTS: integer(0, 1_000_000_000).optional(),
   RATE_LIMIT_WINDOW_S: integer(1, 86_400).default(60),
+  HEALTH_CACHE_MS: integer(0, 60_000).default(1_000),
+  HEALTH_RATE_LIMIT: integer(1, 1_000_000).default(30),
   CORS_ORIGINS: z.string().optional(),
   METRICS_TOKEN: z.string().min(16, { message: 'must be at least 16 characters' }).optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: urlWithProtocols(['https:', 'http:']).optional(),
@@ -192,6 +194,11 @@ export type Config = Readonly<{
     ratePoints: number;
     rateWindowSeconds: number;
   };
+  /**
+   * The component report is computed at most once per `cacheMs`; `/health/*` answers at most
+   * `rateLimitPerSecond` requests per second per client address (429 beyond).
+   */
+  health: { cacheMs: number; rateLimitPerSecond: number };
   /** Origins allowed to call from a browser on another origin; empty: none. */
   corsOrigins: readonly string[];
   metricsToken: string | undefined;
@@ -261,6 +268,8 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'MAX_BODY_BYTES', default: '65536', description: 'largest HTTP request body and WebSocket message' },
   { name: 'RATE_LIMIT_POINTS', default: '0 = off (60000 in production)', description: 'cost points each API key / JWT subject (or IP, when anonymous) may spend per window' },
   { name: 'RATE_LIMIT_WINDOW_S', default: '60', description: 'rate-limit window in seconds' },
+  { name: 'HEALTH_CACHE_MS', default: '1000', description: 'the component report (`/health/ready`, the `health` field) is computed at most once per this many ms, however many ask; 0 = every request probes (concurrent ones still share one probe)' },
+  { name: 'HEALTH_RATE_LIMIT', default: '30', description: 'requests per second each client address may make to `/health/*`, per instance; beyond: 429 with `Retry-After`' },
   { name: 'CORS_ORIGINS', default: '(unset: no cross-origin calls)', description: 'comma-separated origins allowed to call from browsers, e.g. `https://app.example.com`' },
   { name: 'METRICS_TOKEN', default: '(unset: /metrics open)', description: 'when set, `GET /metrics` needs `Authorization: Bearer <token>`' },
   { name: 'WEB_APP', default: 'true', description: 'serve the reference web app (built into `WEB_APP_DIR` by `npm install` / `npm start`) at `/`' },
@@ -355,6 +364,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       ratePoints: env.RATE_LIMIT_POINTS ?? (isProduction ? 60_000 : 0),
       rateWindowSeconds: env.RATE_LIMIT_WINDOW_S,
     },
+    health: { cacheMs: env.HEALTH_CACHE_MS, rateLimitPerSecond: env.HEALTH_RATE_LIMIT },
     corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0),
     metricsToken: env.METRICS_TOKEN,
     tracing: env.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT } : undefined,

@@ -5,7 +5,7 @@ import {
   ApolloServerPluginLandingPageProductionDefault,
 } from '@apollo/server/plugin/landingPage/default';
 import { trace } from '@opentelemetry/api';
-import type { GraphQLSchema, ValidationRule } from 'graphql';
+import { GraphQLError, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { Context } from '../context/context.js';
 import { startSpan } from '../infra/tracing/tracing.js';
 import { rateHeaders, type Admission } from './admission.js';
@@ -50,6 +50,7 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
         : ApolloServerPluginLandingPageProductionDefault({ footer: false }),
       observePlugin(options),
+      subscriptionsOverWebSocketPlugin(),
       admissionPlugin(options.admission),
       tracingPlugin(),
       ...(options.extraPlugins ?? []),
@@ -114,6 +115,35 @@ function admissionPlugin(admission: Admission): ApolloServerPlugin<Context> {
   };
 }
 
+const SUBSCRIPTION_OVER_HTTP = 'Subscriptions are served over WebSocket only: connect with graphql-ws (subprotocol graphql-transport-ws) to this same URL';
+
+/**
+ * A subscription sent as an HTTP request is the client's mistake, answered 400 BAD_REQUEST naming the
+ * right transport. Apollo would otherwise execute a POSTed one like a query (its resolver returns a
+ * stream, not a value: an internal error), and refuses a GET one itself, before any plugin's
+ * didResolveOperation, with 405 and `Allow: POST`, which would only lead the client to the next wrong
+ * request: that answer is rewritten.
+ */
+function subscriptionsOverWebSocketPlugin(): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation }) {
+          if (operation?.operation === 'subscription') {
+            throw new GraphQLError(SUBSCRIPTION_OVER_HTTP, { extensions: { code: 'BAD_REQUEST', http: { status: 400 } } });
+          }
+        },
+        async willSendResponse({ request, operation, response }) {
+          if (request.http?.method !== 'GET' || operation?.operation !== 'subscription' || response.http.status !== 405) return;
+          response.http.status = 400;
+          response.http.headers.delete('allow');
+          if (response.body.kind === 'single') response.body.singleResult.errors = [{ message: SUBSCRIPTION_OVER_HTTP, extensions: { code: 'BAD_REQUEST' } }];
+        },
+      };
+    },
+  };
+}
+
 function observePlugin(options: ApolloOptions): ApolloServerPlugin<Context> {
   return {
     async requestDidStart({ contextValue }) {
@@ -126,10 +156,14 @@ function observePlugin(options: ApolloOptions): ApolloServerPlugin<Context> {
           Object.assign(trace, { operationName: operationName ?? undefined, operationType });
         },
         async didEncounterErrors({ errors, contextValue: context }) {
+          // Classified as the client will see them (errors.ts): only our own faults are errors with stacks;
+          // an uncoded error the policy names a client mistake (or an outage) is a warning without one.
           for (const error of errors) {
-            const code = error.extensions?.code;
-            if (code === undefined || code === 'INTERNAL_SERVER_ERROR') {
+            const code = formatGraphQLError(error.toJSON(), false, error).extensions?.code;
+            if (code === 'INTERNAL_SERVER_ERROR') {
               context.logger.error({ err: error.originalError ?? error, path: error.path }, 'unexpected error while executing GraphQL');
+            } else if (error.extensions?.code === undefined) {
+              context.logger.warn({ code, error: error.message, path: error.path }, 'GraphQL request refused');
             }
           }
         },

@@ -1,4 +1,4 @@
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, Kind, type GraphQLFormattedError } from 'graphql';
 import { CLIENT_ERROR_CODES, ErrorCode, isDependencyOutage } from '../shared/errors.js';
 
 interface ValidationErrorLike {
@@ -34,6 +34,8 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, isProductio
     extensions.validationErrors = flattenValidationErrors(extensions.validationErrors as ValidationErrorLike[]);
   }
   if (code === 'UNAUTHORIZED') code = ErrorCode.FORBIDDEN; // type-graphql's name for it
+  if ((code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) && isUncodedRequestRefusal(original)) code = 'BAD_REQUEST';
+  if ((code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) && isVariableCoercionError(original)) code = ErrorCode.BAD_USER_INPUT;
   // Limits hit during parsing (maxTokens; graphql 16 writes "more that") or validation (depth, aliases): the transports label those
   // phases' errors GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED; clients get the limit's own code.
   const tokens = /Document contains more (?:than|that) (\d+) tokens/.exec(message);
@@ -58,6 +60,27 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, isProductio
   // A stack says nothing useful about the client's own mistake; internal errors keep theirs outside production.
   delete extensions.stacktrace;
   return { ...formatted, message, extensions: { ...extensions, code } };
+}
+
+/**
+ * Apollo refuses some malformed requests with an HTTP 4xx status but no code (an unsupported
+ * persisted-query version; a `sha256Hash` that is not the hash of the query sent with it), which it
+ * would then label INTERNAL_SERVER_ERROR. The status is Apollo's verdict: the request is at fault.
+ */
+function isUncodedRequestRefusal(original: unknown): boolean {
+  if (!(original instanceof GraphQLError) || original.extensions.code !== undefined || original.originalError) return false;
+  const status = (original.extensions.http as { status?: unknown } | undefined)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
+/**
+ * graphql-js reports variables that do not fit their declared types (`{ s: 5 }` for `[String!]!`, a
+ * missing required one) as uncoded errors located at the variable's definition. Apollo codes them
+ * BAD_USER_INPUT over HTTP by the same test; graphql-ws does not, so this does it for both.
+ */
+function isVariableCoercionError(original: unknown): boolean {
+  if (!(original instanceof GraphQLError) || original.extensions.code !== undefined || original.path !== undefined) return false;
+  return original.nodes?.length === 1 && original.nodes[0]!.kind === Kind.VARIABLE_DEFINITION;
 }
 
 function flattenValidationErrors(errors: ValidationErrorLike[], prefix = ''): Array<{ argument: string; problems: string[] }> {

@@ -14,8 +14,10 @@ import { ErrorCode } from '../shared/errors.js';
 import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
 import { createApollo } from './apollo.js';
+import { healthRoutes } from './health-routes.js';
 import { limitRules, type QueryLimits } from './limits.js';
 import { createOperationObserver } from './observe.js';
+import { oncePerOperationRule } from './once-per-operation.js';
 import { webApp } from './web-app.js';
 import { createWsTransport } from './ws.js';
 
@@ -23,6 +25,8 @@ export interface GatewayServerOptions {
   schema: GraphQLSchema;
   createContext: ContextFactory;
   health: HealthService;
+  /** Requests per second each client address may make to `/health/*` (default 30). */
+  healthRateLimitPerSecond?: number;
   metrics: Metrics;
   logger: Logger;
   isProduction: boolean;
@@ -92,6 +96,8 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   const validationRules: ValidationRule[] = [
     ...(options.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
     ...limitRules(options.limits),
+    // The component report is cached, but each alias of `health` would still be a resolver run.
+    oncePerOperationRule(['health']),
   ];
   const observer = createOperationObserver(options.metrics, logger);
   const apollo = createApollo({
@@ -224,15 +230,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
 
   if (options.webApp) await fastify.register(webApp(options.webApp.dir, logger));
 
-  fastify.get('/health/live', async () => ({ status: 'ok' }));
-  fastify.get('/health/ready', async (_request, reply) => {
-    const report = await options.health.report();
-    reply.code(report.ready ? 200 : 503);
-    // Public: in production only names and states (details may name hosts, paths, versions; analysts
-    // see them through the `health` query).
-    const components = options.isProduction ? report.components.map(({ name, status }) => ({ name, status })) : report.components;
-    return { status: report.status, version: report.version, components };
-  });
+  await fastify.register(healthRoutes({ health: options.health, isProduction: options.isProduction, perSecond: options.healthRateLimitPerSecond ?? 30 }));
   const metricsTokenHash = options.metricsToken ? sha256(options.metricsToken) : undefined;
   fastify.get('/metrics', async (request, reply) => {
     if (metricsTokenHash) {

@@ -285,7 +285,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
     validating.end();
     if (validationErrors.length > 0) return validationErrors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
     const operation = getOperationAST(document, payload.operationName);
-    if (!operation) return [new GraphQLError('Could not determine which operation to run: name one with operationName')];
+    if (!operation) return [withCode(new GraphQLError('Could not determine which operation to run: name one with operationName'), 'OPERATION_RESOLUTION_FAILURE')];
     started.type = operation.operation;
     started.name = payload.operationName ?? operation.name?.value;
     started.span.setAttributes({ 'graphql.operation.type': operation.operation, ...(started.name && { 'graphql.operation.name': started.name }) });

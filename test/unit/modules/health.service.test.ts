@@ -39,4 +39,42 @@ describe('HealthService', () => {
     assert.equal(report.status, 'draining');
     assert.equal(report.ready, false);
   });
+
+  test('cached: concurrent callers share one computation, and none runs again within cacheMs', async () => {
+    let runs = 0;
+    let release: () => void = () => undefined;
+    const slow: HealthCheck = {
+      name: 'database',
+      check: () => {
+        runs++;
+        return new Promise((resolve) => (release = () => resolve({ status: 'ok' })));
+      },
+    };
+    const service = new HealthService([slow], '1', 1_000, 200);
+    const pending = Array.from({ length: 50 }, () => service.report());
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    const reports = await Promise.all(pending);
+    assert.equal(runs, 1);
+    assert.ok(reports.every((r) => r.status === 'ok'));
+    await service.report();
+    assert.equal(runs, 1, 'within cacheMs the report is reused');
+    service.markDraining();
+    assert.equal((await service.report()).status, 'draining', 'draining shows at once, cache or not');
+    await new Promise((resolve) => setTimeout(resolve, 220));
+    const next = service.report();
+    await new Promise((resolve) => setImmediate(resolve));
+    release();
+    await next;
+    assert.equal(runs, 2, 'after cacheMs it is computed again');
+  });
+
+  test('cacheMs 0: every call computes, but concurrent calls still share one computation', async () => {
+    let runs = 0;
+    const service = new HealthService([{ name: 'a', check: async () => (runs++, { status: 'ok' as const }) }], '1');
+    await Promise.all([service.report(), service.report(), service.report()]);
+    assert.equal(runs, 1);
+    await service.report();
+    assert.equal(runs, 2);
+  });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, parse, type OperationDefinitionNode } from 'graphql';
 import { errorCodes, formatGraphQLError } from '../../../src/server/errors.js';
 import { isDependencyOutage } from '../../../src/shared/errors.js';
 
@@ -25,6 +25,29 @@ describe('formatGraphQLError', () => {
     const formatted = formatGraphQLError({ message: 'Unknown symbol "ZZZZ"', extensions: { code: 'UNKNOWN_SYMBOL', stacktrace: ['x'] } }, true);
     assert.equal(formatted.message, 'Unknown symbol "ZZZZ"');
     assert.deepEqual(formatted.extensions, { code: 'UNKNOWN_SYMBOL' });
+  });
+
+  test("Apollo's uncoded 4xx refusals (persisted-query hash or version) are BAD_REQUEST; uncoded errors without a 4xx stay internal", () => {
+    // As Apollo hands them to formatError: its own default code, `http` removed, the original error beside.
+    const apollo = (original: GraphQLError) => formatGraphQLError({ message: original.message, extensions: { code: 'INTERNAL_SERVER_ERROR' } }, true, original);
+    const mismatch = apollo(new GraphQLError('provided sha does not match query', { extensions: { http: { status: 400 } } }));
+    assert.deepEqual(mismatch, { message: 'provided sha does not match query', extensions: { code: 'BAD_REQUEST' } });
+    assert.equal(apollo(new GraphQLError('boom', { extensions: { http: { status: 500 } } })).extensions?.code, 'INTERNAL_SERVER_ERROR');
+    assert.equal(apollo(new GraphQLError('boom')).extensions?.code, 'INTERNAL_SERVER_ERROR');
+    // A resolver's failure that happens to carry a status is still ours.
+    assert.equal(apollo(new GraphQLError('boom', { originalError: new Error('x'), extensions: { http: { status: 400 } } })).extensions?.code, 'INTERNAL_SERVER_ERROR');
+  });
+
+  test('variables that do not fit their types (an uncoded error at a variable definition) are BAD_USER_INPUT', () => {
+    const definition = parse('query($s: [String!]!) { predictions(symbols: $s) { symbol } }').definitions[0] as OperationDefinitionNode;
+    const node = definition.variableDefinitions![0]!;
+    const coercion = new GraphQLError('Variable "$s" got invalid value 5; String cannot represent a non string value: 5', { nodes: [node] });
+    assert.equal(formatGraphQLError(coercion.toJSON(), true, coercion).extensions?.code, 'BAD_USER_INPUT');
+    // Anything else located elsewhere, or already coded, keeps its own classification.
+    const resolver = new GraphQLError('boom', { nodes: [definition], path: ['predictions'] });
+    assert.equal(formatGraphQLError(resolver.toJSON(), true, resolver).extensions?.code, 'INTERNAL_SERVER_ERROR');
+    const coded = new GraphQLError('x', { nodes: [node], extensions: { code: 'UNKNOWN_SYMBOL' } });
+    assert.equal(formatGraphQLError(coded.toJSON(), true, coded).extensions?.code, 'UNKNOWN_SYMBOL');
   });
 
   test("type-graphql's validation errors name the argument and the rule", () => {
