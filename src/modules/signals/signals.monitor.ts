@@ -118,6 +118,11 @@ export class SignalsMonitor {
     return this.#running;
   }
 
+  /** Resolves once no tick is running or queued behind the running one. */
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
