@@ -14,8 +14,8 @@ import type { Logger } from '../logger/logger.js';
 export interface Marks {
   /** The marks of `members` that exist. Rejects when the store cannot be read. */
   read(members: readonly string[]): Promise<Map<string, number>>;
-  /** Raises each member's mark to the given value (a lower value leaves it as it is). */
-  advance(marks: ReadonlyMap<string, number>): Promise<void>;
+  /** Raises each member's mark to the given value (a lower value leaves it as it is); false if the store did not take it. */
+  advance(marks: ReadonlyMap<string, number>): Promise<boolean>;
   /** Drops members whose work stopped (nobody wants them any more). */
   forget(members: readonly string[]): Promise<void>;
 }
@@ -33,6 +33,7 @@ export function createLocalMarks(): Marks {
     },
     async advance(next) {
       for (const [m, value] of next) if (!(marks.get(m)! >= value)) marks.set(m, value);
+      return true;
     },
     async forget(members) {
       for (const m of members) marks.delete(m);
@@ -77,9 +78,15 @@ export function createRedisMarks(options: RedisMarksOptions): Marks {
       return out;
     },
     async advance(marks) {
-      if (marks.size === 0) return;
+      if (marks.size === 0) return true;
       const args = [...marks].flatMap(([m, value]) => [m, String(value)]);
-      await Promise.resolve(redis.eval(ADVANCE, 1, key, String(ttlMs), ...args)).catch(warn);
+      try {
+        await redis.eval(ADVANCE, 1, key, String(ttlMs), ...args);
+        return true;
+      } catch (error) {
+        warn(error);
+        return false;
+      }
     },
     async forget(members) {
       if (members.length === 0) return;

@@ -65,12 +65,21 @@ export interface SignalsMonitorOptions {
  * in Redis, which a new holder reads; an instance running alone continues from what its own
  * subscribers received. An interval tick with no new bar sends nothing. Ticks never overlap: one
  * arriving while another runs is folded into a single follow-up tick.
+ *
+ * What other instances' subscribers got is what went through Redis, so whenever the shared lease is
+ * (re)gained, running alone ends, or a publish could not be marked in Redis, the monitor starts again
+ * from the marks (or, if Redis lost them, from the last marks this instance wrote), not from what it
+ * published meanwhile to its own subscribers only; those drop the repeats.
  */
 export class SignalsMonitor {
+  /** What this instance counts as published, per member: where the next tick continues from. */
   readonly #published = new Map<string, Published>();
-  /** Set when this instance (re)gains the lease: the marks may have moved while it did not hold it. */
-  #refresh = true;
+  /** The last bar per member this instance raised the shared marks to (they may be lost with Redis). */
+  readonly #confirmed = new Map<string, number>();
+  /** Continue from the shared marks at the next tick, not from #published (see the class comment). */
+  #rebuild = true;
   #wasAlone = false;
+  #lostAt: number | undefined;
   #running: Promise<void> | undefined;
   #again = false;
   #timer: NodeJS.Timeout | undefined;
@@ -83,8 +92,13 @@ export class SignalsMonitor {
       this.options.logger.info({ held }, held ? 'signals monitor: this instance runs the monitor' : 'signals monitor: stepped down');
       clearInterval(this.#timer);
       this.#timer = undefined;
-      if (!held) return;
-      this.#refresh = true;
+      if (!held) {
+        this.#lostAt = Date.now();
+        return;
+      }
+      // Marks this instance wrote long ago say nothing about what happened since.
+      if (this.#lostAt !== undefined && Date.now() - this.#lostAt > this.options.forgetAfterMs) this.#confirmed.clear();
+      this.#rebuild = true;
       if (this.options.intervalMs > 0) this.#timer = setInterval(() => void this.tick(), this.options.intervalMs);
       void this.tick();
     });
@@ -186,7 +200,9 @@ export class SignalsMonitor {
     }
     // After publishing: a holder that dies in between makes its successor repeat a bar (subscribers
     // drop repeats, history dedupes), never skip one.
-    await this.options.marks.advance(marks);
+    if (await this.options.marks.advance(marks)) {
+      for (const [member, time] of marks) this.#confirmed.set(member, Math.max(time, this.#confirmed.get(member) ?? -Infinity));
+    } else this.#rebuild = true; // Redis is away: these events reached this instance's subscribers only
   }
 
   /** The bars between the last published and the newest, predicted now; none if they cannot be. */
@@ -206,9 +222,8 @@ export class SignalsMonitor {
   }
 
   /**
-   * Brings the memory of what was published up to date for `keys`: marks from Redis (for every key
-   * after regaining the lease or leaving "alone", else for keys this instance does not remember), and
-   * what this instance's subscribers received. Forgets keys nobody has wanted for `forgetAfterMs`.
+   * Brings what counts as published up to date for `keys` (see the class comment), and forgets keys
+   * nobody has wanted for `forgetAfterMs`.
    */
   async #recall(keys: readonly PredictionKey[]): Promise<void> {
     const now = Date.now();
@@ -219,29 +234,52 @@ export class SignalsMonitor {
       else if (last.unwantedSince === undefined) last.unwantedSince = now;
       else if (now - last.unwantedSince >= this.options.forgetAfterMs) {
         this.#published.delete(member);
+        this.#confirmed.delete(member);
         forgotten.push(member);
       }
     }
     if (forgotten.length > 0) await this.options.marks.forget(forgotten);
 
     const alone = this.options.lease.alone ?? false;
-    if (alone !== this.#wasAlone) this.#refresh = true;
+    if (alone !== this.#wasAlone) this.#rebuild = true;
     this.#wasAlone = alone;
-    const members = this.#refresh ? [...wanted] : [...wanted].filter((m) => !this.#published.has(m));
-    if (members.length > 0 && !alone) {
-      try {
-        for (const [member, time] of await this.options.marks.read(members)) this.#raise(member, time);
-        this.#refresh = false;
-      } catch (error) {
-        this.options.logger.warn({ err: error }, 'signals monitor: cannot read the last published bars; continuing from what this instance knows');
+    const received = (member: string) => {
+      const bar = member.indexOf('|');
+      return this.options.received?.(member.slice(0, bar), member.slice(bar + 1));
+    };
+
+    if (alone) {
+      // Only this instance's subscribers hear it: continue from what they have.
+      for (const member of wanted) {
+        const time = received(member);
+        if (time !== undefined) this.#raise(member, time);
       }
+      this.#rebuild = false;
+      return;
     }
-    if (this.options.received) {
-      for (const { strategy, symbol } of keys) {
-        const time = this.options.received(strategy, symbol);
-        if (time !== undefined) this.#raise(memberOf({ strategy, symbol }), time);
+    const members = this.#rebuild ? [...wanted] : [...wanted].filter((m) => !this.#published.has(m));
+    if (members.length === 0) return;
+    let marks: Map<string, number>;
+    try {
+      marks = await this.options.marks.read(members);
+    } catch (error) {
+      this.options.logger.warn({ err: error }, 'signals monitor: cannot read the last published bars; continuing from what this instance knows');
+      for (const member of members) {
+        const time = received(member);
+        if (!this.#published.has(member) && time !== undefined) this.#raise(member, time);
       }
+      return;
     }
+    for (const member of members) {
+      const shared = Math.max(marks.get(member) ?? -Infinity, this.#confirmed.get(member) ?? -Infinity);
+      // No mark anywhere (Redis restarted empty, and this instance wrote none): what its own
+      // subscribers received is the best guess left.
+      const time = shared > -Infinity ? shared : received(member);
+      const last = this.#published.get(member);
+      if (time === undefined) this.#published.delete(member);
+      else if (!last || last.time !== time) this.#published.set(member, { time, versions: undefined });
+    }
+    this.#rebuild = false;
   }
 
   /** Someone published `member` up to `time`; which versions is unknown, so all count as sent. */

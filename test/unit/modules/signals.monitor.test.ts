@@ -52,7 +52,7 @@ function reachable(marks: Marks, up: () => boolean): Marks {
   };
   return {
     read: async (members) => (check(), marks.read(members)),
-    advance: async (next) => (up() ? marks.advance(next) : undefined),
+    advance: async (next) => (up() ? marks.advance(next) : false),
     forget: async (members) => (up() ? marks.forget(members) : undefined),
   };
 }
@@ -235,47 +235,116 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
     await d.stop();
   });
 
-  test('Redis unreachable: an instance running alone continues from what its own subscribers received', async () => {
-    const d = deployment();
+  /**
+   * Two instances' subscribers (deployments `a` and `b`), with events crossing between them while
+   * Redis is up. `view` is what a subscriber gets: its stream drops any bar not after the last one.
+   */
+  function twoInstances() {
     let redisUp = true;
+    const a = deployment();
+    const b = deployment();
+    const crossing = (own: ReturnType<typeof deployment>, other: ReturnType<typeof deployment>): SignalsBus => ({
+      publish: (event) => {
+        own.bus.publish(event);
+        if (redisUp) other.bus.publish(event);
+      },
+      subscribe: (strategy) => own.bus.subscribe(strategy),
+    });
+    const view = (d: ReturnType<typeof deployment>, symbol: string) => {
+      let last = -1;
+      return d.sequence(symbol).filter((i) => (i > last ? ((last = i), true) : false));
+    };
+    return {
+      a,
+      b,
+      busA: crossing(a, b),
+      busB: crossing(b, a),
+      view,
+      setRedis: (up: boolean) => (redisUp = up),
+      redisUp: () => redisUp,
+      stop: async () => {
+        await a.stop();
+        await b.stop();
+      },
+    };
+  }
+
+  test('Redis unreachable: an instance running alone continues from what its own subscribers received; back, nothing is missing anywhere', async () => {
+    const net = twoInstances();
     const marks = createLocalMarks();
     const start = FEATURE_WINDOW + 60;
     clock = start;
     const leaseA = new TestLease();
-    const a = d.monitor({ lease: leaseA, marks: reachable(marks, () => redisUp) });
+    const leaseB = new TestLease();
+    const a = net.a.monitor({ lease: leaseA, marks: reachable(marks, net.redisUp), bus: net.busA, received: (_s, symbol) => net.a.lastReceived(symbol) });
+    const b = net.b.monitor({ lease: leaseB, marks: reachable(marks, net.redisUp), bus: net.busB, received: (_s, symbol) => net.b.lastReceived(symbol) });
     leaseA.set(true);
     await step(a);
     clock++;
     await step(a);
-    await d.settle();
-    // Redis goes away. B never held the monitor and remembers nothing, and cannot read the marks; its
-    // subscribers' last bar is what it has. Its events now reach only its own subscribers: its own bus.
-    redisUp = false;
-    const local = deployment();
-    const lastOnB = new Map(SYMBOLS.map((s) => [s, d.lastReceived(s)]));
-    const leaseB = new TestLease();
-    const b = local.monitor({ lease: leaseB, marks: reachable(marks, () => redisUp), received: (_strategy, symbol) => lastOnB.get(symbol) });
-    clock += 3;
+    await net.a.settle();
+    // Redis goes away. Events reach only the publishing instance's subscribers; bars keep arriving.
+    // After a lease period both run alone: A from its own memory, B (which never held the monitor and
+    // cannot read the marks) from the last bar its subscribers received.
+    net.setRedis(false);
+    clock++;
+    await step(a);
+    clock += 2;
+    leaseA.set(true, true);
     leaseB.set(true, true);
-    await step(a); // A runs alone too, from its own memory
+    await step(a);
     await step(b);
-    await local.settle();
+    await net.b.settle();
     for (const s of SYMBOLS) {
-      assert.deepEqual(d.sequence(s), range(start, clock), `${s} on A: no gap, no repeat`);
-      assert.deepEqual(local.sequence(s), range(start + 2, clock), `${s} on B: right after the last bar B's subscribers had`);
+      assert.deepEqual(net.view(net.a, s), range(start, clock), `${s} on A while alone`);
+      assert.deepEqual(net.view(net.b, s), range(start, clock), `${s} on B while alone`);
+      assert.deepEqual(net.b.sequence(s), range(start, clock), `${s} on B: nothing repeated either`);
     }
-    // Redis answers again: B (say) keeps the shared lease; A steps down. B reads the marks again.
-    redisUp = true;
+    // Redis answers again, restarted empty (no marks): B keeps the shared lease, A steps down. B
+    // continues from what its subscribers received; A's subscribers hear B from then on.
+    net.setRedis(true);
+    await marks.forget(SYMBOLS.map((symbol) => `${STRATEGY}|${symbol}`));
     leaseA.set(false);
     leaseB.set(true, false);
     clock += 2;
     await step(b);
-    await local.settle();
-    for (const s of SYMBOLS) assert.deepEqual(local.sequence(s), range(start + 2, clock), `${s} on B after Redis is back`);
+    await net.a.settle();
+    for (const s of SYMBOLS) {
+      assert.deepEqual(net.view(net.a, s), range(start, clock), `${s} on A after Redis is back`);
+      assert.deepEqual(net.view(net.b, s), range(start, clock), `${s} on B after Redis is back`);
+    }
+    assertRecordedOnce([...net.a.recorded, ...net.b.recorded], 'AAA', range(start, clock));
     await a.stop();
     await b.stop();
-    await d.stop();
-    await local.stop();
+    await net.stop();
+  });
+
+  test('a Redis blip shorter than the lease: the holder keeps it, and re-publishes through Redis what only its own subscribers got', async () => {
+    const net = twoInstances();
+    const marks = createLocalMarks();
+    const start = FEATURE_WINDOW + 70;
+    clock = start;
+    const leaseA = new TestLease();
+    const a = net.a.monitor({ lease: leaseA, marks: reachable(marks, net.redisUp), bus: net.busA, received: (_s, symbol) => net.a.lastReceived(symbol) });
+    leaseA.set(true);
+    await step(a);
+    net.setRedis(false);
+    for (let i = 0; i < 3; i++) {
+      clock++;
+      await step(a);
+    }
+    await net.b.settle();
+    for (const s of SYMBOLS) assert.deepEqual(net.view(net.b, s), [start], `${s}: B's subscribers heard nothing during the blip`);
+    net.setRedis(true); // no flip, never alone: the lease was renewed in time
+    clock++;
+    await step(a);
+    await net.b.settle();
+    for (const s of SYMBOLS) {
+      assert.deepEqual(net.view(net.a, s), range(start, clock), `${s} on A`);
+      assert.deepEqual(net.view(net.b, s), range(start, clock), `${s} on B: the blip's bars came after all`);
+    }
+    await a.stop();
+    await net.stop();
   });
 
   test('Redis restarted empty: the interest of this instance\'s own subscribers still counts', async () => {
