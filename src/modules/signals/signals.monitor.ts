@@ -170,19 +170,26 @@ export class SignalsMonitor {
       fresh.push(result);
     }
     if (failed > 0) this.options.logger.debug({ failed, wanted: keys.length }, 'signals monitor: some wanted predictions failed');
-    if (gaps.length > 0) fresh.push(...(await this.#catchUp(gaps)));
-    if (fresh.length === 0) return;
+    const missed = gaps.length > 0 ? await this.#catchUp(gaps) : [];
+    if (fresh.length === 0 && missed.length === 0) return;
     await this.options.recorded();
     if (this.#stopped) return;
-    // One event per (strategy, bar time), oldest first, so every subscriber sees its bars in order.
-    const events = new Map<string, PredictionRecord[]>();
-    for (const record of fresh) {
-      const event = `${record.asOf.getTime()}|${record.strategy}`;
-      const list = events.get(event);
-      if (list) list.push(record);
-      else events.set(event, [record]);
-    }
-    const ordered = [...events.values()].sort((a, b) => a[0]!.asOf.getTime() - b[0]!.asOf.getTime() || compare(a[0]!.strategy, b[0]!.strategy));
+    // Missed bars first, one event per (bar time, strategy), oldest first; then, as always, one event
+    // per strategy with the newest: each subscriber gets its symbols' bars in order.
+    const group = (records: readonly PredictionRecord[], key: (r: PredictionRecord) => string) => {
+      const groups = new Map<string, PredictionRecord[]>();
+      for (const record of records) {
+        const k = key(record);
+        const list = groups.get(k);
+        if (list) list.push(record);
+        else groups.set(k, [record]);
+      }
+      return [...groups.values()];
+    };
+    const ordered = [
+      ...group(missed, (r) => `${r.asOf.getTime()}|${r.strategy}`).sort((a, b) => a[0]!.asOf.getTime() - b[0]!.asOf.getTime() || compare(a[0]!.strategy, b[0]!.strategy)),
+      ...group(fresh, (r) => r.strategy),
+    ];
     const marks = new Map<string, number>();
     for (const records of ordered) {
       records.sort((a, b) => compare(a.symbol, b.symbol));
