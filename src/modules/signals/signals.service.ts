@@ -196,10 +196,10 @@ export class SignalsService {
     for (const wire of event.predictions) {
       const streams = hub.bySymbol.get(wire.symbol);
       if (!streams?.size) continue;
-      const time = wire.asOf.getTime();
-      if (!(hub.received.get(wire.symbol)! >= time)) hub.received.set(wire.symbol, time);
       const record = this.#fromWire(event.strategy, wire);
       if (!record) continue;
+      const time = wire.asOf.getTime();
+      if (!(hub.received.get(wire.symbol)! >= time)) hub.received.set(wire.symbol, time);
       for (const stream of streams) stream.push(record);
     }
   }
