@@ -132,17 +132,24 @@ export class PredictionService {
   ): Promise<{ records: PredictionRecord[]; truncated: PredictionKey[] }> {
     if (keys.length === 0 || maxBars <= 0) return { records: [], truncated: [] };
     const symbols = [...new Set(keys.map((k) => k.symbol))];
-    const until = new Date(Math.max(...keys.map((k) => k.before.getTime())));
-    // Most ticks follow the previous bar directly: two bars per symbol show that, and only keys that
-    // may have missed something pay for the whole window.
-    const probe = await this.market.fetchBars(symbols, { lookback: 2, until });
+    // Most ticks follow the previous bar directly, and most gaps are a few bars: the newest PROBE bars
+    // show which, and how many bars the windows of the missed ones need. Neither fetch names an
+    // `until`, so the resilient layer remembers a few answers per symbol, not one per tick.
+    const PROBE = 8;
+    const SLACK = 4; // bars that may arrive between the probe and the fetch
+    const probe = await this.market.fetchBars(symbols, { lookback: PROBE });
+    let lookback = 0;
     const gapped = keys.filter((key) => {
-      const list = probe.get(key.symbol);
-      const [previous, last] = list && list.length === 2 ? list : [];
-      return !(last && previous && last.time.getTime() === key.before.getTime() && previous.time.getTime() <= key.after.getTime());
+      const list = probe.get(key.symbol) ?? [];
+      const after = key.after.getTime();
+      const newer = list.filter((b) => b.time.getTime() > after).length;
+      const sized = newer < list.length; // the probe reaches back to `after`: the gap is all in it
+      if (sized && !list.some((b) => b.time.getTime() > after && b.time.getTime() < key.before.getTime())) return false;
+      lookback = Math.max(lookback, FEATURE_WINDOW + (sized ? newer : maxBars) + SLACK);
+      return true;
     });
     if (gapped.length === 0) return { records: [], truncated: [] };
-    const fetched = await this.market.fetchBars([...new Set(gapped.map((k) => k.symbol))], { lookback: FEATURE_WINDOW + maxBars, until });
+    const fetched = await this.market.fetchBars([...new Set(gapped.map((k) => k.symbol))], { lookback });
     // Per bar time, the keys missing it and each symbol's window ending at it: one prediction call per time.
     const byTime = new Map<number, { keys: PredictionKey[]; windows: Map<string, Bar[]> }>();
     const truncated: PredictionKey[] = [];

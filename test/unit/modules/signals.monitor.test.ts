@@ -188,8 +188,8 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
     leaseA.set(true);
     for (let i = 0; i < 3; i++, clock++) await step(a);
     // A dies (no stop, no release: it simply ticks no more, and its lease is not renewed); bars go on
-    // arriving meanwhile.
-    clock += 4;
+    // arriving meanwhile (more than the newest few the monitor looks at first).
+    clock += 20;
     const leaseB = new TestLease();
     const b = d.monitor({ lease: leaseB, marks });
     leaseB.set(true);
