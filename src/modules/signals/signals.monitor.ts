@@ -80,6 +80,7 @@ export class SignalsMonitor {
   #rebuild = true;
   #wasAlone = false;
   #lostAt: number | undefined;
+  #marksWarnedAt = 0;
   #running: Promise<void> | undefined;
   #again = false;
   #timer: NodeJS.Timeout | undefined;
@@ -270,7 +271,11 @@ export class SignalsMonitor {
     try {
       marks = await this.options.marks.read(members);
     } catch (error) {
-      this.options.logger.warn({ err: error }, 'signals monitor: cannot read the last published bars; continuing from what this instance knows');
+      // Every tick while Redis is away: once in a while is enough to be seen.
+      if (now - this.#marksWarnedAt > 10_000) {
+        this.#marksWarnedAt = now;
+        this.options.logger.warn({ err: error }, 'signals monitor: cannot read the last published bars; continuing from what this instance knows');
+      }
       for (const member of members) {
         const time = received(member);
         if (!this.#published.has(member) && time !== undefined) this.#raise(member, time);
