@@ -228,6 +228,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
           logger: signalsLogger,
           // While Redis is down events reach only local subscribers, so each instance serves its own.
           aloneWhenUnreachable: true,
+          sharedReady: () => redis!.publisher.status === 'ready' && redis!.subscriber.status === 'ready',
         })
       : createLocalLease();
     // The last bar published per (strategy, symbol), next to the lease, for whoever holds it next.
