@@ -24,6 +24,7 @@ import { syntheticFeed, type MarketFeed } from './infra/market-data/feed.js';
 import { createReplay } from './infra/market-data/replay.js';
 import { createLocalInterest, createRedisInterest } from './infra/coordination/interest.js';
 import { createLocalLease, createRedisLease } from './infra/coordination/lease.js';
+import { createLocalMarks, createRedisMarks } from './infra/coordination/marks.js';
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './infra/pubsub/pubsub.js';
 import { dateSafeJson } from './shared/date-safe-json.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
@@ -227,8 +228,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
           logger: signalsLogger,
           // While Redis is down events reach only local subscribers, so each instance serves its own.
           aloneWhenUnreachable: true,
+          sharedReady: () => redis!.publisher.status === 'ready' && redis!.subscriber.status === 'ready',
         })
       : createLocalLease();
+    // The last bar published per (strategy, symbol), next to the lease, for whoever holds it next.
+    const marks = redis
+      ? createRedisMarks({ redis: redis.command, key: `${keyPrefix}signals:published`, ttlMs: 86_400_000, logger: signalsLogger })
+      : createLocalMarks();
     const bus = signalsBus(events);
     const signals = new SignalsService({
       bus,
@@ -246,6 +252,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       strategies: () => registry.strategies(),
       interest,
       lease,
+      marks,
+      received: (strategy, symbol) => signals.lastReceived(strategy, symbol),
+      // Interest expires after one lease period; a key missing for twice that is really gone.
+      forgetAfterMs: 2 * config.signals.leaseMs,
       bus,
       recorded: config.signals.recordWaitMs > 0 ? () => withDeadline(history.flush().catch(() => undefined), config.signals.recordWaitMs) : async () => undefined,
       watchlist: config.signals.watchlist,

@@ -26,6 +26,7 @@ import type { Logger } from '../logger/logger.js';
  * instance's clients can receive while Redis is down anyway (the events bus then delivers locally):
  * without it, a Redis outage would stop that work on every instance. Several instances may be alone
  * at once, so the work must tolerate running twice (signals do: history writes are idempotent).
+ * With `sharedReady`, running alone lasts until that also says the results can travel again.
  */
 export interface Lease {
   /** True while this instance holds the lease. */
@@ -67,6 +68,13 @@ export interface RedisLeaseOptions {
   readonly logger: Logger;
   /** Hold the lease alone after `ttlMs` without an answer from Redis, until it answers again. */
   readonly aloneWhenUnreachable?: boolean;
+  /**
+   * With `aloneWhenUnreachable`: whether the work's results can travel through Redis again. Running
+   * alone goes on until they can, not merely until Redis answers: the connections come back on their
+   * own schedules, and a lease given up while this instance still cannot hear the others' results would
+   * leave its clients with nothing in between.
+   */
+  readonly sharedReady?: () => boolean;
 }
 
 /** PEXPIRE only if we still hold it: a holder that lost the key (expired, taken over) must not extend another's. */
@@ -75,7 +83,7 @@ const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`;
 
 export function createRedisLease(options: RedisLeaseOptions): Lease {
-  const { redis, key, ttlMs, logger, aloneWhenUnreachable = false } = options;
+  const { redis, key, ttlMs, logger, aloneWhenUnreachable = false, sharedReady = () => true } = options;
   const token = randomUUID();
   const periodMs = Math.max(50, Math.floor(ttlMs / 3));
   let held = false;
@@ -97,6 +105,7 @@ export function createRedisLease(options: RedisLeaseOptions): Lease {
   };
 
   const once = async () => {
+    if (alone && !sharedReady()) return;
     const started = Date.now();
     try {
       if (held && !alone) {

@@ -85,9 +85,14 @@ export function createRedisEventBus(options: { publisher: Redis; subscriber: Red
         deliverLocally(name, text);
         return;
       }
+      // The two connections reconnect on their own schedules: until this instance's subscriber is back
+      // (and re-subscribed, which ioredis does as it becomes ready), Redis cannot bring the event back
+      // here, so it is delivered here directly too. Should it also come back, consumers drop the repeat.
+      const delivered = subscriber.status !== 'ready';
+      if (delivered) deliverLocally(name, text);
       publisher.publish(name, text).catch((error: unknown) => {
         warn('redis PUBLISH failed: events reach this instance only', error);
-        deliverLocally(name, text);
+        if (!delivered) deliverLocally(name, text);
       });
     },
     subscribe(topic) {

@@ -120,6 +120,77 @@ export class PredictionService {
   }
 
   /**
+   * Predictions for bars the live-signals monitor has not published yet: for each key, every bar of
+   * its symbol after `after` and before `before` (the newest bar, which predictLatest covers), at most
+   * `maxBars` per key (the newest of them; `truncated` lists the keys that had more), oldest first.
+   * Each bar is predicted from the window ending at it, as it was when it was the newest, and goes to
+   * `onServed` (history) like every prediction. Stale bars (the provider failing) are not caught up.
+   * Rejects when the bars cannot be fetched.
+   */
+  async predictMissed(
+    keys: ReadonlyArray<PredictionKey & { readonly after: Date; readonly before: Date }>,
+    maxBars: number,
+  ): Promise<{ records: PredictionRecord[]; truncated: PredictionKey[] }> {
+    if (keys.length === 0 || maxBars <= 0) return { records: [], truncated: [] };
+    const symbols = [...new Set(keys.map((k) => k.symbol))];
+    // Most ticks follow the previous bar directly, and most gaps are a few bars: the newest PROBE bars
+    // show which, and how many bars the windows of the missed ones need. Neither fetch names an
+    // `until`, so the resilient layer remembers a few answers per symbol, not one per tick.
+    const PROBE = 8;
+    const SLACK = 4; // bars that may arrive between the probe and the fetch
+    const probe = await this.market.fetchBars(symbols, { lookback: PROBE });
+    let lookback = 0;
+    const gapped = keys.filter((key) => {
+      const list = probe.get(key.symbol) ?? [];
+      const after = key.after.getTime();
+      const newer = list.filter((b) => b.time.getTime() > after).length;
+      const sized = newer < list.length; // the probe reaches back to `after`: the gap is all in it
+      if (sized && !list.some((b) => b.time.getTime() > after && b.time.getTime() < key.before.getTime())) return false;
+      lookback = Math.max(lookback, FEATURE_WINDOW + (sized ? newer : maxBars) + SLACK);
+      return true;
+    });
+    if (gapped.length === 0) return { records: [], truncated: [] };
+    const fetched = await this.market.fetchBars([...new Set(gapped.map((k) => k.symbol))], { lookback });
+    // Per bar time, the keys missing it and each symbol's window ending at it: one prediction call per time.
+    const byTime = new Map<number, { keys: PredictionKey[]; windows: Map<string, Bar[]> }>();
+    const truncated: PredictionKey[] = [];
+    for (const key of gapped) {
+      const list = fetched.get(key.symbol);
+      if (!list || isStaleBars(list)) continue;
+      const after = key.after.getTime();
+      const before = key.before.getTime();
+      let missed: number[] = [];
+      for (let i = FEATURE_WINDOW - 1; i < list.length; i++) {
+        const time = list[i]!.time.getTime();
+        if (time > after && time < before) missed.push(i);
+      }
+      // A bar after `after` too early in the fetched list to have a whole window before it: the gap
+      // reaches further back than was fetched.
+      const beforeFirst = list[FEATURE_WINDOW - 2];
+      if (missed.length > maxBars || (beforeFirst && beforeFirst.time.getTime() > after)) truncated.push({ strategy: key.strategy, symbol: key.symbol });
+      if (missed.length > maxBars) missed = missed.slice(-maxBars);
+      for (const i of missed) {
+        const time = list[i]!.time.getTime();
+        let group = byTime.get(time);
+        if (!group) byTime.set(time, (group = { keys: [], windows: new Map() }));
+        group.keys.push({ strategy: key.strategy, symbol: key.symbol });
+        group.windows.set(key.symbol, list.slice(i + 1 - FEATURE_WINDOW, i + 1));
+      }
+    }
+    const times = [...byTime.keys()].sort((a, b) => a - b);
+    // Started together, so each model's micro-batcher may merge the calls into fewer inference runs.
+    const results = await Promise.all(
+      times.map((time) => {
+        const { keys: atTime, windows } = byTime.get(time)!;
+        const loader = new DataLoader<string, Bar[] | undefined>(async (wanted) => wanted.map((s) => windows.get(s)), { maxBatchSize: 5_000 });
+        return this.predict(atTime, loader);
+      }),
+    );
+    const records = results.flat().filter((r): r is PredictionRecord => !(r instanceof Error));
+    return { records, truncated };
+  }
+
+  /**
    * Bars per symbol: cached (unless `fresh`), else fetched in one call. While the provider fails, the
    * resilient wrapper answers with the last good bars marked stale; those are served (the prediction
    * says `stale`) but never cached, so the first fresh answer after recovery replaces them at once. A

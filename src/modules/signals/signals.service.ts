@@ -37,6 +37,8 @@ interface StrategyHub {
   readonly events: AsyncIterator<SignalsEvent>;
   /** The last RECENT_EVENTS events received, oldest first: what history may not have committed yet. */
   readonly recent: SignalsEvent[];
+  /** Per symbol with subscribers here, the newest asOf received for them. */
+  readonly received: Map<string, number>;
 }
 
 /**
@@ -129,6 +131,14 @@ export class SignalsService {
     this.#hubs.clear();
   }
 
+  /**
+   * The newest asOf of (strategy, symbol) that reached this instance's subscribers, while it has any:
+   * where a monitor running alone on this instance continues from.
+   */
+  lastReceived(strategy: string, symbol: string): number | undefined {
+    return this.#hubs.get(strategy)?.received.get(symbol);
+  }
+
   /** Live subscriptions on this instance (each counted once). */
   get subscriptionCount(): number {
     const all = new Set<SignalStream>();
@@ -139,7 +149,7 @@ export class SignalsService {
   #hub(strategy: string): StrategyHub {
     let hub = this.#hubs.get(strategy);
     if (!hub) {
-      hub = { bySymbol: new Map(), events: this.options.bus.subscribe(strategy)[Symbol.asyncIterator](), recent: [] };
+      hub = { bySymbol: new Map(), events: this.options.bus.subscribe(strategy)[Symbol.asyncIterator](), recent: [], received: new Map() };
       this.#hubs.set(strategy, hub);
       void this.#pump(hub);
     }
@@ -161,7 +171,10 @@ export class SignalsService {
     for (const symbol of symbols) {
       const streams = hub.bySymbol.get(symbol);
       streams?.delete(stream);
-      if (streams?.size === 0) hub.bySymbol.delete(symbol);
+      if (streams?.size === 0) {
+        hub.bySymbol.delete(symbol);
+        hub.received.delete(symbol);
+      }
     }
   }
 
@@ -185,6 +198,8 @@ export class SignalsService {
       if (!streams?.size) continue;
       const record = this.#fromWire(event.strategy, wire);
       if (!record) continue;
+      const time = wire.asOf.getTime();
+      if (!(hub.received.get(wire.symbol)! >= time)) hub.received.set(wire.symbol, time);
       for (const stream of streams) stream.push(record);
     }
   }

@@ -8,8 +8,9 @@ import { codedError, ErrorCode } from '../../shared/errors.js';
  * whatever the replay already delivered is skipped when the buffer drains.
  *
  * Per symbol the stream delivers each (asOf, model version) at most once and never an older asOf
- * than one delivered: that removes the seam's overlap, and also the repeat a new monitor may publish
- * after a takeover (it does not know what its predecessor sent).
+ * than one delivered: that removes the seam's overlap, and also the repeats a monitor publishes after
+ * a hand-over or a Redis outage (it continues from what went through Redis, which this subscriber may
+ * already have had from its own instance).
  *
  * A hand-written iterator, not an async generator: graphql-ws ends a subscription with `return()`,
  * and an async generator waiting for the next event would only see it after that event arrived,
