@@ -10,7 +10,9 @@ import type { Context } from '../context/context.js';
 import { startSpan } from '../infra/tracing/tracing.js';
 import { rateHeaders, type Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
+import type { Lease } from './inflight.js';
 import type { OperationObserver } from './observe.js';
+import { meterOf, startMeter } from './response-meter.js';
 
 export interface ApolloOptions {
   schema: GraphQLSchema;
@@ -21,6 +23,8 @@ export interface ApolloOptions {
   admission: Admission;
   /** Parsing stops (QUERY_TOO_COMPLEX) beyond this many tokens. */
   maxTokens: number;
+  /** MAX_RESPONSE_ITEMS: list items one response may hold (response-meter.ts). */
+  maxResponseItems: number;
   extraPlugins?: ApolloServerPlugin<Context>[];
 }
 
@@ -49,8 +53,10 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
       options.landingPage === 'sandbox'
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
         : ApolloServerPluginLandingPageProductionDefault({ footer: false }),
+      // Before observePlugin, so what is observed and logged is the response actually sent.
+      responseLimitPlugin(options.isProduction),
       observePlugin(options),
-      admissionPlugin(options.admission),
+      admissionPlugin(options.admission, options.maxResponseItems),
       tracingPlugin(),
       ...(options.extraPlugins ?? []),
     ],
@@ -94,20 +100,46 @@ function tracingPlugin(): ApolloServerPlugin<Context> {
   };
 }
 
-/** Introspection role, cost and rate limit (admission.ts) once the operation is known; RateLimit headers. */
-function admissionPlugin(admission: Admission): ApolloServerPlugin<Context> {
+/**
+ * Introspection role, cost, rate limit and in-flight budget (admission.ts) once the operation is
+ * known; RateLimit headers. The in-flight lease is released when the response is sent, which Apollo
+ * does however execution ended (errors included).
+ */
+function admissionPlugin(admission: Admission, maxResponseItems: number): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
+      let lease: Lease | undefined;
       return {
-        async didResolveOperation({ document, operationName, request, contextValue, response }) {
-          const { rate } = await admission.admit({
+        async didResolveOperation({ document, operation, operationName, request, contextValue, response }) {
+          const admitted = await admission.admit({
             document,
             operationName,
             variables: request.variables,
             principal: contextValue.principal,
             clientAddress: contextValue.clientAddress,
           });
-          if (rate) for (const [name, value] of Object.entries(rateHeaders(rate, false))) response.http.headers.set(name, value);
+          lease = admitted.lease;
+          if (operation?.operation !== 'subscription') startMeter(contextValue, maxResponseItems);
+          if (admitted.rate) for (const [name, value] of Object.entries(rateHeaders(admitted.rate, false))) response.http.headers.set(name, value);
+        },
+        async willSendResponse() {
+          lease?.release();
+        },
+      };
+    },
+  };
+}
+
+/** A response past MAX_RESPONSE_ITEMS is one QUERY_TOO_COMPLEX error (400), not partial data. */
+function responseLimitPlugin(isProduction: boolean): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response, contextValue }) {
+          const meter = meterOf(contextValue);
+          if (!meter?.exceeded || response.body.kind !== 'single') return;
+          response.body.singleResult = { errors: [formatGraphQLError(meter.error().toJSON(), isProduction)] };
+          response.http.status = 400;
         },
       };
     },

@@ -14,8 +14,10 @@ import { ErrorCode } from '../shared/errors.js';
 import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
 import { createApollo } from './apollo.js';
+import type { InflightBudget } from './inflight.js';
 import { limitRules, type QueryLimits } from './limits.js';
 import { createOperationObserver } from './observe.js';
+import { meterListFields } from './response-meter.js';
 import { webApp } from './web-app.js';
 import { createWsTransport } from './ws.js';
 
@@ -39,7 +41,9 @@ export interface GatewayServerOptions {
   /** Which proxies' X-Forwarded-For to believe for the client address (fastify's trustProxy); default false. */
   trustProxy?: false | readonly string[];
   admission: Admission;
-  limits: Omit<QueryLimits, 'maxCost'> & { maxBodyBytes: number };
+  /** The in-flight budget the admission holds operations in (subscription events take their share too). */
+  inflight?: InflightBudget;
+  limits: Omit<QueryLimits, 'maxCost'> & { maxBodyBytes: number; maxResponseItems: number };
   /** Browser origins allowed to call cross-origin; empty: none. */
   corsOrigins: readonly string[];
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
@@ -89,6 +93,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     forceCloseConnections: 'idle',
   });
 
+  meterListFields(options.schema);
   const validationRules: ValidationRule[] = [
     ...(options.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
     ...limitRules(options.limits),
@@ -102,6 +107,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     observer,
     admission: options.admission,
     maxTokens: options.limits.maxTokens,
+    maxResponseItems: options.limits.maxResponseItems,
     extraPlugins: [fastifyApolloDrainPlugin(fastify)],
   });
   const ws = createWsTransport({
@@ -114,7 +120,9 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     ...(options.maxSubscriptionsPerConnection !== undefined && { maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection }),
     authenticator: options.authenticator,
     admission: options.admission,
+    inflight: options.inflight,
     maxTokens: options.limits.maxTokens,
+    maxResponseItems: options.limits.maxResponseItems,
     maxMessageBytes: options.limits.maxBodyBytes,
     ...(options.revocations && { revocations: options.revocations }),
     ...(options.credentialRecheckMs !== undefined && { credentialRecheckMs: options.credentialRecheckMs }),

@@ -8,13 +8,17 @@ import { operationCost } from '../../../src/server/limits.js';
 describe('operation cost', () => {
   test('1 per field; the number of symbols multiplies the predictions subtree, literal or variable', async () => {
     const schema = await buildGatewaySchema();
-    const cost = (query: string, variables?: Record<string, unknown>) => operationCost(schema, parse(query), undefined, variables, 1_000);
+    const cost = (query: string, variables?: Record<string, unknown>) => operationCost(schema, parse(query), undefined, variables, 1_000).cost;
     assert.equal(cost('{ health { status } }'), 2);
     const fields = '{ symbol signal quote { close } }'; // 1 + 1 + (1 + 1) = 4, plus the field itself
     assert.equal(cost(`{ predictions(symbols: ["AAPL"]) ${fields} }`), 5);
     assert.equal(cost(`{ predictions(symbols: ["AAPL", "MSFT", "NVDA"]) ${fields} }`), 15);
     assert.equal(cost(`query($s: [String!]!) { predictions(symbols: $s) ${fields} }`, { s: Array.from({ length: 1_000 }, () => 'AAPL') }), 5_000);
-    assert.equal(cost('query($s: [String!]!) { predictions(symbols: $s) { symbol } }', { s: [{ not: 'a string' }] }), undefined);
+    // Variables that do not fit are refused here, never costed as a guess.
+    assert.throws(
+      () => cost('query($s: [String!]!) { predictions(symbols: $s) { symbol } }', { s: [{ not: 'a string' }] }),
+      (error: { extensions: { code: string } }) => error.extensions.code === 'BAD_USER_INPUT',
+    );
     assert.throws(
       () => cost('query($s: [String!]!) { predictions(symbols: $s) { symbol } }', { s: Array.from({ length: 1_001 }, () => 'AAPL') }),
       (error: { extensions: { code: string; limit: number } }) => error.extensions.code === 'BAD_USER_INPUT' && error.extensions.limit === 1_000,
