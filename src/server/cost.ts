@@ -36,6 +36,9 @@ export interface OperationSize {
 const LIST_SIZE_ARGS = ['symbols'] as const;
 const COUNT_ARGS = ['last', 'first', 'limit'] as const;
 
+/** Thrown from an Apollo hook, an error says its own HTTP status, or it is answered 500. */
+const CLIENT_STATUS = { http: { status: 400 } };
+
 /**
  * Selection nesting (fields, fragments) beyond which measuring stops: the depth rule refuses far
  * less already; this keeps the walk's own recursion bounded whatever reaches it.
@@ -71,11 +74,11 @@ export function measureOperation(
   maxListSize: number,
 ): OperationSize {
   const operation = getOperationAST(document, operationName);
-  if (!operation) throw codedError(ErrorCode.BAD_USER_INPUT, 'Could not determine which operation to run: name one with operationName');
+  if (!operation) throw badUserInput('Could not determine which operation to run: name one with operationName', CLIENT_STATUS);
   const root = schema.getRootType(operation.operation);
   if (!root) throw unmeasurable(`this schema has no ${operation.operation} type`);
   const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {}, { maxErrors: 1 });
-  if (coerced.errors) throw badUserInput(coerced.errors[0]!.message);
+  if (coerced.errors) throw badUserInput(coerced.errors[0]!.message, CLIENT_STATUS);
   const variableValues = coerced.coerced;
 
   const fragments = new Map<string, FragmentDefinitionNode>();
@@ -155,7 +158,7 @@ function listMultiplier(args: Record<string, unknown>, maxListSize: number): num
     const value = args[name];
     if (!Array.isArray(value)) continue;
     // Refused here, before anything runs, with the resolver's own words (it checks too).
-    if (value.length > maxListSize) throw badUserInput(`${name}: at most ${maxListSize} per request, got ${value.length}`, { limit: maxListSize });
+    if (value.length > maxListSize) throw badUserInput(`${name}: at most ${maxListSize} per request, got ${value.length}`, { limit: maxListSize, ...CLIENT_STATUS });
     multiplier *= Math.max(1, value.length);
   }
   for (const name of COUNT_ARGS) {
