@@ -1,4 +1,4 @@
-import { Kind, visit, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { GraphQLError, Kind, visit, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import type { RateDecision, RateLimiter } from '../infra/limits/rate-limiter.js';
 import { Role, roleAtLeast, unauthenticated, type Principal } from '../modules/access/index.js';
@@ -80,7 +80,14 @@ export function createAdmission(options: {
           });
         }
       }
-      const { cost, nodes } = costOf(request);
+      let size: OperationSize;
+      try {
+        size = costOf(request);
+      } catch (error) {
+        if (error instanceof GraphQLError && typeof error.extensions.code === 'string') throw error;
+        throw tooComplex("The operation's cost could not be measured; it is refused.", { limit: 'cost', max: options.maxCost });
+      }
+      const { cost, nodes } = size;
       if (nodes > maxNodes) {
         throw tooComplex(`Expanded field limit of ${maxNodes} exceeded (fields after fragment expansion), found ${nodes}.`, { limit: 'nodes', max: maxNodes, actual: nodes });
       }

@@ -39,7 +39,7 @@ export function tooComplex(message: string, detail: { limit: string; max: number
  */
 const VISITOR_KEYS: ReadonlySet<string> = new Set<string>([...Object.values(Kind), 'enter', 'leave']);
 
-function failClosed(rule: ValidationRule, limit: string): ValidationRule {
+export function failClosed(rule: ValidationRule, limit: string): ValidationRule {
   return (context) => {
     const visitor = rule(context) as unknown as Record<string, unknown>;
     const guarded: Record<string, unknown> = {};
