@@ -10,7 +10,7 @@ import type { Context } from '../context/context.js';
 import { startSpan } from '../infra/tracing/tracing.js';
 import { rateHeaders, type Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
-import type { Lease } from './inflight.js';
+import type { InflightBudget, Lease } from './inflight.js';
 import type { OperationObserver } from './observe.js';
 import { meterOf, startMeter } from './response-meter.js';
 
@@ -25,6 +25,8 @@ export interface ApolloOptions {
   maxTokens: number;
   /** MAX_RESPONSE_ITEMS: list items one response may hold (response-meter.ts). */
   maxResponseItems: number;
+  /** The in-flight budget admission uses; long unsized lists reserve their items in it too. */
+  inflight?: InflightBudget | undefined;
   extraPlugins?: ApolloServerPlugin<Context>[];
 }
 
@@ -56,7 +58,7 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
       // Before observePlugin, so what is observed and logged is the response actually sent.
       responseLimitPlugin(options.isProduction),
       observePlugin(options),
-      admissionPlugin(options.admission, options.maxResponseItems),
+      admissionPlugin(options.admission, options.maxResponseItems, options.inflight),
       tracingPlugin(),
       ...(options.extraPlugins ?? []),
     ],
@@ -105,7 +107,7 @@ function tracingPlugin(): ApolloServerPlugin<Context> {
  * known; RateLimit headers. The in-flight lease is released when the response is sent, which Apollo
  * does however execution ended (errors included).
  */
-function admissionPlugin(admission: Admission, maxResponseItems: number): ApolloServerPlugin<Context> {
+function admissionPlugin(admission: Admission, maxResponseItems: number, inflight: InflightBudget | undefined): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
       let lease: Lease | undefined;
@@ -119,18 +121,22 @@ function admissionPlugin(admission: Admission, maxResponseItems: number): Apollo
             clientAddress: contextValue.clientAddress,
           });
           lease = admitted.lease;
-          if (operation?.operation !== 'subscription') startMeter(contextValue, maxResponseItems);
+          if (operation?.operation !== 'subscription') startMeter(contextValue, maxResponseItems, inflight);
           if (admitted.rate) for (const [name, value] of Object.entries(rateHeaders(admitted.rate, false))) response.http.headers.set(name, value);
         },
-        async willSendResponse() {
+        async willSendResponse({ contextValue }) {
           lease?.release();
+          meterOf(contextValue)?.release();
         },
       };
     },
   };
 }
 
-/** A response past MAX_RESPONSE_ITEMS is one QUERY_TOO_COMPLEX error (400), not partial data. */
+/**
+ * A response past MAX_RESPONSE_ITEMS (or whose list reservation the in-flight budget refused) is one
+ * error, QUERY_TOO_COMPLEX (400) or RATE_LIMITED (429), not partial data.
+ */
 function responseLimitPlugin(isProduction: boolean): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
@@ -138,8 +144,11 @@ function responseLimitPlugin(isProduction: boolean): ApolloServerPlugin<Context>
         async willSendResponse({ response, contextValue }) {
           const meter = meterOf(contextValue);
           if (!meter?.exceeded || response.body.kind !== 'single') return;
-          response.body.singleResult = { errors: [formatGraphQLError(meter.error().toJSON(), isProduction)] };
-          response.http.status = 400;
+          const error = meter.error();
+          const http = error.extensions.http as { status?: number; headers?: Map<string, string> } | undefined;
+          response.body.singleResult = { errors: [formatGraphQLError(error.toJSON(), isProduction)] };
+          response.http.status = http?.status ?? 400;
+          for (const [name, value] of http?.headers ?? []) response.http.headers.set(name, value);
         },
       };
     },

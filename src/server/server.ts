@@ -108,6 +108,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     admission: options.admission,
     maxTokens: options.limits.maxTokens,
     maxResponseItems: options.limits.maxResponseItems,
+    inflight: options.inflight,
     extraPlugins: [fastifyApolloDrainPlugin(fastify)],
   });
   const ws = createWsTransport({

@@ -256,6 +256,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
         return meter?.exceeded ? { errors: [meter.error()] } : result;
       } finally {
         leases.get(args)?.release();
+        meterOf(args.contextValue as object)?.release();
       }
     },
     subscribe: async (args) => {
@@ -360,7 +361,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
     if (operation.operation === 'subscription') {
       if (options.inflight) eventShares.set(args, { budget: options.inflight, cost: eventCost(options.schema, operation, payload.variables, cost) });
     } else {
-      startMeter(contextValue, options.maxResponseItems);
+      startMeter(contextValue, options.maxResponseItems, options.inflight);
     }
     // The role is part of the key: field authorization (@Authorized) depends on it and on nothing
     // else of the subscriber's, so subscribers with the same role, selection and variables share.

@@ -28,6 +28,8 @@ const PREDICTION = 'symbol strategy horizon asOf signal probability confidence e
 const VIEWER_ATTACK = `query V($s: [String!]!) { ...A ${Array.from({ length: 28 }, (_, i) => `p${i}: predictions(symbols: $s) { ${PREDICTION} }`).join(' ')} } ${FRAGMENTS}`;
 /** The analyst's: 28 aliased history(last: 1000) over 61 symbols. */
 const ANALYST_ATTACK = `query H($s: [String!]!) { ...A ${Array.from({ length: 28 }, (_, i) => `h${i}: predictions(symbols: $s) { symbol history(last: 1000) { time probability confidence min max count signal } }`).join(' ')} } ${FRAGMENTS}`;
+/** The analyst's variant: a list without a size argument, 28 times, each a valid query of up to 10,000 buckets (this range holds ~2,500 days). */
+const ANALYST_BUCKETS = `query C { ${Array.from({ length: 28 }, (_, i) => `c${i}: confidenceHistory(symbol: "AAPL", bucket: "1 day", from: "2020-01-01T00:00:00Z") { time probability confidence min max count signal }`).join(' ')} }`;
 /** Admitted, near MAX_QUERY_COST: what the in-flight budget is for when many arrive at once. */
 const HEAVY_ADMITTED = `query P($s: [String!]!) { predictions(symbols: $s) { ${PREDICTION} } }`;
 
@@ -117,7 +119,7 @@ describe(`abuse of issue 17 against a production gateway process (${stackName})`
     try {
       const viewerVariables = { s: symbols(200) };
       const analystVariables = { s: symbols(61) };
-      const [http, analystHttp, viewerWs, analystWs, deepHttp, heavy] = await Promise.all([
+      const [http, analystHttp, viewerWs, analystWs, deepHttp, heavy, bucketsHttp, bucketsWs] = await Promise.all([
         Promise.all(Array.from({ length: 50 }, () => post('viewer', VIEWER_ATTACK, viewerVariables))),
         Promise.all(Array.from({ length: 20 }, () => post('analyst', ANALYST_ATTACK, analystVariables))),
         overSocket('viewer', Array.from({ length: 30 }, (_, i) => subscribe(i, VIEWER_ATTACK, JSON.stringify(viewerVariables)))),
@@ -135,6 +137,8 @@ describe(`abuse of issue 17 against a production gateway process (${stackName})`
         // Admitted operations near MAX_QUERY_COST, 100 at once: served, or held back by the in-flight budget.
         // 180 symbols × 26 fields = 4,680 of MAX_QUERY_COST's 5,000.
         Promise.all(Array.from({ length: 100 }, () => post('viewer', HEAVY_ADMITTED, { s: symbols(180) }))),
+        Promise.all(Array.from({ length: 20 }, () => post('analyst', ANALYST_BUCKETS, {}))),
+        overSocket('analyst', Array.from({ length: 10 }, (_, i) => subscribe(i, ANALYST_BUCKETS, '{}'))),
       ]);
       const deepWs = await overSocket('viewer', Array.from({ length: 10 }, (_, i) => subscribe(i, 'query($s: [String!]!) { predictions(symbols: $s) { symbol } }', `{"s":${deepJson(5_000)}}`)));
 
@@ -142,6 +146,14 @@ describe(`abuse of issue 17 against a production gateway process (${stackName})`
         assert.equal(answer.status, 400);
         assert.equal(answer.data, undefined);
         assert.equal(answer.errors?.[0]?.extensions?.code, 'QUERY_TOO_COMPLEX', JSON.stringify(answer.errors).slice(0, 200));
+      }
+      // Refused before their rows are read: 28 × 10,000 possible buckets is past MAX_RESPONSE_ITEMS.
+      for (const answer of bucketsHttp) assert.deepEqual([answer.status, answer.data, answer.errors?.[0]?.extensions?.limit], [400, undefined, 'responseItems']);
+      // Refused while executing: an execution result (`next`) carrying only the error.
+      for (const answer of bucketsWs) {
+        assert.equal(answer.type, 'next');
+        const payload = answer.payload as { data?: unknown; errors?: GraphQLFormattedError[] };
+        assert.deepEqual([payload.data, payload.errors?.[0]?.extensions?.limit], [undefined, 'responseItems']);
       }
       for (const answer of [...viewerWs, ...analystWs]) {
         assert.equal(answer.type, 'error');
@@ -167,6 +179,8 @@ describe(`abuse of issue 17 against a production gateway process (${stackName})`
     assert.ok(peak > 0 && peak < 1024 ** 3, `peak RSS ${(peak / 1024 ** 2).toFixed(0)} MB`);
     const after = await post('viewer', 'query($s: [String!]!) { predictions(symbols: $s) { symbol signal } }', { s: ['AAPL'] });
     assert.equal(after.errors, undefined, JSON.stringify(after.errors));
+    const chart = await post('analyst', 'query { confidenceHistory(symbol: "AAPL", bucket: "1 day", from: "2020-01-01T00:00:00Z") { time } }', {});
+    assert.equal(chart.errors, undefined, `one long confidenceHistory is served: ${JSON.stringify(chart.errors)}`);
     assert.ok(!gateway.logs.some((line) => line.level === 50 || line.level === 60), `nothing logged at error level: ${JSON.stringify(gateway.logs.filter((l) => (l.level as number) >= 50)).slice(0, 500)}`);
     t.diagnostic(`RSS idle ${(idle / 1024 ** 2).toFixed(0)} MB, peak ${(peak / 1024 ** 2).toFixed(0)} MB`);
   });
