@@ -128,8 +128,8 @@ export function rateHeaders(rate: RateDecision, refused: boolean): Record<string
  * second full walk of the operation against the schema, a profiled ~5% of the warm `predictions`
  * path, and a dashboard sends the same query with the same variables over and over. The cost is a
  * pure function of those three (and of the schema and list limit, fixed here). Refusals (a list
- * longer than the limit, variables that do not fit) are not remembered: they throw again each time. Variables whose JSON is
- * long (big lists) are not remembered either, so the memo stays small.
+ * longer than the limit, variables that do not fit) are not remembered: they throw again each time.
+ * Variables whose JSON is long (big lists) are not remembered either, so the memo stays small.
  */
 const MAX_VARIABLES_KEY = 8_192;
 
