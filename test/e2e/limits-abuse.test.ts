@@ -46,15 +46,18 @@ describe(`abuse limits fail closed, on HTTP and graphql-ws (${stackName})`, () =
   });
   after(async () => server.close());
 
-  test('variables nested 5,000 deep: 400 BAD_USER_INPUT over POST and GET, an error message over graphql-ws (the socket stays open)', async () => {
-    const post = await fetch(`${server.url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: `{"query":${JSON.stringify(DEEP_QUERY)},"variables":{"s":${deepJson(5_000)}}}`,
-    });
-    assert.equal(post.status, 400);
-    const body = (await post.json()) as { errors?: GraphQLFormattedError[] };
-    assert.deepEqual(first(body.errors), { code: 'BAD_USER_INPUT', limit: 'variablesDepth', max: 32 });
+  test('variables nested 5,000 and 30,000 deep: 400 BAD_USER_INPUT over POST and GET, an error message over graphql-ws (the socket stays open)', async () => {
+    // 30,000 levels: as deep as MAX_BODY_BYTES (64 KiB) allows.
+    for (const depth of [5_000, 30_000]) {
+      const post = await fetch(`${server.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: `{"query":${JSON.stringify(DEEP_QUERY)},"variables":{"s":${deepJson(depth)}}}`,
+      });
+      assert.equal(post.status, 400);
+      const body = (await post.json()) as { errors?: GraphQLFormattedError[] };
+      assert.deepEqual(first(body.errors), { code: 'BAD_USER_INPUT', limit: 'variablesDepth', max: 32 });
+    }
 
     const get = await fetch(`${server.url}/graphql?query=${encodeURIComponent(DEEP_QUERY)}&variables=${encodeURIComponent(`{"s":${deepJson(1_000)}}`)}`, {
       headers: { 'apollo-require-preflight': 'true' },
@@ -64,10 +67,12 @@ describe(`abuse limits fail closed, on HTTP and graphql-ws (${stackName})`, () =
 
     const ws = await rawSocket(server.url);
     try {
-      ws.socket.send(`{"id":"1","type":"subscribe","payload":{"query":${JSON.stringify(DEEP_QUERY)},"variables":{"s":${deepJson(5_000)}}}}`);
-      const answer = await ws.next('1');
-      assert.equal(answer.type, 'error');
-      assert.equal((answer.payload as GraphQLFormattedError[])[0]?.extensions?.code, 'BAD_USER_INPUT');
+      for (const [id, depth] of [['1', 5_000], ['3', 30_000]] as const) {
+        ws.socket.send(`{"id":"${id}","type":"subscribe","payload":{"query":${JSON.stringify(DEEP_QUERY)},"variables":{"s":${deepJson(depth)}}}}`);
+        const answer = await ws.next(id);
+        assert.equal(answer.type, 'error');
+        assert.equal((answer.payload as GraphQLFormattedError[])[0]?.extensions?.code, 'BAD_USER_INPUT');
+      }
       ws.socket.send(JSON.stringify({ id: '2', type: 'subscribe', payload: { query: '{ health { status } }' } }));
       assert.equal((await ws.next('2')).type, 'next', 'the connection still serves');
     } finally {
