@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { postQuery, wsClient, wsExecute } from '../helpers/graphql.js';
 import { stackName } from '../helpers/services.js';
+import { SignalRecorder } from '../helpers/signals.js';
 
 const UNIVERSE = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'BRK.B', 'JPM', 'V'];
 const symbols = (n: number) => Array.from({ length: n }, (_, i) => UNIVERSE[i % UNIVERSE.length]!);
@@ -42,7 +43,7 @@ describe(`abuse limits fail closed, on HTTP and graphql-ws (${stackName})`, () =
   let server: TestGateway;
   before(async () => {
     // A small in-flight budget (two 60-symbol requests at most), so a leaked lease shows as a refusal.
-    server = await startTestGateway({ INFLIGHT_COST_BUDGET: '130', INFLIGHT_QUEUE_MS: '300', MAX_RESPONSE_ITEMS: '100' });
+    server = await startTestGateway({ INFLIGHT_COST_BUDGET: '130', INFLIGHT_QUEUE_MS: '300', MAX_RESPONSE_ITEMS: '100', SYNTHETIC_TICK_MS: '200' });
   });
   after(async () => server.close());
 
@@ -150,6 +151,25 @@ describe(`abuse limits fail closed, on HTTP and graphql-ws (${stackName})`, () =
       // Two at once exceed the budget: the second waits for the first and is served.
       const both = await Promise.all([postQuery(server.url, big, { s: symbols(60) }), wsExecute(client, big, { s: symbols(60) })]);
       for (const answer of both) assert.equal(answer.errors, undefined, JSON.stringify(answer.errors));
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  test('a subscription holds the budget while it starts, each event only its own share: queries keep being admitted, events keep coming', async () => {
+    const client = wsClient(server.url);
+    try {
+      // 60 symbols × (1 + 3) = 240: more than the whole budget, taken alone while the subscription starts.
+      const recorder = new SignalRecorder(client, { symbols: symbols(60) });
+      await recorder.until((r) => r.messages.length >= 1, 20_000, 'a first signal');
+      for (let i = 0; i < 5; i++) {
+        const answer = await postQuery(server.url, 'query($s: [String!]!) { predictions(symbols: $s) { symbol } }', { s: symbols(60) });
+        assert.equal(answer.errors, undefined, JSON.stringify(answer.errors));
+      }
+      const seen = recorder.messages.length;
+      await recorder.until((r) => r.messages.length > seen, 20_000, 'more signals');
+      assert.equal(recorder.errors, undefined);
+      recorder.dispose();
     } finally {
       await client.dispose();
     }
