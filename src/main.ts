@@ -48,6 +48,7 @@ import { PredictionService, priceInterval, type CachedFeatures } from './modules
 import { SignalsMonitor, SignalsRepository, SignalsService, signalsBus } from './modules/signals/index.js';
 import { buildGatewaySchema } from './schema/build-schema.js';
 import { createAdmission } from './server/admission.js';
+import { INFLIGHT_MAX_QUEUE, InflightBudget } from './server/inflight.js';
 import { createGatewayServer } from './server/server.js';
 import type { HealthCheck } from './shared/health.js';
 import { VERSION } from './shared/version.js';
@@ -311,6 +312,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       limits.ratePoints > 0
         ? createRateLimiter({ points: limits.ratePoints, windowSeconds: limits.rateWindowSeconds, keyPrefix, ...(redis ? { redis: redis.command } : {}) })
         : undefined;
+    const inflight = new InflightBudget(limits.inflightCostBudget, { maxWaitMs: limits.inflightQueueMs, maxQueue: INFLIGHT_MAX_QUEUE });
     const server = await createGatewayServer({
       schema,
       createContext: createContextFactory({ predictions, explanations, history: historyQueries }),
@@ -327,7 +329,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       credentialRecheckMs: config.ws.credentialRecheckMs,
       keepAliveMs: config.ws.keepAliveMs,
       trustProxy: config.trustProxy,
-      admission: createAdmission({ schema, maxCost: limits.maxCost, maxListSize: config.predictions.maxSymbolsPerRequest, rateLimiter, authEnabled: config.auth.mode !== 'off' }),
+      admission: createAdmission({
+        schema,
+        maxCost: limits.maxCost,
+        maxNodes: limits.maxNodes,
+        maxVariablesDepth: limits.maxVariablesDepth,
+        maxListSize: config.predictions.maxSymbolsPerRequest,
+        rateLimiter,
+        inflight,
+        authEnabled: config.auth.mode !== 'off',
+      }),
+      inflight,
       limits,
       corsOrigins: config.corsOrigins,
       metricsToken: config.metricsToken,

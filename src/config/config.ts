@@ -109,6 +109,11 @@ const envSchema = z.object({
   MAX_ALIASES: integer(0, 1_000).default(30),
   MAX_TOKENS: integer(100, 100_000).default(2_000),
   MAX_QUERY_COST: integer(10, 10_000_000).default(5_000),
+  MAX_EXPANDED_NODES: integer(10, 1_000_000).default(2_000),
+  MAX_RESPONSE_ITEMS: integer(100, 10_000_000).default(20_000),
+  MAX_VARIABLES_DEPTH: integer(2, 1_000).default(32),
+  INFLIGHT_COST_BUDGET: integer(10, 1_000_000_000).default(250_000),
+  INFLIGHT_QUEUE_MS: integer(0, 60_000).default(1_000),
   MAX_BODY_BYTES: integer(1_024, 16 * 1024 * 1024).default(65_536),
   RATE_LIMIT_POINTS: integer(0, 1_000_000_000).optional(),
   RATE_LIMIT_WINDOW_S: integer(1, 86_400).default(60),
@@ -189,6 +194,16 @@ export type Config = Readonly<{
     maxAliases: number;
     maxTokens: number;
     maxCost: number;
+    /** Fields after fragment expansion, aliases counted each. */
+    maxNodes: number;
+    /** List items in one query/mutation response. */
+    maxResponseItems: number;
+    /** Nesting of request variables, checked without recursion. */
+    maxVariablesDepth: number;
+    /** Sum of the costs of the operations executing at once on this instance. */
+    inflightCostBudget: number;
+    /** How long an operation may wait for room in that budget before RATE_LIMITED. */
+    inflightQueueMs: number;
     maxBodyBytes: number;
     /** Cost points per key (or IP) per window; 0 turns rate limiting off. */
     ratePoints: number;
@@ -264,7 +279,12 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'MAX_QUERY_DEPTH', default: '10', description: 'deepest selection nesting an operation may have' },
   { name: 'MAX_ALIASES', default: '30', description: 'most aliases in one operation' },
   { name: 'MAX_TOKENS', default: '2000', description: 'most lexical tokens in one document (parsing stops beyond it)' },
-  { name: 'MAX_QUERY_COST', default: '5000', description: 'most cost points one operation may cost (1 per field, times the number of symbols for `predictions`/list arguments)' },
+  { name: 'MAX_QUERY_COST', default: '5000', description: 'most cost points one operation may cost (1 per field once fragments are expanded, times the number of symbols for `predictions`/list arguments, times `last`/`first`/`limit`)' },
+  { name: 'MAX_EXPANDED_NODES', default: '2000', description: 'most fields one operation may have once its fragments are expanded (each alias counted); a fragment spread counts what it expands to' },
+  { name: 'MAX_RESPONSE_ITEMS', default: '20000', description: 'most list items one query or mutation response may hold, counted as it is built; past it the whole operation is refused (`QUERY_TOO_COMPLEX`, `limit: "responseItems"`)' },
+  { name: 'MAX_VARIABLES_DEPTH', default: '32', description: 'deepest nesting of an operation\'s variables (`BAD_USER_INPUT`, checked before anything walks them)' },
+  { name: 'INFLIGHT_COST_BUDGET', default: '250000', description: 'most cost points of operations executing at once on one instance (bounds their memory); when full an operation waits up to `INFLIGHT_QUEUE_MS`, then `RATE_LIMITED`. Must be at least `MAX_QUERY_COST` to be useful: a costlier operation takes the whole budget' },
+  { name: 'INFLIGHT_QUEUE_MS', default: '1000', description: 'how long an operation may wait for room in `INFLIGHT_COST_BUDGET` before it is refused with `RATE_LIMITED` (`retryAfterSeconds`)' },
   { name: 'MAX_BODY_BYTES', default: '65536', description: 'largest HTTP request body and WebSocket message' },
   { name: 'RATE_LIMIT_POINTS', default: '0 = off (60000 in production)', description: 'cost points each API key / JWT subject (or IP, when anonymous) may spend per window' },
   { name: 'RATE_LIMIT_WINDOW_S', default: '60', description: 'rate-limit window in seconds' },
@@ -360,6 +380,11 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       maxAliases: env.MAX_ALIASES,
       maxTokens: env.MAX_TOKENS,
       maxCost: env.MAX_QUERY_COST,
+      maxNodes: env.MAX_EXPANDED_NODES,
+      maxResponseItems: env.MAX_RESPONSE_ITEMS,
+      maxVariablesDepth: env.MAX_VARIABLES_DEPTH,
+      inflightCostBudget: env.INFLIGHT_COST_BUDGET,
+      inflightQueueMs: env.INFLIGHT_QUEUE_MS,
       maxBodyBytes: env.MAX_BODY_BYTES,
       ratePoints: env.RATE_LIMIT_POINTS ?? (isProduction ? 60_000 : 0),
       rateWindowSeconds: env.RATE_LIMIT_WINDOW_S,

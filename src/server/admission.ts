@@ -1,9 +1,11 @@
-import { Kind, visit, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { GraphQLError, Kind, visit, type DocumentNode, type GraphQLSchema } from 'graphql';
 import { LRUCache } from 'lru-cache';
 import type { RateDecision, RateLimiter } from '../infra/limits/rate-limiter.js';
 import { Role, roleAtLeast, unauthenticated, type Principal } from '../modules/access/index.js';
 import { ErrorCode, codedError } from '../shared/errors.js';
-import { operationCost, tooComplex } from './limits.js';
+import type { OperationSize } from './cost.js';
+import type { InflightBudget, Lease } from './inflight.js';
+import { nestingExceeds, operationCost, tooComplex, variablesTooDeep } from './limits.js';
 
 export interface AdmissionRequest {
   document: DocumentNode;
@@ -18,18 +20,30 @@ export interface Admitted {
   cost: number;
   /** Undefined when rate limiting is off. */
   rate: RateDecision | undefined;
+  /**
+   * The operation's share of the in-flight budget: the transport releases it when the operation has
+   * finished, however it finished (idempotent).
+   */
+  lease: Lease;
 }
+
+const NO_LEASE: Lease = { cost: 0, release: () => undefined };
 
 /**
  * The checks an operation passes after validation and before it runs, identical for HTTP (an Apollo
  * plugin's didResolveOperation) and graphql-ws (onSubscribe), since graphql-ws runs no Apollo plugin:
  *
- * 1. introspection (`__schema`, `__type`) needs the analyst role (INTROSPECTION=false refuses it for
+ * 1. variables nested at most MAX_VARIABLES_DEPTH deep, else BAD_USER_INPUT, checked without
+ *    recursion before anything walks them;
+ * 2. introspection (`__schema`, `__type`) needs the analyst role (INTROSPECTION=false refuses it for
  *    everyone earlier, in validation);
- * 2. list arguments at most MAX_SYMBOLS_PER_REQUEST long, else BAD_USER_INPUT; cost (limits.ts) at
- *    most MAX_QUERY_COST, else QUERY_TOO_COMPLEX;
- * 3. the cost is charged to the caller's rate-limit budget (API key or JWT subject; the address when
- *    anonymous), else RATE_LIMITED with `retryAfterSeconds`.
+ * 3. list arguments at most MAX_SYMBOLS_PER_REQUEST long, else BAD_USER_INPUT; fields after fragment
+ *    expansion at most MAX_EXPANDED_NODES and cost (cost.ts) at most MAX_QUERY_COST, else
+ *    QUERY_TOO_COMPLEX; an operation whose size cannot be measured is refused, never charged a guess;
+ * 4. the cost is charged to the caller's rate-limit budget (API key or JWT subject; the address when
+ *    anonymous), else RATE_LIMITED with `retryAfterSeconds`;
+ * 5. the cost is held in the instance's in-flight budget (inflight.ts) until the transport releases
+ *    the lease: a short wait when full, then RATE_LIMITED.
  *
  * Throws the coded GraphQLError to send; resolves with what the HTTP layer turns into headers.
  */
@@ -40,14 +54,23 @@ export interface Admission {
 export function createAdmission(options: {
   schema: GraphQLSchema;
   maxCost: number;
+  /** MAX_EXPANDED_NODES; default: no limit beyond the cost's. */
+  maxNodes?: number;
+  /** MAX_VARIABLES_DEPTH; default 32. */
+  maxVariablesDepth?: number;
   /** MAX_SYMBOLS_PER_REQUEST: longer `symbols` lists are BAD_USER_INPUT before any cost is charged. */
   maxListSize: number;
   rateLimiter: RateLimiter | undefined;
+  /** INFLIGHT_COST_BUDGET; undefined: operations are not held back. */
+  inflight?: InflightBudget | undefined;
   authEnabled: boolean;
 }): Admission {
   const costOf = memoizedCost(options.schema, options.maxListSize);
+  const maxNodes = options.maxNodes ?? Number.POSITIVE_INFINITY;
+  const maxVariablesDepth = options.maxVariablesDepth ?? 32;
   return {
     async admit(request) {
+      if (request.variables != null && nestingExceeds(request.variables, maxVariablesDepth)) throw variablesTooDeep(maxVariablesDepth);
       if (options.authEnabled && asksForIntrospection(request.document)) {
         if (!request.principal) throw unauthenticated('introspection needs the analyst role');
         if (!roleAtLeast(request.principal.role, Role.Analyst)) {
@@ -57,11 +80,22 @@ export function createAdmission(options: {
           });
         }
       }
-      const cost = costOf(request);
-      if (cost > options.maxCost) {
+      let size: OperationSize;
+      try {
+        size = costOf(request);
+      } catch (error) {
+        if (error instanceof GraphQLError && typeof error.extensions.code === 'string') throw error;
+        throw tooComplex("The operation's cost could not be measured; it is refused.", { limit: 'cost', max: options.maxCost });
+      }
+      const { cost, nodes } = size;
+      if (nodes > maxNodes) {
+        throw tooComplex(`Expanded field limit of ${maxNodes} exceeded (fields after fragment expansion), found ${nodes}.`, { limit: 'nodes', max: maxNodes, actual: nodes });
+      }
+      if (!(cost <= options.maxCost)) {
         throw tooComplex(`Query cost limit of ${options.maxCost} exceeded, found ${cost}.`, { limit: 'cost', max: options.maxCost, actual: cost });
       }
-      if (!options.rateLimiter) return { cost, rate: undefined };
+      const hold = async () => (options.inflight ? options.inflight.acquire(cost) : NO_LEASE);
+      if (!options.rateLimiter) return { cost, rate: undefined, lease: await hold() };
       const key = request.principal ? request.principal.id : `ip:${request.clientAddress}`;
       const rate = await options.rateLimiter.consume(key, cost);
       if (!rate.allowed) {
@@ -71,7 +105,9 @@ export function createAdmission(options: {
           http: { status: 429, headers: new Map(Object.entries(rateHeaders(rate, true))) },
         });
       }
-      return { cost, rate };
+      // Charged before waiting for the in-flight budget, so a caller past its rate limit is refused
+      // at once and never holds a place in the queue.
+      return { cost, rate, lease: await hold() };
     },
   };
 }
@@ -92,24 +128,24 @@ export function rateHeaders(rate: RateDecision, refused: boolean): Record<string
  * second full walk of the operation against the schema, a profiled ~5% of the warm `predictions`
  * path, and a dashboard sends the same query with the same variables over and over. The cost is a
  * pure function of those three (and of the schema and list limit, fixed here). Refusals (a list
- * longer than the limit) are not remembered: they throw again each time. Variables whose JSON is
- * long (big lists) are not remembered either, so the memo stays small.
+ * longer than the limit, variables that do not fit) are not remembered: they throw again each time.
+ * Variables whose JSON is long (big lists) are not remembered either, so the memo stays small.
  */
 const MAX_VARIABLES_KEY = 8_192;
 
-function memoizedCost(schema: GraphQLSchema, maxListSize: number): (request: AdmissionRequest) => number {
-  const byDocument = new WeakMap<DocumentNode, LRUCache<string, number>>();
+function memoizedCost(schema: GraphQLSchema, maxListSize: number): (request: AdmissionRequest) => OperationSize {
+  const byDocument = new WeakMap<DocumentNode, LRUCache<string, OperationSize>>();
   return ({ document, operationName, variables }) => {
     const key = `${operationName ?? ''}\u0000${JSON.stringify(variables ?? {})}`;
     let known = byDocument.get(document);
     const hit = known?.get(key);
     if (hit !== undefined) return hit;
-    const cost = operationCost(schema, document, operationName, variables, maxListSize) ?? 1;
+    const size = operationCost(schema, document, operationName, variables, maxListSize);
     if (key.length <= MAX_VARIABLES_KEY) {
-      if (!known) byDocument.set(document, (known = new LRUCache<string, number>({ max: 256 })));
-      known.set(key, cost);
+      if (!known) byDocument.set(document, (known = new LRUCache<string, OperationSize>({ max: 256 })));
+      known.set(key, size);
     }
-    return cost;
+    return size;
   };
 }
 

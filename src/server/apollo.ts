@@ -10,7 +10,9 @@ import type { Context } from '../context/context.js';
 import { startSpan } from '../infra/tracing/tracing.js';
 import { rateHeaders, type Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
+import type { InflightBudget, Lease } from './inflight.js';
 import type { OperationObserver } from './observe.js';
+import { meterOf, startMeter } from './response-meter.js';
 
 export interface ApolloOptions {
   schema: GraphQLSchema;
@@ -21,6 +23,10 @@ export interface ApolloOptions {
   admission: Admission;
   /** Parsing stops (QUERY_TOO_COMPLEX) beyond this many tokens. */
   maxTokens: number;
+  /** MAX_RESPONSE_ITEMS: list items one response may hold (response-meter.ts). */
+  maxResponseItems: number;
+  /** The in-flight budget admission uses; long unsized lists reserve their items in it too. */
+  inflight?: InflightBudget | undefined;
   extraPlugins?: ApolloServerPlugin<Context>[];
 }
 
@@ -49,9 +55,11 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
       options.landingPage === 'sandbox'
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
         : ApolloServerPluginLandingPageProductionDefault({ footer: false }),
+      // Before observePlugin, so what is observed and logged is the response actually sent.
+      responseLimitPlugin(options.isProduction),
       observePlugin(options),
       subscriptionsOverWebSocketPlugin(),
-      admissionPlugin(options.admission),
+      admissionPlugin(options.admission, options.maxResponseItems, options.inflight),
       tracingPlugin(),
       ...(options.extraPlugins ?? []),
     ],
@@ -95,20 +103,56 @@ function tracingPlugin(): ApolloServerPlugin<Context> {
   };
 }
 
-/** Introspection role, cost and rate limit (admission.ts) once the operation is known; RateLimit headers. */
-function admissionPlugin(admission: Admission): ApolloServerPlugin<Context> {
+/**
+ * Introspection role, cost, rate limit and in-flight budget (admission.ts) once the operation is
+ * known; RateLimit headers. The in-flight lease is released when the response is sent, which Apollo
+ * does however execution ended (errors included).
+ */
+function admissionPlugin(admission: Admission, maxResponseItems: number, inflight: InflightBudget | undefined): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
+      let lease: Lease | undefined;
       return {
-        async didResolveOperation({ document, operationName, request, contextValue, response }) {
-          const { rate } = await admission.admit({
+        async didResolveOperation({ document, operation, operationName, request, contextValue, response }) {
+          // HTTP never runs a subscription (subscriptionsOverWebSocketPlugin refuses it); Apollo runs the
+          // plugins' hooks concurrently, so without this the refused operation would still be charged.
+          if (operation?.operation === 'subscription') return;
+          const admitted = await admission.admit({
             document,
             operationName,
             variables: request.variables,
             principal: contextValue.principal,
             clientAddress: contextValue.clientAddress,
           });
-          if (rate) for (const [name, value] of Object.entries(rateHeaders(rate, false))) response.http.headers.set(name, value);
+          lease = admitted.lease;
+          if (operation?.operation !== 'subscription') startMeter(contextValue, maxResponseItems, inflight);
+          if (admitted.rate) for (const [name, value] of Object.entries(rateHeaders(admitted.rate, false))) response.http.headers.set(name, value);
+        },
+        async willSendResponse({ contextValue }) {
+          lease?.release();
+          meterOf(contextValue)?.release();
+        },
+      };
+    },
+  };
+}
+
+/**
+ * A response past MAX_RESPONSE_ITEMS (or whose list reservation the in-flight budget refused) is one
+ * error, QUERY_TOO_COMPLEX (400) or RATE_LIMITED (429), not partial data.
+ */
+function responseLimitPlugin(isProduction: boolean): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response, contextValue }) {
+          const meter = meterOf(contextValue);
+          if (!meter?.exceeded || response.body.kind !== 'single') return;
+          const error = meter.error();
+          const http = error.extensions.http as { status?: number; headers?: Map<string, string> } | undefined;
+          response.body.singleResult = { errors: [formatGraphQLError(error.toJSON(), isProduction)] };
+          response.http.status = http?.status ?? 400;
+          for (const [name, value] of http?.headers ?? []) response.http.headers.set(name, value);
         },
       };
     },

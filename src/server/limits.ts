@@ -1,8 +1,8 @@
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
-import { GraphQLError, type GraphQLSchema, type DocumentNode, type ValidationContext, type ValidationRule } from 'graphql';
-import { getComplexity, simpleEstimator, type ComplexityEstimator } from 'graphql-query-complexity';
-import { ErrorCode, badUserInput, codedError } from '../shared/errors.js';
+import { BREAK, GraphQLError, Kind, type ASTVisitor, type DocumentNode, type GraphQLSchema, type ValidationContext, type ValidationRule } from 'graphql';
+import { ErrorCode, codedError } from '../shared/errors.js';
+import { measureOperation, type OperationSize } from './cost.js';
 
 /** The static limits every operation meets, over HTTP and WebSocket alike. */
 export interface QueryLimits {
@@ -23,8 +23,8 @@ export function limitRules(limits: Pick<QueryLimits, 'maxDepth' | 'maxAliases'>)
     context?.reportError(tooComplex(error.message.replace(/^Syntax Error: /, ''), { limit, max }));
   };
   return [
-    maxDepthRule({ n: limits.maxDepth, propagateOnRejection: false, onReject: [report('depth', limits.maxDepth)] }),
-    maxAliasesRule({ n: limits.maxAliases, allowList: [], propagateOnRejection: false, onReject: [report('aliases', limits.maxAliases)] }),
+    failClosed(maxDepthRule({ n: limits.maxDepth, propagateOnRejection: false, onReject: [report('depth', limits.maxDepth)] }), 'depth'),
+    failClosed(maxAliasesRule({ n: limits.maxAliases, allowList: [], propagateOnRejection: false, onReject: [report('aliases', limits.maxAliases)] }), 'aliases'),
   ];
 }
 
@@ -33,36 +33,44 @@ export function tooComplex(message: string, detail: { limit: string; max: number
 }
 
 /**
- * Arguments that say how many items a field returns, so its cost is that many times the cost of one
- * item: `symbols: [String!]!` (its length) and `last`/`first`/`limit: Int` (their value). A resolver
- * whose cost grows with another argument names it here.
+ * A limit rule whose own failure refuses the operation: an exception thrown inside a rule's visitor
+ * (a bug, or a document it did not expect) would otherwise surface as an internal error, or, where a
+ * caller treated it as "not measured", admit the operation unchecked.
  */
-const LIST_SIZE_ARGS = ['symbols'] as const;
-const COUNT_ARGS = ['last', 'first', 'limit'] as const;
+const VISITOR_KEYS: ReadonlySet<string> = new Set<string>([...Object.values(Kind), 'enter', 'leave']);
 
-function listSizeEstimator(maxListSize: number): ComplexityEstimator {
-  return ({ args, childComplexity }) => {
-    let multiplier = 1;
-    for (const name of LIST_SIZE_ARGS) {
-      const value = args[name];
-      if (!Array.isArray(value)) continue;
-      // Refused here, before anything runs, with the resolver's own words (it checks too).
-      if (value.length > maxListSize) throw badUserInput(`${name}: at most ${maxListSize} per request, got ${value.length}`, { limit: maxListSize });
-      multiplier *= Math.max(1, value.length);
+export function failClosed(rule: ValidationRule, limit: string): ValidationRule {
+  return (context) => {
+    const visitor = rule(context) as unknown as Record<string, unknown>;
+    const guarded: Record<string, unknown> = {};
+    const guard =
+      (fn: (...args: unknown[]) => unknown, self: unknown) =>
+      (...args: unknown[]) => {
+        try {
+          return fn.apply(self, args);
+        } catch {
+          context.reportError(tooComplex(`The ${limit} limit could not be checked; the operation is refused.`, { limit, max: 0 }));
+          return BREAK;
+        }
+      };
+    for (const key of Object.keys(visitor)) {
+      if (!VISITOR_KEYS.has(key)) continue;
+      const handler = visitor[key];
+      if (typeof handler === 'function') guarded[key] = guard(handler as (...args: unknown[]) => unknown, visitor);
+      else if (handler && typeof handler === 'object') {
+        const { enter, leave } = handler as { enter?: (...args: unknown[]) => unknown; leave?: (...args: unknown[]) => unknown };
+        guarded[key] = { ...(enter && { enter: guard(enter, visitor) }), ...(leave && { leave: guard(leave, visitor) }) };
+      }
     }
-    for (const name of COUNT_ARGS) {
-      const value = args[name];
-      if (typeof value === 'number' && Number.isFinite(value)) multiplier *= Math.max(1, Math.min(value, 100_000));
-    }
-    return multiplier === 1 ? undefined : multiplier * (1 + childComplexity);
+    return guarded as ASTVisitor;
   };
 }
 
 /**
- * The cost of an operation: 1 per field, with list-size arguments multiplying their field's subtree.
- * `predictions(symbols: [50 symbols]) { …16 fields… }` costs 50 × 17 = 850. Undefined when the
- * variables do not fit the operation (execution reports that as BAD_USER_INPUT). Throws BAD_USER_INPUT
- * when a list argument is longer than `maxListSize` (MAX_SYMBOLS_PER_REQUEST).
+ * The size of an operation after fragment expansion (cost.ts), or a coded refusal: BAD_USER_INPUT
+ * when the variables do not fit the operation or a list argument is longer than `maxListSize`
+ * (MAX_SYMBOLS_PER_REQUEST), QUERY_TOO_COMPLEX for anything else that goes wrong while measuring.
+ * Never "unknown": an operation whose size is not known does not run.
  */
 export function operationCost(
   schema: GraphQLSchema,
@@ -70,17 +78,33 @@ export function operationCost(
   operationName: string | undefined | null,
   variables: Record<string, unknown> | undefined | null,
   maxListSize: number,
-): number | undefined {
+): OperationSize {
   try {
-    return getComplexity({
-      schema,
-      query: document,
-      operationName: operationName ?? undefined,
-      variables: variables ?? {},
-      estimators: [listSizeEstimator(maxListSize), simpleEstimator({ defaultComplexity: 1 })],
-    });
+    return measureOperation(schema, document, operationName, variables, maxListSize);
   } catch (error) {
-    if (error instanceof GraphQLError && error.extensions.code === ErrorCode.BAD_USER_INPUT) throw error;
-    return undefined;
+    if (error instanceof GraphQLError && typeof error.extensions.code === 'string') throw error;
+    throw tooComplex("The operation's cost could not be measured; it is refused.", { limit: 'cost', max: 0 });
   }
+}
+
+/**
+ * How deeply `value` nests (a scalar is 0, `[]` and `{}` are 1), counted without recursion and
+ * stopping as soon as `max` is passed, so variables nested thousands deep are measured in constant
+ * stack before anything that recurses (JSON.stringify, variable coercion) sees them.
+ */
+export function nestingExceeds(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth + 1 > max) return true;
+    for (const child of Array.isArray(current) ? current : Object.values(current)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
+export function variablesTooDeep(max: number): GraphQLError {
+  return codedError(ErrorCode.BAD_USER_INPUT, `Variables nested deeper than ${max} levels (MAX_VARIABLES_DEPTH)`, { limit: 'variablesDepth', max, http: { status: 400 } });
 }

@@ -15,9 +15,11 @@ import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
 import { createApollo } from './apollo.js';
 import { healthRoutes } from './health-routes.js';
+import type { InflightBudget } from './inflight.js';
 import { limitRules, type QueryLimits } from './limits.js';
 import { createOperationObserver } from './observe.js';
 import { oncePerOperationRule } from './once-per-operation.js';
+import { meterListFields } from './response-meter.js';
 import { webApp } from './web-app.js';
 import { createWsTransport } from './ws.js';
 
@@ -43,7 +45,9 @@ export interface GatewayServerOptions {
   /** Which proxies' X-Forwarded-For to believe for the client address (fastify's trustProxy); default false. */
   trustProxy?: false | readonly string[];
   admission: Admission;
-  limits: Omit<QueryLimits, 'maxCost'> & { maxBodyBytes: number };
+  /** The in-flight budget the admission holds operations in (subscription events take their share too). */
+  inflight?: InflightBudget;
+  limits: Omit<QueryLimits, 'maxCost'> & { maxBodyBytes: number; maxResponseItems: number };
   /** Browser origins allowed to call cross-origin; empty: none. */
   corsOrigins: readonly string[];
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
@@ -93,6 +97,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     forceCloseConnections: 'idle',
   });
 
+  meterListFields(options.schema);
   const validationRules: ValidationRule[] = [
     ...(options.introspection ? [] : [NoSchemaIntrospectionCustomRule]),
     ...limitRules(options.limits),
@@ -108,6 +113,8 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     observer,
     admission: options.admission,
     maxTokens: options.limits.maxTokens,
+    maxResponseItems: options.limits.maxResponseItems,
+    inflight: options.inflight,
     extraPlugins: [fastifyApolloDrainPlugin(fastify)],
   });
   const ws = createWsTransport({
@@ -120,7 +127,9 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     ...(options.maxSubscriptionsPerConnection !== undefined && { maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection }),
     authenticator: options.authenticator,
     admission: options.admission,
+    inflight: options.inflight,
     maxTokens: options.limits.maxTokens,
+    maxResponseItems: options.limits.maxResponseItems,
     maxMessageBytes: options.limits.maxBodyBytes,
     ...(options.revocations && { revocations: options.revocations }),
     ...(options.credentialRecheckMs !== undefined && { credentialRecheckMs: options.credentialRecheckMs }),

@@ -5,12 +5,16 @@ import {
   GraphQLError,
   createSourceEventStream,
   execute,
+  getArgumentValues,
   getOperationAST,
+  getVariableValues,
+  Kind,
   parse,
   validate,
   type ExecutionArgs,
   type ExecutionResult,
   type GraphQLSchema,
+  type OperationDefinitionNode,
   type ValidationRule,
 } from 'graphql';
 import { CloseCode, makeServer, type ServerOptions } from 'graphql-ws';
@@ -22,7 +26,9 @@ import { keysUnavailable, unauthenticated, type Authenticator, type Principal, t
 import { ErrorCode, badUserInput } from '../shared/errors.js';
 import type { Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
+import type { InflightBudget, Lease } from './inflight.js';
 import type { OperationObserver } from './observe.js';
+import { meterOf, startMeter } from './response-meter.js';
 import { ExpirySweep } from './ws.expiry.js';
 
 /** How late, at most, a connection is closed after its credential expires (the sweep's period). */
@@ -48,6 +54,10 @@ export interface WsOptions {
   admission: Admission;
   /** Parsing stops (QUERY_TOO_COMPLEX) beyond this many tokens. */
   maxTokens: number;
+  /** MAX_RESPONSE_ITEMS: list items one query/mutation response may hold (response-meter.ts). */
+  maxResponseItems: number;
+  /** The in-flight budget admission holds operations in; subscription events take their share of it too. */
+  inflight?: InflightBudget | undefined;
   /** Close the socket when `connection_init` has not arrived within this time. */
   connectionInitWaitTimeoutMs?: number;
   /** Ping interval; a client that does not pong within the same time is dropped. */
@@ -260,8 +270,26 @@ export function createWsTransport(options: WsOptions): WsTransport {
     ...serverOptions,
     // Run inside the operation's span, so what resolvers do (market fetch, features, inference, SQL)
     // joins its trace: graphql-ws calls these from its message handler, outside any span of ours.
-    execute: (args) => inOperationSpan(args, 'graphql.execute', () => execute(args)),
-    subscribe: (args) => inOperationSpan(args, 'graphql.subscribe', () => subscribeSharingResults(args)),
+    // The admission lease (in-flight budget) is released when execution ends, or once a subscription
+    // has started (its events take their own share, see executeEvent). graphql-ws calls one of these
+    // for every operation onSubscribe admitted.
+    execute: async (args) => {
+      try {
+        const result = await inOperationSpan(args, 'graphql.execute', () => execute(args));
+        const meter = meterOf(args.contextValue as object);
+        return meter?.exceeded ? { errors: [meter.error()] } : result;
+      } finally {
+        leases.get(args)?.release();
+        meterOf(args.contextValue as object)?.release();
+      }
+    },
+    subscribe: async (args) => {
+      try {
+        return await inOperationSpan(args, 'graphql.subscribe', () => subscribeSharingResults(args));
+      } finally {
+        leases.get(args)?.release();
+      }
+    },
   });
 
   /**
@@ -296,20 +324,44 @@ export function createWsTransport(options: WsOptions): WsTransport {
     if (state !== 'valid') {
       return [unauthenticated(state === 'revoked' ? 'the API key of this connection was revoked; reconnect with a valid one' : 'the token of this connection expired; reconnect with a fresh one')];
     }
+    let lease: Lease;
+    let cost: number;
     try {
-      await options.admission.admit({
+      ({ lease, cost } = await options.admission.admit({
         document,
         operationName: payload.operationName,
         variables: payload.variables,
         principal,
         clientAddress: extra.request.ip,
-      });
+      }));
     } catch (error) {
       if (error instanceof GraphQLError) return [error];
       throw error;
     }
+    try {
+      return admitted(extra, id, payload, document, operation, principal, requestId, started.span, lease, cost);
+    } catch (error) {
+      lease.release();
+      throw error;
+    }
+  }
+
+  /** The rest of prepare, once admitted: the lease is released by execute/subscribe, or here on refusal. */
+  function admitted(
+    extra: Extra,
+    id: string,
+    payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
+    document: ExecutionArgs['document'],
+    operation: OperationDefinitionNode,
+    principal: Principal | undefined,
+    requestId: string,
+    span: Span,
+    lease: Lease,
+    cost: number,
+  ): ExecutionArgs | readonly GraphQLError[] {
     if (operation.operation === 'subscription') {
       if (extra.subscriptionOps.size >= maxSubscriptions) {
+        lease.release();
         return [badUserInput(`this connection already has ${maxSubscriptions} subscriptions running (the limit); complete one first or open another connection`, { limit: maxSubscriptions })];
       }
       extra.subscriptionOps.add(id);
@@ -330,7 +382,13 @@ export function createWsTransport(options: WsOptions): WsTransport {
       variableValues: payload.variables,
       contextValue,
     };
-    operationSpans.set(args, started.span);
+    operationSpans.set(args, span);
+    leases.set(args, lease);
+    if (operation.operation === 'subscription') {
+      if (options.inflight) eventShares.set(args, { budget: options.inflight, cost: eventCost(options.schema, operation, payload.variables, cost) });
+    } else {
+      startMeter(contextValue, options.maxResponseItems, options.inflight);
+    }
     // The role is part of the key: field authorization (@Authorized) depends on it and on nothing
     // else of the subscriber's, so subscribers with the same role, selection and variables share.
     if (operation.operation === 'subscription') {
@@ -470,6 +528,26 @@ function endSpan(started: Started, error?: unknown): void {
   started.span.end();
 }
 
+/** The in-flight lease of each admitted operation's execution arguments (set in onSubscribe). */
+const leases = new WeakMap<ExecutionArgs, Lease>();
+
+/** What one event of a subscription holds of the in-flight budget while it executes. */
+const eventShares = new WeakMap<ExecutionArgs, { budget: InflightBudget; cost: number }>();
+
+/**
+ * The cost of executing one event: a subscription's cost counts its selection once per symbol it
+ * listens to, an event executes it for one prediction.
+ */
+function eventCost(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Record<string, unknown> | null | undefined, cost: number): number {
+  const root = operation.selectionSet.selections[0];
+  const field = root?.kind === Kind.FIELD ? schema.getSubscriptionType()?.getFields()[root.name.value] : undefined;
+  if (!root || root.kind !== Kind.FIELD || !field) return cost;
+  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {}, { maxErrors: 1 });
+  if (coerced.errors) return cost;
+  const symbols = getArgumentValues(field, root, coerced.coerced).symbols;
+  return Array.isArray(symbols) && symbols.length > 1 ? Math.ceil(cost / symbols.length) : cost;
+}
+
 /** The `graphql.ws.operation` span of each operation's execution arguments (set in onSubscribe). */
 const operationSpans = new WeakMap<ExecutionArgs, Span>();
 
@@ -487,11 +565,15 @@ async function inOperationSpan<T>(args: ExecutionArgs, name: string, fn: () => T
  */
 async function executeEvent(args: ExecutionArgs, rootValue: unknown): Promise<ExecutionResult> {
   const operation = operationSpans.get(args);
+  const share = eventShares.get(args);
+  // Events are owed to the subscriber: they wait for room in the budget, never refused.
+  const lease = share ? await share.budget.acquire(share.cost, 'unbounded') : undefined;
   const span = startRootSpan('graphql.ws.event', { 'graphql.operation.type': 'subscription' }, operation ? [{ context: operation.spanContext() }] : []);
   try {
     return await withSpan(span, () => inSpan('graphql.execute', {}, async () => execute({ ...args, rootValue })));
   } finally {
     span.end();
+    lease?.release();
   }
 }
 

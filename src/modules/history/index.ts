@@ -15,5 +15,5 @@ export { HistoryReadRepository, type ConfidencePointRow, type ConfidenceTrendRow
 export { HistoryQueryService, MAX_BUCKETS, knownStrategy, type HistoryLoaders } from './history-query.service.js';
 export { HistoryResolver, PredictionHistoryResolver } from './history.resolver.js';
 export { ConfidencePoint, ConfidenceTrend } from './history.type.js';
-export { parseSpan, autoBucket, SpanError, type Span } from './bucket.js';
+export { parseSpan, autoBucket, AUTO_BUCKETS, SpanError, type Span } from './bucket.js';
 export { applyHistoryRetention } from './history-retention.js';
