@@ -125,7 +125,7 @@ function admissionPlugin(admission: Admission, maxResponseItems: number, infligh
             clientAddress: contextValue.clientAddress,
           });
           lease = admitted.lease;
-          if (operation?.operation !== 'subscription') startMeter(contextValue, maxResponseItems, inflight);
+          startMeter(contextValue, maxResponseItems, inflight);
           if (admitted.rate) for (const [name, value] of Object.entries(rateHeaders(admitted.rate, false))) response.http.headers.set(name, value);
         },
         async willSendResponse({ contextValue }) {
