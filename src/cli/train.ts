@@ -10,7 +10,7 @@ import { BarsRepository } from '../infra/market-data/bars-repository.js';
 import { parseBarsCsv } from '../infra/market-data/csv.js';
 import { findCsvFiles } from '../infra/market-data/importer.js';
 import type { Bar } from '../infra/market-data/market-data.js';
-import { STRATEGIES, findStrategy } from '../modules/predictions/strategies.js';
+import { STRATEGIES, findStrategy } from '../domain/strategies.js';
 import { buildManifest, exportModel } from '../training/package.js';
 import { trainDirectionModel } from '../training/train.js';
 

@@ -1,7 +1,7 @@
 import type { Bar } from '../infra/market-data/market-data.js';
-import type { FeatureStats, OfflineMetrics } from '../modules/models/manifest.js';
-import { FEATURE_NAMES } from '../modules/predictions/features.js';
-import type { StrategyDefinition } from '../modules/predictions/strategies.js';
+import type { FeatureStats, OfflineMetrics } from '../domain/manifest.js';
+import { FEATURE_NAMES } from '../domain/features.js';
+import type { StrategyDefinition } from '../domain/strategies.js';
 import { applyPlatt, fitPlatt, type PlattCalibration } from './calibration.js';
 import { INTERVAL_LEVELS, coverage, fitConformal, type ConformalIntervals } from './conformal.js';
 import { buildSamples, selectPeriod, type Samples } from './dataset.js';

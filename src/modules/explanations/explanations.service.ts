@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import type { Logger } from '../../infra/logger/logger.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
-import { applyPlatt } from '../models/calibration.js';
+import { applyPlatt } from '../../domain/calibration.js';
 import type { ModelVersionEntry } from '../models/index.js';
 import type { PredictionRecord } from '../predictions/index.js';
 import { invalidFeatures, invalidProbability, modelOutputInvalid } from '../predictions/index.js';

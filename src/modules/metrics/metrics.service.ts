@@ -1,6 +1,6 @@
 import { codedError, ErrorCode, badUserInput } from '../../shared/errors.js';
 import type { ModelMetrics } from '../models/index.js';
-import { DEFAULT_STRATEGY, findStrategy } from '../predictions/index.js';
+import { DEFAULT_STRATEGY, findStrategy } from '../../domain/strategies.js';
 import { CALIBRATION_BINS, type MetricsRepository } from './metrics.repository.js';
 
 export interface ModelMetricsQuery {

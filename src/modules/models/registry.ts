@@ -6,10 +6,10 @@ import { MicroBatcher, type MicroBatcherOptions } from '../../infra/inference/mi
 import { readOnnxMetadata } from '../../infra/inference/onnx-inspect.js';
 import type { Logger } from '../../infra/logger/logger.js';
 import { createSyntheticMarket } from '../../infra/market-data/synthetic.js';
-import { FEATURE_NAMES, FEATURE_SET_VERSION, FEATURE_WINDOW, computeFeatures } from '../predictions/features.js';
-import { findStrategy } from '../predictions/strategies.js';
-import { applyPlatt } from './calibration.js';
-import { manifestSchema, type Manifest } from './manifest.js';
+import { FEATURE_NAMES, FEATURE_SET_VERSION, FEATURE_WINDOW, computeFeatures } from '../../domain/features.js';
+import { findStrategy } from '../../domain/strategies.js';
+import { applyPlatt } from '../../domain/calibration.js';
+import { manifestSchema, type Manifest } from '../../domain/manifest.js';
 
 /**
  * Every model version found in the models directory, each loaded once (never per request), and which

@@ -8,7 +8,7 @@ import type { ModelsService } from '../models/models.service.js';
 import { IntervalArgs, PredictionArgs, PredictionsArgs } from './predictions.args.js';
 import { Prediction, PriceInterval, Quote } from './prediction.type.js';
 import { priceInterval, type PredictionRecord, type PredictionService } from './predictions.service.js';
-import { DEFAULT_STRATEGY } from './strategies.js';
+import { DEFAULT_STRATEGY } from '../../domain/strategies.js';
 import { bindSyncField } from '../../schema/sync-field.js';
 
 @Resolver(() => Prediction)

@@ -5,10 +5,10 @@ import { inSpan } from '../../infra/tracing/tracing.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
 import { MarketUnavailableError, isStaleBars } from '../../infra/market-data/resilient.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
-import { applyPlatt } from '../models/calibration.js';
+import { applyPlatt } from '../../domain/calibration.js';
 import type { ModelRegistry, ModelVersionEntry, Serving } from '../models/registry.js';
-import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from './features.js';
-import { findStrategy } from './strategies.js';
+import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from '../../domain/features.js';
+import { findStrategy } from '../../domain/strategies.js';
 import { invalidFeatures, invalidNumbers, invalidProbability, modelOutputInvalid } from './output-guard.js';
 
 export type Signal = 'BUY' | 'SELL' | 'HOLD';
