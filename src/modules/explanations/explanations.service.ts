@@ -4,7 +4,7 @@ import { codedError, ErrorCode } from '../../shared/errors.js';
 import { applyPlatt } from '../../domain/calibration.js';
 import type { ModelVersionEntry } from '../models/index.js';
 import type { PredictionRecord } from '../predictions/index.js';
-import { invalidFeatures, invalidProbability, modelOutputInvalid } from '../predictions/index.js';
+import { invalidFeatures, invalidProbability, modelOutputInvalid, unavailableBecause } from '../predictions/index.js';
 import { describeFactor, summarize } from './descriptions.js';
 import type { Explanation, Factor } from './explanation.type.js';
 import { CONFIDENCE_BUCKETS, type AccuracyBucket, type AccuracySource } from './explanations.repository.js';
@@ -93,7 +93,7 @@ export class ExplanationService {
         try {
           attributions = await this.attribute(model, indexes.map((i) => records[i]!));
         } catch (error) {
-          const failure = isCoded(error) ? error : unavailableBecause(`explanations (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger);
+          const failure = isCoded(error) ? error : unavailableBecause(`explanations (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger, 'are');
           for (const i of indexes) results[i] = failure;
           return;
         }
@@ -265,14 +265,3 @@ const modelKey = (strategy: string, version: string) => `${strategy}\u0000${vers
 function isCoded(error: unknown): error is Error {
   return error instanceof Error && typeof (error as { extensions?: { code?: unknown } }).extensions?.code === 'string';
 }
-
-/** Same policy as predictions: the client gets UNAVAILABLE without internals, the log gets the cause once. */
-function unavailableBecause(part: string, cause: unknown, logger: Logger): Error {
-  if (typeof cause === 'object' && cause !== null && !loggedCauses.has(cause)) {
-    loggedCauses.add(cause);
-    logger.warn({ err: cause, part }, `${part} failed`);
-  }
-  return codedError(ErrorCode.UNAVAILABLE, `${part} are unavailable right now; try again shortly`);
-}
-
-const loggedCauses = new WeakSet<object>();

@@ -1,6 +1,5 @@
+import { SIGNALS, type Signal } from '../../domain/signal.js';
 import type { PredictionRecord } from '../predictions/index.js';
-
-export type HistorySignal = 'BUY' | 'SELL' | 'HOLD';
 
 /**
  * One served prediction as history records it. Its key is (symbol, strategy, modelVersion, time):
@@ -16,7 +15,7 @@ export interface HistoryRow {
   readonly horizon: string;
   readonly probability: number;
   readonly confidence: number;
-  readonly signal: HistorySignal;
+  readonly signal: Signal;
   readonly expectedReturn: number | null;
   readonly intervalLevel: number;
   readonly intervalLow: number;
@@ -64,7 +63,7 @@ export function historyKey(row: HistoryRow): string {
   return `${row.symbol}\u0000${row.strategy}\u0000${row.modelVersion}\u0000${row.time.getTime()}`;
 }
 
-const SIGNALS: ReadonlySet<string> = new Set<HistorySignal>(['BUY', 'SELL', 'HOLD']);
+const KNOWN_SIGNALS: ReadonlySet<string> = new Set<string>(SIGNALS);
 
 /**
  * Why the table would refuse `row`, or undefined if it would accept it. Mirrors the NOT NULLs and
@@ -80,7 +79,7 @@ export function historyRowProblem(row: HistoryRow): string | undefined {
   }
   if (!isUnit(row.probability)) return `probability must be within [0, 1], got ${String(row.probability)}`;
   if (!isUnit(row.confidence)) return `confidence must be within [0, 1], got ${String(row.confidence)}`;
-  if (!SIGNALS.has(row.signal)) return `signal must be BUY, SELL or HOLD, got ${String(row.signal)}`;
+  if (!KNOWN_SIGNALS.has(row.signal)) return `signal must be BUY, SELL or HOLD, got ${String(row.signal)}`;
   if (row.expectedReturn !== null && !isFiniteNumber(row.expectedReturn)) {
     return `expectedReturn must be null or a finite number, got ${String(row.expectedReturn)}`;
   }

@@ -3,3 +3,4 @@ export { PredictionsResolver, bindSyncPredictionFields } from './predictions.res
 export { Prediction, SignalEnum } from './prediction.type.js';
 export { PredictionService, priceInterval, confidenceOf, type PredictionKey, type PredictionLoaders, type PredictionCaches, type CachedFeatures, type PredictionRecord } from './predictions.service.js';
 export { invalidFeatures, invalidNumbers, invalidProbability, modelOutputInvalid } from './output-guard.js';
+export { unavailableBecause } from './unavailable.js';
