@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { STRATEGY_PATTERN, VERSION_PATTERN } from './names.js';
 
 /**
  * `manifest.json` beside every `model.onnx`: everything the gateway needs to serve a model it knows
@@ -87,8 +88,8 @@ export const featureStatsSchema = z.object({
 });
 
 export const manifestSchema = z.object({
-  strategy: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/),
-  version: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+  strategy: z.string().regex(STRATEGY_PATTERN),
+  version: z.string().regex(VERSION_PATTERN),
   horizon: z.string(),
   horizonBars: z.number().int().positive().max(MANIFEST_BOUNDS.maxHorizonBars),
   createdAt: z.string().datetime(),

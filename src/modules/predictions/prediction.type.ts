@@ -1,6 +1,6 @@
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { Field, Float, ObjectType, registerEnumType } from 'type-graphql';
-import { type ModelVersion } from '../models/models.type.js';
+import { type ModelVersion } from '../models/index.js';
 
 export enum SignalEnum {
   BUY = 'BUY',

@@ -3,11 +3,11 @@ import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'typ
 import type { Context } from '../../context/context.js';
 import { Role } from '../access/index.js';
 import { badUserInput } from '../../shared/errors.js';
-import { ModelVersion } from '../models/models.type.js';
-import type { ModelsService } from '../models/models.service.js';
-import { IntervalArgs, PredictionArgs, PredictionsArgs } from './predictions.args.js';
+import { ModelVersion, type ModelsService } from '../models/index.js';
+import { IntervalArgs, PredictionsArgs } from './predictions.args.js';
 import { Prediction, PriceInterval, Quote } from './prediction.type.js';
 import { priceInterval, type PredictionRecord, type PredictionService } from './predictions.service.js';
+import { SymbolArgs } from '../../domain/args.js';
 import { DEFAULT_STRATEGY } from '../../domain/strategies.js';
 import { bindSyncField } from '../../schema/sync-field.js';
 
@@ -20,7 +20,7 @@ export class PredictionsResolver {
 
   @Authorized(Role.Viewer)
   @Query(() => Prediction, { description: 'The current prediction for one symbol' })
-  async prediction(@Args(() => PredictionArgs) { symbol, strategy }: PredictionArgs, @Ctx() ctx: Context): Promise<PredictionRecord> {
+  async prediction(@Args(() => SymbolArgs) { symbol, strategy }: SymbolArgs, @Ctx() ctx: Context): Promise<PredictionRecord> {
     const name = strategy ?? DEFAULT_STRATEGY;
     this.service.activeModel(name);
     return ctx.loaders.predictions.prediction.load({ strategy: name, symbol });
