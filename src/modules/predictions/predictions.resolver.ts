@@ -1,4 +1,3 @@
-import type { GraphQLSchema } from 'graphql';
 import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../context/context.js';
 import { Role } from '../access/index.js';
@@ -9,7 +8,6 @@ import { Prediction, PriceInterval, Quote } from './prediction.type.js';
 import { priceInterval, type PredictionRecord, type PredictionService } from './predictions.service.js';
 import { SymbolArgs } from '../../domain/args.js';
 import { DEFAULT_STRATEGY } from '../../domain/strategies.js';
-import { bindSyncField } from '../../schema/sync-field.js';
 
 @Resolver(() => Prediction)
 export class PredictionsResolver {
@@ -63,13 +61,24 @@ export class PredictionsResolver {
 }
 
 /**
+ * Makes one field of the built schema run synchronously, validating its arguments with `ArgsClass`:
+ * the schema layer's bindSyncField (schema/sync-field.ts), applied to the schema being built.
+ */
+export type BindSyncField = <Root, Result, Args extends object = Record<string, never>>(
+  typeName: string,
+  fieldName: string,
+  resolve: (root: Root, args: Args) => Result,
+  ArgsClass?: new () => Args,
+) => void;
+
+/**
  * The fields of every item of a `predictions` list run synchronously and read the record as it is
  * (schema/sync-field.ts says why): the methods above still declare them, with the same validation
  * and results; this replaces only how they run. Without `models` (a schema built without services,
  * whose resolvers never run) `model` is left as declared.
  */
-export function bindSyncPredictionFields(schema: GraphQLSchema, models?: ModelsService): void {
-  bindSyncField(schema, 'Prediction', 'interval', (prediction: PredictionRecord, { level }: IntervalArgs) => priceInterval(prediction, level), IntervalArgs);
-  bindSyncField(schema, 'Prediction', 'quote', (prediction: PredictionRecord) => prediction.quote);
-  if (models) bindSyncField(schema, 'Prediction', 'model', (prediction: PredictionRecord) => models.view(prediction.model));
+export function bindSyncPredictionFields(bind: BindSyncField, models?: ModelsService): void {
+  bind('Prediction', 'interval', (prediction: PredictionRecord, { level }: IntervalArgs) => priceInterval(prediction, level), IntervalArgs);
+  bind('Prediction', 'quote', (prediction: PredictionRecord) => prediction.quote);
+  if (models) bind('Prediction', 'model', (prediction: PredictionRecord) => models.view(prediction.model));
 }
