@@ -1,6 +1,13 @@
 import { ArrayMaxSize, ArrayMinSize, IsOptional, Matches } from 'class-validator';
 import { ArgsType, Field } from 'type-graphql';
-import { QUERIED_VERSION_PATTERN, queriedVersionMessage, STRATEGY_PATTERN, strategyMessage, SYMBOL_PATTERN, symbolMessage } from './names.js';
+import {
+  QUERIED_VERSION_PATTERN,
+  queriedVersionMessage,
+  STRATEGY_PATTERN,
+  strategyMessage,
+  SYMBOL_PATTERN,
+  symbolMessage,
+} from './names.js';
 
 /**
  * The arguments that name what a query is about (a strategy, a symbol, symbols, a version), declared
@@ -24,15 +31,31 @@ function stacked(...decorators: PropertyDecorator[]): PropertyDecorator {
 /** `strategy: String!`, or with `optional` `strategy: String` that defaults to `direction-1d`. */
 export function StrategyField(options: { optional?: boolean } = {}): PropertyDecorator {
   const rule = Matches(STRATEGY_PATTERN, { message: strategyMessage });
-  return options.optional ? stacked(Field(() => String, { nullable: true, description: 'Defaults to `direction-1d`' }), IsOptional(), rule) : stacked(Field(() => String), rule);
+  return options.optional
+    ? stacked(
+        Field(() => String, { nullable: true, description: 'Defaults to `direction-1d`' }),
+        IsOptional(),
+        rule,
+      )
+    : stacked(
+        Field(() => String),
+        rule,
+      );
 }
 
 /** `symbol: String!`, or with `description` an optional `symbol: String`. */
 export function SymbolField(options: { description?: string } = {}): PropertyDecorator {
   const rule = Matches(SYMBOL_PATTERN, { message: `symbol ${symbolMessage}` });
   return options.description === undefined
-    ? stacked(Field(() => String), rule)
-    : stacked(Field(() => String, { nullable: true, description: options.description }), IsOptional(), rule);
+    ? stacked(
+        Field(() => String),
+        rule,
+      )
+    : stacked(
+        Field(() => String, { nullable: true, description: options.description }),
+        IsOptional(),
+        rule,
+      );
 }
 
 /**
@@ -50,7 +73,11 @@ export function SymbolsField(options: { description: string; per: 'request' | 's
 
 /** An optional `version: String` of a history or metrics query. */
 export function QueriedVersionField(description: string): PropertyDecorator {
-  return stacked(Field(() => String, { nullable: true, description }), IsOptional(), Matches(QUERIED_VERSION_PATTERN, { message: queriedVersionMessage }));
+  return stacked(
+    Field(() => String, { nullable: true, description }),
+    IsOptional(),
+    Matches(QUERIED_VERSION_PATTERN, { message: queriedVersionMessage }),
+  );
 }
 
 /** `strategy: String!`: the arguments of everything about one strategy. */
