@@ -4,7 +4,7 @@
  *
  *   main → server → schema/context → modules → domain → infra contracts → libraries
  *   config/ and shared/ are leaves; cli/ and training/ are entry points beside main.
- *   domain/ is pure vocabulary (docs/decisions/0001-domain-layer.md): no I/O, no module, no engine.
+ *   domain/ is pure vocabulary (docs/decisions/domain-layer.md): no I/O, no module, no engine.
  *
  * The imports that break a rule today, waiting for the redesign, are listed one by one (rule, from, to)
  * in .dependency-cruiser-known-violations.json (dependency-cruiser's own baseline, `--ignore-known`):

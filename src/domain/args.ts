@@ -13,7 +13,7 @@ import {
  * The arguments that name what a query is about (a strategy, a symbol, symbols, a version), declared
  * and validated once here; the modules' args classes extend {@link StrategyArgs} or {@link SymbolArgs}
  * or use these fields. The one file of this layer that uses type-graphql: its decorators only
- * declare; nothing here runs GraphQL (docs/decisions/0001-domain-layer.md).
+ * declare; nothing here runs GraphQL (docs/decisions/domain-layer.md).
  *
  * Each field is one decorator so a class can still say what the argument means in its query (the
  * schema's descriptions differ) without restating the rule: class-validator keeps only one validator

@@ -1,4 +1,5 @@
 import { SIGNALS, type Signal } from '../../domain/signal.js';
+import type { PredictionHistoryTable } from '../../infra/db/tables.js';
 import type { PredictionRecord } from '../predictions/index.js';
 
 /**
@@ -64,6 +65,10 @@ export function historyKey(row: HistoryRow): string {
 }
 
 const KNOWN_SIGNALS: ReadonlySet<string> = new Set<string>(SIGNALS);
+
+// infra/db/tables.ts, below the domain, spells the column's type itself; this holds it to Signal both ways.
+const SIGNAL_COLUMN_IS_SIGNAL: [Signal, PredictionHistoryTable['signal']] extends [PredictionHistoryTable['signal'], Signal] ? true : never = true;
+void SIGNAL_COLUMN_IS_SIGNAL;
 
 /**
  * Why the table would refuse `row`, or undefined if it would accept it. Mirrors the NOT NULLs and
