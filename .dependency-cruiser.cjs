@@ -137,6 +137,13 @@ module.exports = {
       to: { path: '^src/modules/([^/]+)/.+', pathNot: ['^src/modules/$1/', '^src/modules/[^/]+/index\\.ts$'] },
     },
     {
+      name: 'no-deep-module-imports-from-outside',
+      severity: 'error',
+      comment: 'main, the server, the schema, the context, cli/ and training/ see a module through its index.ts too.',
+      from: { path: '^src/', pathNot: '^src/modules/' },
+      to: { path: '^src/modules/[^/]+/.+', pathNot: '^src/modules/[^/]+/index\\.ts$' },
+    },
+    {
       name: 'server-does-not-import-main',
       severity: 'error',
       from: { path: '^src/(server|schema|context)/' },
