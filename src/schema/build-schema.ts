@@ -70,7 +70,10 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
       },
     },
   });
-  bindSyncPredictionFields((typeName, fieldName, resolve, ArgsClass) => bindSyncField(schema, typeName, fieldName, resolve, ArgsClass), services?.models);
+  bindSyncPredictionFields(
+    (typeName, fieldName, resolve, ArgsClass) => bindSyncField(schema, typeName, fieldName, resolve, ArgsClass),
+    services?.models,
+  );
   if (services?.signals) bindSignalsService(schema, services.signals);
   return schema;
 }

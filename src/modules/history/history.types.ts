@@ -67,7 +67,8 @@ export function historyKey(row: HistoryRow): string {
 const KNOWN_SIGNALS: ReadonlySet<string> = new Set<string>(SIGNALS);
 
 // infra/db/tables.ts, below the domain, spells the column's type itself; this holds it to Signal both ways.
-const SIGNAL_COLUMN_IS_SIGNAL: [Signal, PredictionHistoryTable['signal']] extends [PredictionHistoryTable['signal'], Signal] ? true : never = true;
+type SignalColumn = PredictionHistoryTable['signal'];
+const SIGNAL_COLUMN_IS_SIGNAL: [Signal, SignalColumn] extends [SignalColumn, Signal] ? true : never = true;
 void SIGNAL_COLUMN_IS_SIGNAL;
 
 /**
