@@ -28,12 +28,11 @@ function stacked(...decorators: PropertyDecorator[]): PropertyDecorator {
   };
 }
 
-/** `strategy: String!`, or with `optional` `strategy: String` that defaults to `direction-1d`. */
-export function StrategyField(options: { optional?: boolean } = {}): PropertyDecorator {
-  const rule = Matches(STRATEGY_PATTERN, { message: strategyMessage });
-  return options.optional
+/** A required `String!` checked by `rule`; with `optional`, a nullable `String` that may be left out. */
+function nameField(rule: PropertyDecorator, optional?: { description: string }): PropertyDecorator {
+  return optional
     ? stacked(
-        Field(() => String, { nullable: true, description: 'Defaults to `direction-1d`' }),
+        Field(() => String, { nullable: true, description: optional.description }),
         IsOptional(),
         rule,
       )
@@ -43,19 +42,16 @@ export function StrategyField(options: { optional?: boolean } = {}): PropertyDec
       );
 }
 
+/** `strategy: String!`, or with `optional` `strategy: String` that defaults to `direction-1d`. */
+export function StrategyField(options: { optional?: boolean } = {}): PropertyDecorator {
+  const rule = Matches(STRATEGY_PATTERN, { message: strategyMessage });
+  return nameField(rule, options.optional ? { description: 'Defaults to `direction-1d`' } : undefined);
+}
+
 /** `symbol: String!`, or with `description` an optional `symbol: String`. */
 export function SymbolField(options: { description?: string } = {}): PropertyDecorator {
   const rule = Matches(SYMBOL_PATTERN, { message: `symbol ${symbolMessage}` });
-  return options.description === undefined
-    ? stacked(
-        Field(() => String),
-        rule,
-      )
-    : stacked(
-        Field(() => String, { nullable: true, description: options.description }),
-        IsOptional(),
-        rule,
-      );
+  return nameField(rule, options.description === undefined ? undefined : { description: options.description });
 }
 
 /**
@@ -73,11 +69,7 @@ export function SymbolsField(options: { description: string; per: 'request' | 's
 
 /** An optional `version: String` of a history or metrics query. */
 export function QueriedVersionField(description: string): PropertyDecorator {
-  return stacked(
-    Field(() => String, { nullable: true, description }),
-    IsOptional(),
-    Matches(QUERIED_VERSION_PATTERN, { message: queriedVersionMessage }),
-  );
+  return nameField(Matches(QUERIED_VERSION_PATTERN, { message: queriedVersionMessage }), { description });
 }
 
 /** `strategy: String!`: the arguments of everything about one strategy. */
