@@ -19,7 +19,7 @@ import { meterOf } from './response-meter.js';
 export interface OperationRun {
   /** `graphql.ws.operation`: execute/subscribe run as its children, events link to it. */
   readonly span: Span;
-  /** The admission's in-flight lease: released when execution ends, or once a subscription has started. */
+  /** What the admission holds (admission.ts `holdAdmitted`): released when execution ends, or once a subscription has started. */
   readonly lease: Lease;
   /** Subscriptions: what one event holds of the in-flight budget while it executes. */
   readonly eventShare?: { readonly budget: InflightBudget; readonly cost: number } | undefined;
@@ -63,7 +63,6 @@ export class SharedExecution {
       return meter?.exceeded ? { errors: [meter.error()] } : result;
     } finally {
       run?.lease.release();
-      meterOf(args.contextValue as object)?.release();
     }
   };
 

@@ -6,10 +6,10 @@ import type { Logger } from '../infra/logger/logger.js';
 import { startRootSpan } from '../infra/tracing/tracing.js';
 import type { Principal } from '../modules/access/index.js';
 import { ErrorCode } from '../shared/errors.js';
+import { holdAdmitted } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
 import type { InflightBudget } from './inflight.js';
 import type { OperationObserver } from './observe.js';
-import { startMeter } from './response-meter.js';
 import type { CredentialHolder, CredentialWatcher } from './ws.credentials.js';
 import { eventCost, isAsyncIterable, shareKey, type SharedExecution } from './ws.execution.js';
 import type { PrepareRequest, Prepared } from './ws.prepare.js';
@@ -112,10 +112,9 @@ export function wsHooks(options: WsHooksOptions): Hooks {
       clientAddress: extra.clientAddress,
     });
     const args: ExecutionArgs = { schema: options.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
-    if (!subscription) startMeter(contextValue, options.maxResponseItems, options.inflight);
     options.execution.register(args, {
       span,
-      lease,
+      lease: holdAdmitted({ lease }, { subscription, context: contextValue }, options),
       ...(subscription && {
         eventShare: options.inflight && { budget: options.inflight, cost: eventCost(options.schema, operation, payload.variables, cost) },
         shareKey: shareKey(extra.principal, payload),
