@@ -185,6 +185,7 @@ describe(`Alpaca adapter against a local fake Alpaca (${stackName})`, () => {
 
     alpaca.start((bars) => void announced.push([...bars]));
     await until(() => alpaca.health().status === 'ok', 'the stream subscribed');
+    await alpaca.idle(); // the catch-up after subscribing is done: sessions published from now on arrive by stream
     fake.sendRaw('not json');
     fake.sendRaw('{"T":"d"}');
     fake.sendRaw(JSON.stringify([{ T: 'd', S: 'AAPL', o: 'x' }, { T: 'd', S: 'aapl!', o: 1, h: 1, l: 1, c: 1, v: 1, t: '2020-01-01T05:00:00Z' }]));
@@ -203,6 +204,7 @@ describe(`Alpaca adapter against a local fake Alpaca (${stackName})`, () => {
       await new Promise((r) => setTimeout(r, 20)); // a slow listener must still see the sessions in order
     });
     await until(() => alpaca.health().status === 'ok', 'the stream subscribed');
+    await alpaca.idle(); // the catch-up after subscribing is done: sessions published from now on arrive by stream
     const [d1, d2, d3, d4, d5] = nextWeekdays(DATES.at(-1)!, 5) as [string, string, string, string, string];
     publishSession(d1);
     await until(() => announced.length === 1, 'the first live bar');
@@ -231,6 +233,7 @@ describe(`Alpaca adapter against a local fake Alpaca (${stackName})`, () => {
     await alpaca.backfill();
     alpaca.start((bars) => void announced.push([...bars]));
     await until(() => alpaca.health().status === 'ok', 'the stream subscribed');
+    await alpaca.idle(); // the catch-up after subscribing is done: sessions published from now on arrive by stream
     const date = nextWeekdays(DATES.at(-1)!, 1)[0]!;
     const bar = nextBar(lastOf('MSFT'), date);
     fake.publishDaily('MSFT', bar);
