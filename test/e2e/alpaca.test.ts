@@ -22,12 +22,15 @@ describe(`the gateway on Alpaca Market Data v2 (a local fake on 127.0.0.1) (${st
     for (const { symbol, bar } of entries) fake.addBars(symbol, [bar]);
     fake.sendDaily(entries);
   };
-  const ready = async () => (await (await fetch(`${server.url}/health/ready`)).json()) as { components: Array<{ name: string; status: string; detail?: string }> };
+  const ready = async () =>
+    (await (await fetch(`${server.url}/health/ready`)).json()) as { components: Array<{ name: string; status: string; detail?: string }> };
   const marketComponent = async () => (await ready()).components.find((c) => c.name === 'market')!;
   const historyRows = async (symbol: string, date: string) =>
     Number(
       (
-        await sql<{ n: string }>`select count(*) as n from prediction_history where symbol = ${symbol} and time = ${new Date(`${date}T00:00:00Z`)}`.execute(
+        await sql<{
+          n: string;
+        }>`select count(*) as n from prediction_history where symbol = ${symbol} and time = ${new Date(`${date}T00:00:00Z`)}`.execute(
           server.gateway.database.db,
         )
       ).rows[0]!.n,
@@ -65,7 +68,10 @@ describe(`the gateway on Alpaca Market Data v2 (a local fake on 127.0.0.1) (${st
       assert.equal(p.quote.source, 'alpaca');
       assert.equal(p.asOf.slice(0, 10), DATES.at(-1));
     }
-    assert.ok(fake.requests.some((r) => r.query.page_token), 'the backfill paged');
+    assert.ok(
+      fake.requests.some((r) => r.query.page_token),
+      'the backfill paged',
+    );
     const deadline = Date.now() + 10_000;
     while ((await marketComponent()).status !== 'ok' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.match((await marketComponent()).detail ?? '', /alpaca: streaming/);
@@ -90,7 +96,12 @@ describe(`the gateway on Alpaca Market Data v2 (a local fake on 127.0.0.1) (${st
     // The stream drops; three sessions close while it cannot reconnect; then it can.
     fake.acceptingStream = false;
     fake.dropStream();
-    for (const [date, move] of [[d2, -0.01], [d3, 0.005], [d4, 0.012]] as const) publishSession(date, move);
+    for (const [date, move] of [
+      [d2, -0.01],
+      [d3, 0.005],
+      [d4, 0.012],
+    ] as const)
+      publishSession(date, move);
     fake.acceptingStream = true;
     await s.until((r) => r.ticks().some((t) => t.startsWith(d4)), 15_000, 'the caught-up sessions');
     const ticks = s.ticks().map((t) => t.slice(0, 10));

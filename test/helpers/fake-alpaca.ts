@@ -171,7 +171,18 @@ export class FakeAlpaca {
         client.dailyBars = wanted;
         ws.send(
           JSON.stringify([
-            { T: 'subscription', trades: [], quotes: [], bars: [], updatedBars: [], dailyBars: [...wanted], statuses: [], lulds: [], corrections: [], cancelErrors: [] },
+            {
+              T: 'subscription',
+              trades: [],
+              quotes: [],
+              bars: [],
+              updatedBars: [],
+              dailyBars: [...wanted],
+              statuses: [],
+              lulds: [],
+              corrections: [],
+              cancelErrors: [],
+            },
           ]),
         );
       }
@@ -186,7 +197,8 @@ export class FakeAlpaca {
       res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(typeof body === 'string' ? body : JSON.stringify(body));
     };
     if (url.pathname !== '/v2/stocks/bars') return send(404, { message: 'Not Found' });
-    if (req.headers['apca-api-key-id'] !== this.keyId || req.headers['apca-api-secret-key'] !== this.secretKey) return send(403, { message: 'forbidden.' });
+    if (req.headers['apca-api-key-id'] !== this.keyId || req.headers['apca-api-secret-key'] !== this.secretKey)
+      return send(403, { message: 'forbidden.' });
     if (this.throttle.remaining > 0) {
       this.throttle.remaining--;
       return send(429, { message: 'too many requests.' }, { 'retry-after': String(this.throttle.retryAfterS) });
@@ -216,7 +228,16 @@ export class FakeAlpaca {
 /** A bar as Alpaca stamps it: `t` at midnight New York time of the session. */
 function wireBar(bar: FakeBar, factor: number) {
   const round = (x: number) => Math.round(x * factor * 10_000) / 10_000;
-  return { t: newYorkMidnight(bar.date), o: round(bar.o), h: round(bar.h), l: round(bar.l), c: round(bar.c), v: bar.v, n: 1_000, vw: round((bar.h + bar.l + bar.c) / 3) };
+  return {
+    t: newYorkMidnight(bar.date),
+    o: round(bar.o),
+    h: round(bar.h),
+    l: round(bar.l),
+    c: round(bar.c),
+    v: bar.v,
+    n: 1_000,
+    vw: round((bar.h + bar.l + bar.c) / 3),
+  };
 }
 
 function newYorkMidnight(date: string): string {
@@ -252,7 +273,7 @@ export function nextWeekdays(date: string, count: number): string[] {
 /** A deterministic random walk of daily bars over `dates`. */
 export function walk(dates: readonly string[], seed: number, startPrice = 100): FakeBar[] {
   let state = seed >>> 0 || 1;
-  const rand = () => ((state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0) / 2 ** 32);
+  const rand = () => (state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0) / 2 ** 32;
   let close = startPrice;
   return dates.map((date) => {
     const open = close;

@@ -114,12 +114,19 @@ describe(`Alpaca adapter against a local fake Alpaca (${stackName})`, () => {
     const stored = await storedCloses('AAPL');
     assert.equal(stored.length, DATES.length);
     assert.ok(stored.every((b) => b.source === 'alpaca'));
-    assert.deepEqual(stored.map((b) => b.time.toISOString().slice(0, 10)), DATES, 'session dates in New York, stamped 00:00 UTC');
+    assert.deepEqual(
+      stored.map((b) => b.time.toISOString().slice(0, 10)),
+      DATES,
+      'session dates in New York, stamped 00:00 UTC',
+    );
     const before = stored[split - 1]!;
     const after = stored[split]!;
     // Raw close halves across the split; the adjusted close moves as the market did (under 5%).
     assert.ok(after.close / before.close < 0.55);
-    assert.ok(Math.abs(after.adjClose / before.adjClose - 1) < 0.05, `adjusted return across the split: ${after.adjClose / before.adjClose}`);
+    assert.ok(
+      Math.abs(after.adjClose / before.adjClose - 1) < 0.05,
+      `adjusted return across the split: ${after.adjClose / before.adjClose}`,
+    );
     assert.equal(alpaca.health().status, 'ok', 'the catch-up worked; the stream is not started yet');
 
     // A second backfill rewrites the same rows: nothing stored twice.
@@ -188,7 +195,12 @@ describe(`Alpaca adapter against a local fake Alpaca (${stackName})`, () => {
     await alpaca.idle(); // the catch-up after subscribing is done: sessions published from now on arrive by stream
     fake.sendRaw('not json');
     fake.sendRaw('{"T":"d"}');
-    fake.sendRaw(JSON.stringify([{ T: 'd', S: 'AAPL', o: 'x' }, { T: 'd', S: 'aapl!', o: 1, h: 1, l: 1, c: 1, v: 1, t: '2020-01-01T05:00:00Z' }]));
+    fake.sendRaw(
+      JSON.stringify([
+        { T: 'd', S: 'AAPL', o: 'x' },
+        { T: 'd', S: 'aapl!', o: 1, h: 1, l: 1, c: 1, v: 1, t: '2020-01-01T05:00:00Z' },
+      ]),
+    );
     const date = nextWeekdays(DATES.at(-1)!, 1)[0]!;
     fake.publishDaily('AAPL', nextBar(lastOf('AAPL'), date));
     await until(async () => (await storedCloses('AAPL')).at(-1)!.time.toISOString().startsWith(date), 'the valid bar after the bad ones');
@@ -220,11 +232,21 @@ describe(`Alpaca adapter against a local fake Alpaca (${stackName})`, () => {
     await alpaca.idle();
 
     const sessions = announced.map((batch) => [...new Set(batch.map((b) => b.time.toISOString().slice(0, 10)))]);
-    assert.deepEqual(sessions, [[d1], [d2], [d3], [d4], [d5]], JSON.stringify(announced.map((b) => b.map((x) => `${x.symbol}@${x.time.toISOString().slice(0, 10)}`))));
+    assert.deepEqual(
+      sessions,
+      [[d1], [d2], [d3], [d4], [d5]],
+      JSON.stringify(announced.map((b) => b.map((x) => `${x.symbol}@${x.time.toISOString().slice(0, 10)}`))),
+    );
     assert.ok(announced.every((batch) => batch.length === SYMBOLS.length));
     assert.equal(await countRows(), SYMBOLS.length * (DATES.length + 5), 'each bar stored once');
     const aapl = await storedCloses('AAPL');
-    assert.deepEqual(aapl.slice(-5).map((b) => b.close), fake.bars.get('AAPL')!.slice(-5).map((b) => Math.round(b.c * 10_000) / 10_000));
+    assert.deepEqual(
+      aapl.slice(-5).map((b) => b.close),
+      fake.bars
+        .get('AAPL')!
+        .slice(-5)
+        .map((b) => Math.round(b.c * 10_000) / 10_000),
+    );
     assert.ok(logLines.some((l) => /stream closed/.test(l) && /reconnecting in/.test(l)));
   });
 

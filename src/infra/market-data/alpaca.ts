@@ -154,7 +154,8 @@ export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
         token = page.nextPageToken;
         if (!token) break;
         // A token seen before would page forever.
-        if (seen.has(token) || pages >= MAX_PAGES) throw new Error(`alpaca: pagination does not end (page ${pages}, token repeated or over ${MAX_PAGES} pages)`);
+        if (seen.has(token) || pages >= MAX_PAGES)
+          throw new Error(`alpaca: pagination does not end (page ${pages}, token repeated or over ${MAX_PAGES} pages)`);
         seen.add(token);
       }
     }
@@ -172,7 +173,17 @@ export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
         const time = sessionDate(bar.t);
         if (!isFinalSession(time, at)) continue;
         const adjClose = adjustedClose.get(time.getTime()) ?? bar.c;
-        bySession.set(time.getTime(), { symbol, time, open: bar.o, high: bar.h, low: bar.l, close: bar.c, adjClose, volume: bar.v, source: SOURCE });
+        bySession.set(time.getTime(), {
+          symbol,
+          time,
+          open: bar.o,
+          high: bar.h,
+          low: bar.l,
+          close: bar.c,
+          adjClose,
+          volume: bar.v,
+          source: SOURCE,
+        });
       }
       bars.push(...[...bySession.values()].sort((a, b) => a.time.getTime() - b.time.getTime()));
     }
@@ -263,7 +274,8 @@ export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
     if (stopped) return;
     const at = now();
     let day = sessionDate(at);
-    while ([0, 6].includes(day.getUTCDay()) || sessionClose(day).getTime() + AFTER_CLOSE_MS <= at.getTime()) day = new Date(day.getTime() + DAY_MS);
+    while ([0, 6].includes(day.getUTCDay()) || sessionClose(day).getTime() + AFTER_CLOSE_MS <= at.getTime())
+      day = new Date(day.getTime() + DAY_MS);
     closeTimer = setTimeout(
       () => {
         void enqueue('after-close catch-up', catchUp);
@@ -290,7 +302,17 @@ export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
       if (!wanted.has(S)) continue;
       const time = sessionDate(bar.t);
       if (!isFinalSession(time, at)) continue; // the day so far; the after-close catch-up stores the final bar
-      candidates.push({ symbol: S, time, open: bar.o, high: bar.h, low: bar.l, close: bar.c, adjClose: bar.c, volume: bar.v, source: SOURCE });
+      candidates.push({
+        symbol: S,
+        time,
+        open: bar.o,
+        high: bar.h,
+        low: bar.l,
+        close: bar.c,
+        adjClose: bar.c,
+        volume: bar.v,
+        source: SOURCE,
+      });
     }
     if (candidates.length === 0) return;
     if (latest.size === 0) await loadLatest();
@@ -349,7 +371,10 @@ export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
       reconnects++;
       const delayMs = backoff(reconnects, authFailed);
       streamProblem ??= 'stream disconnected';
-      log.warn({ code, delayMs: Math.round(delayMs), attempt: reconnects }, `alpaca: stream closed (${streamProblem}); reconnecting in ${Math.round(delayMs)} ms`);
+      log.warn(
+        { code, delayMs: Math.round(delayMs), attempt: reconnects },
+        `alpaca: stream closed (${streamProblem}); reconnecting in ${Math.round(delayMs)} ms`,
+      );
       reconnectTimer = setTimeout(connect, delayMs);
       reconnectTimer.unref();
     });
@@ -377,11 +402,18 @@ export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
         const what = STREAM_ERRORS[message.code] ?? 'error';
         streamProblem = `stream error ${message.code} ${message.msg || what}`;
         if (STREAM_AUTH_ERRORS.has(message.code)) {
-          log.error({ code: message.code }, `alpaca: ${streamProblem}: check ALPACA_KEY_ID / ALPACA_SECRET_KEY and ALPACA_FEED (${options.feed}) for your plan`);
+          log.error(
+            { code: message.code },
+            `alpaca: ${streamProblem}: check ALPACA_KEY_ID / ALPACA_SECRET_KEY and ALPACA_FEED (${options.feed}) for your plan`,
+          );
           ws.close();
           return true;
         }
-        if (message.code === 405) log.error({ code: 405, symbols: symbols.length }, `alpaca: ${streamProblem}: the plan allows fewer symbols than the ${symbols.length} configured (ALPACA_SYMBOLS)`);
+        if (message.code === 405)
+          log.error(
+            { code: 405, symbols: symbols.length },
+            `alpaca: ${streamProblem}: the plan allows fewer symbols than the ${symbols.length} configured (ALPACA_SYMBOLS)`,
+          );
         else log.warn({ code: message.code }, `alpaca: ${streamProblem}`);
         if (message.code === 406 || message.code === 407) ws.close();
         return false;
@@ -408,9 +440,12 @@ export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
     },
     health() {
       const problems = [restProblem, streamProblem ?? (listener && !subscribed ? 'stream not subscribed yet' : undefined)].filter(Boolean);
-      const last = lastSession ?? [...latest.values()].reduce<Date | undefined>((max, bar) => (!max || bar.time > max ? bar.time : max), undefined);
+      const last =
+        lastSession ?? [...latest.values()].reduce<Date | undefined>((max, bar) => (!max || bar.time > max ? bar.time : max), undefined);
       const tail = `${symbols.length} symbols, feed ${options.feed}, newest session ${last ? last.toISOString().slice(0, 10) : 'none'}`;
-      return problems.length === 0 ? { status: 'ok', detail: `alpaca: streaming; ${tail}` } : { status: 'degraded', detail: `alpaca: ${problems.join('; ')}; serving stored bars; ${tail}` };
+      return problems.length === 0
+        ? { status: 'ok', detail: `alpaca: streaming; ${tail}` }
+        : { status: 'degraded', detail: `alpaca: ${problems.join('; ')}; serving stored bars; ${tail}` };
     },
     idle: () => queue.then(() => undefined),
     async stop() {
@@ -432,7 +467,8 @@ function isAuthFailure(error: unknown): boolean {
 /** A log line and readiness detail that say what to do; never a key. */
 function describeRestFailure(error: unknown): string {
   if (error instanceof VendorUnavailableError) {
-    if (error.status === 401 || error.status === 403) return `REST auth failed (HTTP ${error.status}): check ALPACA_KEY_ID / ALPACA_SECRET_KEY and ALPACA_FEED for your plan`;
+    if (error.status === 401 || error.status === 403)
+      return `REST auth failed (HTTP ${error.status}): check ALPACA_KEY_ID / ALPACA_SECRET_KEY and ALPACA_FEED for your plan`;
     if (error.status === 429) return `REST throttled (HTTP 429 after ${error.attempts} attempt(s)); retrying later`;
     return `REST ${error.message}`;
   }
