@@ -114,6 +114,9 @@ const newYorkHour = new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_Yo
  */
 export function sessionDate(time: string | Date): Date {
   const instant = typeof time === 'string' ? new Date(time) : time;
+  // A bar stamped at exactly 00:00 UTC (proxies and caches that re-stamp daily bars) names its date in
+  // UTC: read in New York it would be the evening before, a day early. No session starts at 19:00 there.
+  if (instant.getTime() % DAY_MS === 0) return new Date(instant.getTime());
   return new Date(`${newYorkDate.format(instant)}T00:00:00Z`);
 }
 

@@ -96,6 +96,9 @@ describe('Alpaca wire format', () => {
     assert.equal(sessionDate('2024-07-03T04:00:00Z').toISOString(), '2024-07-03T00:00:00.000Z');
     // 02:00 UTC on the 4th is still the 3rd in New York.
     assert.equal(sessionDate('2024-01-04T02:00:00Z').toISOString(), '2024-01-03T00:00:00.000Z');
+    // Stamped at the close, or re-stamped at 00:00 UTC of the date: the same session.
+    assert.equal(sessionDate('2024-01-03T21:00:00Z').toISOString(), '2024-01-03T00:00:00.000Z');
+    assert.equal(sessionDate('2024-01-03T00:00:00Z').toISOString(), '2024-01-03T00:00:00.000Z');
   });
 
   test('a session is final at 16:00 New York time (21:00 UTC in winter, 20:00 in summer)', () => {
