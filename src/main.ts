@@ -271,6 +271,15 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     interest.start();
     monitor.start();
     if (vendor) {
+      // The vendor streams what subscribers on any instance want, beyond the configured universe.
+      const following = setInterval(() => {
+        interest.all().then(
+          (members) => vendor.follow(members.map((member) => member.slice(member.indexOf('|') + 1))),
+          () => undefined, // the monitor logs an unreadable interest set; the next round retries
+        );
+      }, 1_000);
+      following.unref();
+      releasers.push({ name: 'vendor interest', close: async () => clearInterval(following) });
       // A vendor catching up after a gap waits for each session's signals before storing the next, so
       // they are published in order. The second tick: the first may have joined one that started
       // before the bars were stored.

@@ -162,6 +162,13 @@ export class FakeAlpaca {
         }
         return;
       }
+      if (message.action === 'unsubscribe' && client.authenticated) {
+        for (const symbol of message.dailyBars ?? []) client.dailyBars.delete(symbol);
+        ws.send(
+          JSON.stringify([{ T: 'subscription', trades: [], quotes: [], bars: [], updatedBars: [], dailyBars: [...client.dailyBars] }]),
+        );
+        return;
+      }
       if (message.action === 'subscribe') {
         if (!client.authenticated) return void ws.send(JSON.stringify([{ T: 'error', code: 401, msg: 'not authenticated' }]));
         const wanted = new Set([...client.dailyBars, ...(message.dailyBars ?? [])]);

@@ -275,6 +275,37 @@ describe(`Alpaca adapter against a local fake Alpaca (${stackName})`, () => {
     assert.ok(!msft.some((b) => b.time.toISOString().slice(0, 10) === today) || today <= date);
   });
 
+  test('follows the interest set: a symbol subscribers want is backfilled and subscribed, then unsubscribed when they leave; the universe stays', async () => {
+    fake.addBars('QQQ', walk(DATES, 9, 300));
+    const alpaca = makeFeed();
+    await alpaca.backfill();
+    alpaca.start((bars) => void announced.push([...bars]));
+    await until(() => alpaca.health().status === 'ok', 'the stream subscribed');
+    await alpaca.idle();
+    assert.equal((await storedCloses('QQQ')).length, 0);
+
+    alpaca.follow(['QQQ', 'AAPL']);
+    await alpaca.idle();
+    assert.equal((await storedCloses('QQQ')).length, DATES.length, 'backfilled');
+    await until(
+      () => fake.received.some((m) => JSON.stringify(m) === JSON.stringify({ action: 'subscribe', dailyBars: ['QQQ'] })),
+      'the subscribe for QQQ',
+    );
+    const date = nextWeekdays(DATES.at(-1)!, 1)[0]!;
+    const bar = nextBar(lastOf('QQQ'), date);
+    fake.addBars('QQQ', [bar]);
+    await new Promise((r) => setTimeout(r, 50));
+    fake.sendDaily([{ symbol: 'QQQ', bar }]);
+    await until(async () => (await storedCloses('QQQ')).at(-1)!.time.toISOString().startsWith(date), 'the streamed QQQ bar');
+
+    alpaca.follow([]);
+    await until(
+      () => fake.received.some((m) => JSON.stringify(m) === JSON.stringify({ action: 'unsubscribe', dailyBars: ['QQQ'] })),
+      'the unsubscribe',
+    );
+    assert.deepEqual([...alpaca.symbols], SYMBOLS, 'the configured universe stays');
+  });
+
   test('error 405 (symbol limit): a clear log line naming the configured count, health degraded', async () => {
     await fake.close();
     fake = await new FakeAlpaca({ symbolLimit: 2 }).start();
@@ -284,6 +315,6 @@ describe(`Alpaca adapter against a local fake Alpaca (${stackName})`, () => {
     alpaca.start(() => {});
     await until(() => /405/.test(alpaca.health().detail), '405 in health');
     assert.match(alpaca.health().detail, /stream error 405 symbol limit exceeded/);
-    assert.ok(logLines.some((l) => /plan allows fewer symbols than the 3 configured/.test(l)));
+    assert.ok(logLines.some((l) => /plan allows fewer symbols than the 3 subscribed/.test(l)));
   });
 });

@@ -15,7 +15,7 @@ import {
 import { validateBars } from './bar-rules.js';
 import type { BarsRepository } from './bars-repository.js';
 import { InvalidBarsError, createIngestFeed, type MarketFeed } from './feed.js';
-import type { Bar } from './market-data.js';
+import { SYMBOL_PATTERN, type Bar } from './market-data.js';
 import { VendorUnavailableError, type VendorHttpClient } from './vendor-http.js';
 
 /**
@@ -50,7 +50,7 @@ export interface AlpacaFeedOptions {
   readonly streamUrl: string;
   /** Calendar days a catch-up reads back from today. */
   readonly backfillDays: number;
-  /** Backfilled and subscribed (the configured universe; the interest set is not followed). */
+  /** Always backfilled and subscribed (the configured universe); {@link AlpacaFeed.follow} adds more. */
   readonly symbols: readonly string[];
   readonly store: Pick<BarsRepository, 'upsert' | 'fetchBars'>;
   /** Timeouts, retries (429 with Retry-After, 5xx), and the vendor's one circuit breaker. */
@@ -75,6 +75,14 @@ export interface AlpacaFeed extends MarketFeed {
   health(): { status: 'ok' | 'degraded'; detail: string };
   /** Resolves once everything received so far is stored and announced. */
   idle(): Promise<void>;
+  /**
+   * The symbols subscribers want now (the interest set): ones outside the universe are subscribed and
+   * backfilled, ones no longer wanted are unsubscribed; the configured universe always stays. The
+   * plan's symbol limit is the vendor's: past it the stream answers 405, which is logged and in health.
+   */
+  follow(wanted: readonly string[]): void;
+  /** What is subscribed (or will be, once connected). */
+  readonly symbols: readonly string[];
 }
 
 /** A stream bar this far from the stored adjusted close (either way) asks REST for corporate actions first. */
@@ -92,7 +100,9 @@ const AFTER_CLOSE_MS = 15 * 60_000;
 const SOURCE = 'alpaca';
 
 export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
-  const { symbols, store, http } = options;
+  const { store, http } = options;
+  const universe = new Set(options.symbols);
+  let symbols: readonly string[] = [...universe];
   const log = options.logger.child({ provider: SOURCE });
   const now = options.now ?? (() => new Date());
   const random = options.random ?? Math.random;
@@ -389,7 +399,9 @@ export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
         else if (message.msg === 'authenticated') ws.send(JSON.stringify({ action: 'subscribe', dailyBars: symbols }));
         return false;
       case 'subscription':
-        if (!subscribed) {
+        if (subscribed) {
+          streamProblem = undefined; // a later change (follow) was accepted
+        } else {
           subscribed = true;
           reconnects = 0;
           streamProblem = undefined;
@@ -412,7 +424,7 @@ export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
         if (message.code === 405)
           log.error(
             { code: 405, symbols: symbols.length },
-            `alpaca: ${streamProblem}: the plan allows fewer symbols than the ${symbols.length} configured (ALPACA_SYMBOLS)`,
+            `alpaca: ${streamProblem}: the plan allows fewer symbols than the ${symbols.length} subscribed (ALPACA_SYMBOLS and what subscribers ask for)`,
           );
         else log.warn({ code: message.code }, `alpaca: ${streamProblem}`);
         if (message.code === 406 || message.code === 407) ws.close();
@@ -448,6 +460,24 @@ export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
         : { status: 'degraded', detail: `alpaca: ${problems.join('; ')}; serving stored bars; ${tail}` };
     },
     idle: () => queue.then(() => undefined),
+    get symbols() {
+      return symbols;
+    },
+    follow(wanted) {
+      const next = [...new Set([...universe, ...wanted.filter((symbol) => SYMBOL_PATTERN.test(symbol))])];
+      const current = new Set(symbols);
+      const added = next.filter((symbol) => !current.has(symbol));
+      const kept = new Set(next);
+      const removed = symbols.filter((symbol) => !kept.has(symbol));
+      if (added.length === 0 && removed.length === 0) return;
+      symbols = next;
+      log.info({ added, removed, symbols: next.length }, 'alpaca: following what subscribers want');
+      if (socket && subscribed) {
+        if (added.length > 0) socket.send(JSON.stringify({ action: 'subscribe', dailyBars: added }));
+        if (removed.length > 0) socket.send(JSON.stringify({ action: 'unsubscribe', dailyBars: removed }));
+      }
+      if (added.length > 0) void enqueue('catch-up for new symbols', catchUp);
+    },
     async stop() {
       stopped = true;
       clearTimeout(reconnectTimer);
