@@ -447,9 +447,11 @@ async function chooseMarket(
     const symbols = provider.symbols ?? [...new Set([...config.signals.watchlist, ...DEFAULT_SYNTHETIC_UNIVERSE])];
     const vendor = createAlpacaFeed({ ...provider, symbols, store: repository, http, logger: vendorLogger });
     logger.info({ symbols: symbols.length, feed: provider.feed, backfillDays: provider.backfillDays }, 'market data: Alpaca, backfilling into the bars store');
-    // Start-up waits for the backfill (bounded by the client's retries); a refusal is logged and in
-    // readiness, and the gateway serves whatever is stored.
-    await vendor.backfill();
+    // Start-up waits for the backfill, but not for a vendor that hangs (4 attempts of 10 s): after 15 s
+    // it goes on in the background. A refusal is logged and in readiness; whatever is stored is served.
+    if ((await withDeadline(vendor.backfill(), 15_000)) === 'timeout') {
+      logger.warn('market data: the Alpaca backfill is taking over 15 s; starting anyway, it goes on in the background');
+    }
     return {
       market: { ...createBarsStoreProvider(repository), name: 'alpaca' },
       feed: vendor,
