@@ -306,6 +306,30 @@ describe(`Alpaca adapter against a local fake Alpaca (${stackName})`, () => {
     assert.deepEqual([...alpaca.symbols], SYMBOLS, 'the configured universe stays');
   });
 
+  test('a history that ended long ago (fixed fixture dates, nothing in the window) is read whole, and a gap after it is filled from its end', async () => {
+    await fake.close();
+    fake = await new FakeAlpaca({ pageSize: 50 }).start();
+    const old = nextWeekdays('2024-01-01', 120);
+    SYMBOLS.forEach((symbol, i) => fake.addBars(symbol, walk(old, i + 1)));
+    const alpaca = makeFeed(); // a 400-day window ending today: 2024 lies outside it
+    assert.equal(await alpaca.backfill(), true);
+    assert.equal(await countRows(), SYMBOLS.length * old.length);
+    alpaca.start((bars) => void announced.push([...bars]));
+    await until(() => alpaca.health().status === 'ok', 'the stream subscribed');
+    await alpaca.idle();
+    const [d1, d2, d3] = nextWeekdays(old.at(-1)!, 3) as [string, string, string];
+    for (const date of [d1, d2]) for (const symbol of SYMBOLS) fake.addBars(symbol, [nextBar(lastOf(symbol), date)]); // missed
+    const entries = SYMBOLS.map((symbol) => ({ symbol, bar: nextBar(lastOf(symbol), d3) }));
+    for (const { symbol, bar } of entries) fake.addBars(symbol, [bar]);
+    fake.sendDaily(entries);
+    await until(() => announced.length === 3, 'the two missed sessions and the streamed one');
+    assert.deepEqual(
+      announced.map((batch) => [...new Set(batch.map((b) => b.time.toISOString().slice(0, 10)))]),
+      [[d1], [d2], [d3]],
+    );
+    assert.equal(await countRows(), SYMBOLS.length * (old.length + 3));
+  });
+
   test('error 405 (symbol limit): a clear log line naming the configured count, health degraded', async () => {
     await fake.close();
     fake = await new FakeAlpaca({ symbolLimit: 2 }).start();

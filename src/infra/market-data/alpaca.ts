@@ -98,6 +98,8 @@ const DAY_MS = 86_400_000;
 /** After a session's close, the final daily bar is asked for this much later. */
 const AFTER_CLOSE_MS = 15 * 60_000;
 const SOURCE = 'alpaca';
+/** Where a symbol with no recent bars is looked up from (before any data Alpaca serves). */
+const DEEP_HISTORY_START = new Date('2000-01-01T00:00:00Z');
 
 export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
   const { store, http } = options;
@@ -139,10 +141,10 @@ export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
 
   const headers = { 'APCA-API-KEY-ID': options.keyId, 'APCA-API-SECRET-KEY': options.secretKey, accept: 'application/json' };
 
-  const fetchDaily = async (start: Date, adjustment: 'raw' | 'all'): Promise<Map<string, AlpacaBar[]>> => {
+  const fetchDaily = async (which: readonly string[], start: Date, adjustment: 'raw' | 'all'): Promise<Map<string, AlpacaBar[]>> => {
     const result = new Map<string, AlpacaBar[]>();
-    for (let i = 0; i < symbols.length; i += SYMBOLS_PER_REQUEST) {
-      const chunk = symbols.slice(i, i + SYMBOLS_PER_REQUEST);
+    for (let i = 0; i < which.length; i += SYMBOLS_PER_REQUEST) {
+      const chunk = which.slice(i, i + SYMBOLS_PER_REQUEST);
       let token: string | undefined;
       const seen = new Set<string>();
       for (let pages = 1; ; pages++) {
@@ -238,8 +240,21 @@ export function createAlpacaFeed(options: AlpacaFeedOptions): AlpacaFeed {
     try {
       await loadLatest();
       const at = now();
-      const start = new Date(Math.floor(at.getTime() / DAY_MS) * DAY_MS - options.backfillDays * DAY_MS);
-      const [raw, adjusted] = [await fetchDaily(start, 'raw'), await fetchDaily(start, 'all')];
+      // The window, reaching back to the day after the oldest "newest stored bar": a gap is filled whole.
+      let start = Math.floor(at.getTime() / DAY_MS) * DAY_MS - options.backfillDays * DAY_MS;
+      for (const symbol of symbols) {
+        const known = latest.get(symbol);
+        if (known) start = Math.min(start, known.time.getTime() + DAY_MS);
+      }
+      const raw = await fetchDaily(symbols, new Date(start), 'raw');
+      const adjusted = await fetchDaily(symbols, new Date(start), 'all');
+      // Symbols with nothing stored and nothing in the window may have a history that ends earlier
+      // (a delisted ticker, a test vendor's fixed dates): read all of it once they are asked for.
+      const unseen = symbols.filter((symbol) => !latest.has(symbol) && !raw.get(symbol)?.length);
+      if (unseen.length > 0) {
+        for (const [symbol, list] of await fetchDaily(unseen, DEEP_HISTORY_START, 'raw')) raw.set(symbol, list);
+        for (const [symbol, list] of await fetchDaily(unseen, DEEP_HISTORY_START, 'all')) adjusted.set(symbol, list);
+      }
       const bars = joinBars(raw, adjusted, at);
       const known = new Map([...latest].map(([symbol, bar]) => [symbol, bar.time.getTime()]));
       const isNew = (bar: Bar) => bar.time.getTime() > (known.get(bar.symbol) ?? -Infinity);
