@@ -144,3 +144,38 @@ describe(`the gateway on Alpaca with wrong keys (${stackName})`, () => {
     assert.equal((await fetch(`${server.url}/health/live`)).status, 200);
   });
 });
+
+describe(`the gateway on Alpaca while it throttles (${stackName})`, () => {
+  let fake: FakeAlpaca;
+  let server: TestGateway;
+  before(async () => {
+    fake = await new FakeAlpaca().start();
+    fake.addBars('AAPL', walk(DATES, 3));
+    fake.throttle = { remaining: 1_000, retryAfterS: 30 }; // longer than the backoff cap: no retry
+    server = await startTestGateway({
+      MARKET_PROVIDER: 'alpaca',
+      ALPACA_KEY_ID: fake.keyId,
+      ALPACA_SECRET_KEY: fake.secretKey,
+      ALPACA_DATA_URL: fake.restUrl,
+      ALPACA_STREAM_URL: fake.streamUrl,
+      ALPACA_SYMBOLS: 'AAPL',
+    });
+  });
+  after(async () => {
+    await server.close();
+    await fake.close();
+  });
+
+  test('starts; readiness names the throttling on market and stays ready; the gateway keeps answering', async () => {
+    const response = await fetch(`${server.url}/health/ready`);
+    assert.equal(response.status, 200, 'degraded, still ready: stored bars (none here) are served');
+    const report = (await response.json()) as { components: Array<{ name: string; status: string; detail?: string }> };
+    const market = report.components.find((c) => c.name === 'market')!;
+    assert.equal(market.status, 'degraded');
+    assert.match(market.detail ?? '', /REST throttled \(HTTP 429/);
+    // One request per catch-up (start-up, after subscribing, then backed-off retries), none retried inside one.
+    const throttled = fake.requests.filter((r) => r.status === 429).length;
+    assert.ok(throttled >= 1 && throttled <= 4, `${throttled} throttled requests`);
+    assert.equal((await fetch(`${server.url}/health/live`)).status, 200);
+  });
+});
