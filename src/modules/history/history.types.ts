@@ -40,11 +40,26 @@ export type HistoryRow = { readonly [F in HistoryField]: PredictionHistoryTable[
 /**
  * A row holding exactly the fields of `source` that HISTORY_COLUMNS names, with `time` as given: the
  * writer's copy (so later changes by the caller cannot alter what is written) and a spill line read back.
- * Unchecked: validate the result with historyRowProblem where the source is not trusted.
+ * Unchecked: validate the result with historyRowProblem where the source is not trusted. A literal, not
+ * a loop over HISTORY_FIELDS, as every served prediction is copied here (docs/decisions/history-write-path.md);
+ * `satisfies` makes a column added to HISTORY_COLUMNS and missing here fail the type check.
  */
 export function pickHistoryRow(source: Readonly<Record<HistoryField, unknown>>, time: Date): HistoryRow {
-  const row: Record<string, unknown> = { time };
-  for (const field of HISTORY_FIELDS) if (field !== 'time') row[field] = source[field];
+  const row = {
+    time,
+    symbol: source.symbol,
+    strategy: source.strategy,
+    modelVersion: source.modelVersion,
+    horizon: source.horizon,
+    probability: source.probability,
+    confidence: source.confidence,
+    signal: source.signal,
+    expectedReturn: source.expectedReturn,
+    intervalLevel: source.intervalLevel,
+    intervalLow: source.intervalLow,
+    intervalHigh: source.intervalHigh,
+    featuresHash: source.featuresHash,
+  } satisfies Record<HistoryField, unknown>;
   return row as HistoryRow;
 }
 
