@@ -165,9 +165,9 @@ function serialize(row: HistoryRow): string {
   return JSON.stringify(toJson(row)) + '\n';
 }
 
-/** The row's JSON object: its fields in column order (the writer holds only exact copies), the time as epoch ms. */
+/** The row's JSON object: exactly its fields, in column order, the time as epoch milliseconds. */
 function toJson(row: HistoryRow): Record<string, unknown> {
-  return { ...row, time: row.time.getTime() };
+  return { ...pickHistoryRow(row, row.time), time: row.time.getTime() };
 }
 
 /** The row on one line, or why it is not one. */
