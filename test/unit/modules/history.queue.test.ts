@@ -13,22 +13,12 @@ import { tempDir } from '../../helpers/services.js';
 const T0 = Date.UTC(2021, 3, 21);
 const silent = createLogger({ level: 'silent', format: 'json' });
 
+const FIXED = { symbol: 'AAPL', strategy: 'direction-1d', modelVersion: 'v1', horizon: '1d', signal: 'BUY' } as const;
+const VALUES = { probability: 0.6, confidence: 0.6, expectedReturn: null, intervalLevel: 0.95, intervalLow: 1, intervalHigh: 2 };
+
+/** Row `i`, told apart by its time and its featuresHash `h<i>`. */
 function row(i: number): HistoryRow {
-  return {
-    time: new Date(T0 + i * 60_000),
-    symbol: 'AAPL',
-    strategy: 'direction-1d',
-    modelVersion: 'v1',
-    horizon: '1d',
-    probability: 0.6,
-    confidence: 0.6,
-    signal: 'BUY',
-    expectedReturn: null,
-    intervalLevel: 0.95,
-    intervalLow: 1,
-    intervalHigh: 2,
-    featuresHash: `h${i}`,
-  };
+  return { ...FIXED, ...VALUES, time: new Date(T0 + i * 60_000), featuresHash: `h${i}` };
 }
 
 async function openQueue(dir: string) {
