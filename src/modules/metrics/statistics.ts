@@ -58,6 +58,10 @@ export interface BootstrapOptions {
   readonly eceBins?: number;
 }
 
+/** What `method` says wherever estimates are served or stored. */
+export const BOOTSTRAP_METHOD = 'calendar-block percentile bootstrap: whole UTC months drawn with replacement; the percentile interval, widened to the point value where it excludes it';
+export const BOOTSTRAP_BLOCK = 'MONTH';
+
 export const DEFAULT_REPLICATES = 1_000;
 export const DEFAULT_SEED = 20_200_316;
 export const DEFAULT_LEVEL = 0.95;
