@@ -101,7 +101,12 @@ export function expectedCalibrationError(bins: readonly CalibrationBin[], n: num
  * The bins again, each with the distinct UTC days (of asOf) behind it and a 95% interval of its observed
  * rate that counts days, not rows, as the units of evidence (rows of one day move together).
  */
-export function calibrationEvidence(bins: readonly CalibrationBin[], p: ArrayLike<number>, y: ArrayLike<number>, time: ArrayLike<number>): CalibrationBin[] {
+export function calibrationEvidence(
+  bins: readonly CalibrationBin[],
+  p: ArrayLike<number>,
+  y: ArrayLike<number>,
+  time: ArrayLike<number>,
+): CalibrationBin[] {
   const perBin = bins.map(() => new Map<number, { rows: number; hits: number }>());
   for (let i = 0; i < p.length; i++) {
     const b = Math.min(bins.length - 1, Math.floor(p[i]! * bins.length));
@@ -114,6 +119,8 @@ export function calibrationEvidence(bins: readonly CalibrationBin[], p: ArrayLik
   }
   return bins.map((bin, b) => {
     const interval = clusteredProportion(clusteredCounts([...perBin[b]!.values()]));
-    return interval ? { ...bin, days: perBin[b]!.size, observedRateLow: interval.low, observedRateHigh: interval.high } : { ...bin, days: 0 };
+    return interval
+      ? { ...bin, days: perBin[b]!.size, observedRateLow: interval.low, observedRateHigh: interval.high }
+      : { ...bin, days: 0 };
   });
 }

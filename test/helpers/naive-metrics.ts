@@ -39,7 +39,10 @@ export function naiveMetrics(rows: readonly NaiveRow[], reference: number | null
   let ece = 0;
   for (let k = 0; k < 10; k++) {
     const inBin = rows.filter((r) => Math.min(9, Math.floor(r.p * 10)) === k);
-    if (inBin.length) ece += (inBin.length / n) * Math.abs(inBin.reduce((a, r) => a + r.p, 0) / inBin.length - inBin.reduce((a, r) => a + r.y, 0) / inBin.length);
+    if (inBin.length)
+      ece +=
+        (inBin.length / n) *
+        Math.abs(inBin.reduce((a, r) => a + r.p, 0) / inBin.length - inBin.reduce((a, r) => a + r.y, 0) / inBin.length);
   }
   const withInterval = rows.filter((r) => r.covered !== null);
   return {

@@ -76,7 +76,14 @@ describe(`explanations: realized accuracy evidence by confidence band (${stackNa
     const perDay = new Map<string, { rows: number; correct: number }>();
     for (const r of written) {
       const bucket = Math.min(99, Math.floor(r.row.confidence * 100));
-      if (r.correct === null || r.row.strategy !== band.strategy || r.row.modelVersion !== band.version || bucket < band.lo || bucket > band.hi) continue;
+      if (
+        r.correct === null ||
+        r.row.strategy !== band.strategy ||
+        r.row.modelVersion !== band.version ||
+        bucket < band.lo ||
+        bucket > band.hi
+      )
+        continue;
       const day = r.row.time.toISOString().slice(0, 10);
       const d = perDay.get(day) ?? { rows: 0, correct: 0 };
       d.rows++;
@@ -107,7 +114,14 @@ describe(`explanations: realized accuracy evidence by confidence band (${stackNa
     const got = await repository.evidenceInBands(bands);
     assert.equal(got.length, bands.length);
     bands.forEach((band, i) => assert.deepEqual(got[i], naive(band), JSON.stringify(band)));
-    assert.deepEqual(got[0], { samples: 14, correct: 8, days: 5, sumRows2: 3 * 3 * 4 + 2 * 2, sumCorrect2: got[0]!.sumCorrect2, sumCorrectRows: got[0]!.sumCorrectRows });
+    assert.deepEqual(got[0], {
+      samples: 14,
+      correct: 8,
+      days: 5,
+      sumRows2: 3 * 3 * 4 + 2 * 2,
+      sumCorrect2: got[0]!.sumCorrect2,
+      sumCorrectRows: got[0]!.sumCorrectRows,
+    });
     assert.equal(got[5]!.samples, 0);
   });
 

@@ -15,7 +15,7 @@ const REPLICATES = 60;
 /** A small deterministic PRNG of the test's own (LCG), so the data do not depend on the code under test. */
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0) / 4_294_967_296);
+  return () => (s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0) / 4_294_967_296;
 }
 
 interface Stored {
@@ -91,7 +91,11 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
   }
 
   const stored = async () =>
-    (await sql<Stored>`select time, model_version, symbol, probability, realized_return, covered, interval_level from prediction_history`.execute(database.db)).rows;
+    (
+      await sql<Stored>`select time, model_version, symbol, probability, realized_return, covered, interval_level from prediction_history`.execute(
+        database.db,
+      )
+    ).rows;
 
   /** The rows as the test reads them: months from JS Dates, outcome and coverage by their own definitions. */
   const naiveRows = (rows: Stored[]): NaiveRow[] =>
@@ -154,7 +158,10 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
       close(got.trainingBaseRateBrier!, rows.reduce((a, r) => a + (reference - r.y) ** 2, 0) / n, 'training base rate Brier');
       close(got.baselineAccuracy!, base, 'always up (reference ≥ 0.5)');
       const skill = got.estimates.find((e) => e.metric === 'brierSkillVsTrainingBaseRate')!;
-      assert.equal(got.verdict, skill.low > 0 ? 'BETTER_THAN_BASE_RATE' : skill.high < 0 ? 'WORSE_THAN_BASE_RATE' : 'NO_BETTER_THAN_BASE_RATE');
+      assert.equal(
+        got.verdict,
+        skill.low > 0 ? 'BETTER_THAN_BASE_RATE' : skill.high < 0 ? 'WORSE_THAN_BASE_RATE' : 'NO_BETTER_THAN_BASE_RATE',
+      );
     }
     // The data are informative by construction: AUC above ½ with its whole interval.
     const overall = await service.modelMetrics({ strategy: 'direction-1d' });
@@ -167,7 +174,13 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
     await seed();
     const service = new MetricsService(new MetricsRepository(database.db), () => undefined, { replicates: REPLICATES });
     const versionless = await service.modelMetrics({ strategy: 'direction-1d' });
-    assert.deepEqual(versionless.estimates.map((e) => e.metric).sort(), ['accuracy', 'auc', 'brierSkillVsHindsightBaseRate', 'ece', 'intervalCoverage']);
+    assert.deepEqual(versionless.estimates.map((e) => e.metric).sort(), [
+      'accuracy',
+      'auc',
+      'brierSkillVsHindsightBaseRate',
+      'ece',
+      'intervalCoverage',
+    ]);
     assert.equal(versionless.verdict, null);
     assert.equal(versionless.trainingBaseRate, null);
     assert.equal(versionless.brierSkillVsTrainingBaseRate, null);
@@ -183,7 +196,10 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
     const short = await service.modelMetrics({ strategy: 'direction-1d', to: new Date(Date.UTC(2019, MIN_ESTIMATE_BLOCKS - 2, 28)) });
     assert.ok(short.sampleSize > 0);
     assert.deepEqual([short.estimates, short.estimation, short.verdict], [[], null, null]);
-    assert.match(short.estimatesNote!, new RegExp(`span ${MIN_ESTIMATE_BLOCKS - 1} calendar month\\(s\\); intervals need at least ${MIN_ESTIMATE_BLOCKS}`));
+    assert.match(
+      short.estimatesNote!,
+      new RegExp(`span ${MIN_ESTIMATE_BLOCKS - 1} calendar month\\(s\\); intervals need at least ${MIN_ESTIMATE_BLOCKS}`),
+    );
     const many = await service.modelMetrics({ strategy: 'direction-1d' });
     assert.ok(many.sampleSize > 500);
     assert.deepEqual(many.estimates, []);
@@ -192,6 +208,9 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
     // Bounded: the rows read for estimates stop at the limit.
     assert.equal((await repository.scored({ strategy: 'direction-1d' }, 501)).length, 501);
     const none = await service.modelMetrics({ strategy: 'direction-5d' });
-    assert.deepEqual([none.estimates, none.estimatesNote, none.baseRate, none.baselineAccuracy], [[], 'no resolved predictions match', null, null]);
+    assert.deepEqual(
+      [none.estimates, none.estimatesNote, none.baseRate, none.baselineAccuracy],
+      [[], 'no resolved predictions match', null, null],
+    );
   });
 });

@@ -49,7 +49,10 @@ export class MetricsService {
     }
     const version = query.version ?? this.activeVersion(strategy);
     const maxRows = this.options.maxRows ?? 1_000_000;
-    const { metrics: row, rows } = await this.repository.realizedWithRows({ strategy, version, symbol: query.symbol, from: query.from, to: query.to }, maxRows + 1);
+    const { metrics: row, rows } = await this.repository.realizedWithRows(
+      { strategy, version, symbol: query.symbol, from: query.from, to: query.to },
+      maxRows + 1,
+    );
     const bins = new Map(row.bins.map((b) => [b.bin, b]));
     const reference = version === undefined ? undefined : this.options.trainingBaseRate?.(strategy, version);
     const base = row.baseRate;
@@ -98,9 +101,13 @@ export class MetricsService {
   ): { estimates: MetricEstimate[]; estimation: EstimationMethod | null; estimatesNote: string | null; verdict: MetricsVerdict | null } {
     const none = (note: string) => ({ estimates: [], estimation: null, estimatesNote: note, verdict: null });
     if (rows.length === 0) return none('no resolved predictions match');
-    if (rows.length > maxRows) return none(`more than ${maxRows} resolved predictions match (METRICS_ESTIMATES_MAX_ROWS); narrow the query with from/to/symbol for estimates`);
+    if (rows.length > maxRows)
+      return none(
+        `more than ${maxRows} resolved predictions match (METRICS_ESTIMATES_MAX_ROWS); narrow the query with from/to/symbol for estimates`,
+      );
     const months = new Set(rows.map((r) => r.block)).size;
-    if (months < MIN_ESTIMATE_BLOCKS) return none(`the rows span ${months} calendar month(s); intervals need at least ${MIN_ESTIMATE_BLOCKS}`);
+    if (months < MIN_ESTIMATE_BLOCKS)
+      return none(`the rows span ${months} calendar month(s); intervals need at least ${MIN_ESTIMATE_BLOCKS}`);
     const result = blockBootstrap(rows, reference ?? null, { replicates: this.options.replicates ?? DEFAULT_REPLICATES });
     const missing = METRIC_NAMES.filter((m) => !result.estimates.some((e) => e.metric === m));
     const why: string[] = [];
@@ -111,11 +118,21 @@ export class MetricsService {
           : `the manifest of version ${version} states no training base rate`,
       );
     }
-    const unexplained = missing.filter((m) => reference !== undefined || !['accuracyOverBaseline', 'brierSkillVsTrainingBaseRate'].includes(m));
-    if (unexplained.length) why.push(`${unexplained.join(', ')}: undefined on these rows (e.g. one outcome class only, or no 95% interval outcomes)`);
+    const unexplained = missing.filter(
+      (m) => reference !== undefined || !['accuracyOverBaseline', 'brierSkillVsTrainingBaseRate'].includes(m),
+    );
+    if (unexplained.length)
+      why.push(`${unexplained.join(', ')}: undefined on these rows (e.g. one outcome class only, or no 95% interval outcomes)`);
     return {
       estimates: result.estimates,
-      estimation: { method: BOOTSTRAP_METHOD, block: BOOTSTRAP_BLOCK, blocks: result.blocks, replicates: result.replicates, seed: result.seed, level: result.level },
+      estimation: {
+        method: BOOTSTRAP_METHOD,
+        block: BOOTSTRAP_BLOCK,
+        blocks: result.blocks,
+        replicates: result.replicates,
+        seed: result.seed,
+        level: result.level,
+      },
       estimatesNote: why.length ? `missing: ${why.join('; ')}` : null,
       verdict: result.verdict as MetricsVerdict | null,
     };

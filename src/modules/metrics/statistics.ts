@@ -59,7 +59,8 @@ export interface BootstrapOptions {
 }
 
 /** What `method` says wherever estimates are served or stored. */
-export const BOOTSTRAP_METHOD = 'calendar-block percentile bootstrap: whole UTC months drawn with replacement; the percentile interval, widened to the point value where it excludes it';
+export const BOOTSTRAP_METHOD =
+  'calendar-block percentile bootstrap: whole UTC months drawn with replacement; the percentile interval, widened to the point value where it excludes it';
 export const BOOTSTRAP_BLOCK = 'MONTH';
 
 export const DEFAULT_REPLICATES = 1_000;
@@ -122,7 +123,10 @@ export function brierSkill(p: ArrayLike<number>, y: ArrayLike<number>, reference
  * random down-row (ties count ½), in O(n log n). Null without both classes.
  */
 export function auc(p: ArrayLike<number>, y: ArrayLike<number>): number | null {
-  const stats = summarize(Array.from({ length: p.length }, (_, i) => ({ block: 0, p: p[i]!, y: y[i]!, covered: null })), 10);
+  const stats = summarize(
+    Array.from({ length: p.length }, (_, i) => ({ block: 0, p: p[i]!, y: y[i]!, covered: null })),
+    10,
+  );
   const pos = stats.pos[0] ?? 0;
   const neg = stats.neg[0] ?? 0;
   return pos > 0 && neg > 0 ? stats.concordant[0]! / (pos * neg) : null;
@@ -133,7 +137,11 @@ export function auc(p: ArrayLike<number>, y: ArrayLike<number>): number | null {
  * know before these rows (the validation period's, which calibration was fitted on); null when unknown,
  * which leaves out the metrics that need it and the verdict.
  */
-export function blockBootstrap(rows: readonly ScoredOutcome[], trainingBaseRate: number | null, options: BootstrapOptions = {}): BootstrapResult {
+export function blockBootstrap(
+  rows: readonly ScoredOutcome[],
+  trainingBaseRate: number | null,
+  options: BootstrapOptions = {},
+): BootstrapResult {
   const replicates = options.replicates ?? DEFAULT_REPLICATES;
   const seed = options.seed ?? DEFAULT_SEED;
   const level = options.level ?? DEFAULT_LEVEL;
@@ -229,12 +237,16 @@ export function normalQuantile(q: number): number {
   const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
   const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
   const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
-  const tail = (t: number) => (((((c[0]! * t + c[1]!) * t + c[2]!) * t + c[3]!) * t + c[4]!) * t + c[5]!) / ((((d[0]! * t + d[1]!) * t + d[2]!) * t + d[3]!) * t + 1);
+  const tail = (t: number) =>
+    (((((c[0]! * t + c[1]!) * t + c[2]!) * t + c[3]!) * t + c[4]!) * t + c[5]!) / ((((d[0]! * t + d[1]!) * t + d[2]!) * t + d[3]!) * t + 1);
   if (q < 0.02425) return tail(Math.sqrt(-2 * Math.log(q)));
   if (q > 1 - 0.02425) return -tail(Math.sqrt(-2 * Math.log(1 - q)));
   const s = q - 0.5;
   const t = s * s;
-  return ((((((a[0]! * t + a[1]!) * t + a[2]!) * t + a[3]!) * t + a[4]!) * t + a[5]!) * s) / (((((b[0]! * t + b[1]!) * t + b[2]!) * t + b[3]!) * t + b[4]!) * t + 1);
+  return (
+    ((((((a[0]! * t + a[1]!) * t + a[2]!) * t + a[3]!) * t + a[4]!) * t + a[5]!) * s) /
+    (((((b[0]! * t + b[1]!) * t + b[2]!) * t + b[3]!) * t + b[4]!) * t + 1)
+  );
 }
 
 /** Per-block sufficient statistics: everything a replicate needs, without the rows. */
@@ -298,7 +310,7 @@ function summarize(rows: readonly ScoredOutcome[], bins: number): BlockStats {
   // Ascending p; within a run of equal p, down-rows below count whole, down-rows in the run count ½.
   const order = Array.from(rows.keys()).sort((i, j) => rows[i]!.p - rows[j]!.p);
   const negBelow = new Float64Array(B);
-  for (let start = 0; start < order.length; ) {
+  for (let start = 0; start < order.length;) {
     let end = start;
     while (end < order.length && rows[order[end]!]!.p === rows[order[start]!]!.p) end++;
     const negTied = new Float64Array(B);

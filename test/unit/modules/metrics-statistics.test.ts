@@ -19,14 +19,18 @@ import { naiveBootstrap, naiveMetrics } from '../../helpers/naive-metrics.js';
 /** Rows over a few months; p from a coarse grid so ties (which AUC counts ½) are common. */
 const rowArb = fc.record({
   block: fc.integer({ min: 0, max: 7 }),
-  p: fc.oneof(fc.integer({ min: 0, max: 20 }).map((k) => k / 20), fc.double({ min: 0, max: 1, noNaN: true })),
+  p: fc.oneof(
+    fc.integer({ min: 0, max: 20 }).map((k) => k / 20),
+    fc.double({ min: 0, max: 1, noNaN: true }),
+  ),
   y: fc.integer({ min: 0, max: 1 }),
   covered: fc.option(fc.boolean(), { nil: null }),
 });
 const rowsArb = fc.array(rowArb, { minLength: 1, maxLength: 60 });
 const referenceArb = fc.option(fc.double({ min: 0.05, max: 0.95, noNaN: true }), { nil: null });
 
-const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+const close = (a: number, b: number, what: string) =>
+  assert.ok(Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
 
 describe('block bootstrap', () => {
   test('every interval contains its value, at the stated level, for any rows', () => {
@@ -49,11 +53,18 @@ describe('block bootstrap', () => {
     fc.assert(
       fc.property(rowsArb, referenceArb, fc.integer({ min: 1, max: 1000 }), (rows, reference, seed) => {
         const a = blockBootstrap(rows, reference, { replicates: 40, seed });
-        const b = blockBootstrap(rows.map((r) => ({ ...r })), reference, { replicates: 40, seed });
+        const b = blockBootstrap(
+          rows.map((r) => ({ ...r })),
+          reference,
+          { replicates: 40, seed },
+        );
         assert.deepEqual(a, b);
         // Reversed rows: the same blocks are drawn, so the same intervals up to summation order.
         const c = blockBootstrap([...rows].reverse(), reference, { replicates: 40, seed });
-        assert.deepEqual(c.estimates.map((e) => e.metric), a.estimates.map((e) => e.metric));
+        assert.deepEqual(
+          c.estimates.map((e) => e.metric),
+          a.estimates.map((e) => e.metric),
+        );
         c.estimates.forEach((e, i) => {
           close(e.low, a.estimates[i]!.low, `${e.metric} low`);
           close(e.high, a.estimates[i]!.high, `${e.metric} high`);
@@ -91,7 +102,12 @@ describe('block bootstrap', () => {
       }),
     );
     // The same rows split into single-row blocks do vary: it is the blocking that pins them.
-    const rows: ScoredOutcome[] = Array.from({ length: 40 }, (_, i) => ({ block: i, p: (i % 7) / 7, y: i % 3 === 0 ? 1 : 0, covered: i % 2 === 0 }));
+    const rows: ScoredOutcome[] = Array.from({ length: 40 }, (_, i) => ({
+      block: i,
+      p: (i % 7) / 7,
+      y: i % 3 === 0 ? 1 : 0,
+      covered: i % 2 === 0,
+    }));
     const accuracy = blockBootstrap(rows, 0.5, { replicates: 200 }).estimates.find((e) => e.metric === 'accuracy')!;
     assert.ok(accuracy.high - accuracy.low > 0.05, JSON.stringify(accuracy));
   });
@@ -107,7 +123,14 @@ describe('block bootstrap', () => {
   });
 
   test('the point values equal the textbook metrics', () => {
-    const oneBlock = blockBootstrap([{ block: 0, p: 0.6, y: 1, covered: true }, { block: 0, p: 0.2, y: 0, covered: false }], 0.5, { replicates: 1 });
+    const oneBlock = blockBootstrap(
+      [
+        { block: 0, p: 0.6, y: 1, covered: true },
+        { block: 0, p: 0.2, y: 0, covered: false },
+      ],
+      0.5,
+      { replicates: 1 },
+    );
     assert.equal(oneBlock.estimates.length, 7);
     fc.assert(
       fc.property(rowsArb, referenceArb, (rows, reference) => {
@@ -129,7 +152,10 @@ describe('block bootstrap', () => {
         const result = blockBootstrap(rows, reference, { replicates: 40 });
         const skill = result.estimates.find((e) => e.metric === 'brierSkillVsTrainingBaseRate');
         if (!skill) return assert.equal(result.verdict, null);
-        assert.equal(result.verdict, skill.low > 0 ? 'BETTER_THAN_BASE_RATE' : skill.high < 0 ? 'WORSE_THAN_BASE_RATE' : 'NO_BETTER_THAN_BASE_RATE');
+        assert.equal(
+          result.verdict,
+          skill.low > 0 ? 'BETTER_THAN_BASE_RATE' : skill.high < 0 ? 'WORSE_THAN_BASE_RATE' : 'NO_BETTER_THAN_BASE_RATE',
+        );
       }),
     );
     assert.equal(blockBootstrap([], 0.5).verdict, null);
@@ -141,7 +167,10 @@ describe('block bootstrap', () => {
   test('without a training base rate, the metrics that need one and the verdict are absent', () => {
     const rows = Array.from({ length: 30 }, (_, i) => ({ block: i % 4, p: 0.3 + (i % 5) / 10, y: i % 2, covered: null }));
     const result = blockBootstrap(rows, null, { replicates: 20 });
-    assert.deepEqual(result.estimates.map((e) => e.metric), ['accuracy', 'brierSkillVsHindsightBaseRate', 'auc', 'ece']);
+    assert.deepEqual(
+      result.estimates.map((e) => e.metric),
+      ['accuracy', 'brierSkillVsHindsightBaseRate', 'auc', 'ece'],
+    );
     assert.equal(result.verdict, null);
   });
 
@@ -156,7 +185,10 @@ describe('AUC, Brier skill, percentile, months', () => {
     fc.assert(
       fc.property(rowsArb, (rows) => {
         const want = naiveMetrics(rows, null).auc ?? null;
-        const got = auc(rows.map((r) => r.p), rows.map((r) => r.y));
+        const got = auc(
+          rows.map((r) => r.p),
+          rows.map((r) => r.y),
+        );
         if (want === null) assert.equal(got, null);
         else close(got!, want, 'auc');
       }),
@@ -172,13 +204,20 @@ describe('AUC, Brier skill, percentile, months', () => {
 
   test('percentile interpolates between order statistics (type 7)', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }).map((v) => v + 0), { minLength: 1, maxLength: 50 }), fc.double({ min: 0, max: 1, noNaN: true }), (values, q) => {
-        const sorted = Float64Array.from(values).sort();
-        const v = percentile(sorted, q);
-        assert.ok(v >= sorted[0]! && v <= sorted.at(-1)!);
-        assert.equal(percentile(sorted, 0), sorted[0]);
-        assert.equal(percentile(sorted, 1), sorted.at(-1));
-      }),
+      fc.property(
+        fc.array(
+          fc.double({ min: -1e6, max: 1e6, noNaN: true }).map((v) => v + 0),
+          { minLength: 1, maxLength: 50 },
+        ),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (values, q) => {
+          const sorted = Float64Array.from(values).sort();
+          const v = percentile(sorted, q);
+          assert.ok(v >= sorted[0]! && v <= sorted.at(-1)!);
+          assert.equal(percentile(sorted, 0), sorted[0]);
+          assert.equal(percentile(sorted, 1), sorted.at(-1));
+        },
+      ),
     );
     assert.equal(percentile([1, 2, 3, 4], 0.5), 2.5);
     assert.throws(() => percentile([], 0.5));
@@ -196,8 +235,14 @@ describe('AUC, Brier skill, percentile, months', () => {
     const b = seededRandom(7);
     const c = seededRandom(8);
     const xs = Array.from({ length: 1000 }, () => a());
-    assert.deepEqual(xs, Array.from({ length: 1000 }, () => b()));
-    assert.notDeepEqual(xs.slice(0, 10), Array.from({ length: 10 }, () => c()));
+    assert.deepEqual(
+      xs,
+      Array.from({ length: 1000 }, () => b()),
+    );
+    assert.notDeepEqual(
+      xs.slice(0, 10),
+      Array.from({ length: 10 }, () => c()),
+    );
     assert.ok(xs.every((x) => x >= 0 && x < 1));
     const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
     assert.ok(Math.abs(mean - 0.5) < 0.05, `mean ${mean}`);
@@ -207,14 +252,17 @@ describe('AUC, Brier skill, percentile, months', () => {
 describe('day-clustered proportion', () => {
   test('contains its value, stays in [0, 1], never narrower than the binomial interval', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 1, max: 30 }), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: 1, maxLength: 40 }), (days) => {
-        const counts = clusteredCounts(days.map(([rows, share]) => ({ rows, hits: Math.round(rows * share) })));
-        const r = clusteredProportion(counts)!;
-        assert.ok(r.low <= r.value && r.value <= r.high && r.low >= 0 && r.high <= 1, JSON.stringify(r));
-        const p = counts.hits / counts.rows;
-        const binomialHalf = 1.959963984540054 * Math.sqrt((p * (1 - p)) / counts.rows);
-        assert.ok(r.high - r.low >= Math.min(1, p + binomialHalf) - Math.max(0, p - binomialHalf) - 1e-12);
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 30 }), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: 1, maxLength: 40 }),
+        (days) => {
+          const counts = clusteredCounts(days.map(([rows, share]) => ({ rows, hits: Math.round(rows * share) })));
+          const r = clusteredProportion(counts)!;
+          assert.ok(r.low <= r.value && r.value <= r.high && r.low >= 0 && r.high <= 1, JSON.stringify(r));
+          const p = counts.hits / counts.rows;
+          const binomialHalf = 1.959963984540054 * Math.sqrt((p * (1 - p)) / counts.rows);
+          assert.ok(r.high - r.low >= Math.min(1, p + binomialHalf) - Math.max(0, p - binomialHalf) - 1e-12);
+        },
+      ),
     );
     assert.equal(clusteredProportion(clusteredCounts([])), null);
   });
