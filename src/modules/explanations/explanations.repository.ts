@@ -53,18 +53,28 @@ export class ExplanationsRepository implements AccuracySource {
    */
   async evidenceInBands(bands: readonly ConfidenceBand[]): Promise<BandEvidence[]> {
     if (bands.length === 0) return [];
+    // Rows are first counted per (model, bucket, day) in one pass; each band is then the sum of its
+    // buckets, joined by equality (a band spans ~6 buckets), never a range join of bands × rows.
+    // `materialized`: inlined, the planner re-expanded every band for each counted row (3× slower).
     const { rows } = await sql<BandEvidence & { i: number }>`
       with m as (
         select * from unnest(${bands.map((_, i) => i)}::int[], ${bands.map((b) => b.strategy)}::text[], ${bands.map((b) => b.version)}::text[],
                              ${bands.map((b) => b.lo)}::int[], ${bands.map((b) => b.hi)}::int[]) as m(i, strategy, version, lo, hi)
       ),
+      e as materialized (
+        select m.i, m.strategy, m.version, g.bucket from m cross join lateral generate_series(m.lo, m.hi) as g(bucket)
+      ),
+      b as materialized (
+        select h.strategy, h.model_version as version, least(floor(h.confidence * ${CONFIDENCE_BUCKETS})::int, ${CONFIDENCE_BUCKETS - 1}) as bucket,
+               (h.time at time zone 'UTC')::date as day, count(*)::float8 as n, (count(*) filter (where h.correct))::float8 as c
+        from prediction_history h
+        where h.correct is not null and (h.strategy, h.model_version) in (select strategy, version from m)
+        group by 1, 2, 3, 4
+      ),
       d as (
-        select m.i, (h.time at time zone 'UTC')::date as day, count(*)::float8 as n, (count(*) filter (where h.correct))::float8 as c
-        from m
-        join prediction_history h on h.strategy = m.strategy and h.model_version = m.version
-        where h.correct is not null
-          and least(floor(h.confidence * ${CONFIDENCE_BUCKETS})::int, ${CONFIDENCE_BUCKETS - 1}) between m.lo and m.hi
-        group by m.i, day
+        select e.i, b.day, sum(b.n) as n, sum(b.c) as c
+        from e join b on b.strategy = e.strategy and b.version = e.version and b.bucket = e.bucket
+        group by e.i, b.day
       )
       select i, sum(n)::int as samples, sum(c)::int as correct, count(*)::int as days,
              sum(n * n) as "sumRows2", sum(c * c) as "sumCorrect2", sum(c * n) as "sumCorrectRows"

@@ -310,17 +310,22 @@ function summarize(rows: readonly ScoredOutcome[], bins: number): BlockStats {
   // Ascending p; within a run of equal p, down-rows below count whole, down-rows in the run count ½.
   const order = Array.from(rows.keys()).sort((i, j) => rows[i]!.p - rows[j]!.p);
   const negBelow = new Float64Array(B);
+  const negTied = new Float64Array(B);
   for (let start = 0; start < order.length;) {
     let end = start;
     while (end < order.length && rows[order[end]!]!.p === rows[order[start]!]!.p) end++;
-    const negTied = new Float64Array(B);
     for (let k = start; k < end; k++) if (rows[order[k]!]!.y !== 1) negTied[blockOf[order[k]!]!]!++;
     for (let k = start; k < end; k++) {
       if (rows[order[k]!]!.y !== 1) continue;
       const row = blockOf[order[k]!]! * B;
       for (let c = 0; c < B; c++) s.concordant[row + c]! += negBelow[c]! + 0.5 * negTied[c]!;
     }
-    for (let c = 0; c < B; c++) negBelow[c]! += negTied[c]!;
+    // Move this run's down-rows below, and leave negTied all zeros again (touching only what was set).
+    for (let k = start; k < end; k++) {
+      const b = blockOf[order[k]!]!;
+      negBelow[b]! += negTied[b]!;
+      negTied[b] = 0;
+    }
     start = end;
   }
   return s;
