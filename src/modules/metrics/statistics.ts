@@ -289,7 +289,8 @@ function summarize(rows: readonly ScoredOutcome[], bins: number): BlockStats {
     concordant: new Float64Array(B * B),
   };
   const blockOf = new Int32Array(rows.length);
-  rows.forEach((r, i) => {
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
     const b = index.get(r.block)!;
     blockOf[i] = b;
     s.n[b]!++;
@@ -306,17 +307,20 @@ function summarize(rows: readonly ScoredOutcome[], bins: number): BlockStats {
     s.binY[bin]! += r.y;
     if (r.y === 1) s.pos[b]!++;
     else s.neg[b]!++;
-  });
+  }
   // Ascending p; within a run of equal p, down-rows below count whole, down-rows in the run count ½.
-  const order = Array.from(rows.keys()).sort((i, j) => rows[i]!.p - rows[j]!.p);
+  // Typed copies: the comparator sort over object properties was most of the cost at 46k rows.
+  const pOf = Float64Array.from(rows, (r) => r.p);
+  const up = Uint8Array.from(rows, (r) => (r.y === 1 ? 1 : 0));
+  const order = Uint32Array.from(rows.keys()).sort((i, j) => pOf[i]! - pOf[j]!);
   const negBelow = new Float64Array(B);
   const negTied = new Float64Array(B);
   for (let start = 0; start < order.length;) {
     let end = start;
-    while (end < order.length && rows[order[end]!]!.p === rows[order[start]!]!.p) end++;
-    for (let k = start; k < end; k++) if (rows[order[k]!]!.y !== 1) negTied[blockOf[order[k]!]!]!++;
+    while (end < order.length && pOf[order[end]!] === pOf[order[start]!]) end++;
+    for (let k = start; k < end; k++) if (!up[order[k]!]) negTied[blockOf[order[k]!]!]!++;
     for (let k = start; k < end; k++) {
-      if (rows[order[k]!]!.y !== 1) continue;
+      if (!up[order[k]!]) continue;
       const row = blockOf[order[k]!]! * B;
       for (let c = 0; c < B; c++) s.concordant[row + c]! += negBelow[c]! + 0.5 * negTied[c]!;
     }
