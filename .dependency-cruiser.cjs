@@ -2,14 +2,14 @@
  * The layering of ../shared/DESIGN.md §3, enforced: `npm run lint:deps` (run by .ci/run) fails on any
  * import that breaks it.
  *
- *   main → server → schema/context → modules → (domain) → infra contracts → libraries
+ *   main → server → schema/context → modules → domain → infra contracts → libraries
  *   config/ and shared/ are leaves; cli/ and training/ are entry points beside main.
+ *   domain/ is pure vocabulary (docs/decisions/domain-layer.md): no I/O, no module, no engine.
  *
- * The imports that break a rule today, waiting for the redesign, are listed one by one (rule, from, to)
- * in .dependency-cruiser-known-violations.json (dependency-cruiser's own baseline, `--ignore-known`):
- * a new violation anywhere else fails CI, and so does deleting an entry whose import still exists.
- * Shrink that list as the layering is mended; regenerate it only by `npm run lint:deps:baseline`
- * after removing violations, never to admit new ones.
+ * Imports admitted against a rule are listed one by one (rule, from, to) in
+ * .dependency-cruiser-known-violations.json, dependency-cruiser's baseline format. The list is empty:
+ * every rule holds. tools/check-layering.ts fails on any violation not listed and on any listed one
+ * that no longer happens; an entry is for a violation being mended, never to admit a new one.
  */
 
 /** @type {import('dependency-cruiser').IConfiguration} */
@@ -41,9 +41,9 @@ module.exports = {
     {
       name: 'infra-imports-no-layer-above',
       severity: 'error',
-      comment: 'infra/ is the floor: it never imports a module, the schema, the context, the server or main.',
+      comment: 'infra/ is the floor: it never imports the domain, a module, the schema, the context, the server or main.',
       from: { path: '^src/infra/' },
-      to: { path: '^src/(modules|schema|context|server|main\\.ts|cli|training)' },
+      to: { path: '^src/(domain|modules|schema|context|server|main\\.ts|cli|training)' },
     },
     {
       name: 'infra-knows-no-graphql-framework',
@@ -51,6 +51,62 @@ module.exports = {
       comment: 'infra/ must not depend on type-graphql or Apollo: engines stay usable outside the GraphQL server.',
       from: { path: '^src/infra/' },
       to: { path: '^node_modules/(type-graphql|@apollo/)' },
+    },
+    {
+      name: 'domain-imports-no-layer-above',
+      severity: 'error',
+      comment: 'domain/ sits below every module: it never imports a module, the schema, the context, the server, main, cli or training.',
+      from: { path: '^src/domain/' },
+      to: { path: '^src/(modules|schema|context|server|main\\.ts|cli|training)' },
+    },
+    {
+      name: 'domain-sees-infra-contracts-only',
+      severity: 'error',
+      comment:
+        'Of infra/, domain/ may import contract files only (types and constants, no engine), named here one by one: ' +
+        'market-data.ts declares Bar and SYMBOL_PATTERN.',
+      from: { path: '^src/domain/' },
+      to: { path: '^src/infra/', pathNot: '^src/infra/market-data/market-data\\.ts$' },
+    },
+    {
+      name: 'domain-does-no-io',
+      severity: 'error',
+      comment: "domain/ is pure: of Node's own modules it uses crypto (the features fingerprint) only.",
+      from: { path: '^src/domain/' },
+      to: { dependencyTypes: ['core'], pathNot: '^(node:)?crypto$' },
+    },
+    {
+      name: 'domain-libraries',
+      severity: 'error',
+      comment:
+        'domain/ uses zod (the manifest schema) and, in args.ts, the decorators of class-validator and type-graphql; no other library.',
+      from: { path: '^src/domain/' },
+      to: { path: '^node_modules/', pathNot: '^node_modules/(zod|class-validator|type-graphql)/' },
+    },
+    {
+      name: 'domain-declares-graphql-in-args-only',
+      severity: 'error',
+      comment:
+        'The base args classes (domain/args.ts) only declare, with decorators; every other domain file is free of GraphQL and validation.',
+      from: { path: '^src/domain/', pathNot: '^src/domain/args\\.ts$' },
+      to: { path: '^node_modules/(type-graphql|class-validator)/' },
+    },
+    {
+      name: 'models-import-no-serving-module',
+      severity: 'error',
+      comment:
+        'models/ (the registry, the lifecycle) sits below every module that serves a model: predictions, explanations, history, ' +
+        'signals and metrics import it, never the reverse. Vocabulary both sides need (strategies, features, calibration, the ' +
+        'manifest) lives in domain/; that models and predictions imported each other was the reason it was made.',
+      from: { path: '^src/modules/models/' },
+      to: { path: '^src/modules/', pathNot: '^src/modules/(models|access|audit)/' },
+    },
+    {
+      name: 'predictions-import-no-consumer',
+      severity: 'error',
+      comment: 'predictions/ sits below the modules built on served predictions (explanations, history, signals, metrics).',
+      from: { path: '^src/modules/predictions/' },
+      to: { path: '^src/modules/', pathNot: '^src/modules/(predictions|models|access|audit)/' },
     },
     {
       name: 'modules-import-no-layer-above',
@@ -81,6 +137,13 @@ module.exports = {
       to: { path: '^src/modules/([^/]+)/.+', pathNot: ['^src/modules/$1/', '^src/modules/[^/]+/index\\.ts$'] },
     },
     {
+      name: 'no-deep-module-imports-from-outside',
+      severity: 'error',
+      comment: 'main, the server, the schema, the context, cli/ and training/ see a module through its index.ts too.',
+      from: { path: '^src/', pathNot: '^src/modules/' },
+      to: { path: '^src/modules/[^/]+/.+', pathNot: '^src/modules/[^/]+/index\\.ts$' },
+    },
+    {
       name: 'server-does-not-import-main',
       severity: 'error',
       from: { path: '^src/(server|schema|context)/' },
@@ -102,7 +165,10 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    includeOnly: '^(src|node_modules)/',
+    // A worktree's node_modules may be a link to another checkout's: keep its paths under node_modules/.
+    preserveSymlinks: true,
+    // src, libraries, and Node's own modules (bare names such as `crypto`), which domain-does-no-io judges.
+    includeOnly: ['^(src|node_modules)/', '^[a-z_]+$', '^[a-z_]+/[a-z_]+$', '^node:'],
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     enhancedResolveOptions: {

@@ -6,7 +6,7 @@ import { createLogger } from '../src/infra/logger/logger.js';
 import { ExplanationsRepository } from '../src/modules/explanations/index.js';
 import { HistoryRepository, type HistoryRow } from '../src/modules/history/index.js';
 import { MetricsRepository, MetricsService } from '../src/modules/metrics/index.js';
-import { blockBootstrap } from '../src/modules/metrics/statistics.js';
+import { blockBootstrap } from '../src/domain/statistics.js';
 import { row, type Bench, type BenchContext, type Row } from './lib/bench.js';
 import { tempDir } from './lib/cleanup.js';
 import { benchSymbols, createScratchDatabase, openMigrated } from './lib/postgres.js';

@@ -22,6 +22,8 @@ import type { Bar, MarketDataProvider } from './infra/market-data/market-data.js
 import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket } from './infra/market-data/synthetic.js';
 import { syntheticFeed, type MarketFeed } from './infra/market-data/feed.js';
 import { createReplay } from './infra/market-data/replay.js';
+import { createAlpacaFeed, type AlpacaFeed } from './infra/market-data/alpaca.js';
+import { createVendorHttpClient } from './infra/market-data/vendor-http.js';
 import { createLocalInterest, createRedisInterest } from './infra/coordination/interest.js';
 import { createLocalLease, createRedisLease } from './infra/coordination/lease.js';
 import { createLocalMarks, createRedisMarks } from './infra/coordination/marks.js';
@@ -158,7 +160,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     // A change published while the subscriber was disconnected is lost: re-read the record on reconnect.
     redis?.subscriber.on('ready', () => void lifecycle.sync('redis reconnected').catch((error: unknown) => logger.warn({ err: error }, 'model sync after reconnect failed')));
 
-    const { market, feed } = await chooseMarket(database, config, logger);
+    const { market, feed, vendor, release: releaseVendor } = await chooseMarket(database, config, logger);
+    if (releaseVendor) releasers.push({ name: 'market vendor', close: releaseVendor });
     const history = await HistoryWriter.open({
       repository: new HistoryRepository(database.db),
       logger: logger.child({ component: 'history' }),
@@ -271,7 +274,26 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     signals.listen(registry.strategies());
     interest.start();
     monitor.start();
-    feed?.start((bars) => monitor.onBars(bars));
+    if (vendor) {
+      // The vendor streams what subscribers on any instance want, beyond the configured universe.
+      const following = setInterval(() => {
+        interest.all().then(
+          (members) => vendor.follow(members.map((member) => member.slice(member.indexOf('|') + 1))),
+          () => undefined, // the monitor logs an unreadable interest set; the next round retries
+        );
+      }, 1_000);
+      following.unref();
+      releasers.push({ name: 'vendor interest', close: async () => clearInterval(following) });
+      // A vendor catching up after a gap waits for each session's signals before storing the next, so
+      // they are published in order. The second tick: the first may have joined one that started
+      // before the bars were stored.
+      vendor.start(async () => {
+        await monitor.tick();
+        await monitor.tick();
+      });
+    } else {
+      feed?.start((bars) => monitor.onBars(bars));
+    }
     // Released before history (releasers run in reverse): the monitor's last tick still records.
     releasers.push({
       name: 'signals',
@@ -287,7 +309,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       servingWithoutDatabase(database.health, history, market.name === 'synthetic'),
       ...(redis ? [redis.health] : []),
       modelsHealth(registry, lifecycle),
-      marketHealth(resilientMarket),
+      marketHealth(resilientMarket, vendor),
       { name: 'history', check: async () => history.health() },
     ];
     const audit = new AuditLog(database.db);
@@ -409,8 +431,41 @@ const barsCodec: Codec<Bar[]> = { encode: (bars) => dateSafeJson.stringify(bars)
  * MARKET_REPLAY_FROM is set. Stored bars without replay have no feed here (imports are batch jobs);
  * the signals monitor's interval covers them, and a vendor feed would plug in as an ingest feed.
  */
-async function chooseMarket(database: Database, config: Config, logger: Logger): Promise<{ market: MarketDataProvider; feed?: MarketFeed }> {
+async function chooseMarket(
+  database: Database,
+  config: Config,
+  logger: Logger,
+): Promise<{ market: MarketDataProvider; feed?: MarketFeed; vendor?: AlpacaFeed; release?: () => Promise<void> }> {
   const repository = new BarsRepository(database.db);
+  const provider = config.marketProvider;
+  if (provider.kind === 'alpaca') {
+    const vendorLogger = logger.child({ component: 'market' });
+    const http = createVendorHttpClient({
+      name: 'alpaca',
+      timeoutMs: 10_000,
+      retries: 3,
+      backoffMs: 500,
+      breaker: { errorThresholdPercentage: 50, resetTimeoutMs: 30_000, volumeThreshold: 3 },
+      logger: vendorLogger,
+    });
+    const symbols = provider.symbols ?? [...new Set([...config.signals.watchlist, ...DEFAULT_SYNTHETIC_UNIVERSE])];
+    const vendor = createAlpacaFeed({ ...provider, symbols, store: repository, http, logger: vendorLogger });
+    logger.info({ symbols: symbols.length, feed: provider.feed, backfillDays: provider.backfillDays }, 'market data: Alpaca, backfilling into the bars store');
+    // Start-up waits for the backfill, but not for a vendor that hangs (4 attempts of 10 s): after 15 s
+    // it goes on in the background. A refusal is logged and in readiness; whatever is stored is served.
+    if ((await withDeadline(vendor.backfill(), 15_000)) === 'timeout') {
+      logger.warn('market data: the Alpaca backfill is taking over 15 s; starting anyway, it goes on in the background');
+    }
+    return {
+      market: { ...createBarsStoreProvider(repository), name: 'alpaca' },
+      feed: vendor,
+      vendor,
+      release: async () => {
+        await vendor.stop();
+        http.shutdown();
+      },
+    };
+  }
   const stored = await repository.listSymbols();
   if (config.replay) {
     if (stored.length === 0) throw new Error('MARKET_REPLAY_FROM is set but no bars are stored: import some first (npm run import)');
@@ -469,13 +524,15 @@ function servingWithoutDatabase(check: HealthCheck, history: HistoryWriter, synt
  * The market-data breaker: open means predictions come from the last good bars (`stale: true`), which
  * is degraded service, not an outage, so the instance stays ready.
  */
-function marketHealth(market: ResilientProvider): HealthCheck {
+function marketHealth(market: ResilientProvider, vendor?: Pick<AlpacaFeed, 'health'>): HealthCheck {
   return {
     name: 'market',
     async check() {
       const state = market.breakerState;
-      if (state === 'closed') return { status: 'ok', detail: `${market.name}: answering` };
-      return { status: 'degraded', detail: `${market.name}: circuit ${state}; serving last good bars as stale` };
+      const store = state === 'closed' ? { status: 'ok' as const, detail: `${market.name}: answering` } : { status: 'degraded' as const, detail: `${market.name}: circuit ${state}; serving last good bars as stale` };
+      if (!vendor) return store;
+      const feed = vendor.health();
+      return { status: feed.status === 'ok' ? store.status : 'degraded', detail: state === 'closed' ? feed.detail : `${feed.detail}; bars store circuit ${state}` };
     },
   };
 }

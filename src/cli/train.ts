@@ -10,7 +10,8 @@ import { BarsRepository } from '../infra/market-data/bars-repository.js';
 import { parseBarsCsv } from '../infra/market-data/csv.js';
 import { findCsvFiles } from '../infra/market-data/importer.js';
 import type { Bar } from '../infra/market-data/market-data.js';
-import { STRATEGIES, findStrategy } from '../modules/predictions/strategies.js';
+import { VERSION_PATTERN } from '../domain/names.js';
+import { STRATEGIES, findStrategy } from '../domain/strategies.js';
 import { buildManifest, exportModel } from '../training/package.js';
 import { trainDirectionModel } from '../training/train.js';
 
@@ -48,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const version = values.version ?? `v${new Date().toISOString().slice(0, 10).replaceAll('-', '')}`;
-  if (!/^[A-Za-z0-9._-]{1,64}$/.test(version)) {
+  if (!VERSION_PATTERN.test(version)) {
     process.stderr.write(`--version must be 1-64 of A-Z a-z 0-9 . _ - (got "${version}")\n`);
     return 1;
   }

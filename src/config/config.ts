@@ -72,6 +72,18 @@ const envSchema = z.object({
     .refine((d) => Number.isFinite(d.getTime()), { message: 'not a real date' })
     .optional(),
   MARKET_REPLAY_TICK_MS: integer(10, 3_600_000).default(1_000),
+  MARKET_PROVIDER: z.enum(['store', 'alpaca']).default('store'),
+  ALPACA_KEY_ID: z.string().regex(/^\S{1,256}$/, { message: 'expected the key id, no spaces' }).optional(),
+  ALPACA_SECRET_KEY: z.string().regex(/^\S{1,256}$/, { message: 'expected the secret key, no spaces' }).optional(),
+  ALPACA_FEED: z.enum(['iex', 'sip']).default('iex'),
+  ALPACA_DATA_URL: urlWithProtocols(['https:', 'http:']).default('https://data.alpaca.markets'),
+  ALPACA_STREAM_URL: urlWithProtocols(['wss:', 'ws:']).optional(),
+  ALPACA_SYMBOLS: z
+    .string()
+    .regex(/^\s*[A-Z][A-Z0-9.-]{0,9}\s*(,\s*[A-Z][A-Z0-9.-]{0,9}\s*)*$/, { message: 'expected comma-separated upper-case tickers such as AAPL,MSFT' })
+    .transform((v) => [...new Set(v.split(',').map((s) => s.trim()))])
+    .optional(),
+  ALPACA_BACKFILL_DAYS: integer(30, 3_650).default(200),
   SIGNALS_INTERVAL_MS: integer(0, 86_400_000).default(300_000),
   // The ticker rule of SYMBOL_PATTERN (src/infra/market-data/market-data.ts); config imports nothing.
   SIGNALS_WATCHLIST: z
@@ -129,7 +141,7 @@ const envSchema = z.object({
 });
 
 /** Variables whose values must never be echoed in a configuration error. */
-const SECRET_VARIABLES: ReadonlySet<string> = new Set(['JWT_SECRET', 'JWT_PUBLIC_KEY', 'METRICS_TOKEN']);
+const SECRET_VARIABLES: ReadonlySet<string> = new Set(['JWT_SECRET', 'JWT_PUBLIC_KEY', 'METRICS_TOKEN', 'ALPACA_KEY_ID', 'ALPACA_SECRET_KEY']);
 
 export type AuthMode = 'off' | 'apikey' | 'jwt' | 'apikey+jwt';
 
@@ -157,6 +169,8 @@ export type Config = Readonly<{
   synthetic: { tickMs: number; seed: number };
   /** Stored bars replayed as a live stream, when set. */
   replay: { from: Date; tickMs: number } | undefined;
+  /** Where bars come from: the bars store (stored bars, or the synthetic market when none), or a vendor feeding it. */
+  marketProvider: { kind: 'store' } | AlpacaSettings;
   signals: { intervalMs: number; watchlist: readonly string[]; leaseMs: number; maxReplay: number; recordWaitMs: number };
   ws: {
     maxSubscriptionsPerConnection: number;
@@ -226,6 +240,22 @@ export type Config = Readonly<{
   webApp: { dir: string } | undefined;
 }>;
 
+/** Alpaca Market Data v2: REST backfill and the real-time stream. The keys are secrets: never log them. */
+export interface AlpacaSettings {
+  kind: 'alpaca';
+  keyId: string;
+  secretKey: string;
+  feed: 'iex' | 'sip';
+  /** Base of the REST API (`/v2/stocks/bars` is appended). */
+  dataUrl: string;
+  /** The stream's full URL, feed included. */
+  streamUrl: string;
+  /** Symbols backfilled and subscribed; undefined: the watchlist plus the default universe. */
+  symbols: readonly string[] | undefined;
+  /** Calendar days of daily bars fetched at start (features need about 100 trading days). */
+  backfillDays: number;
+}
+
 /** One line of the README's configuration table. */
 export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>; default: string; description: string }> = [
   { name: 'NODE_ENV', default: 'development', description: '`development`, `test` or `production` (JSON logs, production landing page, introspection off, errors masked)' },
@@ -262,6 +292,14 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'SYNTHETIC_SEED', default: '1', description: 'seed of the synthetic market' },
   { name: 'MARKET_REPLAY_FROM', default: '(unset: no replay)', description: 'replay the stored bars as a live stream from this date (`2020-01-02`): queries and signals see the market as of the replay clock; stored bars are never changed (for demos and backtests, one instance)' },
   { name: 'MARKET_REPLAY_TICK_MS', default: '1000', description: 'with MARKET_REPLAY_FROM, how often the replay clock moves to the next stored bar time (one trading day per tick for daily bars)' },
+  { name: 'MARKET_PROVIDER', default: 'store', description: '`store`: stored bars (the synthetic market when none are stored); `alpaca`: backfill from Alpaca Market Data v2 into the bars store, then stream new daily bars (see Market data providers)' },
+  { name: 'ALPACA_KEY_ID', default: '(unset)', description: 'Alpaca API key id (header `APCA-API-KEY-ID`); required with MARKET_PROVIDER=alpaca; never logged' },
+  { name: 'ALPACA_SECRET_KEY', default: '(unset)', description: 'Alpaca API secret key (header `APCA-API-SECRET-KEY`); required with MARKET_PROVIDER=alpaca; never logged' },
+  { name: 'ALPACA_FEED', default: 'iex', description: '`iex` (free plan) or `sip` (paid plan): the feed of both REST bars and the stream' },
+  { name: 'ALPACA_DATA_URL', default: 'https://data.alpaca.markets', description: 'base URL of the REST API (`/v2/stocks/bars` is appended); point it at a proxy or a test server' },
+  { name: 'ALPACA_STREAM_URL', default: 'wss://stream.data.alpaca.markets/v2/{ALPACA_FEED}', description: 'real-time stream URL; a URL with no path gets `/v2/{ALPACA_FEED}` appended' },
+  { name: 'ALPACA_SYMBOLS', default: '(unset: SIGNALS_WATCHLIST + the 20 default symbols)', description: 'symbols backfilled and subscribed, comma-separated' },
+  { name: 'ALPACA_BACKFILL_DAYS', default: '200', description: 'calendar days of daily bars fetched at start and after a dropped stream at most (features need about 100 trading days)' },
   { name: 'SIGNALS_INTERVAL_MS', default: '300000', description: 'live signals are computed on every new bar and also on this interval, for providers without bar events (0 = only on bars)' },
   { name: 'SIGNALS_WATCHLIST', default: '(none)', description: 'comma-separated symbols the signals monitor computes on every tick for every strategy, subscribed or not' },
   { name: 'SIGNALS_LEASE_MS', default: '10000', description: 'with REDIS_URL, lifetime of the lease that lets one instance run the signals monitor; another takes over within 4/3 of it when the holder dies' },
@@ -309,6 +347,34 @@ export class ConfigError extends Error {
     super(`Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.problem}`).join('\n')}`);
     this.name = 'ConfigError';
   }
+}
+
+function marketProviderSettings(env: z.output<typeof envSchema>): Config['marketProvider'] {
+  if (env.MARKET_PROVIDER === 'store') return { kind: 'store' };
+  const missing = (['ALPACA_KEY_ID', 'ALPACA_SECRET_KEY'] as const).filter((name) => !env[name]);
+  if (missing.length > 0) {
+    throw new ConfigError(missing.map((variable) => ({ variable, problem: 'required with MARKET_PROVIDER=alpaca (the keys from the Alpaca dashboard)' })));
+  }
+  if (env.MARKET_REPLAY_FROM) {
+    throw new ConfigError([{ variable: 'MARKET_REPLAY_FROM', problem: 'replays stored bars; it cannot be combined with MARKET_PROVIDER=alpaca' }]);
+  }
+  return {
+    kind: 'alpaca',
+    keyId: env.ALPACA_KEY_ID!,
+    secretKey: env.ALPACA_SECRET_KEY!,
+    feed: env.ALPACA_FEED,
+    dataUrl: env.ALPACA_DATA_URL.replace(/\/+$/, '').replace(/\/v2$/, ''),
+    streamUrl: alpacaStreamUrl(env.ALPACA_STREAM_URL, env.ALPACA_FEED),
+    symbols: env.ALPACA_SYMBOLS,
+    backfillDays: env.ALPACA_BACKFILL_DAYS,
+  };
+}
+
+/** A stream URL with no path (a proxy or a test server's root) gets the documented `/v2/{feed}`. */
+function alpacaStreamUrl(configured: string | undefined, feed: 'iex' | 'sip'): string {
+  const url = new URL(configured ?? 'wss://stream.data.alpaca.markets');
+  if (url.pathname === '' || url.pathname === '/') url.pathname = `/v2/${feed}`;
+  return url.toString();
 }
 
 /**
@@ -364,6 +430,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
     cacheTtlMs: { market: env.MARKET_CACHE_TTL_MS, features: env.FEATURES_CACHE_TTL_MS, predictions: env.PREDICTIONS_CACHE_TTL_MS },
     synthetic: { tickMs: env.SYNTHETIC_TICK_MS, seed: env.SYNTHETIC_SEED },
     replay: env.MARKET_REPLAY_FROM ? { from: env.MARKET_REPLAY_FROM, tickMs: env.MARKET_REPLAY_TICK_MS } : undefined,
+    marketProvider: marketProviderSettings(env),
     signals: {
       intervalMs: env.SIGNALS_INTERVAL_MS,
       watchlist: env.SIGNALS_WATCHLIST ?? [],

@@ -9,6 +9,7 @@ import { MetricsResolver, type MetricsService } from '../modules/metrics/index.j
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
 import { PredictionsResolver, bindSyncPredictionFields, type PredictionService } from '../modules/predictions/index.js';
 import { SignalsResolver, bindSignalsService, type SignalsService } from '../modules/signals/index.js';
+import { bindSyncField } from './sync-field.js';
 import { validateArgs } from './validate-args.js';
 
 /** The services resolvers are constructed with, built by main.ts. */
@@ -69,7 +70,10 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
       },
     },
   });
-  bindSyncPredictionFields(schema, services?.models);
+  bindSyncPredictionFields(
+    (typeName, fieldName, resolve, ArgsClass) => bindSyncField(schema, typeName, fieldName, resolve, ArgsClass),
+    services?.models,
+  );
   if (services?.signals) bindSignalsService(schema, services.signals);
   return schema;
 }

@@ -6,6 +6,7 @@ import { ErrorCode, codedError } from '../shared/errors.js';
 import type { OperationSize } from './cost.js';
 import type { InflightBudget, Lease } from './inflight.js';
 import { nestingExceeds, operationCost, tooComplex, variablesTooDeep } from './limits.js';
+import { startMeter } from './response-meter.js';
 
 export interface AdmissionRequest {
   document: DocumentNode;
@@ -108,6 +109,28 @@ export function createAdmission(options: {
       // Charged before waiting for the in-flight budget, so a caller past its rate limit is refused
       // at once and never holds a place in the queue.
       return { cost, rate, lease: await hold() };
+    },
+  };
+}
+
+/**
+ * What an admitted operation holds until it has finished, the same on both transports: its in-flight
+ * lease, and for a query or mutation a response meter (MAX_RESPONSE_ITEMS, response-meter.ts) started on
+ * its context. A subscription holds only the lease, until it has started (its events take their own
+ * share). `release` gives back both, once, however the operation ended.
+ */
+export function holdAdmitted(
+  admitted: Pick<Admitted, 'lease'>,
+  operation: { subscription: boolean; context: object },
+  limits: { maxResponseItems: number; inflight?: InflightBudget | undefined },
+): Lease {
+  if (operation.subscription) return admitted.lease;
+  const meter = startMeter(operation.context, limits.maxResponseItems, limits.inflight);
+  return {
+    cost: admitted.lease.cost,
+    release() {
+      admitted.lease.release();
+      meter.release();
     },
   };
 }

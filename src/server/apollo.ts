@@ -8,11 +8,11 @@ import { trace } from '@opentelemetry/api';
 import { GraphQLError, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { Context } from '../context/context.js';
 import { startSpan } from '../infra/tracing/tracing.js';
-import { rateHeaders, type Admission } from './admission.js';
+import { holdAdmitted, rateHeaders, type Admission } from './admission.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
 import type { InflightBudget, Lease } from './inflight.js';
 import type { OperationObserver } from './observe.js';
-import { meterOf, startMeter } from './response-meter.js';
+import { meterOf } from './response-meter.js';
 
 export interface ApolloOptions {
   schema: GraphQLSchema;
@@ -124,13 +124,11 @@ function admissionPlugin(admission: Admission, maxResponseItems: number, infligh
             principal: contextValue.principal,
             clientAddress: contextValue.clientAddress,
           });
-          lease = admitted.lease;
-          startMeter(contextValue, maxResponseItems, inflight);
+          lease = holdAdmitted(admitted, { subscription: false, context: contextValue }, { maxResponseItems, inflight });
           if (admitted.rate) for (const [name, value] of Object.entries(rateHeaders(admitted.rate, false))) response.http.headers.set(name, value);
         },
-        async willSendResponse({ contextValue }) {
+        async willSendResponse() {
           lease?.release();
-          meterOf(contextValue)?.release();
         },
       };
     },

@@ -1,4 +1,4 @@
-import { applyPlatt, logit, sigmoid } from '../modules/models/calibration.js';
+import { applyPlatt, logit, sigmoid } from '../domain/calibration.js';
 
 export { applyPlatt };
 

@@ -1,5 +1,5 @@
 import type { Bar } from '../infra/market-data/market-data.js';
-import { FEATURE_NAMES, FEATURE_WINDOW, featuresFromSeries } from '../modules/predictions/features.js';
+import { FEATURE_NAMES, FEATURE_WINDOW, featuresFromSeries } from '../domain/features.js';
 
 /**
  * Supervised samples for a direction strategy: features at bar t (from bars ≤ t only, through the very

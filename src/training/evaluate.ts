@@ -1,4 +1,4 @@
-import { clusteredCounts, clusteredProportion } from '../modules/metrics/statistics.js';
+import { clusteredCounts, clusteredProportion } from '../domain/statistics.js';
 
 /**
  * Metrics of probabilistic binary predictions, computed the textbook way. The same definitions are used

@@ -1,4 +1,4 @@
-import { FEATURE_STATS_QUANTILES, type FeatureStats } from '../modules/models/manifest.js';
+import { FEATURE_STATS_QUANTILES, type FeatureStats } from '../domain/manifest.js';
 
 /**
  * Mean, standard deviation and quantiles of each feature over `rows` of a row-major sample matrix:

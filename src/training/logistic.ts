@@ -1,4 +1,4 @@
-import { sigmoid } from '../modules/models/calibration.js';
+import { sigmoid } from '../domain/calibration.js';
 
 export { sigmoid };
 

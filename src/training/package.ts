@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Bar } from '../infra/market-data/market-data.js';
-import { manifestSchema, type Manifest } from '../modules/models/manifest.js';
-import { FEATURE_NAMES, FEATURE_SET_VERSION } from '../modules/predictions/features.js';
-import type { StrategyDefinition } from '../modules/predictions/strategies.js';
+import { manifestSchema, type Manifest } from '../domain/manifest.js';
+import { FEATURE_NAMES, FEATURE_SET_VERSION } from '../domain/features.js';
+import type { StrategyDefinition } from '../domain/strategies.js';
 import { exportMlpToOnnx } from './onnx-export.js';
 import type { TrainingResult } from './train.js';
 

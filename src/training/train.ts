@@ -1,9 +1,9 @@
 import type { Bar } from '../infra/market-data/market-data.js';
-import type { FeatureStats, OfflineMetrics } from '../modules/models/manifest.js';
-import { FEATURE_NAMES } from '../modules/predictions/features.js';
-import type { StrategyDefinition } from '../modules/predictions/strategies.js';
+import type { FeatureStats, OfflineMetrics } from '../domain/manifest.js';
+import { FEATURE_NAMES } from '../domain/features.js';
+import type { StrategyDefinition } from '../domain/strategies.js';
 import { applyPlatt, fitPlatt, type PlattCalibration } from './calibration.js';
-import { BOOTSTRAP_BLOCK, BOOTSTRAP_METHOD, blockBootstrap, monthBlock } from '../modules/metrics/statistics.js';
+import { BOOTSTRAP_BLOCK, BOOTSTRAP_METHOD, blockBootstrap, monthBlock } from '../domain/statistics.js';
 import { INTERVAL_LEVELS, coverage, fitConformal, score, type ConformalIntervals } from './conformal.js';
 import { buildSamples, selectPeriod, type Samples } from './dataset.js';
 import { binaryMetrics, calibrationEvidence } from './evaluate.js';

@@ -7,7 +7,7 @@ import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { createSyntheticMarket } from '../../src/infra/market-data/synthetic.js';
 import { choosePlan } from '../../src/modules/explanations/index.js';
 import { HistoryRepository } from '../../src/modules/history/history.repository.js';
-import { manifestSchema } from '../../src/modules/models/manifest.js';
+import { manifestSchema } from '../../src/domain/manifest.js';
 import { ExplanationOfOneDocument, ExplanationsDocument, ExplanationsOfBothStrategiesDocument, PredictionsDocument } from '../generated/graphql.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { execute, postQuery, wsClient, wsExecute } from '../helpers/graphql.js';

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { createSyntheticMarket } from '../../src/infra/market-data/synthetic.js';
 import { HistoryRepository, type HistoryRow } from '../../src/modules/history/index.js';
-import { manifestSchema, type Manifest } from '../../src/modules/models/index.js';
+import { manifestSchema, type Manifest } from '../../src/domain/manifest.js';
 import { binaryMetrics } from '../../src/training/evaluate.js';
 import {
   ConfidenceHistoryDocument,

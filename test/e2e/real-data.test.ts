@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from '
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { manifestSchema } from '../../src/modules/models/manifest.js';
+import { manifestSchema } from '../../src/domain/manifest.js';
 import { PredictionsDocument, StrategiesDocument } from '../generated/graphql.js';
 import { startTestGateway } from '../helpers/gateway.js';
 import { execute } from '../helpers/graphql.js';

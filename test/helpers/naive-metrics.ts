@@ -1,9 +1,9 @@
 /**
- * Deliberately naive recomputations of the metric estimates of src/modules/metrics/statistics.ts, for
+ * Deliberately naive recomputations of the metric estimates of src/domain/statistics.ts, for
  * tests: rows are materialized per replicate (whole blocks copied), AUC is counted pair by pair, nothing
  * is decomposed. Slow (O(rows²) per replicate) and obviously right, which is the point.
  */
-import { seededRandom } from '../../src/modules/metrics/statistics.js';
+import { seededRandom } from '../../src/domain/statistics.js';
 
 /** Type-7 percentile, written out again: h = (n − 1)q, interpolate between the neighbours. */
 function percentile(sorted: number[], q: number): number {

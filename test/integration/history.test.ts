@@ -5,7 +5,7 @@ import { sql } from 'kysely';
 import { migrateToLatest, openDatabase, type Database } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import { HistoryRepository } from '../../src/modules/history/history.repository.js';
-import { historyKey, type HistoryRow } from '../../src/modules/history/history.types.js';
+import { HISTORY_COLUMNS, historyKey, type HistoryRow } from '../../src/modules/history/history.types.js';
 import { HistoryWriter, isRowError } from '../../src/modules/history/history.writer.js';
 import { createTestDatabase, stackName, tempDir, type TestDatabase } from '../helpers/services.js';
 
@@ -92,6 +92,19 @@ describe(`prediction history (${stackName})`, () => {
     assert.match(def('prediction_history_symbol_strategy_time_idx'), /\(symbol, strategy, "?time"? DESC\)/);
     assert.match(def('prediction_history_pending_idx'), /WHERE \(?realized_return IS NULL\)?/);
     assert.match(def('prediction_history_resolved_idx'), /\(strategy, model_version, "?time"?\) WHERE \(?realized_return IS NOT NULL\)?/);
+    // HISTORY_COLUMNS, the one definition of a written row, names every column but those filled later.
+    const { rows: columns } = await sql<{ column_name: string }>`
+      select column_name from information_schema.columns where table_name = 'prediction_history' and table_schema = current_schema()
+    `.execute(database.db);
+    assert.deepEqual(
+      Object.values(HISTORY_COLUMNS)
+        .map((c) => c.column)
+        .sort(),
+      columns
+        .map((c) => c.column_name)
+        .filter((name) => !['created_at', 'realized_return', 'correct', 'covered'].includes(name))
+        .sort(),
+    );
     if (database.timescale) {
       const { rows } = await sql`select 1 from timescaledb_information.hypertables where hypertable_name = 'prediction_history'`.execute(database.db);
       assert.equal(rows.length, 1);

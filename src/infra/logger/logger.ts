@@ -22,6 +22,15 @@ const REDACT_PATHS = [
   '*.token',
   'databaseUrl',
   'redisUrl',
+  // Market-data vendor keys (Alpaca's auth message and headers); the adapters never log them either.
+  'secret',
+  '*.secret',
+  'secretKey',
+  '*.secretKey',
+  'keyId',
+  '*.keyId',
+  'headers["APCA-API-SECRET-KEY"]',
+  '*.headers["APCA-API-SECRET-KEY"]',
 ];
 
 export interface LoggerOptions {

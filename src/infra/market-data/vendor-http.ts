@@ -61,6 +61,28 @@ export interface VendorHttpOptions {
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
+/** What the client needs: everything but the provider's request builder and parser. */
+export type VendorHttpClientOptions = Omit<VendorHttpOptions, 'buildRequest' | 'parseResponse' | 'listSymbols'>;
+
+/**
+ * The timeout/retry/breaker machinery on its own, for adapters whose calls do not fit one request per
+ * `fetchBars` (a vendor that pages its answers, a backfill): each `request` is one breaker action.
+ */
+export interface VendorHttpClient {
+  readonly name: string;
+  /** After {@link shutdown} this stays `open`: every call fails fast. */
+  readonly breakerState: BreakerState;
+  /** Called on every transition, in order. A listener that throws is logged and does not break the breaker. */
+  onBreakerStateChange(listener: (state: BreakerState) => void): void;
+  /** Aborts in-flight attempts and backoff waits, stops the breaker's timers; later calls fail fast. */
+  shutdown(): void;
+  /**
+   * GETs (or whatever `init` says) `request.url` with retries, and parses its JSON body with `parse`;
+   * a `parse` that throws makes it a `bad-body` failure (not retried). Rejects with {@link VendorUnavailableError}.
+   */
+  request<T>(request: { url: string; init?: RequestInit }, parse: (body: unknown) => T): Promise<T>;
+}
+
 export interface VendorHttpProvider extends MarketDataProvider {
   /** After {@link shutdown} this stays `open`: every call fails fast. */
   readonly breakerState: BreakerState;
@@ -106,7 +128,7 @@ export class VendorUnavailableError extends Error {
 type VendorRequest = ReturnType<VendorHttpOptions['buildRequest']>;
 
 type Attempt =
-  | { readonly ok: true; readonly bars: Map<string, Bar[]> }
+  | { readonly ok: true; readonly value: unknown }
   | {
       readonly ok: false;
       readonly reason: Exclude<VendorFailureReason, 'breaker-open'>;
@@ -119,6 +141,30 @@ type Attempt =
 
 export function createVendorHttpProvider(options: VendorHttpOptions): VendorHttpProvider {
   validate(options);
+  const client = createVendorHttpClient(options);
+  return {
+    name: client.name,
+    listSymbols: () => options.listSymbols(),
+    get breakerState() {
+      return client.breakerState;
+    },
+    onBreakerStateChange: (listener) => client.onBreakerStateChange(listener),
+    shutdown: () => client.shutdown(),
+    async fetchBars(symbols, fetchOptions) {
+      if (symbols.length === 0) return new Map();
+      if (stoppedClients.has(client)) throw new VendorUnavailableError(client.name, 'shutdown', 0, { detail: 'provider shut down' });
+      // Outside the breaker: a builder that throws is our bug, not the vendor being down.
+      const request = options.buildRequest(symbols, fetchOptions);
+      const parsed = await client.request(request, (body) => options.parseResponse(body, symbols));
+      return conform(parsed, symbols, fetchOptions);
+    },
+  };
+}
+
+const stoppedClients = new WeakSet<VendorHttpClient>();
+
+export function createVendorHttpClient(options: VendorHttpClientOptions): VendorHttpClient {
+  validate(options);
   const { name, timeoutMs, retries, backoffMs } = options;
   const fetchImpl = options.fetchImpl ?? globalThis.fetch;
   const random = options.random ?? Math.random;
@@ -126,7 +172,7 @@ export function createVendorHttpProvider(options: VendorHttpOptions): VendorHttp
   const stopping = new AbortController();
   const listeners: Array<(state: BreakerState) => void> = [];
 
-  const attemptOnce = async (request: VendorRequest, symbols: readonly string[]): Promise<Attempt> => {
+  const attemptOnce = async (request: VendorRequest, parse: (body: unknown) => unknown): Promise<Attempt> => {
     const timeout = AbortSignal.timeout(timeoutMs);
     let text: string;
     try {
@@ -143,7 +189,7 @@ export function createVendorHttpProvider(options: VendorHttpOptions): VendorHttp
       return { ok: false, reason: 'network', retryable: true, detail: `network error: ${describe(error)}`, cause: error };
     }
     try {
-      return { ok: true, bars: options.parseResponse(JSON.parse(text) as unknown, symbols) };
+      return { ok: true, value: parse(JSON.parse(text) as unknown) };
     } catch (error) {
       return { ok: false, reason: 'bad-body', retryable: false, detail: `malformed response body: ${describe(error)}`, cause: error };
     }
@@ -157,10 +203,10 @@ export function createVendorHttpProvider(options: VendorHttpOptions): VendorHttp
     return retryAfterMs > MAX_BACKOFF_MS ? null : Math.max(retryAfterMs, jittered);
   };
 
-  const fetchWithRetries = async (request: VendorRequest, symbols: readonly string[]): Promise<Map<string, Bar[]>> => {
+  const fetchWithRetries = async (request: VendorRequest, parse: (body: unknown) => unknown): Promise<unknown> => {
     for (let attempt = 1; ; attempt++) {
-      const outcome = await attemptOnce(request, symbols);
-      if (outcome.ok) return outcome.bars;
+      const outcome = await attemptOnce(request, parse);
+      if (outcome.ok) return outcome.value;
       const giveUp = (detail: string) =>
         new VendorUnavailableError(name, outcome.reason, attempt, { detail, status: outcome.status, cause: outcome.cause });
       if (!outcome.retryable || attempt > retries) throw giveUp(outcome.detail);
@@ -180,7 +226,7 @@ export function createVendorHttpProvider(options: VendorHttpOptions): VendorHttp
     }
   };
 
-  const breaker = new CircuitBreaker<[VendorRequest, readonly string[]], Map<string, Bar[]>>(fetchWithRetries, {
+  const breaker = new CircuitBreaker<[VendorRequest, (body: unknown) => unknown], unknown>(fetchWithRetries, {
     name: `market-data:${name}`,
     // Attempts time out on their own; a timeout over the whole retried call would cut retries short.
     timeout: false,
@@ -205,9 +251,8 @@ export function createVendorHttpProvider(options: VendorHttpOptions): VendorHttp
   breaker.on('halfOpen', announce('half-open', 'market-data vendor circuit half-open: letting one trial call through'));
   breaker.on('close', announce('closed', 'market-data vendor circuit closed: vendor answering again'));
 
-  return {
+  const client: VendorHttpClient = {
     name,
-    listSymbols: () => options.listSymbols(),
     get breakerState(): BreakerState {
       if (breaker.halfOpen) return 'half-open';
       return breaker.closed ? 'closed' : 'open';
@@ -218,15 +263,12 @@ export function createVendorHttpProvider(options: VendorHttpOptions): VendorHttp
     shutdown() {
       stopping.abort();
       breaker.shutdown();
+      stoppedClients.add(client);
     },
-    async fetchBars(symbols, fetchOptions) {
-      if (symbols.length === 0) return new Map();
+    async request<T>(request: VendorRequest, parse: (body: unknown) => T): Promise<T> {
       if (stopping.signal.aborted) throw new VendorUnavailableError(name, 'shutdown', 0, { detail: 'provider shut down' });
-      // Outside the breaker: a builder that throws is our bug, not the vendor being down.
-      const request = options.buildRequest(symbols, fetchOptions);
-      let parsed: Map<string, Bar[]>;
       try {
-        parsed = await breaker.fire(request, symbols);
+        return (await breaker.fire(request, parse)) as T;
       } catch (error) {
         if (error instanceof VendorUnavailableError) throw error;
         const code = error instanceof Error && CircuitBreaker.isOurError(error) ? (error as { code?: unknown }).code : undefined;
@@ -234,9 +276,9 @@ export function createVendorHttpProvider(options: VendorHttpOptions): VendorHttp
         if (code === 'ESHUTDOWN') throw new VendorUnavailableError(name, 'shutdown', 0, { detail: 'provider shut down' });
         throw error;
       }
-      return conform(parsed, symbols, fetchOptions);
     },
   };
+  return client;
 }
 
 function statusFailure(response: Response): Attempt {
@@ -274,7 +316,7 @@ function describe(error: unknown): string {
   return `${error.message}${cause}`;
 }
 
-function validate(options: VendorHttpOptions): void {
+function validate(options: VendorHttpClientOptions): void {
   const problems: string[] = [];
   const { timeoutMs, retries, backoffMs, breaker } = options;
   if (typeof options.name !== 'string' || options.name.trim() === '') problems.push('name must be a non-empty string');

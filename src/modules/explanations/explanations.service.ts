@@ -1,12 +1,12 @@
 import DataLoader from 'dataloader';
 import type { Logger } from '../../infra/logger/logger.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
-import { applyPlatt } from '../models/calibration.js';
+import { applyPlatt } from '../../domain/calibration.js';
 import type { ModelVersionEntry } from '../models/index.js';
 import type { PredictionRecord } from '../predictions/index.js';
-import { invalidFeatures, invalidProbability, modelOutputInvalid } from '../predictions/index.js';
+import { invalidFeatures, invalidProbability, modelOutputInvalid, unavailableBecause } from '../predictions/index.js';
 import { describeFactor, summarize } from './descriptions.js';
-import { statistics } from '../metrics/index.js';
+import { clusteredProportion } from '../../domain/statistics.js';
 import type { AccuracyEvidence, Explanation, Factor } from './explanation.type.js';
 import { CONFIDENCE_BUCKETS, type AccuracySource, type BandEvidence, type ConfidenceBand } from './explanations.repository.js';
 import { choosePlan, writeCoalitionRows, type ShapleyPlan } from './shapley.js';
@@ -100,7 +100,7 @@ export class ExplanationService {
         try {
           attributions = await this.attribute(model, indexes.map((i) => records[i]!));
         } catch (error) {
-          const failure = isCoded(error) ? error : unavailableBecause(`explanations (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger);
+          const failure = isCoded(error) ? error : unavailableBecause(`explanations (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger, 'are');
           for (const i of indexes) results[i] = failure;
           return;
         }
@@ -215,7 +215,7 @@ export class ExplanationService {
     return records.map((record, i) => {
       const history = found.get(bandOf[i]!);
       if (history && history.samples >= this.minSamples && history.days >= this.minDays) {
-        const interval = statistics.clusteredProportion({
+        const interval = clusteredProportion({
           rows: history.samples,
           hits: history.correct,
           clusters: history.days,
@@ -290,14 +290,3 @@ function invalidExplanation(record: PredictionRecord, attribution: Attribution):
 function isCoded(error: unknown): error is Error {
   return error instanceof Error && typeof (error as { extensions?: { code?: unknown } }).extensions?.code === 'string';
 }
-
-/** Same policy as predictions: the client gets UNAVAILABLE without internals, the log gets the cause once. */
-function unavailableBecause(part: string, cause: unknown, logger: Logger): Error {
-  if (typeof cause === 'object' && cause !== null && !loggedCauses.has(cause)) {
-    loggedCauses.add(cause);
-    logger.warn({ err: cause, part }, `${part} failed`);
-  }
-  return codedError(ErrorCode.UNAVAILABLE, `${part} are unavailable right now; try again shortly`);
-}
-
-const loggedCauses = new WeakSet<object>();

@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import type { MarketDataProvider } from '../../infra/market-data/market-data.js';
 import { badUserInput, codedError, ErrorCode } from '../../shared/errors.js';
-import { DEFAULT_STRATEGY, findStrategy } from '../predictions/strategies.js';
+import { DEFAULT_STRATEGY, findStrategy } from '../../domain/strategies.js';
 import { autoBucket, bucketCount, parseSpan, SpanError, type Span } from './bucket.js';
 import type { ConfidencePointRow, ConfidenceTrendRow, HistoryReadRepository, LastPointsKey } from './history-read.repository.js';
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../../infra/db/index.js';
-import type { HistorySignal } from './history.types.js';
+import type { Signal } from '../../domain/signal.js';
 
 /** One bucket of confidence history (or, from {@link HistoryReadRepository.lastPoints}, one prediction). */
 export interface ConfidencePointRow {
@@ -13,7 +13,7 @@ export interface ConfidencePointRow {
   readonly max: number;
   readonly count: number;
   /** The signal of the bucket's latest prediction. */
-  readonly signal: HistorySignal | null;
+  readonly signal: Signal | null;
 }
 
 export interface ConfidenceTrendRow {

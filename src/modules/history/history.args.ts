@@ -1,15 +1,14 @@
-import { ArrayMaxSize, IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { ArgsType, Field, Int } from 'type-graphql';
-import { SYMBOL_PATTERN } from '../../infra/market-data/market-data.js';
-import { PredictionArgs, STRATEGY_PATTERN, strategyMessage, symbolMessage, VERSION_PATTERN, versionMessage } from '../predictions/predictions.args.js';
+import { QueriedVersionField, StrategyField, SymbolArgs, SymbolsField } from '../../domain/args.js';
 
 /** Most predictions `Prediction.history(last:)` returns. */
 export const MAX_HISTORY_LAST = 1_000;
 
 /** symbol and strategy as in `prediction`. */
 @ArgsType()
-export class ConfidenceHistoryArgs extends PredictionArgs {
+export class ConfidenceHistoryArgs extends SymbolArgs {
   @Field(() => DateTimeISOResolver, { nullable: true, description: 'Inclusive. Defaults to 30 days before `to`' })
   @IsOptional()
   from?: Date;
@@ -29,22 +28,16 @@ export class ConfidenceHistoryArgs extends PredictionArgs {
   @IsOptional()
   bucket?: string;
 
-  @Field(() => String, { nullable: true, description: 'Only this model version; default every version of the strategy' })
-  @IsOptional()
-  @Matches(VERSION_PATTERN, { message: versionMessage })
+  @QueriedVersionField('Only this model version; default every version of the strategy')
   version?: string;
 }
 
 @ArgsType()
 export class ConfidenceTrendsArgs {
-  @Field(() => [String], { description: 'Up to MAX_SYMBOLS_PER_REQUEST symbols' })
-  @ArrayMaxSize(5_000, { message: 'symbols: at most 5000 per request' })
-  @Matches(SYMBOL_PATTERN, { each: true, message: `each of symbols ${symbolMessage}` })
+  @SymbolsField({ description: 'Up to MAX_SYMBOLS_PER_REQUEST symbols', per: 'request' })
   symbols!: string[];
 
-  @Field(() => String, { nullable: true, description: 'Defaults to `direction-1d`' })
-  @IsOptional()
-  @Matches(STRATEGY_PATTERN, { message: strategyMessage })
+  @StrategyField({ optional: true })
   strategy?: string;
 
   @Field(() => String, {
@@ -54,9 +47,7 @@ export class ConfidenceTrendsArgs {
   @IsOptional()
   window?: string;
 
-  @Field(() => String, { nullable: true, description: 'Only this model version; default every version of the strategy' })
-  @IsOptional()
-  @Matches(VERSION_PATTERN, { message: versionMessage })
+  @QueriedVersionField('Only this model version; default every version of the strategy')
   version?: string;
 }
 

@@ -1,11 +1,11 @@
 import { sql } from 'kysely';
 import type { Db } from '../../infra/db/index.js';
-import { historyKey, type HistoryRow, type HistorySink } from './history.types.js';
+import { HISTORY_COLUMNS, HISTORY_FIELDS, historyKey, type HistoryField, type HistoryRow, type HistorySink } from './history.types.js';
 
 /**
  * Rows per INSERT statement. Rows travel as thirteen column arrays through `unnest`, so a statement
- * binds thirteen parameters however many rows it carries (the style of the bars import, which measured
- * it against multi-row VALUES lists).
+ * binds thirteen parameters however many rows it carries (the style of the bars import; see
+ * docs/decisions/history-write-path.md).
  */
 const INSERT_CHUNK_ROWS = 10_000;
 
@@ -17,13 +17,8 @@ const INSERT_CHUNK_ROWS = 10_000;
  * await history.insertMany(rows); // 2: rows whose key was already stored are skipped
  * ```
  *
- * Where the time of a bulk insert goes (bench/history.bench.ts, 10,000-row statements on the bench's
- * local PostgreSQL, measured statement by statement): ~135 ms per statement in the database, of which
- * ~20 ms is unnesting the arrays, ~30 ms the ON CONFLICT arbiter check (a NOT EXISTS pre-filter costs
- * the same), ~8 ms the rollup trigger and the rest the heap and its three indexes; building and encoding
- * the parameters here adds ~30% on top. Handing the next chunk to the transaction before the previous one
- * answered gained nothing measurable (Kysely runs a transaction's queries one at a time anyway) and
- * made a failed chunk's rollback race the chunks queued behind it, so chunks run one after another.
+ * Chunks run one after another in one transaction; docs/decisions/history-write-path.md says why
+ * (and what the time of a bulk insert is spent on).
  */
 export class HistoryRepository implements HistorySink {
   constructor(private readonly db: Db) {}
@@ -48,29 +43,28 @@ export class HistoryRepository implements HistorySink {
   }
 }
 
+/** The insert's column list, each column's array of values, and the select turning them into a row. */
+const COLUMNS = sql.join(HISTORY_FIELDS.map((field) => sql.ref(HISTORY_COLUMNS[field].column)));
+const SELECTED = sql.join(
+  HISTORY_FIELDS.map((field) => (field === 'time' ? sql`to_timestamp(${sql.ref('r.time')} / 1000.0)` : sql.ref(`r.${HISTORY_COLUMNS[field].column}`))),
+);
+
+function valuesOf(rows: readonly HistoryRow[], field: HistoryField) {
+  const values = field === 'time' ? rows.map((row) => row.time.getTime()) : rows.map((row) => row[field]);
+  return sql`${values}::${sql.raw(HISTORY_COLUMNS[field].sqlType)}[]`;
+}
+
 /**
  * One statement. Times travel as float8 epoch milliseconds: pg formats each Date parameter as a
  * local-time string, which for thousands of rows costs more than the numbers; to_timestamp(ms / 1000)
  * is exact to the microsecond. The count is taken server-side from the rows actually inserted.
  */
 async function insertChunk(db: Db, rows: readonly HistoryRow[]): Promise<number> {
-  const column = <K extends keyof HistoryRow>(key: K) => rows.map((row) => row[key]);
   const { rows: counts } = await sql<{ inserted: number }>`
     with written as (
-      insert into prediction_history (
-        time, symbol, strategy, model_version, horizon, probability, confidence, signal,
-        expected_return, interval_level, interval_low, interval_high, features_hash
-      )
-      select to_timestamp(epoch_ms / 1000.0), symbol, strategy, model_version, horizon, probability, confidence, signal,
-             expected_return, interval_level, interval_low, interval_high, features_hash
-      from unnest(
-        ${rows.map((row) => row.time.getTime())}::float8[], ${column('symbol')}::text[], ${column('strategy')}::text[],
-        ${column('modelVersion')}::text[], ${column('horizon')}::text[], ${column('probability')}::float8[],
-        ${column('confidence')}::float8[], ${column('signal')}::text[], ${column('expectedReturn')}::float8[],
-        ${column('intervalLevel')}::float8[], ${column('intervalLow')}::float8[], ${column('intervalHigh')}::float8[],
-        ${column('featuresHash')}::text[]
-      ) as r(epoch_ms, symbol, strategy, model_version, horizon, probability, confidence, signal,
-             expected_return, interval_level, interval_low, interval_high, features_hash)
+      insert into prediction_history (${COLUMNS})
+      select ${SELECTED}
+      from unnest(${sql.join(HISTORY_FIELDS.map((field) => valuesOf(rows, field)))}) as r(${COLUMNS})
       on conflict (symbol, strategy, model_version, time) do nothing
       returning 1
     )

@@ -1,7 +1,7 @@
 import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { historyRowProblem, type HistoryRow } from './history.types.js';
+import { historyRowProblem, pickHistoryRow, type HistoryField, type HistoryRow } from './history.types.js';
 
 /**
  * The spill directory: history rows the database could not take yet, kept on disk until it can.
@@ -165,47 +165,20 @@ function serialize(row: HistoryRow): string {
   return JSON.stringify(toJson(row)) + '\n';
 }
 
+/** The row's JSON object: exactly its fields, in column order, the time as epoch milliseconds. */
 function toJson(row: HistoryRow): Record<string, unknown> {
-  return {
-    time: row.time.getTime(),
-    symbol: row.symbol,
-    strategy: row.strategy,
-    modelVersion: row.modelVersion,
-    horizon: row.horizon,
-    probability: row.probability,
-    confidence: row.confidence,
-    signal: row.signal,
-    expectedReturn: row.expectedReturn,
-    intervalLevel: row.intervalLevel,
-    intervalLow: row.intervalLow,
-    intervalHigh: row.intervalHigh,
-    featuresHash: row.featuresHash,
-  };
+  return { ...pickHistoryRow(row, row.time), time: row.time.getTime() };
 }
 
 /** The row on one line, or why it is not one. */
 function parse(line: string): HistoryRow | string {
-  let value: Record<string, unknown>;
+  let value: Record<HistoryField, unknown>;
   try {
-    value = JSON.parse(line) as Record<string, unknown>;
+    value = JSON.parse(line) as Record<HistoryField, unknown>;
   } catch (error) {
     return (error as Error).message;
   }
   if (typeof value !== 'object' || value === null || typeof value.time !== 'number') return 'not a history row';
-  const row = {
-    time: new Date(value.time),
-    symbol: value.symbol,
-    strategy: value.strategy,
-    modelVersion: value.modelVersion,
-    horizon: value.horizon,
-    probability: value.probability,
-    confidence: value.confidence,
-    signal: value.signal,
-    expectedReturn: value.expectedReturn,
-    intervalLevel: value.intervalLevel,
-    intervalLow: value.intervalLow,
-    intervalHigh: value.intervalHigh,
-    featuresHash: value.featuresHash,
-  } as HistoryRow;
+  const row = pickHistoryRow(value, new Date(value.time));
   return historyRowProblem(row) ?? row;
 }

@@ -1,5 +1,6 @@
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { Field, Float, Int, ObjectType } from 'type-graphql';
+import type { Signal } from '../../domain/signal.js';
 import { SignalEnum } from '../predictions/index.js';
 
 // simpleResolvers: a year of buckets is thousands of these with seven plain properties each; without
@@ -18,7 +19,7 @@ export class ConfidencePoint {
   @Field(() => Float, { description: 'Lowest confidence in the bucket' }) min!: number;
   @Field(() => Float, { description: 'Highest confidence in the bucket' }) max!: number;
   @Field(() => Int, { description: 'Predictions recorded in the bucket' }) count!: number;
-  @Field(() => SignalEnum, { nullable: true, description: 'Signal of the latest prediction in the bucket' }) signal!: SignalEnum | null;
+  @Field(() => SignalEnum, { nullable: true, description: 'Signal of the latest prediction in the bucket' }) signal!: Signal | null;
 }
 
 @ObjectType({

@@ -1,27 +1,66 @@
+import { SIGNALS, type Signal } from '../../domain/signal.js';
+import type { PredictionHistoryTable } from '../../infra/db/tables.js';
 import type { PredictionRecord } from '../predictions/index.js';
 
-export type HistorySignal = 'BUY' | 'SELL' | 'HOLD';
+/**
+ * The one definition of a history row: each field, the `prediction_history` column it fills and the
+ * PostgreSQL type its values travel as in the repository's bulk insert. The row's type, the writer's
+ * copy, the spill files' JSON and the insert's column list are all derived from it; the column types
+ * come from `PredictionHistoryTable` in infra/db/tables.ts.
+ */
+export const HISTORY_COLUMNS = {
+  /** The prediction's asOf: the time of the last bar it saw. Travels as epoch milliseconds. */
+  time: { column: 'time', sqlType: 'float8' },
+  symbol: { column: 'symbol', sqlType: 'text' },
+  strategy: { column: 'strategy', sqlType: 'text' },
+  modelVersion: { column: 'model_version', sqlType: 'text' },
+  horizon: { column: 'horizon', sqlType: 'text' },
+  probability: { column: 'probability', sqlType: 'float8' },
+  confidence: { column: 'confidence', sqlType: 'float8' },
+  signal: { column: 'signal', sqlType: 'text' },
+  expectedReturn: { column: 'expected_return', sqlType: 'float8' },
+  intervalLevel: { column: 'interval_level', sqlType: 'float8' },
+  intervalLow: { column: 'interval_low', sqlType: 'float8' },
+  intervalHigh: { column: 'interval_high', sqlType: 'float8' },
+  featuresHash: { column: 'features_hash', sqlType: 'text' },
+} as const satisfies Record<string, { column: keyof PredictionHistoryTable; sqlType: 'text' | 'float8' }>;
+
+export type HistoryField = keyof typeof HISTORY_COLUMNS;
+
+/** The fields in column order. */
+export const HISTORY_FIELDS = Object.keys(HISTORY_COLUMNS) as readonly HistoryField[];
 
 /**
  * One served prediction as history records it. Its key is (symbol, strategy, modelVersion, time):
  * a prediction is a pure function of those four, so two rows with the same key carry the same facts
  * and the table keeps the first one.
  */
-export interface HistoryRow {
-  /** The prediction's asOf: the time of the last bar it saw. */
-  readonly time: Date;
-  readonly symbol: string;
-  readonly strategy: string;
-  readonly modelVersion: string;
-  readonly horizon: string;
-  readonly probability: number;
-  readonly confidence: number;
-  readonly signal: HistorySignal;
-  readonly expectedReturn: number | null;
-  readonly intervalLevel: number;
-  readonly intervalLow: number;
-  readonly intervalHigh: number;
-  readonly featuresHash: string;
+export type HistoryRow = { readonly [F in HistoryField]: PredictionHistoryTable[(typeof HISTORY_COLUMNS)[F]['column']] };
+
+/**
+ * A row holding exactly the fields of `source` that HISTORY_COLUMNS names, with `time` as given: the
+ * writer's copy (so later changes by the caller cannot alter what is written) and a spill line read back.
+ * Unchecked: validate the result with historyRowProblem where the source is not trusted. A literal, not
+ * a loop over HISTORY_FIELDS, as every served prediction is copied here (docs/decisions/history-write-path.md);
+ * `satisfies` makes a column added to HISTORY_COLUMNS and missing here fail the type check.
+ */
+export function pickHistoryRow(source: Readonly<Record<HistoryField, unknown>>, time: Date): HistoryRow {
+  const row = {
+    time,
+    symbol: source.symbol,
+    strategy: source.strategy,
+    modelVersion: source.modelVersion,
+    horizon: source.horizon,
+    probability: source.probability,
+    confidence: source.confidence,
+    signal: source.signal,
+    expectedReturn: source.expectedReturn,
+    intervalLevel: source.intervalLevel,
+    intervalLow: source.intervalLow,
+    intervalHigh: source.intervalHigh,
+    featuresHash: source.featuresHash,
+  } satisfies Record<HistoryField, unknown>;
+  return row as HistoryRow;
 }
 
 /**
@@ -64,7 +103,12 @@ export function historyKey(row: HistoryRow): string {
   return `${row.symbol}\u0000${row.strategy}\u0000${row.modelVersion}\u0000${row.time.getTime()}`;
 }
 
-const SIGNALS: ReadonlySet<string> = new Set<HistorySignal>(['BUY', 'SELL', 'HOLD']);
+const KNOWN_SIGNALS: ReadonlySet<string> = new Set<string>(SIGNALS);
+
+// infra/db/tables.ts, below the domain, spells the column's type itself; this holds it to Signal both ways.
+type SignalColumn = PredictionHistoryTable['signal'];
+const SIGNAL_COLUMN_IS_SIGNAL: [Signal, SignalColumn] extends [SignalColumn, Signal] ? true : never = true;
+void SIGNAL_COLUMN_IS_SIGNAL;
 
 /**
  * Why the table would refuse `row`, or undefined if it would accept it. Mirrors the NOT NULLs and
@@ -80,7 +124,7 @@ export function historyRowProblem(row: HistoryRow): string | undefined {
   }
   if (!isUnit(row.probability)) return `probability must be within [0, 1], got ${String(row.probability)}`;
   if (!isUnit(row.confidence)) return `confidence must be within [0, 1], got ${String(row.confidence)}`;
-  if (!SIGNALS.has(row.signal)) return `signal must be BUY, SELL or HOLD, got ${String(row.signal)}`;
+  if (!KNOWN_SIGNALS.has(row.signal)) return `signal must be BUY, SELL or HOLD, got ${String(row.signal)}`;
   if (row.expectedReturn !== null && !isFiniteNumber(row.expectedReturn)) {
     return `expectedReturn must be null or a finite number, got ${String(row.expectedReturn)}`;
   }

@@ -8,7 +8,7 @@ export {
   type HistoryWriterState,
   type RecordResult,
 } from './history.writer.js';
-export { historyKey, historyRowProblem, toHistoryRow, type HistoryRow, type HistorySignal, type HistorySink } from './history.types.js';
+export { historyKey, historyRowProblem, toHistoryRow, type HistoryRow, type HistorySink } from './history.types.js';
 export { OutcomesRepository, type Outcome, type PendingOutcome } from './outcomes.repository.js';
 export { OutcomesService, outcomeOf, type ResolveOptions, type ResolveProgress, type ResolveReport, type OutcomesServiceOptions } from './outcomes.service.js';
 export { HistoryReadRepository, type ConfidencePointRow, type ConfidenceTrendRow, type LastPointsKey } from './history-read.repository.js';

@@ -1,6 +1,6 @@
 import type { Logger } from '../../infra/logger/logger.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
-import { findStrategy } from '../predictions/strategies.js';
+import { findStrategy } from '../../domain/strategies.js';
 import type { Outcome, OutcomesRepository, PendingCursor, PendingOutcome } from './outcomes.repository.js';
 
 /**

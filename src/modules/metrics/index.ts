@@ -8,5 +8,4 @@ export {
   type ScoredRow,
 } from './metrics.repository.js';
 export { MetricsService, MIN_ESTIMATE_BLOCKS, type ModelMetricsQuery, type MetricsServiceOptions } from './metrics.service.js';
-export * as statistics from './statistics.js';
 export { MetricsResolver } from './metrics.resolver.js';

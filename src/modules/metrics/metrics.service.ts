@@ -1,8 +1,8 @@
 import { codedError, ErrorCode, badUserInput } from '../../shared/errors.js';
 import type { EstimationMethod, MetricEstimate, MetricsVerdict, ModelMetrics } from '../models/index.js';
-import { DEFAULT_STRATEGY, findStrategy } from '../predictions/index.js';
+import { DEFAULT_STRATEGY, findStrategy } from '../../domain/strategies.js';
 import { CALIBRATION_BINS, type MetricsRepository } from './metrics.repository.js';
-import { BOOTSTRAP_BLOCK, BOOTSTRAP_METHOD, DEFAULT_REPLICATES, METRIC_NAMES, blockBootstrap } from './statistics.js';
+import { BOOTSTRAP_BLOCK, BOOTSTRAP_METHOD, DEFAULT_REPLICATES, METRIC_NAMES, blockBootstrap } from '../../domain/statistics.js';
 
 export interface MetricsServiceOptions {
   /** The up-rate a version's manifest says it was given at training time (`offlineMetrics.trainingBaseRate`). */

@@ -5,4 +5,3 @@ export { ModelServingRepository, AuditAction, type ServingRecord, type ServingCh
 export { ModelsService } from './models.service.js';
 export { ModelsResolver } from './models.resolver.js';
 export { ModelVersion, ModelMetrics, MetricEstimate, MetricsVerdict, EstimationMethod, Strategy } from './models.type.js';
-export { manifestSchema, type Manifest } from './manifest.js';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from '../../infra/logger/logger.js';
 import type { EventBus } from '../../infra/pubsub/pubsub.js';
 import { badUserInput, codedError, ErrorCode } from '../../shared/errors.js';
-import { findStrategy } from '../predictions/strategies.js';
+import { findStrategy } from '../../domain/strategies.js';
 import type { ModelServingRepository, ServingRecord } from './models.repository.js';
 import { ModelRefusedError, type ModelRegistry, type ModelVersionEntry, type Serving } from './registry.js';
 

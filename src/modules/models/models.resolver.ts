@@ -1,7 +1,8 @@
 import { Args, Authorized, Ctx, Mutation, Query, Resolver } from 'type-graphql';
 import type { Context } from '../../context/context.js';
 import { Role } from '../access/index.js';
-import { ActivateModelVersionArgs, ShadowModelVersionArgs, StrategyArgs } from './models.args.js';
+import { StrategyArgs } from '../../domain/args.js';
+import { ActivateModelVersionArgs, ShadowModelVersionArgs } from './models.args.js';
 import { Strategy } from './models.type.js';
 import type { ModelsService } from './models.service.js';
 

@@ -1,4 +1,4 @@
-import { findStrategy } from '../predictions/strategies.js';
+import { findStrategy } from '../../domain/strategies.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import type { ModelLifecycle } from './models.lifecycle.js';
 import type { EstimationMethod, MetricsVerdict, ModelMetrics, ModelVersion, Strategy } from './models.type.js';

@@ -6,10 +6,11 @@ import { MicroBatcher, type MicroBatcherOptions } from '../../infra/inference/mi
 import { readOnnxMetadata } from '../../infra/inference/onnx-inspect.js';
 import type { Logger } from '../../infra/logger/logger.js';
 import { createSyntheticMarket } from '../../infra/market-data/synthetic.js';
-import { FEATURE_NAMES, FEATURE_SET_VERSION, FEATURE_WINDOW, computeFeatures } from '../predictions/features.js';
-import { findStrategy } from '../predictions/strategies.js';
-import { applyPlatt } from './calibration.js';
-import { manifestSchema, type Manifest } from './manifest.js';
+import { FEATURE_NAMES, FEATURE_SET_VERSION, FEATURE_WINDOW, computeFeatures } from '../../domain/features.js';
+import { VERSION_PATTERN } from '../../domain/names.js';
+import { findStrategy } from '../../domain/strategies.js';
+import { applyPlatt } from '../../domain/calibration.js';
+import { manifestSchema, type Manifest } from '../../domain/manifest.js';
 
 /**
  * Every model version found in the models directory, each loaded once (never per request), and which
@@ -145,7 +146,7 @@ export class ModelRegistry {
    */
   async verify(strategy: string, version: string): Promise<ModelVersionEntry> {
     const directory = path.join(this.options.directory, strategy, version);
-    if (!/^[A-Za-z0-9._-]{1,64}$/.test(version) || version === '.' || version === '..') {
+    if (!VERSION_PATTERN.test(version) || version === '.' || version === '..') {
       throw new ModelRefusedError(directory, `"${version}" is not a version name (1-64 of A-Z a-z 0-9 . _ -)`);
     }
     const exists = await stat(directory).then((s) => s.isDirectory(), () => false);

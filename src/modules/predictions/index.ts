@@ -1,7 +1,6 @@
 import 'reflect-metadata';
-export { PredictionsResolver, bindSyncPredictionFields } from './predictions.resolver.js';
+export { PredictionsResolver, bindSyncPredictionFields, type BindSyncField } from './predictions.resolver.js';
 export { Prediction, SignalEnum } from './prediction.type.js';
 export { PredictionService, priceInterval, confidenceOf, type PredictionKey, type PredictionLoaders, type PredictionCaches, type CachedFeatures, type PredictionRecord } from './predictions.service.js';
-export { FEATURE_NAMES, FEATURE_WINDOW, FEATURE_SET_VERSION, computeFeatures } from './features.js';
-export { STRATEGIES, DEFAULT_STRATEGY, findStrategy } from './strategies.js';
 export { invalidFeatures, invalidNumbers, invalidProbability, modelOutputInvalid } from './output-guard.js';
+export { unavailableBecause } from './unavailable.js';

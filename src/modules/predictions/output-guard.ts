@@ -1,6 +1,6 @@
 import type { Logger } from '../../infra/logger/logger.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
-import { FEATURE_NAMES } from './features.js';
+import { FEATURE_NAMES } from '../../domain/features.js';
 
 /**
  * What a prediction must be before it is served or recorded: every number a client can read from it

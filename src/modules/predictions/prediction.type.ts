@@ -1,12 +1,10 @@
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { Field, Float, ObjectType, registerEnumType } from 'type-graphql';
-import { type ModelVersion } from '../models/models.type.js';
+import { SIGNALS, type Signal } from '../../domain/signal.js';
+import { type ModelVersion } from '../models/index.js';
 
-export enum SignalEnum {
-  BUY = 'BUY',
-  SELL = 'SELL',
-  HOLD = 'HOLD',
-}
+/** The domain's signals as the enum object type-graphql registers (each value its own name). */
+export const SignalEnum = Object.fromEntries(SIGNALS.map((signal) => [signal, signal])) as { readonly [S in Signal]: S };
 registerEnumType(SignalEnum, { name: 'Signal', description: 'What the prediction suggests doing; HOLD inside the model’s thresholds.' });
 
 // simpleResolvers (Quote, PriceInterval, Prediction): a `predictions` answer holds up to hundreds of each,
@@ -38,7 +36,7 @@ export class Prediction {
   @Field(() => String) strategy!: string;
   @Field(() => String, { description: 'How far ahead the event is, e.g. `1d`' }) horizon!: string;
   @Field(() => DateTimeISOResolver, { description: 'Time of the last bar used' }) asOf!: Date;
-  @Field(() => SignalEnum) signal!: SignalEnum;
+  @Field(() => SignalEnum) signal!: Signal;
   @Field(() => Float, { description: 'Calibrated probability that the strategy’s event happens' }) probability!: number;
   @Field(() => Float, { description: 'Calibrated probability that the signal is right' }) confidence!: number;
   @Field(() => Float, { nullable: true, description: 'Expected return over the horizon; null while no return model is served' })

@@ -1,15 +1,13 @@
-import type { GraphQLSchema } from 'graphql';
 import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../context/context.js';
 import { Role } from '../access/index.js';
 import { badUserInput } from '../../shared/errors.js';
-import { ModelVersion } from '../models/models.type.js';
-import type { ModelsService } from '../models/models.service.js';
-import { IntervalArgs, PredictionArgs, PredictionsArgs } from './predictions.args.js';
+import { ModelVersion, type ModelsService } from '../models/index.js';
+import { IntervalArgs, PredictionsArgs } from './predictions.args.js';
 import { Prediction, PriceInterval, Quote } from './prediction.type.js';
 import { priceInterval, type PredictionRecord, type PredictionService } from './predictions.service.js';
-import { DEFAULT_STRATEGY } from './strategies.js';
-import { bindSyncField } from '../../schema/sync-field.js';
+import { SymbolArgs } from '../../domain/args.js';
+import { DEFAULT_STRATEGY } from '../../domain/strategies.js';
 
 @Resolver(() => Prediction)
 export class PredictionsResolver {
@@ -20,7 +18,7 @@ export class PredictionsResolver {
 
   @Authorized(Role.Viewer)
   @Query(() => Prediction, { description: 'The current prediction for one symbol' })
-  async prediction(@Args(() => PredictionArgs) { symbol, strategy }: PredictionArgs, @Ctx() ctx: Context): Promise<PredictionRecord> {
+  async prediction(@Args(() => SymbolArgs) { symbol, strategy }: SymbolArgs, @Ctx() ctx: Context): Promise<PredictionRecord> {
     const name = strategy ?? DEFAULT_STRATEGY;
     this.service.activeModel(name);
     return ctx.loaders.predictions.prediction.load({ strategy: name, symbol });
@@ -63,13 +61,24 @@ export class PredictionsResolver {
 }
 
 /**
+ * Makes one field of the built schema run synchronously, validating its arguments with `ArgsClass`:
+ * the schema layer's bindSyncField (schema/sync-field.ts), applied to the schema being built.
+ */
+export type BindSyncField = <Root, Result, Args extends object = Record<string, never>>(
+  typeName: string,
+  fieldName: string,
+  resolve: (root: Root, args: Args) => Result,
+  ArgsClass?: new () => Args,
+) => void;
+
+/**
  * The fields of every item of a `predictions` list run synchronously and read the record as it is
  * (schema/sync-field.ts says why): the methods above still declare them, with the same validation
  * and results; this replaces only how they run. Without `models` (a schema built without services,
  * whose resolvers never run) `model` is left as declared.
  */
-export function bindSyncPredictionFields(schema: GraphQLSchema, models?: ModelsService): void {
-  bindSyncField(schema, 'Prediction', 'interval', (prediction: PredictionRecord, { level }: IntervalArgs) => priceInterval(prediction, level), IntervalArgs);
-  bindSyncField(schema, 'Prediction', 'quote', (prediction: PredictionRecord) => prediction.quote);
-  if (models) bindSyncField(schema, 'Prediction', 'model', (prediction: PredictionRecord) => models.view(prediction.model));
+export function bindSyncPredictionFields(bind: BindSyncField, models?: ModelsService): void {
+  bind('Prediction', 'interval', (prediction: PredictionRecord, { level }: IntervalArgs) => priceInterval(prediction, level), IntervalArgs);
+  bind('Prediction', 'quote', (prediction: PredictionRecord) => prediction.quote);
+  if (models) bind('Prediction', 'model', (prediction: PredictionRecord) => models.view(prediction.model));
 }

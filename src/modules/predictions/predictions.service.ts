@@ -5,13 +5,13 @@ import { inSpan } from '../../infra/tracing/tracing.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
 import { MarketUnavailableError, isStaleBars } from '../../infra/market-data/resilient.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
-import { applyPlatt } from '../models/calibration.js';
-import type { ModelRegistry, ModelVersionEntry, Serving } from '../models/registry.js';
-import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from './features.js';
-import { findStrategy } from './strategies.js';
+import { applyPlatt } from '../../domain/calibration.js';
+import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from '../../domain/features.js';
+import type { Signal } from '../../domain/signal.js';
+import { findStrategy } from '../../domain/strategies.js';
+import type { ModelRegistry, ModelVersionEntry, Serving } from '../models/index.js';
 import { invalidFeatures, invalidNumbers, invalidProbability, modelOutputInvalid } from './output-guard.js';
-
-export type Signal = 'BUY' | 'SELL' | 'HOLD';
+import { unavailableBecause } from './unavailable.js';
 
 /** A served prediction, before GraphQL shapes it. */
 export interface PredictionRecord {
@@ -379,21 +379,6 @@ export class PredictionService {
     };
   }
 }
-
-/**
- * A dependency failed: the client gets UNAVAILABLE (retry later) with no internals, the log gets the
- * cause, once.
- */
-function unavailableBecause(part: string, cause: unknown, logger: Logger): Error {
-  if (typeof cause === 'object' && cause !== null && !loggedCauses.has(cause)) {
-    loggedCauses.add(cause);
-    logger.warn({ err: cause, part }, `${part} failed`);
-  }
-  return codedError(ErrorCode.UNAVAILABLE, `${part} is unavailable right now; try again shortly`);
-}
-
-/** DataLoader hands one batch's error to every key; this keeps it to one log line per failure. */
-const loggedCauses = new WeakSet<object>();
 
 /**
  * The calibrated probability that the signal is right: P(up) for BUY, P(not up) for SELL, and for

@@ -1,8 +1,7 @@
-import { ArrayMaxSize, ArrayMinSize, IsOptional, Matches, Max, Min } from 'class-validator';
+import { IsOptional, Max, Min } from 'class-validator';
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { ArgsType, Field, Float } from 'type-graphql';
-import { SYMBOL_PATTERN } from '../../infra/market-data/market-data.js';
-import { STRATEGY_PATTERN, strategyMessage, symbolMessage } from '../predictions/predictions.args.js';
+import { StrategyField, SymbolsField } from '../../domain/args.js';
 
 /**
  * Arguments of `signals`. Validated once, when the subscription starts (signals.service.ts), not on
@@ -12,15 +11,10 @@ import { STRATEGY_PATTERN, strategyMessage, symbolMessage } from '../predictions
  */
 @ArgsType()
 export class SignalsArgs {
-  @Field(() => [String], { description: 'Symbols to watch: 1 to MAX_SYMBOLS_PER_REQUEST (default 200)' })
-  @ArrayMinSize(1, { message: 'symbols: name at least one symbol' })
-  @ArrayMaxSize(5_000, { message: 'symbols: at most 5000 per subscription' })
-  @Matches(SYMBOL_PATTERN, { each: true, message: `each of symbols ${symbolMessage}` })
+  @SymbolsField({ description: 'Symbols to watch: 1 to MAX_SYMBOLS_PER_REQUEST (default 200)', per: 'subscription', atLeastOne: true })
   symbols!: string[];
 
-  @Field(() => String, { nullable: true, description: 'Defaults to `direction-1d`' })
-  @IsOptional()
-  @Matches(STRATEGY_PATTERN, { message: strategyMessage })
+  @StrategyField({ optional: true })
   strategy?: string | null;
 
   @Field(() => Float, { nullable: true, description: 'Only predictions at least this confident (0 to 1)' })

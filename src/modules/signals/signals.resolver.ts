@@ -3,8 +3,7 @@ import { Args, Authorized, Ctx, Resolver, Root, Subscription } from 'type-graphq
 import { Role } from '../access/index.js';
 import type { Context } from '../../context/context.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
-import { Prediction } from '../predictions/prediction.type.js';
-import type { PredictionRecord } from '../predictions/index.js';
+import { Prediction, type PredictionRecord } from '../predictions/index.js';
 import { SignalsArgs } from './signals.args.js';
 import type { SignalsService } from './signals.service.js';
 

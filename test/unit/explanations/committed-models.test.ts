@@ -9,12 +9,12 @@ import { createOnnxEngine } from '../../../src/infra/inference/onnx.js';
 import { createLogger } from '../../../src/infra/logger/logger.js';
 import type { Bar } from '../../../src/infra/market-data/market-data.js';
 import { createSyntheticMarket } from '../../../src/infra/market-data/synthetic.js';
-import { applyPlatt } from '../../../src/modules/models/calibration.js';
+import { applyPlatt } from '../../../src/domain/calibration.js';
 import { ModelRegistry, type ModelVersionEntry } from '../../../src/modules/models/index.js';
 import { PredictionService, type CachedFeatures, type PredictionRecord } from '../../../src/modules/predictions/index.js';
 import { ExplanationService, exactPlan, type AccuracySource, type Explanation } from '../../../src/modules/explanations/index.js';
 import { writeCoalitionRows } from '../../../src/modules/explanations/shapley.js';
-import { clusteredCounts as statisticsOf } from '../../../src/modules/metrics/statistics.js';
+import { clusteredCounts as statisticsOf } from '../../../src/domain/statistics.js';
 import { projectRoot } from '../../helpers/process.js';
 import { tempDir } from '../../helpers/services.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FEATURE_NAMES } from '../../../src/modules/predictions/features.js';
+import { FEATURE_NAMES } from '../../../src/domain/features.js';
 import { FEATURE_WORDING, describeFactor, effectPhrase, percentileOf, rankPhrase, summarize } from '../../../src/modules/explanations/descriptions.js';
 
 const Q = { '0.01': -0.3, '0.05': -0.14, '0.1': -0.09, '0.25': -0.03, '0.5': 0.01, '0.75': 0.05, '0.9': 0.1, '0.95': 0.14, '0.99': 0.25 };

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { BAR_RULES, checkBar, checkMove, latestBarTime, validateBars } from '../../../src/infra/market-data/bar-rules.js';
 import { SYMBOL_PATTERN, type Bar } from '../../../src/infra/market-data/market-data.js';
-import { FEATURE_WINDOW, computeFeatures } from '../../../src/modules/predictions/features.js';
+import { FEATURE_WINDOW, computeFeatures } from '../../../src/domain/features.js';
 
 const DAY_MS = 86_400_000;
 const NOW = new Date('2026-12-03T15:00:00Z'); // a Thursday

@@ -8,7 +8,7 @@ import {
   InsufficientHistoryError,
   computeFeatures,
   featuresHash,
-} from '../../../src/modules/predictions/features.js';
+} from '../../../src/domain/features.js';
 
 const feature = (values: Float64Array, name: string) => values[FEATURE_NAMES.indexOf(name)]!;
 

@@ -20,9 +20,11 @@ test('a remembered token is trusted only until it expires; refusals are never re
   const forged = await sign({ role: 'admin' }, now + 3_600, 'another-secret-0123456789-0123456789');
   for (let i = 0; i < 2; i++) await assert.rejects(verify(forged), JwtRejected);
 
-  // Expiring within the second: accepted now, refused once past exp, though it was remembered.
-  const short = await sign({ role: 'analyst' }, now + 1);
+  // Expiring within two seconds (read the clock again: signing above may have taken a while under
+  // load): accepted now, refused once past exp, though it was remembered.
+  const exp = Math.floor(Date.now() / 1000) + 2;
+  const short = await sign({ role: 'analyst' }, exp);
   assert.equal((await verify(short)).role, 'analyst');
-  await sleep(Math.max(0, (now + 1) * 1000 - Date.now()) + 50);
+  await sleep(Math.max(0, exp * 1000 - Date.now()) + 50);
   await assert.rejects(verify(short), /invalid token \(ERR_JWT_EXPIRED\)/);
 });

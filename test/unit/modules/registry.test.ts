@@ -12,9 +12,9 @@ import { createOnnxEngine } from '../../../src/infra/inference/onnx.js';
 import { createLogger } from '../../../src/infra/logger/logger.js';
 import type { Bar } from '../../../src/infra/market-data/market-data.js';
 import { createSyntheticMarket, mulberry32 } from '../../../src/infra/market-data/synthetic.js';
-import type { Manifest } from '../../../src/modules/models/manifest.js';
+import type { Manifest } from '../../../src/domain/manifest.js';
 import { ModelRegistry } from '../../../src/modules/models/registry.js';
-import { FEATURE_NAMES, computeFeatures } from '../../../src/modules/predictions/features.js';
+import { FEATURE_NAMES, computeFeatures } from '../../../src/domain/features.js';
 import { exportMlpToOnnx, mlpForward, type MlpSpec } from '../../../src/training/onnx-export.js';
 
 const { onnx } = onnxProto;

@@ -12,7 +12,8 @@ import type { Bar, MarketDataProvider } from '../../../src/infra/market-data/mar
 import { createSyntheticMarket } from '../../../src/infra/market-data/synthetic.js';
 import { createMemoryEventBus } from '../../../src/infra/pubsub/pubsub.js';
 import { ModelRegistry } from '../../../src/modules/models/index.js';
-import { FEATURE_WINDOW, PredictionService, type CachedFeatures, type PredictionRecord } from '../../../src/modules/predictions/index.js';
+import { FEATURE_WINDOW } from '../../../src/domain/features.js';
+import { PredictionService, type CachedFeatures, type PredictionRecord } from '../../../src/modules/predictions/index.js';
 import { SignalsMonitor, signalsBus, type SignalsBus, type SignalsEvent } from '../../../src/modules/signals/index.js';
 import { projectRoot } from '../../helpers/process.js';
 

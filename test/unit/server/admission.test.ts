@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parse } from 'graphql';
 import { buildGatewaySchema } from '../../../src/schema/build-schema.js';
-import { createAdmission } from '../../../src/server/admission.js';
+import { createAdmission, holdAdmitted } from '../../../src/server/admission.js';
+import { InflightBudget } from '../../../src/server/inflight.js';
+import { meterOf } from '../../../src/server/response-meter.js';
 import { Role } from '../../../src/modules/access/index.js';
 
 describe('admission memo', () => {
@@ -40,5 +42,27 @@ describe('admission memo', () => {
       await assert.rejects(as(Role.Viewer), (e: { extensions: { code: string } }) => e.extensions.code === 'FORBIDDEN');
       assert.ok((await as(Role.Analyst)).cost >= 1);
     }
+  });
+});
+
+describe('holdAdmitted (what both transports hold for an admitted operation)', () => {
+  test("a query holds its lease and a response meter, whose reserved items come back with the lease; a subscription holds the lease only", async () => {
+    const inflight = new InflightBudget(1_000, { maxWaitMs: 10, maxQueue: 10 });
+    const lease = await inflight.acquire(10);
+    const context = {};
+    const held = holdAdmitted({ lease }, { subscription: false, context }, { maxResponseItems: 500, inflight });
+    const meter = meterOf(context);
+    assert.ok(meter, 'a query is metered');
+    await meter.reserve(200);
+    assert.equal(inflight.inUse, 210);
+    held.release();
+    held.release();
+    assert.equal(inflight.inUse, 0);
+
+    const subscriptionLease = await inflight.acquire(10);
+    const subscriptionContext = {};
+    assert.equal(holdAdmitted({ lease: subscriptionLease }, { subscription: true, context: subscriptionContext }, { maxResponseItems: 500, inflight }), subscriptionLease);
+    assert.equal(meterOf(subscriptionContext), undefined, 'a subscription is not metered (its events are)');
+    subscriptionLease.release();
   });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { manifestSchema } from '../../../src/modules/models/manifest.js';
+import { manifestSchema } from '../../../src/domain/manifest.js';
 import { featureStats } from '../../../src/training/feature-stats.js';
 import { projectRoot } from '../../helpers/process.js';
 

@@ -13,7 +13,7 @@ import {
   seededRandom,
   verdictOf,
   type ScoredOutcome,
-} from '../../../src/modules/metrics/statistics.js';
+} from '../../../src/domain/statistics.js';
 import { naiveBootstrap, naiveMetrics } from '../../helpers/naive-metrics.js';
 
 /** Rows over a few months; p from a coarse grid so ties (which AUC counts ½) are common. */

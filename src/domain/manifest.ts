@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { STRATEGY_PATTERN, VERSION_PATTERN } from './names.js';
 
 /**
  * `manifest.json` beside every `model.onnx`: everything the gateway needs to serve a model it knows
@@ -47,7 +48,7 @@ const calibrationBin = z.object({
   observedRateHigh: probability.optional(),
 });
 
-/** A metric with its calendar-block bootstrap interval (src/modules/metrics/statistics.ts); low ≤ value ≤ high. */
+/** A metric with its calendar-block bootstrap interval (src/domain/statistics.ts); low ≤ value ≤ high. */
 const metricEstimate = z
   .object({ metric: z.string(), value: z.number(), low: z.number(), high: z.number(), level: probability, widened: z.boolean() })
   .refine((e) => e.low <= e.value && e.value <= e.high, { message: 'an estimate must contain its value (low ≤ value ≤ high)' });
@@ -111,8 +112,8 @@ export const featureStatsSchema = z.object({
 });
 
 export const manifestSchema = z.object({
-  strategy: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/),
-  version: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+  strategy: z.string().regex(STRATEGY_PATTERN),
+  version: z.string().regex(VERSION_PATTERN),
   horizon: z.string(),
   horizonBars: z.number().int().positive().max(MANIFEST_BOUNDS.maxHorizonBars),
   createdAt: z.string().datetime(),

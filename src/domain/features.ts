@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Bar } from '../../infra/market-data/market-data.js';
+import type { Bar } from '../infra/market-data/market-data.js';
 
 /**
  * The feature pipeline: a pure, deterministic function from the bars up to and including `asOf` to a

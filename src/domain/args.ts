@@ -1,0 +1,90 @@
+import { ArrayMaxSize, ArrayMinSize, IsOptional, Matches } from 'class-validator';
+import { ArgsType, Field } from 'type-graphql';
+import {
+  QUERIED_VERSION_PATTERN,
+  queriedVersionMessage,
+  STRATEGY_PATTERN,
+  strategyMessage,
+  SYMBOL_PATTERN,
+  symbolMessage,
+} from './names.js';
+
+/**
+ * The arguments that name what a query is about (a strategy, a symbol, symbols, a version), declared
+ * and validated once here; the modules' args classes extend {@link StrategyArgs} or {@link SymbolArgs}
+ * or use these fields. The one file of this layer that uses type-graphql: its decorators only
+ * declare; nothing here runs GraphQL (docs/decisions/domain-layer.md).
+ *
+ * Each field is one decorator so a class can still say what the argument means in its query (the
+ * schema's descriptions differ) without restating the rule: class-validator keeps only one validator
+ * of a kind per property when a subclass redeclares it, so redeclaring an inherited field to change
+ * its description would silently drop the parent's checks.
+ */
+
+/** Decorators applied as if stacked in this order above a property (the last one first). */
+function stacked(...decorators: PropertyDecorator[]): PropertyDecorator {
+  return (target, key) => {
+    for (let i = decorators.length - 1; i >= 0; i--) decorators[i]!(target, key);
+  };
+}
+
+/** A required `String!` checked by `rule`; with `optional`, a nullable `String` that may be left out. */
+function nameField(rule: PropertyDecorator, optional?: { description: string }): PropertyDecorator {
+  return optional
+    ? stacked(
+        Field(() => String, { nullable: true, description: optional.description }),
+        IsOptional(),
+        rule,
+      )
+    : stacked(
+        Field(() => String),
+        rule,
+      );
+}
+
+/** `strategy: String!`, or with `optional` `strategy: String` that defaults to `direction-1d`. */
+export function StrategyField(options: { optional?: boolean } = {}): PropertyDecorator {
+  const rule = Matches(STRATEGY_PATTERN, { message: strategyMessage });
+  return nameField(rule, options.optional ? { description: 'Defaults to `direction-1d`' } : undefined);
+}
+
+/** `symbol: String!`, or with `description` an optional `symbol: String`. */
+export function SymbolField(options: { description?: string } = {}): PropertyDecorator {
+  const rule = Matches(SYMBOL_PATTERN, { message: `symbol ${symbolMessage}` });
+  return nameField(rule, options.description === undefined ? undefined : { description: options.description });
+}
+
+/**
+ * `symbols: [String!]!`. At most 5,000 here, before anything is looked up; the configured limit
+ * (MAX_SYMBOLS_PER_REQUEST) needs configuration, so services check that.
+ */
+export function SymbolsField(options: { description: string; per: 'request' | 'subscription'; atLeastOne?: boolean }): PropertyDecorator {
+  return stacked(
+    Field(() => [String], { description: options.description }),
+    ...(options.atLeastOne ? [ArrayMinSize(1, { message: 'symbols: name at least one symbol' })] : []),
+    ArrayMaxSize(5_000, { message: `symbols: at most 5000 per ${options.per}` }),
+    Matches(SYMBOL_PATTERN, { each: true, message: `each of symbols ${symbolMessage}` }),
+  );
+}
+
+/** An optional `version: String` of a history or metrics query. */
+export function QueriedVersionField(description: string): PropertyDecorator {
+  return nameField(Matches(QUERIED_VERSION_PATTERN, { message: queriedVersionMessage }), { description });
+}
+
+/** `strategy: String!`: the arguments of everything about one strategy. */
+@ArgsType()
+export class StrategyArgs {
+  @StrategyField()
+  strategy!: string;
+}
+
+/** `symbol: String!, strategy: String`: the arguments of everything about one symbol's predictions. */
+@ArgsType()
+export class SymbolArgs {
+  @SymbolField()
+  symbol!: string;
+
+  @StrategyField({ optional: true })
+  strategy?: string;
+}
