@@ -216,7 +216,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     );
     if (config.outcomes.intervalMs > 0) releasers.push({ name: 'outcomes', close: outcomes.schedule(config.outcomes.intervalMs) });
     const historyQueries = new HistoryQueryService(new HistoryReadRepository(database.db, { rollups: !database.timescale }), market, config.predictions.maxSymbolsPerRequest);
-    const modelMetrics = new MetricsService(new MetricsRepository(database.db), (strategy) => registry.active(strategy)?.manifest.version);
+    const modelMetrics = new MetricsService(new MetricsRepository(database.db), (strategy) => registry.active(strategy)?.manifest.version, {
+      trainingBaseRate: (strategy, version) => registry.find(strategy, version)?.manifest.offlineMetrics.trainingBaseRate,
+      replicates: config.metricsEstimates.replicates,
+      maxRows: config.metricsEstimates.maxRows,
+    });
 
     // Live signals. With Redis, what subscribers want and who runs the monitor are shared between
     // instances; without it this process is the only instance, and holds the monitor itself.

@@ -94,6 +94,14 @@ async function main(argv: string[]): Promise<number> {
       `  ECE           ${m.ece.toFixed(4)} (before calibration ${m.eceBeforeCalibration.toFixed(4)})`,
       `  95% interval  covers ${pct(m.intervalCoverage['0.95'] ?? null)} of held-out outcomes`,
       `  verdict       ${m.verdict}`,
+      ...(m.estimation
+        ? [
+            '',
+            `  ${Math.round(m.estimation.level * 100)}% intervals (${m.estimation.replicates} replicates, ${m.estimation.blocks} month blocks, seed ${m.estimation.seed}): ${m.estimation.verdict ?? 'no verdict'}`,
+            ...(m.estimates ?? []).map((e) => `  ${e.metric.padEnd(30)} ${e.value.toFixed(5)}  [${e.low.toFixed(5)}, ${e.high.toFixed(5)}]${e.widened ? ' (widened to the value)' : ''}`),
+            '',
+          ]
+        : []),
       `  signal        BUY above ${result.signal.buyAbove.toFixed(4)}, SELL below ${result.signal.sellBelow.toFixed(4)}`,
       `  took ${((performance.now() - started) / 1000).toFixed(1)} s`,
       '',

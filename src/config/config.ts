@@ -61,6 +61,8 @@ const envSchema = z.object({
   HISTORY_MAX_BUFFER_ROWS: integer(100, 10_000_000).default(20_000),
   HISTORY_RETENTION_DAYS: integer(0, 36_500).default(0),
   OUTCOMES_INTERVAL_MS: integer(0, 86_400_000).default(60_000),
+  METRICS_BOOTSTRAP_REPLICATES: integer(100, 20_000).default(1_000),
+  METRICS_ESTIMATES_MAX_ROWS: integer(1_000, 5_000_000).default(1_000_000),
   SYNTHETIC_TICK_MS: integer(0, 3_600_000).default(5_000),
   SYNTHETIC_SEED: integer(0, 2_147_483_647).default(1),
   MARKET_REPLAY_FROM: z
@@ -185,6 +187,8 @@ export type Config = Readonly<{
   history: { flushIntervalMs: number; maxBufferRows: number; spillDir: string; retentionDays: number };
   /** How often realized outcomes are filled in; 0 turns the periodic pass off. */
   outcomes: { intervalMs: number };
+  /** `modelMetrics` estimates: bootstrap replicates, and the most resolved rows one answer reads for them. */
+  metricsEstimates: { replicates: number; maxRows: number };
   auth: {
     mode: AuthMode;
     /** Set when the mode accepts JWTs; exactly one way to verify them. */
@@ -282,6 +286,8 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
   { name: 'HISTORY_MAX_BUFFER_ROWS', default: '20000', description: 'rows kept in memory while the database is unreachable; beyond it they spill to `DATA_DIR/history-spill` and are written on recovery' },
   { name: 'HISTORY_RETENTION_DAYS', default: '0', description: 'with TimescaleDB only: drop history chunks older than this many days (0 = keep everything); ignored on plain PostgreSQL and PGlite' },
   { name: 'OUTCOMES_INTERVAL_MS', default: '60000', description: 'how often the gateway fills in realized outcomes of recorded predictions whose horizon has passed (0 = never; `npm run outcomes` does it on demand)' },
+  { name: 'METRICS_BOOTSTRAP_REPLICATES', default: '1000', description: 'bootstrap replicates behind every `modelMetrics` interval (`estimates`; 100-20000): more gives steadier interval ends at proportional CPU cost' },
+  { name: 'METRICS_ESTIMATES_MAX_ROWS', default: '1000000', description: 'most resolved predictions one `modelMetrics` answer reads to compute `estimates`; beyond it `estimates` is empty and `estimatesNote` says why (narrow the query with `from`/`to`/`symbol`)' },
   { name: 'SYNTHETIC_TICK_MS', default: '5000', description: 'when no bars are stored, how often the synthetic market adds a bar per symbol (0 = never)' },
   { name: 'SYNTHETIC_SEED', default: '1', description: 'seed of the synthetic market' },
   { name: 'MARKET_REPLAY_FROM', default: '(unset: no replay)', description: 'replay the stored bars as a live stream from this date (`2020-01-02`): queries and signals see the market as of the replay clock; stored bars are never changed (for demos and backtests, one instance)' },
@@ -441,6 +447,7 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       retentionDays: env.HISTORY_RETENTION_DAYS,
     },
     outcomes: { intervalMs: env.OUTCOMES_INTERVAL_MS },
+    metricsEstimates: { replicates: env.METRICS_BOOTSTRAP_REPLICATES, maxRows: env.METRICS_ESTIMATES_MAX_ROWS },
     auth,
     limits: {
       maxDepth: env.MAX_QUERY_DEPTH,

@@ -42,7 +42,16 @@ const calibrationBin = z.object({
   count: z.number().int().nonnegative(),
   meanPredicted: nullableMetric,
   observedRate: nullableMetric,
+  /** Distinct days (UTC, of asOf) behind the bin, and a day-clustered 95% interval of observedRate (written by training since issue 19). */
+  days: z.number().int().nonnegative().optional(),
+  observedRateLow: probability.optional(),
+  observedRateHigh: probability.optional(),
 });
+
+/** A metric with its calendar-block bootstrap interval (src/domain/statistics.ts); low ≤ value ≤ high. */
+const metricEstimate = z
+  .object({ metric: z.string(), value: z.number(), low: z.number(), high: z.number(), level: probability, widened: z.boolean() })
+  .refine((e) => e.low <= e.value && e.value <= e.high, { message: 'an estimate must contain its value (low ≤ value ≤ high)' });
 
 export const offlineMetricsSchema = z.object({
   period: z.object({ from: z.string(), to: z.string() }),
@@ -63,6 +72,21 @@ export const offlineMetricsSchema = z.object({
   calibration: z.array(calibrationBin),
   /** One honest sentence: does the model beat the base rate on held-out data? */
   verdict: z.string(),
+  /** The up-rate the baseline predicts: the validation period's, the latest a model trained then could know. */
+  trainingBaseRate: probability.optional(),
+  estimates: z.array(metricEstimate).optional(),
+  /** How `estimates` were made, and the verdict their Brier-skill interval gives. */
+  estimation: z
+    .object({
+      method: z.string(),
+      block: z.string(),
+      blocks: z.number().int().nonnegative(),
+      replicates: z.number().int().positive(),
+      seed: z.number().int(),
+      level: probability,
+      verdict: z.enum(['BETTER_THAN_BASE_RATE', 'NO_BETTER_THAN_BASE_RATE', 'WORSE_THAN_BASE_RATE']).nullable(),
+    })
+    .optional(),
 });
 
 /**

@@ -1,3 +1,5 @@
+import { clusteredCounts, clusteredProportion } from '../domain/statistics.js';
+
 /**
  * Metrics of probabilistic binary predictions, computed the textbook way. The same definitions are used
  * for the manifests' offline metrics and (in SQL) for live model metrics, so the two are comparable.
@@ -8,6 +10,9 @@ export interface CalibrationBin {
   count: number;
   meanPredicted: number | null;
   observedRate: number | null;
+  days?: number;
+  observedRateLow?: number;
+  observedRateHigh?: number;
 }
 
 export interface BinaryMetrics {
@@ -90,4 +95,32 @@ export function calibrationBins(p: ArrayLike<number>, y: ArrayLike<number>, bins
 /** ECE: the count-weighted mean gap between predicted and observed rates across bins. */
 export function expectedCalibrationError(bins: readonly CalibrationBin[], n: number): number {
   return bins.reduce((sum, b) => (b.count ? sum + (b.count / n) * Math.abs(b.meanPredicted! - b.observedRate!) : sum), 0);
+}
+
+/**
+ * The bins again, each with the distinct UTC days (of asOf) behind it and a 95% interval of its observed
+ * rate that counts days, not rows, as the units of evidence (rows of one day move together).
+ */
+export function calibrationEvidence(
+  bins: readonly CalibrationBin[],
+  p: ArrayLike<number>,
+  y: ArrayLike<number>,
+  time: ArrayLike<number>,
+): CalibrationBin[] {
+  const perBin = bins.map(() => new Map<number, { rows: number; hits: number }>());
+  for (let i = 0; i < p.length; i++) {
+    const b = Math.min(bins.length - 1, Math.floor(p[i]! * bins.length));
+    const day = Math.floor(time[i]! / 86_400_000);
+    const entry = perBin[b]!.get(day);
+    if (entry) {
+      entry.rows++;
+      entry.hits += y[i]!;
+    } else perBin[b]!.set(day, { rows: 1, hits: y[i]! });
+  }
+  return bins.map((bin, b) => {
+    const interval = clusteredProportion(clusteredCounts([...perBin[b]!.values()]));
+    return interval
+      ? { ...bin, days: perBin[b]!.size, observedRateLow: interval.low, observedRateHigh: interval.high }
+      : { ...bin, days: 0 };
+  });
 }

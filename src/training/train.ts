@@ -3,9 +3,10 @@ import type { FeatureStats, OfflineMetrics } from '../domain/manifest.js';
 import { FEATURE_NAMES } from '../domain/features.js';
 import type { StrategyDefinition } from '../domain/strategies.js';
 import { applyPlatt, fitPlatt, type PlattCalibration } from './calibration.js';
-import { INTERVAL_LEVELS, coverage, fitConformal, type ConformalIntervals } from './conformal.js';
+import { BOOTSTRAP_BLOCK, BOOTSTRAP_METHOD, blockBootstrap, monthBlock } from '../domain/statistics.js';
+import { INTERVAL_LEVELS, coverage, fitConformal, score, type ConformalIntervals } from './conformal.js';
 import { buildSamples, selectPeriod, type Samples } from './dataset.js';
-import { binaryMetrics } from './evaluate.js';
+import { binaryMetrics, calibrationEvidence } from './evaluate.js';
 import { featureStats } from './feature-stats.js';
 import { fitLogistic, predictLogistic, type LogisticModel } from './logistic.js';
 
@@ -53,6 +54,7 @@ export function trainDirectionModel(
   strategy: StrategyDefinition,
   periods: TrainingPeriods = DEFAULT_PERIODS,
   onStep: (step: string) => void = () => undefined,
+  options: { readonly replicates?: number } = {},
 ): TrainingResult {
   onStep('building features and labels');
   const samples = buildSamples(bars, strategy.horizonBars);
@@ -87,19 +89,34 @@ export function trainDirectionModel(
   const center = mean(pick(samples.forwardReturn, train));
   const interval = fitConformal(center, pick(samples.forwardReturn, validation), pick(samples.vol, validation), strategy.horizonBars);
 
-  onStep(`evaluating on ${test.length} held-out samples`);
+  onStep(`evaluating on ${test.length} held-out samples (with a month-block bootstrap of every metric)`);
   const yTest = pick(samples.y, test);
   const rawTest = predictLogistic(model, samples.x, test, F);
   const calibratedTest = rawTest.map((p) => applyPlatt(calibration, p));
   const metrics = binaryMetrics(calibratedTest, yTest);
   // The baseline gets the same information calibration had: the base rate of the validation period.
   // (Against the older training base rate, a recalibrated constant would already look skilful.)
-  const baseline = binaryMetrics(new Float64Array(test.length).fill(mean(yValidation)), yTest);
+  const trainingBaseRate = mean(yValidation);
+  const baseline = binaryMetrics(new Float64Array(test.length).fill(trainingBaseRate), yTest);
   const eceBefore = binaryMetrics(rawTest, yTest).ece;
   const intervalCoverage: Record<string, number> = {};
   for (const level of INTERVAL_LEVELS) {
     intervalCoverage[String(level)] = coverage(interval, level, pick(samples.forwardReturn, test), pick(samples.vol, test), strategy.horizonBars);
   }
+  const testTime = pick(samples.time, test);
+  const testReturn = pick(samples.forwardReturn, test);
+  const testVol = pick(samples.vol, test);
+  const q95 = interval.quantiles['0.95']!;
+  const bootstrap = blockBootstrap(
+    Array.from(test, (_, i) => ({
+      block: monthBlock(testTime[i]!),
+      p: calibratedTest[i]!,
+      y: yTest[i]!,
+      covered: score(testReturn[i]!, testVol[i]!, interval.center, strategy.horizonBars) <= q95,
+    })),
+    trainingBaseRate,
+    { replicates: options.replicates },
+  );
   const offlineMetrics: OfflineMetrics = {
     period: { from: isoDate(periods.testFrom), to: isoDate(new Date(end.getTime() - 1)) },
     sampleSize: metrics.sampleSize,
@@ -116,8 +133,19 @@ export function trainDirectionModel(
     ece: metrics.ece,
     eceBeforeCalibration: eceBefore,
     intervalCoverage,
-    calibration: metrics.calibration,
+    calibration: calibrationEvidence(metrics.calibration, calibratedTest, yTest, testTime),
     verdict: verdict(metrics.brier, baseline.brier, metrics.accuracy, baseline.accuracy),
+    trainingBaseRate,
+    estimates: bootstrap.estimates,
+    estimation: {
+      method: BOOTSTRAP_METHOD,
+      block: BOOTSTRAP_BLOCK,
+      blocks: bootstrap.blocks,
+      replicates: bootstrap.replicates,
+      seed: bootstrap.seed,
+      level: bootstrap.level,
+      verdict: bootstrap.verdict,
+    },
   };
   const trainInfo = periodInfo(samples, train);
   return {

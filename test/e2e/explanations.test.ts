@@ -116,6 +116,8 @@ describe(`Prediction.explanation (${stackName})`, () => {
     assert.equal(before.explanation.historicalAccuracySource, 'offline');
     assert.equal(before.explanation.historicalAccuracySamples, bin.count);
     assert.ok(Math.abs(before.explanation.historicalAccuracy! - (leansUp ? bin.observedRate! : 1 - bin.observedRate!)) < 1e-12);
+    assert.equal(before.explanation.historicalEvidence.days, bin.days, 'the held-out bin says how many days stand behind it');
+    assert.ok(bin.days! >= 20);
 
     // 40 realized outcomes at this confidence (30 right), plus some that must not count: another
     // version, a confidence far outside the band, and outcomes not known yet.
@@ -153,6 +155,9 @@ describe(`Prediction.explanation (${stackName})`, () => {
     assert.equal(after.explanation.historicalAccuracySource, 'history');
     assert.equal(after.explanation.historicalAccuracySamples, 40);
     assert.equal(after.explanation.historicalAccuracy, 0.75);
+    const evidence = after.explanation.historicalEvidence;
+    assert.deepEqual([evidence.accuracy, evidence.rows, evidence.days, evidence.source, evidence.reason], [0.75, 40, 40, 'history', null]);
+    assert.ok(evidence.low! < 0.75 && 0.75 < evidence.high! && evidence.level === 0.95);
   });
 
   test('an unknown symbol among explained ones is null with UNKNOWN_SYMBOL at its path; the others are explained', async () => {

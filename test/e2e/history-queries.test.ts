@@ -1,18 +1,23 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { createSyntheticMarket } from '../../src/infra/market-data/synthetic.js';
 import { HistoryRepository, type HistoryRow } from '../../src/modules/history/index.js';
+import { manifestSchema, type Manifest } from '../../src/domain/manifest.js';
 import { binaryMetrics } from '../../src/training/evaluate.js';
 import {
   ConfidenceHistoryDocument,
   ConfidenceTrendsDocument,
   ModelMetricsDocument,
+  OfflineEstimatesDocument,
   PredictionsWithHistoryDocument,
   StrategiesDocument,
 } from '../generated/graphql.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { execute, postQuery } from '../helpers/graphql.js';
+import { REPO_MODELS } from '../helpers/models.js';
 import { stackName } from '../helpers/services.js';
 
 const SYMBOLS = ['E01', 'E02', 'E03', 'E04'];
@@ -23,6 +28,8 @@ const START = new Date('2024-06-01T00:00:00Z');
  * Apollo, resolvers, loaders, SQL), over stored bars, with history rows recorded for past bars so
  * outcomes exist.
  */
+const readManifest = (strategy: string, version: string): Manifest => manifestSchema.parse(JSON.parse(readFileSync(path.join(REPO_MODELS, strategy, version, 'manifest.json'), 'utf8')));
+
 describe(`confidence history and model metrics over GraphQL (${stackName})`, () => {
   let server: TestGateway;
   let bars: Map<string, Bar[]>;
@@ -174,6 +181,39 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
 
     const { data } = await execute(server.url, StrategiesDocument);
     for (const s of data!.strategies) assert.equal(s.activeVersion.offlineMetrics?.source, 'offline');
+  });
+
+  test('modelMetrics names its baselines and says why a short history has no intervals; offline metrics carry the manifest’s estimates', async () => {
+    await server.gateway.outcomes.resolve();
+    const { data, errors } = await execute(server.url, ModelMetricsDocument, { strategy: 'direction-1d' });
+    assert.equal(errors, undefined, JSON.stringify(errors));
+    const m = data!.modelMetrics;
+    const manifest = readManifest('direction-1d', 'v1');
+    assert.equal(m.trainingBaseRate, manifest.offlineMetrics.trainingBaseRate, 'the active version’s training base rate, from its manifest');
+    const r = m.trainingBaseRate!;
+    const b = m.baseRate!;
+    assert.ok(Math.abs(m.trainingBaseRateBrier! - (r * r - 2 * r * b + b)) < 1e-12);
+    assert.ok(Math.abs(m.hindsightBaseRateBrier! - b * (1 - b)) < 1e-12);
+    assert.equal(m.baselineBrier, m.hindsightBaseRateBrier, 'realized, the deprecated baselineBrier is the hindsight one');
+    assert.ok(Math.abs(m.brierSkillVsTrainingBaseRate! - (1 - m.brier! / m.trainingBaseRateBrier!)) < 1e-12);
+    // 40 daily rows span 2-3 calendar months: too few blocks to resample, and the answer says so.
+    assert.deepEqual([m.estimates, m.estimation, m.verdict], [[], null, null]);
+    assert.match(m.estimatesNote!, /calendar month\(s\); intervals need at least 6/);
+
+    const offline = await execute(server.url, OfflineEstimatesDocument);
+    assert.equal(offline.errors, undefined, JSON.stringify(offline.errors));
+    for (const s of offline.data!.strategies) {
+      const o = s.activeVersion.offlineMetrics!;
+      const stored = readManifest(s.name, s.activeVersion.version).offlineMetrics;
+      assert.deepEqual(o.estimates, stored.estimates);
+      assert.equal(o.estimates.length, 7);
+      for (const e of o.estimates) assert.ok(e.low <= e.value && e.value <= e.high, `${s.name} ${e.metric}`);
+      const skill = o.estimates.find((e) => e.metric === 'brierSkillVsTrainingBaseRate')!;
+      assert.ok(Math.abs(skill.value - o.brierSkillVsTrainingBaseRate!) < 1e-12);
+      assert.equal(o.verdict, skill.low > 0 ? 'BETTER_THAN_BASE_RATE' : skill.high < 0 ? 'WORSE_THAN_BASE_RATE' : 'NO_BETTER_THAN_BASE_RATE');
+      assert.deepEqual(o.estimation, { method: stored.estimation!.method, block: 'MONTH', blocks: stored.estimation!.blocks, replicates: 1000, seed: stored.estimation!.seed, level: 0.95 });
+      assert.equal(o.estimatesNote, null);
+    }
   });
 
   test('an explicit null for an optional argument means the same as leaving it out', async () => {

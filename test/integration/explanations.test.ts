@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { migrateToLatest, openDatabase, type Database } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
-import { ExplanationsRepository } from '../../src/modules/explanations/index.js';
+import { ExplanationsRepository, type ConfidenceBand } from '../../src/modules/explanations/index.js';
 import { HistoryRepository } from '../../src/modules/history/history.repository.js';
 import type { HistoryRow } from '../../src/modules/history/history.types.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
@@ -13,7 +13,8 @@ const T0 = Date.UTC(2021, 0, 4, 21);
 /** A recorded prediction; `correct` is set afterwards the way the outcomes job does (an UPDATE). */
 function row(i: number, strategy: string, modelVersion: string, confidence: number): HistoryRow {
   return {
-    time: new Date(T0 + i * 86_400_000),
+    // Three rows a day, the third late in the UTC day: days are UTC dates.
+    time: new Date(T0 + Math.floor(i / 3) * 86_400_000 + (i % 3 === 2 ? 2 * 3_600_000 + 59 * 60_000 : 0)),
     symbol: `S${i % 7}`,
     strategy,
     modelVersion,
@@ -29,10 +30,11 @@ function row(i: number, strategy: string, modelVersion: string, confidence: numb
   };
 }
 
-describe(`explanations: realized accuracy by confidence (${stackName})`, () => {
+describe(`explanations: realized accuracy evidence by confidence band (${stackName})`, () => {
   let target: TestDatabase;
   let database: Database;
   let repository: ExplanationsRepository;
+  const written: Array<{ row: HistoryRow; correct: boolean | null }> = [];
 
   before(async () => {
     target = await createTestDatabase();
@@ -50,9 +52,12 @@ describe(`explanations: realized accuracy by confidence (${stackName})`, () => {
     for (let k = 0; k < 6; k++) rows.push(row(i++, 'direction-1d', 'v2', 0.553));
     for (let k = 0; k < 6; k++) rows.push(row(i++, 'direction-5d', 'v1', 0.553));
     assert.equal(await new HistoryRepository(database.db).insertMany(rows), rows.length);
-    const outcome = (from: number, to: number, correct: boolean) =>
-      sql`update prediction_history set correct = ${correct}, realized_return = 0.01
+    written.push(...rows.map((r) => ({ row: r, correct: null as boolean | null })));
+    const outcome = (from: number, to: number, correct: boolean) => {
+      for (let k = from; k < to; k++) written[k]!.correct = correct;
+      return sql`update prediction_history set correct = ${correct}, realized_return = 0.01
           where features_hash = any(${Array.from({ length: to - from }, (_, k) => `h${from + k}`)}::text[])`.execute(database.db);
+    };
     await outcome(0, 7, true);
     await outcome(7, 10, false);
     await outcome(10, 11, true);
@@ -66,20 +71,64 @@ describe(`explanations: realized accuracy by confidence (${stackName})`, () => {
     await target?.drop();
   });
 
-  test('one statement counts outcomes per model version and 1%-wide confidence bucket, leaving unknown outcomes out', async () => {
-    const buckets = await repository.accuracyByConfidence([
-      { strategy: 'direction-1d', version: 'v1' },
-      { strategy: 'direction-5d', version: 'v1' },
-    ]);
-    assert.deepEqual(buckets, [
-      { strategy: 'direction-1d', version: 'v1', bucket: 55, samples: 14, correct: 8 },
-      { strategy: 'direction-1d', version: 'v1', bucket: 99, samples: 3, correct: 3 }, // confidence 1 joins the top bucket
-      { strategy: 'direction-5d', version: 'v1', bucket: 55, samples: 6, correct: 0 },
-    ]);
+  /** The same evidence counted from the rows as the test wrote them, row by row. */
+  function naive(band: ConfidenceBand) {
+    const perDay = new Map<string, { rows: number; correct: number }>();
+    for (const r of written) {
+      const bucket = Math.min(99, Math.floor(r.row.confidence * 100));
+      if (
+        r.correct === null ||
+        r.row.strategy !== band.strategy ||
+        r.row.modelVersion !== band.version ||
+        bucket < band.lo ||
+        bucket > band.hi
+      )
+        continue;
+      const day = r.row.time.toISOString().slice(0, 10);
+      const d = perDay.get(day) ?? { rows: 0, correct: 0 };
+      d.rows++;
+      if (r.correct) d.correct++;
+      perDay.set(day, d);
+    }
+    const days = [...perDay.values()];
+    const sum = (f: (d: { rows: number; correct: number }) => number) => days.reduce((a, d) => a + f(d), 0);
+    return {
+      samples: sum((d) => d.rows),
+      correct: sum((d) => d.correct),
+      days: days.length,
+      sumRows2: sum((d) => d.rows ** 2),
+      sumCorrect2: sum((d) => d.correct ** 2),
+      sumCorrectRows: sum((d) => d.correct * d.rows),
+    };
+  }
+
+  test('one statement gives, per confidence band, the outcomes, the distinct UTC days behind them and the day sums, leaving unknown outcomes out', async () => {
+    const bands: ConfidenceBand[] = [
+      { strategy: 'direction-1d', version: 'v1', lo: 55, hi: 55 },
+      { strategy: 'direction-1d', version: 'v1', lo: 99, hi: 99 }, // confidence 1 joins the top bucket
+      { strategy: 'direction-5d', version: 'v1', lo: 55, hi: 55 },
+      { strategy: 'direction-1d', version: 'v1', lo: 50, hi: 99 },
+      { strategy: 'direction-1d', version: 'v1', lo: 50, hi: 99 }, // the same band twice: answered twice
+      { strategy: 'direction-1d', version: 'v1', lo: 0, hi: 54 },
+    ];
+    const got = await repository.evidenceInBands(bands);
+    assert.equal(got.length, bands.length);
+    bands.forEach((band, i) => assert.deepEqual(got[i], naive(band), JSON.stringify(band)));
+    assert.deepEqual(got[0], {
+      samples: 14,
+      correct: 8,
+      days: 5,
+      sumRows2: 3 * 3 * 4 + 2 * 2,
+      sumCorrect2: got[0]!.sumCorrect2,
+      sumCorrectRows: got[0]!.sumCorrectRows,
+    });
+    assert.equal(got[5]!.samples, 0);
   });
 
-  test('a model with no outcomes, or no models at all, gives no rows', async () => {
-    assert.deepEqual(await repository.accuracyByConfidence([{ strategy: 'direction-1d', version: 'v9' }]), []);
-    assert.deepEqual(await repository.accuracyByConfidence([]), []);
+  test('a model with no outcomes, or no bands at all, gives zeros / nothing', async () => {
+    assert.deepEqual(await repository.evidenceInBands([{ strategy: 'direction-1d', version: 'v9', lo: 0, hi: 99 }]), [
+      { samples: 0, correct: 0, days: 0, sumRows2: 0, sumCorrect2: 0, sumCorrectRows: 0 },
+    ]);
+    assert.deepEqual(await repository.evidenceInBands([]), []);
   });
 });

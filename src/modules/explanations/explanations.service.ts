@@ -6,8 +6,9 @@ import type { ModelVersionEntry } from '../models/index.js';
 import type { PredictionRecord } from '../predictions/index.js';
 import { invalidFeatures, invalidProbability, modelOutputInvalid, unavailableBecause } from '../predictions/index.js';
 import { describeFactor, summarize } from './descriptions.js';
-import type { Explanation, Factor } from './explanation.type.js';
-import { CONFIDENCE_BUCKETS, type AccuracyBucket, type AccuracySource } from './explanations.repository.js';
+import { clusteredProportion } from '../../domain/statistics.js';
+import type { AccuracyEvidence, Explanation, Factor } from './explanation.type.js';
+import { CONFIDENCE_BUCKETS, type AccuracySource, type BandEvidence, type ConfidenceBand } from './explanations.repository.js';
 import { choosePlan, writeCoalitionRows, type ShapleyPlan } from './shapley.js';
 
 /** Per-request loaders: every explanation a request asks for is computed in one batch. */
@@ -18,6 +19,8 @@ export interface ExplanationLoaders {
 export interface ExplanationOptions {
   /** Outcomes needed before history is trusted over the offline figure (and the offline bin's minimum). */
   readonly minSamples?: number;
+  /** Distinct days those outcomes must come from (both sources); fewer and there is no figure. */
+  readonly minDays?: number;
   /** Half-width of the confidence band history is read in. */
   readonly band?: number;
   /** Most rows per explanation run (default {@link MAX_ROWS_PER_RUN}). */
@@ -44,11 +47,14 @@ export const MAX_ROWS_PER_RUN = 262_144;
  *
  * Historical accuracy comes from one SQL query per request for all predictions: realized outcomes of the
  * same model version in the 1%-wide confidence buckets spanning ±`band` around the prediction's
- * confidence (buckets keep the query's answer small however long the history), when there are at least
- * `minSamples`; otherwise the manifest's held-out calibration bin of the probability; otherwise none.
+ * confidence, when there are at least `minSamples` of them on at least `minDays` distinct days;
+ * otherwise the manifest's held-out calibration bin of the probability, on the same terms; otherwise
+ * none, with the reason. Days count because outcomes of one day move together: 34 outcomes from 8 days
+ * of March 2020 are 8 observations of a market, not 34. The interval treats days as the units too.
  */
 export class ExplanationService {
   private readonly minSamples: number;
+  private readonly minDays: number;
   private readonly band: number;
   private readonly maxRowsPerRun: number;
   private readonly plans = new Map<number, ShapleyPlan>();
@@ -59,6 +65,7 @@ export class ExplanationService {
     options: ExplanationOptions = {},
   ) {
     this.minSamples = options.minSamples ?? 30;
+    this.minDays = options.minDays ?? 20;
     this.band = options.band ?? 0.025;
     this.maxRowsPerRun = options.maxRowsPerRun ?? MAX_ROWS_PER_RUN;
   }
@@ -179,61 +186,82 @@ export class ExplanationService {
       baseline: attribution.baseline,
       factors,
       summary: summarize(record.probability, attribution.baseline, factors),
-      historicalAccuracy: accuracy.value,
+      historicalAccuracy: accuracy.evidence.accuracy,
       historicalAccuracySource: accuracy.source,
-      historicalAccuracySamples: accuracy.samples,
+      historicalAccuracySamples: accuracy.source === 'none' ? 0 : accuracy.evidence.rows,
+      historicalEvidence: accuracy.evidence,
     };
   }
 
   /** One query for every record of the request; a failing database falls back to the offline figures. */
   private async historicalAccuracy(records: readonly PredictionRecord[]): Promise<Accuracy[]> {
-    const models = new Map<string, { strategy: string; version: string }>();
-    for (const { model } of records) models.set(modelKey(model.manifest.strategy, model.manifest.version), { strategy: model.manifest.strategy, version: model.manifest.version });
-    let buckets: AccuracyBucket[] = [];
+    const bands = new Map<string, ConfidenceBand>();
+    const bandOf = records.map((record) => {
+      const { strategy, version } = record.model.manifest;
+      const lo = Math.max(0, Math.floor((record.confidence - this.band) * CONFIDENCE_BUCKETS));
+      const hi = Math.min(CONFIDENCE_BUCKETS - 1, Math.floor((record.confidence + this.band) * CONFIDENCE_BUCKETS));
+      const key = `${strategy}\u0000${version}\u0000${lo}\u0000${hi}`;
+      if (!bands.has(key)) bands.set(key, { strategy, version, lo, hi });
+      return key;
+    });
+    const keys = [...bands.keys()];
+    let found = new Map<string, BandEvidence>();
     try {
-      buckets = await this.outcomes.accuracyByConfidence([...models.values()]);
+      const evidence = await this.outcomes.evidenceInBands([...bands.values()]);
+      found = new Map(keys.map((key, i) => [key, evidence[i]!]));
     } catch (error) {
       this.logger.warn({ err: error }, 'realized outcomes are unavailable; explanations use the offline accuracy');
     }
-    const counts = new Map<string, { samples: Float64Array; correct: Float64Array }>();
-    for (const b of buckets) {
-      const key = modelKey(b.strategy, b.version);
-      let entry = counts.get(key);
-      if (!entry) counts.set(key, (entry = { samples: new Float64Array(CONFIDENCE_BUCKETS), correct: new Float64Array(CONFIDENCE_BUCKETS) }));
-      entry.samples[b.bucket] = b.samples;
-      entry.correct[b.bucket] = b.correct;
-    }
-    return records.map((record) => {
-      const entry = counts.get(modelKey(record.model.manifest.strategy, record.model.manifest.version));
-      if (entry) {
-        const lo = Math.max(0, Math.floor((record.confidence - this.band) * CONFIDENCE_BUCKETS));
-        const hi = Math.min(CONFIDENCE_BUCKETS - 1, Math.floor((record.confidence + this.band) * CONFIDENCE_BUCKETS));
-        let samples = 0;
-        let correct = 0;
-        for (let b = lo; b <= hi; b++) {
-          samples += entry.samples[b]!;
-          correct += entry.correct[b]!;
-        }
-        if (samples >= this.minSamples) return { value: correct / samples, source: 'history', samples };
+    return records.map((record, i) => {
+      const history = found.get(bandOf[i]!);
+      if (history && history.samples >= this.minSamples && history.days >= this.minDays) {
+        const interval = clusteredProportion({
+          rows: history.samples,
+          hits: history.correct,
+          clusters: history.days,
+          sumRows2: history.sumRows2,
+          sumHits2: history.sumCorrect2,
+          sumHitsRows: history.sumCorrectRows,
+        })!;
+        return { source: 'history', evidence: this.evidence('history', interval.value, interval.low, interval.high, history.samples, history.days, null) };
       }
-      return this.offlineAccuracy(record);
+      return this.offlineAccuracy(record, history);
     });
   }
 
   /**
    * The held-out calibration bin holding this probability: its observed event rate is how often "up"
    * happened there, so the signal was right that often if it leans up (BUY, or HOLD at ≥ 0.5), else
-   * one minus that.
+   * one minus that. A bin without the days behind it (a manifest from before they were recorded) cannot
+   * say whether its evidence is thin, so it gives no figure.
    */
-  private offlineAccuracy(record: PredictionRecord): Accuracy {
+  private offlineAccuracy(record: PredictionRecord, history: BandEvidence | undefined): Accuracy {
     const p = record.probability;
     const bins = record.model.manifest.offlineMetrics.calibration;
     const bin = bins.find((b) => p >= b.lower && (p < b.upper || (b.upper >= 1 && p <= b.upper)));
-    if (!bin || bin.count < this.minSamples || bin.observedRate === null) return { value: null, source: 'none', samples: 0 };
-    const leansUp = record.signal === 'BUY' || (record.signal === 'HOLD' && p >= 0.5);
-    return { value: leansUp ? bin.observedRate : 1 - bin.observedRate, source: 'offline', samples: bin.count };
+    const need = `need at least ${this.minSamples} outcomes on at least ${this.minDays} distinct days`;
+    const live = history ? `${history.samples} realized outcome(s) on ${history.days} day(s) at this confidence` : 'realized outcomes unavailable';
+    if (bin && bin.count >= this.minSamples && bin.observedRate !== null && bin.days !== undefined && bin.days >= this.minDays && bin.observedRateLow !== undefined && bin.observedRateHigh !== undefined) {
+      const leansUp = record.signal === 'BUY' || (record.signal === 'HOLD' && p >= 0.5);
+      const [value, low, high] = leansUp ? [bin.observedRate, bin.observedRateLow, bin.observedRateHigh] : [1 - bin.observedRate, 1 - bin.observedRateHigh, 1 - bin.observedRateLow];
+      return { source: 'offline', evidence: this.evidence('offline', value, low, high, bin.count, bin.days, null) };
+    }
+    const held = !bin
+      ? 'no held-out calibration bin holds this probability'
+      : bin.days === undefined || bin.observedRateLow === undefined
+        ? `the held-out bin [${bin.lower}, ${bin.upper}) has ${bin.count} outcome(s) but the manifest does not say on how many days (retrain to record it)`
+        : `the held-out bin [${bin.lower}, ${bin.upper}) has ${bin.count} outcome(s) on ${bin.days} day(s)`;
+    return { source: 'none', evidence: this.evidence('none', null, null, null, history?.samples ?? 0, history?.days ?? 0, `too little evidence: ${live}; ${held}; ${need}`) };
+  }
+
+  private evidence(source: Accuracy['source'], accuracy: number | null, low: number | null, high: number | null, rows: number, days: number, reason: string | null): AccuracyEvidence {
+    return { accuracy, low, high, level: ACCURACY_LEVEL, source, rows, days, method: ACCURACY_METHOD, reason };
   }
 }
+
+const ACCURACY_LEVEL = 0.95;
+const ACCURACY_METHOD =
+  'share right ± z·se, se day-clustered (sandwich: D/(D−1)·Σ_d (right_d − p·rows_d)² / rows², over D days), never below the binomial √(p(1−p)/rows); clamped to [0, 1]';
 
 interface Attribution {
   readonly phi: Float64Array;
@@ -242,9 +270,8 @@ interface Attribution {
 }
 
 interface Accuracy {
-  readonly value: number | null;
   readonly source: 'history' | 'offline' | 'none';
-  readonly samples: number;
+  readonly evidence: AccuracyEvidence;
 }
 
 /**
@@ -259,8 +286,6 @@ function invalidExplanation(record: PredictionRecord, attribution: Attribution):
   if (bad >= 0) return `the contribution of input #${bad} is ${String(attribution.phi[bad])}`;
   return invalidFeatures(record.features);
 }
-
-const modelKey = (strategy: string, version: string) => `${strategy}\u0000${version}`;
 
 function isCoded(error: unknown): error is Error {
   return error instanceof Error && typeof (error as { extensions?: { code?: unknown } }).extensions?.code === 'string';

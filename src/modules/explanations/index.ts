@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 export { ExplanationsResolver } from './explanations.resolver.js';
 export { ExplanationService, MAX_ROWS_PER_RUN, type ExplanationLoaders, type ExplanationOptions } from './explanations.service.js';
-export { ExplanationsRepository, type AccuracyBucket, type AccuracySource } from './explanations.repository.js';
-export { Explanation, Factor } from './explanation.type.js';
+export { ExplanationsRepository, type AccuracySource, type BandEvidence, type ConfidenceBand } from './explanations.repository.js';
+export { AccuracyEvidence, Explanation, Factor } from './explanation.type.js';
 export { choosePlan, exactPlan, permutationPlan, type ShapleyPlan } from './shapley.js';

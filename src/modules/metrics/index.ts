@@ -1,4 +1,11 @@
 import 'reflect-metadata';
-export { MetricsRepository, LOG_LOSS_EPS, CALIBRATION_BINS, type MetricsFilter, type RealizedMetricsRow } from './metrics.repository.js';
-export { MetricsService, type ModelMetricsQuery } from './metrics.service.js';
+export {
+  MetricsRepository,
+  LOG_LOSS_EPS,
+  CALIBRATION_BINS,
+  type MetricsFilter,
+  type RealizedMetricsRow,
+  type ScoredRow,
+} from './metrics.repository.js';
+export { MetricsService, MIN_ESTIMATE_BLOCKS, type ModelMetricsQuery, type MetricsServiceOptions } from './metrics.service.js';
 export { MetricsResolver } from './metrics.resolver.js';

@@ -13,6 +13,8 @@ export interface MetricsFilter {
 
 export interface RealizedMetricsRow {
   readonly sampleSize: number;
+  /** Share of the rows whose outcome was up (the hindsight base rate). */
+  readonly baseRate: number | null;
   readonly accuracy: number | null;
   readonly precision: number | null;
   readonly recall: number | null;
@@ -49,15 +51,49 @@ export const CALIBRATION_BINS = 10;
 export class MetricsRepository {
   constructor(private readonly db: Db) {}
 
-  async realized(filter: MetricsFilter): Promise<RealizedMetricsRow> {
-    const where = [
-      sql`strategy = ${filter.strategy}`,
-      sql`realized_return is not null`,
-      ...(filter.version != null ? [sql`model_version = ${filter.version}`] : []),
-      ...(filter.symbol != null ? [sql`symbol = ${filter.symbol}`] : []),
-      ...(filter.from != null ? [sql`time >= ${filter.from}::timestamptz`] : []),
-      ...(filter.to != null ? [sql`time <= ${filter.to}::timestamptz`] : []),
-    ];
+  /**
+   * The aggregate metrics and (up to `limit`) the rows behind them, read in one repeatable-read
+   * transaction so both describe the same rows even while the outcomes job writes.
+   */
+  async realizedWithRows(filter: MetricsFilter, limit: number): Promise<{ metrics: RealizedMetricsRow; rows: ScoredRow[] }> {
+    return this.db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .execute(async (tx) => ({ metrics: await this.realized(filter, tx), rows: await this.scored(filter, limit, tx) }));
+  }
+
+  /**
+   * The resolved rows themselves, as the bootstrap needs them: UTC calendar month of asOf (year × 12 +
+   * month − 1, as monthBlock in statistics.ts), probability, outcome, and whether the 95% interval held
+   * it (null for rows without a 95% interval or whose interval outcome is unknown). At most `limit`.
+   */
+  async scored(filter: MetricsFilter, limit: number, db: Db = this.db): Promise<ScoredRow[]> {
+    // Four comma-separated strings in one row rather than one row per prediction: PGlite builds ~40k
+    // row objects a second (46k rows took 1.2 s), and node-pg parses float8[] text slower than split().
+    // float8 to text is exact (shortest round-trip form, PostgreSQL ≥ 12).
+    const { rows } = await sql<{ block: string | null; p: string | null; y: string | null; covered: string | null }>`
+      select string_agg(block::text, ',') as block, string_agg(p::text, ',') as p, string_agg(y::text, ',') as y, string_agg(covered, ',') as covered
+      from (
+        select (extract(year from time at time zone 'UTC') * 12 + extract(month from time at time zone 'UTC') - 1)::int as block,
+               probability as p,
+               (realized_return > 0)::int as y,
+               case when interval_level <> 0.95 or covered is null then '' when covered then '1' else '0' end as covered
+        from prediction_history
+        where ${sql.join(conditions(filter), sql` and `)}
+        limit ${limit}
+      ) r
+    `.execute(db);
+    const { block, p, y, covered } = rows[0]!;
+    if (block === null || p === null || y === null || covered === null) return [];
+    const blocks = block.split(',');
+    const ps = p.split(',');
+    const ys = y.split(',');
+    const cs = covered.split(',');
+    return blocks.map((b, i) => ({ block: Number(b), p: Number(ps[i]), y: Number(ys[i]), covered: cs[i] === '' ? null : cs[i] === '1' }));
+  }
+
+  async realized(filter: MetricsFilter, db: Db = this.db): Promise<RealizedMetricsRow> {
+    const where = conditions(filter);
     const eps = LOG_LOSS_EPS;
     const { rows } = await sql<RealizedMetricsRow>`
       with r as (
@@ -86,6 +122,7 @@ export class MetricsRepository {
         group by 1
       )
       select a.n as "sampleSize",
+             a.base as "baseRate",
              a.accuracy,
              a.tp::float8 / nullif(a.tp + a.fp, 0) as precision,
              a.tp::float8 / nullif(a.tp + a.fn, 0) as recall,
@@ -98,7 +135,25 @@ export class MetricsRepository {
              a.first, a.last,
              (select coalesce(json_agg(json_build_object('bin', b.bin, 'count', b.count, 'meanPredicted', b.mean_predicted, 'observedRate', b.observed_rate) order by b.bin), '[]'::json) from b) as bins
       from a
-    `.execute(this.db);
+    `.execute(db);
     return rows[0]!;
   }
+}
+
+function conditions(filter: MetricsFilter) {
+  return [
+    sql`strategy = ${filter.strategy}`,
+    sql`realized_return is not null`,
+    ...(filter.version != null ? [sql`model_version = ${filter.version}`] : []),
+    ...(filter.symbol != null ? [sql`symbol = ${filter.symbol}`] : []),
+    ...(filter.from != null ? [sql`time >= ${filter.from}::timestamptz`] : []),
+    ...(filter.to != null ? [sql`time <= ${filter.to}::timestamptz`] : []),
+  ];
+}
+
+export interface ScoredRow {
+  readonly block: number;
+  readonly p: number;
+  readonly y: number;
+  readonly covered: boolean | null;
 }

@@ -1,7 +1,23 @@
 import { codedError, ErrorCode, badUserInput } from '../../shared/errors.js';
-import type { ModelMetrics } from '../models/index.js';
+import type { EstimationMethod, MetricEstimate, MetricsVerdict, ModelMetrics } from '../models/index.js';
 import { DEFAULT_STRATEGY, findStrategy } from '../../domain/strategies.js';
 import { CALIBRATION_BINS, type MetricsRepository } from './metrics.repository.js';
+import { BOOTSTRAP_BLOCK, BOOTSTRAP_METHOD, DEFAULT_REPLICATES, METRIC_NAMES, blockBootstrap } from '../../domain/statistics.js';
+
+export interface MetricsServiceOptions {
+  /** The up-rate a version's manifest says it was given at training time (`offlineMetrics.trainingBaseRate`). */
+  readonly trainingBaseRate?: (strategy: string, version: string) => number | undefined;
+  /** Bootstrap replicates (default 1,000). */
+  readonly replicates?: number;
+  /** Most rows read for the estimates; more matching rows leave them out, saying so (default 1,000,000). */
+  readonly maxRows?: number;
+}
+
+/**
+ * Fewer calendar months than this and a month-block bootstrap has too little to resample: a percentile
+ * interval from 2-5 blocks is far narrower than the truth, so none is given.
+ */
+export const MIN_ESTIMATE_BLOCKS = 6;
 
 export interface ModelMetricsQuery {
   readonly strategy: string;
@@ -22,6 +38,7 @@ export class MetricsService {
     private readonly repository: MetricsRepository,
     /** The version serving a strategy now, if any is loaded. */
     private readonly activeVersion: (strategy: string) => string | undefined,
+    private readonly options: MetricsServiceOptions = {},
   ) {}
 
   async modelMetrics(query: ModelMetricsQuery): Promise<ModelMetrics> {
@@ -31,8 +48,16 @@ export class MetricsService {
       throw badUserInput(`from (${query.from.toISOString()}) is after to (${query.to.toISOString()})`);
     }
     const version = query.version ?? this.activeVersion(strategy);
-    const row = await this.repository.realized({ strategy, version, symbol: query.symbol, from: query.from, to: query.to });
+    const maxRows = this.options.maxRows ?? 1_000_000;
+    const { metrics: row, rows } = await this.repository.realizedWithRows(
+      { strategy, version, symbol: query.symbol, from: query.from, to: query.to },
+      maxRows + 1,
+    );
     const bins = new Map(row.bins.map((b) => [b.bin, b]));
+    const reference = version === undefined ? undefined : this.options.trainingBaseRate?.(strategy, version);
+    const base = row.baseRate;
+    const trainingBaseRateBrier = reference === undefined || base === null ? null : reference * reference - 2 * reference * base + base;
+    const estimates = this.estimates(rows, reference, maxRows, version);
     return {
       source: 'realized',
       sampleSize: row.sampleSize,
@@ -42,6 +67,13 @@ export class MetricsService {
       f1: row.f1,
       brier: row.brier,
       baselineBrier: row.baselineBrier,
+      baseRate: base,
+      trainingBaseRate: reference ?? null,
+      baselineAccuracy: reference === undefined || base === null ? null : reference >= 0.5 ? base : 1 - base,
+      trainingBaseRateBrier,
+      hindsightBaseRateBrier: row.baselineBrier,
+      brierSkillVsTrainingBaseRate: row.brier !== null && trainingBaseRateBrier ? 1 - row.brier / trainingBaseRateBrier : null,
+      brierSkillVsHindsightBaseRate: row.brier !== null && row.baselineBrier ? 1 - row.brier / row.baselineBrier : null,
       logLoss: row.logLoss,
       ece: row.ece,
       intervalCoverage: row.intervalCoverage,
@@ -57,6 +89,52 @@ export class MetricsService {
       }),
       from: query.from ?? row.first,
       to: query.to ?? row.last,
+      ...estimates,
+    };
+  }
+
+  private estimates(
+    rows: ReadonlyArray<{ block: number; p: number; y: number; covered: boolean | null }>,
+    reference: number | undefined,
+    maxRows: number,
+    version: string | undefined,
+  ): { estimates: MetricEstimate[]; estimation: EstimationMethod | null; estimatesNote: string | null; verdict: MetricsVerdict | null } {
+    const none = (note: string) => ({ estimates: [], estimation: null, estimatesNote: note, verdict: null });
+    if (rows.length === 0) return none('no resolved predictions match');
+    if (rows.length > maxRows)
+      return none(
+        `more than ${maxRows} resolved predictions match (METRICS_ESTIMATES_MAX_ROWS); narrow the query with from/to/symbol for estimates`,
+      );
+    const months = new Set(rows.map((r) => r.block)).size;
+    if (months < MIN_ESTIMATE_BLOCKS)
+      return none(`the rows span ${months} calendar month(s); intervals need at least ${MIN_ESTIMATE_BLOCKS}`);
+    const result = blockBootstrap(rows, reference ?? null, { replicates: this.options.replicates ?? DEFAULT_REPLICATES });
+    const missing = METRIC_NAMES.filter((m) => !result.estimates.some((e) => e.metric === m));
+    const why: string[] = [];
+    if (reference === undefined) {
+      why.push(
+        version === undefined
+          ? 'several versions are measured together, so there is no one training base rate (ask for a version)'
+          : `the manifest of version ${version} states no training base rate`,
+      );
+    }
+    const unexplained = missing.filter(
+      (m) => reference !== undefined || !['accuracyOverBaseline', 'brierSkillVsTrainingBaseRate'].includes(m),
+    );
+    if (unexplained.length)
+      why.push(`${unexplained.join(', ')}: undefined on these rows (e.g. one outcome class only, or no 95% interval outcomes)`);
+    return {
+      estimates: result.estimates,
+      estimation: {
+        method: BOOTSTRAP_METHOD,
+        block: BOOTSTRAP_BLOCK,
+        blocks: result.blocks,
+        replicates: result.replicates,
+        seed: result.seed,
+        level: result.level,
+      },
+      estimatesNote: why.length ? `missing: ${why.join('; ')}` : null,
+      verdict: result.verdict as MetricsVerdict | null,
     };
   }
 }

@@ -1,7 +1,7 @@
 import { findStrategy } from '../../domain/strategies.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import type { ModelLifecycle } from './models.lifecycle.js';
-import type { ModelMetrics, ModelVersion, Strategy } from './models.type.js';
+import type { EstimationMethod, MetricsVerdict, ModelMetrics, ModelVersion, Strategy } from './models.type.js';
 import type { ModelRegistry, ModelVersionEntry } from './registry.js';
 
 /**
@@ -81,6 +81,8 @@ export class ModelsService {
 
 function offlineMetrics({ manifest }: ModelVersionEntry): ModelMetrics {
   const m = manifest.offlineMetrics;
+  const hindsight = m.baseRate * (1 - m.baseRate);
+  const { verdict = null, ...estimation } = m.estimation ?? {};
   return {
     source: 'offline',
     sampleSize: m.sampleSize,
@@ -90,11 +92,23 @@ function offlineMetrics({ manifest }: ModelVersionEntry): ModelMetrics {
     f1: m.f1,
     brier: m.brier,
     baselineBrier: m.baselineBrier,
+    baseRate: m.baseRate,
+    trainingBaseRate: m.trainingBaseRate ?? null,
+    baselineAccuracy: m.baselineAccuracy,
+    // Offline, the baseline always was the training (validation-period) base rate: see src/training/train.ts.
+    trainingBaseRateBrier: m.baselineBrier,
+    hindsightBaseRateBrier: hindsight,
+    brierSkillVsTrainingBaseRate: m.baselineBrier > 0 ? 1 - m.brier / m.baselineBrier : null,
+    brierSkillVsHindsightBaseRate: hindsight > 0 ? 1 - m.brier / hindsight : null,
     logLoss: m.logLoss,
     ece: m.ece,
     intervalCoverage: m.intervalCoverage['0.95'] ?? null,
-    calibration: m.calibration,
+    calibration: m.calibration.map(({ lower, upper, count, meanPredicted, observedRate }) => ({ lower, upper, count, meanPredicted, observedRate })),
     from: new Date(`${m.period.from}T00:00:00Z`),
     to: new Date(`${m.period.to}T00:00:00Z`),
+    estimates: m.estimates ?? [],
+    estimation: m.estimation ? (estimation as EstimationMethod) : null,
+    estimatesNote: m.estimates ? null : `the manifest of ${manifest.strategy}@${manifest.version} has no estimates (written before training computed them); retrain with npm run train to get them`,
+    verdict: verdict as MetricsVerdict | null,
   };
 }

@@ -14,12 +14,13 @@ import { ModelRegistry, type ModelVersionEntry } from '../../../src/modules/mode
 import { PredictionService, type CachedFeatures, type PredictionRecord } from '../../../src/modules/predictions/index.js';
 import { ExplanationService, exactPlan, type AccuracySource, type Explanation } from '../../../src/modules/explanations/index.js';
 import { writeCoalitionRows } from '../../../src/modules/explanations/shapley.js';
+import { clusteredCounts as statisticsOf } from '../../../src/domain/statistics.js';
 import { projectRoot } from '../../helpers/process.js';
 import { tempDir } from '../../helpers/services.js';
 
 const SYMBOLS = Array.from({ length: 24 }, (_, i) => `X${String(i).padStart(2, '0')}`);
 const silent = createLogger({ level: 'silent', format: 'json' });
-const noOutcomes: AccuracySource = { accuracyByConfidence: async () => [] };
+const noOutcomes: AccuracySource = { evidenceInBands: async (bands) => bands.map(() => ({ samples: 0, correct: 0, days: 0, sumRows2: 0, sumCorrect2: 0, sumCorrectRows: 0 })) };
 
 async function loadRegistry(directory: string): Promise<ModelRegistry> {
   return ModelRegistry.load({ directory, engine: createOnnxEngine(), batching: { maxBatchSize: 64, maxQueueDelayMs: 0 }, logger: silent });
@@ -209,7 +210,7 @@ describe('explanation failure paths', () => {
   test('when realized outcomes cannot be read, accuracy falls back to the offline figure and says so', async () => {
     const logged: Array<Record<string, unknown>> = [];
     const logger = createLogger({ level: 'warn', format: 'json', destination: { write: (line: string) => void logged.push(JSON.parse(line)) } });
-    const failing: AccuracySource = { accuracyByConfidence: () => Promise.reject(new Error('connect ECONNREFUSED')) };
+    const failing: AccuracySource = { evidenceInBands: () => Promise.reject(new Error('connect ECONNREFUSED')) };
     const records = await predict(registry, 'direction-1d');
     const results = await new ExplanationService(failing, logger).createLoaders().explanation.loadMany(records);
     for (const result of results) {
@@ -219,5 +220,61 @@ describe('explanation failure paths', () => {
     assert.ok(results.some((r) => !(r instanceof Error) && r.historicalAccuracySource === 'offline'));
     assert.equal(logged.length, 1);
     assert.match(String(logged[0]!.msg), /realized outcomes are unavailable/);
+  });
+
+  test('historical accuracy counts distinct days: thin history falls back to a well-evidenced held-out bin, else null with the reason; enough days give history with its interval', async () => {
+    const registry1d = registry;
+    const [base] = await predict(registry1d, 'direction-1d');
+    const at = (probability: number): PredictionRecord => ({ ...base!, featuresHash: `${base!.featuresHash}-${probability}`, probability, confidence: Math.max(probability, 1 - probability), signal: probability >= 0.5 ? 'BUY' : 'SELL' });
+    const records = [at(0.53), at(0.65), at(0.45)];
+    const asked: Array<readonly unknown[]> = [];
+    const source = (days: number): AccuracySource => ({
+      evidenceInBands: async (bands) => {
+        asked.push(bands);
+        // 40 outcomes, 30 right, spread evenly over `days` days (as sums of per-day counts).
+        const perDay = Array.from({ length: days }, (_, d) => ({ rows: Math.floor(40 / days) + (d < 40 % days ? 1 : 0), hits: 0 }));
+        let left = 30;
+        for (const d of perDay) left -= d.hits = Math.min(d.rows, Math.ceil((30 * d.rows) / 40), left);
+        const c = statisticsOf(perDay);
+        return bands.map(() => ({ samples: c.rows, correct: c.hits, days: c.clusters, sumRows2: c.sumRows2, sumCorrect2: c.sumHits2, sumCorrectRows: c.sumHitsRows }));
+      },
+    });
+    const bins = registry1d.active('direction-1d')!.manifest.offlineMetrics.calibration;
+
+    const thin = (await new ExplanationService(source(8), silent).createLoaders().explanation.loadMany(records)) as Explanation[];
+    assert.equal(asked.length, 1, 'one lookup for the whole request');
+    assert.equal(asked[0]!.length, 3, 'one band per distinct (model, band)');
+    // p 0.53: the held-out bin [0.5, 0.6) stands on hundreds of days.
+    const mid = bins[5]!;
+    assert.equal(thin[0]!.historicalAccuracySource, 'offline');
+    assert.equal(thin[0]!.historicalAccuracy, mid.observedRate);
+    assert.deepEqual([thin[0]!.historicalEvidence.rows, thin[0]!.historicalEvidence.days], [mid.count, mid.days]);
+    assert.deepEqual([thin[0]!.historicalEvidence.low, thin[0]!.historicalEvidence.high], [mid.observedRateLow, mid.observedRateHigh]);
+    assert.ok(mid.days! >= 20 && mid.observedRateLow! <= mid.observedRate! && mid.observedRate! <= mid.observedRateHigh!);
+    // p 0.65: the bin [0.6, 0.7) holds 34 rows from 8 days of March 2020 — thin, like the 8 days of history.
+    const high = bins[6]!;
+    assert.ok(high.days! < 20, `bin [0.6, 0.7) days: ${high.days}`);
+    assert.equal(thin[1]!.historicalAccuracy, null);
+    assert.equal(thin[1]!.historicalAccuracySource, 'none');
+    assert.equal(thin[1]!.historicalAccuracySamples, 0);
+    assert.deepEqual([thin[1]!.historicalEvidence.accuracy, thin[1]!.historicalEvidence.low, thin[1]!.historicalEvidence.rows, thin[1]!.historicalEvidence.days], [null, null, 40, 8]);
+    assert.match(thin[1]!.historicalEvidence.reason!, /40 realized outcome\(s\) on 8 day\(s\) at this confidence/);
+    assert.match(thin[1]!.historicalEvidence.reason!, new RegExp(`held-out bin \\[0.6, 0.7\\) has ${high.count} outcome\\(s\\) on ${high.days} day\\(s\\)`));
+    assert.match(thin[1]!.historicalEvidence.reason!, /need at least 30 outcomes on at least 20 distinct days/);
+    // p 0.45 leans down: right when "up" did not happen, and the interval flips with it.
+    const low = bins[4]!;
+    assert.equal(thin[2]!.historicalAccuracySource, 'offline');
+    assert.ok(Math.abs(thin[2]!.historicalAccuracy! - (1 - low.observedRate!)) < 1e-15);
+    assert.ok(Math.abs(thin[2]!.historicalEvidence.low! - (1 - low.observedRateHigh!)) < 1e-15);
+
+    const enough = (await new ExplanationService(source(25), silent).createLoaders().explanation.loadMany(records)) as Explanation[];
+    for (const e of enough) {
+      assert.equal(e.historicalAccuracySource, 'history');
+      assert.equal(e.historicalAccuracy, 0.75);
+      assert.deepEqual([e.historicalEvidence.rows, e.historicalEvidence.days, e.historicalEvidence.reason, e.historicalEvidence.level], [40, 25, null, 0.95]);
+      assert.ok(e.historicalEvidence.low! < 0.75 && 0.75 < e.historicalEvidence.high!);
+      // Never narrower than the binomial interval of 40 independent rows.
+      assert.ok(e.historicalEvidence.high! - e.historicalEvidence.low! >= 2 * 1.959963984540054 * Math.sqrt((0.75 * 0.25) / 40) - 1e-12);
+    }
   });
 });

@@ -9,6 +9,7 @@ import { findStrategy, type StrategyDefinition } from '../../../src/domain/strat
 import { applyPlatt, fitPlatt } from '../../../src/training/calibration.js';
 import { INTERVAL_LEVELS, fitConformal } from '../../../src/training/conformal.js';
 import { buildSamples, isSuspectBar, selectPeriod, type Samples } from '../../../src/training/dataset.js';
+import { blockBootstrap } from '../../../src/domain/statistics.js';
 import { binaryMetrics } from '../../../src/training/evaluate.js';
 import { fitLogistic, predictLogistic } from '../../../src/training/logistic.js';
 import { buildManifest, exportModel } from '../../../src/training/package.js';
@@ -286,9 +287,38 @@ describe('trainDirectionModel', () => {
       const m = result.offlineMetrics;
       assert.equal(m.baseRate, yTest.reduce((s, v) => s + v, 0) / yTest.length);
       assert.deepEqual(
-        [m.accuracy, m.precision, m.recall, m.f1, m.brier, m.logLoss, m.ece, m.calibration],
+        [m.accuracy, m.precision, m.recall, m.f1, m.brier, m.logLoss, m.ece, m.calibration.map(({ lower, upper, count, meanPredicted, observedRate }) => ({ lower, upper, count, meanPredicted, observedRate }))],
         [metrics.accuracy, metrics.precision, metrics.recall, metrics.f1, metrics.brier, metrics.logLoss, metrics.ece, metrics.calibration],
       );
+      // Each bin says how many distinct days stand behind it, and its interval holds its rate.
+      const calibratedTest = rawTest.map((p) => applyPlatt(result.calibration, p));
+      const testTime = pick(samples.time, test);
+      m.calibration.forEach((bin, b) => {
+        const days = new Set<string>();
+        calibratedTest.forEach((p, i) => {
+          if (Math.min(9, Math.floor(p * 10)) === b) days.add(new Date(testTime[i]!).toISOString().slice(0, 10));
+        });
+        assert.equal(bin.days, days.size, `bin ${b} days`);
+        if (bin.count > 0) assert.ok(bin.observedRateLow! <= bin.observedRate! && bin.observedRate! <= bin.observedRateHigh!, `bin ${b} interval`);
+      });
+      // Estimates: the block bootstrap of the held-out rows by calendar month, against the validation base rate.
+      const trainingBaseRate = yValidation.reduce((s, v) => s + v, 0) / yValidation.length;
+      assert.equal(m.trainingBaseRate, trainingBaseRate);
+      const q = result.interval.quantiles['0.95']!;
+      const testReturn = pick(samples.forwardReturn, test);
+      const testVol = pick(samples.vol, test);
+      const scored = Array.from(test, (_, i) => {
+        const width = q * Math.max(testVol[i]!, 1e-6) * Math.sqrt(h);
+        const month = new Date(testTime[i]!).toISOString().slice(0, 7);
+        return { block: Number(month.slice(0, 4)) * 12 + Number(month.slice(5, 7)) - 1, p: calibratedTest[i]!, y: yTest[i]!, covered: Math.abs(testReturn[i]! - result.interval.center) <= width };
+      });
+      const months = new Set(scored.map((r) => r.block)).size;
+      assert.deepEqual(m.estimation, { ...m.estimation, block: 'MONTH', blocks: months, replicates: 1000, level: 0.95 });
+      const want = blockBootstrap(scored, trainingBaseRate);
+      assert.deepEqual(m.estimates, want.estimates);
+      assert.equal(m.estimation!.verdict, want.verdict);
+      for (const e of m.estimates!) assert.ok(e.low <= e.value && e.value <= e.high, e.metric);
+      assert.equal(m.estimates!.find((e) => e.metric === 'accuracy')!.value, m.accuracy);
       assert.deepEqual([m.baselineAccuracy, m.baselineBrier, m.baselineLogLoss], [baseline.accuracy, baseline.brier, baseline.logLoss]);
       assert.equal(m.eceBeforeCalibration, binaryMetrics(rawTest, yTest).ece);
     });
@@ -324,7 +354,7 @@ describe('trainDirectionModel', () => {
     assert.equal(mine[0], 'building features and labels');
     assert.match(mine[1]!, /^fitting logistic regression on \d+ samples \(L2 grid 0\.0001, 0\.001, 0\.01, 0\.03, 0\.1, 0\.3, 1\)$/);
     assert.equal(mine[2], 'calibrating on the validation period');
-    assert.match(mine[3]!, /^evaluating on \d+ held-out samples$/);
+    assert.match(mine[3]!, /^evaluating on \d+ held-out samples \(with a month-block bootstrap of every metric\)$/);
   });
 
   test('a period with fewer than 100 samples is refused with its count', () => {
