@@ -42,7 +42,10 @@ async function run(context: BenchContext) {
     const [on, off] = gateways.map((_, i) => {
       const own = results[i]!;
       const failed = own.flatMap((r) => r.responses).filter((r) => !r.ok);
-      if (failed.length) throw new Error(`${LABELS[i]}: ${failed.length} of ${REQUESTS * rounds} requests failed, e.g. ${failed[0]!.status} ${failed[0]!.sample}`);
+      if (failed.length)
+        throw new Error(
+          `${LABELS[i]}: ${failed.length} of ${REQUESTS * rounds} requests failed, e.g. ${failed[0]!.status} ${failed[0]!.sample}`,
+        );
       const d = (series: string) => delta(before[i]!, after[i]!, series);
       const measured = {
         latency: summarize(own.flatMap((r) => r.responses.map((x) => x.ms))),
@@ -61,14 +64,44 @@ async function run(context: BenchContext) {
     const base = (value: number, unit: string) => ({ name: 'max batch 1', value, unit });
     return {
       rows: [
-        row({ bench: NAME, workload, metric: 'mean batch size', figure: { value: on.meanBatch, unit: 'rows' }, baseline: base(off.meanBatch, 'rows') }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'mean batch size',
+          figure: { value: on.meanBatch, unit: 'rows' },
+          baseline: base(off.meanBatch, 'rows'),
+        }),
         row({ bench: NAME, workload, metric: 'inference runs/burst', figure: { value: on.runs, unit: '' }, baseline: base(off.runs, '') }),
-        row({ bench: NAME, workload, metric: 'market fetches/burst', figure: { value: on.fetches, unit: '' }, baseline: base(off.fetches, '') }),
-        row({ bench: NAME, workload, metric: 'p50 latency', figure: { value: on.latency.p50, unit: 'ms' }, baseline: base(off.latency.p50, 'ms') }),
-        row({ bench: NAME, workload, metric: 'p99 latency', figure: { value: on.latency.p99, unit: 'ms' }, baseline: base(off.latency.p99, 'ms') }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'market fetches/burst',
+          figure: { value: on.fetches, unit: '' },
+          baseline: base(off.fetches, ''),
+        }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'p50 latency',
+          figure: { value: on.latency.p50, unit: 'ms' },
+          baseline: base(off.latency.p50, 'ms'),
+        }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'p99 latency',
+          figure: { value: on.latency.p99, unit: 'ms' },
+          baseline: base(off.latency.p99, 'ms'),
+        }),
         row({ bench: NAME, workload, metric: 'added latency p50', figure: { value: on.latency.p50 - off.latency.p50, unit: 'ms' } }),
         row({ bench: NAME, workload, metric: 'added latency p99', figure: { value: on.latency.p99 - off.latency.p99, unit: 'ms' } }),
-        row({ bench: NAME, workload, metric: 'burst wall time', figure: { value: on.wallMs, unit: 'ms' }, baseline: base(off.wallMs, 'ms') }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'burst wall time',
+          figure: { value: on.wallMs, unit: 'ms' },
+          baseline: base(off.wallMs, 'ms'),
+        }),
       ],
       notes: [
         `Batching on = the gateway's defaults (INFERENCE_MAX_BATCH=1024, no queue delay). Baseline = INFERENCE_MAX_BATCH=1: every inference run is one row. Market-fetch coalescing stays on in both (it has no switch), so "market fetches/burst" is the coalescer's work in both columns.`,
@@ -90,4 +123,8 @@ interface Measured {
   fetches: number;
 }
 
-export default { name: NAME, title: '200 simultaneous single-symbol requests with caches off: batch sizes, fetches, latency vs max batch 1', run } satisfies Bench;
+export default {
+  name: NAME,
+  title: '200 simultaneous single-symbol requests with caches off: batch sizes, fetches, latency vs max batch 1',
+  run,
+} satisfies Bench;

@@ -38,13 +38,16 @@ async function run(context: BenchContext) {
     const [cold, warm] = gateways.map((_, i) => {
       const d = (series: string) => delta(before[i]!, after[i]!, series) / requests;
       const latency = summarize(clients[i]!.samples);
-      context.log(`${i === 0 ? 'caches off' : 'warm caches'}: p50 ${latency.p50.toFixed(2)} ms, p99 ${latency.p99.toFixed(2)} ms over ${requests} requests`);
+      context.log(
+        `${i === 0 ? 'caches off' : 'warm caches'}: p50 ${latency.p50.toFixed(2)} ms, p99 ${latency.p99.toFixed(2)} ms over ${requests} requests`,
+      );
       return { latency, runs: d(SERIES.inferenceRuns), fetches: d(SERIES.marketFetches), rows: d(SERIES.batchRows) };
     }) as [Measured, Measured];
 
     const workload = `predictions ×${SYMBOLS}, caches off, 1 client × ${requests} requests`;
     const warmP50 = { name: 'warm p50', value: warm.latency.p50, unit: 'ms' };
-    const show = (s: Summary) => `mean ${s.mean.toFixed(2)} / p50 ${s.p50.toFixed(2)} / p90 ${s.p90.toFixed(2)} / p99 ${s.p99.toFixed(2)} / max ${s.max.toFixed(1)} ms`;
+    const show = (s: Summary) =>
+      `mean ${s.mean.toFixed(2)} / p50 ${s.p50.toFixed(2)} / p90 ${s.p90.toFixed(2)} / p99 ${s.p99.toFixed(2)} / max ${s.max.toFixed(1)} ms`;
     return {
       rows: [
         row({ bench: NAME, workload, metric: 'p50 latency', figure: { value: cold.latency.p50, unit: 'ms' }, baseline: warmP50 }),
@@ -90,4 +93,8 @@ interface Measured {
   rows: number;
 }
 
-export default { name: NAME, title: 'the 50-symbol query with every cache off, one client: latency, fetches and runs per request', run } satisfies Bench;
+export default {
+  name: NAME,
+  title: 'the 50-symbol query with every cache off, one client: latency, fetches and runs per request',
+  run,
+} satisfies Bench;

@@ -59,7 +59,9 @@ async function run(context: BenchContext) {
     const inferenceSeconds = delta(before, after, 'sibyl_inference_seconds_sum');
     const withE = summarize(explained.samples);
     const without = summarize(plain.samples);
-    context.log(`with explanations p50 ${withE.p50.toFixed(2)} ms, without ${without.p50.toFixed(2)} ms; ${runs} runs, ${(rows / Math.max(1, runs)).toFixed(0)} rows per run`);
+    context.log(
+      `with explanations p50 ${withE.p50.toFixed(2)} ms, without ${without.p50.toFixed(2)} ms; ${runs} runs, ${(rows / Math.max(1, runs)).toFixed(0)} rows per run`,
+    );
 
     const workload = `predictions ×${SYMBOLS} + explanation, sequential, warm prediction cache`;
     const base = (value: number) => ({ name: 'without explanation', value, unit: 'ms' });
@@ -74,8 +76,19 @@ async function run(context: BenchContext) {
           target: { text: '≤ 5× without', meets: (_, ratio) => (ratio ?? Infinity) <= 5 },
         }),
         row({ bench: NAME, workload, metric: 'p99 latency', figure: { value: withE.p99, unit: 'ms' }, baseline: base(without.p99) }),
-        row({ bench: NAME, workload, metric: 'inference runs/request', figure: { value: runs / explained.samples.length, unit: '' }, target: { text: '1', meets: (f) => f === 1 } }),
-        row({ bench: NAME, workload, metric: 'inference time/run', figure: { value: (1000 * inferenceSeconds) / Math.max(1, runs), unit: 'ms' } }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'inference runs/request',
+          figure: { value: runs / explained.samples.length, unit: '' },
+          target: { text: '1', meets: (f) => f === 1 },
+        }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'inference time/run',
+          figure: { value: (1000 * inferenceSeconds) / Math.max(1, runs), unit: 'ms' },
+        }),
       ],
       notes: [
         `${explained.samples.length} requests of each query, one at a time on one keep-alive connection each, in turns of ${perTurn}, after a warm-up; method ${method}; ${(rows / Math.max(1, runs)).toFixed(0)} rows per explanation run (all 50 symbols in one run; INFERENCE_MAX_BATCH=1024 does not split it).`,
@@ -90,4 +103,8 @@ async function run(context: BenchContext) {
   }
 }
 
-export default { name: NAME, title: '50-symbol predictions with explanations vs without: latency ratio, inference runs', run } satisfies Bench;
+export default {
+  name: NAME,
+  title: '50-symbol predictions with explanations vs without: latency ratio, inference runs',
+  run,
+} satisfies Bench;

@@ -14,7 +14,8 @@ import { median, summarize } from './lib/stats.js';
  * message bytes to as many sockets, on the same tick, measured by the same client.
  */
 const NAME = 'fanout';
-const QUERY = 'subscription { signals(symbols: ["AAPL"]) { symbol asOf signal probability confidence quote { time close } model { version } } }';
+const QUERY =
+  'subscription { signals(symbols: ["AAPL"]) { symbol asOf signal probability confidence quote { time close } model { version } } }';
 
 interface Measured {
   readonly result: FanoutResult;
@@ -24,7 +25,12 @@ interface Measured {
 
 async function run(context: BenchContext) {
   const tickMs = context.smoke ? 500 : 2_000;
-  const plan = context.smoke ? [{ subscribers: 50, ticks: 3 }] : [{ subscribers: 1_000, ticks: 10 }, { subscribers: 10_000, ticks: 10 }];
+  const plan = context.smoke
+    ? [{ subscribers: 50, ticks: 3 }]
+    : [
+        { subscribers: 1_000, ticks: 10 },
+        { subscribers: 10_000, ticks: 10 },
+      ];
   const rows: Row[] = [];
   const notes: string[] = [];
   // One gateway and one baseline server for every step (start-up is slow on a busy machine); each
@@ -36,7 +42,12 @@ async function run(context: BenchContext) {
   let gateway: ServerProcess;
   try {
     gateway = await startGateway({
-      env: { SYNTHETIC_TICK_MS: String(tickMs), SIGNALS_INTERVAL_MS: '0', WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: '1', ...(scratch && { DATABASE_URL: scratch.url }) },
+      env: {
+        SYNTHETIC_TICK_MS: String(tickMs),
+        SIGNALS_INTERVAL_MS: '0',
+        WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: '1',
+        ...(scratch && { DATABASE_URL: scratch.url }),
+      },
       timeoutMs: 180_000,
     });
   } catch (error) {
@@ -47,11 +58,25 @@ async function run(context: BenchContext) {
   try {
     for (const step of plan) {
       context.log(`gateway: ${step.subscribers} subscribers, a bar every ${tickMs} ms, ${step.ticks} bars`);
-      let viaGateway = await measure(gateway, { url: `${gateway.url.replace('http', 'ws')}/graphql`, subscribers: step.subscribers, query: QUERY, ticks: step.ticks, timeoutMs: 180_000 });
+      let viaGateway = await measure(gateway, {
+        url: `${gateway.url.replace('http', 'ws')}/graphql`,
+        subscribers: step.subscribers,
+        query: QUERY,
+        ticks: step.ticks,
+        timeoutMs: 180_000,
+      });
       viaGateway = { ...viaGateway, rssMb: ((await scrape(gateway.url)).get('process_resident_memory_bytes') ?? NaN) / 2 ** 20 };
-      baseline ??= await startServer('raw ws', 'bench/lib/raw-ws-server.ts', { BENCH_PAYLOAD: viaGateway.result.sample, BENCH_TICK_MS: String(tickMs) });
+      baseline ??= await startServer('raw ws', 'bench/lib/raw-ws-server.ts', {
+        BENCH_PAYLOAD: viaGateway.result.sample,
+        BENCH_TICK_MS: String(tickMs),
+      });
       context.log(`raw ws: ${step.subscribers} subscribers`);
-      const viaRaw = await measure(baseline, { url: `ws://127.0.0.1:${baseline.port}`, subscribers: step.subscribers, ticks: step.ticks, timeoutMs: 180_000 });
+      const viaRaw = await measure(baseline, {
+        url: `ws://127.0.0.1:${baseline.port}`,
+        subscribers: step.subscribers,
+        ticks: step.ticks,
+        timeoutMs: 180_000,
+      });
       const g = summarize(viaGateway.result.latencies);
       const r = summarize(viaRaw.result.latencies);
       const workload = `${step.subscribers.toLocaleString('en-US')} subscribers, 1 symbol`;
@@ -67,11 +92,31 @@ async function run(context: BenchContext) {
           baseline: base(r.p99, 'ms'),
           ...(is10k && { target: { text: 'p99 ≤ 100 ms', meets: (v: number) => v <= 100 } }),
         }),
-        row({ bench: NAME, workload, metric: 'bar → last subscriber (median bar)', figure: { value: median(viaGateway.result.lastSubscriberMs), unit: 'ms' }, baseline: base(median(viaRaw.result.lastSubscriberMs), 'ms') }),
-        row({ bench: NAME, workload, metric: 'server CPU while fanning out', figure: { value: viaGateway.cpuPercent, unit: '% core' }, baseline: base(viaRaw.cpuPercent, '% core') }),
-        row({ bench: NAME, workload, metric: 'server RSS', figure: { value: viaGateway.rssMb, unit: 'MB' }, baseline: base(viaRaw.rssMb, 'MB') }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'bar → last subscriber (median bar)',
+          figure: { value: median(viaGateway.result.lastSubscriberMs), unit: 'ms' },
+          baseline: base(median(viaRaw.result.lastSubscriberMs), 'ms'),
+        }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'server CPU while fanning out',
+          figure: { value: viaGateway.cpuPercent, unit: '% core' },
+          baseline: base(viaRaw.cpuPercent, '% core'),
+        }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'server RSS',
+          figure: { value: viaGateway.rssMb, unit: 'MB' },
+          baseline: base(viaRaw.rssMb, 'MB'),
+        }),
       );
-      context.log(`${workload}: p50 ${g.p50} / p99 ${g.p99} ms (raw ws ${r.p50} / ${r.p99} ms), CPU ${viaGateway.cpuPercent.toFixed(0)}%, RSS ${viaGateway.rssMb.toFixed(0)} MB`);
+      context.log(
+        `${workload}: p50 ${g.p50} / p99 ${g.p99} ms (raw ws ${r.p50} / ${r.p99} ms), CPU ${viaGateway.cpuPercent.toFixed(0)}%, RSS ${viaGateway.rssMb.toFixed(0)} MB`,
+      );
       notes.push(
         `${workload}: ${viaGateway.result.completeTicks} bars measured on the gateway (${viaRaw.result.completeTicks} on raw ws), a bar every ${tickMs} ms; connecting and subscribing took ${(viaGateway.result.connectMs / 1000).toFixed(1)} s; max bar → subscriber ${g.max.toFixed(1)} ms (raw ws ${r.max.toFixed(1)} ms).` +
           (viaGateway.result.errors.length ? ` Client errors: ${viaGateway.result.errors.join('; ')}` : ''),
@@ -113,4 +158,8 @@ function rssMb(pid: number): number {
   return match ? Number(match[1]) / 1024 : NaN;
 }
 
-export default { name: NAME, title: 'Live-signal fan-out: new bar to every graphql-ws subscriber (1k, 10k) vs raw ws broadcasting the same bytes', run } satisfies Bench;
+export default {
+  name: NAME,
+  title: 'Live-signal fan-out: new bar to every graphql-ws subscriber (1k, 10k) vs raw ws broadcasting the same bytes',
+  run,
+} satisfies Bench;

@@ -38,9 +38,12 @@ async function run(context: BenchContext) {
   try {
     const measure = async (server: ServerProcess): Promise<LoadResult> => {
       context.log(`${server.name}: warm-up ${settings.warmupSeconds} s, then ${settings.seconds} s at ${settings.connections} connections`);
-      if (settings.warmupSeconds > 0) await closedLoop(server.url, request, { connections: settings.connections, seconds: settings.warmupSeconds });
+      if (settings.warmupSeconds > 0)
+        await closedLoop(server.url, request, { connections: settings.connections, seconds: settings.warmupSeconds });
       const result = await closedLoop(server.url, request, settings);
-      context.log(`${server.name}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.latency.p50.toFixed(2)} ms, p99 ${result.latency.p99.toFixed(2)} ms`);
+      context.log(
+        `${server.name}: ${result.requestsPerSecond.toFixed(0)} req/s, p50 ${result.latency.p50.toFixed(2)} ms, p99 ${result.latency.p99.toFixed(2)} ms`,
+      );
       return result;
     };
 
@@ -55,7 +58,7 @@ async function run(context: BenchContext) {
       check(answer.raw);
       gw = await measure(gateway);
       const loaded = await scrape(gateway.url);
-            const tiers = ['market', 'features', 'predictions'].map((tier) => {
+      const tiers = ['market', 'features', 'predictions'].map((tier) => {
         const hit = loaded.get(`sibyl_cache_requests_total{tier="${tier}",result="hit"}`) ?? 0;
         const miss = loaded.get(`sibyl_cache_requests_total{tier="${tier}",result="miss"}`) ?? 0;
         return `${tier} ${((100 * hit) / Math.max(1, hit + miss)).toFixed(2)}%`;
@@ -162,4 +165,8 @@ function autocannonVersion(): string {
   return (createRequire(import.meta.url)('autocannon/package.json') as { version: string }).version;
 }
 
-export default { name: NAME, title: 'a warm 50-symbol predictions query under load, vs raw node:http and bare Apollo Server', run } satisfies Bench;
+export default {
+  name: NAME,
+  title: 'a warm 50-symbol predictions query under load, vs raw node:http and bare Apollo Server',
+  run,
+} satisfies Bench;

@@ -1,7 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { createLogger } from '../src/infra/logger/logger.js';
-import { HistoryQueryService, HistoryReadRepository, HistoryRepository, HistoryWriter, type HistoryRow } from '../src/modules/history/index.js';
+import {
+  HistoryQueryService,
+  HistoryReadRepository,
+  HistoryRepository,
+  HistoryWriter,
+  type HistoryRow,
+} from '../src/modules/history/index.js';
 import { row, type Bench, type BenchContext, type Row } from './lib/bench.js';
 import { tempDir } from './lib/cleanup.js';
 import { sequentialClient } from './lib/load.js';
@@ -31,23 +37,45 @@ const TRANSACTION_ROWS = 10_000;
 const YEAR_MS = 365 * 86_400_000;
 const YEAR_START = Date.UTC(2023, 0, 1);
 const COLUMNS = [
-  'time', 'symbol', 'strategy', 'model_version', 'horizon', 'probability', 'confidence', 'signal',
-  'expected_return', 'interval_level', 'interval_low', 'interval_high', 'features_hash',
+  'time',
+  'symbol',
+  'strategy',
+  'model_version',
+  'horizon',
+  'probability',
+  'confidence',
+  'signal',
+  'expected_return',
+  'interval_level',
+  'interval_low',
+  'interval_high',
+  'features_hash',
 ] as const;
 
 function historyRow(symbol: string, time: number, i: number): HistoryRow {
   const p = 0.5 + 0.45 * Math.sin(i / 97) * Math.cos(i / 1_013);
   return {
-    time: new Date(time), symbol, strategy: 'direction-1d', modelVersion: 'v1', horizon: '1d', probability: p, confidence: Math.max(p, 1 - p),
-    signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD', expectedReturn: null, intervalLevel: 0.95,
-    intervalLow: 100 - (i % 7), intervalHigh: 101 + (i % 5), featuresHash: `f${i.toString(16)}`,
+    time: new Date(time),
+    symbol,
+    strategy: 'direction-1d',
+    modelVersion: 'v1',
+    horizon: '1d',
+    probability: p,
+    confidence: Math.max(p, 1 - p),
+    signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD',
+    expectedReturn: null,
+    intervalLevel: 0.95,
+    intervalLow: 100 - (i % 7),
+    intervalHigh: 101 + (i % 5),
+    featuresHash: `f${i.toString(16)}`,
   };
 }
 
 /** `symbols` × `perSymbol` rows, one minute apart. */
 function ingestRows(symbols: number, perSymbol: number): HistoryRow[] {
   const rows: HistoryRow[] = [];
-  for (let s = 0; s < symbols; s++) for (let i = 0; i < perSymbol; i++) rows.push(historyRow(`S${String(s).padStart(3, '0')}`, YEAR_START + i * 60_000, i));
+  for (let s = 0; s < symbols; s++)
+    for (let i = 0; i < perSymbol; i++) rows.push(historyRow(`S${String(s).padStart(3, '0')}`, YEAR_START + i * 60_000, i));
   return rows;
 }
 
@@ -62,7 +90,21 @@ async function plainInsert(url: string, rows: readonly HistoryRow[]): Promise<nu
       for (let chunk = start; chunk < end; chunk += STATEMENT_ROWS) {
         const values: unknown[] = [];
         const tuples = rows.slice(chunk, Math.min(end, chunk + STATEMENT_ROWS)).map((r, i) => {
-          values.push(r.time, r.symbol, r.strategy, r.modelVersion, r.horizon, r.probability, r.confidence, r.signal, r.expectedReturn, r.intervalLevel, r.intervalLow, r.intervalHigh, r.featuresHash);
+          values.push(
+            r.time,
+            r.symbol,
+            r.strategy,
+            r.modelVersion,
+            r.horizon,
+            r.probability,
+            r.confidence,
+            r.signal,
+            r.expectedReturn,
+            r.intervalLevel,
+            r.intervalLow,
+            r.intervalHigh,
+            r.featuresHash,
+          );
           return `(${COLUMNS.map((_, c) => `$${i * COLUMNS.length + c + 1}`).join(',')})`;
         });
         await client.query(`insert into prediction_history (${COLUMNS.join(', ')}) values ${tuples.join(',')}`, values);
@@ -106,15 +148,21 @@ async function ingest(context: BenchContext): Promise<{ rows: Row[]; notes: stri
             const spill = tempDir('sibyl-bench-spill-');
             try {
               const writer = await HistoryWriter.open({
-                repository: new HistoryRepository(database.db), logger: silent, spillDir: spill.dir,
-                flushIntervalMs: 60_000, maxBufferRows: data.length, maxBatchRows: Math.min(TRANSACTION_ROWS, data.length), recentKeys: data.length,
+                repository: new HistoryRepository(database.db),
+                logger: silent,
+                spillDir: spill.dir,
+                flushIntervalMs: 60_000,
+                maxBufferRows: data.length,
+                maxBatchRows: Math.min(TRANSACTION_ROWS, data.length),
+                recentKeys: data.length,
               });
               const started = performance.now();
               const recorded = writer.record(data);
               while (writer.state.bufferedRows > 0) if (!(await writer.flush())) throw new Error(`flush failed: ${writer.state.lastError}`);
               seconds = (performance.now() - started) / 1000;
               await writer.close();
-              if (recorded.accepted !== data.length || writer.state.writtenRows !== data.length) throw new Error(`writer wrote ${writer.state.writtenRows} of ${data.length} rows`);
+              if (recorded.accepted !== data.length || writer.state.writtenRows !== data.length)
+                throw new Error(`writer wrote ${writer.state.writtenRows} of ${data.length} rows`);
             } finally {
               spill.remove();
             }
@@ -138,8 +186,22 @@ async function ingest(context: BenchContext): Promise<{ rows: Row[]; notes: stri
   const target = { text: '≥ 50k rows/s', meets: (figure: number) => figure >= 50_000 };
   return {
     rows: [
-      row({ bench: NAME, workload, metric: 'HistoryRepository.insertMany', figure: { value: median(rates.repository), unit: 'rows/s' }, baseline, target }),
-      row({ bench: NAME, workload, metric: 'HistoryWriter record+flush', figure: { value: median(rates.writer), unit: 'rows/s' }, baseline, target }),
+      row({
+        bench: NAME,
+        workload,
+        metric: 'HistoryRepository.insertMany',
+        figure: { value: median(rates.repository), unit: 'rows/s' },
+        baseline,
+        target,
+      }),
+      row({
+        bench: NAME,
+        workload,
+        metric: 'HistoryWriter record+flush',
+        figure: { value: median(rates.writer), unit: 'rows/s' },
+        baseline,
+        target,
+      }),
     ],
     notes: [
       `Ingest: median of ${repetitions} repetition(s), each path into its own fresh scratch database (migrated: same unique key, CHECKs and the indexes of 0003/0004). insertMany binds 13 column arrays per 10,000-row statement (ON CONFLICT DO NOTHING); HistoryWriter batches 10,000 rows per write here (its default is 2,000, for latency); the baseline sends INSERT … VALUES of ${STATEMENT_ROWS} rows (13 parameters per row), one transaction per ${TRANSACTION_ROWS} rows, no ON CONFLICT.`,
@@ -185,7 +247,8 @@ async function query(context: BenchContext): Promise<{ rows: Row[]; notes: strin
       const writes = new HistoryRepository(database.db);
       const rows: HistoryRow[] = [];
       for (let i = 0; i < targetRows; i++) rows.push(historyRow('AAPL', YEAR_START + i * step, i));
-      for (const other of ['MSFT', 'NVDA']) for (let i = 0; i < targetRows / 2; i++) rows.push(historyRow(other, YEAR_START + i * step * 2, i));
+      for (const other of ['MSFT', 'NVDA'])
+        for (let i = 0; i < targetRows / 2; i++) rows.push(historyRow(other, YEAR_START + i * step * 2, i));
       await writes.insertMany(rows);
       const client = new pg.Client({ connectionString: databaseUrl });
       await client.connect();
@@ -198,21 +261,37 @@ async function query(context: BenchContext): Promise<{ rows: Row[]; notes: strin
         points = (await service.confidenceHistory({ symbol: 'AAPL', from, to, bucket: '1 day' })).length;
       });
       if (points < 365) throw new Error(`expected ≥ 365 daily buckets, got ${points}`);
-      const hourly = await timeEach(Math.ceil(runs / 4), 3, async () => void (await service.confidenceHistory({ symbol: 'AAPL', from, to, bucket: '1 hour' })));
-      const rawSql = await timeEach(runs, 10, async () => void (await client.query(BUCKETED_SQL, [86_400, 'AAPL', 'direction-1d', from, to])));
-      const scan = await timeEach(Math.ceil(runs / 4), 3, async () => void (await client.query(SCAN_SQL, ['AAPL', 'direction-1d', from, to])));
+      const hourly = await timeEach(
+        Math.ceil(runs / 4),
+        3,
+        async () => void (await service.confidenceHistory({ symbol: 'AAPL', from, to, bucket: '1 hour' })),
+      );
+      const rawSql = await timeEach(
+        runs,
+        10,
+        async () => void (await client.query(BUCKETED_SQL, [86_400, 'AAPL', 'direction-1d', from, to])),
+      );
+      const scan = await timeEach(
+        Math.ceil(runs / 4),
+        3,
+        async () => void (await client.query(SCAN_SQL, ['AAPL', 'direction-1d', from, to])),
+      );
       await client.end();
 
       // Through the whole gateway, over HTTP, from this process to a gateway process on the same database.
-      const gateway = borrowed?.gateway ?? (await startGateway({ env: { DATABASE_URL: databaseUrl, OUTCOMES_INTERVAL_MS: '0', SYNTHETIC_TICK_MS: '0' } }));
+      const gateway =
+        borrowed?.gateway ??
+        (await startGateway({ env: { DATABASE_URL: databaseUrl, OUTCOMES_INTERVAL_MS: '0', SYNTHETIC_TICK_MS: '0' } }));
       let viaGraphql: number[];
       try {
         const body = JSON.stringify({
-          query: 'query($from: DateTimeISO, $to: DateTimeISO) { confidenceHistory(symbol: "AAPL", from: $from, to: $to, bucket: "1 day") { time probability confidence min max count signal } }',
+          query:
+            'query($from: DateTimeISO, $to: DateTimeISO) { confidenceHistory(symbol: "AAPL", from: $from, to: $to, bucket: "1 day") { time probability confidence min max count signal } }',
           variables: { from: from.toISOString(), to: to.toISOString() },
         });
         const http = sequentialClient(gateway.url, { path: '/graphql', body }, (text) => {
-          if (!text.includes('"confidenceHistory"') || text.includes('"errors"')) throw new Error(`unexpected answer: ${text.slice(0, 300)}`);
+          if (!text.includes('"confidenceHistory"') || text.includes('"errors"'))
+            throw new Error(`unexpected answer: ${text.slice(0, 300)}`);
         });
         await http.timed(10, false);
         await http.timed(runs);
@@ -228,9 +307,29 @@ async function query(context: BenchContext): Promise<{ rows: Row[]; notes: strin
       const target = { text: '≤ 20 ms', meets: (figure: number) => figure <= 20 };
       return {
         rows: [
-          row({ bench: NAME, workload, metric: 'confidenceHistory 1 day, GraphQL p95', figure: { value: p95(viaGraphql), unit: 'ms' }, baseline, target }),
-          row({ bench: NAME, workload, metric: 'confidenceHistory 1 day, service p95', figure: { value: p95(viaService), unit: 'ms' }, baseline, target }),
-          row({ bench: NAME, workload, metric: 'confidenceHistory 1 hour, service p95', figure: { value: p95(hourly), unit: 'ms' }, baseline: { name: 'unbucketed scan', value: p95(scan), unit: 'ms' } }),
+          row({
+            bench: NAME,
+            workload,
+            metric: 'confidenceHistory 1 day, GraphQL p95',
+            figure: { value: p95(viaGraphql), unit: 'ms' },
+            baseline,
+            target,
+          }),
+          row({
+            bench: NAME,
+            workload,
+            metric: 'confidenceHistory 1 day, service p95',
+            figure: { value: p95(viaService), unit: 'ms' },
+            baseline,
+            target,
+          }),
+          row({
+            bench: NAME,
+            workload,
+            metric: 'confidenceHistory 1 hour, service p95',
+            figure: { value: p95(hourly), unit: 'ms' },
+            baseline: { name: 'unbucketed scan', value: p95(scan), unit: 'ms' },
+          }),
         ],
         notes: [
           `Query: ${runs} sequential runs after 10 warm-ups each (the hourly and scan variants ${Math.ceil(runs / 4)}); p95 by nearest rank. The table is VACUUM ANALYZEd after loading. The GraphQL figure is HTTP round trips to a gateway process (NODE_ENV=production, JSON logs) on the same scratch database; the service figure is HistoryQueryService in the benchmark process over a Kysely pool; the baseline sends the same aggregation over the raw table (no rollup) with pg.Client. Plain PostgreSQL, no TimescaleDB (date_bin over the hourly rollup plus the partial hours at the range's ends).`,

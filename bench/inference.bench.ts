@@ -40,7 +40,11 @@ async function run(context: BenchContext) {
   // Each caller's one-row input exists before the clock starts: building it is the caller's work.
   const single = Array.from({ length: rows }, (_, i) => input.subarray(i * width, (i + 1) * width));
 
-  const model = await createOnnxEngine().load(bytes, { inputName: manifest.input.name, outputName: manifest.output.name, featureCount: width });
+  const model = await createOnnxEngine().load(bytes, {
+    inputName: manifest.input.name,
+    outputName: manifest.output.name,
+    featureCount: width,
+  });
   // The raw baseline: a session created with the same options as src/infra/inference/onnx.ts.
   const session = await ort.InferenceSession.create(bytes, {
     intraOpNumThreads: 1,
@@ -56,7 +60,9 @@ async function run(context: BenchContext) {
     const started = performance.now();
     let offset = 0;
     for (const size of batchSizes) {
-      const feeds = { [manifest.input.name]: new ort.Tensor('float32', input.subarray(offset * width, (offset + size) * width), [size, width]) };
+      const feeds = {
+        [manifest.input.name]: new ort.Tensor('float32', input.subarray(offset * width, (offset + size) * width), [size, width]),
+      };
       await session.run(feeds, [manifest.output.name]);
       offset += size;
     }
@@ -109,7 +115,10 @@ async function run(context: BenchContext) {
     const describeSizes = (list: readonly number[]) => {
       const counts = new Map<number, number>();
       for (const n of list) counts.set(n, (counts.get(n) ?? 0) + 1);
-      return `${list.length} runs (${[...counts].sort((a, b) => b[0] - a[0]).map(([n, k]) => `${k}×${n}`).join(', ')})`;
+      return `${list.length} runs (${[...counts]
+        .sort((a, b) => b[0] - a[0])
+        .map(([n, k]) => `${k}×${n}`)
+        .join(', ')})`;
     };
     const target = { text: '≥ 0.70× raw', meets: (_: number, ratio: number | undefined) => (ratio ?? 0) >= 0.7 };
     const burst = { value: median(results.burst.batcher), unit: 'pred/s' };
@@ -166,12 +175,18 @@ function spread(values: readonly number[]): string {
 async function featureRows(count: number, modelFeatures: readonly string[]): Promise<Float32Array> {
   const symbols = ['AAPL', 'MSFT', 'NVDA', 'JPM', 'XOM'];
   const windows = Math.ceil(Math.min(count, 2_000) / symbols.length);
-  const market = createSyntheticMarket({ symbols, seed: 3, historyBars: FEATURE_WINDOW + windows, startTime: new Date('2024-01-02T00:00:00Z') });
+  const market = createSyntheticMarket({
+    symbols,
+    seed: 3,
+    historyBars: FEATURE_WINDOW + windows,
+    startTime: new Date('2024-01-02T00:00:00Z'),
+  });
   const bars = await market.fetchBars(symbols, { lookback: FEATURE_WINDOW + windows });
   const order = modelFeatures.map((name) => FEATURE_NAMES.indexOf(name));
   const distinct: Float64Array[] = [];
   for (const list of bars.values()) {
-    for (let end = FEATURE_WINDOW; end <= list.length && distinct.length < count; end++) distinct.push(computeFeatures(list.slice(end - FEATURE_WINDOW, end)).values);
+    for (let end = FEATURE_WINDOW; end <= list.length && distinct.length < count; end++)
+      distinct.push(computeFeatures(list.slice(end - FEATURE_WINDOW, end)).values);
   }
   const out = new Float32Array(count * order.length);
   for (let i = 0; i < count; i++) {

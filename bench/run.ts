@@ -51,7 +51,8 @@ const BENCHES: ReadonlyArray<{
 ];
 
 /** What a child process reports back on stdout. */
-type ChildResult = { ok: true; title: string; outcome: BenchOutcome; shared: Record<string, unknown> } | { ok: false; title?: string; error: string };
+type ChildResult =
+  { ok: true; title: string; outcome: BenchOutcome; shared: Record<string, unknown> } | { ok: false; title?: string; error: string };
 
 async function main(argv: readonly string[]): Promise<number> {
   const smoke = argv.includes('--smoke');
@@ -137,10 +138,14 @@ function problems(outcome: BenchOutcome): string | undefined {
 }
 
 function runChild(name: string, smoke: boolean, shared: Record<string, unknown>): Promise<ChildResult> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', name, ...(smoke ? ['--smoke'] : [])], {
-    env: { ...process.env, BENCH_SHARED: JSON.stringify(shared) },
-    stdio: ['ignore', 'pipe', 'inherit'], // progress goes straight to our stderr
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', name, ...(smoke ? ['--smoke'] : [])],
+    {
+      env: { ...process.env, BENCH_SHARED: JSON.stringify(shared) },
+      stdio: ['ignore', 'pipe', 'inherit'], // progress goes straight to our stderr
+    },
+  );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   return new Promise((resolve) => {

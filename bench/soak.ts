@@ -84,7 +84,10 @@ function serve(key: string, via: 'query' | 'signal'): void {
 const log = (message: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${message}\n`);
 const t0 = performance.now();
 
-type Answer = { data?: { predictions: Array<{ symbol: string; strategy: string; asOf: string; model: { version: string } } | null> } | null; errors?: Array<{ extensions?: { code?: string } }> };
+type Answer = {
+  data?: { predictions: Array<{ symbol: string; strategy: string; asOf: string; model: { version: string } } | null> } | null;
+  errors?: Array<{ extensions?: { code?: string } }>;
+};
 
 function count(answer: Answer): void {
   tally.requests++;
@@ -134,7 +137,10 @@ async function wsLoop(url: string, until: () => boolean): Promise<void> {
     try {
       const answer = await new Promise<Answer>((resolve, reject) => {
         let result: Answer = {};
-        client!.subscribe({ query: QUERY, variables: randomRequest() }, { next: (v) => void (result = v as Answer), error: reject, complete: () => resolve(result) });
+        client!.subscribe(
+          { query: QUERY, variables: randomRequest() },
+          { next: (v) => void (result = v as Answer), error: reject, complete: () => resolve(result) },
+        );
       });
       count(answer);
     } catch {
@@ -164,7 +170,8 @@ async function signalsSubscriber(url: string, until: () => boolean): Promise<voi
     await new Promise<void>((resolve) => {
       const stop = client.subscribe<{ signals: { symbol: string; strategy: string; asOf: string; model: { version: string } } }>(
         {
-          query: 'subscription Soak($symbols: [String!]!, $since: DateTimeISO) { signals(symbols: $symbols, strategy: "direction-1d", since: $since) { symbol strategy asOf probability model { version } } }',
+          query:
+            'subscription Soak($symbols: [String!]!, $since: DateTimeISO) { signals(symbols: $symbols, strategy: "direction-1d", since: $since) { symbol strategy asOf probability model { version } } }',
           variables: { symbols: UNIVERSE, since },
         },
         {
@@ -203,7 +210,9 @@ async function main(): Promise<number> {
   const binaries = findPostgres();
   const redisBinary = findRedisServer();
   if (typeof binaries === 'string' || !redisBinary) {
-    process.stderr.write(`soak needs private PostgreSQL and Redis servers: ${typeof binaries === 'string' ? binaries : 'no redis-server binary'}\n`);
+    process.stderr.write(
+      `soak needs private PostgreSQL and Redis servers: ${typeof binaries === 'string' ? binaries : 'no redis-server binary'}\n`,
+    );
     return 2;
   }
   const postgres = new PrivatePostgres(binaries, 'sibyl_soak');
@@ -240,7 +249,9 @@ async function main(): Promise<number> {
       return false;
     }
   };
-  log(`gateway on ${gateway.url}; private PostgreSQL :${postgres.port}, Redis :${redis.port}; ${minutes} min, ${clients} HTTP clients + 1 WS query client + 1 signals subscriber`);
+  log(
+    `gateway on ${gateway.url}; private PostgreSQL :${postgres.port}, Redis :${redis.port}; ${minutes} min, ${clients} HTTP clients + 1 WS query client + 1 signals subscriber`,
+  );
 
   const durationMs = minutes * 60_000;
   const loadStarted = performance.now();
@@ -254,7 +265,8 @@ async function main(): Promise<number> {
 
   const rss = async () => (await scrape(gateway.url)).get('process_resident_memory_bytes') ?? NaN;
   const faults: string[] = [];
-  const at = (fraction: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, loadStarted + fraction * durationMs - performance.now())));
+  const at = (fraction: number) =>
+    new Promise((resolve) => setTimeout(resolve, Math.max(0, loadStarted + fraction * durationMs - performance.now())));
   const outage = async (fraction: number, what: string, down: () => Promise<void>, up: () => Promise<void>, seconds: number) => {
     await at(fraction);
     log(`${what} down for ${seconds} s`);
@@ -273,7 +285,13 @@ async function main(): Promise<number> {
     void scrape(gateway.url)
       .then((m) => {
         const mib = (name: string) => Math.round((m.get(name) ?? NaN) / 2 ** 20);
-        memory.push({ atS: (performance.now() - loadStarted) / 1000, rssMiB: mib('process_resident_memory_bytes'), heapMiB: mib('nodejs_heap_size_used_bytes'), heapTotalMiB: mib('nodejs_heap_size_total_bytes'), externalMiB: mib('nodejs_external_memory_bytes') });
+        memory.push({
+          atS: (performance.now() - loadStarted) / 1000,
+          rssMiB: mib('process_resident_memory_bytes'),
+          heapMiB: mib('nodejs_heap_size_used_bytes'),
+          heapTotalMiB: mib('nodejs_heap_size_total_bytes'),
+          externalMiB: mib('nodejs_external_memory_bytes'),
+        });
       })
       .catch(() => undefined); // during a fault the scrape may fail; the next one counts
   }, 5_000);
@@ -285,14 +303,40 @@ async function main(): Promise<number> {
     if (!alive()) crashed = true;
   }, 500);
   const schedule = (async () => {
-    await outage(0.15, 'Redis', () => redis.kill(), () => redis.start(), 5);
-    await outage(0.35, 'PostgreSQL', () => postgres.stop('fast'), () => postgres.start(), 8);
-    await outage(0.55, 'Redis', () => redis.kill(), () => redis.start(), 5);
-    await outage(0.75, 'PostgreSQL', () => postgres.stop('immediate'), () => postgres.start(), 8);
+    await outage(
+      0.15,
+      'Redis',
+      () => redis.kill(),
+      () => redis.start(),
+      5,
+    );
+    await outage(
+      0.35,
+      'PostgreSQL',
+      () => postgres.stop('fast'),
+      () => postgres.start(),
+      8,
+    );
+    await outage(
+      0.55,
+      'Redis',
+      () => redis.kill(),
+      () => redis.start(),
+      5,
+    );
+    await outage(
+      0.75,
+      'PostgreSQL',
+      () => postgres.stop('immediate'),
+      () => postgres.start(),
+      8,
+    );
   })();
   const progress = setInterval(() => {
     const m = memory.at(-1);
-    log(`${tally.requests} requests, ${served.size} keys served, errors ${JSON.stringify(tally.errorsByCode)}${m ? `; RSS ${m.rssMiB} MiB, heap ${m.heapMiB} of ${m.heapTotalMiB} MiB` : ''}`);
+    log(
+      `${tally.requests} requests, ${served.size} keys served, errors ${JSON.stringify(tally.errorsByCode)}${m ? `; RSS ${m.rssMiB} MiB, heap ${m.heapMiB} of ${m.heapTotalMiB} MiB` : ''}`,
+    );
   }, 15_000);
   await Promise.all([...load, schedule]);
   clearInterval(progress);
@@ -432,7 +476,11 @@ function writerAccount(output: string): { acceptedRows: number; writtenRows: num
 }
 
 // Interrupted or terminated: the private servers and the gateway go too (they would outlive us).
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.on(signal, () => void runCleanups().then(() => process.exit(code)));
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const)
+  process.on(signal, () => void runCleanups().then(() => process.exit(code)));
 main().then(
   async (code) => {
     await runCleanups();

@@ -43,9 +43,24 @@ async function run(context: BenchContext) {
   }
 
   const rows: Row[] = [
-    row({ bench: NAME, workload: 'npm start, fresh PGlite data dir', metric: 'start → listening', figure: { value: median(fresh), unit: 'ms' } }),
-    row({ bench: NAME, workload: 'npm start, existing PGlite data dir', metric: 'start → listening', figure: { value: median(existing), unit: 'ms' } }),
-    row({ bench: NAME, workload: 'idle after start, PGlite, synthetic market', metric: 'RSS', figure: { value: median(rss) / MIB, unit: 'MiB' } }),
+    row({
+      bench: NAME,
+      workload: 'npm start, fresh PGlite data dir',
+      metric: 'start → listening',
+      figure: { value: median(fresh), unit: 'ms' },
+    }),
+    row({
+      bench: NAME,
+      workload: 'npm start, existing PGlite data dir',
+      metric: 'start → listening',
+      figure: { value: median(existing), unit: 'ms' },
+    }),
+    row({
+      bench: NAME,
+      workload: 'idle after start, PGlite, synthetic market',
+      metric: 'RSS',
+      figure: { value: median(rss) / MIB, unit: 'MiB' },
+    }),
   ];
   const overhead = context.shared.get('rss') as { idle?: number; afterLoad?: number } | undefined;
   if (overhead?.idle && overhead.afterLoad) {

@@ -94,7 +94,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const release = async () => {
     for (const { name, close, timeoutMs = budget.stepMs } of releasers.reverse()) {
       const outcome = await withDeadline(
-        close().then(() => 'closed' as const, (error: unknown) => ({ error })),
+        close().then(
+          () => 'closed' as const,
+          (error: unknown) => ({ error }),
+        ),
         timeoutMs,
       );
       if (outcome === 'timeout') logger.warn({ part: name, timeoutMs }, `${name} did not close in time; moving on`);
@@ -127,10 +130,19 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const keyPrefix = config.keyPrefix;
     // With Redis, an outage degrades to in-process cache and events (see fallback.ts and pubsub.ts), not to errors.
     const cache = redis
-      ? withFallback(createRedisCache({ redis: redis.command, keyPrefix, logger }), createMemoryCache(), () => redis!.command.status === 'ready')
+      ? withFallback(
+          createRedisCache({ redis: redis.command, keyPrefix, logger }),
+          createMemoryCache(),
+          () => redis!.command.status === 'ready',
+        )
       : createMemoryCache();
     const events = redis
-      ? createRedisEventBus({ publisher: redis.publisher, subscriber: redis.subscriber, keyPrefix, logger: logger.child({ component: 'events' }) })
+      ? createRedisEventBus({
+          publisher: redis.publisher,
+          subscriber: redis.subscriber,
+          keyPrefix,
+          logger: logger.child({ component: 'events' }),
+        })
       : createMemoryEventBus({ keyPrefix });
 
     const metrics = createMetrics();
@@ -143,7 +155,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         metrics.inferenceRunsTotal.inc({ strategy: manifest.strategy, version: manifest.version });
         metrics.inferenceBatchSize.observe(rows);
         metrics.inferenceSeconds.observe(seconds);
-        recordSpan('inference.run', seconds, { 'sibyl.strategy': manifest.strategy, 'sibyl.version': manifest.version, 'sibyl.rows': rows });
+        recordSpan('inference.run', seconds, {
+          'sibyl.strategy': manifest.strategy,
+          'sibyl.version': manifest.version,
+          'sibyl.rows': rows,
+        });
       },
     });
     releasers.push({ name: 'models', close: () => registry.close() });
@@ -158,7 +174,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     await lifecycle.start();
     releasers.push({ name: 'model lifecycle', close: () => lifecycle.close() });
     // A change published while the subscriber was disconnected is lost: re-read the record on reconnect.
-    redis?.subscriber.on('ready', () => void lifecycle.sync('redis reconnected').catch((error: unknown) => logger.warn({ err: error }, 'model sync after reconnect failed')));
+    redis?.subscriber.on(
+      'ready',
+      () =>
+        void lifecycle
+          .sync('redis reconnected')
+          .catch((error: unknown) => logger.warn({ err: error }, 'model sync after reconnect failed')),
+    );
 
     const { market, feed, vendor, release: releaseVendor } = await chooseMarket(database, config, logger);
     if (releaseVendor) releasers.push({ name: 'market vendor', close: releaseVendor });
@@ -177,14 +199,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
 
     // Outermost first: requests coalesce into one fetch; a fetch goes through the breaker (serving the
     // last good bars as stale while it is open); only calls that reach the provider are counted.
-    const resilientMarket = resilientFetches(countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })), {
-      timeoutMs: config.marketFetch.timeoutMs,
-      retries: config.marketFetch.retries,
-      backoffMs: 50,
-      breaker: { errorThresholdPercentage: 50, resetTimeoutMs: config.marketFetch.breakerResetMs, volumeThreshold: 5 },
-      lastGoodEntries: 20_000,
-      logger: logger.child({ component: 'market' }),
-    });
+    const resilientMarket = resilientFetches(
+      countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })),
+      {
+        timeoutMs: config.marketFetch.timeoutMs,
+        retries: config.marketFetch.retries,
+        backoffMs: 50,
+        breaker: { errorThresholdPercentage: 50, resetTimeoutMs: config.marketFetch.breakerResetMs, volumeThreshold: 5 },
+        lastGoodEntries: 20_000,
+        logger: logger.child({ component: 'market' }),
+      },
+    );
     const breakerGauge = { closed: 0, 'half-open': 1, open: 2 } as const;
     metrics.marketBreakerState.set({ provider: market.name }, 0);
     resilientMarket.onBreakerStateChange((state) => metrics.marketBreakerState.set({ provider: market.name }, breakerGauge[state]));
@@ -215,7 +240,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger.child({ component: 'outcomes' }),
     );
     if (config.outcomes.intervalMs > 0) releasers.push({ name: 'outcomes', close: outcomes.schedule(config.outcomes.intervalMs) });
-    const historyQueries = new HistoryQueryService(new HistoryReadRepository(database.db, { rollups: !database.timescale }), market, config.predictions.maxSymbolsPerRequest);
+    const historyQueries = new HistoryQueryService(
+      new HistoryReadRepository(database.db, { rollups: !database.timescale }),
+      market,
+      config.predictions.maxSymbolsPerRequest,
+    );
     const modelMetrics = new MetricsService(new MetricsRepository(database.db), (strategy) => registry.active(strategy)?.manifest.version, {
       trainingBaseRate: (strategy, version) => registry.find(strategy, version)?.manifest.offlineMetrics.trainingBaseRate,
       replicates: config.metricsEstimates.replicates,
@@ -226,7 +255,12 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     // instances; without it this process is the only instance, and holds the monitor itself.
     const signalsLogger = logger.child({ component: 'signals' });
     const interest = redis
-      ? createRedisInterest({ redis: redis.command, key: `${keyPrefix}signals:interest`, refreshMs: Math.max(100, Math.floor(config.signals.leaseMs / 3)), logger: signalsLogger })
+      ? createRedisInterest({
+          redis: redis.command,
+          key: `${keyPrefix}signals:interest`,
+          refreshMs: Math.max(100, Math.floor(config.signals.leaseMs / 3)),
+          logger: signalsLogger,
+        })
       : createLocalInterest();
     const lease = redis
       ? createRedisLease({
@@ -265,7 +299,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       // Interest expires after one lease period; a key missing for twice that is really gone.
       forgetAfterMs: 2 * config.signals.leaseMs,
       bus,
-      recorded: config.signals.recordWaitMs > 0 ? () => withDeadline(history.flush().catch(() => undefined), config.signals.recordWaitMs) : async () => undefined,
+      recorded:
+        config.signals.recordWaitMs > 0
+          ? () =>
+              withDeadline(
+                history.flush().catch(() => undefined),
+                config.signals.recordWaitMs,
+              )
+          : async () => undefined,
       watchlist: config.signals.watchlist,
       intervalMs: config.signals.intervalMs,
       logger: signalsLogger,
@@ -314,12 +355,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     ];
     const audit = new AuditLog(database.db);
     // Revocations reach every instance's WebSocket connections through the event bus (Redis pub/sub).
-    const revocations = revocationsOver(events, (error) => logger.warn({ err: error }, 'API key revocation announcement failed; open connections re-check on a timer'));
+    const revocations = revocationsOver(events, (error) =>
+      logger.warn({ err: error }, 'API key revocation announcement failed; open connections re-check on a timer'),
+    );
     const accessLogger = logger.child({ component: 'access' });
     const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), audit, revocations, {
       remember: config.auth.keyMemory,
       onLookupFailed: (error) =>
-        accessLogger.warn({ err: error, rememberS: config.auth.keyMemory.ttlMs / 1000 }, 'API key lookups failing: accepting keys verified recently, others get UNAVAILABLE'),
+        accessLogger.warn(
+          { err: error, rememberS: config.auth.keyMemory.ttlMs / 1000 },
+          'API key lookups failing: accepting keys verified recently, others get UNAVAILABLE',
+        ),
       onLookupRecovered: () => accessLogger.info('API key lookups answer again; remembered keys forgotten, each is checked afresh'),
     });
     // A revocation announced by any instance also drops the key from this one's memory of verified keys.
@@ -332,11 +378,24 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     if (config.auth.mode === 'off') {
       logger.warn('AUTH_MODE=off: access control is disabled, every caller is an admin (refused in production)');
     }
-    const schema = await buildGatewaySchema({ health, predictions, models, history: historyQueries, metrics: modelMetrics, apiKeys, signals });
+    const schema = await buildGatewaySchema({
+      health,
+      predictions,
+      models,
+      history: historyQueries,
+      metrics: modelMetrics,
+      apiKeys,
+      signals,
+    });
     const { limits } = config;
     const rateLimiter =
       limits.ratePoints > 0
-        ? createRateLimiter({ points: limits.ratePoints, windowSeconds: limits.rateWindowSeconds, keyPrefix, ...(redis ? { redis: redis.command } : {}) })
+        ? createRateLimiter({
+            points: limits.ratePoints,
+            windowSeconds: limits.rateWindowSeconds,
+            keyPrefix,
+            ...(redis ? { redis: redis.command } : {}),
+          })
         : undefined;
     const inflight = new InflightBudget(limits.inflightCostBudget, { maxWaitMs: limits.inflightQueueMs, maxQueue: INFLIGHT_MAX_QUEUE });
     const server = await createGatewayServer({
@@ -450,7 +509,10 @@ async function chooseMarket(
     });
     const symbols = provider.symbols ?? [...new Set([...config.signals.watchlist, ...DEFAULT_SYNTHETIC_UNIVERSE])];
     const vendor = createAlpacaFeed({ ...provider, symbols, store: repository, http, logger: vendorLogger });
-    logger.info({ symbols: symbols.length, feed: provider.feed, backfillDays: provider.backfillDays }, 'market data: Alpaca, backfilling into the bars store');
+    logger.info(
+      { symbols: symbols.length, feed: provider.feed, backfillDays: provider.backfillDays },
+      'market data: Alpaca, backfilling into the bars store',
+    );
     // Start-up waits for the backfill, but not for a vendor that hangs (4 attempts of 10 s): after 15 s
     // it goes on in the background. A refusal is logged and in readiness; whatever is stored is served.
     if ((await withDeadline(vendor.backfill(), 15_000)) === 'timeout') {
@@ -529,10 +591,16 @@ function marketHealth(market: ResilientProvider, vendor?: Pick<AlpacaFeed, 'heal
     name: 'market',
     async check() {
       const state = market.breakerState;
-      const store = state === 'closed' ? { status: 'ok' as const, detail: `${market.name}: answering` } : { status: 'degraded' as const, detail: `${market.name}: circuit ${state}; serving last good bars as stale` };
+      const store =
+        state === 'closed'
+          ? { status: 'ok' as const, detail: `${market.name}: answering` }
+          : { status: 'degraded' as const, detail: `${market.name}: circuit ${state}; serving last good bars as stale` };
       if (!vendor) return store;
       const feed = vendor.health();
-      return { status: feed.status === 'ok' ? store.status : 'degraded', detail: state === 'closed' ? feed.detail : `${feed.detail}; bars store circuit ${state}` };
+      return {
+        status: feed.status === 'ok' ? store.status : 'degraded',
+        detail: state === 'closed' ? feed.detail : `${feed.detail}; bars store circuit ${state}`,
+      };
     },
   };
 }
@@ -551,7 +619,8 @@ function modelsHealth(registry: ModelRegistry, lifecycle: ModelLifecycle): Healt
       });
       const refused = registry.refused.map((r) => `${r.directory}: ${r.reason}`);
       const problems = [...lifecycle.problems()].map(([strategy, problem]) => `${strategy}: ${problem}`);
-      if (loaded.length === 0) return { status: 'down', detail: refused.length ? `none loaded; refused ${refused.join('; ')}` : 'no models found' };
+      if (loaded.length === 0)
+        return { status: 'down', detail: refused.length ? `none loaded; refused ${refused.join('; ')}` : 'no models found' };
       const detail = `serving ${loaded.join(', ')}${refused.length ? `; refused ${refused.length}: ${refused.join('; ')}` : ''}${problems.length ? `; ${problems.join('; ')}` : ''}`;
       return { status: refused.length || problems.length ? 'degraded' : 'ok', detail };
     },
@@ -611,7 +680,10 @@ async function run(): Promise<void> {
   // Unhandled rejections arrive here too (origin 'unhandledRejection'), as Node raises them.
   process.on('uncaughtException', (error, origin) => {
     uncaught = true;
-    logger.fatal({ err: error, origin, shuttingDown: signalled }, signalled ? 'uncaught exception during shutdown; the shutdown goes on' : 'uncaught exception: shutting down');
+    logger.fatal(
+      { err: error, origin, shuttingDown: signalled },
+      signalled ? 'uncaught exception during shutdown; the shutdown goes on' : 'uncaught exception: shutting down',
+    );
     shutdown('uncaughtException');
   });
 }

@@ -23,7 +23,9 @@ interface Violation {
 }
 
 if (process.argv.includes('--help')) {
-  console.log('npm run lint:deps: checks src/ against the layering rules in .dependency-cruiser.cjs and the known violations in ' + BASELINE);
+  console.log(
+    'npm run lint:deps: checks src/ against the layering rules in .dependency-cruiser.cjs and the known violations in ' + BASELINE,
+  );
   process.exit(0);
 }
 
@@ -40,7 +42,8 @@ const foundKeys = new Set(found.map(keyOf));
 const added = found.filter((v) => !knownKeys.has(keyOf(v)));
 const mended = known.filter((v) => !foundKeys.has(keyOf(v)));
 
-for (const v of added) console.log(`new violation  ${keyOf(v)}${v.cycle ? `\n               cycle: ${v.cycle.map((c) => c.name).join(' → ')}` : ''}`);
+for (const v of added)
+  console.log(`new violation  ${keyOf(v)}${v.cycle ? `\n               cycle: ${v.cycle.map((c) => c.name).join(' → ')}` : ''}`);
 for (const v of mended) console.log(`mended, remove from ${BASELINE}: ${keyOf(v)}`);
 console.log(`layering: ${found.length} violations (${known.length} known), ${added.length} new, ${mended.length} mended but still listed`);
 process.exit(added.length + mended.length === 0 ? 0 : 1);

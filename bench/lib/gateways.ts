@@ -71,7 +71,9 @@ export async function seededGateways(
     };
   }
   const database = await seededDatabase(kind, benchSymbols(options.symbols), options.bars);
-  const started = await Promise.allSettled(options.configs.map((c) => startGateway({ env: { DATABASE_URL: database.url, ...GATEWAY_CONFIGS[c] } })));
+  const started = await Promise.allSettled(
+    options.configs.map((c) => startGateway({ env: { DATABASE_URL: database.url, ...GATEWAY_CONFIGS[c] } })),
+  );
   const gateways = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const release = async () => {
     await Promise.all(gateways.map((g) => g.stop()));
@@ -89,7 +91,10 @@ export async function seededGateways(
  * The run's shared gateway of `config` and its database, if the runner started one (smoke runs), for
  * a benchmark that brings its own rows rather than the seeded bars.
  */
-export function sharedGateway(shared: ReadonlyMap<string, unknown>, config: GatewayConfig): { databaseUrl: string; gateway: ServerProcess } | undefined {
+export function sharedGateway(
+  shared: ReadonlyMap<string, unknown>,
+  config: GatewayConfig,
+): { databaseUrl: string; gateway: ServerProcess } | undefined {
   const borrowed = shared.get(SHARED_KEY) as SharedGateways | undefined;
   const gateway = borrowed?.gateways[config];
   return borrowed && gateway ? { databaseUrl: borrowed.databaseUrl, gateway: borrowedProcess(config, gateway) } : undefined;
@@ -100,7 +105,9 @@ export function sharedGateway(shared: ReadonlyMap<string, unknown>, config: Gate
  * parallel; `shared` is what to hand the benchmark processes; `stop` ends the gateways and drops the
  * database (also registered as a cleanup, for Ctrl-C).
  */
-export async function startSharedGateways(configs: readonly GatewayConfig[]): Promise<{ shared: Record<string, unknown>; stop(): Promise<void> }> {
+export async function startSharedGateways(
+  configs: readonly GatewayConfig[],
+): Promise<{ shared: Record<string, unknown>; stop(): Promise<void> }> {
   let database: ScratchDatabase | undefined;
   const processes: ServerProcess[] = [];
   const stop = async () => {

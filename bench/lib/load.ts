@@ -30,7 +30,11 @@ export interface LoadResult {
  * benchmark gets exactly these settings. Any non-2xx answer or socket error fails the measurement:
  * a fast error is not throughput.
  */
-export async function closedLoop(baseUrl: string, request: JsonRequest, options: { connections: number; seconds: number }): Promise<LoadResult> {
+export async function closedLoop(
+  baseUrl: string,
+  request: JsonRequest,
+  options: { connections: number; seconds: number },
+): Promise<LoadResult> {
   const latencies: number[] = [];
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(

@@ -35,7 +35,8 @@ export function machineInfo(): MachineInfo {
  * count (the run writes there). Read-only git commands only.
  */
 export function gitCommit(): string {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: projectRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: projectRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   try {
     const commit = git('rev-parse', '--short', 'HEAD');
     // --no-optional-locks: status would otherwise refresh .git/index, a write other engineers' git may be racing.

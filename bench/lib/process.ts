@@ -147,7 +147,10 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Server
   const removeDir = () => ownDir?.remove();
   let server: ServerProcess;
   try {
-    server = await startServer('gateway', 'src/main.ts', env, { nodeArgs: gatewayNodeArgs(), ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }) });
+    server = await startServer('gateway', 'src/main.ts', env, {
+      nodeArgs: gatewayNodeArgs(),
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    });
   } catch (error) {
     removeDir();
     throw error;

@@ -56,7 +56,9 @@ function cells(row: Row, mode: RunReport['mode']): string[] {
 
 function allRows(report: RunReport): string[][] {
   return report.benches.flatMap((bench) =>
-    bench.error ? [[bench.name, '(failed)', bench.error.split('\n')[0]!.slice(0, 120), '—', '—', '—', 'ERROR']] : bench.rows.map((r) => cells(r, report.mode)),
+    bench.error
+      ? [[bench.name, '(failed)', bench.error.split('\n')[0]!.slice(0, 120), '—', '—', '—', 'ERROR']]
+      : bench.rows.map((r) => cells(r, report.mode)),
   );
 }
 
@@ -74,7 +76,11 @@ function header(report: RunReport): string[] {
 export function formatText(report: RunReport): string {
   const rows = [HEADERS, ...allRows(report)];
   const widths = HEADERS.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  const line = (r: string[]) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((cell, c) => cell.padEnd(widths[c]!))
+      .join('  ')
+      .trimEnd();
   return [...header(report), '', line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 

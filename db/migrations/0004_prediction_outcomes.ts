@@ -30,9 +30,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     create index prediction_history_resolved_idx on prediction_history (strategy, model_version, time)
     where realized_return is not null
   `.execute(db);
-  await sql`comment on column prediction_history.realized_return is 'adjClose[t+h] / adjClose[t] - 1; null until bars after asOf + horizon exist'`.execute(db);
-  await sql`comment on column prediction_history.correct is '(probability >= 0.5) = (realized_return > 0): the likelier direction was right'`.execute(db);
-  await sql`comment on column prediction_history.covered is 'close[t] * adjClose[t+h] / adjClose[t] within [interval_low, interval_high]'`.execute(db);
+  await sql`comment on column prediction_history.realized_return is 'adjClose[t+h] / adjClose[t] - 1; null until bars after asOf + horizon exist'`.execute(
+    db,
+  );
+  await sql`comment on column prediction_history.correct is '(probability >= 0.5) = (realized_return > 0): the likelier direction was right'`.execute(
+    db,
+  );
+  await sql`comment on column prediction_history.covered is 'close[t] * adjClose[t+h] / adjClose[t] within [interval_low, interval_high]'`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {

@@ -71,7 +71,9 @@ interface ProgressDisplay {
 
 /** A live bar for people at a terminal; the per-file outcomes are in the summary. */
 function progressBar(): ProgressDisplay {
-  const bar = liveBar<{ files: string; rows: number; rate: number; file: string }>('{bar} {percentage}% | {files} files | {rows} rows | {rate} rows/s | {file}');
+  const bar = liveBar<{ files: string; rows: number; rate: number; file: string }>(
+    '{bar} {percentage}% | {files} files | {rows} rows | {rate} rows/s | {file}',
+  );
   const started = Date.now();
   return {
     update(p) {

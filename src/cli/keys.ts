@@ -48,7 +48,9 @@ async function main(): Promise<number> {
     await migrateToLatest(database.db);
     redis = command === 'revoke' && config.redis ? await connectRedis({ url: config.redis.url, logger }) : undefined;
     const revocations = redis
-      ? revocationsOver(createRedisEventBus({ publisher: redis.publisher, subscriber: redis.subscriber, keyPrefix: config.keyPrefix, logger }))
+      ? revocationsOver(
+          createRedisEventBus({ publisher: redis.publisher, subscriber: redis.subscriber, keyPrefix: config.keyPrefix, logger }),
+        )
       : undefined;
     const keys = new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db), revocations);
     const actor = `cli:${userInfo().username}`;

@@ -6,7 +6,13 @@ import { createOnnxEngine } from '../infra/inference/onnx.js';
 import { createLogger, type Logger } from '../infra/logger/logger.js';
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from '../infra/pubsub/pubsub.js';
 import { connectRedis, type RedisConnections } from '../infra/redis/redis.js';
-import { ModelLifecycle, ModelRegistry, ModelServingRepository, type ModelVersionEntry, type ServingRecord } from '../modules/models/index.js';
+import {
+  ModelLifecycle,
+  ModelRegistry,
+  ModelServingRepository,
+  type ModelVersionEntry,
+  type ServingRecord,
+} from '../modules/models/index.js';
 
 /**
  * `npm run models -- <command>`: the model lifecycle for operators, against the configured models
@@ -80,7 +86,12 @@ async function main(args: readonly string[]): Promise<number> {
 }
 
 async function verify(config: Config, logger: Logger, strategy?: string, version?: string): Promise<number> {
-  const registry = await ModelRegistry.load({ directory: config.modelsDir, engine: createOnnxEngine(), batching: config.inference, logger });
+  const registry = await ModelRegistry.load({
+    directory: config.modelsDir,
+    engine: createOnnxEngine(),
+    batching: config.inference,
+    logger,
+  });
   try {
     process.stderr.write(`verifying models in ${config.modelsDir}\n`);
     const results: Array<{ name: string; ok: boolean; detail: string }> = [];
@@ -94,7 +105,8 @@ async function verify(config: Config, logger: Logger, strategy?: string, version
       }
     } else {
       for (const name of registry.strategies().filter((s) => !strategy || s === strategy)) {
-        for (const entry of registry.versionsOf(name)) results.push({ name: `${name}/${entry.manifest.version}`, ok: true, detail: describe(entry) });
+        for (const entry of registry.versionsOf(name))
+          results.push({ name: `${name}/${entry.manifest.version}`, ok: true, detail: describe(entry) });
       }
       for (const refused of registry.refused) {
         const name = path.relative(config.modelsDir, refused.directory);
@@ -161,7 +173,12 @@ async function openSession(config: Config, logger: Logger): Promise<Session> {
     const events: EventBus = redis
       ? createRedisEventBus({ publisher: redis.publisher, subscriber: redis.subscriber, keyPrefix: config.keyPrefix })
       : createMemoryEventBus({ keyPrefix: config.keyPrefix });
-    const registry = await ModelRegistry.load({ directory: config.modelsDir, engine: createOnnxEngine(), batching: config.inference, logger });
+    const registry = await ModelRegistry.load({
+      directory: config.modelsDir,
+      engine: createOnnxEngine(),
+      batching: config.inference,
+      logger,
+    });
     closers.push(() => registry.close());
     const repository = new ModelServingRepository(database.db);
     const lifecycle = new ModelLifecycle({ registry, repository, events, logger, rescanIntervalMs: 0 });

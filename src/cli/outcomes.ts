@@ -47,10 +47,16 @@ async function main(args: readonly string[]): Promise<number> {
     await migrateToLatest(database.db);
     const bars = new BarsRepository(database.db);
     if ((await bars.listSymbols()).length === 0) {
-      process.stdout.write('no bars stored: nothing to resolve outcomes against (import bars with `npm run import`; the synthetic market resolves its own outcomes inside a running gateway)\n');
+      process.stdout.write(
+        'no bars stored: nothing to resolve outcomes against (import bars with `npm run import`; the synthetic market resolves its own outcomes inside a running gateway)\n',
+      );
       return 0;
     }
-    const service = new OutcomesService(new OutcomesRepository(database.db), createBarsStoreProvider(bars), createLogger({ ...config.log, level: 'warn' }));
+    const service = new OutcomesService(
+      new OutcomesRepository(database.db),
+      createBarsStoreProvider(bars),
+      createLogger({ ...config.log, level: 'warn' }),
+    );
     const report = await service.resolve({ ...(args.length > 0 && { symbols: args }), onProgress: display.update });
     display.stop();
     process.stdout.write(formatSummary(report));
@@ -90,7 +96,11 @@ function formatSummary(r: ResolveReport): string {
     [r.symbols, r.examined, r.resolved, r.notDue, r.unmatched, r.outOfReach].map(String).concat(`${(r.elapsedMs / 1000).toFixed(2)} s`),
   ];
   const lines = alignedRows(table);
-  if (r.unmatched > 0) lines.push('', `${r.unmatched} row(s) name an asOf with no stored bar (bars removed, or recorded from the synthetic market); they stay pending.`);
+  if (r.unmatched > 0)
+    lines.push(
+      '',
+      `${r.unmatched} row(s) name an asOf with no stored bar (bars removed, or recorded from the synthetic market); they stay pending.`,
+    );
   return `${lines.join('\n')}\n`;
 }
 

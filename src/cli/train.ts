@@ -30,7 +30,13 @@ async function main(argv: string[]): Promise<number> {
   try {
     args = parseArgs({
       args: argv,
-      options: { strategy: { type: 'string' }, data: { type: 'string', multiple: true }, out: { type: 'string' }, version: { type: 'string' }, help: { type: 'boolean' } },
+      options: {
+        strategy: { type: 'string' },
+        data: { type: 'string', multiple: true },
+        out: { type: 'string' },
+        version: { type: 'string' },
+        help: { type: 'boolean' },
+      },
       allowPositionals: true,
     });
   } catch (error) {
@@ -98,7 +104,10 @@ async function main(argv: string[]): Promise<number> {
         ? [
             '',
             `  ${Math.round(m.estimation.level * 100)}% intervals (${m.estimation.replicates} replicates, ${m.estimation.blocks} month blocks, seed ${m.estimation.seed}): ${m.estimation.verdict ?? 'no verdict'}`,
-            ...(m.estimates ?? []).map((e) => `  ${e.metric.padEnd(30)} ${e.value.toFixed(5)}  [${e.low.toFixed(5)}, ${e.high.toFixed(5)}]${e.widened ? ' (widened to the value)' : ''}`),
+            ...(m.estimates ?? []).map(
+              (e) =>
+                `  ${e.metric.padEnd(30)} ${e.value.toFixed(5)}  [${e.low.toFixed(5)}, ${e.high.toFixed(5)}]${e.widened ? ' (widened to the value)' : ''}`,
+            ),
             '',
           ]
         : []),
@@ -121,7 +130,9 @@ async function loadFromCsv(paths: string[]): Promise<TrainingData | undefined> {
   const bars = new Map<string, Bar[]>();
   const hash = createHash('sha256');
   let rejected = 0;
-  const bar = process.stderr.isTTY ? new cliProgress.SingleBar({ format: 'reading {bar} {value}/{total} files {file}' }, cliProgress.Presets.shades_classic) : undefined;
+  const bar = process.stderr.isTTY
+    ? new cliProgress.SingleBar({ format: 'reading {bar} {value}/{total} files {file}' }, cliProgress.Presets.shades_classic)
+    : undefined;
   bar?.start(files.length, 0, { file: '' });
   for (const [i, file] of files.entries()) {
     const text = await readFile(file, 'utf8');
@@ -137,7 +148,8 @@ async function loadFromCsv(paths: string[]): Promise<TrainingData | undefined> {
     else if ((i + 1) % 10 === 0 || i + 1 === files.length) process.stderr.write(`read ${i + 1}/${files.length} files\n`);
   }
   bar?.stop();
-  if (rejected) process.stderr.write(`${rejected} rows rejected by validation and left out (run \`npm run import\` on the same files to see them)\n`);
+  if (rejected)
+    process.stderr.write(`${rejected} rows rejected by validation and left out (run \`npm run import\` on the same files to see them)\n`);
   if (bars.size === 0) {
     process.stderr.write('no usable bars in the given files\n');
     return undefined;

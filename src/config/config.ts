@@ -18,7 +18,13 @@ const integer = (min: number, max: number) =>
     .string()
     .regex(/^-?\d+$/, { message: `expected an integer between ${min} and ${max}` })
     .transform(Number)
-    .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, { message: `must be at least ${min}` })
+        .max(max, { message: `must be at most ${max}` }),
+    );
 
 const urlWithProtocols = (protocols: string[]) =>
   z.string().refine(
@@ -42,7 +48,10 @@ const envSchema = z.object({
   DATABASE_URL: urlWithProtocols(['postgres:', 'postgresql:']).optional(),
   DATABASE_POOL_MAX: integer(1, 200).default(10),
   REDIS_URL: urlWithProtocols(['redis:', 'rediss:']).optional(),
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'expected 1-64 of A-Z a-z 0-9 : _ . -' }).default('sibyl:'),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, { message: 'expected 1-64 of A-Z a-z 0-9 : _ . -' })
+    .default('sibyl:'),
   INTROSPECTION: booleanString.optional(),
   SHUTDOWN_TIMEOUT_MS: integer(100, 60_000).default(8_000),
   MODELS_DIR: z.string().min(1).default('./models'),
@@ -73,14 +82,22 @@ const envSchema = z.object({
     .optional(),
   MARKET_REPLAY_TICK_MS: integer(10, 3_600_000).default(1_000),
   MARKET_PROVIDER: z.enum(['store', 'alpaca']).default('store'),
-  ALPACA_KEY_ID: z.string().regex(/^\S{1,256}$/, { message: 'expected the key id, no spaces' }).optional(),
-  ALPACA_SECRET_KEY: z.string().regex(/^\S{1,256}$/, { message: 'expected the secret key, no spaces' }).optional(),
+  ALPACA_KEY_ID: z
+    .string()
+    .regex(/^\S{1,256}$/, { message: 'expected the key id, no spaces' })
+    .optional(),
+  ALPACA_SECRET_KEY: z
+    .string()
+    .regex(/^\S{1,256}$/, { message: 'expected the secret key, no spaces' })
+    .optional(),
   ALPACA_FEED: z.enum(['iex', 'sip']).default('iex'),
   ALPACA_DATA_URL: urlWithProtocols(['https:', 'http:']).default('https://data.alpaca.markets'),
   ALPACA_STREAM_URL: urlWithProtocols(['wss:', 'ws:']).optional(),
   ALPACA_SYMBOLS: z
     .string()
-    .regex(/^\s*[A-Z][A-Z0-9.-]{0,9}\s*(,\s*[A-Z][A-Z0-9.-]{0,9}\s*)*$/, { message: 'expected comma-separated upper-case tickers such as AAPL,MSFT' })
+    .regex(/^\s*[A-Z][A-Z0-9.-]{0,9}\s*(,\s*[A-Z][A-Z0-9.-]{0,9}\s*)*$/, {
+      message: 'expected comma-separated upper-case tickers such as AAPL,MSFT',
+    })
     .transform((v) => [...new Set(v.split(',').map((s) => s.trim()))])
     .optional(),
   ALPACA_BACKFILL_DAYS: integer(30, 3_650).default(200),
@@ -88,7 +105,9 @@ const envSchema = z.object({
   // The ticker rule of SYMBOL_PATTERN (src/infra/market-data/market-data.ts); config imports nothing.
   SIGNALS_WATCHLIST: z
     .string()
-    .regex(/^\s*[A-Z][A-Z0-9.-]{0,9}\s*(,\s*[A-Z][A-Z0-9.-]{0,9}\s*)*$/, { message: 'expected comma-separated upper-case tickers such as AAPL,MSFT' })
+    .regex(/^\s*[A-Z][A-Z0-9.-]{0,9}\s*(,\s*[A-Z][A-Z0-9.-]{0,9}\s*)*$/, {
+      message: 'expected comma-separated upper-case tickers such as AAPL,MSFT',
+    })
     .transform((v) => [...new Set(v.split(',').map((s) => s.trim()))])
     .optional(),
   SIGNALS_LEASE_MS: integer(300, 60_000).default(10_000),
@@ -141,7 +160,13 @@ const envSchema = z.object({
 });
 
 /** Variables whose values must never be echoed in a configuration error. */
-const SECRET_VARIABLES: ReadonlySet<string> = new Set(['JWT_SECRET', 'JWT_PUBLIC_KEY', 'METRICS_TOKEN', 'ALPACA_KEY_ID', 'ALPACA_SECRET_KEY']);
+const SECRET_VARIABLES: ReadonlySet<string> = new Set([
+  'JWT_SECRET',
+  'JWT_PUBLIC_KEY',
+  'METRICS_TOKEN',
+  'ALPACA_KEY_ID',
+  'ALPACA_SECRET_KEY',
+]);
 
 export type AuthMode = 'off' | 'apikey' | 'jwt' | 'apikey+jwt';
 
@@ -258,87 +283,348 @@ export interface AlpacaSettings {
 
 /** One line of the README's configuration table. */
 export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>; default: string; description: string }> = [
-  { name: 'NODE_ENV', default: 'development', description: '`development`, `test` or `production` (JSON logs, production landing page, introspection off, errors masked)' },
+  {
+    name: 'NODE_ENV',
+    default: 'development',
+    description: '`development`, `test` or `production` (JSON logs, production landing page, introspection off, errors masked)',
+  },
   { name: 'HOST', default: '127.0.0.1', description: 'interface to listen on (`0.0.0.0` in containers)' },
   { name: 'PORT', default: '4000', description: 'HTTP and WebSocket port (`0` picks a free one)' },
   { name: 'LOG_LEVEL', default: 'info', description: 'pino level: fatal, error, warn, info, debug, trace, silent' },
   { name: 'LOG_FORMAT', default: 'pretty (json in production)', description: '`pretty` or `json`' },
-  { name: 'DATA_DIR', default: './data', description: 'local state: the embedded PostgreSQL (PGlite) in `DATA_DIR/pglite`, history rows waiting for the database in `DATA_DIR/history-spill` (one instance per DATA_DIR)' },
-  { name: 'DATABASE_URL', default: '(unset: embedded PGlite)', description: '`postgres://user:pass@host:port/db` to use PostgreSQL (TimescaleDB features when the extension exists)' },
+  {
+    name: 'DATA_DIR',
+    default: './data',
+    description:
+      'local state: the embedded PostgreSQL (PGlite) in `DATA_DIR/pglite`, history rows waiting for the database in `DATA_DIR/history-spill` (one instance per DATA_DIR)',
+  },
+  {
+    name: 'DATABASE_URL',
+    default: '(unset: embedded PGlite)',
+    description: '`postgres://user:pass@host:port/db` to use PostgreSQL (TimescaleDB features when the extension exists)',
+  },
   { name: 'DATABASE_POOL_MAX', default: '10', description: 'PostgreSQL pool size' },
-  { name: 'REDIS_URL', default: '(unset: in-process)', description: '`redis://host:port/db` for cache, pub/sub and limits shared between instances' },
-  { name: 'REDIS_KEY_PREFIX', default: 'sibyl:', description: 'prefix of every Redis key and channel (lets several deployments share one Redis)' },
+  {
+    name: 'REDIS_URL',
+    default: '(unset: in-process)',
+    description: '`redis://host:port/db` for cache, pub/sub and limits shared between instances',
+  },
+  {
+    name: 'REDIS_KEY_PREFIX',
+    default: 'sibyl:',
+    description: 'prefix of every Redis key and channel (lets several deployments share one Redis)',
+  },
   { name: 'INTROSPECTION', default: 'true (false in production)', description: 'allow GraphQL introspection' },
-  { name: 'SHUTDOWN_TIMEOUT_MS', default: '8000', description: 'how long a SIGTERM drain may take before the process gives up and exits 1' },
+  {
+    name: 'SHUTDOWN_TIMEOUT_MS',
+    default: '8000',
+    description: 'how long a SIGTERM drain may take before the process gives up and exits 1',
+  },
   { name: 'MODELS_DIR', default: './models', description: 'model versions: `<strategy>/<version>/model.onnx` + `manifest.json`' },
-  { name: 'MODELS_RESCAN_INTERVAL_MS', default: '10000', description: 'how often the models directory is rescanned for new versions (loaded, never activated) and the active-version record re-read from the database (0 = never)' },
+  {
+    name: 'MODELS_RESCAN_INTERVAL_MS',
+    default: '10000',
+    description:
+      'how often the models directory is rescanned for new versions (loaded, never activated) and the active-version record re-read from the database (0 = never)',
+  },
   { name: 'MAX_SYMBOLS_PER_REQUEST', default: '200', description: 'most symbols one `predictions` call may ask for' },
-  { name: 'INFERENCE_MAX_BATCH', default: '1024', description: 'most rows per inference run of predictions; larger batches are split (an explanation batch is one run: see Explanations)' },
-  { name: 'INFERENCE_MAX_QUEUE_DELAY_US', default: '0', description: 'how long (µs, ≤ 1000) a request may wait for others to share its inference run; 0 still merges everything asked in the same event-loop turn' },
-  { name: 'MARKET_FETCH_MAX_DELAY_US', default: '0', description: 'how long (µs, ≤ 1000) a market-data fetch may wait for concurrent requests to join it; 0 merges only what is asked in the same event-loop turn' },
+  {
+    name: 'INFERENCE_MAX_BATCH',
+    default: '1024',
+    description: 'most rows per inference run of predictions; larger batches are split (an explanation batch is one run: see Explanations)',
+  },
+  {
+    name: 'INFERENCE_MAX_QUEUE_DELAY_US',
+    default: '0',
+    description:
+      'how long (µs, ≤ 1000) a request may wait for others to share its inference run; 0 still merges everything asked in the same event-loop turn',
+  },
+  {
+    name: 'MARKET_FETCH_MAX_DELAY_US',
+    default: '0',
+    description:
+      'how long (µs, ≤ 1000) a market-data fetch may wait for concurrent requests to join it; 0 merges only what is asked in the same event-loop turn',
+  },
   { name: 'MARKET_FETCH_TIMEOUT_MS', default: '2000', description: 'per attempt: a market-data fetch slower than this counts as failed' },
-  { name: 'MARKET_FETCH_RETRIES', default: '1', description: 'extra attempts (jittered exponential backoff) before a market-data fetch counts as failed' },
-  { name: 'MARKET_BREAKER_RESET_MS', default: '10000', description: 'after the market-data circuit opens, how long predictions are served from the last good bars (`stale: true`) before one trial fetch' },
+  {
+    name: 'MARKET_FETCH_RETRIES',
+    default: '1',
+    description: 'extra attempts (jittered exponential backoff) before a market-data fetch counts as failed',
+  },
+  {
+    name: 'MARKET_BREAKER_RESET_MS',
+    default: '10000',
+    description:
+      'after the market-data circuit opens, how long predictions are served from the last good bars (`stale: true`) before one trial fetch',
+  },
   { name: 'MARKET_CACHE_TTL_MS', default: '1000', description: 'market-data cache lifetime (0 = off)' },
   { name: 'FEATURES_CACHE_TTL_MS', default: '300000', description: 'feature-vector cache lifetime (0 = off)' },
-  { name: 'PREDICTIONS_CACHE_TTL_MS', default: '300000', description: 'prediction cache lifetime, keyed by model version + featuresHash (0 = off)' },
-  { name: 'HISTORY_FLUSH_INTERVAL_MS', default: '1000', description: 'how often recorded predictions are written to the database, in batches' },
-  { name: 'HISTORY_MAX_BUFFER_ROWS', default: '20000', description: 'rows kept in memory while the database is unreachable; beyond it they spill to `DATA_DIR/history-spill` and are written on recovery' },
-  { name: 'HISTORY_RETENTION_DAYS', default: '0', description: 'with TimescaleDB only: drop history chunks older than this many days (0 = keep everything); ignored on plain PostgreSQL and PGlite' },
-  { name: 'OUTCOMES_INTERVAL_MS', default: '60000', description: 'how often the gateway fills in realized outcomes of recorded predictions whose horizon has passed (0 = never; `npm run outcomes` does it on demand)' },
-  { name: 'METRICS_BOOTSTRAP_REPLICATES', default: '1000', description: 'bootstrap replicates behind every `modelMetrics` interval (`estimates`; 100-20000): more gives steadier interval ends at proportional CPU cost' },
-  { name: 'METRICS_ESTIMATES_MAX_ROWS', default: '1000000', description: 'most resolved predictions one `modelMetrics` answer reads to compute `estimates`; beyond it `estimates` is empty and `estimatesNote` says why (narrow the query with `from`/`to`/`symbol`)' },
-  { name: 'SYNTHETIC_TICK_MS', default: '5000', description: 'when no bars are stored, how often the synthetic market adds a bar per symbol (0 = never)' },
+  {
+    name: 'PREDICTIONS_CACHE_TTL_MS',
+    default: '300000',
+    description: 'prediction cache lifetime, keyed by model version + featuresHash (0 = off)',
+  },
+  {
+    name: 'HISTORY_FLUSH_INTERVAL_MS',
+    default: '1000',
+    description: 'how often recorded predictions are written to the database, in batches',
+  },
+  {
+    name: 'HISTORY_MAX_BUFFER_ROWS',
+    default: '20000',
+    description:
+      'rows kept in memory while the database is unreachable; beyond it they spill to `DATA_DIR/history-spill` and are written on recovery',
+  },
+  {
+    name: 'HISTORY_RETENTION_DAYS',
+    default: '0',
+    description:
+      'with TimescaleDB only: drop history chunks older than this many days (0 = keep everything); ignored on plain PostgreSQL and PGlite',
+  },
+  {
+    name: 'OUTCOMES_INTERVAL_MS',
+    default: '60000',
+    description:
+      'how often the gateway fills in realized outcomes of recorded predictions whose horizon has passed (0 = never; `npm run outcomes` does it on demand)',
+  },
+  {
+    name: 'METRICS_BOOTSTRAP_REPLICATES',
+    default: '1000',
+    description:
+      'bootstrap replicates behind every `modelMetrics` interval (`estimates`; 100-20000): more gives steadier interval ends at proportional CPU cost',
+  },
+  {
+    name: 'METRICS_ESTIMATES_MAX_ROWS',
+    default: '1000000',
+    description:
+      'most resolved predictions one `modelMetrics` answer reads to compute `estimates`; beyond it `estimates` is empty and `estimatesNote` says why (narrow the query with `from`/`to`/`symbol`)',
+  },
+  {
+    name: 'SYNTHETIC_TICK_MS',
+    default: '5000',
+    description: 'when no bars are stored, how often the synthetic market adds a bar per symbol (0 = never)',
+  },
   { name: 'SYNTHETIC_SEED', default: '1', description: 'seed of the synthetic market' },
-  { name: 'MARKET_REPLAY_FROM', default: '(unset: no replay)', description: 'replay the stored bars as a live stream from this date (`2020-01-02`): queries and signals see the market as of the replay clock; stored bars are never changed (for demos and backtests, one instance)' },
-  { name: 'MARKET_REPLAY_TICK_MS', default: '1000', description: 'with MARKET_REPLAY_FROM, how often the replay clock moves to the next stored bar time (one trading day per tick for daily bars)' },
-  { name: 'MARKET_PROVIDER', default: 'store', description: '`store`: stored bars (the synthetic market when none are stored); `alpaca`: backfill from Alpaca Market Data v2 into the bars store, then stream new daily bars (see Market data providers)' },
-  { name: 'ALPACA_KEY_ID', default: '(unset)', description: 'Alpaca API key id (header `APCA-API-KEY-ID`); required with MARKET_PROVIDER=alpaca; never logged' },
-  { name: 'ALPACA_SECRET_KEY', default: '(unset)', description: 'Alpaca API secret key (header `APCA-API-SECRET-KEY`); required with MARKET_PROVIDER=alpaca; never logged' },
+  {
+    name: 'MARKET_REPLAY_FROM',
+    default: '(unset: no replay)',
+    description:
+      'replay the stored bars as a live stream from this date (`2020-01-02`): queries and signals see the market as of the replay clock; stored bars are never changed (for demos and backtests, one instance)',
+  },
+  {
+    name: 'MARKET_REPLAY_TICK_MS',
+    default: '1000',
+    description:
+      'with MARKET_REPLAY_FROM, how often the replay clock moves to the next stored bar time (one trading day per tick for daily bars)',
+  },
+  {
+    name: 'MARKET_PROVIDER',
+    default: 'store',
+    description:
+      '`store`: stored bars (the synthetic market when none are stored); `alpaca`: backfill from Alpaca Market Data v2 into the bars store, then stream new daily bars (see Market data providers)',
+  },
+  {
+    name: 'ALPACA_KEY_ID',
+    default: '(unset)',
+    description: 'Alpaca API key id (header `APCA-API-KEY-ID`); required with MARKET_PROVIDER=alpaca; never logged',
+  },
+  {
+    name: 'ALPACA_SECRET_KEY',
+    default: '(unset)',
+    description: 'Alpaca API secret key (header `APCA-API-SECRET-KEY`); required with MARKET_PROVIDER=alpaca; never logged',
+  },
   { name: 'ALPACA_FEED', default: 'iex', description: '`iex` (free plan) or `sip` (paid plan): the feed of both REST bars and the stream' },
-  { name: 'ALPACA_DATA_URL', default: 'https://data.alpaca.markets', description: 'base URL of the REST API (`/v2/stocks/bars` is appended); point it at a proxy or a test server' },
-  { name: 'ALPACA_STREAM_URL', default: 'wss://stream.data.alpaca.markets/v2/{ALPACA_FEED}', description: 'real-time stream URL; a URL with no path gets `/v2/{ALPACA_FEED}` appended' },
-  { name: 'ALPACA_SYMBOLS', default: '(unset: SIGNALS_WATCHLIST + the 20 default symbols)', description: 'symbols backfilled and subscribed, comma-separated' },
-  { name: 'ALPACA_BACKFILL_DAYS', default: '200', description: 'calendar days of daily bars fetched at start and after a dropped stream at most (features need about 100 trading days)' },
-  { name: 'SIGNALS_INTERVAL_MS', default: '300000', description: 'live signals are computed on every new bar and also on this interval, for providers without bar events (0 = only on bars)' },
-  { name: 'SIGNALS_WATCHLIST', default: '(none)', description: 'comma-separated symbols the signals monitor computes on every tick for every strategy, subscribed or not' },
-  { name: 'SIGNALS_LEASE_MS', default: '10000', description: 'with REDIS_URL, lifetime of the lease that lets one instance run the signals monitor; another takes over within 4/3 of it when the holder dies' },
-  { name: 'SIGNALS_MAX_REPLAY', default: '1000', description: 'most recorded predictions one `signals(since:)` resume replays; a `since` further back is refused' },
-  { name: 'SIGNALS_RECORD_WAIT_MS', default: '0', description: 'how long the monitor may wait for new predictions to be committed to history before publishing them (0 = publish at once: each instance also remembers recent signals for resuming clients)' },
-  { name: 'WS_MAX_SUBSCRIPTIONS_PER_CONNECTION', default: '20', description: 'most subscriptions one WebSocket connection may have open at once' },
-  { name: 'AUTH_MODE', default: 'off (apikey in production)', description: '`off`, `apikey`, `jwt` or `apikey+jwt`; `off` logs a warning and is refused in production (see Access control)' },
-  { name: 'JWT_SECRET', default: '(unset)', description: 'HS256 key (≥ 32 characters) for JWTs; give one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL when AUTH_MODE accepts JWTs' },
+  {
+    name: 'ALPACA_DATA_URL',
+    default: 'https://data.alpaca.markets',
+    description: 'base URL of the REST API (`/v2/stocks/bars` is appended); point it at a proxy or a test server',
+  },
+  {
+    name: 'ALPACA_STREAM_URL',
+    default: 'wss://stream.data.alpaca.markets/v2/{ALPACA_FEED}',
+    description: 'real-time stream URL; a URL with no path gets `/v2/{ALPACA_FEED}` appended',
+  },
+  {
+    name: 'ALPACA_SYMBOLS',
+    default: '(unset: SIGNALS_WATCHLIST + the 20 default symbols)',
+    description: 'symbols backfilled and subscribed, comma-separated',
+  },
+  {
+    name: 'ALPACA_BACKFILL_DAYS',
+    default: '200',
+    description: 'calendar days of daily bars fetched at start and after a dropped stream at most (features need about 100 trading days)',
+  },
+  {
+    name: 'SIGNALS_INTERVAL_MS',
+    default: '300000',
+    description:
+      'live signals are computed on every new bar and also on this interval, for providers without bar events (0 = only on bars)',
+  },
+  {
+    name: 'SIGNALS_WATCHLIST',
+    default: '(none)',
+    description: 'comma-separated symbols the signals monitor computes on every tick for every strategy, subscribed or not',
+  },
+  {
+    name: 'SIGNALS_LEASE_MS',
+    default: '10000',
+    description:
+      'with REDIS_URL, lifetime of the lease that lets one instance run the signals monitor; another takes over within 4/3 of it when the holder dies',
+  },
+  {
+    name: 'SIGNALS_MAX_REPLAY',
+    default: '1000',
+    description: 'most recorded predictions one `signals(since:)` resume replays; a `since` further back is refused',
+  },
+  {
+    name: 'SIGNALS_RECORD_WAIT_MS',
+    default: '0',
+    description:
+      'how long the monitor may wait for new predictions to be committed to history before publishing them (0 = publish at once: each instance also remembers recent signals for resuming clients)',
+  },
+  {
+    name: 'WS_MAX_SUBSCRIPTIONS_PER_CONNECTION',
+    default: '20',
+    description: 'most subscriptions one WebSocket connection may have open at once',
+  },
+  {
+    name: 'AUTH_MODE',
+    default: 'off (apikey in production)',
+    description: '`off`, `apikey`, `jwt` or `apikey+jwt`; `off` logs a warning and is refused in production (see Access control)',
+  },
+  {
+    name: 'JWT_SECRET',
+    default: '(unset)',
+    description: 'HS256 key (≥ 32 characters) for JWTs; give one of JWT_SECRET, JWT_PUBLIC_KEY, JWT_JWKS_URL when AUTH_MODE accepts JWTs',
+  },
   { name: 'JWT_PUBLIC_KEY', default: '(unset)', description: 'PEM (SPKI) public key for RS256 JWTs' },
   { name: 'JWT_JWKS_URL', default: '(unset)', description: 'JWKS URL of the identity provider (keys fetched and cached by `jose`)' },
   { name: 'JWT_ISSUER', default: '(unset: not checked)', description: 'required `iss` of JWTs' },
   { name: 'JWT_AUDIENCE', default: '(unset: not checked)', description: 'required `aud` of JWTs' },
-  { name: 'JWT_ROLE_CLAIM', default: 'role', description: 'claim holding the role (`viewer`, `analyst`, `admin`): a dotted path such as `realm_access.role` is followed through nested objects (a top-level claim literally named so is ignored); a URL (`https://sibyl.example/role`) is one namespaced claim' },
-  { name: 'JWT_CLOCK_TOLERANCE_S', default: '30', description: 'seconds of clock skew allowed on a JWT\'s `exp` and `nbf`; a WebSocket connection authenticated with a JWT is closed (4403) this long after its `exp`' },
-  { name: 'JWT_MAX_TTL_S', default: '86400', description: 'longest lifetime a JWT may have: `exp` is required, and a token whose `exp` is further than this from its `iat` or from now is refused' },
-  { name: 'API_KEY_REMEMBER_S', default: '300', description: 'while PostgreSQL cannot answer, API keys it confirmed within this many seconds are still accepted (others get `UNAVAILABLE`, HTTP 503); 0 = never (see Operating it)' },
-  { name: 'API_KEY_REMEMBER_MAX', default: '10000', description: 'most API keys remembered for that (least recently used are forgotten first)' },
-  { name: 'WS_KEEPALIVE_MS', default: '12000', description: 'WebSocket ping interval; a client that has not answered a ping within the same time is disconnected (frees sockets of vanished clients behind NAT or load balancers)' },
-  { name: 'WS_CREDENTIAL_RECHECK_MS', default: '30000', description: 'how often open WebSocket connections re-check their API key; a revoked one is closed with 4403 (a revocation made through this deployment closes them at once; this bounds the rest, e.g. `npm run keys` without REDIS_URL)' },
-  { name: 'TRUST_PROXY', default: '(unset: off)', description: 'believe `X-Forwarded-For` (the client address of logs and of per-IP rate limits) only when the connection comes from one of these proxies: comma-separated addresses or CIDRs (`10.0.0.0/8,127.0.0.1`; also `loopback`, `linklocal`, `uniquelocal`). `true` and hop counts are refused: either would let a client that reaches the gateway directly pick its own address' },
+  {
+    name: 'JWT_ROLE_CLAIM',
+    default: 'role',
+    description:
+      'claim holding the role (`viewer`, `analyst`, `admin`): a dotted path such as `realm_access.role` is followed through nested objects (a top-level claim literally named so is ignored); a URL (`https://sibyl.example/role`) is one namespaced claim',
+  },
+  {
+    name: 'JWT_CLOCK_TOLERANCE_S',
+    default: '30',
+    description:
+      "seconds of clock skew allowed on a JWT's `exp` and `nbf`; a WebSocket connection authenticated with a JWT is closed (4403) this long after its `exp`",
+  },
+  {
+    name: 'JWT_MAX_TTL_S',
+    default: '86400',
+    description:
+      'longest lifetime a JWT may have: `exp` is required, and a token whose `exp` is further than this from its `iat` or from now is refused',
+  },
+  {
+    name: 'API_KEY_REMEMBER_S',
+    default: '300',
+    description:
+      'while PostgreSQL cannot answer, API keys it confirmed within this many seconds are still accepted (others get `UNAVAILABLE`, HTTP 503); 0 = never (see Operating it)',
+  },
+  {
+    name: 'API_KEY_REMEMBER_MAX',
+    default: '10000',
+    description: 'most API keys remembered for that (least recently used are forgotten first)',
+  },
+  {
+    name: 'WS_KEEPALIVE_MS',
+    default: '12000',
+    description:
+      'WebSocket ping interval; a client that has not answered a ping within the same time is disconnected (frees sockets of vanished clients behind NAT or load balancers)',
+  },
+  {
+    name: 'WS_CREDENTIAL_RECHECK_MS',
+    default: '30000',
+    description:
+      'how often open WebSocket connections re-check their API key; a revoked one is closed with 4403 (a revocation made through this deployment closes them at once; this bounds the rest, e.g. `npm run keys` without REDIS_URL)',
+  },
+  {
+    name: 'TRUST_PROXY',
+    default: '(unset: off)',
+    description:
+      'believe `X-Forwarded-For` (the client address of logs and of per-IP rate limits) only when the connection comes from one of these proxies: comma-separated addresses or CIDRs (`10.0.0.0/8,127.0.0.1`; also `loopback`, `linklocal`, `uniquelocal`). `true` and hop counts are refused: either would let a client that reaches the gateway directly pick its own address',
+  },
   { name: 'MAX_QUERY_DEPTH', default: '10', description: 'deepest selection nesting an operation may have' },
   { name: 'MAX_ALIASES', default: '30', description: 'most aliases in one operation' },
   { name: 'MAX_TOKENS', default: '2000', description: 'most lexical tokens in one document (parsing stops beyond it)' },
-  { name: 'MAX_QUERY_COST', default: '5000', description: 'most cost points one operation may cost (1 per field once fragments are expanded, times the number of symbols for `predictions`/list arguments, times `last`/`first`/`limit`)' },
-  { name: 'MAX_EXPANDED_NODES', default: '2000', description: 'most fields one operation may have once its fragments are expanded (each alias counted); a fragment spread counts what it expands to' },
-  { name: 'MAX_RESPONSE_ITEMS', default: '20000', description: 'most list items one query or mutation response may hold, counted as it is built; past it the whole operation is refused (`QUERY_TOO_COMPLEX`, `limit: "responseItems"`)' },
-  { name: 'MAX_VARIABLES_DEPTH', default: '32', description: 'deepest nesting of an operation\'s variables (`BAD_USER_INPUT`, checked before anything walks them)' },
-  { name: 'INFLIGHT_COST_BUDGET', default: '250000', description: 'most cost points of operations executing at once on one instance (bounds their memory); when full an operation waits up to `INFLIGHT_QUEUE_MS`, then `RATE_LIMITED`. Must be at least `MAX_QUERY_COST` to be useful: a costlier operation takes the whole budget' },
-  { name: 'INFLIGHT_QUEUE_MS', default: '1000', description: 'how long an operation may wait for room in `INFLIGHT_COST_BUDGET` before it is refused with `RATE_LIMITED` (`retryAfterSeconds`)' },
+  {
+    name: 'MAX_QUERY_COST',
+    default: '5000',
+    description:
+      'most cost points one operation may cost (1 per field once fragments are expanded, times the number of symbols for `predictions`/list arguments, times `last`/`first`/`limit`)',
+  },
+  {
+    name: 'MAX_EXPANDED_NODES',
+    default: '2000',
+    description:
+      'most fields one operation may have once its fragments are expanded (each alias counted); a fragment spread counts what it expands to',
+  },
+  {
+    name: 'MAX_RESPONSE_ITEMS',
+    default: '20000',
+    description:
+      'most list items one query or mutation response may hold, counted as it is built; past it the whole operation is refused (`QUERY_TOO_COMPLEX`, `limit: "responseItems"`)',
+  },
+  {
+    name: 'MAX_VARIABLES_DEPTH',
+    default: '32',
+    description: "deepest nesting of an operation's variables (`BAD_USER_INPUT`, checked before anything walks them)",
+  },
+  {
+    name: 'INFLIGHT_COST_BUDGET',
+    default: '250000',
+    description:
+      'most cost points of operations executing at once on one instance (bounds their memory); when full an operation waits up to `INFLIGHT_QUEUE_MS`, then `RATE_LIMITED`. Must be at least `MAX_QUERY_COST` to be useful: a costlier operation takes the whole budget',
+  },
+  {
+    name: 'INFLIGHT_QUEUE_MS',
+    default: '1000',
+    description:
+      'how long an operation may wait for room in `INFLIGHT_COST_BUDGET` before it is refused with `RATE_LIMITED` (`retryAfterSeconds`)',
+  },
   { name: 'MAX_BODY_BYTES', default: '65536', description: 'largest HTTP request body and WebSocket message' },
-  { name: 'RATE_LIMIT_POINTS', default: '0 = off (60000 in production)', description: 'cost points each API key / JWT subject (or IP, when anonymous) may spend per window' },
+  {
+    name: 'RATE_LIMIT_POINTS',
+    default: '0 = off (60000 in production)',
+    description: 'cost points each API key / JWT subject (or IP, when anonymous) may spend per window',
+  },
   { name: 'RATE_LIMIT_WINDOW_S', default: '60', description: 'rate-limit window in seconds' },
-  { name: 'HEALTH_CACHE_MS', default: '1000', description: 'the component report (`/health/ready`, the `health` field) is computed at most once per this many ms, however many ask; 0 = every request probes (concurrent ones still share one probe)' },
-  { name: 'HEALTH_RATE_LIMIT', default: '30', description: 'requests per second each client address may make to `/health/*`, per instance; beyond: 429 with `Retry-After`' },
-  { name: 'CORS_ORIGINS', default: '(unset: no cross-origin calls)', description: 'comma-separated origins allowed to call from browsers, e.g. `https://app.example.com`' },
-  { name: 'METRICS_TOKEN', default: '(unset: /metrics open)', description: 'when set, `GET /metrics` needs `Authorization: Bearer <token>`' },
-  { name: 'WEB_APP', default: 'true', description: 'serve the reference web app (built into `WEB_APP_DIR` by `npm install` / `npm start`) at `/`' },
+  {
+    name: 'HEALTH_CACHE_MS',
+    default: '1000',
+    description:
+      'the component report (`/health/ready`, the `health` field) is computed at most once per this many ms, however many ask; 0 = every request probes (concurrent ones still share one probe)',
+  },
+  {
+    name: 'HEALTH_RATE_LIMIT',
+    default: '30',
+    description: 'requests per second each client address may make to `/health/*`, per instance; beyond: 429 with `Retry-After`',
+  },
+  {
+    name: 'CORS_ORIGINS',
+    default: '(unset: no cross-origin calls)',
+    description: 'comma-separated origins allowed to call from browsers, e.g. `https://app.example.com`',
+  },
+  {
+    name: 'METRICS_TOKEN',
+    default: '(unset: /metrics open)',
+    description: 'when set, `GET /metrics` needs `Authorization: Bearer <token>`',
+  },
+  {
+    name: 'WEB_APP',
+    default: 'true',
+    description: 'serve the reference web app (built into `WEB_APP_DIR` by `npm install` / `npm start`) at `/`',
+  },
   { name: 'WEB_APP_DIR', default: './web/dist', description: 'where the built web app is; when it is missing, `/` says how to build it' },
-  { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', default: '(unset: no tracing)', description: 'OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`); traces go to `<url>/v1/traces`' },
+  {
+    name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    default: '(unset: no tracing)',
+    description: 'OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`); traces go to `<url>/v1/traces`',
+  },
 ];
 
 /** Thrown by {@link loadConfig}; its message names every bad variable, one per line. */
@@ -353,10 +639,14 @@ function marketProviderSettings(env: z.output<typeof envSchema>): Config['market
   if (env.MARKET_PROVIDER === 'store') return { kind: 'store' };
   const missing = (['ALPACA_KEY_ID', 'ALPACA_SECRET_KEY'] as const).filter((name) => !env[name]);
   if (missing.length > 0) {
-    throw new ConfigError(missing.map((variable) => ({ variable, problem: 'required with MARKET_PROVIDER=alpaca (the keys from the Alpaca dashboard)' })));
+    throw new ConfigError(
+      missing.map((variable) => ({ variable, problem: 'required with MARKET_PROVIDER=alpaca (the keys from the Alpaca dashboard)' })),
+    );
   }
   if (env.MARKET_REPLAY_FROM) {
-    throw new ConfigError([{ variable: 'MARKET_REPLAY_FROM', problem: 'replays stored bars; it cannot be combined with MARKET_PROVIDER=alpaca' }]);
+    throw new ConfigError([
+      { variable: 'MARKET_REPLAY_FROM', problem: 'replays stored bars; it cannot be combined with MARKET_PROVIDER=alpaca' },
+    ]);
   }
   return {
     kind: 'alpaca',
@@ -438,7 +728,11 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       maxReplay: env.SIGNALS_MAX_REPLAY,
       recordWaitMs: env.SIGNALS_RECORD_WAIT_MS,
     },
-    ws: { maxSubscriptionsPerConnection: env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION, credentialRecheckMs: env.WS_CREDENTIAL_RECHECK_MS, keepAliveMs: env.WS_KEEPALIVE_MS },
+    ws: {
+      maxSubscriptionsPerConnection: env.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      credentialRecheckMs: env.WS_CREDENTIAL_RECHECK_MS,
+      keepAliveMs: env.WS_KEEPALIVE_MS,
+    },
     trustProxy: env.TRUST_PROXY ?? false,
     history: {
       flushIntervalMs: env.HISTORY_FLUSH_INTERVAL_MS,
@@ -464,7 +758,10 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
       rateWindowSeconds: env.RATE_LIMIT_WINDOW_S,
     },
     health: { cacheMs: env.HEALTH_CACHE_MS, rateLimitPerSecond: env.HEALTH_RATE_LIMIT },
-    corsOrigins: (env.CORS_ORIGINS ?? '').split(',').map((o) => o.trim()).filter((o) => o.length > 0),
+    corsOrigins: (env.CORS_ORIGINS ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter((o) => o.length > 0),
     metricsToken: env.METRICS_TOKEN,
     tracing: env.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT } : undefined,
     webApp: env.WEB_APP ? { dir: path.resolve(cwd, env.WEB_APP_DIR) } : undefined,
@@ -522,9 +819,14 @@ const PROXY_RANGE_NAMES: ReadonlySet<string> = new Set(['loopback', 'linklocal',
 function parseTrustProxy(value: string): false | string[] | string {
   const text = value.trim().toLowerCase();
   if (text === 'false') return false;
-  if (text === 'true') return 'true would let any client choose its own address (and rate-limit bucket): give the proxies\' addresses or CIDRs';
-  if (/^\d+$/.test(text)) return 'a hop count cannot tell a proxy from a client that sends the header itself: give the proxies\' addresses or CIDRs';
-  const entries = text.split(',').map((e) => e.trim()).filter((e) => e.length > 0);
+  if (text === 'true')
+    return "true would let any client choose its own address (and rate-limit bucket): give the proxies' addresses or CIDRs";
+  if (/^\d+$/.test(text))
+    return "a hop count cannot tell a proxy from a client that sends the header itself: give the proxies' addresses or CIDRs";
+  const entries = text
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0);
   if (entries.length === 0) return 'expected comma-separated addresses/CIDRs';
   for (const entry of entries) {
     if (PROXY_RANGE_NAMES.has(entry)) continue;

@@ -1,1 +1,9 @@
-export { loadConfig, configFromEnvironment, logSettingsFromEnvironment, ConfigError, redactUrl, CONFIG_DOCS, type Config } from './config.js';
+export {
+  loadConfig,
+  configFromEnvironment,
+  logSettingsFromEnvironment,
+  ConfigError,
+  redactUrl,
+  CONFIG_DOCS,
+  type Config,
+} from './config.js';

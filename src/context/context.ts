@@ -22,7 +22,11 @@ export interface Context {
   /** Filled in while the operation runs; the transport logs it when the response is sent. */
   readonly trace: OperationTrace;
   /** Per-request DataLoaders: everything one operation asks for is batched, nothing leaks to the next. */
-  readonly loaders: { readonly predictions: PredictionLoaders; readonly explanations: ExplanationLoaders; readonly history: HistoryLoaders };
+  readonly loaders: {
+    readonly predictions: PredictionLoaders;
+    readonly explanations: ExplanationLoaders;
+    readonly history: HistoryLoaders;
+  };
 }
 
 /** Per-operation facts for the request log. An object (not fields) because Apollo shallow-copies contexts. */

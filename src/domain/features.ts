@@ -51,7 +51,10 @@ export interface FeatureVector {
 }
 
 export class InsufficientHistoryError extends Error {
-  constructor(readonly symbol: string, readonly available: number) {
+  constructor(
+    readonly symbol: string,
+    readonly available: number,
+  ) {
     super(`${symbol}: ${available} bars available, features need ${FEATURE_WINDOW}`);
     this.name = 'InsufficientHistoryError';
   }
@@ -78,7 +81,11 @@ export function computeFeatures(bars: readonly Bar[]): FeatureVector {
 }
 
 /** The vector for the last element of the series. Exported for training, which slides over long series. */
-export function featuresFromSeries(adj: Float64Array, logDollarVolume: Float64Array, lastBar: Pick<Bar, 'high' | 'low' | 'close'>): Float64Array {
+export function featuresFromSeries(
+  adj: Float64Array,
+  logDollarVolume: Float64Array,
+  lastBar: Pick<Bar, 'high' | 'low' | 'close'>,
+): Float64Array {
   const n = adj.length;
   const price = adj[n - 1]!;
   const returns = new Float64Array(n - 1);

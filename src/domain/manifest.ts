@@ -129,7 +129,9 @@ export const manifestSchema = z.object({
   }),
   signal: z
     .object({ buyAbove: probability, sellBelow: probability })
-    .refine((s) => s.sellBelow <= 0.5 && s.buyAbove >= 0.5, { message: 'need sellBelow ≤ 0.5 ≤ buyAbove, so a signal is never less likely right than wrong' }),
+    .refine((s) => s.sellBelow <= 0.5 && s.buyAbove >= 0.5, {
+      message: 'need sellBelow ≤ 0.5 ≤ buyAbove, so a signal is never less likely right than wrong',
+    }),
   calibration: z.object({
     method: z.literal('platt'),
     a: z.number().min(-MANIFEST_BOUNDS.maxCalibrationA).max(MANIFEST_BOUNDS.maxCalibrationA),

@@ -33,17 +33,21 @@ type ResolverClass = abstract new (...args: never[]) => object;
  * (`npm run schema`, which only prints the SDL) no resolver is constructed and none may run.
  */
 export async function buildGatewaySchema(services?: SchemaServices): Promise<GraphQLSchema> {
-  const instances = new Map<ResolverClass, object>(services ? [
-    [HealthResolver, new HealthResolver(services.health)],
-    [PredictionsResolver, new PredictionsResolver(services.predictions, services.models)],
-    [ModelsResolver, new ModelsResolver(services.models)],
-    [ExplanationsResolver, new ExplanationsResolver()],
-    [HistoryResolver, new HistoryResolver(services.history)],
-    [PredictionHistoryResolver, new PredictionHistoryResolver()],
-    [MetricsResolver, new MetricsResolver(services.metrics)],
-    [SignalsResolver, new SignalsResolver()],
-    [ApiKeysResolver, new ApiKeysResolver(services.apiKeys)],
-  ] : []);
+  const instances = new Map<ResolverClass, object>(
+    services
+      ? [
+          [HealthResolver, new HealthResolver(services.health)],
+          [PredictionsResolver, new PredictionsResolver(services.predictions, services.models)],
+          [ModelsResolver, new ModelsResolver(services.models)],
+          [ExplanationsResolver, new ExplanationsResolver()],
+          [HistoryResolver, new HistoryResolver(services.history)],
+          [PredictionHistoryResolver, new PredictionHistoryResolver()],
+          [MetricsResolver, new MetricsResolver(services.metrics)],
+          [SignalsResolver, new SignalsResolver()],
+          [ApiKeysResolver, new ApiKeysResolver(services.apiKeys)],
+        ]
+      : [],
+  );
   const schema = await buildSchema({
     resolvers: [
       HealthResolver,

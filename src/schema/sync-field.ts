@@ -34,7 +34,8 @@ export function bindSyncField<Root, Result, Args extends object = Record<string,
   const type = assertObjectType(schema.getType(typeName));
   const field = type.getFields()[fieldName];
   if (!field) throw new Error(`bindSyncField: ${typeName}.${fieldName} is not in the schema`);
-  if (field.args.length > 0 && !ArgsClass) throw new Error(`bindSyncField: ${typeName}.${fieldName} takes arguments; name their @ArgsType class`);
+  if (field.args.length > 0 && !ArgsClass)
+    throw new Error(`bindSyncField: ${typeName}.${fieldName} takes arguments; name their @ArgsType class`);
   // A field with one scalar argument (interval's `level`) remembers the values that passed by value,
   // with no key to build: it is asked once per list item, nearly always with the same value.
   const single = field.args.length === 1 ? field.args[0]!.name : undefined;

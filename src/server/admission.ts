@@ -75,10 +75,14 @@ export function createAdmission(options: {
       if (options.authEnabled && asksForIntrospection(request.document)) {
         if (!request.principal) throw unauthenticated('introspection needs the analyst role');
         if (!roleAtLeast(request.principal.role, Role.Analyst)) {
-          throw codedError(ErrorCode.FORBIDDEN, `Forbidden: introspection needs role analyst or above (you are ${request.principal.role})`, {
-            requiredRole: Role.Analyst,
-            http: { status: 403 },
-          });
+          throw codedError(
+            ErrorCode.FORBIDDEN,
+            `Forbidden: introspection needs role analyst or above (you are ${request.principal.role})`,
+            {
+              requiredRole: Role.Analyst,
+              http: { status: 403 },
+            },
+          );
         }
       }
       let size: OperationSize;
@@ -90,21 +94,33 @@ export function createAdmission(options: {
       }
       const { cost, nodes } = size;
       if (nodes > maxNodes) {
-        throw tooComplex(`Expanded field limit of ${maxNodes} exceeded (fields after fragment expansion), found ${nodes}.`, { limit: 'nodes', max: maxNodes, actual: nodes });
+        throw tooComplex(`Expanded field limit of ${maxNodes} exceeded (fields after fragment expansion), found ${nodes}.`, {
+          limit: 'nodes',
+          max: maxNodes,
+          actual: nodes,
+        });
       }
       if (!(cost <= options.maxCost)) {
-        throw tooComplex(`Query cost limit of ${options.maxCost} exceeded, found ${cost}.`, { limit: 'cost', max: options.maxCost, actual: cost });
+        throw tooComplex(`Query cost limit of ${options.maxCost} exceeded, found ${cost}.`, {
+          limit: 'cost',
+          max: options.maxCost,
+          actual: cost,
+        });
       }
       const hold = async () => (options.inflight ? options.inflight.acquire(cost) : NO_LEASE);
       if (!options.rateLimiter) return { cost, rate: undefined, lease: await hold() };
       const key = request.principal ? request.principal.id : `ip:${request.clientAddress}`;
       const rate = await options.rateLimiter.consume(key, cost);
       if (!rate.allowed) {
-        throw codedError(ErrorCode.RATE_LIMITED, `Rate limit of ${rate.limit} cost points per window exceeded (this operation costs ${cost}); retry in ${rate.resetSeconds} s`, {
-          retryAfterSeconds: rate.resetSeconds,
-          cost,
-          http: { status: 429, headers: new Map(Object.entries(rateHeaders(rate, true))) },
-        });
+        throw codedError(
+          ErrorCode.RATE_LIMITED,
+          `Rate limit of ${rate.limit} cost points per window exceeded (this operation costs ${cost}); retry in ${rate.resetSeconds} s`,
+          {
+            retryAfterSeconds: rate.resetSeconds,
+            cost,
+            http: { status: 429, headers: new Map(Object.entries(rateHeaders(rate, true))) },
+          },
+        );
       }
       // Charged before waiting for the in-flight budget, so a caller past its rate limit is refused
       // at once and never holds a place in the queue.

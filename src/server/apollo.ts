@@ -88,7 +88,12 @@ function tracingPlugin(): ApolloServerPlugin<Context> {
         async didResolveOperation({ operation, operationName }) {
           // The active span here is the request's (server.ts makes it active; phase spans are not).
           // Apollo has already set operationName from the resolved operation.
-          trace.getActiveSpan()?.setAttributes({ ...(operation && { 'graphql.operation.type': operation.operation }), ...(operationName && { 'graphql.operation.name': operationName }) });
+          trace
+            .getActiveSpan()
+            ?.setAttributes({
+              ...(operation && { 'graphql.operation.type': operation.operation }),
+              ...(operationName && { 'graphql.operation.name': operationName }),
+            });
         },
         async validationDidStart() {
           const end = phase('graphql.validate');
@@ -108,7 +113,11 @@ function tracingPlugin(): ApolloServerPlugin<Context> {
  * known; RateLimit headers. The in-flight lease is released when the response is sent, which Apollo
  * does however execution ended (errors included).
  */
-function admissionPlugin(admission: Admission, maxResponseItems: number, inflight: InflightBudget | undefined): ApolloServerPlugin<Context> {
+function admissionPlugin(
+  admission: Admission,
+  maxResponseItems: number,
+  inflight: InflightBudget | undefined,
+): ApolloServerPlugin<Context> {
   return {
     async requestDidStart() {
       let lease: Lease | undefined;
@@ -125,7 +134,8 @@ function admissionPlugin(admission: Admission, maxResponseItems: number, infligh
             clientAddress: contextValue.clientAddress,
           });
           lease = holdAdmitted(admitted, { subscription: false, context: contextValue }, { maxResponseItems, inflight });
-          if (admitted.rate) for (const [name, value] of Object.entries(rateHeaders(admitted.rate, false))) response.http.headers.set(name, value);
+          if (admitted.rate)
+            for (const [name, value] of Object.entries(rateHeaders(admitted.rate, false))) response.http.headers.set(name, value);
         },
         async willSendResponse() {
           lease?.release();
@@ -157,7 +167,8 @@ function responseLimitPlugin(isProduction: boolean): ApolloServerPlugin<Context>
   };
 }
 
-const SUBSCRIPTION_OVER_HTTP = 'Subscriptions are served over WebSocket only: connect with graphql-ws (subprotocol graphql-transport-ws) to this same URL';
+const SUBSCRIPTION_OVER_HTTP =
+  'Subscriptions are served over WebSocket only: connect with graphql-ws (subprotocol graphql-transport-ws) to this same URL';
 
 /**
  * A subscription sent as an HTTP request is the client's mistake, answered 400 BAD_REQUEST naming the
@@ -179,7 +190,8 @@ function subscriptionsOverWebSocketPlugin(): ApolloServerPlugin<Context> {
           if (request.http?.method !== 'GET' || operation?.operation !== 'subscription' || response.http.status !== 405) return;
           response.http.status = 400;
           response.http.headers.delete('allow');
-          if (response.body.kind === 'single') response.body.singleResult.errors = [{ message: SUBSCRIPTION_OVER_HTTP, extensions: { code: 'BAD_REQUEST' } }];
+          if (response.body.kind === 'single')
+            response.body.singleResult.errors = [{ message: SUBSCRIPTION_OVER_HTTP, extensions: { code: 'BAD_REQUEST' } }];
         },
       };
     },

@@ -104,7 +104,12 @@ export function measureOperation(
   }
 
   /** `spread` holds the fragments already spread in this selection set: graphql-js collects each once. */
-  function selectionsSize(selections: readonly SelectionNode[], parent: GraphQLNamedType, spread: Set<string>, depth: number): OperationSize {
+  function selectionsSize(
+    selections: readonly SelectionNode[],
+    parent: GraphQLNamedType,
+    spread: Set<string>,
+    depth: number,
+  ): OperationSize {
     if (depth > MAX_WALK_DEPTH) throw unmeasurable(`selections nested deeper than ${MAX_WALK_DEPTH}`);
     let cost = 0;
     let nodes = 0;
@@ -117,7 +122,8 @@ export function measureOperation(
           multiplier = listMultiplier(args, maxListSize);
         }
         let child: OperationSize = { cost: 0, nodes: 0 };
-        if (selection.selectionSet) child = selectionsSize(selection.selectionSet.selections, getNamedType(field.type), new Set(), depth + 1);
+        if (selection.selectionSet)
+          child = selectionsSize(selection.selectionSet.selections, getNamedType(field.type), new Set(), depth + 1);
         cost += multiplier * (1 + child.cost);
         nodes += 1 + child.nodes;
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
@@ -158,7 +164,8 @@ function listMultiplier(args: Record<string, unknown>, maxListSize: number): num
     const value = args[name];
     if (!Array.isArray(value)) continue;
     // Refused here, before anything runs, with the resolver's own words (it checks too).
-    if (value.length > maxListSize) throw badUserInput(`${name}: at most ${maxListSize} per request, got ${value.length}`, { limit: maxListSize, ...CLIENT_STATUS });
+    if (value.length > maxListSize)
+      throw badUserInput(`${name}: at most ${maxListSize} per request, got ${value.length}`, { limit: maxListSize, ...CLIENT_STATUS });
     multiplier *= Math.max(1, value.length);
   }
   for (const name of COUNT_ARGS) {
@@ -169,5 +176,8 @@ function listMultiplier(args: Record<string, unknown>, maxListSize: number): num
 }
 
 function unmeasurable(why: string): GraphQLError {
-  return codedError(ErrorCode.QUERY_TOO_COMPLEX, `The operation's cost could not be measured (${why}); it is refused.`, { limit: 'cost', http: { status: 400 } });
+  return codedError(ErrorCode.QUERY_TOO_COMPLEX, `The operation's cost could not be measured (${why}); it is refused.`, {
+    limit: 'cost',
+    http: { status: 400 },
+  });
 }

@@ -35,7 +35,8 @@ export function formatGraphQLError(formatted: GraphQLFormattedError, isProductio
   }
   if (code === 'UNAUTHORIZED') code = ErrorCode.FORBIDDEN; // type-graphql's name for it
   if ((code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) && isUncodedRequestRefusal(original)) code = 'BAD_REQUEST';
-  if ((code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) && isVariableCoercionError(original)) code = ErrorCode.BAD_USER_INPUT;
+  if ((code === undefined || code === ErrorCode.INTERNAL_SERVER_ERROR) && isVariableCoercionError(original))
+    code = ErrorCode.BAD_USER_INPUT;
   // Limits hit during parsing (maxTokens; graphql 16 writes "more that") or validation (depth, aliases): the transports label those
   // phases' errors GRAPHQL_PARSE_FAILED / GRAPHQL_VALIDATION_FAILED; clients get the limit's own code.
   const tokens = /Document contains more (?:than|that) (\d+) tokens/.exec(message);

@@ -34,7 +34,9 @@ export function healthRoutes(options: HealthRoutesOptions): FastifyPluginAsync {
         return reply
           .code(429)
           .headers(refusal.headers)
-          .send({ error: `Too many health requests from this address (at most ${options.perSecond} per second); retry in ${refusal.retryAfter} s` });
+          .send({
+            error: `Too many health requests from this address (at most ${options.perSecond} per second); retry in ${refusal.retryAfter} s`,
+          });
       }
     });
 

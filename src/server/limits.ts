@@ -1,6 +1,15 @@
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
-import { BREAK, GraphQLError, Kind, type ASTVisitor, type DocumentNode, type GraphQLSchema, type ValidationContext, type ValidationRule } from 'graphql';
+import {
+  BREAK,
+  GraphQLError,
+  Kind,
+  type ASTVisitor,
+  type DocumentNode,
+  type GraphQLSchema,
+  type ValidationContext,
+  type ValidationRule,
+} from 'graphql';
 import { ErrorCode, codedError } from '../shared/errors.js';
 import { measureOperation, type OperationSize } from './cost.js';
 
@@ -24,7 +33,15 @@ export function limitRules(limits: Pick<QueryLimits, 'maxDepth' | 'maxAliases'>)
   };
   return [
     failClosed(maxDepthRule({ n: limits.maxDepth, propagateOnRejection: false, onReject: [report('depth', limits.maxDepth)] }), 'depth'),
-    failClosed(maxAliasesRule({ n: limits.maxAliases, allowList: [], propagateOnRejection: false, onReject: [report('aliases', limits.maxAliases)] }), 'aliases'),
+    failClosed(
+      maxAliasesRule({
+        n: limits.maxAliases,
+        allowList: [],
+        propagateOnRejection: false,
+        onReject: [report('aliases', limits.maxAliases)],
+      }),
+      'aliases',
+    ),
   ];
 }
 
@@ -106,5 +123,9 @@ export function nestingExceeds(value: unknown, max: number): boolean {
 }
 
 export function variablesTooDeep(max: number): GraphQLError {
-  return codedError(ErrorCode.BAD_USER_INPUT, `Variables nested deeper than ${max} levels (MAX_VARIABLES_DEPTH)`, { limit: 'variablesDepth', max, http: { status: 400 } });
+  return codedError(ErrorCode.BAD_USER_INPUT, `Variables nested deeper than ${max} levels (MAX_VARIABLES_DEPTH)`, {
+    limit: 'variablesDepth',
+    max,
+    http: { status: 400 },
+  });
 }

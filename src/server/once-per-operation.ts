@@ -39,11 +39,14 @@ export function oncePerOperationRule(fieldNames: readonly string[]): ValidationR
               const keys = new Set(sources.flatMap((source) => [...(keysByDefinition.get(source)?.get(name) ?? [])]));
               if (keys.size > 1) {
                 context.reportError(
-                  tooComplex(`\`${name}\` may be selected once per operation, found ${keys.size} (${[...keys].slice(0, 5).join(', ')}${keys.size > 5 ? ', …' : ''}).`, {
-                    limit: `${name}Selections`,
-                    max: 1,
-                    actual: keys.size,
-                  }),
+                  tooComplex(
+                    `\`${name}\` may be selected once per operation, found ${keys.size} (${[...keys].slice(0, 5).join(', ')}${keys.size > 5 ? ', …' : ''}).`,
+                    {
+                      limit: `${name}Selections`,
+                      max: 1,
+                      actual: keys.size,
+                    },
+                  ),
                 );
               }
             }

@@ -1,4 +1,12 @@
-import { defaultFieldResolver, getNullableType, isListType, isObjectType, type GraphQLError, type GraphQLFieldResolver, type GraphQLSchema } from 'graphql';
+import {
+  defaultFieldResolver,
+  getNullableType,
+  isListType,
+  isObjectType,
+  type GraphQLError,
+  type GraphQLFieldResolver,
+  type GraphQLSchema,
+} from 'graphql';
 import { AUTO_BUCKETS, MAX_BUCKETS } from '../modules/history/index.js';
 import type { InflightBudget, Lease } from './inflight.js';
 import { tooComplex } from './limits.js';
@@ -89,7 +97,10 @@ export class ResponseMeter {
   }
 
   #tooMany(): GraphQLError {
-    return tooComplex(`Response item limit of ${this.maxItems} exceeded (list items in one response, MAX_RESPONSE_ITEMS).`, { limit: 'responseItems', max: this.maxItems });
+    return tooComplex(`Response item limit of ${this.maxItems} exceeded (list items in one response, MAX_RESPONSE_ITEMS).`, {
+      limit: 'responseItems',
+      max: this.maxItems,
+    });
   }
 }
 

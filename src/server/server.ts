@@ -143,8 +143,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   // in an iframe, which a strict Content-Security-Policy blocks; production serves no such page. The
   // web app needs only same-origin scripts and styles, plus its WebSocket (graphql-ws) to this host.
   await fastify.register(helmet, {
-    contentSecurityPolicy:
-      options.landingPage === 'sandbox' ? false : { directives: { 'connect-src': ["'self'", 'ws:', 'wss:'] } },
+    contentSecurityPolicy: options.landingPage === 'sandbox' ? false : { directives: { 'connect-src': ["'self'", 'ws:', 'wss:'] } },
     crossOriginEmbedderPolicy: false,
   });
 
@@ -208,7 +207,9 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   });
   // The request's span is the active one while Apollo runs it, so phase and resolver spans nest under it.
   const tracedHandler: typeof graphqlHandler = function (request, reply) {
-    return inSpan('graphql.request', { 'http.request.method': request.method, 'sibyl.request_id': request.id }, async () => graphqlHandler.call(this, request, reply));
+    return inSpan('graphql.request', { 'http.request.method': request.method, 'sibyl.request_id': request.id }, async () =>
+      graphqlHandler.call(this, request, reply),
+    );
   };
   /**
    * What fastify refuses before Apollo sees the request (a body over MAX_BODY_BYTES, JSON that does not
@@ -220,26 +221,43 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     let body: { message: string; extensions: Record<string, unknown> };
     if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       const max = options.limits.maxBodyBytes;
-      body = { message: `Request body larger than ${max} bytes (MAX_BODY_BYTES)`, extensions: { code: ErrorCode.BAD_USER_INPUT, limit: 'bodyBytes', max } };
+      body = {
+        message: `Request body larger than ${max} bytes (MAX_BODY_BYTES)`,
+        extensions: { code: ErrorCode.BAD_USER_INPUT, limit: 'bodyBytes', max },
+      };
     } else if (status < 500) {
       // fastify's messages here describe the request (e.g. "Body is not valid JSON but content-type is set to 'application/json'").
       body = { message: error.message, extensions: { code: 'BAD_REQUEST' } };
     } else {
       request.log.error({ err: error }, 'unexpected error before GraphQL ran');
-      body = { message: options.isProduction ? 'Internal server error' : error.message, extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+      body = {
+        message: options.isProduction ? 'Internal server error' : error.message,
+        extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+      };
     }
     const code = String(body.extensions.code);
     request.trace.errorCodes = [code];
     options.metrics.graphqlErrorsTotal.inc({ code });
-    void reply.code(status).type('application/json; charset=utf-8').send({ errors: [body] });
+    void reply
+      .code(status)
+      .type('application/json; charset=utf-8')
+      .send({ errors: [body] });
   };
   // One path, two protocols: plain GET/POST go to Apollo, an upgrade on GET goes to graphql-ws.
-  fastify.route({ method: 'GET', url: '/graphql', handler: tracedHandler, errorHandler, wsHandler: (socket, request) => ws.handler(socket, request) });
+  fastify.route({
+    method: 'GET',
+    url: '/graphql',
+    handler: tracedHandler,
+    errorHandler,
+    wsHandler: (socket, request) => ws.handler(socket, request),
+  });
   fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: tracedHandler, errorHandler });
 
   if (options.webApp) await fastify.register(webApp(options.webApp.dir, logger));
 
-  await fastify.register(healthRoutes({ health: options.health, isProduction: options.isProduction, perSecond: options.healthRateLimitPerSecond ?? 30 }));
+  await fastify.register(
+    healthRoutes({ health: options.health, isProduction: options.isProduction, perSecond: options.healthRateLimitPerSecond ?? 30 }),
+  );
   const metricsTokenHash = options.metricsToken ? sha256(options.metricsToken) : undefined;
   fastify.get('/metrics', async (request, reply) => {
     if (metricsTokenHash) {

@@ -73,7 +73,8 @@ export class CredentialWatcher<C extends CredentialHolder> {
     this.#expiry = new ExpirySweep<C>({
       sweepMs: options.expirySweepMs ?? EXPIRY_SWEEP_MS,
       expire: (connection) => this.#closeForCredential(connection, 'the token of this connection expired; reconnect with a fresh one'),
-      onError: (error, connection) => this.#logger.warn({ connectionId: connection.connectionId, err: error }, 'websocket: closing an expired connection failed'),
+      onError: (error, connection) =>
+        this.#logger.warn({ connectionId: connection.connectionId, err: error }, 'websocket: closing an expired connection failed'),
       ...(options.now && { now: options.now }),
     });
     this.#stopListening = options.revocations?.listen((principalId) => {
@@ -108,7 +109,10 @@ export class CredentialWatcher<C extends CredentialHolder> {
     // A credential that is not a string is a client mistake, never "no credential": running it as
     // anonymous would hide the mistake (and a client meaning a key would silently get less).
     if (raw !== undefined && typeof raw !== 'string') {
-      this.#logger.info({ connectionId: connection.connectionId, ip: connection.clientAddress }, 'websocket refused: connectionParams.authorization is not a string');
+      this.#logger.info(
+        { connectionId: connection.connectionId, ip: connection.clientAddress },
+        'websocket refused: connectionParams.authorization is not a string',
+      );
       connection.close(CloseCode.BadRequest, 'Bad request: connectionParams.authorization must be a string ("Bearer <API key or JWT>")');
       return REFUSED;
     }
@@ -119,7 +123,10 @@ export class CredentialWatcher<C extends CredentialHolder> {
     } catch (error) {
       const reason = error instanceof GraphQLError ? error.message : 'Not authenticated';
       if (error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAVAILABLE) {
-        this.#logger.warn({ connectionId: connection.connectionId, ip: connection.clientAddress }, 'websocket refused: credential cannot be checked right now');
+        this.#logger.warn(
+          { connectionId: connection.connectionId, ip: connection.clientAddress },
+          'websocket refused: credential cannot be checked right now',
+        );
         connection.close(TRY_AGAIN_LATER, Buffer.from(`UNAVAILABLE: ${reason}`).subarray(0, 120).toString());
         return REFUSED;
       }
@@ -140,8 +147,13 @@ export class CredentialWatcher<C extends CredentialHolder> {
     if (!held?.principal) return undefined;
     const state = await this.#options.authenticator.stillValid(held.principal, held.authorization);
     if (state === 'valid') return undefined;
-    if (state === 'unchecked') return keysUnavailable('the API key of this connection cannot be checked right now (the database is unreachable); try again shortly');
-    return unauthenticated(state === 'revoked' ? 'the API key of this connection was revoked; reconnect with a valid one' : 'the token of this connection expired; reconnect with a fresh one');
+    if (state === 'unchecked')
+      return keysUnavailable('the API key of this connection cannot be checked right now (the database is unreachable); try again shortly');
+    return unauthenticated(
+      state === 'revoked'
+        ? 'the API key of this connection was revoked; reconnect with a valid one'
+        : 'the token of this connection expired; reconnect with a fresh one',
+    );
   }
 
   /** Step 4: the socket closed. */
@@ -177,12 +189,19 @@ export class CredentialWatcher<C extends CredentialHolder> {
       if (state === 'valid' || state === 'unchecked') continue;
       for (const connection of connections) this.#closeForCredential(connection, 'the API key of this connection was revoked');
     }
-    if (unchecked > 0) this.#logger.warn({ keys: unchecked }, 'websocket credential re-check: keys could not be checked (database unreachable); connections kept open');
+    if (unchecked > 0)
+      this.#logger.warn(
+        { keys: unchecked },
+        'websocket credential re-check: keys could not be checked (database unreachable); connections kept open',
+      );
   }
 
   #closeForCredential(connection: C, why: string): void {
     if (!connection.isOpen()) return;
-    this.#logger.info({ connectionId: connection.connectionId, principal: this.#held.get(connection)?.principal?.id, reason: why }, 'websocket closed: credential no longer valid');
+    this.#logger.info(
+      { connectionId: connection.connectionId, principal: this.#held.get(connection)?.principal?.id, reason: why },
+      'websocket closed: credential no longer valid',
+    );
     connection.close(CloseCode.Forbidden, `Forbidden: ${why}`.slice(0, 120));
   }
 }

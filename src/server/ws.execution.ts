@@ -122,7 +122,11 @@ export class SharedExecution {
 async function executeEvent(args: ExecutionArgs, run: OperationRun | undefined, rootValue: unknown): Promise<ExecutionResult> {
   const share = run?.eventShare;
   const lease = share ? await share.budget.acquire(share.cost, 'unbounded') : undefined;
-  const span = startRootSpan('graphql.ws.event', { 'graphql.operation.type': 'subscription' }, run ? [{ context: run.span.spanContext() }] : []);
+  const span = startRootSpan(
+    'graphql.ws.event',
+    { 'graphql.operation.type': 'subscription' },
+    run ? [{ context: run.span.spanContext() }] : [],
+  );
   try {
     return await withSpan(span, () => inSpan('graphql.execute', {}, async () => execute({ ...args, rootValue })));
   } finally {
@@ -135,7 +139,10 @@ async function executeEvent(args: ExecutionArgs, run: OperationRun | undefined, 
  * Which subscriptions share an event's execution: the role is part of the key, since field authorization
  * (@Authorized) depends on it and on nothing else of the subscriber's.
  */
-export function shareKey(principal: Principal | undefined, payload: { query: string; operationName?: string | null | undefined; variables?: Record<string, unknown> | null | undefined }): string {
+export function shareKey(
+  principal: Principal | undefined,
+  payload: { query: string; operationName?: string | null | undefined; variables?: Record<string, unknown> | null | undefined },
+): string {
   return `${principal?.role ?? '(anonymous)'}\u0000${payload.operationName ?? ''}\u0000${payload.query}\u0000${JSON.stringify(payload.variables ?? null)}`;
 }
 
@@ -143,7 +150,12 @@ export function shareKey(principal: Principal | undefined, payload: { query: str
  * The cost of executing one event: a subscription's cost counts its selection once per symbol it
  * listens to, an event executes it for one prediction.
  */
-export function eventCost(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Record<string, unknown> | null | undefined, cost: number): number {
+export function eventCost(
+  schema: GraphQLSchema,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown> | null | undefined,
+  cost: number,
+): number {
   const root = operation.selectionSet.selections[0];
   const field = root?.kind === Kind.FIELD ? schema.getSubscriptionType()?.getFields()[root.name.value] : undefined;
   if (!root || root.kind !== Kind.FIELD || !field) return cost;

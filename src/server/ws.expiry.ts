@@ -22,7 +22,8 @@ export class ExpirySweep<T> {
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: { sweepMs: number; expire: (item: T) => void; onError: (error: unknown, item: T) => void; now?: () => number }) {
-    if (!(Number.isInteger(options.sweepMs) && options.sweepMs > 0)) throw new RangeError(`sweepMs must be a positive integer, got ${options.sweepMs}`);
+    if (!(Number.isInteger(options.sweepMs) && options.sweepMs > 0))
+      throw new RangeError(`sweepMs must be a positive integer, got ${options.sweepMs}`);
     this.#sweepMs = options.sweepMs;
     this.#expire = options.expire;
     this.#onError = options.onError;

@@ -48,7 +48,10 @@ export interface WsHooksOptions {
   execution: SharedExecution;
 }
 
-type Hooks = Pick<ServerOptions<Record<string, unknown> | undefined, WsConnection>, 'onConnect' | 'onSubscribe' | 'onOperation' | 'onNext' | 'onError' | 'onComplete'>;
+type Hooks = Pick<
+  ServerOptions<Record<string, unknown> | undefined, WsConnection>,
+  'onConnect' | 'onSubscribe' | 'onOperation' | 'onNext' | 'onError' | 'onComplete'
+>;
 
 /**
  * graphql-ws's server hooks, in the order graphql-ws calls them for one connection:
@@ -70,7 +73,10 @@ export function wsHooks(options: WsHooksOptions): Hooks {
   function format(extra: WsConnection, id: string, error: GraphQLError) {
     const formatted = formatGraphQLError(error.toJSON(), options.isProduction, error);
     if (formatted.extensions?.code === ErrorCode.INTERNAL_SERVER_ERROR) {
-      logger.error({ reqId: `${extra.connectionId}/${id}`, err: error.originalError ?? error, path: error.path }, 'unexpected error while executing GraphQL');
+      logger.error(
+        { reqId: `${extra.connectionId}/${id}`, err: error.originalError ?? error, path: error.path },
+        'unexpected error while executing GraphQL',
+      );
     }
     return formatted;
   }
@@ -111,7 +117,13 @@ export function wsHooks(options: WsHooksOptions): Hooks {
       principal: extra.principal,
       clientAddress: extra.clientAddress,
     });
-    const args: ExecutionArgs = { schema: options.schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
+    const args: ExecutionArgs = {
+      schema: options.schema,
+      document,
+      operationName: payload.operationName,
+      variableValues: payload.variables,
+      contextValue,
+    };
     options.execution.register(args, {
       span,
       lease: holdAdmitted({ lease }, { subscription, context: contextValue }, options),

@@ -1,5 +1,14 @@
 import type { Span } from '@opentelemetry/api';
-import { GraphQLError, getOperationAST, parse, validate, type DocumentNode, type GraphQLSchema, type OperationDefinitionNode, type ValidationRule } from 'graphql';
+import {
+  GraphQLError,
+  getOperationAST,
+  parse,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type ValidationRule,
+} from 'graphql';
 import type { Principal } from '../modules/access/index.js';
 import { startSpan } from '../infra/tracing/tracing.js';
 import { badUserInput } from '../shared/errors.js';
@@ -76,7 +85,13 @@ export function createWsPrepare(options: {
     validating.end();
     if (validationErrors.length > 0) return validationErrors.map((e) => withCode(e, 'GRAPHQL_VALIDATION_FAILED'));
     const operation = getOperationAST(document, payload.operationName);
-    if (!operation) return [withCode(new GraphQLError('Could not determine which operation to run: name one with operationName'), 'OPERATION_RESOLUTION_FAILURE')];
+    if (!operation)
+      return [
+        withCode(
+          new GraphQLError('Could not determine which operation to run: name one with operationName'),
+          'OPERATION_RESOLUTION_FAILURE',
+        ),
+      ];
     request.onResolved(operation, payload.operationName ?? operation.name?.value);
     const refused = await request.checkCredential();
     if (refused) return [refused];
@@ -95,7 +110,12 @@ export function createWsPrepare(options: {
     }
     if (operation.operation === 'subscription' && request.subscriptionsRunning >= maxSubscriptions) {
       admitted.lease.release();
-      return [badUserInput(`this connection already has ${maxSubscriptions} subscriptions running (the limit); complete one first or open another connection`, { limit: maxSubscriptions })];
+      return [
+        badUserInput(
+          `this connection already has ${maxSubscriptions} subscriptions running (the limit); complete one first or open another connection`,
+          { limit: maxSubscriptions },
+        ),
+      ];
     }
     return { document, operation, cost: admitted.cost, lease: admitted.lease };
   };

@@ -138,7 +138,10 @@ export function createWsTransport(options: WsOptions): WsTransport {
           onMessage: (cb) =>
             socket.on('message', async (data: Buffer, isBinary: boolean) => {
               if (isBinary || data.length > maxMessageBytes) {
-                socket.close(CloseCode.BadRequest, isBinary ? 'Binary messages are not supported' : `Message larger than ${maxMessageBytes} bytes`);
+                socket.close(
+                  CloseCode.BadRequest,
+                  isBinary ? 'Binary messages are not supported' : `Message larger than ${maxMessageBytes} bytes`,
+                );
                 return;
               }
               try {

@@ -6,9 +6,10 @@
 /** The promise's value, or 'timeout' if it takes longer than `ms`. */
 export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([promise, new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, ms))))]).finally(() =>
-    clearTimeout(timer),
-  );
+  return Promise.race([
+    promise,
+    new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, ms)))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 /** The promise's value; rejects with "no answer within <ms> ms" if it takes longer. */

@@ -52,11 +52,21 @@ export const badUserInput = (message: string, extensions?: Record<string, unknow
 export const unavailable = (message: string) => codedError(ErrorCode.UNAVAILABLE, message);
 
 /** Node's codes for a peer that cannot be reached or went away. */
-const NETWORK_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const NETWORK_CODES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 /** PostgreSQL SQLSTATEs meaning "the server is going or gone", beyond class 08 (connection exception). */
 const SERVER_GONE: ReadonlySet<string> = new Set(['57P01', '57P02', '57P03', '53300']);
 /** What `pg` says when a connection dies or cannot be had, without a code. */
-const PG_CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection closed/;
+const PG_CONNECTION_MESSAGES =
+  /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection closed/;
 
 /**
  * Whether `error` (or a cause of it) says a dependency could not be reached: the database refusing

@@ -19,7 +19,11 @@ export function fitPlatt(p: ArrayLike<number>, y: ArrayLike<number>, iterations 
   const logits = Float64Array.from({ length: p.length }, (_, i) => logit(p[i]!));
   for (let it = 0; it < iterations; it++) {
     // Newton on the 2-parameter log loss.
-    let ga = 0, gb = 0, haa = 0, hab = 0, hbb = 0;
+    let ga = 0,
+      gb = 0,
+      haa = 0,
+      hab = 0,
+      hbb = 0;
     for (let i = 0; i < logits.length; i++) {
       const q = sigmoid(a * logits[i]! + b);
       const r = q - y[i]!;

@@ -21,7 +21,9 @@ export function fitConformal(
   horizonBars: number,
   levels: readonly number[] = INTERVAL_LEVELS,
 ): ConformalIntervals {
-  const scores = Float64Array.from({ length: forwardReturn.length }, (_, i) => score(forwardReturn[i]!, vol[i]!, center, horizonBars)).sort();
+  const scores = Float64Array.from({ length: forwardReturn.length }, (_, i) =>
+    score(forwardReturn[i]!, vol[i]!, center, horizonBars),
+  ).sort();
   const n = scores.length;
   const quantiles: Record<string, number> = {};
   for (const level of levels) quantiles[String(level)] = scores[Math.min(n - 1, Math.ceil((n + 1) * level) - 1)]!;
@@ -33,7 +35,13 @@ export function score(forwardReturn: number, vol: number, center: number, horizo
 }
 
 /** Share of samples whose forward return falls inside the level's interval. */
-export function coverage(intervals: ConformalIntervals, level: number, forwardReturn: ArrayLike<number>, vol: ArrayLike<number>, horizonBars: number): number {
+export function coverage(
+  intervals: ConformalIntervals,
+  level: number,
+  forwardReturn: ArrayLike<number>,
+  vol: ArrayLike<number>,
+  horizonBars: number,
+): number {
   const q = intervals.quantiles[String(level)];
   if (q === undefined) throw new Error(`no conformal quantile for level ${level}`);
   let inside = 0;

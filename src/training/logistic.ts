@@ -91,8 +91,6 @@ export function predictLogistic(model: LogisticModel, x: Float64Array, rows: Uin
   return out;
 }
 
-
-
 /** Solves A·s = g for symmetric positive-definite A by Cholesky decomposition. */
 function solve(A: Float64Array, g: Float64Array, D: number): Float64Array {
   const L = new Float64Array(D * D);

@@ -125,7 +125,10 @@ export function validateMlpSpec(spec: MlpSpec): number {
   if (spec.outputActivation !== 'sigmoid') fail(`outputActivation must be 'sigmoid'`, spec.outputActivation);
 
   const { input, output } = ioNames(spec);
-  for (const [key, name] of [['inputName', input], ['outputName', output]] as const) {
+  for (const [key, name] of [
+    ['inputName', input],
+    ['outputName', output],
+  ] as const) {
     if (typeof name !== 'string' || name.length === 0) fail(`${key} must be a non-empty string`, name);
     if (name.startsWith(P)) fail(`${key} must not start with '${P}' (reserved for internal tensors)`, name);
   }

@@ -63,7 +63,11 @@ export function trainDirectionModel(
   const train = selectPeriod(samples, start, periods.validationFrom);
   const validation = selectPeriod(samples, periods.validationFrom, periods.testFrom);
   const test = selectPeriod(samples, periods.testFrom, end);
-  for (const [name, rows] of [['training', train], ['validation', validation], ['test', test]] as const) {
+  for (const [name, rows] of [
+    ['training', train],
+    ['validation', validation],
+    ['test', test],
+  ] as const) {
     if (rows.length < 100) throw new Error(`the ${name} period has ${rows.length} samples; need at least 100 (is the data long enough?)`);
   }
   const F = samples.featureCount;
@@ -101,7 +105,13 @@ export function trainDirectionModel(
   const eceBefore = binaryMetrics(rawTest, yTest).ece;
   const intervalCoverage: Record<string, number> = {};
   for (const level of INTERVAL_LEVELS) {
-    intervalCoverage[String(level)] = coverage(interval, level, pick(samples.forwardReturn, test), pick(samples.vol, test), strategy.horizonBars);
+    intervalCoverage[String(level)] = coverage(
+      interval,
+      level,
+      pick(samples.forwardReturn, test),
+      pick(samples.vol, test),
+      strategy.horizonBars,
+    );
   }
   const testTime = pick(samples.time, test);
   const testReturn = pick(samples.forwardReturn, test);

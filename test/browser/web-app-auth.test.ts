@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { apiKeysOf } from '../helpers/access.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { browserUnavailable, ensureWebBuilt, launchBrowser, screenshotOnFailure, waitFor, WEB_DIST, type Browser } from '../helpers/browser.js';
+import {
+  browserUnavailable,
+  ensureWebBuilt,
+  launchBrowser,
+  screenshotOnFailure,
+  waitFor,
+  WEB_DIST,
+  type Browser,
+} from '../helpers/browser.js';
 
 /**
  * The web app against a production gateway: helmet's Content-Security-Policy is on (the app must run
@@ -46,13 +54,21 @@ describe('web app with access control (production: CSP and API keys)', { skip: u
     assert.equal(await page.evaluate("sessionStorage.getItem('sibyl.apiKey')"), viewerKey, 'the key is kept in sessionStorage');
     const first = Date.parse((await aapl.getAttribute('data-asof'))!);
     // A live update needs the key on the WebSocket too (signals needs the viewer role).
-    await waitFor(async () => Date.parse((await aapl.getAttribute('data-asof')) ?? ''), (asOf) => asOf > first, 'a live update with the key');
+    await waitFor(
+      async () => Date.parse((await aapl.getAttribute('data-asof')) ?? ''),
+      (asOf) => asOf > first,
+      'a live update with the key',
+    );
     await browser.screenshot('auth-watchlist');
 
     // The key survives a reload (same tab).
     await page.reload();
     await aapl.waitFor({ timeout: 20_000 });
-    assert.deepEqual(browser.problems.filter((p) => /Content Security Policy|Refused to/i.test(p)), [], 'no CSP violation');
+    assert.deepEqual(
+      browser.problems.filter((p) => /Content Security Policy|Refused to/i.test(p)),
+      [],
+      'no CSP violation',
+    );
   });
 
   step('a key that does not verify is refused with a message pointing at the key field', async () => {

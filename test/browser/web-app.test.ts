@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { browserUnavailable, ensureWebBuilt, launchBrowser, paintedPixels, screenshotOnFailure, waitFor, WEB_DIST, type Browser } from '../helpers/browser.js';
+import {
+  browserUnavailable,
+  ensureWebBuilt,
+  launchBrowser,
+  paintedPixels,
+  screenshotOnFailure,
+  waitFor,
+  WEB_DIST,
+  type Browser,
+} from '../helpers/browser.js';
 
 /**
  * The reference web app in headless Chromium against a whole gateway (embedded defaults, synthetic
@@ -49,7 +58,11 @@ describe('web app in a browser', { skip: unavailable ?? false, timeout: 180_000 
     const { page } = browser;
     const aapl = page.locator('tr[data-symbol="AAPL"]');
     const first = Date.parse((await aapl.getAttribute('data-asof'))!);
-    await waitFor(async () => Date.parse((await aapl.getAttribute('data-asof')) ?? ''), (asOf) => asOf > first, 'a newer AAPL row');
+    await waitFor(
+      async () => Date.parse((await aapl.getAttribute('data-asof')) ?? ''),
+      (asOf) => asOf > first,
+      'a newer AAPL row',
+    );
     assert.match((await page.getByTestId('live-count').textContent()) ?? '', /\d+ live updates? received/);
     // The sparkline grows with live points.
     const points = Number(await aapl.locator('svg.sparkline').getAttribute('data-points'));
@@ -108,7 +121,11 @@ describe('web app in a browser', { skip: unavailable ?? false, timeout: 180_000 
     const aapl = page.locator('tr[data-symbol="AAPL"]');
     await aapl.waitFor({ timeout: 20_000 });
     const dot = page.locator('.link-dot');
-    await waitFor(() => dot.getAttribute('data-state'), (state) => state === 'connected', 'the live connection');
+    await waitFor(
+      () => dot.getAttribute('data-state'),
+      (state) => state === 'connected',
+      'the live connection',
+    );
 
     const port = new URL(server.url).port;
     await server.gateway.stop();
@@ -121,8 +138,15 @@ describe('web app in a browser', { skip: unavailable ?? false, timeout: 180_000 
     const seen = Date.parse((await aapl.getAttribute('data-asof'))!);
     server = await startTestGateway({ ...env, PORT: port }, { database: server.database });
     await waitFor(bannerState, (state) => state === 'restored', 'the connection-restored banner', 30_000);
-    await waitFor(async () => Date.parse((await aapl.getAttribute('data-asof')) ?? ''), (asOf) => asOf > seen, 'a live update after the restart');
+    await waitFor(
+      async () => Date.parse((await aapl.getAttribute('data-asof')) ?? ''),
+      (asOf) => asOf > seen,
+      'a live update after the restart',
+    );
     await browser.screenshot('connection-restored');
-    assert.deepEqual(browser.problems.filter((p) => !/WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(p)), []);
+    assert.deepEqual(
+      browser.problems.filter((p) => !/WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/.test(p)),
+      [],
+    );
   });
 });

@@ -72,7 +72,12 @@ describe(`credentials an outside test got through are refused (${stackName})`, (
   test('createApiKey with a NUL or a control character in its name: BAD_USER_INPUT, not INTERNAL_SERVER_ERROR', async () => {
     const admin = await apiKeysOf(server).create('admin');
     for (const name of ['nul\u0000', 'esc\u001b[31m', 'bell\u0007']) {
-      const response = await postQuery(server.url, 'mutation($name: String!) { createApiKey(name: $name, role: "viewer") { key } }', { name }, bearer(admin.key));
+      const response = await postQuery(
+        server.url,
+        'mutation($name: String!) { createApiKey(name: $name, role: "viewer") { key } }',
+        { name },
+        bearer(admin.key),
+      );
       assert.equal(codeOf(response.errors), 'BAD_USER_INPUT', JSON.stringify(name));
       assert.equal(response.data, null);
     }

@@ -63,7 +63,11 @@ describe(`running WebSocket subscriptions lose their credential (${stackName})`,
 
   test('a JWT expiring in 2 s: events flow until then, and the socket is closed with 4403 at its exp', async () => {
     const exp = Math.floor(Date.now() / 1000) + 2;
-    const token = await new SignJWT({ role: 'viewer' }).setProtectedHeader({ alg: 'HS256' }).setSubject('short-lived').setExpirationTime(exp).sign(new TextEncoder().encode(SECRET));
+    const token = await new SignJWT({ role: 'viewer' })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('short-lived')
+      .setExpirationTime(exp)
+      .sign(new TextEncoder().encode(SECRET));
     const w = open(server, `Bearer ${token}`, 'AAPL');
     await w.recorder.until((r) => r.messages.length >= 1, 10_000, 'a signal before expiry');
     const closed = await within(w.closed, 5_000, 'closed after exp');
@@ -84,9 +88,17 @@ describe(`running WebSocket subscriptions lose their credential (${stackName})`,
     const other = await keys.create('viewer', 'other');
     const a = open(server, `Bearer ${doomed.key}`, 'MSFT');
     const b = open(server, `Bearer ${other.key}`, 'MSFT');
-    await Promise.all([a.recorder.until((r) => r.messages.length >= 1, 10_000, 'a signal'), b.recorder.until((r) => r.messages.length >= 1, 10_000, 'a signal')]);
+    await Promise.all([
+      a.recorder.until((r) => r.messages.length >= 1, 10_000, 'a signal'),
+      b.recorder.until((r) => r.messages.length >= 1, 10_000, 'a signal'),
+    ]);
 
-    const revoked = await postQuery(server.url, `mutation { revokeApiKey(id: "${doomed.id}") { revokedAt } }`, undefined, bearer(admin.key));
+    const revoked = await postQuery(
+      server.url,
+      `mutation { revokeApiKey(id: "${doomed.id}") { revokedAt } }`,
+      undefined,
+      bearer(admin.key),
+    );
     assert.equal(revoked.errors, undefined);
     const revokedAt = Date.now();
     const closed = await within(a.closed, 1_000, 'closed after the revocation');
@@ -103,7 +115,12 @@ describe(`a revocation nobody announces is found by the periodic re-check (${sta
   let server: TestGateway;
   let watched: Watched | undefined;
   before(async () => {
-    server = await startTestGateway({ AUTH_MODE: 'apikey', WS_CREDENTIAL_RECHECK_MS: '1000', SYNTHETIC_TICK_MS: '250', SIGNALS_INTERVAL_MS: '0' });
+    server = await startTestGateway({
+      AUTH_MODE: 'apikey',
+      WS_CREDENTIAL_RECHECK_MS: '1000',
+      SYNTHETIC_TICK_MS: '250',
+      SIGNALS_INTERVAL_MS: '0',
+    });
   });
   after(async () => {
     await watched?.client.dispose();

@@ -79,7 +79,12 @@ describe(`access control, AUTH_MODE=apikey (${stackName})`, () => {
   });
 
   test('an analyst may introspect (Sandbox) but not manage keys', async () => {
-    const schema = await postQuery<{ __schema: { queryType: { name: string } } }>(server.url, '{ __schema { queryType { name } } }', undefined, bearer(analyst.key));
+    const schema = await postQuery<{ __schema: { queryType: { name: string } } }>(
+      server.url,
+      '{ __schema { queryType { name } } }',
+      undefined,
+      bearer(analyst.key),
+    );
     assert.equal(schema.data?.__schema.queryType.name, 'Query');
     assert.equal(codeOf((await postQuery(server.url, CREATE_KEY, undefined, bearer(analyst.key))).errors), 'FORBIDDEN');
   });
@@ -105,10 +110,17 @@ describe(`access control, AUTH_MODE=apikey (${stackName})`, () => {
       lazy: false,
       connectionParams: { authorization: `Bearer ${key}` },
     });
-    const closed = new Promise<{ code: number; reason: string }>((resolve) => open.on('closed', (event) => resolve(event as { code: number; reason: string })));
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      open.on('closed', (event) => resolve(event as { code: number; reason: string })),
+    );
     try {
       assert.equal((await wsExecute(open, PREDICTION)).errors, undefined);
-      const revoked = await postQuery(server.url, `mutation { revokeApiKey(id: "${apiKey.id}") { revokedAt } }`, undefined, bearer(admin.key));
+      const revoked = await postQuery(
+        server.url,
+        `mutation { revokeApiKey(id: "${apiKey.id}") { revokedAt } }`,
+        undefined,
+        bearer(admin.key),
+      );
       assert.equal(revoked.errors, undefined);
 
       const http = await postQuery(server.url, PREDICTION, undefined, bearer(key));
@@ -132,7 +144,12 @@ describe(`access control, AUTH_MODE=apikey (${stackName})`, () => {
   });
 
   test('listing keys shows their first characters, never a whole key', async () => {
-    const listed = await postQuery<{ apiKeys: Array<{ prefix: string; revokedAt: string | null }> }>(server.url, '{ apiKeys { prefix revokedAt } }', undefined, bearer(admin.key));
+    const listed = await postQuery<{ apiKeys: Array<{ prefix: string; revokedAt: string | null }> }>(
+      server.url,
+      '{ apiKeys { prefix revokedAt } }',
+      undefined,
+      bearer(admin.key),
+    );
     assert.equal(listed.errors, undefined);
     assert.ok(listed.data!.apiKeys.length >= 3);
     assert.ok(listed.data!.apiKeys.some((k) => viewer.key.startsWith(k.prefix)));
@@ -148,7 +165,12 @@ describe(`access control, AUTH_MODE=jwt (${stackName})`, () => {
   before(async () => {
     const pair = await generateKeyPair('RS256', { extractable: true });
     rsaPrivate = pair.privateKey;
-    hs = await startTestGateway({ AUTH_MODE: 'jwt', JWT_SECRET: secret, JWT_ISSUER: 'https://id.example', JWT_ROLE_CLAIM: 'https://sibyl/role' });
+    hs = await startTestGateway({
+      AUTH_MODE: 'jwt',
+      JWT_SECRET: secret,
+      JWT_ISSUER: 'https://id.example',
+      JWT_ROLE_CLAIM: 'https://sibyl/role',
+    });
     rs = await startTestGateway({ AUTH_MODE: 'apikey+jwt', JWT_PUBLIC_KEY: await exportSPKI(pair.publicKey) });
   });
   after(async () => {
@@ -157,7 +179,13 @@ describe(`access control, AUTH_MODE=jwt (${stackName})`, () => {
   });
 
   const hsToken = (claims: Record<string, unknown>, expires = '5m', key = secret) =>
-    new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuer('https://id.example').setIssuedAt().setExpirationTime(expires).sign(new TextEncoder().encode(key));
+    new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('alice')
+      .setIssuer('https://id.example')
+      .setIssuedAt()
+      .setExpirationTime(expires)
+      .sign(new TextEncoder().encode(key));
 
   test('HS256: the role comes from the configured claim; viewer reads, admin operations are FORBIDDEN', async () => {
     const token = await hsToken({ 'https://sibyl/role': 'viewer' });
@@ -186,8 +214,17 @@ describe(`access control, AUTH_MODE=jwt (${stackName})`, () => {
   });
 
   test('RS256 with a public key, and API keys beside it (apikey+jwt)', async () => {
-    const token = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'RS256' }).setSubject('ops').setExpirationTime('5m').sign(rsaPrivate);
-    const created = await postQuery<{ createApiKey: { key: string } }>(rs.url, 'mutation { createApiKey(name: "ci", role: "viewer") { key } }', undefined, bearer(token));
+    const token = await new SignJWT({ role: 'admin' })
+      .setProtectedHeader({ alg: 'RS256' })
+      .setSubject('ops')
+      .setExpirationTime('5m')
+      .sign(rsaPrivate);
+    const created = await postQuery<{ createApiKey: { key: string } }>(
+      rs.url,
+      'mutation { createApiKey(name: "ci", role: "viewer") { key } }',
+      undefined,
+      bearer(token),
+    );
     assert.equal(created.errors, undefined);
     assert.equal((await postQuery(rs.url, PREDICTION, undefined, bearer(created.data!.createApiKey.key))).errors, undefined);
     const audit = await apiKeysOf(rs).audit.recent(1);

@@ -8,7 +8,12 @@ import { createSyntheticMarket } from '../../src/infra/market-data/synthetic.js'
 import { choosePlan } from '../../src/modules/explanations/index.js';
 import { HistoryRepository } from '../../src/modules/history/history.repository.js';
 import { manifestSchema } from '../../src/domain/manifest.js';
-import { ExplanationOfOneDocument, ExplanationsDocument, ExplanationsOfBothStrategiesDocument, PredictionsDocument } from '../generated/graphql.js';
+import {
+  ExplanationOfOneDocument,
+  ExplanationsDocument,
+  ExplanationsOfBothStrategiesDocument,
+  PredictionsDocument,
+} from '../generated/graphql.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { execute, postQuery, wsClient, wsExecute } from '../helpers/graphql.js';
 import { metricDeltas } from '../helpers/metrics.js';
@@ -22,7 +27,8 @@ const ROWS = 'sibyl_inference_batch_size_sum';
 /** Rows one explanation adds to the run: the plan's coalitions (the baseline row is shared by the run). */
 const COALITIONS = choosePlan(13).coalitions.length;
 
-const manifest = (strategy: string) => manifestSchema.parse(JSON.parse(readFileSync(path.join(projectRoot, 'models', strategy, 'v1', 'manifest.json'), 'utf8')));
+const manifest = (strategy: string) =>
+  manifestSchema.parse(JSON.parse(readFileSync(path.join(projectRoot, 'models', strategy, 'v1', 'manifest.json'), 'utf8')));
 
 async function storedBars(symbols: readonly string[]): Promise<Bar[]> {
   const market = createSyntheticMarket({ symbols, seed: 5, historyBars: 130, startTime: new Date('2024-03-01T00:00:00Z') });
@@ -71,7 +77,10 @@ describe(`Prediction.explanation (${stackName})`, () => {
       data = response.data;
     });
     assert.deepEqual(delta, { [RUNS_1D]: 1, [RUNS_5D]: 1 });
-    const both = data as { oneDay: Array<{ probability: number; explanation: { baseline: number; factors: Array<{ contribution: number }> } }>; fiveDay: typeof both.oneDay };
+    const both = data as {
+      oneDay: Array<{ probability: number; explanation: { baseline: number; factors: Array<{ contribution: number }> } }>;
+      fiveDay: typeof both.oneDay;
+    };
     for (const p of [...both.oneDay, ...both.fiveDay]) {
       assert.ok(Math.abs(sum(p.explanation.factors.map((f) => f.contribution)) - (p.probability - p.explanation.baseline)) < 1e-3);
     }
@@ -90,7 +99,11 @@ describe(`Prediction.explanation (${stackName})`, () => {
       assert.ok(Math.abs(sum(e.factors.map((f) => f.contribution)) - (p!.probability - e.baseline)) < 1e-3, `${p!.symbol}: not additive`);
       assert.deepEqual(e.factors.map((f) => f.feature).sort(), [...m.features].sort());
       const sizes = e.factors.map((f) => Math.abs(f.contribution));
-      assert.deepEqual(sizes, [...sizes].sort((a, b) => b - a), 'largest contribution first');
+      assert.deepEqual(
+        sizes,
+        [...sizes].sort((a, b) => b - a),
+        'largest contribution first',
+      );
       for (const f of e.factors) {
         assert.equal(f.baselineValue, m.featureStats!.features[f.feature]!.mean);
         assert.match(f.description, /training data|usual range/);
@@ -104,7 +117,10 @@ describe(`Prediction.explanation (${stackName})`, () => {
     const many = await execute(server.url, ExplanationsDocument, { symbols: ['E001'] });
     const one = await execute(server.url, ExplanationOfOneDocument, { symbol: 'E001' });
     assert.equal(one.data!.prediction.explanation.baseline, many.data!.predictions[0]!.explanation.baseline);
-    assert.deepEqual(one.data!.prediction.explanation.factors, many.data!.predictions[0]!.explanation.factors.map(({ feature, contribution }) => ({ feature, contribution })));
+    assert.deepEqual(
+      one.data!.prediction.explanation.factors,
+      many.data!.predictions[0]!.explanation.factors.map(({ feature, contribution }) => ({ feature, contribution })),
+    );
   });
 
   test('historical accuracy: the offline calibration bin until enough realized outcomes exist, then history, saying which', async () => {
@@ -147,9 +163,18 @@ describe(`Prediction.explanation (${stackName})`, () => {
     await new HistoryRepository(db).insertMany(rows);
     const mark = (hashes: string[], correct: boolean) =>
       sql`update prediction_history set correct = ${correct} where features_hash = any(${hashes}::text[])`.execute(db);
-    await mark(rows.slice(0, 30).map((r) => r.featuresHash), true);
-    await mark(rows.slice(30, 40).map((r) => r.featuresHash), false);
-    await mark(rows.slice(40, 60).map((r) => r.featuresHash), false);
+    await mark(
+      rows.slice(0, 30).map((r) => r.featuresHash),
+      true,
+    );
+    await mark(
+      rows.slice(30, 40).map((r) => r.featuresHash),
+      false,
+    );
+    await mark(
+      rows.slice(40, 60).map((r) => r.featuresHash),
+      false,
+    );
 
     const after = (await execute(server.url, ExplanationsDocument, { symbols: [symbol] })).data!.predictions[0]!;
     assert.equal(after.explanation.historicalAccuracySource, 'history');
@@ -170,7 +195,8 @@ describe(`Prediction.explanation (${stackName})`, () => {
   });
 
   test('over graphql-ws the explanation is the same', async () => {
-    const query = '{ predictions(symbols: ["E004"]) { explanation { method baseline summary factors { feature contribution description } } } }';
+    const query =
+      '{ predictions(symbols: ["E004"]) { explanation { method baseline summary factors { feature contribution description } } } }';
     const http = await postQuery(server.url, query);
     const client = wsClient(server.url);
     try {

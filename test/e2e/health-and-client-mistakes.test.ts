@@ -76,11 +76,17 @@ describe(`anonymous callers cannot degrade everyone through health; client mista
     const http = await postQuery(url, ALIASED_HEALTH);
     assert.equal(http.status, 400);
     assert.equal(http.data, undefined);
-    assert.deepEqual(http.errors?.map((e) => [e.extensions?.code, e.extensions?.limit, e.extensions?.max, e.extensions?.actual]), [['QUERY_TOO_COMPLEX', 'healthSelections', 1, 30]]);
+    assert.deepEqual(
+      http.errors?.map((e) => [e.extensions?.code, e.extensions?.limit, e.extensions?.max, e.extensions?.actual]),
+      [['QUERY_TOO_COMPLEX', 'healthSelections', 1, 30]],
+    );
     const client = wsClient(url);
     try {
       const ws = await wsExecute(client, ALIASED_HEALTH);
-      assert.deepEqual(ws.errors?.map((e) => [e.extensions?.code, e.extensions?.limit]), [['QUERY_TOO_COMPLEX', 'healthSelections']]);
+      assert.deepEqual(
+        ws.errors?.map((e) => [e.extensions?.code, e.extensions?.limit]),
+        [['QUERY_TOO_COMPLEX', 'healthSelections']],
+      );
     } finally {
       await client.dispose();
     }
@@ -92,8 +98,12 @@ describe(`anonymous callers cannot degrade everyone through health; client mista
     const before = probes;
     const started = performance.now();
     const answers = await Promise.all([
-      ...Array.from({ length: 40 }, () => postQuery<{ health: { status: string } }>(url, '{ health { status components { name status } } }')),
-      ...Array.from({ length: PER_SECOND - 2 }, () => fetch(`${url}/health/ready`).then(async (r) => ({ status: r.status, body: (await r.json()) as { status: string } }))),
+      ...Array.from({ length: 40 }, () =>
+        postQuery<{ health: { status: string } }>(url, '{ health { status components { name status } } }'),
+      ),
+      ...Array.from({ length: PER_SECOND - 2 }, () =>
+        fetch(`${url}/health/ready`).then(async (r) => ({ status: r.status, body: (await r.json()) as { status: string } })),
+      ),
     ]);
     for (const answer of answers) {
       assert.equal(answer.status, 200);
@@ -102,7 +112,10 @@ describe(`anonymous callers cannot degrade everyone through health; client mista
     await postQuery(url, '{ health { status } }');
     // One probe for all of them; a burst slowed past HEALTH_CACHE_MS (a loaded machine) may see one more per interval.
     const intervals = 1 + Math.floor((performance.now() - started) / CACHE_MS);
-    assert.ok(probes - before >= 1 && probes - before <= intervals, `${probes - before} probes for 49 callers within ${intervals} interval(s)`);
+    assert.ok(
+      probes - before >= 1 && probes - before <= intervals,
+      `${probes - before} probes for 49 callers within ${intervals} interval(s)`,
+    );
     const settled = probes;
     await sleep(CACHE_MS + 50);
     await postQuery(url, '{ health { status } }');
@@ -112,32 +125,62 @@ describe(`anonymous callers cannot degrade everyone through health; client mista
   test('/health/ready and /health/live past HEALTH_RATE_LIMIT: 429 with Retry-After, per client address', async () => {
     const started = performance.now();
     const answers = await Promise.all(
-      Array.from({ length: 3 * PER_SECOND }, (_, i) => fetch(`${url}/health/${i % 3 ? 'ready' : 'live'}`).then((r) => ({ status: r.status, retryAfter: r.headers.get('retry-after') }))),
+      Array.from({ length: 3 * PER_SECOND }, (_, i) =>
+        fetch(`${url}/health/${i % 3 ? 'ready' : 'live'}`).then((r) => ({ status: r.status, retryAfter: r.headers.get('retry-after') })),
+      ),
     );
     const refused = answers.filter((a) => a.status === 429);
     // A one-second window, which may turn during the burst: one window's worth passes per window spanned.
     const windows = 1 + Math.ceil((performance.now() - started) / 1000);
-    assert.ok(answers.length - refused.length <= windows * PER_SECOND, `${windows} windows: ${JSON.stringify(answers.map((a) => a.status))}`);
+    assert.ok(
+      answers.length - refused.length <= windows * PER_SECOND,
+      `${windows} windows: ${JSON.stringify(answers.map((a) => a.status))}`,
+    );
     assert.ok(refused.length > 0 && answers.every((a) => a.status === 200 || a.status === 429));
-    assert.ok(refused.every((a) => Number(a.retryAfter) >= 1), 'every refusal says when to retry');
+    assert.ok(
+      refused.every((a) => Number(a.retryAfter) >= 1),
+      'every refusal says when to retry',
+    );
     assert.equal((await getFrom('127.0.0.2', `${url}/health/ready`)).status, 200, 'another address has its own budget');
   });
 
   test('a persisted-query hash that does not match, and subscriptions over POST and GET: 400 BAD_REQUEST, no error-level log', async () => {
     const send = async (id: string, init: RequestInit, query = '') => {
-      const response = await fetch(`${url}/graphql${query}`, { ...init, headers: { 'content-type': 'application/json', 'apollo-require-preflight': '1', 'x-request-id': id, ...init.headers } });
-      return { status: response.status, body: (await response.json()) as { errors?: Array<{ message: string; extensions?: { code?: string } }> } };
+      const response = await fetch(`${url}/graphql${query}`, {
+        ...init,
+        headers: { 'content-type': 'application/json', 'apollo-require-preflight': '1', 'x-request-id': id, ...init.headers },
+      });
+      return {
+        status: response.status,
+        body: (await response.json()) as { errors?: Array<{ message: string; extensions?: { code?: string } }> },
+      };
     };
     const subscription = 'subscription { signals(strategy: "direction-1d", symbols: ["AAPL"]) { symbol } }';
     const cases = {
-      'apq-mismatch': await send('apq-mismatch', { method: 'POST', body: JSON.stringify({ query: '{ health { status } }', extensions: { persistedQuery: { version: 1, sha256Hash: '0'.repeat(64) } } }) }),
-      'apq-version': await send('apq-version', { method: 'POST', body: JSON.stringify({ query: '{ health { status } }', extensions: { persistedQuery: { version: 7, sha256Hash: '0'.repeat(64) } } }) }),
+      'apq-mismatch': await send('apq-mismatch', {
+        method: 'POST',
+        body: JSON.stringify({
+          query: '{ health { status } }',
+          extensions: { persistedQuery: { version: 1, sha256Hash: '0'.repeat(64) } },
+        }),
+      }),
+      'apq-version': await send('apq-version', {
+        method: 'POST',
+        body: JSON.stringify({
+          query: '{ health { status } }',
+          extensions: { persistedQuery: { version: 7, sha256Hash: '0'.repeat(64) } },
+        }),
+      }),
       'sub-post': await send('sub-post', { method: 'POST', body: JSON.stringify({ query: subscription }) }),
       'sub-get': await send('sub-get', { method: 'GET' }, `?query=${encodeURIComponent(subscription)}`),
     };
     for (const [id, { status, body }] of Object.entries(cases)) {
       assert.equal(status, 400, id);
-      assert.deepEqual(body.errors?.map((e) => e.extensions?.code), ['BAD_REQUEST'], `${id}: ${JSON.stringify(body)}`);
+      assert.deepEqual(
+        body.errors?.map((e) => e.extensions?.code),
+        ['BAD_REQUEST'],
+        `${id}: ${JSON.stringify(body)}`,
+      );
     }
     assert.match(cases['sub-post'].body.errors![0]!.message, /graphql-ws .* same URL/);
     assert.match(cases['sub-get'].body.errors![0]!.message, /graphql-ws .* same URL/);
@@ -146,14 +189,18 @@ describe(`anonymous callers cannot degrade everyone through health; client mista
       const mine = lines.filter((l) => l.reqId === id);
       const line = mine.find((l) => l.msg === 'request');
       assert.deepEqual([line?.status, line?.errorCodes], [400, ['BAD_REQUEST']], id);
-      assert.ok(mine.every((l) => Number(l.level) < 50 && !JSON.stringify(l).includes('"stack"')), `${id}: ${JSON.stringify(mine)}`);
+      assert.ok(
+        mine.every((l) => Number(l.level) < 50 && !JSON.stringify(l).includes('"stack"')),
+        `${id}: ${JSON.stringify(mine)}`,
+      );
     }
   });
 
   test('over graphql-ws, an operation that cannot be resolved and ill-typed variables are coded client errors, not internal ones', async () => {
     const client = wsClient(url, { connectionParams: { authorization: `Bearer ${viewerKey}` } });
     try {
-      const codes = async (query: string, variables?: Record<string, unknown>) => (await wsExecute(client, query, variables)).errors?.map((e) => e.extensions?.code);
+      const codes = async (query: string, variables?: Record<string, unknown>) =>
+        (await wsExecute(client, query, variables)).errors?.map((e) => e.extensions?.code);
       assert.deepEqual(await codes('query A { health { status } } query B { health { version } }'), ['OPERATION_RESOLUTION_FAILURE']);
       const predictions = 'query P($s: [String!]!) { predictions(symbols: $s) { symbol } }';
       assert.deepEqual(await codes(predictions, { s: 5 }), ['BAD_USER_INPUT']);
@@ -169,7 +216,12 @@ describe(`anonymous callers cannot degrade everyone through health; client mista
       const times: number[] = [];
       for (let i = 0; i < samples; i++) {
         const started = performance.now();
-        const { errors } = await postQuery(url, 'query Viewer { predictions(symbols: ["AAPL", "MSFT", "NVDA"]) { symbol signal probability } }', undefined, { authorization: `Bearer ${viewerKey}` });
+        const { errors } = await postQuery(
+          url,
+          'query Viewer { predictions(symbols: ["AAPL", "MSFT", "NVDA"]) { symbol signal probability } }',
+          undefined,
+          { authorization: `Bearer ${viewerKey}` },
+        );
         times.push(performance.now() - started);
         assert.equal(errors, undefined, JSON.stringify(errors));
       }

@@ -28,7 +28,8 @@ const START = new Date('2024-06-01T00:00:00Z');
  * Apollo, resolvers, loaders, SQL), over stored bars, with history rows recorded for past bars so
  * outcomes exist.
  */
-const readManifest = (strategy: string, version: string): Manifest => manifestSchema.parse(JSON.parse(readFileSync(path.join(REPO_MODELS, strategy, version, 'manifest.json'), 'utf8')));
+const readManifest = (strategy: string, version: string): Manifest =>
+  manifestSchema.parse(JSON.parse(readFileSync(path.join(REPO_MODELS, strategy, version, 'manifest.json'), 'utf8')));
 
 describe(`confidence history and model metrics over GraphQL (${stackName})`, () => {
   let server: TestGateway;
@@ -43,11 +44,21 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
     for (const symbol of SYMBOLS) {
       const list = bars.get(symbol)!;
       list.slice(-41, -1).forEach((bar, i) => {
-        const p = 0.2 + 0.6 * (((i + symbol.charCodeAt(2)) * 7) % 40) / 40;
+        const p = 0.2 + (0.6 * (((i + symbol.charCodeAt(2)) * 7) % 40)) / 40;
         past.push({
-          time: bar.time, symbol, strategy: 'direction-1d', modelVersion: 'v1', horizon: '1d', probability: p, confidence: Math.max(p, 1 - p),
-          signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD', expectedReturn: null, intervalLevel: 0.95,
-          intervalLow: bar.close * 0.98, intervalHigh: bar.close * 1.02, featuresHash: `past-${i}`,
+          time: bar.time,
+          symbol,
+          strategy: 'direction-1d',
+          modelVersion: 'v1',
+          horizon: '1d',
+          probability: p,
+          confidence: Math.max(p, 1 - p),
+          signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD',
+          expectedReturn: null,
+          intervalLevel: 0.95,
+          intervalLow: bar.close * 0.98,
+          intervalHigh: bar.close * 1.02,
+          featuresHash: `past-${i}`,
         });
       });
     }
@@ -73,7 +84,13 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
       assert.equal(p!.history.length, 20);
       assert.deepEqual(p!.history.at(-1)!.time, p!.asOf, 'the served prediction is the newest point');
       assert.equal(p!.history.at(-1)!.confidence, p!.confidence);
-      assert.deepEqual(p!.history.at(-2)!.time, past.filter((r) => r.symbol === p!.symbol).at(-1)!.time.toISOString());
+      assert.deepEqual(
+        p!.history.at(-2)!.time,
+        past
+          .filter((r) => r.symbol === p!.symbol)
+          .at(-1)!
+          .time.toISOString(),
+      );
     }
     const explicitNull = await execute(server.url, PredictionsWithHistoryDocument, { symbols: ['E01'], last: null });
     assert.equal(explicitNull.data!.predictions[0]!.history.length, 20, 'last: null means the default');
@@ -83,7 +100,9 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
     // A lean selection: `last` multiplies the query's cost, and a rich one at 1001 is refused earlier,
     // by the cost limit (QUERY_TOO_COMPLEX), before arguments are validated.
     for (const last of [0, 1001]) {
-      const { errors } = await postQuery(server.url, 'query($last: Int) { prediction(symbol: "E01") { history(last: $last) { time } } }', { last });
+      const { errors } = await postQuery(server.url, 'query($last: Int) { prediction(symbol: "E01") { history(last: $last) { time } } }', {
+        last,
+      });
       assert.equal(codeOf(errors), 'BAD_USER_INPUT', JSON.stringify(errors));
       assert.match(errors![0]!.message, /between 1 and 1000/);
     }
@@ -95,7 +114,13 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
     const { data, errors } = await execute(server.url, ConfidenceHistoryDocument, { symbol: 'E02', bucket: '1 day', version: 'v1' });
     assert.equal(errors, undefined, JSON.stringify(errors));
     // Everything recorded for E02: the past rows and the predictions served by the test before.
-    const rows = await server.gateway.database.db.selectFrom('prediction_history').selectAll().where('symbol', '=', 'E02').where('strategy', '=', 'direction-1d').orderBy('time').execute();
+    const rows = await server.gateway.database.db
+      .selectFrom('prediction_history')
+      .selectAll()
+      .where('symbol', '=', 'E02')
+      .where('strategy', '=', 'direction-1d')
+      .orderBy('time')
+      .execute();
     const latest = rows.at(-1)!.time.getTime();
     const want = rows.filter((r) => r.time.getTime() >= latest - 30 * 86_400_000);
     assert.ok(want.length > 10 && want.length < rows.length);
@@ -103,8 +128,17 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
       data!.confidenceHistory.map((p) => [p.time, p.count, p.signal]),
       want.map((r) => [r.time.toISOString(), 1, r.signal]),
     );
-    const weekly = await execute(server.url, ConfidenceHistoryDocument, { symbol: 'E02', bucket: '1 week', from: rows[0]!.time.toISOString(), to: new Date(latest).toISOString(), version: 'v1' });
-    assert.equal(weekly.data!.confidenceHistory.reduce((a, p) => a + p.count, 0), rows.length);
+    const weekly = await execute(server.url, ConfidenceHistoryDocument, {
+      symbol: 'E02',
+      bucket: '1 week',
+      from: rows[0]!.time.toISOString(),
+      to: new Date(latest).toISOString(),
+      version: 'v1',
+    });
+    assert.equal(
+      weekly.data!.confidenceHistory.reduce((a, p) => a + p.count, 0),
+      rows.length,
+    );
   });
 
   test('confidenceHistory failure paths: bad bucket, from > to, too many buckets, unknown strategy, unknown symbol', async () => {
@@ -124,16 +158,30 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
       assert.match(errors![0]!.message, message);
       assert.equal(data, null);
     }
-    const tooMany = await execute(server.url, ConfidenceHistoryDocument, { symbol: 'E01', from: '2023-01-01T00:00:00Z', to: '2024-01-01T00:00:00Z', bucket: '5 minutes' });
+    const tooMany = await execute(server.url, ConfidenceHistoryDocument, {
+      symbol: 'E01',
+      from: '2023-01-01T00:00:00Z',
+      to: '2024-01-01T00:00:00Z',
+      bucket: '5 minutes',
+    });
     assert.deepEqual(tooMany.errors![0]!.extensions!.limit, 10_000);
   });
 
   test('confidenceTrends: one entry per symbol asked, in order; unknown symbols and strategies refused', async () => {
     const { data, errors } = await execute(server.url, ConfidenceTrendsDocument, { symbols: ['E03', 'E01'], window: '10 days' });
     assert.equal(errors, undefined, JSON.stringify(errors));
-    assert.deepEqual(data!.confidenceTrends.map((t) => t.symbol), ['E03', 'E01']);
+    assert.deepEqual(
+      data!.confidenceTrends.map((t) => t.symbol),
+      ['E03', 'E01'],
+    );
     for (const trend of data!.confidenceTrends) {
-      const stored = await server.gateway.database.db.selectFrom('prediction_history').select(['time', 'confidence']).where('symbol', '=', trend.symbol).where('strategy', '=', 'direction-1d').orderBy('time').execute();
+      const stored = await server.gateway.database.db
+        .selectFrom('prediction_history')
+        .select(['time', 'confidence'])
+        .where('symbol', '=', trend.symbol)
+        .where('strategy', '=', 'direction-1d')
+        .orderBy('time')
+        .execute();
       const latest = stored.at(-1)!.time.getTime();
       const w = stored.filter((r) => r.time.getTime() > latest - 10 * 86_400_000);
       assert.equal(trend.samples, w.length);
@@ -142,8 +190,14 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
       assert.equal(typeof trend.slope, 'number');
     }
     assert.equal(codeOf((await execute(server.url, ConfidenceTrendsDocument, { symbols: ['E01', 'NOPE'] })).errors), 'UNKNOWN_SYMBOL');
-    assert.equal(codeOf((await execute(server.url, ConfidenceTrendsDocument, { symbols: ['E01'], strategy: 'nope-1d' })).errors), 'UNKNOWN_STRATEGY');
-    assert.equal(codeOf((await execute(server.url, ConfidenceTrendsDocument, { symbols: ['E01'], window: 'a while' })).errors), 'BAD_USER_INPUT');
+    assert.equal(
+      codeOf((await execute(server.url, ConfidenceTrendsDocument, { symbols: ['E01'], strategy: 'nope-1d' })).errors),
+      'UNKNOWN_STRATEGY',
+    );
+    assert.equal(
+      codeOf((await execute(server.url, ConfidenceTrendsDocument, { symbols: ['E01'], window: 'a while' })).errors),
+      'BAD_USER_INPUT',
+    );
   });
 
   test('modelMetrics after the outcome pass equals binaryMetrics over the same stored rows; offline metrics say so', async () => {
@@ -159,10 +213,13 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
       const { data, errors } = await execute(server.url, ModelMetricsDocument, variables);
       assert.equal(errors, undefined, JSON.stringify(errors));
       const m = data!.modelMetrics;
-      const rows = (await server.gateway.database.db.selectFrom('prediction_history').selectAll().where('realized_return', 'is not', null).execute()).filter(
-        (r) => r.model_version === 'v1' && (!('symbol' in variables) || r.symbol === variables.symbol),
+      const rows = (
+        await server.gateway.database.db.selectFrom('prediction_history').selectAll().where('realized_return', 'is not', null).execute()
+      ).filter((r) => r.model_version === 'v1' && (!('symbol' in variables) || r.symbol === variables.symbol));
+      const want = binaryMetrics(
+        rows.map((r) => r.probability),
+        rows.map((r): number => (r.realized_return! > 0 ? 1 : 0)),
       );
-      const want = binaryMetrics(rows.map((r) => r.probability), rows.map((r): number => (r.realized_return! > 0 ? 1 : 0)));
       assert.equal(m.source, 'realized');
       assert.equal(m.sampleSize, want.sampleSize);
       for (const key of ['accuracy', 'precision', 'recall', 'f1', 'brier', 'logLoss', 'ece'] as const) {
@@ -170,13 +227,26 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
       }
       assert.ok(Math.abs(m.baselineBrier! - want.baseRate * (1 - want.baseRate)) < 1e-12);
       assert.equal(m.intervalCoverage, rows.filter((r) => r.covered).length / rows.length);
-      assert.deepEqual(m.calibration.map((b) => b.count), want.calibration.map((b) => b.count));
-      assert.equal(m.from, rows.map((r) => r.time).sort((a, b) => a.getTime() - b.getTime())[0]!.toISOString());
+      assert.deepEqual(
+        m.calibration.map((b) => b.count),
+        want.calibration.map((b) => b.count),
+      );
+      assert.equal(
+        m.from,
+        rows
+          .map((r) => r.time)
+          .sort((a, b) => a.getTime() - b.getTime())[0]!
+          .toISOString(),
+      );
     }
 
     const unknown = await execute(server.url, ModelMetricsDocument, { strategy: 'nope-1d' });
     assert.equal(codeOf(unknown.errors), 'UNKNOWN_STRATEGY');
-    const backwards = await execute(server.url, ModelMetricsDocument, { strategy: 'direction-1d', from: '2024-02-01T00:00:00Z', to: '2024-01-01T00:00:00Z' });
+    const backwards = await execute(server.url, ModelMetricsDocument, {
+      strategy: 'direction-1d',
+      from: '2024-02-01T00:00:00Z',
+      to: '2024-01-01T00:00:00Z',
+    });
     assert.equal(codeOf(backwards.errors), 'BAD_USER_INPUT');
 
     const { data } = await execute(server.url, StrategiesDocument);
@@ -189,7 +259,11 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
     assert.equal(errors, undefined, JSON.stringify(errors));
     const m = data!.modelMetrics;
     const manifest = readManifest('direction-1d', 'v1');
-    assert.equal(m.trainingBaseRate, manifest.offlineMetrics.trainingBaseRate, 'the active version’s training base rate, from its manifest');
+    assert.equal(
+      m.trainingBaseRate,
+      manifest.offlineMetrics.trainingBaseRate,
+      'the active version’s training base rate, from its manifest',
+    );
     const r = m.trainingBaseRate!;
     const b = m.baseRate!;
     assert.ok(Math.abs(m.trainingBaseRateBrier! - (r * r - 2 * r * b + b)) < 1e-12);
@@ -210,8 +284,18 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
       for (const e of o.estimates) assert.ok(e.low <= e.value && e.value <= e.high, `${s.name} ${e.metric}`);
       const skill = o.estimates.find((e) => e.metric === 'brierSkillVsTrainingBaseRate')!;
       assert.ok(Math.abs(skill.value - o.brierSkillVsTrainingBaseRate!) < 1e-12);
-      assert.equal(o.verdict, skill.low > 0 ? 'BETTER_THAN_BASE_RATE' : skill.high < 0 ? 'WORSE_THAN_BASE_RATE' : 'NO_BETTER_THAN_BASE_RATE');
-      assert.deepEqual(o.estimation, { method: stored.estimation!.method, block: 'MONTH', blocks: stored.estimation!.blocks, replicates: 1000, seed: stored.estimation!.seed, level: 0.95 });
+      assert.equal(
+        o.verdict,
+        skill.low > 0 ? 'BETTER_THAN_BASE_RATE' : skill.high < 0 ? 'WORSE_THAN_BASE_RATE' : 'NO_BETTER_THAN_BASE_RATE',
+      );
+      assert.deepEqual(o.estimation, {
+        method: stored.estimation!.method,
+        block: 'MONTH',
+        blocks: stored.estimation!.blocks,
+        replicates: 1000,
+        seed: stored.estimation!.seed,
+        level: 0.95,
+      });
       assert.equal(o.estimatesNote, null);
     }
   });
@@ -232,7 +316,10 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
   });
 
   test('the contract’s argument shapes are accepted as written in DESIGN §4', async () => {
-    const { errors } = await postQuery(server.url, '{ prediction(symbol: "E01") { history { time } } confidenceHistory(symbol: "E01", bucket: "1 hour") { time } }');
+    const { errors } = await postQuery(
+      server.url,
+      '{ prediction(symbol: "E01") { history { time } } confidenceHistory(symbol: "E01", bucket: "1 hour") { time } }',
+    );
     assert.equal(errors, undefined, JSON.stringify(errors));
   });
 });
@@ -240,13 +327,22 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
 describe(`outcomes are filled in by the gateway itself as the synthetic market ticks (${stackName})`, () => {
   let server: TestGateway;
   before(async () => {
-    server = await startTestGateway({ HISTORY_FLUSH_INTERVAL_MS: '50', OUTCOMES_INTERVAL_MS: '100', SYNTHETIC_TICK_MS: '100', MARKET_CACHE_TTL_MS: '0' });
+    server = await startTestGateway({
+      HISTORY_FLUSH_INTERVAL_MS: '50',
+      OUTCOMES_INTERVAL_MS: '100',
+      SYNTHETIC_TICK_MS: '100',
+      MARKET_CACHE_TTL_MS: '0',
+    });
   });
   after(async () => server?.close());
 
   test('a served direction-1d prediction gets its outcome one bar later, without anyone asking', async () => {
     assert.equal(server.gateway.market.name, 'synthetic');
-    const { data, errors } = await execute(server.url, PredictionsWithHistoryDocument, { symbols: ['AAPL', 'MSFT'], strategy: 'direction-1d', last: 1 });
+    const { data, errors } = await execute(server.url, PredictionsWithHistoryDocument, {
+      symbols: ['AAPL', 'MSFT'],
+      strategy: 'direction-1d',
+      last: 1,
+    });
     assert.equal(errors, undefined, JSON.stringify(errors));
     const asOf = data!.predictions.map((p) => p!.asOf);
     const deadline = Date.now() + 15_000;
@@ -255,7 +351,11 @@ describe(`outcomes are filled in by the gateway itself as the synthetic market t
       resolved = await server.gateway.database.db
         .selectFrom('prediction_history')
         .select(['symbol', 'realized_return', 'correct', 'covered'])
-        .where('time', 'in', asOf.map((t) => new Date(t)))
+        .where(
+          'time',
+          'in',
+          asOf.map((t) => new Date(t)),
+        )
         .where('realized_return', 'is not', null)
         .execute();
       if (resolved.length === 2) break;

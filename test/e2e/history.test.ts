@@ -24,14 +24,20 @@ describe(`prediction history is recorded once per served prediction (${stackName
     const served = new Map<string, { probability: number; signal: string }>();
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ symbols: fc.subarray(SYMBOLS, { minLength: 1 }), strategy: fc.constantFrom('direction-1d', 'direction-5d') }), { minLength: 1, maxLength: 6 }),
+        fc.array(
+          fc.record({ symbols: fc.subarray(SYMBOLS, { minLength: 1 }), strategy: fc.constantFrom('direction-1d', 'direction-5d') }),
+          { minLength: 1, maxLength: 6 },
+        ),
         async (requests) => {
           await Promise.all(
             requests.map(async ({ symbols, strategy }) => {
               const { data, errors } = await execute(server.url, PredictionsDocument, { symbols, strategy });
               assert.equal(errors, undefined);
               for (const p of data!.predictions) {
-                served.set(`${p!.symbol}|${p!.strategy}|${p!.model.version}|${p!.asOf}`, { probability: p!.probability, signal: p!.signal });
+                served.set(`${p!.symbol}|${p!.strategy}|${p!.model.version}|${p!.asOf}`, {
+                  probability: p!.probability,
+                  signal: p!.signal,
+                });
               }
             }),
           );
@@ -40,7 +46,12 @@ describe(`prediction history is recorded once per served prediction (${stackName
             .selectFrom('prediction_history')
             .select(['symbol', 'strategy', 'model_version', 'time', 'probability', 'signal'])
             .execute();
-          const stored = new Map(rows.map((r) => [`${r.symbol}|${r.strategy}|${r.model_version}|${r.time.toISOString()}`, { probability: r.probability, signal: r.signal }]));
+          const stored = new Map(
+            rows.map((r) => [
+              `${r.symbol}|${r.strategy}|${r.model_version}|${r.time.toISOString()}`,
+              { probability: r.probability, signal: r.signal },
+            ]),
+          );
           assert.deepEqual(stored, served);
         },
       ),

@@ -64,7 +64,11 @@ describe(`gateway over HTTP and WebSocket (${stackName})`, () => {
     const syntax = await postQuery(server.url, '{ health { ');
     assert.equal(syntax.errors?.[0]?.extensions?.code, 'GRAPHQL_PARSE_FAILED');
     for (const r of [unknownField, syntax]) assert.doesNotMatch(JSON.stringify(r.errors), /stacktrace|node_modules/);
-    const notJson = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query": ' });
+    const notJson = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"query": ',
+    });
     assert.equal(notJson.status, 400);
   });
 
@@ -192,7 +196,9 @@ describe(`WebSocket keep-alive (${stackName})`, () => {
     assert.equal(alive.readyState, WebSocket.OPEN, 'the answering client is still connected');
     assert.ok(pings >= 2, `it was pinged (${pings} times)`);
     alive.send(JSON.stringify({ id: 'q', type: 'subscribe', payload: { query: '{ health { status } }' } }));
-    const reply = await new Promise<{ type: string; payload?: { data?: unknown } }>((resolve) => alive.once('message', (m) => resolve(JSON.parse(m.toString()))));
+    const reply = await new Promise<{ type: string; payload?: { data?: unknown } }>((resolve) =>
+      alive.once('message', (m) => resolve(JSON.parse(m.toString()))),
+    );
     assert.equal(reply.type, 'next');
     alive.close();
   });

@@ -15,7 +15,9 @@ const deepJson = (depth: number) => `${'['.repeat(depth)}"AAPL"${']'.repeat(dept
 const DEEP_QUERY = 'query($s: [String!]!) { predictions(symbols: $s) { symbol } }';
 
 /** A raw graphql-transport-ws connection, acknowledged: for messages a graphql-ws client would not send. */
-async function rawSocket(url: string): Promise<{ socket: WebSocket; next(id: string): Promise<Record<string, unknown>>; closed: Promise<number> }> {
+async function rawSocket(
+  url: string,
+): Promise<{ socket: WebSocket; next(id: string): Promise<Record<string, unknown>>; closed: Promise<number> }> {
   const socket = new WebSocket(`${url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
   const messages: Array<Record<string, unknown>> = [];
@@ -43,7 +45,12 @@ describe(`abuse limits fail closed, on HTTP and graphql-ws (${stackName})`, () =
   let server: TestGateway;
   before(async () => {
     // A small in-flight budget (two 60-symbol requests at most), so a leaked lease shows as a refusal.
-    server = await startTestGateway({ INFLIGHT_COST_BUDGET: '130', INFLIGHT_QUEUE_MS: '300', MAX_RESPONSE_ITEMS: '100', SYNTHETIC_TICK_MS: '200' });
+    server = await startTestGateway({
+      INFLIGHT_COST_BUDGET: '130',
+      INFLIGHT_QUEUE_MS: '300',
+      MAX_RESPONSE_ITEMS: '100',
+      SYNTHETIC_TICK_MS: '200',
+    });
   });
   after(async () => server.close());
 
@@ -60,16 +67,24 @@ describe(`abuse limits fail closed, on HTTP and graphql-ws (${stackName})`, () =
       assert.deepEqual(first(body.errors), { code: 'BAD_USER_INPUT', limit: 'variablesDepth', max: 32 });
     }
 
-    const get = await fetch(`${server.url}/graphql?query=${encodeURIComponent(DEEP_QUERY)}&variables=${encodeURIComponent(`{"s":${deepJson(1_000)}}`)}`, {
-      headers: { 'apollo-require-preflight': 'true' },
-    });
+    const get = await fetch(
+      `${server.url}/graphql?query=${encodeURIComponent(DEEP_QUERY)}&variables=${encodeURIComponent(`{"s":${deepJson(1_000)}}`)}`,
+      {
+        headers: { 'apollo-require-preflight': 'true' },
+      },
+    );
     assert.equal(get.status, 400);
     assert.equal(first(((await get.json()) as { errors?: GraphQLFormattedError[] }).errors).code, 'BAD_USER_INPUT');
 
     const ws = await rawSocket(server.url);
     try {
-      for (const [id, depth] of [['1', 5_000], ['3', 30_000]] as const) {
-        ws.socket.send(`{"id":"${id}","type":"subscribe","payload":{"query":${JSON.stringify(DEEP_QUERY)},"variables":{"s":${deepJson(depth)}}}}`);
+      for (const [id, depth] of [
+        ['1', 5_000],
+        ['3', 30_000],
+      ] as const) {
+        ws.socket.send(
+          `{"id":"${id}","type":"subscribe","payload":{"query":${JSON.stringify(DEEP_QUERY)},"variables":{"s":${deepJson(depth)}}}}`,
+        );
         const answer = await ws.next(id);
         assert.equal(answer.type, 'error');
         assert.equal((answer.payload as GraphQLFormattedError[])[0]?.extensions?.code, 'BAD_USER_INPUT');
@@ -83,7 +98,10 @@ describe(`abuse limits fail closed, on HTTP and graphql-ws (${stackName})`, () =
 
   test('the fragment attack of issue 17 plus 28 aliased 200-symbol predictions: QUERY_TOO_COMPLEX on both transports', async () => {
     const spreads = (name: string) => Array.from({ length: 30 }, () => `...${name}`).join(' ');
-    const aliases = Array.from({ length: 28 }, (_, i) => `p${i}: predictions(symbols: $s) { symbol signal probability confidence quote { close } }`).join(' ');
+    const aliases = Array.from(
+      { length: 28 },
+      (_, i) => `p${i}: predictions(symbols: $s) { symbol signal probability confidence quote { close } }`,
+    ).join(' ');
     const query = `query Q($s: [String!]!) { ...A ${aliases} } fragment A on Query { ${spreads('B')} } fragment B on Query { ${spreads('C')} } fragment C on Query { __typename }`;
     const variables = { s: symbols(200) };
     const http = await postQuery(server.url, query, variables);

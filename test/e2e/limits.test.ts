@@ -18,14 +18,17 @@ const DASHBOARD = `query Dashboard($symbols: [String!]!) {
 const UNIVERSE = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'BRK.B', 'JPM', 'V'];
 const dashboardSymbols = Array.from({ length: 50 }, (_, i) => UNIVERSE[i % UNIVERSE.length]!);
 
-
 /** A query of `depth` levels: invalid fields below the schema's real depth still count, and depth is checked first. */
 const deepQuery = (depth: number) => `{ ${'a { '.repeat(depth - 1)}b${' }'.repeat(depth - 1)} }`;
 const aliasQuery = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename`).join(' ')} }`;
 const tokenQuery = (tokens: number) => `{ health { ${'s '.repeat(tokens)}} }`;
-const symbolsQuery = (n: number) => `{ predictions(symbols: [${Array.from({ length: n }, () => '"AAPL"').join(',')}]) { symbol signal probability confidence quote { close } } }`;
+const symbolsQuery = (n: number) =>
+  `{ predictions(symbols: [${Array.from({ length: n }, () => '"AAPL"').join(',')}]) { symbol signal probability confidence quote { close } } }`;
 
-const limitOf = (errors: readonly GraphQLFormattedError[] | undefined) => ({ code: errors?.[0]?.extensions?.code, limit: errors?.[0]?.extensions?.limit });
+const limitOf = (errors: readonly GraphQLFormattedError[] | undefined) => ({
+  code: errors?.[0]?.extensions?.code,
+  limit: errors?.[0]?.extensions?.limit,
+});
 
 describe(`query limits on HTTP and WebSocket (${stackName})`, () => {
   let server: TestGateway;
@@ -39,7 +42,11 @@ describe(`query limits on HTTP and WebSocket (${stackName})`, () => {
     ['500 aliases', aliasQuery(500), { code: 'QUERY_TOO_COMPLEX', limit: 'aliases' }],
     ['10k tokens', tokenQuery(10_000), { code: 'QUERY_TOO_COMPLEX', limit: 'tokens' }],
     // Four 200-symbol predictions, each within MAX_SYMBOLS_PER_REQUEST: 4 × 200 × 7 = 5,600 > MAX_QUERY_COST=5000.
-    ['cost', `{ ${['a', 'b', 'c', 'd'].map((alias) => `${alias}: ${symbolsQuery(200).slice(2, -2)}`).join(' ')} }`, { code: 'QUERY_TOO_COMPLEX', limit: 'cost' }],
+    [
+      'cost',
+      `{ ${['a', 'b', 'c', 'd'].map((alias) => `${alias}: ${symbolsQuery(200).slice(2, -2)}`).join(' ')} }`,
+      { code: 'QUERY_TOO_COMPLEX', limit: 'cost' },
+    ],
   ];
 
   for (const [name, query, expected] of hostile) {
@@ -136,13 +143,19 @@ describe(`query limits on HTTP and WebSocket (${stackName})`, () => {
 describe(`CORS allowlist and /metrics token (${stackName})`, () => {
   let server: TestGateway;
   before(async () => {
-    server = await startTestGateway({ CORS_ORIGINS: 'https://app.example, https://admin.example', METRICS_TOKEN: 'metrics-token-0123456789' });
+    server = await startTestGateway({
+      CORS_ORIGINS: 'https://app.example, https://admin.example',
+      METRICS_TOKEN: 'metrics-token-0123456789',
+    });
   });
   after(async () => server.close());
 
   test('listed origins get their CORS grant on preflight, others none', async () => {
     const preflight = (origin: string) =>
-      fetch(`${server.url}/graphql`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } });
+      fetch(`${server.url}/graphql`, {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+      });
     assert.equal((await preflight('https://app.example')).headers.get('access-control-allow-origin'), 'https://app.example');
     assert.equal((await preflight('https://evil.example')).headers.get('access-control-allow-origin'), null);
   });

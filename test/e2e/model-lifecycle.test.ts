@@ -29,7 +29,11 @@ interface Instance {
 async function start(env: Record<string, string>, database: TestDatabase): Promise<Instance> {
   const logs: Array<Record<string, unknown>> = [];
   const config = loadConfig({ PORT: '0', NODE_ENV: 'test', LOG_LEVEL: 'info', ...database.env, ...testRedisEnv(), ...env });
-  const logger = createLogger({ level: 'info', format: 'json', destination: { write: (line: string) => void logs.push(JSON.parse(line)) } });
+  const logger = createLogger({
+    level: 'info',
+    format: 'json',
+    destination: { write: (line: string) => void logs.push(JSON.parse(line)) },
+  });
   const gateway = await startGateway(config, logger);
   return { url: `http://127.0.0.1:${gateway.port}`, gateway, logs, stop: () => gateway.stop() };
 }
@@ -80,7 +84,10 @@ describe(`model lifecycle through the API (${stackName})`, () => {
     assert.match(models.detail, /serving direction-1d@v1, direction-5d@v1; refused 1: .*v0broken: model\.onnx has sha256/);
     const strategy = await strategyOf(server.url);
     assert.equal(strategy.activeVersion.version, 'v1');
-    assert.deepEqual(strategy.versions.map((v) => v.version), ['v1']);
+    assert.deepEqual(
+      strategy.versions.map((v) => v.version),
+      ['v1'],
+    );
   });
 
   test('a version dropped into the models directory is listed without a restart, and not activated', async () => {
@@ -92,7 +99,7 @@ describe(`model lifecycle through the API (${stackName})`, () => {
     assert.equal(strategy.activeVersion.version, 'v1', 'newer, but never activated by itself');
     const v2 = strategy.versions.find((v) => v.version === 'v2')!;
     assert.equal(v2.active, false);
-    assert.equal(v2.offlineMetrics?.source, 'offline', 'listed with its manifest\'s offline metrics');
+    assert.equal(v2.offlineMetrics?.source, 'offline', "listed with its manifest's offline metrics");
     assert.ok(v2.offlineMetrics!.sampleSize > 0);
   });
 
@@ -147,7 +154,8 @@ describe(`model lifecycle through the API (${stackName})`, () => {
 
     assert.deepEqual(failures, [], 'no request failed');
     // One batch, one version: a response never mixes versions.
-    for (const response of served) assert.equal(new Set(response.versions).size, 1, `mixed versions in one response: ${response.versions.join(', ')}`);
+    for (const response of served)
+      assert.equal(new Set(response.versions).size, 1, `mixed versions in one response: ${response.versions.join(', ')}`);
     // Each version gives the same probabilities every time (the market is frozen), and they differ
     // between versions: the version named is the one that computed the numbers.
     const byVersion = new Map<string, Map<string, number>>();
@@ -199,8 +207,14 @@ describe(`model lifecycle through the API (${stackName})`, () => {
     await corruptModelFile(`${fixture.dir}/${S}/v2`);
     const { errors } = await execute(server.url, ActivateModelVersionDocument, { strategy: S, version: 'v2' });
     assert.equal(errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
-    assert.match(errors![0]!.message, /^cannot activate direction-1d@v2: model\.onnx has sha256 .* \(corrupt or replaced file\); direction-1d@v1 keeps serving$/);
-    assert.ok(server.logs.some((l) => l.level === 40 && String(l.msg).startsWith('refused to activate direction-1d@v2')), 'the refusal is logged');
+    assert.match(
+      errors![0]!.message,
+      /^cannot activate direction-1d@v2: model\.onnx has sha256 .* \(corrupt or replaced file\); direction-1d@v1 keeps serving$/,
+    );
+    assert.ok(
+      server.logs.some((l) => l.level === 40 && String(l.msg).startsWith('refused to activate direction-1d@v2')),
+      'the refusal is logged',
+    );
 
     const { data } = await execute(server.url, ServedVersionsDocument, { symbols: SYMBOLS, strategy: S });
     assert.deepEqual(new Set(data!.predictions.map((p) => p!.model.version)), new Set(['v1']));
@@ -214,18 +228,27 @@ describe(`model lifecycle through the API (${stackName})`, () => {
 
   test('shadow predictions are recorded in history under the shadow version and never served', async () => {
     await fixture.addVersion(S, 'v3', { createdAt: '2032-01-01T00:00:00.000Z', calibrationShift: -0.6 });
-    await eventually('v3 to be listed', async () => ((await strategyOf(server.url)).versions.some((v) => v.version === 'v3') ? true : undefined));
+    await eventually('v3 to be listed', async () =>
+      (await strategyOf(server.url)).versions.some((v) => v.version === 'v3') ? true : undefined,
+    );
     const set = await execute(server.url, SetShadowModelVersionDocument, { strategy: S, version: 'v3' });
     assert.equal(set.errors, undefined);
     assert.equal(set.data!.setShadowModelVersion.shadowVersion?.version, 'v3');
     assert.equal(set.data!.setShadowModelVersion.activeVersion.version, 'v1');
-    assert.deepEqual(set.data!.setShadowModelVersion.versions.filter((v) => v.shadow).map((v) => v.version), ['v3']);
+    assert.deepEqual(
+      set.data!.setShadowModelVersion.versions.filter((v) => v.shadow).map((v) => v.version),
+      ['v3'],
+    );
 
     const symbols = ['TSLA', 'XOM', 'JNJ'];
     for (let i = 0; i < 3; i++) {
       const { data, errors } = await execute(server.url, ServedVersionsDocument, { symbols, strategy: S });
       assert.equal(errors, undefined);
-      assert.deepEqual(new Set(data!.predictions.map((p) => p!.model.version)), new Set(['v1']), 'responses come from the active version only');
+      assert.deepEqual(
+        new Set(data!.predictions.map((p) => p!.model.version)),
+        new Set(['v1']),
+        'responses come from the active version only',
+      );
     }
     const db = server.gateway.database.db;
     const rows = await eventually('shadow rows in history', async () => {
@@ -235,7 +258,10 @@ describe(`model lifecycle through the API (${stackName})`, () => {
         .where('strategy', '=', S)
         .where('symbol', 'in', symbols)
         .execute();
-      return found.filter((r) => r.model_version === 'v3').length === symbols.length && found.filter((r) => r.model_version === 'v1').length === symbols.length ? found : undefined;
+      return found.filter((r) => r.model_version === 'v3').length === symbols.length &&
+        found.filter((r) => r.model_version === 'v1').length === symbols.length
+        ? found
+        : undefined;
     });
     for (const symbol of symbols) {
       const served = rows.find((r) => r.symbol === symbol && r.model_version === 'v1')!;
@@ -248,49 +274,71 @@ describe(`model lifecycle through the API (${stackName})`, () => {
 
     const cleared = await execute(server.url, SetShadowModelVersionDocument, { strategy: S, version: null });
     assert.equal(cleared.data!.setShadowModelVersion.shadowVersion, null);
-    const shadowAudit = await db.selectFrom('audit_log').select(['actor', 'detail']).where('action', '=', 'model.shadow').orderBy('id').execute();
-    assert.deepEqual(shadowAudit.map((a) => [a.actor, a.detail.version]), [['dev', 'v3'], ['dev', null]]);
+    const shadowAudit = await db
+      .selectFrom('audit_log')
+      .select(['actor', 'detail'])
+      .where('action', '=', 'model.shadow')
+      .orderBy('id')
+      .execute();
+    assert.deepEqual(
+      shadowAudit.map((a) => [a.actor, a.detail.version]),
+      [
+        ['dev', 'v3'],
+        ['dev', null],
+      ],
+    );
   });
 });
 
-describe(`model lifecycle across instances (${stackName})`, { skip: !(realPostgresUrl && realRedisUrl) && 'needs DATABASE_URL and REDIS_URL (two instances share one database and one Redis)' }, () => {
-  let fixture: ModelsFixture;
-  let database: TestDatabase;
-  const instances: Instance[] = [];
+describe(
+  `model lifecycle across instances (${stackName})`,
+  { skip: !(realPostgresUrl && realRedisUrl) && 'needs DATABASE_URL and REDIS_URL (two instances share one database and one Redis)' },
+  () => {
+    let fixture: ModelsFixture;
+    let database: TestDatabase;
+    const instances: Instance[] = [];
 
-  before(async () => {
-    fixture = await modelsFixture([S]);
-    await fixture.addVersion(S, 'v2', { createdAt: '2001-01-01T00:00:00.000Z', calibrationShift: 0.5 });
-    database = await createTestDatabase();
-  });
-  after(async () => {
-    for (const instance of instances) await instance.stop();
-    await database?.drop();
-    fixture?.remove();
-  });
+    before(async () => {
+      fixture = await modelsFixture([S]);
+      await fixture.addVersion(S, 'v2', { createdAt: '2001-01-01T00:00:00.000Z', calibrationShift: 0.5 });
+      database = await createTestDatabase();
+    });
+    after(async () => {
+      for (const instance of instances) await instance.stop();
+      await database?.drop();
+      fixture?.remove();
+    });
 
-  test('activation on A switches B within seconds (by event: B never rescans), and a later instance starts on the recorded version', async (t) => {
-    const shared = { MODELS_DIR: fixture.dir, SYNTHETIC_TICK_MS: '0', REDIS_KEY_PREFIX: testRedisEnv().REDIS_KEY_PREFIX! };
-    const a = await start({ ...shared, MODELS_RESCAN_INTERVAL_MS: '0' }, database);
-    instances.push(a);
-    const b = await start({ ...shared, MODELS_RESCAN_INTERVAL_MS: '0' }, database);
-    instances.push(b);
-    assert.equal((await strategyOf(b.url)).activeVersion.version, 'v1');
+    test('activation on A switches B within seconds (by event: B never rescans), and a later instance starts on the recorded version', async (t) => {
+      const shared = { MODELS_DIR: fixture.dir, SYNTHETIC_TICK_MS: '0', REDIS_KEY_PREFIX: testRedisEnv().REDIS_KEY_PREFIX! };
+      const a = await start({ ...shared, MODELS_RESCAN_INTERVAL_MS: '0' }, database);
+      instances.push(a);
+      const b = await start({ ...shared, MODELS_RESCAN_INTERVAL_MS: '0' }, database);
+      instances.push(b);
+      assert.equal((await strategyOf(b.url)).activeVersion.version, 'v1');
 
-    const activated = await execute(a.url, ActivateModelVersionDocument, { strategy: S, version: 'v2' });
-    assert.equal(activated.errors, undefined);
-    const switchedAt = performance.now();
-    await eventually('B to serve v2', async () => {
-      const { data } = await execute(b.url, ServedVersionsDocument, { symbols: ['AAPL'], strategy: S });
-      return data?.predictions[0]?.model.version === 'v2' ? true : undefined;
-    }, 5_000, 20);
-    const seconds = (performance.now() - switchedAt) / 1000;
-    t.diagnostic(`B served v2 ${seconds.toFixed(3)} s after A's activation answered`);
-    assert.ok(seconds < 5, `B switched after ${seconds.toFixed(2)} s`);
-    assert.ok(b.logs.some((l) => String(l.msg).startsWith('direction-1d now served by v2') && String(l.reason).startsWith('event from dev')));
+      const activated = await execute(a.url, ActivateModelVersionDocument, { strategy: S, version: 'v2' });
+      assert.equal(activated.errors, undefined);
+      const switchedAt = performance.now();
+      await eventually(
+        'B to serve v2',
+        async () => {
+          const { data } = await execute(b.url, ServedVersionsDocument, { symbols: ['AAPL'], strategy: S });
+          return data?.predictions[0]?.model.version === 'v2' ? true : undefined;
+        },
+        5_000,
+        20,
+      );
+      const seconds = (performance.now() - switchedAt) / 1000;
+      t.diagnostic(`B served v2 ${seconds.toFixed(3)} s after A's activation answered`);
+      assert.ok(seconds < 5, `B switched after ${seconds.toFixed(2)} s`);
+      assert.ok(
+        b.logs.some((l) => String(l.msg).startsWith('direction-1d now served by v2') && String(l.reason).startsWith('event from dev')),
+      );
 
-    const c = await start({ ...shared, MODELS_RESCAN_INTERVAL_MS: '0' }, database);
-    instances.push(c);
-    assert.equal((await strategyOf(c.url)).activeVersion.version, 'v2', 'a new instance starts on the recorded version, not the newest');
-  });
-});
+      const c = await start({ ...shared, MODELS_RESCAN_INTERVAL_MS: '0' }, database);
+      instances.push(c);
+      assert.equal((await strategyOf(c.url)).activeVersion.version, 'v2', 'a new instance starts on the recorded version, not the newest');
+    });
+  },
+);

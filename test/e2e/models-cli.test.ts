@@ -64,7 +64,10 @@ describe(`npm run models (${stackName})`, () => {
 
     const refused = await models(['activate', S, 'v3bad'], env);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /^refused: cannot activate direction-1d@v3bad: model\.onnx has sha256 .*; direction-1d@v2 keeps serving$/m);
+    assert.match(
+      refused.stderr,
+      /^refused: cannot activate direction-1d@v3bad: model\.onnx has sha256 .*; direction-1d@v2 keeps serving$/m,
+    );
 
     const shadow = await models(['shadow', S, 'v1'], env);
     assert.equal(shadow.code, 0, shadow.stderr);

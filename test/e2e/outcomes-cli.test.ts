@@ -41,8 +41,19 @@ describe(`npm run outcomes (${stackName})`, () => {
     const bars = await market.fetchBars(['CA', 'CB'], { lookback: 30 });
     const rows: HistoryRow[] = [...bars.values()].flatMap((list) =>
       list.map((bar, i) => ({
-        time: bar.time, symbol: bar.symbol, strategy: 'direction-5d', modelVersion: 'v1', horizon: '5d', probability: 0.6, confidence: 0.6,
-        signal: 'BUY' as const, expectedReturn: null, intervalLevel: 0.95, intervalLow: bar.close * 0.9, intervalHigh: bar.close * 1.1, featuresHash: `c${i}`,
+        time: bar.time,
+        symbol: bar.symbol,
+        strategy: 'direction-5d',
+        modelVersion: 'v1',
+        horizon: '5d',
+        probability: 0.6,
+        confidence: 0.6,
+        signal: 'BUY' as const,
+        expectedReturn: null,
+        intervalLevel: 0.95,
+        intervalLow: bar.close * 0.9,
+        intervalHigh: bar.close * 1.1,
+        featuresHash: `c${i}`,
       })),
     );
     const database = await openDatabase(target.settings, silent);
@@ -67,7 +78,11 @@ describe(`npm run outcomes (${stackName})`, () => {
 
     const check = await openDatabase(target.settings, silent);
     try {
-      const resolved = await check.db.selectFrom('prediction_history').select(['realized_return', 'correct', 'covered']).where('realized_return', 'is not', null).execute();
+      const resolved = await check.db
+        .selectFrom('prediction_history')
+        .select(['realized_return', 'correct', 'covered'])
+        .where('realized_return', 'is not', null)
+        .execute();
       assert.equal(resolved.length, 50);
       assert.ok(resolved.every((r) => typeof r.correct === 'boolean' && typeof r.covered === 'boolean'));
     } finally {

@@ -73,7 +73,27 @@ describe(`predictions served from stored bars (${stackName})`, () => {
         const own = bars.filter((b) => b.symbol === symbol);
         const features = computeFeatures(own.slice(-FEATURE_WINDOW));
         const input = new Float32Array(manifest.features.length);
-        manifest.features.forEach((name, i) => (input[i] = features.values[['ret_1d', 'ret_5d', 'ret_20d', 'ret_60d', 'vol_20d', 'vol_ratio_5_20', 'rsi_14', 'macd_hist', 'ma_dist_20', 'ma_dist_50', 'range_pos_20', 'dollar_volume_z20', 'hl_range'].indexOf(name)]!));
+        manifest.features.forEach(
+          (name, i) =>
+            (input[i] =
+              features.values[
+                [
+                  'ret_1d',
+                  'ret_5d',
+                  'ret_20d',
+                  'ret_60d',
+                  'vol_20d',
+                  'vol_ratio_5_20',
+                  'rsi_14',
+                  'macd_hist',
+                  'ma_dist_20',
+                  'ma_dist_50',
+                  'range_pos_20',
+                  'dollar_volume_z20',
+                  'hl_range',
+                ].indexOf(name)
+              ]!),
+        );
         const out = await session.run({ features: new ort.Tensor('float32', input, [1, input.length]) });
         const raw = (out.probability!.data as Float32Array)[0]!;
         const logit = Math.log(raw / (1 - raw));
@@ -116,7 +136,10 @@ describe(`predictions served from stored bars (${stackName})`, () => {
       response = await execute(server.url, PredictionsDocument, { symbols: ['S50', 'S51', 'S50', 'S50'] });
     });
     const list = (response.data as { predictions: Array<{ symbol: string; probability: number }> }).predictions;
-    assert.deepEqual(list.map((p) => p.symbol), ['S50', 'S51', 'S50', 'S50']);
+    assert.deepEqual(
+      list.map((p) => p.symbol),
+      ['S50', 'S51', 'S50', 'S50'],
+    );
     assert.equal(list[0]!.probability, list[2]!.probability);
     assert.equal(delta[ROWS], 2);
   });
@@ -155,7 +178,10 @@ describe(`predictions served from stored bars (${stackName})`, () => {
 
   test('strategies lists each model with its offline metrics, labelled offline', async () => {
     const { data } = await execute(server.url, StrategiesDocument);
-    assert.deepEqual(data!.strategies.map((s) => s.name), ['direction-1d', 'direction-5d']);
+    assert.deepEqual(
+      data!.strategies.map((s) => s.name),
+      ['direction-1d', 'direction-5d'],
+    );
     const metrics = data!.strategies[0]!.activeVersion.offlineMetrics!;
     assert.equal(metrics.source, 'offline');
     assert.ok(metrics.sampleSize > 10_000);
@@ -179,7 +205,10 @@ describe(`cross-request batching (${stackName})`, () => {
   let server: TestGateway;
   const symbols = Array.from({ length: 200 }, (_, i) => `C${String(i).padStart(3, '0')}`);
   before(async () => {
-    server = await startTestGateway({ PREDICTIONS_CACHE_TTL_MS: '0', FEATURES_CACHE_TTL_MS: '0', MARKET_CACHE_TTL_MS: '0' }, { bars: await storedBars(symbols, 110) });
+    server = await startTestGateway(
+      { PREDICTIONS_CACHE_TTL_MS: '0', FEATURES_CACHE_TTL_MS: '0', MARKET_CACHE_TTL_MS: '0' },
+      { bars: await storedBars(symbols, 110) },
+    );
   });
   after(async () => server.close());
 
@@ -188,13 +217,19 @@ describe(`cross-request batching (${stackName})`, () => {
     const query = 'query($s: String!) { prediction(symbol: $s) { symbol probability } }';
     let responses: Array<{ status: number; body: unknown }> = [];
     const delta = await metricDeltas(server.url, [runs, FETCHES], async () => {
-      responses = await burstPost(Number(new URL(server.url).port), '/graphql', symbols.map((s) => ({ query, variables: { s } })));
+      responses = await burstPost(
+        Number(new URL(server.url).port),
+        '/graphql',
+        symbols.map((s) => ({ query, variables: { s } })),
+      );
     });
     responses.forEach((r, i) => {
       assert.equal(r.status, 200);
       assert.equal((r.body as { data: { prediction: { symbol: string } } }).data.prediction.symbol, symbols[i]);
     });
-    process.stdout.write(`# 200 concurrent requests → ${delta[FETCHES]} market fetches, ${delta[runs]} inference runs (mean batch ${(200 / delta[runs]).toFixed(1)})\n`);
+    process.stdout.write(
+      `# 200 concurrent requests → ${delta[FETCHES]} market fetches, ${delta[runs]} inference runs (mean batch ${(200 / delta[runs]).toFixed(1)})\n`,
+    );
     // Measured on an idle machine: mean batch ~7 on PostgreSQL, ~4 or ~1.8 on PGlite (whose SQL runs as
     // WASM on the event loop); on a machine at load average 20 it fell to 1.1 (179 runs). How MUCH is
     // shared depends on scheduling, so that figure belongs to bench/batching; what a test can hold on any

@@ -35,7 +35,10 @@ describe(`the gateway process (${stackName})`, () => {
       const second = spawnGateway(env);
       spawned.push(second);
       const { url: url2 } = await second.ready;
-      assert.ok(second.logs.some((l) => l.msg === 'database schema up to date'), 'second start must not migrate again');
+      assert.ok(
+        second.logs.some((l) => l.msg === 'database schema up to date'),
+        'second start must not migrate again',
+      );
       assert.equal((await execute(url2, HealthDocument)).data?.health.status, 'ok');
       second.kill('SIGTERM');
       assert.equal((await second.exited).code, 0);
@@ -44,7 +47,10 @@ describe(`the gateway process (${stackName})`, () => {
       const rows = await after.db.selectFrom('audit_log').select('action').execute();
       await after.close();
       // The first start also recorded each strategy's default model version (audited once, not per start).
-      assert.deepEqual(rows.filter((r) => !r.action.startsWith('model.')), [{ action: 'between-runs' }]);
+      assert.deepEqual(
+        rows.filter((r) => !r.action.startsWith('model.')),
+        [{ action: 'between-runs' }],
+      );
       assert.equal(rows.filter((r) => r.action === 'model.default').length, 2);
     } finally {
       for (const gateway of spawned) if (gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.kill('SIGKILL');
@@ -72,7 +78,9 @@ describe(`the gateway process (${stackName})`, () => {
       let response = '';
       raw.on('data', (chunk) => (response += chunk.toString()));
       const responded = new Promise((resolve) => raw.once('end', resolve));
-      raw.write(`POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+      raw.write(
+        `POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+      );
       raw.write(body.slice(0, 10));
       await new Promise((resolve) => setTimeout(resolve, 100));
 
@@ -109,7 +117,8 @@ describe(`the gateway process (${stackName})`, () => {
       });
       await gateway.ready;
       const deadline = Date.now() + 20_000;
-      while (!gateway.logs.some((l) => l.msg === 'signals monitor: this instance runs the monitor') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (!gateway.logs.some((l) => l.msg === 'signals monitor: this instance runs the monitor') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
       await new Promise((resolve) => setTimeout(resolve, 1_000)); // several ticks' rows, all still buffered
       gateway.kill('SIGTERM');
       const { code } = await gateway.exited;
@@ -122,7 +131,10 @@ describe(`the gateway process (${stackName})`, () => {
       assert.equal(account.writtenRows, account.acceptedRows, 'every accepted row written by the final flush');
 
       const after = await openDatabase(database.settings, logger);
-      const stored = await after.db.selectFrom('prediction_history').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+      const stored = await after.db
+        .selectFrom('prediction_history')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow();
       await after.close();
       assert.equal(Number(stored.n), account.acceptedRows);
     } finally {

@@ -66,7 +66,12 @@ describe(`production mode: no stack, SQL or path in any response (${stackName})`
   after(async () => server.close());
 
   test('fuzzed queries, variables and bodies over HTTP', async () => {
-    const auth = fc.constantFrom<Record<string, string>>({}, { authorization: `Bearer ${'adminKey'}` }, { authorization: 'Bearer sib_nope' }, { authorization: 'Bearer a.b.c' });
+    const auth = fc.constantFrom<Record<string, string>>(
+      {},
+      { authorization: `Bearer ${'adminKey'}` },
+      { authorization: 'Bearer sib_nope' },
+      { authorization: 'Bearer a.b.c' },
+    );
     const body = fc.oneof(
       fc.record({ query: queryText, variables }).map((b) => JSON.stringify(b)),
       fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
@@ -112,7 +117,16 @@ describe(`production mode: no stack, SQL or path in any response (${stackName})`
   test('hostile graphql-ws frames: no close reason or message carries a stack, SQL or path', async () => {
     const url = `${server.url.replace(/^http/, 'ws')}/graphql`;
     const frame = fc.oneof(
-      fc.record({ type: fc.constantFrom('subscribe', 'complete', 'ping', 'next', 'connection_init', 'bogus'), id: fc.oneof(fc.string({ maxLength: 4 }), fc.integer()), payload: fc.oneof(fc.anything(), fc.record({ query: queryText, variables })) }, { requiredKeys: ['type'] }).map((m) => JSON.stringify(m)),
+      fc
+        .record(
+          {
+            type: fc.constantFrom('subscribe', 'complete', 'ping', 'next', 'connection_init', 'bogus'),
+            id: fc.oneof(fc.string({ maxLength: 4 }), fc.integer()),
+            payload: fc.oneof(fc.anything(), fc.record({ query: queryText, variables })),
+          },
+          { requiredKeys: ['type'] },
+        )
+        .map((m) => JSON.stringify(m)),
       fc.string({ maxLength: 100 }),
       fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v) ?? 'null'),
     );
@@ -121,7 +135,9 @@ describe(`production mode: no stack, SQL or path in any response (${stackName})`
         const socket = new WebSocket(url, 'graphql-transport-ws');
         const received: string[] = [];
         let close = '';
-        const closed = new Promise<void>((resolve) => socket.on('close', (code, reason) => ((close = `${code} ${reason.toString()}`), resolve())));
+        const closed = new Promise<void>((resolve) =>
+          socket.on('close', (code, reason) => ((close = `${code} ${reason.toString()}`), resolve())),
+        );
         socket.on('error', () => undefined);
         socket.on('message', (data) => received.push(data.toString()));
         await new Promise<void>((resolve, reject) => socket.once('open', () => resolve()).once('error', reject));
@@ -138,4 +154,3 @@ describe(`production mode: no stack, SQL or path in any response (${stackName})`
     );
   });
 });
-

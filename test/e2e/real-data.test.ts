@@ -17,7 +17,10 @@ const dailyAdjusted = path.join(marketData, 'daily_adjusted');
 
 /** The offline-to-online path on a slice of the real data: import, train, serve, with the real CLIs. */
 test(`real data (${stackName}): three stocks are imported, train a model, and are served by it`, async () => {
-  assert.ok(existsSync(dailyAdjusted), `market data not found: looked for ${dailyAdjusted} (set SIBYL_MARKET_DATA to the folder holding daily_adjusted/)`);
+  assert.ok(
+    existsSync(dailyAdjusted),
+    `market data not found: looked for ${dailyAdjusted} (set SIBYL_MARKET_DATA to the folder holding daily_adjusted/)`,
+  );
   const work = tempDir();
   const database = await createTestDatabase();
   try {
@@ -48,13 +51,19 @@ test(`real data (${stackName}): three stocks are imported, train a model, and ar
     const server = await startTestGateway({ MODELS_DIR: modelsDir }, { database });
     try {
       const { data: strategies } = await execute(server.url, StrategiesDocument);
-      assert.deepEqual(strategies!.strategies.map((s) => `${s.name}@${s.activeVersion.version}`), ['direction-1d@slice']);
+      assert.deepEqual(
+        strategies!.strategies.map((s) => `${s.name}@${s.activeVersion.version}`),
+        ['direction-1d@slice'],
+      );
       const { data, errors } = await execute(server.url, PredictionsDocument, { symbols: ['AAPL', 'JPM', 'XOM', 'MSFT'] });
-      assert.deepEqual(data!.predictions.slice(0, 3).map((p) => [p!.symbol, p!.asOf, p!.quote.source, p!.model.version]), [
-        ['AAPL', '2021-04-21T00:00:00.000Z', 'alphavantage', 'slice'],
-        ['JPM', '2021-04-21T00:00:00.000Z', 'alphavantage', 'slice'],
-        ['XOM', '2021-04-21T00:00:00.000Z', 'alphavantage', 'slice'],
-      ]);
+      assert.deepEqual(
+        data!.predictions.slice(0, 3).map((p) => [p!.symbol, p!.asOf, p!.quote.source, p!.model.version]),
+        [
+          ['AAPL', '2021-04-21T00:00:00.000Z', 'alphavantage', 'slice'],
+          ['JPM', '2021-04-21T00:00:00.000Z', 'alphavantage', 'slice'],
+          ['XOM', '2021-04-21T00:00:00.000Z', 'alphavantage', 'slice'],
+        ],
+      );
       assert.equal(data!.predictions[3], null, 'MSFT was not imported: with bars stored, nothing is invented');
       assert.equal(errors?.[0]?.extensions?.code, 'UNKNOWN_SYMBOL');
     } finally {

@@ -36,7 +36,10 @@ describe(`request logs name the operation and role, never the key (${stackName})
 
   test('HTTP and WebSocket operations are logged with request id, operation, role and duration', async () => {
     const url = `http://127.0.0.1:${gateway.port}`;
-    await postQuery(url, 'query Cards { strategies { name } }', undefined, { authorization: `Bearer ${key}`, 'x-request-id': 'log-test-1' });
+    await postQuery(url, 'query Cards { strategies { name } }', undefined, {
+      authorization: `Bearer ${key}`,
+      'x-request-id': 'log-test-1',
+    });
     await postQuery(url, 'query Cards { strategies { name } }', undefined, { authorization: `Bearer ${key}x` });
     const client = wsClient(url, { connectionParams: { authorization: `Bearer ${key}` } });
     try {

@@ -37,7 +37,15 @@ describe(`signals from stored bars without bar events: the interval fallback (${
     await s.until((r) => r.messages.length >= 1, 20_000, 'the current prediction');
     assert.equal(s.messages[0]!.asOf, last.time.toISOString());
     // A bar lands in the store the way a vendor ingest would write it (no event): the interval finds it.
-    const next: Bar = { ...last, time: new Date(last.time.getTime() + DAY_MS), open: last.close, high: last.close * 1.02, low: last.close * 0.99, close: last.close * 1.01, adjClose: last.adjClose * 1.01 };
+    const next: Bar = {
+      ...last,
+      time: new Date(last.time.getTime() + DAY_MS),
+      open: last.close,
+      high: last.close * 1.02,
+      low: last.close * 0.99,
+      close: last.close * 1.01,
+      adjClose: last.adjClose * 1.01,
+    };
     await new BarsRepository(server.gateway.database.db).upsert([next]);
     await s.until((r) => r.messages.length >= 2, 20_000, 'the new bar’s prediction');
     assert.equal(s.messages[1]!.asOf, next.time.toISOString());

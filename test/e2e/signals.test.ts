@@ -13,7 +13,8 @@ const TICK_MS = 400;
 // tests' symbols may still be computed for direction-1d while it measures.
 const RUNS_5D = 'sibyl_inference_runs_total{strategy="direction-5d",version="v1"}';
 const PUBLISHED_5D = 'sibyl_signals_published_total{strategy="direction-5d"}';
-const FULL = 'symbol strategy horizon asOf signal probability confidence stale featuresHash quote { symbol time close source } model { strategy version active } interval(level: 0.9) { level low high }';
+const FULL =
+  'symbol strategy horizon asOf signal probability confidence stale featuresHash quote { symbol time close source } model { strategy version active } interval(level: 0.9) { level low high }';
 
 describe(`live signals over graphql-ws (${stackName})`, () => {
   let server: TestGateway;
@@ -31,7 +32,8 @@ describe(`live signals over graphql-ws (${stackName})`, () => {
   };
   const gaugeSettles = async (value: number) => {
     const deadline = Date.now() + 5_000;
-    while ((await metricValue(server.url, 'sibyl_subscriptions_active')) !== value && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while ((await metricValue(server.url, 'sibyl_subscriptions_active')) !== value && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     assert.equal(await metricValue(server.url, 'sibyl_subscriptions_active'), value);
   };
   before(async () => {
@@ -53,11 +55,21 @@ describe(`live signals over graphql-ws (${stackName})`, () => {
       const own = s.messages.filter((m) => m.symbol === symbol);
       assert.ok(own.length >= 2, `${symbol}: ${own.length} messages`);
       const times = own.map((m) => Date.parse(m.asOf));
-      assert.deepEqual(times, [...times].sort((a, b) => a - b), 'asOf ascends');
+      assert.deepEqual(
+        times,
+        [...times].sort((a, b) => a - b),
+        'asOf ascends',
+      );
       assert.equal(new Set(times).size, times.length, 'one message per bar');
     }
     for (const m of s.messages) {
-      assert.deepEqual(Object.keys(m).sort(), FULL.replace(/\{[^}]*\}|\([^)]*\)/g, '').split(/\s+/).filter(Boolean).sort());
+      assert.deepEqual(
+        Object.keys(m).sort(),
+        FULL.replace(/\{[^}]*\}|\([^)]*\)/g, '')
+          .split(/\s+/)
+          .filter(Boolean)
+          .sort(),
+      );
       const quote = m.quote as { symbol: string; time: string; close: number; source: string };
       assert.equal(quote.symbol, m.symbol);
       assert.equal(quote.time, m.asOf, 'the quote is the bar the prediction was made on');
@@ -88,10 +100,15 @@ describe(`live signals over graphql-ws (${stackName})`, () => {
     await confident.until((r) => r.messages.length > 0, 10_000, 'a confident message');
     const from = Date.parse(confident.messages[0]!.asOf);
     const lastTick = Date.parse(all.ticks().at(-1)!);
-    const expected = all.messages.filter((m) => m.confidence >= threshold && Date.parse(m.asOf) >= from && Date.parse(m.asOf) < lastTick).map(key);
+    const expected = all.messages
+      .filter((m) => m.confidence >= threshold && Date.parse(m.asOf) >= from && Date.parse(m.asOf) < lastTick)
+      .map(key);
     const got = new Set(confident.messages.map(key));
     for (const k of expected) assert.ok(got.has(k), `missing ${k}`);
-    assert.ok(all.messages.some((m) => m.confidence < threshold), 'the filter had something to remove');
+    assert.ok(
+      all.messages.some((m) => m.confidence < threshold),
+      'the filter had something to remove',
+    );
     all.dispose();
     confident.dispose();
   });
@@ -148,7 +165,10 @@ describe(`live signals over graphql-ws (${stackName})`, () => {
   test('100 subscribers to the same symbols cost one inference run per tick per model', async () => {
     const symbols = ['AAPL', 'MSFT', 'NVDA', 'XOM'];
     const connections = Array.from({ length: 5 }, () => client());
-    const subscribers = Array.from({ length: 100 }, (_, i) => new SignalRecorder(connections[i % 5]!, { symbols, strategy: 'direction-5d' }));
+    const subscribers = Array.from(
+      { length: 100 },
+      (_, i) => new SignalRecorder(connections[i % 5]!, { symbols, strategy: 'direction-5d' }),
+    );
     await Promise.all(subscribers.map((s) => s.until((r) => r.ticks().length >= 1, 30_000, 'a first tick')));
     const reference = subscribers[0]!;
     // Runs and publications of the same tick are counted a few ms apart (inference, then publish); a
@@ -156,7 +176,13 @@ describe(`live signals over graphql-ws (${stackName})`, () => {
     const counters = async () => {
       for (;;) {
         const text = await (await fetch(`${server.url}/metrics`)).text();
-        const value = (series: string) => Number(text.split('\n').find((l) => l.startsWith(`${series} `))?.slice(series.length + 1) ?? 0);
+        const value = (series: string) =>
+          Number(
+            text
+              .split('\n')
+              .find((l) => l.startsWith(`${series} `))
+              ?.slice(series.length + 1) ?? 0,
+          );
         const runs = value(RUNS_5D);
         const published = value(PUBLISHED_5D);
         if (runs * symbols.length === published) return { runs, published };
@@ -173,7 +199,9 @@ describe(`live signals over graphql-ws (${stackName})`, () => {
     assert.ok(ticks >= 3, `${ticks} ticks published`);
     assert.equal(runs, ticks, `${runs} inference runs for ${ticks} published ticks of ${symbols.length} symbols, with 100 subscribers`);
     const last = reference.ticks().at(-1)!;
-    await Promise.all(subscribers.map((s) => s.until((r) => r.messages.filter((m) => m.asOf === last).length === symbols.length, 10_000, 'the last tick')));
+    await Promise.all(
+      subscribers.map((s) => s.until((r) => r.messages.filter((m) => m.asOf === last).length === symbols.length, 10_000, 'the last tick')),
+    );
     for (const s of subscribers) s.dispose();
   });
 
@@ -195,7 +223,10 @@ describe(`live signals over graphql-ws (${stackName})`, () => {
     assert.equal(new Set(got).size, got.length, 'no duplicates');
     assert.ok(back.messages.every((m) => Date.parse(m.asOf) > Date.parse(lastSeen)));
     // Exactly what a client that never left received over the same stretch, in the same order.
-    const expected = reference.messages.filter((m) => Date.parse(m.asOf) > Date.parse(lastSeen)).map(key).slice(0, got.length);
+    const expected = reference.messages
+      .filter((m) => Date.parse(m.asOf) > Date.parse(lastSeen))
+      .map(key)
+      .slice(0, got.length);
     assert.deepEqual(got, expected);
     assert.ok(back.ticks().length >= 13 && got.length >= 13 * symbols.length - symbols.length);
     reference.dispose();

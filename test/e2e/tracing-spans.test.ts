@@ -63,23 +63,36 @@ describe(`trace structure, in-memory exporter (${stackName})`, () => {
     await server.gateway.history.flush();
     exporter.reset();
 
-    const response = await postQuery(server.url, 'query Cards { predictions(symbols: ["AAPL", "MSFT"]) { symbol signal history(last: 2) { confidence } } }');
+    const response = await postQuery(
+      server.url,
+      'query Cards { predictions(symbols: ["AAPL", "MSFT"]) { symbol signal history(last: 2) { confidence } } }',
+    );
     assert.equal(response.errors, undefined);
     const request = only(spans(), 'graphql.request');
     assert.equal(parentOf(request), undefined, 'the request span is the root');
     assert.equal(request.attributes['graphql.operation.type'], 'query');
     assert.equal(request.attributes['graphql.operation.name'], 'Cards');
     const trace = traceOf(request);
-    for (const phase of ['graphql.parse', 'graphql.validate', 'graphql.execute']) assert.equal(parentOf(only(trace, phase)), idOf(request), `${phase} is a child of the request`);
+    for (const phase of ['graphql.parse', 'graphql.validate', 'graphql.execute'])
+      assert.equal(parentOf(only(trace, phase)), idOf(request), `${phase} is a child of the request`);
     for (const name of ['market.fetch', 'features.compute', 'inference.run', 'sql.query']) {
-      assert.ok(trace.some((s) => s.name === name), `${name} in the request's trace (${trace.map((s) => s.name).join(', ')})`);
+      assert.ok(
+        trace.some((s) => s.name === name),
+        `${name} in the request's trace (${trace.map((s) => s.name).join(', ')})`,
+      );
     }
     assertOneTree(trace, request);
 
     const features = only(trace, 'features.compute');
     assert.equal(features.attributes['sibyl.symbols'], 2);
     const history = trace.find((s) => s.name === 'sql.query' && String(s.attributes['db.statement']).includes('prediction_history'));
-    assert.ok(history, `a sql.query reading prediction_history: ${trace.filter((s) => s.name === 'sql.query').map((s) => s.attributes['db.statement']).join(' | ')}`);
+    assert.ok(
+      history,
+      `a sql.query reading prediction_history: ${trace
+        .filter((s) => s.name === 'sql.query')
+        .map((s) => s.attributes['db.statement'])
+        .join(' | ')}`,
+    );
     assert.equal(history.attributes['db.system'], 'postgresql');
     assert.equal(history.attributes['db.operation'], 'SELECT');
     assert.equal(history.attributes['sibyl.db.engine'], server.gateway.database.engine);
@@ -94,7 +107,10 @@ describe(`trace structure, in-memory exporter (${stackName})`, () => {
     await server.gateway.database.db.selectFrom('api_keys').select('id').execute();
     // Only this query is judged: the synthetic market keeps ticking, and a monitor tick is a trace of its own.
     const ours = spans().filter((s) => s.name === 'sql.query' && /api_keys/.test(String(s.attributes['db.statement'])));
-    assert.deepEqual(ours.map((s) => s.name), []);
+    assert.deepEqual(
+      ours.map((s) => s.name),
+      [],
+    );
   });
 
   test('graphql-ws query: graphql.ws.operation is the root, with parse/validate/execute children and the work inside', async () => {
@@ -107,7 +123,8 @@ describe(`trace structure, in-memory exporter (${stackName})`, () => {
     assert.equal(operation.attributes['graphql.operation.type'], 'query');
     assert.equal(operation.attributes['graphql.operation.name'], 'One');
     const trace = traceOf(operation);
-    for (const phase of ['graphql.parse', 'graphql.validate', 'graphql.execute']) assert.equal(parentOf(only(trace, phase)), idOf(operation), `${phase} is a child of the operation`);
+    for (const phase of ['graphql.parse', 'graphql.validate', 'graphql.execute'])
+      assert.equal(parentOf(only(trace, phase)), idOf(operation), `${phase} is a child of the operation`);
     const execute = only(trace, 'graphql.execute');
     for (const name of ['market.fetch', 'features.compute', 'inference.run']) {
       const span = only(trace, name);
@@ -126,10 +143,16 @@ describe(`trace structure, in-memory exporter (${stackName})`, () => {
     const operation = only(spans(), 'graphql.ws.operation', (s) => s.attributes['graphql.operation.type'] === 'subscription');
     assert.equal(parentOf(operation), undefined);
     const start = traceOf(operation);
-    for (const phase of ['graphql.parse', 'graphql.validate', 'graphql.subscribe']) assert.equal(parentOf(only(start, phase)), idOf(operation), `${phase} is a child of the subscription's operation`);
+    for (const phase of ['graphql.parse', 'graphql.validate', 'graphql.subscribe'])
+      assert.equal(parentOf(only(start, phase)), idOf(operation), `${phase} is a child of the subscription's operation`);
 
     const events = spans().filter((s) => s.name === 'graphql.ws.event' && s.links.some((l) => l.context.spanId === idOf(operation)));
-    assert.ok(events.length >= 1, `an event span linked to the subscription (${spans().map((s) => s.name).join(', ')})`);
+    assert.ok(
+      events.length >= 1,
+      `an event span linked to the subscription (${spans()
+        .map((s) => s.name)
+        .join(', ')})`,
+    );
     const event = events[0]!;
     assert.equal(parentOf(event), undefined, 'each event is the root of its own trace');
     assert.notEqual(event.spanContext().traceId, operation.spanContext().traceId);
@@ -139,10 +162,19 @@ describe(`trace structure, in-memory exporter (${stackName})`, () => {
 
     // The work behind the event: the signals monitor's tick, a trace of its own.
     const monitor = spans().find((s) => s.name === 'signals.tick' && traceOf(s).some((c) => c.name === 'inference.run'));
-    assert.ok(monitor, `a signals.tick trace with inference (${spans().map((s) => s.name).join(', ')})`);
+    assert.ok(
+      monitor,
+      `a signals.tick trace with inference (${spans()
+        .map((s) => s.name)
+        .join(', ')})`,
+    );
     assert.equal(parentOf(monitor), undefined);
     const work = traceOf(monitor);
-    for (const name of ['market.fetch', 'features.compute', 'inference.run']) assert.ok(work.some((s) => s.name === name), `${name} in the monitor's tick`);
+    for (const name of ['market.fetch', 'features.compute', 'inference.run'])
+      assert.ok(
+        work.some((s) => s.name === name),
+        `${name} in the monitor's tick`,
+      );
     assertOneTree(work, monitor);
   });
 });

@@ -32,7 +32,11 @@ describe(`OpenTelemetry tracing to an OTLP/HTTP collector (${stackName})`, () =>
     });
     await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
     const { port } = collector.address() as AddressInfo;
-    server = await startTestGateway({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, PREDICTIONS_CACHE_TTL_MS: '0', MARKET_CACHE_TTL_MS: '0' });
+    server = await startTestGateway({
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+      PREDICTIONS_CACHE_TTL_MS: '0',
+      MARKET_CACHE_TTL_MS: '0',
+    });
   });
   after(async () => {
     collector.close();

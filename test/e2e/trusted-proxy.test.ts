@@ -23,7 +23,12 @@ describe(`client address behind a proxy (${stackName})`, () => {
   let trusting: TestGateway;
   let plain: TestGateway;
   before(async () => {
-    trusting = await startTestGateway({ AUTH_MODE: 'apikey', RATE_LIMIT_POINTS: BUDGET, RATE_LIMIT_WINDOW_S: '600', TRUST_PROXY: '127.0.0.1/32, ::1' });
+    trusting = await startTestGateway({
+      AUTH_MODE: 'apikey',
+      RATE_LIMIT_POINTS: BUDGET,
+      RATE_LIMIT_WINDOW_S: '600',
+      TRUST_PROXY: '127.0.0.1/32, ::1',
+    });
     plain = await startTestGateway({ AUTH_MODE: 'apikey', RATE_LIMIT_POINTS: BUDGET, RATE_LIMIT_WINDOW_S: '600' });
   });
   after(async () => {
@@ -48,7 +53,12 @@ describe(`client address behind a proxy (${stackName})`, () => {
 
 describe(`a proxy list that does not include the caller (${stackName})`, () => {
   test('a connection from an address outside TRUST_PROXY is its own client, whatever X-Forwarded-For says', async () => {
-    const server = await startTestGateway({ AUTH_MODE: 'apikey', RATE_LIMIT_POINTS: BUDGET, RATE_LIMIT_WINDOW_S: '600', TRUST_PROXY: '10.0.0.0/8' });
+    const server = await startTestGateway({
+      AUTH_MODE: 'apikey',
+      RATE_LIMIT_POINTS: BUDGET,
+      RATE_LIMIT_WINDOW_S: '600',
+      TRUST_PROXY: '10.0.0.0/8',
+    });
     try {
       for (let i = 0; i < 3; i++) assert.equal(await spend(server, `203.0.113.${i + 1}`), 'ok');
       assert.equal(await spend(server, '203.0.113.99'), 'RATE_LIMITED');

@@ -42,7 +42,14 @@ describe(`symbols with extreme stored bars (${stackName})`, () => {
       // The issue's import: 1e-320, then 1e308: the 1-bar log return is Infinity.
       ...withLast(base.get('SPIKE')!, { open: 1e-320, high: 1e-320, low: 1e-320, close: 1e-320, adjClose: 1e-320 }, huge),
       // Finite features and probability, but the price interval around a 1e308 close overflows.
-      ...withLast(base.get('WIDE')!, { open: 1.79e308, high: 1.79e308, low: 1.79e308, close: 1.79e308, adjClose: base.get('WIDE')!.at(-1)!.adjClose, volume: 0 }),
+      ...withLast(base.get('WIDE')!, {
+        open: 1.79e308,
+        high: 1.79e308,
+        low: 1.79e308,
+        close: 1.79e308,
+        adjClose: base.get('WIDE')!.at(-1)!.adjClose,
+        volume: 0,
+      }),
     ].map((bar) => ({ ...bar, source: 'test-feed' }));
     server = await startTestGateway({}, { bars });
   });
@@ -53,8 +60,12 @@ describe(`symbols with extreme stored bars (${stackName})`, () => {
     for (const strategy of ['direction-1d', 'direction-5d']) {
       const { data, errors } = await execute(server.url, PredictionsDocument, { symbols, strategy, level: 0.99 });
       const list = data!.predictions;
-      assert.deepEqual(list.map((p) => p?.symbol ?? null), ['OK1', null, null, null, 'OK2']);
-      for (const p of [list[0]!, list[4]!]) assert.ok(Number.isFinite(p.probability) && Number.isFinite(p.interval.high) && Number.isFinite(p.interval.low));
+      assert.deepEqual(
+        list.map((p) => p?.symbol ?? null),
+        ['OK1', null, null, null, 'OK2'],
+      );
+      for (const p of [list[0]!, list[4]!])
+        assert.ok(Number.isFinite(p.probability) && Number.isFinite(p.interval.high) && Number.isFinite(p.interval.low));
       assert.deepEqual(
         errors?.map((e) => [e.path?.join('.'), e.extensions?.code]),
         [
@@ -73,7 +84,13 @@ describe(`symbols with extreme stored bars (${stackName})`, () => {
     assert.equal(again.errors?.[0]?.extensions?.code, 'MODEL_OUTPUT_INVALID');
 
     assert.equal(await server.gateway.history.flush(), true);
-    const recorded = await server.gateway.database.db.selectFrom('prediction_history').select(['symbol', 'strategy']).distinct().orderBy('symbol').orderBy('strategy').execute();
+    const recorded = await server.gateway.database.db
+      .selectFrom('prediction_history')
+      .select(['symbol', 'strategy'])
+      .distinct()
+      .orderBy('symbol')
+      .orderBy('strategy')
+      .execute();
     assert.deepEqual(
       recorded.map((r) => `${r.symbol}/${r.strategy}`),
       ['OK1/direction-1d', 'OK1/direction-5d', 'OK2/direction-1d', 'OK2/direction-5d'],
@@ -87,7 +104,10 @@ describe(`symbols with extreme stored bars (${stackName})`, () => {
         client,
         '{ predictions(symbols: ["DVOL", "OK1", "WIDE"]) { symbol probability interval(level: 0.99) { high } explanation { baseline factors { value contribution } } } }',
       );
-      assert.deepEqual(data?.predictions.map((p) => p?.symbol ?? null), [null, 'OK1', null]);
+      assert.deepEqual(
+        data?.predictions.map((p) => p?.symbol ?? null),
+        [null, 'OK1', null],
+      );
       assert.equal(data!.predictions[1]!.explanation.factors.length, 13);
       assert.deepEqual(
         errors?.map((e) => [e.path?.join('.'), e.extensions?.code]),

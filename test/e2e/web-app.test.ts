@@ -31,7 +31,11 @@ describe('web app serving', { timeout: 120_000 }, () => {
     assert.match(asset.headers.get('cache-control') ?? '', /immutable/);
     await asset.arrayBuffer(); // read every body: an unread one keeps its connection busy and stalls the drain
     assert.ok(readdirSync(path.join(WEB_DIST, 'assets')).length > 0);
-    const graphql = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ symbols }' }) });
+    const graphql = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ symbols }' }),
+    });
     const body = (await graphql.json()) as { data: { symbols: string[] } };
     assert.ok(body.data.symbols.includes('AAPL'));
     const live = await fetch(`${server.url}/health/live`);

@@ -22,7 +22,8 @@ const UNIVERSE = ['AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'BRK.
 const symbols = (n: number) => Array.from({ length: n }, (_, i) => UNIVERSE[i % UNIVERSE.length]!);
 const spreads = (name: string) => Array.from({ length: 30 }, () => `...${name}`).join(' ');
 const FRAGMENTS = `fragment A on Query { ${spreads('B')} } fragment B on Query { ${spreads('C')} } fragment C on Query { __typename }`;
-const PREDICTION = 'symbol strategy horizon asOf signal probability confidence expectedReturn stale featuresHash interval { level low high } quote { open high low close volume time source } model { version features }';
+const PREDICTION =
+  'symbol strategy horizon asOf signal probability confidence expectedReturn stale featuresHash interval { level low high } quote { open high low close volume time source } model { version features }';
 
 /** The viewer's: a 900-spread fragment tree (which made the cost unknown) and 28 aliased 200-symbol predictions. */
 const VIEWER_ATTACK = `query V($s: [String!]!) { ...A ${Array.from({ length: 28 }, (_, i) => `p${i}: predictions(symbols: $s) { ${PREDICTION} }`).join(' ')} } ${FRAGMENTS}`;
@@ -58,13 +59,20 @@ describe(`abuse of issue 17 against a production gateway process (${stackName})`
     try {
       await migrateToLatest(direct.db);
       const service = new ApiKeysService(new ApiKeysRepository(direct.db), new AuditLog(direct.db));
-      for (const role of ['viewer', 'analyst'] as const) keys[role] = (await service.create({ name: `abuse ${role}`, role, actor: 'test' })).key;
+      for (const role of ['viewer', 'analyst'] as const)
+        keys[role] = (await service.create({ name: `abuse ${role}`, role, actor: 'test' })).key;
     } finally {
       await direct.close();
     }
-    gateway = spawnGateway({ ...database.env, ...testRedisEnv(), NODE_ENV: 'production', AUTH_MODE: 'apikey', SYNTHETIC_TICK_MS: '0',
+    gateway = spawnGateway({
+      ...database.env,
+      ...testRedisEnv(),
+      NODE_ENV: 'production',
+      AUTH_MODE: 'apikey',
+      SYNTHETIC_TICK_MS: '0',
       // A rate budget no test reaches, so what holds the admitted operations back is the in-flight budget.
-      RATE_LIMIT_POINTS: '100000000' });
+      RATE_LIMIT_POINTS: '100000000',
+    });
     ({ url } = await gateway.ready);
   });
   after(async () => {
@@ -101,7 +109,8 @@ describe(`abuse of issue 17 against a production gateway process (${stackName})`
       socket.on('message', (data: Buffer) => {
         const message = JSON.parse(data.toString()) as { type: string; id?: string; payload: unknown };
         if (message.type === 'connection_ack') settle?.resolve();
-        if (message.id && !answers.has(message.id) && (message.type === 'next' || message.type === 'error')) answers.set(message.id, message);
+        if (message.id && !answers.has(message.id) && (message.type === 'next' || message.type === 'error'))
+          answers.set(message.id, message);
         if (answers.size === expected) settle?.resolve();
       });
     });
@@ -126,7 +135,8 @@ describe(`abuse of issue 17 against a production gateway process (${stackName})`
   async function overSocket(role: Role, messages: string[]): Promise<Array<{ type: string; payload: unknown }>> {
     return (await connect(role)).ask(messages);
   }
-  const subscribe = (id: number, query: string, variablesJson: string) => `{"id":"${id}","type":"subscribe","payload":{"query":${JSON.stringify(query)},"variables":${variablesJson}}}`;
+  const subscribe = (id: number, query: string, variablesJson: string) =>
+    `{"id":"${id}","type":"subscribe","payload":{"query":${JSON.stringify(query)},"variables":${variablesJson}}}`;
 
   test('every attack at once: coded refusals, the process stays up, RSS under 1 GB', async (t) => {
     const idle = rssBytes(gateway.child.pid!);
@@ -157,7 +167,12 @@ describe(`abuse of issue 17 against a production gateway process (${stackName})`
         Promise.all(Array.from({ length: 20 }, () => post('analyst', ANALYST_BUCKETS, {}))),
         bucketsSocket.ask(Array.from({ length: 10 }, (_, i) => subscribe(i, ANALYST_BUCKETS, '{}'))),
       ]);
-      const deepWs = await overSocket('viewer', Array.from({ length: 10 }, (_, i) => subscribe(i, 'query($s: [String!]!) { predictions(symbols: $s) { symbol } }', `{"s":${deepJson(5_000)}}`)));
+      const deepWs = await overSocket(
+        'viewer',
+        Array.from({ length: 10 }, (_, i) =>
+          subscribe(i, 'query($s: [String!]!) { predictions(symbols: $s) { symbol } }', `{"s":${deepJson(5_000)}}`),
+        ),
+      );
 
       for (const answer of [...http, ...analystHttp]) {
         assert.equal(answer.status, 400);
@@ -165,7 +180,8 @@ describe(`abuse of issue 17 against a production gateway process (${stackName})`
         assert.equal(answer.errors?.[0]?.extensions?.code, 'QUERY_TOO_COMPLEX', JSON.stringify(answer.errors).slice(0, 200));
       }
       // Refused before their rows are read: 28 × 10,000 possible buckets is past MAX_RESPONSE_ITEMS.
-      for (const answer of bucketsHttp) assert.deepEqual([answer.status, answer.data, answer.errors?.[0]?.extensions?.limit], [400, undefined, 'responseItems']);
+      for (const answer of bucketsHttp)
+        assert.deepEqual([answer.status, answer.data, answer.errors?.[0]?.extensions?.limit], [400, undefined, 'responseItems']);
       // Refused while executing: an execution result (`next`) carrying only the error.
       for (const answer of bucketsWs) {
         assert.equal(answer.type, 'next');
@@ -186,7 +202,11 @@ describe(`abuse of issue 17 against a production gateway process (${stackName})`
         const code = answer.errors ? String(answer.errors[0]?.extensions?.code) : 'ok';
         codes.set(code, (codes.get(code) ?? 0) + 1);
       }
-      assert.deepEqual([...codes.keys()].filter((code) => code !== 'ok' && code !== 'RATE_LIMITED'), [], JSON.stringify([...codes]));
+      assert.deepEqual(
+        [...codes.keys()].filter((code) => code !== 'ok' && code !== 'RATE_LIMITED'),
+        [],
+        JSON.stringify([...codes]),
+      );
       assert.ok((codes.get('ok') ?? 0) > 0, 'admitted operations are served');
       t.diagnostic(`100 admitted operations of cost 4,680 at once: ${JSON.stringify(Object.fromEntries(codes))}`);
     } finally {
@@ -196,9 +216,16 @@ describe(`abuse of issue 17 against a production gateway process (${stackName})`
     assert.ok(peak > 0 && peak < 1024 ** 3, `peak RSS ${(peak / 1024 ** 2).toFixed(0)} MB`);
     const after = await post('viewer', 'query($s: [String!]!) { predictions(symbols: $s) { symbol signal } }', { s: ['AAPL'] });
     assert.equal(after.errors, undefined, JSON.stringify(after.errors));
-    const chart = await post('analyst', 'query { confidenceHistory(symbol: "AAPL", bucket: "1 day", from: "2020-01-01T00:00:00Z") { time } }', {});
+    const chart = await post(
+      'analyst',
+      'query { confidenceHistory(symbol: "AAPL", bucket: "1 day", from: "2020-01-01T00:00:00Z") { time } }',
+      {},
+    );
     assert.equal(chart.errors, undefined, `one long confidenceHistory is served: ${JSON.stringify(chart.errors)}`);
-    assert.ok(!gateway.logs.some((line) => line.level === 50 || line.level === 60), `nothing logged at error level: ${JSON.stringify(gateway.logs.filter((l) => (l.level as number) >= 50)).slice(0, 500)}`);
+    assert.ok(
+      !gateway.logs.some((line) => line.level === 50 || line.level === 60),
+      `nothing logged at error level: ${JSON.stringify(gateway.logs.filter((l) => (l.level as number) >= 50)).slice(0, 500)}`,
+    );
     t.diagnostic(`RSS idle ${(idle / 1024 ** 2).toFixed(0)} MB, peak ${(peak / 1024 ** 2).toFixed(0)} MB`);
   });
 });

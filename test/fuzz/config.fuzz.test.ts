@@ -13,7 +13,21 @@ const value = fc.oneof(
   fc.string({ unit: 'grapheme' }),
   fc.integer().map(String),
   fc.double().map(String),
-  fc.constantFrom('true', 'false', 'yes', '0', '', ' ', '-1', '1e9', 'NaN', 'Infinity', 'production', 'postgres://u:hunter2@h:1/db', 'redis://:hunter2@x:6379'),
+  fc.constantFrom(
+    'true',
+    'false',
+    'yes',
+    '0',
+    '',
+    ' ',
+    '-1',
+    '1e9',
+    'NaN',
+    'Infinity',
+    'production',
+    'postgres://u:hunter2@h:1/db',
+    'redis://:hunter2@x:6379',
+  ),
   fc.webUrl().map((url) => url.replace(/^https?:/, 'postgres:')),
 );
 

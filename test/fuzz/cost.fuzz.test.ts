@@ -78,7 +78,9 @@ describe(`fragment graphs against a gateway (${stackName})`, () => {
       const response = await fetch(`${server.url}/graphql`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ query: `{ ${SYMBOLS.map((s, i) => `s${i}: prediction(symbol: "${s}") { history(last: 5) { time } }`).join(' ')} }` }),
+        body: JSON.stringify({
+          query: `{ ${SYMBOLS.map((s, i) => `s${i}: prediction(symbol: "${s}") { history(last: 5) { time } }`).join(' ')} }`,
+        }),
       });
       const { data } = (await response.json()) as { data?: Record<string, { history: unknown[] }> };
       if (data && Object.values(data).every((p) => p.history.length === 5)) break;
@@ -93,7 +95,11 @@ describe(`fragment graphs against a gateway (${stackName})`, () => {
     const codes = new Set<string>();
     await fc.assert(
       fc.asyncProperty(operations, async (query) => {
-        const response = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });
+        const response = await fetch(`${server.url}/graphql`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ query }),
+        });
         const body = (await response.json()) as { data?: unknown; errors?: GraphQLFormattedError[] };
         assert.ok(response.status < 500, `${response.status} for ${query}: ${JSON.stringify(body).slice(0, 300)}`);
         for (const error of body.errors ?? []) assert.equal(typeof error.extensions?.code, 'string', JSON.stringify(error));
@@ -115,6 +121,9 @@ describe(`fragment graphs against a gateway (${stackName})`, () => {
       }),
       { numRuns: 80, seed: 17 },
     );
-    assert.ok(seen.served > 20, `enough generated operations are served to compare (${JSON.stringify(seen)}, refused with ${[...codes].join(', ')})`);
+    assert.ok(
+      seen.served > 20,
+      `enough generated operations are served to compare (${JSON.stringify(seen)}, refused with ${[...codes].join(', ')})`,
+    );
   });
 });

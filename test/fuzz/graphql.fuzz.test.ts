@@ -72,7 +72,9 @@ describe(`GraphQL over HTTP fuzz (${stackName})`, () => {
     const variables = fc.oneof(
       fc.record({ symbols: fc.anything(), strategy: fc.anything(), level: fc.anything() }, { requiredKeys: [] }),
       fc.record({
-        symbols: fc.array(fc.oneof(fc.constantFrom(...SYMBOLS, 'ZZZZ', 'aapl', '', 'A'.repeat(50), 'BRK.B', '../x'), fc.string()), { maxLength: 6 }),
+        symbols: fc.array(fc.oneof(fc.constantFrom(...SYMBOLS, 'ZZZZ', 'aapl', '', 'A'.repeat(50), 'BRK.B', '../x'), fc.string()), {
+          maxLength: 6,
+        }),
         strategy: fc.oneof(fc.constantFrom('direction-1d', 'direction-5d', 'nope', ''), fc.string()),
         level: fc.oneof(fc.constantFrom(0.8, 0.9, 0.95, 0.99, 0, 1, -1, 2), fc.double()),
       }),
@@ -91,7 +93,11 @@ describe(`GraphQL over HTTP fuzz (${stackName})`, () => {
       fc.jsonValue().map((v) => ({ text: JSON.stringify(v), type: 'application/json' })),
       fc.string({ maxLength: 200 }).map((text) => ({ text, type: 'application/json' })),
       fc.string({ maxLength: 200 }).map((text) => ({ text, type: 'text/plain' })),
-      fc.record({ query: fc.anything(), variables: fc.anything(), operationName: fc.anything(), extensions: fc.anything() }, { requiredKeys: [] })
+      fc
+        .record(
+          { query: fc.anything(), variables: fc.anything(), operationName: fc.anything(), extensions: fc.anything() },
+          { requiredKeys: [] },
+        )
         .map((v) => ({ text: JSON.stringify(v) ?? 'null', type: 'application/json' })),
     );
     await fc.assert(

@@ -61,11 +61,17 @@ describe(`graphql-ws fuzz (${stackName})`, () => {
 
   const protocolMessage = fc.record(
     {
-      type: fc.oneof(fc.constantFrom('connection_init', 'subscribe', 'complete', 'ping', 'pong', 'next', 'error', 'connection_ack'), fc.string()),
+      type: fc.oneof(
+        fc.constantFrom('connection_init', 'subscribe', 'complete', 'ping', 'pong', 'next', 'error', 'connection_ack'),
+        fc.string(),
+      ),
       id: fc.oneof(fc.uuid(), fc.string({ maxLength: 5 }), fc.integer(), fc.constant(null)),
       payload: fc.oneof(
         fc.anything(),
-        fc.record({ query: fc.oneof(fc.constant(VALID), fc.string({ maxLength: 80 }), fc.anything()), variables: fc.anything() }, { requiredKeys: [] }),
+        fc.record(
+          { query: fc.oneof(fc.constant(VALID), fc.string({ maxLength: 80 }), fc.anything()), variables: fc.anything() },
+          { requiredKeys: [] },
+        ),
       ),
     },
     { requiredKeys: ['type'] },
@@ -82,7 +88,10 @@ describe(`graphql-ws fuzz (${stackName})`, () => {
       fc.asyncProperty(fc.array(frame, { minLength: 1, maxLength: 4 }), async (frames) => {
         const { close } = await session(frames);
         if (close) {
-          assert.ok(close.code === 1009 || (close.code >= 4400 && close.code < 4500), `closed with ${close.code} ${close.reason} after ${JSON.stringify(frames).slice(0, 300)}`);
+          assert.ok(
+            close.code === 1009 || (close.code >= 4400 && close.code < 4500),
+            `closed with ${close.code} ${close.reason} after ${JSON.stringify(frames).slice(0, 300)}`,
+          );
           assert.ok(close.reason.length > 0, 'a close says why');
           assert.doesNotMatch(close.reason, /\n\s+at |node_modules/);
         }
@@ -99,7 +108,9 @@ describe(`graphql-ws fuzz (${stackName})`, () => {
   });
 
   test('an oversized frame is refused by closing, and the server goes on', async () => {
-    const { close } = await session([{ kind: 'text', data: JSON.stringify({ type: 'subscribe', id: '1', payload: { query: `{ ${'a'.repeat(100_000)} }` } }) }]);
+    const { close } = await session([
+      { kind: 'text', data: JSON.stringify({ type: 'subscribe', id: '1', payload: { query: `{ ${'a'.repeat(100_000)} }` } }) },
+    ]);
     assert.ok(close && close.code >= 4400 && close.code < 4500, JSON.stringify(close));
   });
 

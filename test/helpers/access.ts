@@ -3,7 +3,11 @@ import { AuditLog } from '../../src/modules/audit/index.js';
 import type { TestGateway } from './gateway.js';
 
 /** The API-key service over a test gateway's own database: what `npm run keys` does, in-process. */
-export function apiKeysOf(server: TestGateway): { keys: ApiKeysService; audit: AuditLog; create(role: Role, name?: string): Promise<{ key: string; id: string }> } {
+export function apiKeysOf(server: TestGateway): {
+  keys: ApiKeysService;
+  audit: AuditLog;
+  create(role: Role, name?: string): Promise<{ key: string; id: string }>;
+} {
   const audit = new AuditLog(server.gateway.database.db);
   const keys = new ApiKeysService(new ApiKeysRepository(server.gateway.database.db), audit);
   return {

@@ -42,7 +42,16 @@ export async function launchBrowser(): Promise<Browser> {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
     viewport: { width: 1360, height: 900 },
   });
   const page = context.pages()[0] ?? (await context.newPage());
@@ -70,7 +79,11 @@ export async function launchBrowser(): Promise<Browser> {
 export async function paintedPixels(page: Page, selector: string): Promise<number> {
   return page.$eval(selector, (element) => {
     // Typed structurally: the test project has no DOM types.
-    type Canvas = { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } };
+    type Canvas = {
+      width: number;
+      height: number;
+      getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } };
+    };
     const c = element as unknown as Canvas;
     const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     let painted = 0;
@@ -101,7 +114,9 @@ export function screenshotOnFailure(browser: () => Browser | undefined) {
       try {
         await body();
       } catch (error) {
-        await browser()?.screenshot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`).catch(() => undefined);
+        await browser()
+          ?.screenshot(`FAILED-${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60)}`)
+          .catch(() => undefined);
         throw error;
       }
     });

@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
  * Resolves with each response's status and JSON body, in order.
  */
 export async function burstPost(port: number, path: string, bodies: readonly unknown[]): Promise<Array<{ status: number; body: unknown }>> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), String(port), path], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), String(port), path], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stdin.end(JSON.stringify(bodies));
@@ -21,7 +23,11 @@ export async function burstPost(port: number, path: string, bodies: readonly unk
 }
 
 /** The client half, run in the child process. */
-async function burstFromThisProcess(port: number, path: string, bodies: readonly unknown[]): Promise<Array<{ status: number; body: unknown }>> {
+async function burstFromThisProcess(
+  port: number,
+  path: string,
+  bodies: readonly unknown[],
+): Promise<Array<{ status: number; body: unknown }>> {
   const sockets = await Promise.all(
     bodies.map(
       () =>

@@ -6,7 +6,11 @@ export async function metricValue(baseUrl: string, series: string): Promise<numb
 }
 
 /** Runs `action` and returns how much each series grew meanwhile. */
-export async function metricDeltas<T extends string>(baseUrl: string, series: readonly T[], action: () => Promise<unknown>): Promise<Record<T, number>> {
+export async function metricDeltas<T extends string>(
+  baseUrl: string,
+  series: readonly T[],
+  action: () => Promise<unknown>,
+): Promise<Record<T, number>> {
   const before = await Promise.all(series.map((s) => metricValue(baseUrl, s)));
   await action();
   const after = await Promise.all(series.map((s) => metricValue(baseUrl, s)));

@@ -135,9 +135,12 @@ export class PrivatePostgres {
       await execFileAsync(command!, [...prefix, ...args], { timeout: 60_000 });
     } catch (error) {
       const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-      throw new Error(`${path.basename(binary)} ${args.join(' ')} failed: ${(error as Error).message}\n${stdout ?? ''}${stderr ?? ''}\n${this.serverLog()}`, {
-        cause: error,
-      });
+      throw new Error(
+        `${path.basename(binary)} ${args.join(' ')} failed: ${(error as Error).message}\n${stdout ?? ''}${stderr ?? ''}\n${this.serverLog()}`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 }

@@ -23,7 +23,9 @@ export class PrivateRedis {
 
   async start(): Promise<void> {
     if (!this.port) this.port = await freePort();
-    const child = spawn(this.binary, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    const child = spawn(this.binary, ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
     this.#child = child;
     const deadline = Date.now() + 10_000;
     for (;;) {

@@ -12,7 +12,8 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 export function gatewayNodeArgs(): string[] {
   const { scripts } = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { scripts: { start: string } };
   const [command, ...args] = scripts.start.trim().split(/\s+/);
-  if (command !== 'node' || args.at(-1) !== 'src/main.ts') throw new Error(`package.json's start script is not "node … src/main.ts": ${scripts.start}`);
+  if (command !== 'node' || args.at(-1) !== 'src/main.ts')
+    throw new Error(`package.json's start script is not "node … src/main.ts": ${scripts.start}`);
   return args;
 }
 

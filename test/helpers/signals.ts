@@ -32,7 +32,9 @@ export class SignalRecorder {
           this.#notify();
         },
         error: (error) => {
-          this.errors = Array.isArray(error) ? (error as GraphQLFormattedError[]) : [{ message: String((error as Error)?.message ?? error) }];
+          this.errors = Array.isArray(error)
+            ? (error as GraphQLFormattedError[])
+            : [{ message: String((error as Error)?.message ?? error) }];
           this.#notify();
         },
         complete: () => {
@@ -49,7 +51,10 @@ export class SignalRecorder {
     while (!done(this)) {
       if (this.errors && !this.messages.length) throw new Error(`subscription refused: ${JSON.stringify(this.errors)}`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; have ${this.messages.length} messages, errors ${JSON.stringify(this.errors)}`);
+      if (left <= 0)
+        throw new Error(
+          `timed out after ${timeoutMs} ms waiting for ${what}; have ${this.messages.length} messages, errors ${JSON.stringify(this.errors)}`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.min(left, 250));
         this.#waiters.push(() => {

@@ -39,14 +39,18 @@ describe(`admin mutations commit with their audit row (${stackName})`, () => {
   /** Makes every new audit insert of `action` fail, as a real constraint violation (`not valid`: rows already there are not checked). */
   const refuseAuditOf = (action: string) =>
     sql`alter table audit_log add constraint test_refuses_action check (action <> ${sql.lit(action)}) not valid`.execute(database.db);
-  const auditRows = (subject: string) => database.db.selectFrom('audit_log').select(['action', 'actor']).where('subject', '=', subject).execute();
+  const auditRows = (subject: string) =>
+    database.db.selectFrom('audit_log').select(['action', 'actor']).where('subject', '=', subject).execute();
   const keyRow = (id: string) => database.db.selectFrom('api_keys').select(['id', 'revoked_at']).where('id', '=', id).executeTakeFirst();
 
   test('revokeApiKey by an actor holding a NUL: the audit insert fails, so the key is not revoked and nothing is announced', async () => {
     const { record } = await keys.create({ name: 'victim', role: 'viewer', actor: 'test' });
     await assert.rejects(keys.revoke(record.id, 'jwt:admin\u0000'));
     assert.equal((await keyRow(record.id))?.revoked_at, null, 'the revocation rolled back');
-    assert.deepEqual((await auditRows(record.id)).map((r) => r.action), ['api_key.created']);
+    assert.deepEqual(
+      (await auditRows(record.id)).map((r) => r.action),
+      ['api_key.created'],
+    );
     assert.deepEqual(announced, []);
     // The same revocation by a sound actor goes through, with its row.
     await keys.revoke(record.id, 'jwt:admin');
@@ -69,13 +73,19 @@ describe(`admin mutations commit with their audit row (${stackName})`, () => {
     const before = (await keys.list()).length;
     await assert.rejects(keys.create({ name: 'never', role: 'admin', actor: 'key:admin' }), /test_refuses_action/);
     assert.equal((await keys.list()).length, before);
-    assert.equal((await keys.list()).some((k) => k.name === 'never'), false);
+    assert.equal(
+      (await keys.list()).some((k) => k.name === 'never'),
+      false,
+    );
   });
 
   test('createApiKey with a NUL or another control character in its name is BAD_USER_INPUT and writes nothing', async () => {
     const before = (await keys.list()).length;
     for (const name of ['nul\u0000name', 'line\nbreak', '\u001b[2J']) {
-      await assert.rejects(keys.create({ name, role: 'viewer', actor: 'key:admin' }), (error: { extensions?: { code?: string } }) => error.extensions?.code === 'BAD_USER_INPUT');
+      await assert.rejects(
+        keys.create({ name, role: 'viewer', actor: 'key:admin' }),
+        (error: { extensions?: { code?: string } }) => error.extensions?.code === 'BAD_USER_INPUT',
+      );
     }
     assert.equal((await keys.list()).length, before);
   });
@@ -99,7 +109,13 @@ describe(`admin mutations commit with their audit row (${stackName})`, () => {
         const actor = `jwt:${raw.replace(/[\p{Cc}\p{Zl}\p{Zp}\u202A-\u202E\u2066-\u2069]|\p{Cs}/gu, '')}`;
         assert.equal(principalIdProblem(actor), undefined);
         await new AuditLog(database.db).record({ actor, action: 'test.actor', subject: 'property' });
-        const stored = await database.db.selectFrom('audit_log').select('actor').where('action', '=', 'test.actor').orderBy('id', 'desc').limit(1).executeTakeFirstOrThrow();
+        const stored = await database.db
+          .selectFrom('audit_log')
+          .select('actor')
+          .where('action', '=', 'test.actor')
+          .orderBy('id', 'desc')
+          .limit(1)
+          .executeTakeFirstOrThrow();
         assert.equal(stored.actor, actor, 'stored as given');
       }),
       { numRuns: 200 },

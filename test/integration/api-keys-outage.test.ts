@@ -101,7 +101,11 @@ interface Readiness {
 async function readiness(url: string): Promise<Readiness> {
   const response = await fetch(`${url}/health/ready`);
   const body = (await response.json()) as { status: string; components: Array<{ name: string; status: string; detail?: string }> };
-  return { code: response.status, status: body.status, components: Object.fromEntries(body.components.map((c) => [c.name, { status: c.status, detail: c.detail }])) };
+  return {
+    code: response.status,
+    status: body.status,
+    components: Object.fromEntries(body.components.map((c) => [c.name, { status: c.status, detail: c.detail }])),
+  };
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
@@ -189,11 +193,20 @@ describe('API-key authentication across a PostgreSQL outage (private PostgreSQL 
         const started = performance.now();
         const response = await postQuery(url, PREDICTIONS, { symbols: SYMBOLS }, bearer(credential));
         maxMs = Math.max(maxMs, performance.now() - started);
-        count(http, response.status === 200 && !response.errors ? undefined : `${response.status} ${String(response.errors?.[0]?.extensions?.code)}`);
+        count(
+          http,
+          response.status === 200 && !response.errors ? undefined : `${response.status} ${String(response.errors?.[0]?.extensions?.code)}`,
+        );
       }
     };
     // Not lazy: a lazy client closes its socket itself (1000) whenever no operation is running.
-    const wsLoad = createClient({ url: `${url.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, retryAttempts: 0, lazy: false, connectionParams: { authorization: `Bearer ${keys.load3.key}` } });
+    const wsLoad = createClient({
+      url: `${url.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: false,
+      connectionParams: { authorization: `Bearer ${keys.load3.key}` },
+    });
     let wsClosed: { code: number; reason: string } | undefined;
     wsLoad.on('closed', (event) => (wsClosed = event as { code: number; reason: string }));
     const wsWorker = async () => {
@@ -247,10 +260,14 @@ describe('API-key authentication across a PostgreSQL outage (private PostgreSQL 
     await postgres.stop('immediate');
 
     // Readiness while down: still 200, degraded, and the api-keys component says keys are remembered.
-    const down = await waitFor('readiness to see the outage', async () => {
-      const r = await readiness(url);
-      return r.components['api-keys']?.status === 'ok' ? undefined : r;
-    }, 10_000);
+    const down = await waitFor(
+      'readiness to see the outage',
+      async () => {
+        const r = await readiness(url);
+        return r.components['api-keys']?.status === 'ok' ? undefined : r;
+      },
+      10_000,
+    );
     assert.equal(down.code, 200, JSON.stringify(down));
     assert.equal(down.status, 'degraded');
     assert.equal(down.components['api-keys']?.status, 'degraded');
@@ -277,10 +294,17 @@ describe('API-key authentication across a PostgreSQL outage (private PostgreSQL 
     assert.equal(load.wsClosed(), undefined, 'the load connection stayed open');
     const received = sockets.map((s) => s.recorder.messages.length);
     await sleep(600);
-    assert.ok(sockets.every((s, i) => s.recorder.messages.length > received[i]!), 'subscriptions still receive signals');
+    assert.ok(
+      sockets.every((s, i) => s.recorder.messages.length > received[i]!),
+      'subscriptions still receive signals',
+    );
 
     await postgres.start();
-    await waitFor('the api-keys component to recover', async () => ((await readiness(url)).components['api-keys']?.status === 'ok' ? true : undefined), 15_000);
+    await waitFor(
+      'the api-keys component to recover',
+      async () => ((await readiness(url)).components['api-keys']?.status === 'ok' ? true : undefined),
+      15_000,
+    );
     // Checked in the database again: the unseen key works now.
     assert.equal((await postQuery(url, PREDICTIONS, { symbols: SYMBOLS }, bearer(keys.unseen.key))).errors, undefined);
     await sleep(500);
@@ -302,7 +326,11 @@ describe('API-key authentication across a PostgreSQL outage (private PostgreSQL 
     // outage emptied the memory, and whether the key was used since then is a matter of timing.
     assert.equal((await postQuery(url, PREDICTIONS, { symbols: SYMBOLS }, bearer(keys.doomed.key))).errors, undefined);
     relay.cut(true);
-    await waitFor('readiness to see the partition', async () => ((await readiness(url)).components['api-keys']?.status === 'degraded' ? true : undefined), 10_000);
+    await waitFor(
+      'readiness to see the partition',
+      async () => ((await readiness(url)).components['api-keys']?.status === 'degraded' ? true : undefined),
+      10_000,
+    );
     // Revoked where this instance cannot hear of it: straight in SQL, no announcement.
     await postgres.query(`update api_keys set revoked_at = now() where id = '${keys.doomed.id}'`);
     // While cut off the instance cannot know: the key is remembered, so it is still served (bounded by API_KEY_REMEMBER_S).
@@ -324,15 +352,17 @@ describe('API-key authentication across a PostgreSQL outage (private PostgreSQL 
       10_000,
     );
     const doomed = sockets.find((s) => s.name === 'doomed')!;
-    await waitFor('the revoked key\'s connection to close', async () => doomed.closed, 5_000);
+    await waitFor("the revoked key's connection to close", async () => doomed.closed, 5_000);
     assert.equal(doomed.closed?.code, 4403);
     assert.match(doomed.closed?.reason ?? '', /revoked/);
     await sleep(500);
     await load.stop();
-    console.log(`partition: revoked key refused ${refusedAt - healedAt} ms after the relay healed; load HTTP ${describeTally(load.http)}, WS ${describeTally(load.ws)}`);
+    console.log(
+      `partition: revoked key refused ${refusedAt - healedAt} ms after the relay healed; load HTTP ${describeTally(load.http)}, WS ${describeTally(load.ws)}`,
+    );
 
     const survivor = sockets.find((s) => s.name === 'load1')!;
-    assert.equal(survivor.closed, undefined, 'the other key\'s connection is still open');
+    assert.equal(survivor.closed, undefined, "the other key's connection is still open");
     assert.equal(load.wsClosed(), undefined);
     assert.ok(load.http.ok / (load.http.ok + load.http.failed) >= 0.99, `HTTP: ${describeTally(load.http)}`);
     assert.deepEqual(crashes, []);

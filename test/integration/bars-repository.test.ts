@@ -16,7 +16,17 @@ function dailyBars(symbol: string, count: number, options: { from?: number; clos
   const from = options.from ?? 0;
   return Array.from({ length: count }, (_, i) => {
     const close = options.close ?? 100 + from + i;
-    return { symbol, time: new Date(START + (from + i) * DAY_MS), open: close, high: close + 1, low: close - 1, close, adjClose: close / 2, volume: 1000 + from + i, source: 'test' };
+    return {
+      symbol,
+      time: new Date(START + (from + i) * DAY_MS),
+      open: close,
+      high: close + 1,
+      low: close - 1,
+      close,
+      adjClose: close / 2,
+      volume: 1000 + from + i,
+      source: 'test',
+    };
   });
 }
 

@@ -17,7 +17,10 @@ const engines: Array<{ name: string; needs?: string; make: () => Promise<{ cache
     needs: realRedisUrl ? undefined : 'needs REDIS_URL',
     make: async () => {
       const redis: RedisConnections = await connectRedis({ url: realRedisUrl!, logger });
-      return { cache: createRedisCache({ redis: redis.command, keyPrefix: testRedisEnv().REDIS_KEY_PREFIX!, logger }), close: () => redis.close() };
+      return {
+        cache: createRedisCache({ redis: redis.command, keyPrefix: testRedisEnv().REDIS_KEY_PREFIX!, logger }),
+        close: () => redis.close(),
+      };
     },
   },
 ];
@@ -38,7 +41,13 @@ for (const engine of engines) {
 
     test('getMany answers every key in order, hits and misses', async () => {
       const c = await cache();
-      await c.setMany([{ key: 'm1', value: 'one' }, { key: 'm3', value: 'three' }], 10_000);
+      await c.setMany(
+        [
+          { key: 'm1', value: 'one' },
+          { key: 'm3', value: 'three' },
+        ],
+        10_000,
+      );
       assert.deepEqual(await c.getMany(['m1', 'm2', 'm3']), ['one', undefined, 'three']);
       assert.deepEqual(await c.getMany([]), []);
     });

@@ -76,8 +76,10 @@ describe('Redis lease and interest (several instances)', { skip: !realRedisUrl &
     let failing = false;
     const changes: Array<[boolean, number]> = [];
     const flaky = {
-      set: (...args: Parameters<RedisConnections['command']['set']>) => (failing ? Promise.reject(new Error('down')) : redis.command.set(...args)),
-      eval: (...args: Parameters<RedisConnections['command']['eval']>) => (failing ? Promise.reject(new Error('down')) : redis.command.eval(...args)),
+      set: (...args: Parameters<RedisConnections['command']['set']>) =>
+        failing ? Promise.reject(new Error('down')) : redis.command.set(...args),
+      eval: (...args: Parameters<RedisConnections['command']['eval']>) =>
+        failing ? Promise.reject(new Error('down')) : redis.command.eval(...args),
     } as unknown as RedisConnections['command'];
     const lease: Lease = createRedisLease({ redis: flaky, key: `${prefix}flaky`, ttlMs: 600, logger });
     lease.start((held) => changes.push([held, Date.now()]));
@@ -95,8 +97,10 @@ describe('Redis lease and interest (several instances)', { skip: !realRedisUrl &
     const ttlMs = 450;
     let failing = false;
     const flaky = {
-      set: (...args: Parameters<RedisConnections['command']['set']>) => (failing ? Promise.reject(new Error('down')) : redis.command.set(...args)),
-      eval: (...args: Parameters<RedisConnections['command']['eval']>) => (failing ? Promise.reject(new Error('down')) : redis.command.eval(...args)),
+      set: (...args: Parameters<RedisConnections['command']['set']>) =>
+        failing ? Promise.reject(new Error('down')) : redis.command.set(...args),
+      eval: (...args: Parameters<RedisConnections['command']['eval']>) =>
+        failing ? Promise.reject(new Error('down')) : redis.command.eval(...args),
     } as unknown as RedisConnections['command'];
     const holder = createRedisLease({ redis: redis.command, key, ttlMs, logger });
     const changes: boolean[] = [];

@@ -81,7 +81,11 @@ describe(`database (${stackName})`, () => {
     const before = await countAudit(database);
     await Promise.all([
       database.db.transaction().execute(async (trx) => {
-        for (let i = 0; i < 5; i++) await trx.insertInto('audit_log').values({ actor: 'tx', action: 'a', subject: String(i), detail: '{}' }).execute();
+        for (let i = 0; i < 5; i++)
+          await trx
+            .insertInto('audit_log')
+            .values({ actor: 'tx', action: 'a', subject: String(i), detail: '{}' })
+            .execute();
       }),
       ...Array.from({ length: 10 }, () => sql`select pg_sleep(0.001)`.execute(database.db)),
     ]);
@@ -90,19 +94,23 @@ describe(`database (${stackName})`, () => {
 });
 
 describe('database: concurrent start-ups', () => {
-  test('two instances migrating one PostgreSQL database at once apply each migration once', { skip: !realPostgresUrl && 'needs DATABASE_URL (PGlite is one process by design)' }, async () => {
-    const target = await createTestDatabase();
-    const [a, b] = await Promise.all([openDatabase(target.settings, logger), openDatabase(target.settings, logger)]);
-    try {
-      const results = await Promise.all([migrateToLatest(a.db), migrateToLatest(b.db)]);
-      assert.equal(results[0].applied.length + results[1].applied.length, migrationCount);
-      const { rows } = await sql<{ n: number }>`select count(*)::int as n from kysely_migration`.execute(a.db);
-      assert.equal(rows[0]?.n, migrationCount);
-    } finally {
-      await Promise.all([a.close(), b.close()]);
-      await target.drop();
-    }
-  });
+  test(
+    'two instances migrating one PostgreSQL database at once apply each migration once',
+    { skip: !realPostgresUrl && 'needs DATABASE_URL (PGlite is one process by design)' },
+    async () => {
+      const target = await createTestDatabase();
+      const [a, b] = await Promise.all([openDatabase(target.settings, logger), openDatabase(target.settings, logger)]);
+      try {
+        const results = await Promise.all([migrateToLatest(a.db), migrateToLatest(b.db)]);
+        assert.equal(results[0].applied.length + results[1].applied.length, migrationCount);
+        const { rows } = await sql<{ n: number }>`select count(*)::int as n from kysely_migration`.execute(a.db);
+        assert.equal(rows[0]?.n, migrationCount);
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+        await target.drop();
+      }
+    },
+  );
 });
 
 describe('pglite engine', () => {
@@ -139,6 +147,9 @@ describe('pglite engine', () => {
 });
 
 async function countAudit(database: Database): Promise<number> {
-  const row = await database.db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  const row = await database.db
+    .selectFrom('audit_log')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow();
   return Number(row.n);
 }

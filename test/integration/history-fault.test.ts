@@ -77,7 +77,12 @@ const OUTAGE_KEYS = 200;
 const keyOf = (symbol: string, strategy: string, version: string, asOf: string) => `${symbol}|${strategy}|${version}|${asOf}`;
 
 /** Polls `probe` until it returns a value other than undefined; fails with `what` (and the last detail) after `timeoutMs`. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs: number, detail: () => unknown = () => ''): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs: number,
+  detail: () => unknown = () => '',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -184,7 +189,9 @@ describe('prediction history across a PostgreSQL outage (private PostgreSQL star
   /** One request per strategy for every symbol; every prediction must be served. Returns the keys seen. */
   async function serveRound(gateway: RunningGateway | string, into: Set<string> = served): Promise<string[]> {
     const url = typeof gateway === 'string' ? gateway : `http://127.0.0.1:${gateway.port}`;
-    const responses = await Promise.all(STRATEGIES.map((strategy) => execute(url, PredictionsDocument, { symbols: [...SYMBOLS], strategy })));
+    const responses = await Promise.all(
+      STRATEGIES.map((strategy) => execute(url, PredictionsDocument, { symbols: [...SYMBOLS], strategy })),
+    );
     const keys: string[] = [];
     for (const { status, data, errors } of responses) {
       assert.equal(status, 200);
@@ -221,7 +228,11 @@ describe('prediction history across a PostgreSQL outage (private PostgreSQL star
     assert.equal(stored.length, set.size, `${when}: a key is stored twice`);
     const missing = [...expected].filter((k) => !set.has(k));
     const extra = [...set].filter((k) => !expected.has(k));
-    assert.deepEqual({ missing: missing.slice(0, 5), extra: extra.slice(0, 5) }, { missing: [], extra: [] }, `${when}: ${missing.length} missing, ${extra.length} extra`);
+    assert.deepEqual(
+      { missing: missing.slice(0, 5), extra: extra.slice(0, 5) },
+      { missing: [], extra: [] },
+      `${when}: ${missing.length} missing, ${extra.length} extra`,
+    );
     assert.equal(set.size, expected.size);
   }
 
@@ -231,128 +242,154 @@ describe('prediction history across a PostgreSQL outage (private PostgreSQL star
     return s.status === 'ok' && s.bufferedRows === 0 && s.spillFiles === 0 && s.spilledRows === 0 ? s : undefined;
   };
 
-  test('PostgreSQL stopped while serving, then restarted: every accepted row is stored exactly once; the gateway never crashed', { timeout: 45_000 }, async (t) => {
-    const gateway = (first = await startGateway(config, logger()));
-    const url = `http://127.0.0.1:${gateway.port}`;
-    assert.equal(gateway.market.name, 'synthetic', 'no bars stored: the synthetic market serves');
-    assert.equal(spillDir(), path.join(dataDir, 'history-spill'));
+  test(
+    'PostgreSQL stopped while serving, then restarted: every accepted row is stored exactly once; the gateway never crashed',
+    { timeout: 45_000 },
+    async (t) => {
+      const gateway = (first = await startGateway(config, logger()));
+      const url = `http://127.0.0.1:${gateway.port}`;
+      assert.equal(gateway.market.name, 'synthetic', 'no bars stored: the synthetic market serves');
+      assert.equal(spillDir(), path.join(dataDir, 'history-spill'));
 
-    // Before the outage: a few rounds, written normally.
-    for (let i = 0; i < 3; i++) {
+      // Before the outage: a few rounds, written normally.
+      for (let i = 0; i < 3; i++) {
+        await serveRound(gateway);
+        await nextBar(gateway);
+      }
+      const beforeOutage = served.size;
+      assert.equal((await readiness(url)).code, 200);
+
+      await postgres.stop('fast');
+
+      // During the outage: predictions keep being served (the synthetic market needs no database) until the
+      // history is degraded, rows have spilled to disk, and well over a buffer's worth of new keys was served.
+      let outage: Readiness | undefined;
+      await waitFor(
+        'an outage that degraded history and spilled rows',
+        async () => {
+          await serveRound(gateway);
+          outage ??= await readiness(url).then((r) => (r.components.history === 'degraded' ? r : undefined));
+          if (outage && spillFiles(spillDir()).length > 0 && served.size - beforeOutage >= OUTAGE_KEYS) return true;
+          await nextBar(gateway);
+          return undefined;
+        },
+        15_000,
+        () => ({ served: served.size - beforeOutage, spill: spillFiles(spillDir()), state: gateway.history.state }),
+      );
+      // What readiness says while PostgreSQL is down: degraded, not down. Predictions keep being served
+      // from the synthetic market, so the instance stays ready (200) and says what is missing: the
+      // database is unreachable, history rows are buffered.
+      assert.deepEqual(outage, {
+        code: 200,
+        status: 'degraded',
+        components: { database: 'degraded', models: 'ok', market: 'ok', history: 'degraded' },
+      });
+      const during = gateway.history.state;
+      assert.ok(during.consecutiveFailures > 0, 'writes failed during the outage');
+      assert.ok(during.spilledRows > 0 && during.spillFiles > 0, `rows spilled: ${JSON.stringify(during)}`);
+      assert.ok(during.bufferedRows <= 100 + 100, `memory stays bounded: ${during.bufferedRows} rows`);
+      t.diagnostic(
+        `outage: /health/ready ${outage!.code} status=${outage!.status} components=${JSON.stringify(outage!.components)}; ` +
+          `served ${served.size - beforeOutage} keys; ${during.spilledRows} rows in ${during.spillFiles} spill files, ${during.bufferedRows} in memory`,
+      );
+
+      await postgres.start();
+      const restarted = Date.now();
+
+      // Recovery is the writer's own retry loop (backoff from 500 ms, doubling), not a forced flush.
+      await waitFor(
+        'the history writer to catch up after PostgreSQL came back',
+        () => caughtUp(gateway),
+        30_000,
+        () => gateway.history.state,
+      );
+      t.diagnostic(`caught up ${Date.now() - restarted} ms after PostgreSQL was back`);
+      assert.deepEqual(spillFiles(spillDir()), [], 'replayed spill files are deleted');
+      assertExactly(await storedKeys(), served, 'after the first outage');
+      const state = gateway.history.state;
+      assert.deepEqual(
+        { invalid: state.invalidRows, refused: state.refusedRows, rejected: state.rejectedRows, written: state.writtenRows },
+        { invalid: 0, refused: 0, rejected: 0, written: served.size },
+      );
+      assert.equal(await metricValue(url, 'sibyl_history_rows_written_total'), served.size);
+
+      // Still alive and well: live, ready again, serving.
+      assert.equal((await fetch(`${url}/health/live`)).status, 200);
+      await waitFor('readiness to be ok again', async () => ((await readiness(url)).status === 'ok' ? true : undefined), 10_000);
       await serveRound(gateway);
+      assert.deepEqual(crashes, [], 'no uncaught exception or unhandled rejection');
+      phaseOneDone = true;
+    },
+  );
+
+  test(
+    'stopped during an outage, the gateway spills everything; a new gateway writes it all on its first flush',
+    { timeout: 45_000 },
+    async (t) => {
+      if (!phaseOneDone) return t.skip('needs the first test to have passed');
+      const gateway = first!;
+      await waitFor(
+        'the history writer to be caught up',
+        () => caughtUp(gateway),
+        10_000,
+        () => gateway.history.state,
+      );
+
+      await postgres.stop('fast');
+      const beforeOutage = served.size;
+      await waitFor(
+        'a second outage that degraded history and spilled rows',
+        async () => {
+          await serveRound(gateway);
+          if (gateway.history.state.status === 'degraded' && spillFiles(spillDir()).length > 0 && served.size - beforeOutage >= OUTAGE_KEYS)
+            return true;
+          await nextBar(gateway);
+          return undefined;
+        },
+        15_000,
+        () => ({ served: served.size - beforeOutage, state: gateway.history.state }),
+      );
       await nextBar(gateway);
-    }
-    const beforeOutage = served.size;
-    assert.equal((await readiness(url)).code, 200);
+      await serveRound(gateway); // fresh rows still in memory when shutdown starts
+      assert.ok(gateway.history.state.bufferedRows > 0, 'rows in memory at shutdown');
 
-    await postgres.stop('fast');
+      const stopping = Date.now();
+      await gateway.stop();
+      const stopMs = Date.now() - stopping;
+      assert.ok(stopMs < 15_000, `stop() resolved in ${stopMs} ms`);
+      const closed = gateway.history.state;
+      assert.equal(closed.closed, true);
+      assert.equal(closed.bufferedRows, 0, 'nothing left in memory after stop()');
+      const onDisk = spilledKeys(spillDir());
+      assert.equal(onDisk.length, closed.spilledRows, 'the spill files hold what the writer says it spilled');
+      assert.deepEqual(crashes, []);
 
-    // During the outage: predictions keep being served (the synthetic market needs no database) until the
-    // history is degraded, rows have spilled to disk, and well over a buffer's worth of new keys was served.
-    let outage: Readiness | undefined;
-    await waitFor(
-      'an outage that degraded history and spilled rows',
-      async () => {
-        await serveRound(gateway);
-        outage ??= await readiness(url).then((r) => (r.components.history === 'degraded' ? r : undefined));
-        if (outage && spillFiles(spillDir()).length > 0 && served.size - beforeOutage >= OUTAGE_KEYS) return true;
-        await nextBar(gateway);
-        return undefined;
-      },
-      15_000,
-      () => ({ served: served.size - beforeOutage, spill: spillFiles(spillDir()), state: gateway.history.state }),
-    );
-    // What readiness says while PostgreSQL is down: degraded, not down. Predictions keep being served
-    // from the synthetic market, so the instance stays ready (200) and says what is missing: the
-    // database is unreachable, history rows are buffered.
-    assert.deepEqual(outage, {
-      code: 200,
-      status: 'degraded',
-      components: { database: 'degraded', models: 'ok', market: 'ok', history: 'degraded' },
-    });
-    const during = gateway.history.state;
-    assert.ok(during.consecutiveFailures > 0, 'writes failed during the outage');
-    assert.ok(during.spilledRows > 0 && during.spillFiles > 0, `rows spilled: ${JSON.stringify(during)}`);
-    assert.ok(during.bufferedRows <= 100 + 100, `memory stays bounded: ${during.bufferedRows} rows`);
-    t.diagnostic(
-      `outage: /health/ready ${outage!.code} status=${outage!.status} components=${JSON.stringify(outage!.components)}; ` +
-        `served ${served.size - beforeOutage} keys; ${during.spilledRows} rows in ${during.spillFiles} spill files, ${during.bufferedRows} in memory`,
-    );
+      await postgres.start();
+      const storedBefore = await storedKeys();
+      // Together, the table and the spill files hold every key served; the files hold nothing else.
+      const union = new Set([...storedBefore, ...onDisk]);
+      assertExactly([...union], served, 'table + spill files after shutdown during the outage');
+      const missingFromTable = [...served].filter((k) => !storedBefore.includes(k)).length;
+      assert.ok(missingFromTable > 0, 'the outage left rows for the next gateway to write');
 
-    await postgres.start();
-    const restarted = Date.now();
-
-    // Recovery is the writer's own retry loop (backoff from 500 ms, doubling), not a forced flush.
-    await waitFor('the history writer to catch up after PostgreSQL came back', () => caughtUp(gateway), 30_000, () => gateway.history.state);
-    t.diagnostic(`caught up ${Date.now() - restarted} ms after PostgreSQL was back`);
-    assert.deepEqual(spillFiles(spillDir()), [], 'replayed spill files are deleted');
-    assertExactly(await storedKeys(), served, 'after the first outage');
-    const state = gateway.history.state;
-    assert.deepEqual(
-      { invalid: state.invalidRows, refused: state.refusedRows, rejected: state.rejectedRows, written: state.writtenRows },
-      { invalid: 0, refused: 0, rejected: 0, written: served.size },
-    );
-    assert.equal(await metricValue(url, 'sibyl_history_rows_written_total'), served.size);
-
-    // Still alive and well: live, ready again, serving.
-    assert.equal((await fetch(`${url}/health/live`)).status, 200);
-    await waitFor('readiness to be ok again', async () => ((await readiness(url)).status === 'ok' ? true : undefined), 10_000);
-    await serveRound(gateway);
-    assert.deepEqual(crashes, [], 'no uncaught exception or unhandled rejection');
-    phaseOneDone = true;
-  });
-
-  test('stopped during an outage, the gateway spills everything; a new gateway writes it all on its first flush', { timeout: 45_000 }, async (t) => {
-    if (!phaseOneDone) return t.skip('needs the first test to have passed');
-    const gateway = first!;
-    await waitFor('the history writer to be caught up', () => caughtUp(gateway), 10_000, () => gateway.history.state);
-
-    await postgres.stop('fast');
-    const beforeOutage = served.size;
-    await waitFor(
-      'a second outage that degraded history and spilled rows',
-      async () => {
-        await serveRound(gateway);
-        if (gateway.history.state.status === 'degraded' && spillFiles(spillDir()).length > 0 && served.size - beforeOutage >= OUTAGE_KEYS) return true;
-        await nextBar(gateway);
-        return undefined;
-      },
-      15_000,
-      () => ({ served: served.size - beforeOutage, state: gateway.history.state }),
-    );
-    await nextBar(gateway);
-    await serveRound(gateway); // fresh rows still in memory when shutdown starts
-    assert.ok(gateway.history.state.bufferedRows > 0, 'rows in memory at shutdown');
-
-    const stopping = Date.now();
-    await gateway.stop();
-    const stopMs = Date.now() - stopping;
-    assert.ok(stopMs < 15_000, `stop() resolved in ${stopMs} ms`);
-    const closed = gateway.history.state;
-    assert.equal(closed.closed, true);
-    assert.equal(closed.bufferedRows, 0, 'nothing left in memory after stop()');
-    const onDisk = spilledKeys(spillDir());
-    assert.equal(onDisk.length, closed.spilledRows, 'the spill files hold what the writer says it spilled');
-    assert.deepEqual(crashes, []);
-
-    await postgres.start();
-    const storedBefore = await storedKeys();
-    // Together, the table and the spill files hold every key served; the files hold nothing else.
-    const union = new Set([...storedBefore, ...onDisk]);
-    assertExactly([...union], served, 'table + spill files after shutdown during the outage');
-    const missingFromTable = [...served].filter((k) => !storedBefore.includes(k)).length;
-    assert.ok(missingFromTable > 0, 'the outage left rows for the next gateway to write');
-
-    const next = (second = await startGateway(config, logger()));
-    await waitFor('the new gateway to write the spilled rows', () => caughtUp(next), 30_000, () => next.history.state);
-    assertExactly(await storedKeys(), served, 'after the new gateway replayed the spill');
-    assert.deepEqual(spillFiles(spillDir()), []);
-    assert.equal(next.history.state.writtenRows, missingFromTable);
-    assert.equal(await metricValue(`http://127.0.0.1:${next.port}`, 'sibyl_history_rows_written_total'), missingFromTable);
-    await next.stop();
-    assert.deepEqual(crashes, [], 'no uncaught exception or unhandled rejection');
-    t.diagnostic(`second outage: stop() took ${stopMs} ms, spilled ${onDisk.length} rows; new gateway wrote ${missingFromTable}; ${served.size} keys in all`);
-  });
+      const next = (second = await startGateway(config, logger()));
+      await waitFor(
+        'the new gateway to write the spilled rows',
+        () => caughtUp(next),
+        30_000,
+        () => next.history.state,
+      );
+      assertExactly(await storedKeys(), served, 'after the new gateway replayed the spill');
+      assert.deepEqual(spillFiles(spillDir()), []);
+      assert.equal(next.history.state.writtenRows, missingFromTable);
+      assert.equal(await metricValue(`http://127.0.0.1:${next.port}`, 'sibyl_history_rows_written_total'), missingFromTable);
+      await next.stop();
+      assert.deepEqual(crashes, [], 'no uncaught exception or unhandled rejection');
+      t.diagnostic(
+        `second outage: stop() took ${stopMs} ms, spilled ${onDisk.length} rows; new gateway wrote ${missingFromTable}; ${served.size} keys in all`,
+      );
+    },
+  );
 
   /*
    * A database that hangs (accepts connections and queries, never answers: a network partition, a frozen
@@ -362,47 +399,61 @@ describe('prediction history across a PostgreSQL outage (private PostgreSQL star
    * budget (the writer gets 25% and then spills) and abandons a release step that hangs. The real process
    * runs (spawnGateway) behind a relay that goes silent, so the exit code is the real one.
    */
-  test('SIGTERM while the database hangs: every served row is stored or spilled, and the process exits 0 in time', { timeout: 40_000 }, async (t) => {
-    if (!postgres.running) await postgres.start();
-    await postgres.query('create database sibyl_hang', 'postgres');
-    relay = await HangingRelay.open(postgres.port);
-    hangDataDir = mkdtempSync(path.join(tmpdir(), 'sibyl-fault-hang-'));
-    child = spawnGateway({
-      DATABASE_URL: `postgres://postgres@127.0.0.1:${relay.port}/sibyl_hang`,
-      DATA_DIR: hangDataDir,
-      HISTORY_FLUSH_INTERVAL_MS: '50',
-      HISTORY_MAX_BUFFER_ROWS: '100',
-      SYNTHETIC_TICK_MS: '100',
-      MARKET_CACHE_TTL_MS: '0',
-    });
-    const { url } = await child.ready;
-    const keys = new Set<string>();
-    await serveRound(url, keys);
-    await waitFor('the first rows to be stored', async () => ((await storedKeys('sibyl_hang')).length === keys.size ? true : undefined), 10_000);
+  test(
+    'SIGTERM while the database hangs: every served row is stored or spilled, and the process exits 0 in time',
+    { timeout: 40_000 },
+    async (t) => {
+      if (!postgres.running) await postgres.start();
+      await postgres.query('create database sibyl_hang', 'postgres');
+      relay = await HangingRelay.open(postgres.port);
+      hangDataDir = mkdtempSync(path.join(tmpdir(), 'sibyl-fault-hang-'));
+      child = spawnGateway({
+        DATABASE_URL: `postgres://postgres@127.0.0.1:${relay.port}/sibyl_hang`,
+        DATA_DIR: hangDataDir,
+        HISTORY_FLUSH_INTERVAL_MS: '50',
+        HISTORY_MAX_BUFFER_ROWS: '100',
+        SYNTHETIC_TICK_MS: '100',
+        MARKET_CACHE_TTL_MS: '0',
+      });
+      const { url } = await child.ready;
+      const keys = new Set<string>();
+      await serveRound(url, keys);
+      await waitFor(
+        'the first rows to be stored',
+        async () => ((await storedKeys('sibyl_hang')).length === keys.size ? true : undefined),
+        10_000,
+      );
 
-    relay.hang = true;
-    const beforeHang = keys.size;
-    await waitFor(
-      'predictions with new keys while the database hangs',
-      async () => {
-        await serveRound(url, keys);
-        return keys.size > beforeHang ? true : undefined;
-      },
-      5_000,
-    );
+      relay.hang = true;
+      const beforeHang = keys.size;
+      await waitFor(
+        'predictions with new keys while the database hangs',
+        async () => {
+          await serveRound(url, keys);
+          return keys.size > beforeHang ? true : undefined;
+        },
+        5_000,
+      );
 
-    const signalled = Date.now();
-    child.kill('SIGTERM');
-    const exit = await child.exited;
-    const exitMs = Date.now() - signalled;
-    await relay.close(); // what the relay dropped is gone, as in a partition: the hung writes never reach the server
+      const signalled = Date.now();
+      child.kill('SIGTERM');
+      const exit = await child.exited;
+      const exitMs = Date.now() - signalled;
+      await relay.close(); // what the relay dropped is gone, as in a partition: the hung writes never reach the server
 
-    const kept = new Set([...(await storedKeys('sibyl_hang')), ...spilledKeys(path.join(hangDataDir, 'history-spill'))]);
-    const lost = [...keys].filter((k) => !kept.has(k));
-    const logged = child.logs.filter((l) => Number(l.level) >= 40).map((l) => l.msg);
-    t.diagnostic(`database hang: SIGTERM → exit ${JSON.stringify(exit)} after ${exitMs} ms; ${keys.size} keys served, ${lost.length} neither stored nor spilled; warnings/errors: ${JSON.stringify(logged)}`);
-    assert.deepEqual(lost, [], `${lost.length} of ${keys.size} served rows lost: SIGTERM → exit ${exit.code} after ${exitMs} ms; logged: ${JSON.stringify(logged)}`);
-    assert.deepEqual(exit, { code: 0, signal: null }, `exit after ${exitMs} ms; logged: ${JSON.stringify(logged)}`);
-    assert.ok(exitMs < 9_000, `took ${exitMs} ms, past the hard stop`);
-  });
+      const kept = new Set([...(await storedKeys('sibyl_hang')), ...spilledKeys(path.join(hangDataDir, 'history-spill'))]);
+      const lost = [...keys].filter((k) => !kept.has(k));
+      const logged = child.logs.filter((l) => Number(l.level) >= 40).map((l) => l.msg);
+      t.diagnostic(
+        `database hang: SIGTERM → exit ${JSON.stringify(exit)} after ${exitMs} ms; ${keys.size} keys served, ${lost.length} neither stored nor spilled; warnings/errors: ${JSON.stringify(logged)}`,
+      );
+      assert.deepEqual(
+        lost,
+        [],
+        `${lost.length} of ${keys.size} served rows lost: SIGTERM → exit ${exit.code} after ${exitMs} ms; logged: ${JSON.stringify(logged)}`,
+      );
+      assert.deepEqual(exit, { code: 0, signal: null }, `exit after ${exitMs} ms; logged: ${JSON.stringify(logged)}`);
+      assert.ok(exitMs < 9_000, `took ${exitMs} ms, past the hard stop`);
+    },
+  );
 });

@@ -40,7 +40,12 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
     target = await createTestDatabase();
     database = await openDatabase(target.settings, silent);
     await migrateToLatest(database.db);
-    registry = await ModelRegistry.load({ directory: path.join(projectRoot, 'models'), engine: createOnnxEngine(), batching: { maxBatchSize: 256, maxQueueDelayMs: 0 }, logger: silent });
+    registry = await ModelRegistry.load({
+      directory: path.join(projectRoot, 'models'),
+      engine: createOnnxEngine(),
+      batching: { maxBatchSize: 256, maxQueueDelayMs: 0 },
+      logger: silent,
+    });
   });
   after(async () => {
     await registry?.close();
@@ -55,7 +60,11 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
     const predictions = new PredictionService(
       market,
       registry,
-      { market: new CacheTier<Bar[]>(cache, 'm', 0, none), features: new CacheTier<CachedFeatures>(cache, 'f', 0, none), predictions: new CacheTier<number>(cache, 'p', 0, none) },
+      {
+        market: new CacheTier<Bar[]>(cache, 'm', 0, none),
+        features: new CacheTier<CachedFeatures>(cache, 'f', 0, none),
+        predictions: new CacheTier<number>(cache, 'p', 0, none),
+      },
       200,
       silent,
     );
@@ -67,8 +76,19 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
         [...bars.values()].flatMap((list) => {
           const bar = list[list.length - back]!;
           return ['direction-1d', 'direction-5d'].map((strategy) => ({
-            time: bar.time, symbol: bar.symbol, strategy, modelVersion: 'v1', horizon: strategy.slice(-2), probability: 0.5 + back / 100, confidence: 0.5 + back / 100,
-            signal: 'HOLD' as const, expectedReturn: null, intervalLevel: 0.95, intervalLow: 1, intervalHigh: 2, featuresHash: `b${back}`,
+            time: bar.time,
+            symbol: bar.symbol,
+            strategy,
+            modelVersion: 'v1',
+            horizon: strategy.slice(-2),
+            probability: 0.5 + back / 100,
+            confidence: 0.5 + back / 100,
+            signal: 'HOLD' as const,
+            expectedReturn: null,
+            intervalLevel: 0.95,
+            intervalLow: 1,
+            intervalHigh: 2,
+            featuresHash: `b${back}`,
           }));
         }),
       );
@@ -93,7 +113,12 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
       metrics: new MetricsService(new MetricsRepository(database.db), () => 'v1'),
       apiKeys: new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db)),
     });
-    const context = createContextFactory({ predictions, history, explanations })({ requestId: 't', logger: silent, transport: 'http', ...analyst });
+    const context = createContextFactory({ predictions, history, explanations })({
+      requestId: 't',
+      logger: silent,
+      transport: 'http',
+      ...analyst,
+    });
     const document = parse(`query($symbols: [String!]!) {
       one: predictions(symbols: $symbols, strategy: "direction-1d") { symbol history(last: 4) { time confidence } }
       five: predictions(symbols: $symbols, strategy: "direction-5d") { symbol history(last: 4) { time confidence } }
@@ -103,14 +128,32 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
     const result = await execute({ schema, document, variableValues: { symbols }, contextValue: context });
     assert.equal(result.errors, undefined, JSON.stringify(result.errors));
     assert.equal(statements, 1, `${statements} SQL statements for 25 history fields`);
-    const data = result.data as { one: Array<{ symbol: string; history: Array<{ confidence: number }> }>; five: unknown[]; single: { history: unknown[] } };
+    const data = result.data as {
+      one: Array<{ symbol: string; history: Array<{ confidence: number }> }>;
+      five: unknown[];
+      single: { history: unknown[] };
+    };
     assert.equal(data.one.length, 12);
-    for (const p of data.one) assert.deepEqual(p.history.map((h) => h.confidence), [0.54, 0.53, 0.52, 0.51]);
+    for (const p of data.one)
+      assert.deepEqual(
+        p.history.map((h) => h.confidence),
+        [0.54, 0.53, 0.52, 0.51],
+      );
     assert.equal(data.single.history.length, 2);
 
     // And a second request gets its own loaders: one more statement, not a cached answer.
     statements = 0;
-    const again = await execute({ schema, document, variableValues: { symbols }, contextValue: createContextFactory({ predictions, history, explanations })({ requestId: 'u', logger: silent, transport: 'http', ...analyst }) });
+    const again = await execute({
+      schema,
+      document,
+      variableValues: { symbols },
+      contextValue: createContextFactory({ predictions, history, explanations })({
+        requestId: 'u',
+        logger: silent,
+        transport: 'http',
+        ...analyst,
+      }),
+    });
     assert.equal(again.errors, undefined);
     assert.equal(statements, 1);
   });

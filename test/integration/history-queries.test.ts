@@ -89,7 +89,11 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     if (i < 0 || i + h >= bars.length) return { realized_return: null, correct: null, covered: null };
     const r = bars[i + h]!.adjClose / bars[i]!.adjClose - 1;
     const price = bars[i]!.close * (1 + r);
-    return { realized_return: r, correct: row.probability >= 0.5 === r > 0, covered: price >= row.intervalLow && price <= row.intervalHigh };
+    return {
+      realized_return: r,
+      correct: row.probability >= 0.5 === r > 0,
+      covered: price >= row.intervalLow && price <= row.intervalHigh,
+    };
   }
 
   for (const source of ['synthetic market', 'stored bars'] as const) {
@@ -138,7 +142,10 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
           assert.equal(s.covered, e.covered);
         }
       }
-      assert.ok((await stored()).some((s) => s.covered === false) && (await stored()).some((s) => s.covered === true), 'both covered and missed intervals occur');
+      assert.ok(
+        (await stored()).some((s) => s.covered === false) && (await stored()).some((s) => s.covered === true),
+        'both covered and missed intervals occur',
+      );
 
       // Again: nothing new to do.
       assert.equal((await service.resolve()).resolved, 0);
@@ -158,11 +165,23 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
 
   test('covered uses the adjusted ratio, so a split inside the horizon does not break it', async () => {
     const bar = (day: number, close: number, adjClose: number): Bar => ({
-      symbol: 'SPLT', time: new Date(START.getTime() + day * DAY), open: close, high: close, low: close, close, adjClose, volume: 1, source: 'test',
+      symbol: 'SPLT',
+      time: new Date(START.getTime() + day * DAY),
+      open: close,
+      high: close,
+      low: close,
+      close,
+      adjClose,
+      volume: 1,
+      source: 'test',
     });
     // 2-for-1 split between day 0 and day 1: the raw close halves, the adjusted close rises 1%.
     const bars = [bar(0, 200, 100), bar(1, 101, 101)];
-    const market: MarketDataProvider = { name: 'fixed', listSymbols: async () => ['SPLT'], fetchBars: async () => new Map([['SPLT', bars]]) };
+    const market: MarketDataProvider = {
+      name: 'fixed',
+      listSymbols: async () => ['SPLT'],
+      fetchBars: async () => new Map([['SPLT', bars]]),
+    };
     await writes.insertMany([{ ...rowAt(bars[0]!, 'direction-1d', 1), probability: 0.7, intervalLow: 195, intervalHigh: 205 }]);
     await new OutcomesService(new OutcomesRepository(database.db), market, silent).resolve();
     const [s] = await stored();
@@ -177,11 +196,21 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     const symbols = ['QA', 'QB', 'QC'];
     for (const [s, symbol] of symbols.entries()) {
       for (let i = 0; i < 200; i++) {
-        const p = 0.3 + 0.4 * ((i * (7 + s)) % 50) / 50;
+        const p = 0.3 + (0.4 * ((i * (7 + s)) % 50)) / 50;
         rows.push({
-          time: new Date(t0 + i * 17 * 60_000), symbol, strategy: 'direction-1d', modelVersion: i % 4 === 0 ? 'v2' : 'v1', horizon: '1d',
-          probability: p, confidence: Math.max(p, 1 - p), signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD', expectedReturn: null,
-          intervalLevel: 0.95, intervalLow: 90, intervalHigh: 110, featuresHash: `x${i}`,
+          time: new Date(t0 + i * 17 * 60_000),
+          symbol,
+          strategy: 'direction-1d',
+          modelVersion: i % 4 === 0 ? 'v2' : 'v1',
+          horizon: '1d',
+          probability: p,
+          confidence: Math.max(p, 1 - p),
+          signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD',
+          expectedReturn: null,
+          intervalLevel: 0.95,
+          intervalLow: 90,
+          intervalHigh: 110,
+          featuresHash: `x${i}`,
         });
       }
     }
@@ -214,12 +243,22 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     }
     // Only one version, and default range (30 days back from the latest row).
     const v2 = await service.confidenceHistory({ symbol: 'QB', version: 'v2', bucket: '1 day' });
-    assert.equal(v2.reduce((a, p) => a + p.count, 0), rows.filter((r) => r.symbol === 'QB' && r.modelVersion === 'v2').length);
-    assert.equal((await service.confidenceHistory({ symbol: 'QB' })).reduce((a, p) => a + p.count, 0), 200, 'defaults: everything in the last 30 days');
+    assert.equal(
+      v2.reduce((a, p) => a + p.count, 0),
+      rows.filter((r) => r.symbol === 'QB' && r.modelVersion === 'v2').length,
+    );
+    assert.equal(
+      (await service.confidenceHistory({ symbol: 'QB' })).reduce((a, p) => a + p.count, 0),
+      200,
+      'defaults: everything in the last 30 days',
+    );
 
     // Trends over a 12-hour window ending at each symbol's latest row, for all symbols in one query.
     const trendCount = counting(database.db);
-    const trends = await new HistoryQueryService(new HistoryReadRepository(trendCount.db), market, 200).confidenceTrends({ symbols: [...symbols, 'QD'], window: '12 hours' });
+    const trends = await new HistoryQueryService(new HistoryReadRepository(trendCount.db), market, 200).confidenceTrends({
+      symbols: [...symbols, 'QD'],
+      window: '12 hours',
+    });
     assert.equal(trendCount.count(), 1, 'one trends statement for all symbols');
     for (const symbol of symbols) {
       const list = rows.filter((r) => r.symbol === symbol);
@@ -240,7 +279,17 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
       assert.ok(Math.abs(trend.slope! - slope) < 1e-6 * Math.max(1, Math.abs(slope)), `slope ${trend.slope} vs ${slope}`);
       assert.ok(Math.abs(trend.volatility! - sd) < 1e-9);
     }
-    assert.deepEqual(trends.at(-1), { symbol: 'QD', strategy: 'direction-1d', current: null, mean: null, min: null, max: null, slope: null, volatility: null, samples: 0 });
+    assert.deepEqual(trends.at(-1), {
+      symbol: 'QD',
+      strategy: 'direction-1d',
+      current: null,
+      mean: null,
+      min: null,
+      max: null,
+      slope: null,
+      volatility: null,
+      samples: 0,
+    });
     const code = (c: string) => (e: Error & { extensions?: { code?: string } }) => e.extensions?.code === c;
     await assert.rejects(service.confidenceTrends({ symbols: ['QA', 'NOPE'] }), code('UNKNOWN_SYMBOL'));
     await assert.rejects(service.confidenceHistory({ symbol: 'NOPE' }), code('UNKNOWN_SYMBOL'));
@@ -254,11 +303,16 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
       { symbol, strategy: 'direction-1d', version: 'v1', last: 5 },
       { symbol, strategy: 'direction-1d', version: 'v2', last: 3 },
     ]);
-    const results = await Promise.all([...keys, { symbol: 'ZZZ', strategy: 'direction-1d', version: 'v1', last: 5 }].map((k) => loaders.last.load(k)));
+    const results = await Promise.all(
+      [...keys, { symbol: 'ZZZ', strategy: 'direction-1d', version: 'v1', last: 5 }].map((k) => loaders.last.load(k)),
+    );
     assert.equal(loaderCount.count(), 1, 'one SQL statement for every key of the request');
     keys.forEach((k, i) => {
       const want = rows.filter((r) => r.symbol === k.symbol && r.modelVersion === k.version).slice(-k.last);
-      assert.deepEqual(results[i]!.map((p) => [p.time.getTime(), p.confidence, p.signal, p.count]), want.map((r) => [r.time.getTime(), r.confidence, r.signal, 1]));
+      assert.deepEqual(
+        results[i]!.map((p) => [p.time.getTime(), p.confidence, p.signal, p.count]),
+        want.map((r) => [r.time.getTime(), r.confidence, r.signal, 1]),
+      );
     });
     assert.deepEqual(results.at(-1), []);
   });
@@ -267,7 +321,9 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     const symbols = ['MA', 'MB'];
     const market = createSyntheticMarket({ symbols, seed: 4, historyBars: 300, startTime: START });
     const all = await market.fetchBars(symbols, { lookback: 300 });
-    const rows = symbols.flatMap((s) => all.get(s)!.map((bar, i) => rowAt(bar, 'direction-1d', i + (s === 'MB' ? 13 : 0), i % 5 === 0 ? 'v2' : 'v1', 0.02)));
+    const rows = symbols.flatMap((s) =>
+      all.get(s)!.map((bar, i) => rowAt(bar, 'direction-1d', i + (s === 'MB' ? 13 : 0), i % 5 === 0 ? 'v2' : 'v1', 0.02)),
+    );
     await writes.insertMany(rows);
     await new OutcomesService(new OutcomesRepository(database.db), market, silent).resolve();
 
@@ -316,20 +372,35 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
 
     const none = await service.modelMetrics({ strategy: 'direction-5d' });
     assert.equal(none.sampleSize, 0);
-    assert.deepEqual([none.accuracy, none.brier, none.logLoss, none.ece, none.intervalCoverage, none.from, none.to], [null, null, null, null, null, null, null]);
+    assert.deepEqual(
+      [none.accuracy, none.brier, none.logLoss, none.ece, none.intervalCoverage, none.from, none.to],
+      [null, null, null, null, null, null, null],
+    );
     assert.ok(none.calibration.every((b) => b.count === 0 && b.meanPredicted === null));
-    await assert.rejects(service.modelMetrics({ strategy: 'nope-1d' }), (e: Error & { extensions?: { code?: string } }) => e.extensions?.code === 'UNKNOWN_STRATEGY');
+    await assert.rejects(
+      service.modelMetrics({ strategy: 'nope-1d' }),
+      (e: Error & { extensions?: { code?: string } }) => e.extensions?.code === 'UNKNOWN_STRATEGY',
+    );
   });
 
   test('TimescaleDB extras are skipped without the extension: 0005 is a no-op, retention is logged as ignored', async () => {
     assert.equal(database.timescale, false, 'this suite runs without TimescaleDB (PGlite, or the machine’s PostgreSQL 15)');
-    const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_matviews where matviewname like 'prediction_history_%'`.execute(database.db);
+    const { rows } = await sql<{
+      n: number;
+    }>`select count(*)::int as n from pg_matviews where matviewname like 'prediction_history_%'`.execute(database.db);
     assert.equal(rows[0]!.n, 0);
     const logged: Array<Record<string, unknown>> = [];
-    const logger = createLogger({ level: 'warn', format: 'json', destination: { write: (line: string) => void logged.push(JSON.parse(line)) } });
+    const logger = createLogger({
+      level: 'warn',
+      format: 'json',
+      destination: { write: (line: string) => void logged.push(JSON.parse(line)) },
+    });
     await applyHistoryRetention(database, 30, logger);
     await applyHistoryRetention(database, 0, logger);
-    assert.deepEqual(logged.map((l) => [l.days, l.msg]), [[30, 'HISTORY_RETENTION_DAYS needs TimescaleDB; ignored on this database (history is kept)']]);
+    assert.deepEqual(
+      logged.map((l) => [l.days, l.msg]),
+      [[30, 'HISTORY_RETENTION_DAYS needs TimescaleDB; ignored on this database (history is kept)']],
+    );
   });
 
   test('the hourly and daily rollups answer exactly as the raw rows do, after inserts, repeats, deletes and truncates', async () => {
@@ -337,9 +408,19 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     const make = (i: number, version: string): HistoryRow => {
       const p = 0.05 + 0.9 * (((i * 7919) % 1000) / 1000);
       return {
-        time: new Date(t0 + i * 7 * 60_000 + (version === 'v2' ? 30_000 : 0)), symbol: 'RU', strategy: 'direction-1d', modelVersion: version, horizon: '1d',
-        probability: p, confidence: Math.max(p, 1 - p), signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD', expectedReturn: null,
-        intervalLevel: 0.95, intervalLow: 1, intervalHigh: 2, featuresHash: `r${i}`,
+        time: new Date(t0 + i * 7 * 60_000 + (version === 'v2' ? 30_000 : 0)),
+        symbol: 'RU',
+        strategy: 'direction-1d',
+        modelVersion: version,
+        horizon: '1d',
+        probability: p,
+        confidence: Math.max(p, 1 - p),
+        signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD',
+        expectedReturn: null,
+        intervalLevel: 0.95,
+        intervalLow: 1,
+        intervalHigh: 2,
+        featuresHash: `r${i}`,
       };
     };
     const rows = Array.from({ length: 1500 }, (_, i) => make(i, i % 3 === 0 ? 'v2' : 'v1'));
@@ -369,7 +450,11 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
         assert.equal(a.length, b.length, what);
         a.forEach((p, i) => {
           const q = b[i]!;
-          assert.deepEqual([p.time, p.count, p.min, p.max, p.signal], [q.time, q.count, q.min, q.max, q.signal], `${what}: bucket ${q.time.toISOString()}`);
+          assert.deepEqual(
+            [p.time, p.count, p.min, p.max, p.signal],
+            [q.time, q.count, q.min, q.max, q.signal],
+            `${what}: bucket ${q.time.toISOString()}`,
+          );
           assert.ok(Math.abs(p.probability - q.probability) < 1e-12 && Math.abs(p.confidence - q.confidence) < 1e-12, what);
         });
       }
@@ -383,7 +468,9 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     await compare('after 0008 rebuilt the daily rollup from the hourly one');
     await writes.insertMany(Array.from({ length: 300 }, (_, i) => make(1500 + i, 'v1')));
     await compare('after more inserts');
-    await sql`delete from prediction_history where symbol = 'RU' and time >= ${new Date(t0 + 2 * 86_400_000)}::timestamptz and time < ${new Date(t0 + 2 * 86_400_000 + 150 * 60_000)}::timestamptz`.execute(database.db);
+    await sql`delete from prediction_history where symbol = 'RU' and time >= ${new Date(t0 + 2 * 86_400_000)}::timestamptz and time < ${new Date(t0 + 2 * 86_400_000 + 150 * 60_000)}::timestamptz`.execute(
+      database.db,
+    );
     await compare('after a delete through the middle of some hours');
     await sql`truncate prediction_history`.execute(database.db);
     const { rows: left } = await sql<{ n: number }>`

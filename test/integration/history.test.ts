@@ -85,7 +85,12 @@ describe(`prediction history (${stackName})`, () => {
     assert.deepEqual(
       indexes.map((i) => i.indexname),
       // 0004 adds the partial indexes of pending (outcome job) and resolved (modelMetrics) rows.
-      ['prediction_history_key', 'prediction_history_pending_idx', 'prediction_history_resolved_idx', 'prediction_history_symbol_strategy_time_idx'],
+      [
+        'prediction_history_key',
+        'prediction_history_pending_idx',
+        'prediction_history_resolved_idx',
+        'prediction_history_symbol_strategy_time_idx',
+      ],
     );
     const def = (name: string) => indexes.find((i) => i.indexname === name)!.indexdef;
     assert.match(def('prediction_history_key'), /UNIQUE.*\(symbol, strategy, model_version, "?time"?\)/);
@@ -106,7 +111,9 @@ describe(`prediction history (${stackName})`, () => {
         .sort(),
     );
     if (database.timescale) {
-      const { rows } = await sql`select 1 from timescaledb_information.hypertables where hypertable_name = 'prediction_history'`.execute(database.db);
+      const { rows } = await sql`select 1 from timescaledb_information.hypertables where hypertable_name = 'prediction_history'`.execute(
+        database.db,
+      );
       assert.equal(rows.length, 1);
     }
   });
@@ -121,7 +128,11 @@ describe(`prediction history (${stackName})`, () => {
     assert.equal(await history.insertMany([]), 0);
     const back = await stored();
     assert.deepEqual(new Set(back.map(historyKey)), new Set(rows.map(historyKey)));
-    for (const original of rows) assert.deepEqual(back.find((r) => historyKey(r) === historyKey(original)), original);
+    for (const original of rows)
+      assert.deepEqual(
+        back.find((r) => historyKey(r) === historyKey(original)),
+        original,
+      );
     const { rows: extra } = await sql<{ outcomes: number; fresh: boolean }>`
       select count(*) filter (where realized_return is null and correct is null and covered is null)::int as outcomes,
              bool_and(created_at > now() - interval '1 minute') as fresh
@@ -175,7 +186,10 @@ describe(`prediction history (${stackName})`, () => {
     // A bad row in an early chunk: the statements queued behind it fail too (the transaction is
     // aborted), but the error reported is the row's own, which the writer needs to isolate it.
     const early = Array.from({ length: 12_000 }, (_, i) => row(i, { symbol: 'EARLY', ...(i === 3_000 && { confidence: -1 }) }));
-    await assert.rejects(history.insertMany(early), (error: unknown) => isRowError(error) && /prediction_history_confidence_unit/.test(String(error)));
+    await assert.rejects(
+      history.insertMany(early),
+      (error: unknown) => isRowError(error) && /prediction_history_confidence_unit/.test(String(error)),
+    );
     const { rows: after } = await sql<{ n: number }>`select count(*)::int as n from prediction_history`.execute(database.db);
     assert.equal(after[0]?.n, 25_000);
   });
@@ -208,39 +222,49 @@ describe(`prediction history (${stackName})`, () => {
       recentKeys: fc.integer({ min: 0, max: 6 }),
     });
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.array(recording, { minLength: 1, maxLength: 4 }), { maxLength: 25 }), settings, async (calls, options) => {
-        await sql`truncate prediction_history`.execute(database.db);
-        const spill = tempDir('sibyl-history-it-');
-        try {
-          const writer = await HistoryWriter.open({ repository: history, logger: silent, spillDir: spill.dir, flushIntervalMs: 1, ...options });
-          const first = new Map<string, HistoryRow>();
-          for (const call of calls) {
-            const rows = call.map(({ key, probability, signal, expectedReturn, interval, featuresHash }): HistoryRow => ({
-              ...key,
-              time: new Date(key.time),
-              horizon: key.strategy.slice(-2),
-              probability,
-              confidence: Math.max(probability, 1 - probability),
-              signal,
-              expectedReturn,
-              intervalLevel: 0.95,
-              intervalLow: Math.min(...interval),
-              intervalHigh: Math.max(...interval),
-              featuresHash,
-            }));
-            for (const r of rows) if (!first.has(historyKey(r))) first.set(historyKey(r), r);
-            writer.record(rows);
-            if (call[0]!.pause) await new Promise((resolve) => setImmediate(resolve));
+      fc.asyncProperty(
+        fc.array(fc.array(recording, { minLength: 1, maxLength: 4 }), { maxLength: 25 }),
+        settings,
+        async (calls, options) => {
+          await sql`truncate prediction_history`.execute(database.db);
+          const spill = tempDir('sibyl-history-it-');
+          try {
+            const writer = await HistoryWriter.open({
+              repository: history,
+              logger: silent,
+              spillDir: spill.dir,
+              flushIntervalMs: 1,
+              ...options,
+            });
+            const first = new Map<string, HistoryRow>();
+            for (const call of calls) {
+              const rows = call.map(({ key, probability, signal, expectedReturn, interval, featuresHash }): HistoryRow => ({
+                ...key,
+                time: new Date(key.time),
+                horizon: key.strategy.slice(-2),
+                probability,
+                confidence: Math.max(probability, 1 - probability),
+                signal,
+                expectedReturn,
+                intervalLevel: 0.95,
+                intervalLow: Math.min(...interval),
+                intervalHigh: Math.max(...interval),
+                featuresHash,
+              }));
+              for (const r of rows) if (!first.has(historyKey(r))) first.set(historyKey(r), r);
+              writer.record(rows);
+              if (call[0]!.pause) await new Promise((resolve) => setImmediate(resolve));
+            }
+            await writer.close();
+            const back = await stored();
+            assert.equal(back.length, first.size);
+            for (const r of back) assert.deepEqual(r, first.get(historyKey(r)));
+            assert.equal(writer.state.spilledRows, 0, 'with the database up, close() wrote everything');
+          } finally {
+            spill.remove();
           }
-          await writer.close();
-          const back = await stored();
-          assert.equal(back.length, first.size);
-          for (const r of back) assert.deepEqual(r, first.get(historyKey(r)));
-          assert.equal(writer.state.spilledRows, 0, 'with the database up, close() wrote everything');
-        } finally {
-          spill.remove();
-        }
-      }),
+        },
+      ),
       { numRuns: 40 },
     );
   });

@@ -33,7 +33,9 @@ const YAHOO_CSV = [
  */
 function writeInputs(dir: string): void {
   if (!existsSync(path.join(marketData, 'daily_adjusted'))) {
-    assert.fail(`market data not found: looked for ${path.join(marketData, 'daily_adjusted')} (set SIBYL_MARKET_DATA to the folder holding daily_adjusted/)`);
+    assert.fail(
+      `market data not found: looked for ${path.join(marketData, 'daily_adjusted')} (set SIBYL_MARKET_DATA to the folder holding daily_adjusted/)`,
+    );
   }
   mkdirSync(path.join(dir, 'alphavantage'));
   mkdirSync(path.join(dir, 'yahoo', 'nested'), { recursive: true });
@@ -86,7 +88,10 @@ describe(`import (${stackName})`, () => {
 
     // Progress: several batches per real file (300 rows, batches of 128), each file finished once, in order.
     const finished = progress.filter((p) => p.finished);
-    assert.deepEqual(finished.map((p) => p.fileIndex), [0, 1, 2, 3]);
+    assert.deepEqual(
+      finished.map((p) => p.fileIndex),
+      [0, 1, 2, 3],
+    );
     assert.equal(progress.filter((p) => p.fileIndex === 0 && !p.finished).length, 3);
     assert.equal(progress.at(-1)?.rowsStored, good);
 
@@ -94,7 +99,17 @@ describe(`import (${stackName})`, () => {
     assert.deepEqual(await bars.listSymbols(), ['AAPL', 'BRK.B', 'TEST']);
     const aapl = (await bars.fetchBars(['AAPL'], { lookback: 1, until: new Date('1999-11-01T00:00:00Z') })).get('AAPL');
     assert.deepEqual(aapl, [
-      { symbol: 'AAPL', time: new Date('1999-11-01T00:00:00Z'), open: 80, high: 80.69, low: 77.37, close: 77.62, adjClose: 0.596878742448, volume: 2487300, source: 'alphavantage' },
+      {
+        symbol: 'AAPL',
+        time: new Date('1999-11-01T00:00:00Z'),
+        open: 80,
+        high: 80.69,
+        low: 77.37,
+        close: 77.62,
+        adjClose: 0.596878742448,
+        volume: 2487300,
+        source: 'alphavantage',
+      },
     ]);
 
     const again = await importFiles(database.db, [inputs.dir]);
@@ -104,7 +119,10 @@ describe(`import (${stackName})`, () => {
 
   test('a missing path fails before anything is imported', async () => {
     const before = await new BarsRepository(database.db).countBars();
-    await assert.rejects(importFiles(database.db, [inputs.dir, path.join(inputs.dir, 'missing')]), /cannot read .*missing: no such file or directory/);
+    await assert.rejects(
+      importFiles(database.db, [inputs.dir, path.join(inputs.dir, 'missing')]),
+      /cannot read .*missing: no such file or directory/,
+    );
     assert.equal(await new BarsRepository(database.db).countBars(), before);
   });
 
@@ -116,9 +134,15 @@ describe(`import (${stackName})`, () => {
     database = await openDatabase(target.settings, logger);
     assert.equal(run.code, 2, run.stderr);
     // The earlier test stored these rows already: the CLI's run is a re-import.
-    assert.match(run.stdout, /^files\s+rows read\s+inserted\s+updated\s+rejected\s+elapsed\s+rows\/s\n\s+4\s+606\s+0\s+603\s+3\s+[\d.]+ s\s+\d+\n/);
+    assert.match(
+      run.stdout,
+      /^files\s+rows read\s+inserted\s+updated\s+rejected\s+elapsed\s+rows\/s\n\s+4\s+606\s+0\s+603\s+3\s+[\d.]+ s\s+\d+\n/,
+    );
     assert.match(run.stdout, /\n1 file\(s\) refused:\n {2}.*notes\.csv: unknown header/);
-    assert.match(run.stdout, /\n3 row\(s\) rejected:\n {2}.*TEST\.csv:3: "null" values.*\n {2}.*TEST\.csv:5: low 12 is above high 10\n {2}.*TEST\.csv:7: Volume must not be negative/);
+    assert.match(
+      run.stdout,
+      /\n3 row\(s\) rejected:\n {2}.*TEST\.csv:3: "null" values.*\n {2}.*TEST\.csv:5: low 12 is above high 10\n {2}.*TEST\.csv:7: Volume must not be negative/,
+    );
     // Not a terminal: one progress line per file on stderr.
     assert.equal(run.stderr.split('\n').filter((line) => /^\[\d\/4\] /.test(line)).length, 4, run.stderr);
     assert.equal(await new BarsRepository(database.db).countBars(), 603);
@@ -147,7 +171,9 @@ describe(`import (${stackName})`, () => {
       assert.equal(run.code, 2, run.stderr);
       const listed = run.stdout.split('\n').filter((line) => line.includes('EVIL.csv:'));
       assert.deepEqual(
-        listed.map((line) => /EVIL\.csv:(\d+): (.*)$/.exec(line)?.slice(1, 3)).map((m) => [Number(m?.[0]), m?.[1]?.split(' ').slice(0, 3).join(' ')]),
+        listed
+          .map((line) => /EVIL\.csv:(\d+): (.*)$/.exec(line)?.slice(1, 3))
+          .map((m) => [Number(m?.[0]), m?.[1]?.split(' ').slice(0, 3).join(' ')]),
         [
           [3, 'open 1e+308 is'],
           [4, 'open 1e-320 is'],
@@ -159,7 +185,13 @@ describe(`import (${stackName})`, () => {
       );
       assert.match(run.stdout, /\n5 row\(s\) rejected:\n/);
       const stored = (await new BarsRepository(database.db).fetchBars(['EVIL'], { lookback: 10 })).get('EVIL');
-      assert.deepEqual(stored?.map((b) => [b.time.toISOString().slice(0, 10), b.close]), [['2021-04-19', 10.5], ['2021-04-26', 10.5]]);
+      assert.deepEqual(
+        stored?.map((b) => [b.time.toISOString().slice(0, 10), b.close]),
+        [
+          ['2021-04-19', 10.5],
+          ['2021-04-26', 10.5],
+        ],
+      );
     } finally {
       hostile.remove();
     }

@@ -57,8 +57,16 @@ describe(`npm run keys (${stackName})`, () => {
     const refused = await postQuery(server.url, '{ strategies { name } }', undefined, bearer(revokedKey));
     assert.equal(refused.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED');
     // Key actions only: the gateway's first start also records each strategy's default model version.
-    const audit = await server.gateway.database.db.selectFrom('audit_log').select(['action', 'actor']).where('action', 'like', 'api_key.%').orderBy('id').execute();
-    assert.deepEqual(audit.map((a) => a.action), ['api_key.created', 'api_key.created', 'api_key.revoked']);
+    const audit = await server.gateway.database.db
+      .selectFrom('audit_log')
+      .select(['action', 'actor'])
+      .where('action', 'like', 'api_key.%')
+      .orderBy('id')
+      .execute();
+    assert.deepEqual(
+      audit.map((a) => a.action),
+      ['api_key.created', 'api_key.created', 'api_key.revoked'],
+    );
     assert.ok(audit.every((a) => a.actor.startsWith('cli:')));
   });
 });

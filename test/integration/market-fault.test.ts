@@ -62,7 +62,12 @@ describe('market data across a PostgreSQL outage (stored bars; private PostgreSQ
     await postgres.init();
     await postgres.start();
     await postgres.query('create database sibyl_market_fault', 'postgres');
-    const market = createSyntheticMarket({ symbols: [...SYMBOLS, UNSEEN], seed: 11, historyBars: 130, startTime: new Date('2024-01-01T00:00:00Z') });
+    const market = createSyntheticMarket({
+      symbols: [...SYMBOLS, UNSEEN],
+      seed: 11,
+      historyBars: 130,
+      startTime: new Date('2024-01-01T00:00:00Z'),
+    });
     const bars: Bar[] = [...(await market.fetchBars([...SYMBOLS, UNSEEN], { lookback: 130 })).values()].flat();
     const direct = await openDatabase({ kind: 'postgres', url: postgres.url, poolMax: 2 }, logger);
     try {
@@ -119,12 +124,20 @@ describe('market data across a PostgreSQL outage (stored bars; private PostgreSQ
       during.data!.predictions.forEach((p, n) => {
         const was = before.data!.predictions[n]!;
         assert.equal(p!.stale, true, 'marked stale');
-        assert.deepEqual([p!.symbol, p!.asOf, p!.probability, p!.featuresHash], [was.symbol, was.asOf, was.probability, was.featuresHash], 'the real asOf and the same prediction');
+        assert.deepEqual(
+          [p!.symbol, p!.asOf, p!.probability, p!.featuresHash],
+          [was.symbol, was.asOf, was.probability, was.featuresHash],
+          'the real asOf and the same prediction',
+        );
       });
     }
     assert.equal(await breaker(), 2, 'the breaker is open');
     // Readiness reuses its report for HEALTH_CACHE_MS: the change shows within that.
-    await waitFor('readiness to show the market degraded', async () => ((await marketComponent(url)) === 'degraded' ? true : undefined), 5_000);
+    await waitFor(
+      'readiness to show the market degraded',
+      async () => ((await marketComponent(url)) === 'degraded' ? true : undefined),
+      5_000,
+    );
     // Still serving, so still ready: degraded (200), not down (503) that would drain every instance.
     const ready = await fetch(`${url}/health/ready`);
     assert.equal(ready.status, 200);

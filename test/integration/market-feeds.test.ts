@@ -14,7 +14,17 @@ const START = Date.UTC(2020, 0, 1);
 
 /** Daily bars on the given day numbers (days after 2020-01-01), priced by day. */
 function bars(symbol: string, days: readonly number[], source = 'test'): Bar[] {
-  return days.map((d) => ({ symbol, time: new Date(START + d * DAY_MS), open: 100 + d, high: 101 + d, low: 99 + d, close: 100 + d, adjClose: 100 + d, volume: 1000, source }));
+  return days.map((d) => ({
+    symbol,
+    time: new Date(START + d * DAY_MS),
+    open: 100 + d,
+    high: 101 + d,
+    low: 99 + d,
+    close: 100 + d,
+    adjClose: 100 + d,
+    volume: 1000,
+    source,
+  }));
 }
 
 describe(`market feeds over the bars store (${stackName})`, () => {
@@ -54,7 +64,11 @@ describe(`market feeds over the bars store (${stackName})`, () => {
     let finished: Date | undefined;
     const replay = createReplay({ repository, from: new Date(START + 1 * DAY_MS), tickMs: 20, onFinished: (clock) => (finished = clock) });
     const before = await replay.provider.fetchBars(['A'], { lookback: 10 });
-    assert.deepEqual(before.get('A')!.map((b) => b.close), [100, 101], 'nothing after the clock is visible');
+    assert.deepEqual(
+      before.get('A')!.map((b) => b.close),
+      [100, 101],
+      'nothing after the clock is visible',
+    );
     // A caller asking for a later `until` still cannot see past the clock.
     assert.equal((await replay.provider.fetchBars(['A'], { lookback: 10, until: new Date(START + 4 * DAY_MS) })).get('A')!.length, 2);
 
@@ -65,7 +79,11 @@ describe(`market feeds over the bars store (${stackName})`, () => {
         if (announced.length === 3) resolve();
       });
     });
-    assert.deepEqual(announced, [['A@102', 'B@102'], ['A@103', 'B@103'], ['A@104', 'B@104']]);
+    assert.deepEqual(announced, [
+      ['A@102', 'B@102'],
+      ['A@103', 'B@103'],
+      ['A@104', 'B@104'],
+    ]);
     // The provider serves what was announced (the contract feeds keep).
     assert.equal((await replay.provider.fetchBars(['B'], { lookback: 1 })).get('B')![0]!.close, 104);
     const deadline = Date.now() + 2_000;
@@ -103,10 +121,16 @@ describe(`market feeds over the bars store (${stackName})`, () => {
       [{ ...bars('A', [2])[0]!, open: 1e-320, low: 1e-320, close: 1e-320, adjClose: 1e-320 }, /#1 A: open 1e-320 is outside/],
       [{ ...bars('A', [2])[0]!, time: new Date('2099-12-31T00:00:00Z') }, /#1 A: date 2099-12-31 is in the future/],
       // Day 2 after the stored day-1 close of 101: a 20× step, found against the store, not the batch.
-      [{ ...bars('A', [2])[0]!, high: 2100, close: 2020, adjClose: 2020 }, /#1 A: adjusted close 2020 is 20× the previous bar's 101 \(2020-01-02\)/],
+      [
+        { ...bars('A', [2])[0]!, high: 2100, close: 2020, adjClose: 2020 },
+        /#1 A: adjusted close 2020 is 20× the previous bar's 101 \(2020-01-02\)/,
+      ],
     ];
     for (const [bad, reason] of attacks) {
-      await assert.rejects(feed.ingest([good!, bad]), (error: unknown) => error instanceof InvalidBarsError && error.refused.length === 1 && reason.test(error.message));
+      await assert.rejects(
+        feed.ingest([good!, bad]),
+        (error: unknown) => error instanceof InvalidBarsError && error.refused.length === 1 && reason.test(error.message),
+      );
     }
     assert.equal(await repository.countBars(), 2, 'nothing of a refused batch is stored, not even its good bar');
     assert.equal(announced.length, 1);

@@ -50,7 +50,12 @@ describe(`ModelLifecycle (${stackName})`, () => {
   }
 
   async function instance(options: { events?: EventBus; rescanIntervalMs?: number } = {}) {
-    const registry = await ModelRegistry.load({ directory: fixture.dir, engine: createOnnxEngine(), batching: { maxBatchSize: 64, maxQueueDelayMs: 0 }, logger });
+    const registry = await ModelRegistry.load({
+      directory: fixture.dir,
+      engine: createOnnxEngine(),
+      batching: { maxBatchSize: 64, maxQueueDelayMs: 0 },
+      logger,
+    });
     const lifecycle = new ModelLifecycle({
       registry,
       repository: new ModelServingRepository(database.db),
@@ -81,7 +86,10 @@ describe(`ModelLifecycle (${stackName})`, () => {
     assert.equal(record?.activeVersion, 'v1');
     assert.equal(record?.shadowVersion, null);
     const trail = await repository().history(S);
-    assert.deepEqual(trail.map((t) => [t.action, t.actor, t.detail.version]), [['model.default', 'system', 'v1']]);
+    assert.deepEqual(
+      trail.map((t) => [t.action, t.actor, t.detail.version]),
+      [['model.default', 'system', 'v1']],
+    );
   });
 
   test('activate: the record, an audit row naming the actor, this instance at once, the other by event', async () => {
@@ -102,7 +110,10 @@ describe(`ModelLifecycle (${stackName})`, () => {
     const auditBefore = (await repository().history(S)).length;
     const error = await a.lifecycle.activate(S, 'v3', 'alice').catch((e: unknown) => e);
     assert.equal(code(error), 'BAD_USER_INPUT');
-    assert.match((error as Error).message, /^cannot activate direction-1d@v3: model\.onnx has sha256 .*\(corrupt or replaced file\); direction-1d@v2 keeps serving$/);
+    assert.match(
+      (error as Error).message,
+      /^cannot activate direction-1d@v3: model\.onnx has sha256 .*\(corrupt or replaced file\); direction-1d@v2 keeps serving$/,
+    );
     assert.match(String((error as GraphQLError).extensions.reason), /sha256/);
     const missing = await a.lifecycle.activate(S, 'v9', 'alice').catch((e: unknown) => e);
     assert.equal(code(missing), 'BAD_USER_INPUT');
@@ -131,7 +142,10 @@ describe(`ModelLifecycle (${stackName})`, () => {
     assert.equal((await repository().find(S))?.activeVersion, 'v2');
     assert.equal((await repository().history(S)).length, auditBefore, 'no audit row for a refusal');
     const { refused } = await a.registry.rescan();
-    assert.ok(refused.some((r) => r.directory.endsWith('v4') && /calibration\.a/.test(r.reason)), JSON.stringify(refused));
+    assert.ok(
+      refused.some((r) => r.directory.endsWith('v4') && /calibration\.a/.test(r.reason)),
+      JSON.stringify(refused),
+    );
   });
 
   test('rollback activates the version the latest activation replaced', async () => {
@@ -157,7 +171,11 @@ describe(`ModelLifecycle (${stackName})`, () => {
     assert.equal(a.shadow(), undefined);
     const [latest] = await repository().history(S, 1);
     assert.deepEqual(latest!.detail, { version: 'v2', previous: 'v1', shadow: null, promotedShadow: true });
-    await eventually('the other instance to follow the promotion', () => (b.version() === 'v2' && b.shadow() === undefined ? true : undefined), 5_000);
+    await eventually(
+      'the other instance to follow the promotion',
+      () => (b.version() === 'v2' && b.shadow() === undefined ? true : undefined),
+      5_000,
+    );
 
     await a.lifecycle.setShadow(S, 'v0', 'carol');
     await a.lifecycle.setShadow(S, null, 'carol');
@@ -180,6 +198,10 @@ describe(`ModelLifecycle (${stackName})`, () => {
     assert.equal(c.version(), 'v1', 'falls back to the default (newest) rather than serving nothing');
     assert.match(c.lifecycle.problems().get(S) ?? '', /recorded active version v3 cannot be served here \(model\.onnx has sha256/);
     await a.lifecycle.activate(S, 'v1', 'eve');
-    await eventually('the problem to clear once the record is servable', () => (c.lifecycle.problems().size === 0 && c.version() === 'v1' ? true : undefined), 5_000);
+    await eventually(
+      'the problem to clear once the record is servable',
+      () => (c.lifecycle.problems().size === 0 && c.version() === 'v1' ? true : undefined),
+      5_000,
+    );
   });
 });

@@ -73,7 +73,10 @@ for (const pair of pairs) {
     test('a subscriber receives what is published on its topic, in order, with Dates intact', async () => {
       const { a, b, subscribed, close } = await pair.make();
       try {
-        const payloads = [{ n: 1, at: new Date('2021-04-21T00:00:00Z') }, { n: 2, at: new Date('2021-04-22T00:00:00Z') }];
+        const payloads = [
+          { n: 1, at: new Date('2021-04-21T00:00:00Z') },
+          { n: 2, at: new Date('2021-04-22T00:00:00Z') },
+        ];
         const received = take(b.subscribe('signals:AAPL'), 2);
         await subscribed('signals:AAPL');
         for (const p of payloads) a.publish('signals:AAPL', p);

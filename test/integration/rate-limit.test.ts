@@ -31,7 +31,14 @@ describe('rate limiter engines', () => {
 
   test('Redis unreachable: the in-memory insurance limiter holds the same limits, without failing calls', async () => {
     const port = await freePort(); // nothing listens there
-    const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const redis = new Redis({
+      port,
+      host: '127.0.0.1',
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     redis.on('error', () => {});
     try {
       const limiter = createRateLimiter({ points: 25, windowSeconds: 60, keyPrefix: 't:', redis });
@@ -131,7 +138,12 @@ describe('rate limiting while Redis is down (a private redis-server)', () => {
     // The insurance limiter starts its own window when Redis goes: 10 requests of cost 2 fit, then refusals.
     assert.equal(outcomes.filter((o) => o === 'ok').length, 10, outcomes.join(','));
     assert.deepEqual([...new Set(outcomes.slice(10))], ['RATE_LIMITED']);
-    const predictions = await postQuery<{ prediction: { symbol: string } }>(server!.url, '{ prediction(symbol: "MSFT") { symbol } }', undefined, { 'x-forwarded-for': '10.0.0.1' });
+    const predictions = await postQuery<{ prediction: { symbol: string } }>(
+      server!.url,
+      '{ prediction(symbol: "MSFT") { symbol } }',
+      undefined,
+      { 'x-forwarded-for': '10.0.0.1' },
+    );
     // Same caller (no proxy trust): refused by the limit, not by an outage.
     assert.equal(predictions.errors?.[0]?.extensions?.code, 'RATE_LIMITED');
   });

@@ -24,7 +24,10 @@ export function App() {
     <Provider value={api.client}>
       <header class="top">
         <a class="brand" href={href.watchlist()}>
-          <span class="logo" aria-hidden="true">◆</span> Sibyl
+          <span class="logo" aria-hidden="true">
+            ◆
+          </span>{' '}
+          Sibyl
         </a>
         <nav>
           <a href={href.watchlist()} class={route.page === 'watchlist' ? 'on' : ''}>
@@ -54,7 +57,8 @@ export function App() {
         )}
       </main>
       <footer class="bottom">
-        Every number on these pages comes from the Sibyl GraphQL API at <a href="/graphql">/graphql</a>. Predictions are model output, not advice.
+        Every number on these pages comes from the Sibyl GraphQL API at <a href="/graphql">/graphql</a>. Predictions are model output, not
+        advice.
       </footer>
     </Provider>
   );
@@ -72,7 +76,13 @@ function SymbolJump() {
         setValue('');
       }}
     >
-      <input value={value} onInput={(e) => setValue(e.currentTarget.value)} placeholder="Go to symbol…" aria-label="Go to symbol" maxLength={12} />
+      <input
+        value={value}
+        onInput={(e) => setValue(e.currentTarget.value)}
+        placeholder="Go to symbol…"
+        aria-label="Go to symbol"
+        maxLength={12}
+      />
     </form>
   );
 }
@@ -90,7 +100,14 @@ function KeyField({ value, onChange }: { value: string; onChange: (key: string) 
       }}
     >
       <label for="api-key">API key</label>
-      <input id="api-key" type="password" autocomplete="off" value={draft} onInput={(e) => setDraft(e.currentTarget.value)} placeholder={value ? '' : 'none (open gateway)'} />
+      <input
+        id="api-key"
+        type="password"
+        autocomplete="off"
+        value={draft}
+        onInput={(e) => setDraft(e.currentTarget.value)}
+        placeholder={value ? '' : 'none (open gateway)'}
+      />
       <button type="submit" disabled={draft.trim() === value}>
         Use
       </button>
@@ -105,7 +122,14 @@ function KeyField({ value, onChange }: { value: string; onChange: (key: string) 
 
 function LinkDot({ link }: { link: LinkStatusStore }) {
   const { state } = useLinkStatus(link);
-  const label = { idle: 'live: idle', connecting: 'live: connecting', connected: 'live', lost: 'live: lost', reconnecting: 'live: reconnecting', refused: 'live: refused' }[state];
+  const label = {
+    idle: 'live: idle',
+    connecting: 'live: connecting',
+    connected: 'live',
+    lost: 'live: lost',
+    reconnecting: 'live: reconnecting',
+    refused: 'live: refused',
+  }[state];
   return (
     <span class={`link-dot ${state}`} title={label} data-state={state}>
       {label}

@@ -45,7 +45,11 @@ function tracedConnection(connection: DatabaseConnection, engine: string): Datab
     executeQuery: async <R>(query: CompiledQuery): Promise<QueryResult<R>> => {
       // No active span: not part of a traced operation (see tracedDialect).
       if (!trace.getSpan(context.active())) return connection.executeQuery<R>(query);
-      const span = tracer.startSpan('sql.query', { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'sibyl.db.engine': engine } }, context.active());
+      const span = tracer.startSpan(
+        'sql.query',
+        { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql', 'sibyl.db.engine': engine } },
+        context.active(),
+      );
       if (span.isRecording()) span.setAttributes({ 'db.operation': operationOf(query.sql), 'db.statement': statementOf(query.sql) });
       try {
         const result = await connection.executeQuery<R>(query);
@@ -80,6 +84,9 @@ export function operationOf(sqlText: string): string {
 
 /** The statement as recorded: whitespace collapsed, inlined string literals replaced by `?`, cut short. */
 export function statementOf(sqlText: string): string {
-  const text = sqlText.replace(/'(?:[^']|'')*'/g, "'?'").replace(/\s+/g, ' ').trim();
+  const text = sqlText
+    .replace(/'(?:[^']|'')*'/g, "'?'")
+    .replace(/\s+/g, ' ')
+    .trim();
   return text.length > MAX_STATEMENT_CHARS ? `${text.slice(0, MAX_STATEMENT_CHARS)}…` : text;
 }

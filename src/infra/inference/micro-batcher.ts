@@ -45,14 +45,20 @@ export class MicroBatcher {
   score(input: Float32Array, rows: number): Promise<Float32Array> {
     const featureCount = this.model.signature.featureCount;
     if (input.length !== rows * featureCount) {
-      return Promise.reject(new Error(`input holds ${input.length} values; ${rows} rows × ${featureCount} features = ${rows * featureCount}`));
+      return Promise.reject(
+        new Error(`input holds ${input.length} values; ${rows} rows × ${featureCount} features = ${rows * featureCount}`),
+      );
     }
     if (rows === 0) return Promise.resolve(new Float32Array(0));
     return new Promise((resolve, reject) => {
       this.#queue.push({ input, rows, resolve, reject });
       this.#queuedRows += rows;
       if (this.#queuedRows >= this.options.maxBatchSize) this.#flushNow();
-      else this.#timer ??= this.options.maxQueueDelayMs > 0 ? setTimeout(() => this.#flushNow(), this.options.maxQueueDelayMs) : setImmediate(() => this.#flushNow());
+      else
+        this.#timer ??=
+          this.options.maxQueueDelayMs > 0
+            ? setTimeout(() => this.#flushNow(), this.options.maxQueueDelayMs)
+            : setImmediate(() => this.#flushNow());
     });
   }
 

@@ -27,7 +27,9 @@ export function createOnnxEngine(): InferenceEngine {
         signature,
         async run(input, rows) {
           if (input.length !== rows * signature.featureCount) {
-            throw new Error(`input holds ${input.length} values; ${rows} rows × ${signature.featureCount} features = ${rows * signature.featureCount}`);
+            throw new Error(
+              `input holds ${input.length} values; ${rows} rows × ${signature.featureCount} features = ${rows * signature.featureCount}`,
+            );
           }
           const feeds = { [signature.inputName]: new ort.Tensor('float32', input, [rows, signature.featureCount]) };
           const results = await session.run(feeds, [signature.outputName]);
@@ -45,7 +47,9 @@ export function createOnnxEngine(): InferenceEngine {
 function probabilityColumn(output: Float32Array, rows: number, index: number | undefined): Float32Array {
   const width = output.length / rows;
   if (!Number.isInteger(width) || width < 2) {
-    throw new Error(`model returned ${output.length} values for ${rows} rows; expected one probability per row, or one row of class probabilities per input`);
+    throw new Error(
+      `model returned ${output.length} values for ${rows} rows; expected one probability per row, or one row of class probabilities per input`,
+    );
   }
   const column = index ?? width - 1;
   if (column >= width) throw new Error(`output has ${width} columns per row; probabilityIndex ${column} is out of range`);

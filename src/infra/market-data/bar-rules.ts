@@ -64,7 +64,8 @@ export function latestBarTime(now: Date): Date {
 export function checkBar(bar: BarValues, latest: Date): string | undefined {
   const time = bar.time instanceof Date ? bar.time.getTime() : Number.NaN;
   if (!Number.isFinite(time)) return 'time is not a valid date';
-  if (time > latest.getTime()) return `date ${day(bar.time)} is in the future (latest accepted: ${day(latest)}, one trading day after today)`;
+  if (time > latest.getTime())
+    return `date ${day(bar.time)} is in the future (latest accepted: ${day(latest)}, one trading day after today)`;
   for (const field of ['open', 'high', 'low', 'close', 'adjClose'] as const) {
     const value = bar[field];
     if (typeof value !== 'number' || !Number.isFinite(value)) return `${field} is not a finite number (${String(value)})`;
@@ -86,7 +87,11 @@ export function checkBar(bar: BarValues, latest: Date): string | undefined {
 }
 
 /** Why the step from `previous` (the symbol's bar before `bar`; `where` says where it came from) is refused, or undefined. */
-export function checkMove(previous: Pick<Bar, 'time' | 'adjClose'>, bar: Pick<Bar, 'time' | 'adjClose'>, where?: string): string | undefined {
+export function checkMove(
+  previous: Pick<Bar, 'time' | 'adjClose'>,
+  bar: Pick<Bar, 'time' | 'adjClose'>,
+  where?: string,
+): string | undefined {
   if (bar.time.getTime() - previous.time.getTime() > BAR_RULES.moveWindowDays * DAY_MS) return undefined;
   const factor = bar.adjClose / previous.adjClose;
   if (factor >= 1 / BAR_RULES.maxDailyMove && factor <= BAR_RULES.maxDailyMove) return undefined;
@@ -120,7 +125,8 @@ export function validateBars(bars: readonly Bar[], options: { now?: Date; previo
   const latest = latestBarTime(options.now ?? new Date());
   const reasons: Array<string | undefined> = bars.map((bar) => {
     if (typeof bar.symbol !== 'string' || !SYMBOL_PATTERN.test(bar.symbol)) return `symbol ${JSON.stringify(bar.symbol)} is not a ticker`;
-    if (typeof bar.source !== 'string' || bar.source.length === 0 || bar.source.length > 64) return 'source must be a name of 1-64 characters';
+    if (typeof bar.source !== 'string' || bar.source.length === 0 || bar.source.length > 64)
+      return 'source must be a name of 1-64 characters';
     return checkBar(bar, latest);
   });
   const bySymbol = new Map<string, number[]>();

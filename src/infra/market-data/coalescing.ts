@@ -13,7 +13,8 @@ import type { Bar, FetchBarsOptions, MarketDataProvider } from './market-data.js
  * Calls with different options (lookback, until) are fetched separately.
  */
 export function coalescingFetches(provider: MarketDataProvider, settings: { maxDelayMs: number }): MarketDataProvider {
-  if (!(settings.maxDelayMs >= 0 && settings.maxDelayMs <= 1)) throw new Error(`maxDelayMs must be between 0 and 1, got ${settings.maxDelayMs}`);
+  if (!(settings.maxDelayMs >= 0 && settings.maxDelayMs <= 1))
+    throw new Error(`maxDelayMs must be between 0 and 1, got ${settings.maxDelayMs}`);
   const groups = new Map<string, Group>();
 
   return {

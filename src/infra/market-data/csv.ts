@@ -185,7 +185,11 @@ function parseBounded({ text, overlong }: BoundedText, options: ParseOptions): P
   const headerIndex = records.findIndex((record, index) => !isBlank(record, index));
   const header = records[headerIndex];
   if (!header) return { ok: false, reason: 'empty file: no header line' };
-  if (overlong.has(headerIndex + 1)) return { ok: false, reason: `line ${headerIndex + 1} is not a header: ${overlong.get(headerIndex + 1)} characters long (at most ${MAX_LINE_CHARS})` };
+  if (overlong.has(headerIndex + 1))
+    return {
+      ok: false,
+      reason: `line ${headerIndex + 1} is not a header: ${overlong.get(headerIndex + 1)} characters long (at most ${MAX_LINE_CHARS})`,
+    };
   const layout = FORMATS.find((f) => f.header.join(',') === header.join(','));
   if (!layout) return { ok: false, reason: unknownHeaderReason(header) };
 
@@ -266,7 +270,12 @@ export function symbolFromFileName(file: string): string {
 type RowValues = Omit<Bar, 'symbol' | 'source'> & { symbol?: string; source?: string };
 
 /** The row's values, or the first reason they cannot be read. */
-function readRow(record: readonly string[], header: readonly string[], line: number, firstLineOfDate: Map<string, number>): RowValues | string {
+function readRow(
+  record: readonly string[],
+  header: readonly string[],
+  line: number,
+  firstLineOfDate: Map<string, number>,
+): RowValues | string {
   if (record.length !== header.length) return `expected ${header.length} columns, found ${record.length}`;
   if (record.includes('null')) return `"null" values (Yahoo writes these for days without prices)`;
 

@@ -66,7 +66,9 @@ export class InvalidBarsError extends Error {
     readonly refused: readonly RefusedBar[],
   ) {
     const shown = refused.slice(0, 5).map((r) => `#${r.index} ${String(r.bar.symbol)}: ${r.reason}`);
-    super(`ingest feed ${feed}: ${refused.length} bar(s) refused, nothing stored: ${shown.join('; ')}${refused.length > shown.length ? '; …' : ''}`);
+    super(
+      `ingest feed ${feed}: ${refused.length} bar(s) refused, nothing stored: ${shown.join('; ')}${refused.length > shown.length ? '; …' : ''}`,
+    );
     this.name = 'InvalidBarsError';
   }
 }

@@ -83,7 +83,10 @@ export async function importFiles(db: Db, paths: readonly string[], options: Imp
   let failure: unknown; // the first failed write stops the import, as a failed write always did
   // Reports, rejections and each file's final progress event, strictly in file order.
   let finished: Promise<void> = Promise.resolve();
-  const finish = (work: Promise<{ report: FileReport; rejected: readonly RejectedRow[] }>, progress: (fraction: number, report: FileReport) => void) => {
+  const finish = (
+    work: Promise<{ report: FileReport; rejected: readonly RejectedRow[] }>,
+    progress: (fraction: number, report: FileReport) => void,
+  ) => {
     work.catch((error: unknown) => (failure ??= error)); // observed here; the chain below still fails with it
     finished = finished.then(async () => {
       const { report, rejected } = await work;
@@ -103,7 +106,10 @@ export async function importFiles(db: Db, paths: readonly string[], options: Imp
     try {
       parsed = await readBarsCsvFile(file);
     } catch (error) {
-      finish(Promise.resolve({ report: refusedFile(file, `cannot read: ${(error as Error).message}`, fileStarted), rejected: [] }), progress);
+      finish(
+        Promise.resolve({ report: refusedFile(file, `cannot read: ${(error as Error).message}`, fileStarted), rejected: [] }),
+        progress,
+      );
       continue;
     }
     if (!parsed.ok) {
@@ -169,9 +175,12 @@ export async function findCsvFiles(paths: readonly string[]): Promise<string[]> 
     try {
       isDirectory = (await stat(given)).isDirectory();
     } catch (error) {
-      throw new Error(`cannot read ${given}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (error as Error).message}`, {
-        cause: error,
-      });
+      throw new Error(
+        `cannot read ${given}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
     }
     const files = isDirectory
       ? (await readdir(given, { recursive: true }))

@@ -7,7 +7,9 @@ export function countingFetches(provider: MarketDataProvider, count: (provider: 
     name: provider.name,
     fetchBars(symbols, options) {
       count(provider.name);
-      return inSpan('market.fetch', { 'sibyl.provider': provider.name, 'sibyl.symbols': symbols.length }, () => provider.fetchBars(symbols, options));
+      return inSpan('market.fetch', { 'sibyl.provider': provider.name, 'sibyl.symbols': symbols.length }, () =>
+        provider.fetchBars(symbols, options),
+      );
     },
     listSymbols: () => provider.listSymbols(),
   };

@@ -143,7 +143,10 @@ export function resilientFetches(provider: MarketDataProvider, options: Resilien
       }
     }
   };
-  breaker.on('open', announce('open', `market-data circuit open: serving last good bars as stale for ${options.breaker.resetTimeoutMs} ms`));
+  breaker.on(
+    'open',
+    announce('open', `market-data circuit open: serving last good bars as stale for ${options.breaker.resetTimeoutMs} ms`),
+  );
   breaker.on('halfOpen', announce('half-open', 'market-data circuit half-open: letting one trial call through'));
   breaker.on('close', announce('closed', 'market-data circuit closed: provider answering again'));
 
@@ -154,7 +157,8 @@ export function resilientFetches(provider: MarketDataProvider, options: Resilien
       if (remembered) stale.set(symbol, remembered);
     }
     const code = error instanceof Error && CircuitBreaker.isOurError(error) ? (error as { code?: unknown }).code : undefined;
-    const reason = code === 'EOPENBREAKER' ? 'breaker-open' : code === 'ESHUTDOWN' ? 'shutdown' : error instanceof AttemptTimeout ? 'timeout' : 'failed';
+    const reason =
+      code === 'EOPENBREAKER' ? 'breaker-open' : code === 'ESHUTDOWN' ? 'shutdown' : error instanceof AttemptTimeout ? 'timeout' : 'failed';
     if (stale.size === symbols.length) return stale;
     throw new MarketUnavailableError(provider.name, reason, stale, { cause: error });
   };
@@ -194,16 +198,20 @@ export function resilientFetches(provider: MarketDataProvider, options: Resilien
 function validate(options: ResilienceOptions): void {
   const problems: string[] = [];
   const { timeoutMs, retries, backoffMs, breaker, lastGoodEntries } = options;
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) problems.push(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0))
+    problems.push(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
   if (!(Number.isInteger(retries) && retries >= 0)) problems.push(`retries must be a non-negative integer, got ${retries}`);
-  if (!(Number.isFinite(backoffMs) && backoffMs >= 0)) problems.push(`backoffMs must be a non-negative number of milliseconds, got ${backoffMs}`);
+  if (!(Number.isFinite(backoffMs) && backoffMs >= 0))
+    problems.push(`backoffMs must be a non-negative number of milliseconds, got ${backoffMs}`);
   if (!(breaker.errorThresholdPercentage >= 1 && breaker.errorThresholdPercentage <= 100)) {
     problems.push(`breaker.errorThresholdPercentage must be between 1 and 100, got ${breaker.errorThresholdPercentage}`);
   }
-  if (!(Number.isFinite(breaker.resetTimeoutMs) && breaker.resetTimeoutMs > 0)) problems.push(`breaker.resetTimeoutMs must be positive, got ${breaker.resetTimeoutMs}`);
+  if (!(Number.isFinite(breaker.resetTimeoutMs) && breaker.resetTimeoutMs > 0))
+    problems.push(`breaker.resetTimeoutMs must be positive, got ${breaker.resetTimeoutMs}`);
   if (!(Number.isInteger(breaker.volumeThreshold) && breaker.volumeThreshold >= 0)) {
     problems.push(`breaker.volumeThreshold must be a non-negative integer, got ${breaker.volumeThreshold}`);
   }
-  if (!(Number.isInteger(lastGoodEntries) && lastGoodEntries >= 1)) problems.push(`lastGoodEntries must be a positive integer, got ${lastGoodEntries}`);
+  if (!(Number.isInteger(lastGoodEntries) && lastGoodEntries >= 1))
+    problems.push(`lastGoodEntries must be a positive integer, got ${lastGoodEntries}`);
   if (problems.length > 0) throw new RangeError(`resilient market-data provider: ${problems.join('; ')}`);
 }

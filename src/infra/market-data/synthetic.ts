@@ -31,8 +31,26 @@ export interface SyntheticMarket extends MarketDataProvider {
 }
 
 export const DEFAULT_SYNTHETIC_UNIVERSE = [
-  'AAPL', 'MSFT', 'NVDA', 'AMZN', 'GOOGL', 'META', 'TSLA', 'BRK.B', 'JPM', 'V',
-  'XOM', 'JNJ', 'UNH', 'PG', 'HD', 'KO', 'PEP', 'CVX', 'WMT', 'DIS',
+  'AAPL',
+  'MSFT',
+  'NVDA',
+  'AMZN',
+  'GOOGL',
+  'META',
+  'TSLA',
+  'BRK.B',
+  'JPM',
+  'V',
+  'XOM',
+  'JNJ',
+  'UNH',
+  'PG',
+  'HD',
+  'KO',
+  'PEP',
+  'CVX',
+  'WMT',
+  'DIS',
 ] as const;
 
 const DAY_MS = 86_400_000;
@@ -117,7 +135,17 @@ function step(s: SymbolState, symbol: string, time: Date, previousClose: number)
   const high = Math.max(open, close) * Math.exp(wiggle);
   const low = Math.min(open, close) * Math.exp(-wiggle * (0.5 + s.random()));
   const volume = Math.round(baseVolume * Math.exp(0.3 * gaussian(s.random)) * (1 + 25 * Math.abs(shock)));
-  s.bars.push({ symbol, time, open: round(open), high: round(high), low: round(low), close: round(close), adjClose: round(close), volume, source: 'synthetic' });
+  s.bars.push({
+    symbol,
+    time,
+    open: round(open),
+    high: round(high),
+    low: round(low),
+    close: round(close),
+    adjClose: round(close),
+    volume,
+    source: 'synthetic',
+  });
   return round(close);
 }
 

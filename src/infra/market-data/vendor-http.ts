@@ -272,7 +272,8 @@ export function createVendorHttpClient(options: VendorHttpClientOptions): Vendor
       } catch (error) {
         if (error instanceof VendorUnavailableError) throw error;
         const code = error instanceof Error && CircuitBreaker.isOurError(error) ? (error as { code?: unknown }).code : undefined;
-        if (code === 'EOPENBREAKER') throw new VendorUnavailableError(name, 'breaker-open', 0, { detail: 'circuit breaker open, failing fast' });
+        if (code === 'EOPENBREAKER')
+          throw new VendorUnavailableError(name, 'breaker-open', 0, { detail: 'circuit breaker open, failing fast' });
         if (code === 'ESHUTDOWN') throw new VendorUnavailableError(name, 'shutdown', 0, { detail: 'provider shut down' });
         throw error;
       }
@@ -320,9 +321,12 @@ function validate(options: VendorHttpClientOptions): void {
   const problems: string[] = [];
   const { timeoutMs, retries, backoffMs, breaker } = options;
   if (typeof options.name !== 'string' || options.name.trim() === '') problems.push('name must be a non-empty string');
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) problems.push(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
-  if (!(Number.isInteger(retries) && retries >= 0)) problems.push(`retries must be a non-negative integer (extra attempts after the first), got ${retries}`);
-  if (!(Number.isFinite(backoffMs) && backoffMs >= 0)) problems.push(`backoffMs must be a non-negative number of milliseconds, got ${backoffMs}`);
+  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0))
+    problems.push(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  if (!(Number.isInteger(retries) && retries >= 0))
+    problems.push(`retries must be a non-negative integer (extra attempts after the first), got ${retries}`);
+  if (!(Number.isFinite(backoffMs) && backoffMs >= 0))
+    problems.push(`backoffMs must be a non-negative number of milliseconds, got ${backoffMs}`);
   const threshold = breaker?.errorThresholdPercentage;
   if (!(typeof threshold === 'number' && threshold >= 1 && threshold <= 100)) {
     problems.push(`breaker.errorThresholdPercentage must be between 1 and 100, got ${threshold}`);

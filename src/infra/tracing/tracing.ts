@@ -1,4 +1,14 @@
-import { INVALID_SPAN_CONTEXT, ProxyTracerProvider, SpanStatusCode, context, trace, type Attributes, type Link, type Span, type TracerProvider } from '@opentelemetry/api';
+import {
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
+  SpanStatusCode,
+  context,
+  trace,
+  type Attributes,
+  type Link,
+  type Span,
+  type TracerProvider,
+} from '@opentelemetry/api';
 
 /**
  * OpenTelemetry tracing. Code everywhere creates spans through `@opentelemetry/api`, which does nothing
@@ -13,7 +23,11 @@ import { INVALID_SPAN_CONTEXT, ProxyTracerProvider, SpanStatusCode, context, tra
  */
 export const tracer = trace.getTracer('sibyl');
 
-export async function startTracing(options: { endpoint: string; serviceName: string; version: string }): Promise<{ shutdown(): Promise<void> }> {
+export async function startTracing(options: {
+  endpoint: string;
+  serviceName: string;
+  version: string;
+}): Promise<{ shutdown(): Promise<void> }> {
   const [{ NodeSDK }, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/exporter-trace-otlp-http'),

@@ -73,5 +73,13 @@ function toRow(row: {
   created_by: string;
   revoked_at: Date | null;
 }): ApiKeyRow {
-  return { id: row.id, name: row.name, role: row.role, prefix: row.prefix, createdAt: row.created_at, createdBy: row.created_by, revokedAt: row.revoked_at };
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role,
+    prefix: row.prefix,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    revokedAt: row.revoked_at,
+  };
 }

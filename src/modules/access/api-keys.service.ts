@@ -13,7 +13,8 @@ export const API_KEY_PREFIX = 'sib_';
 const KEY_SHAPE = /^sib_[A-Za-z0-9_-]{43}$/;
 
 /** What checking a presented key found. `unchecked`: the database could not answer and the key was not remembered. */
-export type KeyCheck = { readonly state: 'valid'; readonly principal: Principal } | { readonly state: 'unknown' } | { readonly state: 'unchecked' };
+export type KeyCheck =
+  { readonly state: 'valid'; readonly principal: Principal } | { readonly state: 'unknown' } | { readonly state: 'unchecked' };
 
 export interface ApiKeysOptions {
   /** Recently verified keys, accepted while the database cannot answer (default: none). */
@@ -88,7 +89,14 @@ export class ApiKeysService {
         prefix: key.slice(0, API_KEY_PREFIX.length + 6),
         createdBy: input.actor,
       });
-      await this.audit.within(trx).record({ actor: input.actor, action: 'api_key.created', subject: inserted.id, detail: { name, role: input.role, prefix: inserted.prefix } });
+      await this.audit
+        .within(trx)
+        .record({
+          actor: input.actor,
+          action: 'api_key.created',
+          subject: inserted.id,
+          detail: { name, role: input.role, prefix: inserted.prefix },
+        });
       return inserted;
     });
     return { key, record };
@@ -105,7 +113,10 @@ export class ApiKeysService {
   async revoke(id: string, actor: string): Promise<ApiKeyRow | undefined> {
     const row = await this.repository.transaction(async (keys, trx) => {
       const revoked = await keys.revoke(id);
-      if (revoked) await this.audit.within(trx).record({ actor, action: 'api_key.revoked', subject: revoked.id, detail: { name: revoked.name, role: revoked.role } });
+      if (revoked)
+        await this.audit
+          .within(trx)
+          .record({ actor, action: 'api_key.revoked', subject: revoked.id, detail: { name: revoked.name, role: revoked.role } });
       return revoked;
     });
     if (row) {

@@ -15,7 +15,9 @@ export const authChecker = ({ context }: ResolverData<{ principal?: Principal | 
   if (!principal) throw unauthenticated('send "Authorization: Bearer <API key or JWT>" (connectionParams.authorization over WebSocket)');
   const required = leastOf(roles);
   if (required && !roleAtLeast(principal.role, required)) {
-    throw codedError(ErrorCode.FORBIDDEN, `Forbidden: needs role ${required} or above (you are ${principal.role})`, { requiredRole: required });
+    throw codedError(ErrorCode.FORBIDDEN, `Forbidden: needs role ${required} or above (you are ${principal.role})`, {
+      requiredRole: required,
+    });
   }
   return true;
 };
@@ -24,4 +26,3 @@ function leastOf(roles: readonly string[]): Role | undefined {
   for (const role of roles) if (!isRole(role)) throw new Error(`@Authorized("${role}"): not a role (${ROLES.join(', ')})`);
   return ROLES.find((r) => roles.includes(r));
 }
-

@@ -48,7 +48,8 @@ export async function createAuthenticator(auth: Config['auth'], apiKeys: Pick<Ap
     if (looksLikeApiKey(credential)) {
       if (!acceptsKeys) throw unauthenticated(`API keys are not accepted (AUTH_MODE=${auth.mode})`);
       const result = await apiKeys.check(credential);
-      if (result.state === 'unchecked') throw keysUnavailable('this API key cannot be checked right now (the database is unreachable); try again shortly');
+      if (result.state === 'unchecked')
+        throw keysUnavailable('this API key cannot be checked right now (the database is unreachable); try again shortly');
       if (result.state === 'unknown') throw unauthenticated('unknown or revoked API key');
       return accepted(result.principal);
     }

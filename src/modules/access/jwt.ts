@@ -19,7 +19,12 @@ export class JwtRejected extends Error {}
  */
 export async function createJwtVerifier(settings: JwtSettings): Promise<(token: string) => Promise<Principal>> {
   let verify: (token: string) => Promise<JWTPayload>;
-  const options = { issuer: settings.issuer, audience: settings.audience, clockTolerance: settings.clockToleranceSeconds, requiredClaims: ['exp'] };
+  const options = {
+    issuer: settings.issuer,
+    audience: settings.audience,
+    clockTolerance: settings.clockToleranceSeconds,
+    requiredClaims: ['exp'],
+  };
   const { key } = settings;
   if (key.kind === 'secret') {
     const secret = new TextEncoder().encode(key.secret);
@@ -82,7 +87,8 @@ function lifetimeProblemOf(payload: JWTPayload, maxTtlSeconds: number, tolerance
   const exp = payload.exp!; // required, and a number (jose checked both)
   const now = Date.now() / 1000;
   if (exp - now > maxTtlSeconds + toleranceSeconds) return `token expires more than ${maxTtlSeconds} s from now (JWT_MAX_TTL_S)`;
-  if (typeof payload.iat === 'number' && exp - payload.iat > maxTtlSeconds) return `token lifetime (exp - iat) exceeds ${maxTtlSeconds} s (JWT_MAX_TTL_S)`;
+  if (typeof payload.iat === 'number' && exp - payload.iat > maxTtlSeconds)
+    return `token lifetime (exp - iat) exceeds ${maxTtlSeconds} s (JWT_MAX_TTL_S)`;
   return undefined;
 }
 

@@ -12,7 +12,8 @@ export class RememberedKeys {
   readonly #cache: LRUCache<string, Principal> | undefined;
 
   constructor(readonly settings: { readonly ttlMs: number; readonly max: number }) {
-    this.#cache = settings.ttlMs > 0 ? new LRUCache({ max: settings.max, ttl: settings.ttlMs, updateAgeOnGet: false, ttlAutopurge: false }) : undefined;
+    this.#cache =
+      settings.ttlMs > 0 ? new LRUCache({ max: settings.max, ttl: settings.ttlMs, updateAgeOnGet: false, ttlAutopurge: false }) : undefined;
   }
 
   remember(keyHash: string, principal: Principal): void {

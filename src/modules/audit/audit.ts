@@ -40,7 +40,12 @@ export class AuditLog {
 
   /** Newest first. */
   async recent(limit = 100): Promise<Array<AuditEntry & { time: Date }>> {
-    const rows = await this.db.selectFrom('audit_log').select(['time', 'actor', 'action', 'subject', 'detail']).orderBy('id', 'desc').limit(limit).execute();
+    const rows = await this.db
+      .selectFrom('audit_log')
+      .select(['time', 'actor', 'action', 'subject', 'detail'])
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
     return rows.map((row) => ({ time: row.time, actor: row.actor, action: row.action, subject: row.subject, detail: row.detail }));
   }
 }

@@ -38,9 +38,13 @@ export const FEATURE_WORDING: Readonly<Record<string, FeatureWording>> = {
   ma_dist_50: averageDistance(50),
   range_pos_20: {
     label: 'position in the 20-day range',
-    value: (v) => (v >= 1 ? 'close at its 20-day high' : v <= 0 ? 'close at its 20-day low' : `close at ${(v * 100).toFixed(0)}% of its 20-day range`),
+    value: (v) =>
+      v >= 1 ? 'close at its 20-day high' : v <= 0 ? 'close at its 20-day low' : `close at ${(v * 100).toFixed(0)}% of its 20-day range`,
   },
-  dollar_volume_z20: { label: 'trading volume', value: (v) => `dollar volume ${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(1)}σ against its 20-day norm` },
+  dollar_volume_z20: {
+    label: 'trading volume',
+    value: (v) => `dollar volume ${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(1)}σ against its 20-day norm`,
+  },
   hl_range: { label: 'daily range', value: (v) => `day's high-low range ${percent(v, 1)} of the close` },
 };
 
@@ -122,11 +126,23 @@ export function describeFactor(feature: string, value: number, quantiles: Readon
  * "54.2% against 52.1% for a typical input: raised most by 20-day momentum (+1.2 pts) and RSI(14)
  * (+0.50 pts), lowered by 5-day return (−0.80 pts)."
  */
-export function summarize(probability: number, baseline: number, factors: ReadonlyArray<{ feature: string; contribution: number }>, top = 2): string {
+export function summarize(
+  probability: number,
+  baseline: number,
+  factors: ReadonlyArray<{ feature: string; contribution: number }>,
+  top = 2,
+): string {
   const head = `${percent(probability, 1)} against ${percent(baseline, 1)} for a typical input`;
-  const named = (f: { feature: string; contribution: number }) => `${wordingOf(f.feature).label} (${f.contribution > 0 ? '+' : '−'}${points(Math.abs(f.contribution))})`;
-  const up = factors.filter((f) => f.contribution >= NEGLIGIBLE).sort((a, b) => b.contribution - a.contribution).slice(0, top);
-  const down = factors.filter((f) => f.contribution <= -NEGLIGIBLE).sort((a, b) => a.contribution - b.contribution).slice(0, top);
+  const named = (f: { feature: string; contribution: number }) =>
+    `${wordingOf(f.feature).label} (${f.contribution > 0 ? '+' : '−'}${points(Math.abs(f.contribution))})`;
+  const up = factors
+    .filter((f) => f.contribution >= NEGLIGIBLE)
+    .sort((a, b) => b.contribution - a.contribution)
+    .slice(0, top);
+  const down = factors
+    .filter((f) => f.contribution <= -NEGLIGIBLE)
+    .sort((a, b) => a.contribution - b.contribution)
+    .slice(0, top);
   if (up.length === 0 && down.length === 0) return `${head}: no input moves it by more than ${points(NEGLIGIBLE)}.`;
   const parts: string[] = [];
   if (up.length) parts.push(`raised most by ${listed(up.map(named))}`);

@@ -9,7 +9,8 @@ import { Explanation } from './explanation.type.js';
 export class ExplanationsResolver {
   @Authorized(Role.Analyst)
   @FieldResolver(() => Explanation, {
-    description: 'Why the model gave this probability (Shapley attributions that sum to probability − baseline) and how often it was right at this confidence',
+    description:
+      'Why the model gave this probability (Shapley attributions that sum to probability − baseline) and how often it was right at this confidence',
   })
   explanation(@Root() prediction: PredictionRecord, @Ctx() ctx: Context): Promise<Explanation> {
     // Through the per-request loader: every explanation of the request is computed in one batch.

@@ -87,7 +87,10 @@ export class ExplanationService {
       // A signal replayed from history (signals `since`) carries the recorded outcome of the model, not
       // the inputs it saw: history keeps the features' hash, not their values.
       if (record.features.length === 0) {
-        results[i] = codedError(ErrorCode.UNAVAILABLE, `this ${record.symbol} prediction was replayed from history, which keeps no feature values; it cannot be explained`);
+        results[i] = codedError(
+          ErrorCode.UNAVAILABLE,
+          `this ${record.symbol} prediction was replayed from history, which keeps no feature values; it cannot be explained`,
+        );
         return;
       }
       const list = byModel.get(record.model);
@@ -98,9 +101,14 @@ export class ExplanationService {
       [...byModel].map(async ([model, indexes]) => {
         let attributions: Attribution[];
         try {
-          attributions = await this.attribute(model, indexes.map((i) => records[i]!));
+          attributions = await this.attribute(
+            model,
+            indexes.map((i) => records[i]!),
+          );
         } catch (error) {
-          const failure = isCoded(error) ? error : unavailableBecause(`explanations (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger, 'are');
+          const failure = isCoded(error)
+            ? error
+            : unavailableBecause(`explanations (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger, 'are');
           for (const i of indexes) results[i] = failure;
           return;
         }
@@ -223,7 +231,10 @@ export class ExplanationService {
           sumHits2: history.sumCorrect2,
           sumHitsRows: history.sumCorrectRows,
         })!;
-        return { source: 'history', evidence: this.evidence('history', interval.value, interval.low, interval.high, history.samples, history.days, null) };
+        return {
+          source: 'history',
+          evidence: this.evidence('history', interval.value, interval.low, interval.high, history.samples, history.days, null),
+        };
       }
       return this.offlineAccuracy(record, history);
     });
@@ -240,10 +251,22 @@ export class ExplanationService {
     const bins = record.model.manifest.offlineMetrics.calibration;
     const bin = bins.find((b) => p >= b.lower && (p < b.upper || (b.upper >= 1 && p <= b.upper)));
     const need = `need at least ${this.minSamples} outcomes on at least ${this.minDays} distinct days`;
-    const live = history ? `${history.samples} realized outcome(s) on ${history.days} day(s) at this confidence` : 'realized outcomes unavailable';
-    if (bin && bin.count >= this.minSamples && bin.observedRate !== null && bin.days !== undefined && bin.days >= this.minDays && bin.observedRateLow !== undefined && bin.observedRateHigh !== undefined) {
+    const live = history
+      ? `${history.samples} realized outcome(s) on ${history.days} day(s) at this confidence`
+      : 'realized outcomes unavailable';
+    if (
+      bin &&
+      bin.count >= this.minSamples &&
+      bin.observedRate !== null &&
+      bin.days !== undefined &&
+      bin.days >= this.minDays &&
+      bin.observedRateLow !== undefined &&
+      bin.observedRateHigh !== undefined
+    ) {
       const leansUp = record.signal === 'BUY' || (record.signal === 'HOLD' && p >= 0.5);
-      const [value, low, high] = leansUp ? [bin.observedRate, bin.observedRateLow, bin.observedRateHigh] : [1 - bin.observedRate, 1 - bin.observedRateHigh, 1 - bin.observedRateLow];
+      const [value, low, high] = leansUp
+        ? [bin.observedRate, bin.observedRateLow, bin.observedRateHigh]
+        : [1 - bin.observedRate, 1 - bin.observedRateHigh, 1 - bin.observedRateLow];
       return { source: 'offline', evidence: this.evidence('offline', value, low, high, bin.count, bin.days, null) };
     }
     const held = !bin
@@ -251,10 +274,29 @@ export class ExplanationService {
       : bin.days === undefined || bin.observedRateLow === undefined
         ? `the held-out bin [${bin.lower}, ${bin.upper}) has ${bin.count} outcome(s) but the manifest does not say on how many days (retrain to record it)`
         : `the held-out bin [${bin.lower}, ${bin.upper}) has ${bin.count} outcome(s) on ${bin.days} day(s)`;
-    return { source: 'none', evidence: this.evidence('none', null, null, null, history?.samples ?? 0, history?.days ?? 0, `too little evidence: ${live}; ${held}; ${need}`) };
+    return {
+      source: 'none',
+      evidence: this.evidence(
+        'none',
+        null,
+        null,
+        null,
+        history?.samples ?? 0,
+        history?.days ?? 0,
+        `too little evidence: ${live}; ${held}; ${need}`,
+      ),
+    };
   }
 
-  private evidence(source: Accuracy['source'], accuracy: number | null, low: number | null, high: number | null, rows: number, days: number, reason: string | null): AccuracyEvidence {
+  private evidence(
+    source: Accuracy['source'],
+    accuracy: number | null,
+    low: number | null,
+    high: number | null,
+    rows: number,
+    days: number,
+    reason: string | null,
+  ): AccuracyEvidence {
     return { accuracy, low, high, level: ACCURACY_LEVEL, source, rows, days, method: ACCURACY_METHOD, reason };
   }
 }

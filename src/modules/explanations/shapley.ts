@@ -62,7 +62,10 @@ export function choosePlan(features: number): ShapleyPlan {
 /** Every coalition: coalitions[k] = k + 1, for k < 2^d − 2. */
 export function exactPlan(features: number): ShapleyPlan {
   checkFeatureCount(features);
-  if (features > EXACT_LIMIT) throw new Error(`exact Shapley over ${features} features needs ${2 ** features - 2} evaluations per input; use permutation sampling above ${EXACT_LIMIT}`);
+  if (features > EXACT_LIMIT)
+    throw new Error(
+      `exact Shapley over ${features} features needs ${2 ** features - 2} evaluations per input; use permutation sampling above ${EXACT_LIMIT}`,
+    );
   const d = features;
   const full = 2 ** d - 1;
   const coalitions = Uint32Array.from({ length: Math.max(0, full - 1) }, (_, k) => k + 1);
@@ -97,7 +100,8 @@ export function exactPlan(features: number): ShapleyPlan {
  */
 export function permutationPlan(features: number, orders: number, seed: number): ShapleyPlan {
   checkFeatureCount(features);
-  if (!(Number.isInteger(orders) && orders >= 2 && orders % 2 === 0)) throw new Error(`orders must be an even integer ≥ 2 (antithetic pairs), got ${orders}`);
+  if (!(Number.isInteger(orders) && orders >= 2 && orders % 2 === 0))
+    throw new Error(`orders must be an even integer ≥ 2 (antithetic pairs), got ${orders}`);
   const d = features;
   const full = 2 ** d - 1;
   const random = mulberry32(seed);
@@ -187,7 +191,8 @@ function selections(plan: ShapleyPlan): Uint8Array {
 }
 
 function checkFeatureCount(features: number): void {
-  if (!(Number.isInteger(features) && features >= 1 && features <= 30)) throw new Error(`Shapley plans need 1-30 features, got ${features}`);
+  if (!(Number.isInteger(features) && features >= 1 && features <= 30))
+    throw new Error(`Shapley plans need 1-30 features, got ${features}`);
 }
 
 function checkValues(values: ArrayLike<number>, expected: number): void {

@@ -17,7 +17,9 @@ export class HealthResolver {
     return {
       status,
       version,
-      components: components.map(({ name, status, detail }) => (details && detail ? { name, status, detail: withoutPaths(detail) } : { name, status })),
+      components: components.map(({ name, status, detail }) =>
+        details && detail ? { name, status, detail: withoutPaths(detail) } : { name, status },
+      ),
     };
   }
 }

@@ -28,7 +28,16 @@ const UNIT_MS: Readonly<Record<string, number>> = {
   day: 86_400_000,
   week: 604_800_000,
 };
-const ALIASES: Readonly<Record<string, string>> = { s: 'second', sec: 'second', m: 'minute', min: 'minute', h: 'hour', hr: 'hour', d: 'day', w: 'week' };
+const ALIASES: Readonly<Record<string, string>> = {
+  s: 'second',
+  sec: 'second',
+  m: 'minute',
+  min: 'minute',
+  h: 'hour',
+  hr: 'hour',
+  d: 'day',
+  w: 'week',
+};
 
 const SPAN = /^\s*(\d{1,6})\s*([a-z]+)\s*$/i;
 /** The longest span accepted: a bucket or window longer than ten years is not a question anyone asks. */

@@ -81,7 +81,14 @@ export class HistoryQueryService {
         { limit: MAX_BUCKETS, buckets },
       );
     }
-    const points = await this.repository.confidenceHistory({ symbol: query.symbol, strategy, version: query.version ?? undefined, from, to, bucketMs: bucket.ms });
+    const points = await this.repository.confidenceHistory({
+      symbol: query.symbol,
+      strategy,
+      version: query.version ?? undefined,
+      from,
+      to,
+      bucketMs: bucket.ms,
+    });
     if (points.length === 0) await this.#assertKnown([query.symbol]);
     return points;
   }
@@ -90,15 +97,22 @@ export class HistoryQueryService {
     const strategy = knownStrategy(query.strategy);
     const window = span(query.window ?? DEFAULT_WINDOW, 'window');
     if (query.symbols.length > this.maxSymbolsPerRequest) {
-      throw badUserInput(`symbols: at most ${this.maxSymbolsPerRequest} per request, got ${query.symbols.length}`, { limit: this.maxSymbolsPerRequest });
+      throw badUserInput(`symbols: at most ${this.maxSymbolsPerRequest} per request, got ${query.symbols.length}`, {
+        limit: this.maxSymbolsPerRequest,
+      });
     }
     const symbols = [...new Set(query.symbols)];
-    const rows = new Map((await this.repository.trends(symbols, strategy, window.ms, query.version ?? undefined)).map((r) => [r.symbol, r]));
+    const rows = new Map(
+      (await this.repository.trends(symbols, strategy, window.ms, query.version ?? undefined)).map((r) => [r.symbol, r]),
+    );
     const missing = symbols.filter((s) => !rows.has(s));
     if (missing.length > 0) await this.#assertKnown(missing);
     return query.symbols.map(
       (symbol) =>
-        ({ ...(rows.get(symbol) ?? { symbol, current: null, mean: null, min: null, max: null, slope: null, volatility: null, samples: 0 }), strategy }) satisfies ConfidenceTrend,
+        ({
+          ...(rows.get(symbol) ?? { symbol, current: null, mean: null, min: null, max: null, slope: null, volatility: null, samples: 0 }),
+          strategy,
+        }) satisfies ConfidenceTrend,
     );
   }
 
@@ -110,9 +124,13 @@ export class HistoryQueryService {
     const recorded = await this.repository.recordedSymbols(unlisted);
     const unknown = unlisted.filter((s) => !recorded.has(s));
     if (unknown.length > 0) {
-      throw codedError(ErrorCode.UNKNOWN_SYMBOL, `Unknown symbol${unknown.length > 1 ? 's' : ''} ${unknown.map((s) => `"${s}"`).join(', ')}: no market data and nothing recorded`, {
-        symbols: unknown,
-      });
+      throw codedError(
+        ErrorCode.UNKNOWN_SYMBOL,
+        `Unknown symbol${unknown.length > 1 ? 's' : ''} ${unknown.map((s) => `"${s}"`).join(', ')}: no market data and nothing recorded`,
+        {
+          symbols: unknown,
+        },
+      );
     }
   }
 }

@@ -54,7 +54,11 @@ export class ConfidenceTrendsArgs {
 @ArgsType()
 export class HistoryLastArgs {
   // Nullable as in the contract (`last: Int = 20`): an explicit null means the default.
-  @Field(() => Int, { nullable: true, defaultValue: 20, description: `How many of the latest recorded predictions (1..${MAX_HISTORY_LAST}; null: 20)` })
+  @Field(() => Int, {
+    nullable: true,
+    defaultValue: 20,
+    description: `How many of the latest recorded predictions (1..${MAX_HISTORY_LAST}; null: 20)`,
+  })
   @IsOptional()
   @IsInt()
   @Min(1, { message: `last must be between 1 and ${MAX_HISTORY_LAST}` })

@@ -46,7 +46,9 @@ export class HistoryRepository implements HistorySink {
 /** The insert's column list, each column's array of values, and the select turning them into a row. */
 const COLUMNS = sql.join(HISTORY_FIELDS.map((field) => sql.ref(HISTORY_COLUMNS[field].column)));
 const SELECTED = sql.join(
-  HISTORY_FIELDS.map((field) => (field === 'time' ? sql`to_timestamp(${sql.ref('r.time')} / 1000.0)` : sql.ref(`r.${HISTORY_COLUMNS[field].column}`))),
+  HISTORY_FIELDS.map((field) =>
+    field === 'time' ? sql`to_timestamp(${sql.ref('r.time')} / 1000.0)` : sql.ref(`r.${HISTORY_COLUMNS[field].column}`),
+  ),
 );
 
 function valuesOf(rows: readonly HistoryRow[], field: HistoryField) {

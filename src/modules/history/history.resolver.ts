@@ -12,13 +12,17 @@ export class HistoryResolver {
   constructor(private readonly service: HistoryQueryService) {}
 
   @Authorized(Role.Analyst)
-  @Query(() => [ConfidencePoint], { description: 'Recorded confidence of one symbol and strategy, bucketed over time (oldest first; empty buckets omitted)' })
+  @Query(() => [ConfidencePoint], {
+    description: 'Recorded confidence of one symbol and strategy, bucketed over time (oldest first; empty buckets omitted)',
+  })
   confidenceHistory(@Args(() => ConfidenceHistoryArgs) args: ConfidenceHistoryArgs): Promise<ConfidencePointRow[]> {
     return this.service.confidenceHistory(args);
   }
 
   @Authorized(Role.Analyst)
-  @Query(() => [ConfidenceTrend], { description: 'Confidence statistics per symbol over a window ending at its latest recorded prediction, in the order asked' })
+  @Query(() => [ConfidenceTrend], {
+    description: 'Confidence statistics per symbol over a window ending at its latest recorded prediction, in the order asked',
+  })
   confidenceTrends(@Args(() => ConfidenceTrendsArgs) args: ConfidenceTrendsArgs): Promise<ConfidenceTrendRecord[]> {
     return this.service.confidenceTrends(args);
   }
@@ -32,7 +36,16 @@ export class PredictionHistoryResolver {
     description:
       'The latest recorded predictions of this symbol, strategy and model version, oldest first. The prediction being served appears once the history writer has flushed it (HISTORY_FLUSH_INTERVAL_MS).',
   })
-  history(@Root() prediction: PredictionRecord, @Args(() => HistoryLastArgs) { last }: HistoryLastArgs, @Ctx() ctx: Context): Promise<ConfidencePointRow[]> {
-    return ctx.loaders.history.last.load({ symbol: prediction.symbol, strategy: prediction.strategy, version: prediction.model.manifest.version, last: last ?? 20 });
+  history(
+    @Root() prediction: PredictionRecord,
+    @Args(() => HistoryLastArgs) { last }: HistoryLastArgs,
+    @Ctx() ctx: Context,
+  ): Promise<ConfidencePointRow[]> {
+    return ctx.loaders.history.last.load({
+      symbol: prediction.symbol,
+      strategy: prediction.strategy,
+      version: prediction.model.manifest.version,
+      last: last ?? 20,
+    });
   }
 }

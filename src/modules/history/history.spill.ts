@@ -61,7 +61,8 @@ export class SpillDirectory {
         const run = ANY_SPILL_NAME.exec(name);
         if (run) lastRun = Math.max(lastRun, Number(run[1])); // quarantined files too, so no new name can collide with theirs
         const match = SPILL_NAME.exec(name);
-        if (match) files.push({ path: path.join(resolved, name), run: Number(match[1]), firstSeq: Number(match[2]), rows: Number(match[3]) });
+        if (match)
+          files.push({ path: path.join(resolved, name), run: Number(match[1]), firstSeq: Number(match[2]), rows: Number(match[3]) });
       }
       return { directory: new SpillDirectory(resolved), files: files.sort(compareSpillFiles), run: lastRun + 1 };
     } catch (error) {

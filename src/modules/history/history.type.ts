@@ -33,7 +33,8 @@ export class ConfidenceTrend {
   @Field(() => Float, { nullable: true }) mean!: number | null;
   @Field(() => Float, { nullable: true }) min!: number | null;
   @Field(() => Float, { nullable: true }) max!: number | null;
-  @Field(() => Float, { nullable: true, description: 'Least-squares slope of confidence over time, in confidence per day' }) slope!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Least-squares slope of confidence over time, in confidence per day' }) slope!:
+    number | null;
   @Field(() => Float, { nullable: true, description: 'Sample standard deviation of confidence in the window' }) volatility!: number | null;
   @Field(() => Int, { description: 'Predictions in the window' }) samples!: number;
 }

@@ -10,7 +10,14 @@ export {
 } from './history.writer.js';
 export { historyKey, historyRowProblem, toHistoryRow, type HistoryRow, type HistorySink } from './history.types.js';
 export { OutcomesRepository, type Outcome, type PendingOutcome } from './outcomes.repository.js';
-export { OutcomesService, outcomeOf, type ResolveOptions, type ResolveProgress, type ResolveReport, type OutcomesServiceOptions } from './outcomes.service.js';
+export {
+  OutcomesService,
+  outcomeOf,
+  type ResolveOptions,
+  type ResolveProgress,
+  type ResolveReport,
+  type OutcomesServiceOptions,
+} from './outcomes.service.js';
 export { HistoryReadRepository, type ConfidencePointRow, type ConfidenceTrendRow, type LastPointsKey } from './history-read.repository.js';
 export { HistoryQueryService, MAX_BUCKETS, knownStrategy, type HistoryLoaders } from './history-query.service.js';
 export { HistoryResolver, PredictionHistoryResolver } from './history.resolver.js';

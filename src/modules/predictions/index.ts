@@ -1,6 +1,15 @@
 import 'reflect-metadata';
 export { PredictionsResolver, bindSyncPredictionFields, type BindSyncField } from './predictions.resolver.js';
 export { Prediction, SignalEnum } from './prediction.type.js';
-export { PredictionService, priceInterval, confidenceOf, type PredictionKey, type PredictionLoaders, type PredictionCaches, type CachedFeatures, type PredictionRecord } from './predictions.service.js';
+export {
+  PredictionService,
+  priceInterval,
+  confidenceOf,
+  type PredictionKey,
+  type PredictionLoaders,
+  type PredictionCaches,
+  type CachedFeatures,
+  type PredictionRecord,
+} from './predictions.service.js';
 export { invalidFeatures, invalidNumbers, invalidProbability, modelOutputInvalid } from './output-guard.js';
 export { unavailableBecause } from './unavailable.js';

@@ -17,7 +17,9 @@ export function invalidFeatures(values: readonly number[]): string | undefined {
 
 /** Why a calibrated probability cannot be served, or undefined. */
 export function invalidProbability(probability: number): string | undefined {
-  return Number.isFinite(probability) && probability >= 0 && probability <= 1 ? undefined : `the model's probability is ${String(probability)}`;
+  return Number.isFinite(probability) && probability >= 0 && probability <= 1
+    ? undefined
+    : `the model's probability is ${String(probability)}`;
 }
 
 /** Why the named numbers cannot be served (the first non-finite one), or undefined. */

@@ -23,14 +23,20 @@ export class Quote {
   source!: string;
 }
 
-@ObjectType({ description: 'A price range for the horizon that should contain the outcome with probability `level` (split-conformal).', simpleResolvers: true })
+@ObjectType({
+  description: 'A price range for the horizon that should contain the outcome with probability `level` (split-conformal).',
+  simpleResolvers: true,
+})
 export class PriceInterval {
   @Field(() => Float) level!: number;
   @Field(() => Float) low!: number;
   @Field(() => Float) high!: number;
 }
 
-@ObjectType({ description: 'A model’s view of one symbol at one bar. The same bars and model version always give the same prediction.', simpleResolvers: true })
+@ObjectType({
+  description: 'A model’s view of one symbol at one bar. The same bars and model version always give the same prediction.',
+  simpleResolvers: true,
+})
 export class Prediction {
   @Field(() => String) symbol!: string;
   @Field(() => String) strategy!: string;

@@ -27,9 +27,13 @@ export class PredictionsResolver {
   @Authorized(Role.Viewer)
   @Query(() => [Prediction], {
     nullable: 'items',
-    description: 'Predictions for many symbols in one batch; an unknown symbol is null at its index, with an UNKNOWN_SYMBOL error at its path',
+    description:
+      'Predictions for many symbols in one batch; an unknown symbol is null at its index, with an UNKNOWN_SYMBOL error at its path',
   })
-  async predictions(@Args(() => PredictionsArgs) { symbols, strategy }: PredictionsArgs, @Ctx() ctx: Context): Promise<Array<PredictionRecord | Error>> {
+  async predictions(
+    @Args(() => PredictionsArgs) { symbols, strategy }: PredictionsArgs,
+    @Ctx() ctx: Context,
+  ): Promise<Array<PredictionRecord | Error>> {
     const limit = this.service.maxSymbolsPerRequest;
     if (symbols.length > limit) throw badUserInput(`symbols: at most ${limit} per request, got ${symbols.length}`, { limit });
     const name = strategy ?? DEFAULT_STRATEGY;
@@ -39,7 +43,9 @@ export class PredictionsResolver {
   }
 
   @Authorized(Role.Viewer)
-  @Query(() => [String], { description: 'Every symbol the market data can answer for, sorted (stored bars, or the synthetic universe on a fresh machine)' })
+  @Query(() => [String], {
+    description: 'Every symbol the market data can answer for, sorted (stored bars, or the synthetic universe on a fresh machine)',
+  })
   async symbols(): Promise<string[]> {
     return this.service.symbols();
   }

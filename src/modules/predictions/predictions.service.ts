@@ -97,7 +97,10 @@ export class PredictionService {
     const serving = this.registry.serving(strategy);
     if (serving) return serving;
     if (!findStrategy(strategy)) {
-      throw codedError(ErrorCode.UNKNOWN_STRATEGY, `Unknown strategy "${strategy}"; known: ${this.registry.strategies().join(', ') || '(none loaded)'}`);
+      throw codedError(
+        ErrorCode.UNKNOWN_STRATEGY,
+        `Unknown strategy "${strategy}"; known: ${this.registry.strategies().join(', ') || '(none loaded)'}`,
+      );
     }
     throw codedError(ErrorCode.UNAVAILABLE, `No model version of "${strategy}" is loaded on this instance`);
   }
@@ -167,7 +170,8 @@ export class PredictionService {
       // A bar after `after` too early in the fetched list to have a whole window before it: the gap
       // reaches further back than was fetched.
       const beforeFirst = list[FEATURE_WINDOW - 2];
-      if (missed.length > maxBars || (beforeFirst && beforeFirst.time.getTime() > after)) truncated.push({ strategy: key.strategy, symbol: key.symbol });
+      if (missed.length > maxBars || (beforeFirst && beforeFirst.time.getTime() > after))
+        truncated.push({ strategy: key.strategy, symbol: key.symbol });
       if (missed.length > maxBars) missed = missed.slice(-maxBars);
       for (const i of missed) {
         const time = list[i]!.time.getTime();
@@ -182,7 +186,9 @@ export class PredictionService {
     const results = await Promise.all(
       times.map((time) => {
         const { keys: atTime, windows } = byTime.get(time)!;
-        const loader = new DataLoader<string, Bar[] | undefined>(async (wanted) => wanted.map((s) => windows.get(s)), { maxBatchSize: 5_000 });
+        const loader = new DataLoader<string, Bar[] | undefined>(async (wanted) => wanted.map((s) => windows.get(s)), {
+          maxBatchSize: 5_000,
+        });
         return this.predict(atTime, loader);
       }),
     );
@@ -217,7 +223,10 @@ export class PredictionService {
     return symbols.map((symbol, i) => cached[i] ?? fetched.get(symbol) ?? failure);
   }
 
-  private async predict(keys: readonly PredictionKey[], barsLoader: DataLoader<string, Bar[] | undefined>): Promise<Array<PredictionRecord | Error>> {
+  private async predict(
+    keys: readonly PredictionKey[],
+    barsLoader: DataLoader<string, Bar[] | undefined>,
+  ): Promise<Array<PredictionRecord | Error>> {
     const results: Array<PredictionRecord | Error> = new Array(keys.length);
     // Read once, before anything is awaited: the whole batch runs on these versions (and shadows) even
     // if an activation switches a strategy while it runs.
@@ -283,9 +292,12 @@ export class PredictionService {
           const { symbol } = keys[i]!;
           const list = barsBySymbol.get(symbol);
           if (list instanceof Error) results[i] = unavailableBecause('market data', list, this.logger);
-          else if (!list || list.length === 0) results[i] = codedError(ErrorCode.UNKNOWN_SYMBOL, `Unknown symbol "${symbol}": no market data for it`, { symbol });
+          else if (!list || list.length === 0)
+            results[i] = codedError(ErrorCode.UNKNOWN_SYMBOL, `Unknown symbol "${symbol}": no market data for it`, { symbol });
           else if (list.length < FEATURE_WINDOW) {
-            results[i] = codedError(ErrorCode.UNAVAILABLE, `"${symbol}" has ${list.length} bars; predictions need ${FEATURE_WINDOW}`, { symbol });
+            results[i] = codedError(ErrorCode.UNAVAILABLE, `"${symbol}" has ${list.length} bars; predictions need ${FEATURE_WINDOW}`, {
+              symbol,
+            });
           } else {
             const problem = invalidFeatures(features.get(symbol)!.values);
             if (problem) results[i] = modelOutputInvalid('prediction', symbol, problem, this.logger);
@@ -295,12 +307,19 @@ export class PredictionService {
         const vectors = ready.map((i) => features.get(keys[i]!.symbol)!);
         // The shadow scores the same vectors in its own run, started with the active one; the response
         // never waits for it, and its failure costs only its own history rows.
-        if (serving.shadow && ready.length > 0) this.shadowScore(serving.shadow, ready.map((i) => keys[i]!.symbol), barsBySymbol, features);
+        if (serving.shadow && ready.length > 0)
+          this.shadowScore(
+            serving.shadow,
+            ready.map((i) => keys[i]!.symbol),
+            barsBySymbol,
+            features,
+          );
         let probabilities: number[];
         try {
           probabilities = await this.score(model, vectors);
         } catch (error) {
-          for (const i of ready) results[i] = unavailableBecause(`inference (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger);
+          for (const i of ready)
+            results[i] = unavailableBecause(`inference (${model.manifest.strategy}@${model.manifest.version})`, error, this.logger);
           return;
         }
         // Only predictions whose every number is servable are answered and recorded; the others are
@@ -310,7 +329,13 @@ export class PredictionService {
           const { symbol } = keys[i]!;
           const record = this.record(model, symbol, barsBySymbol.get(symbol) as Bar[], features.get(symbol)!, probabilities[n]!);
           const problem = invalidPrediction(record);
-          if (problem) results[i] = modelOutputInvalid(`prediction (${model.manifest.strategy}@${model.manifest.version})`, symbol, problem, this.logger);
+          if (problem)
+            results[i] = modelOutputInvalid(
+              `prediction (${model.manifest.strategy}@${model.manifest.version})`,
+              symbol,
+              problem,
+              this.logger,
+            );
           else served.push((results[i] = record));
         });
         this.onServed(served);
@@ -319,8 +344,16 @@ export class PredictionService {
     return results;
   }
 
-  private shadowScore(shadow: ModelVersionEntry, symbols: readonly string[], barsBySymbol: ReadonlyMap<string, Bar[] | undefined | Error>, features: ReadonlyMap<string, CachedFeatures>): void {
-    this.score(shadow, symbols.map((symbol) => features.get(symbol)!))
+  private shadowScore(
+    shadow: ModelVersionEntry,
+    symbols: readonly string[],
+    barsBySymbol: ReadonlyMap<string, Bar[] | undefined | Error>,
+    features: ReadonlyMap<string, CachedFeatures>,
+  ): void {
+    this.score(
+      shadow,
+      symbols.map((symbol) => features.get(symbol)!),
+    )
       .then((probabilities) =>
         this.onShadow(
           symbols
@@ -328,7 +361,10 @@ export class PredictionService {
             .filter((record) => invalidPrediction(record) === undefined),
         ),
       )
-      .catch((error: unknown) => void unavailableBecause(`shadow inference (${shadow.manifest.strategy}@${shadow.manifest.version})`, error, this.logger));
+      .catch(
+        (error: unknown) =>
+          void unavailableBecause(`shadow inference (${shadow.manifest.strategy}@${shadow.manifest.version})`, error, this.logger),
+      );
   }
 
   /** Calibrated probabilities for feature vectors: cached ones from the cache, the rest in ONE run. */
@@ -356,7 +392,13 @@ export class PredictionService {
     return out;
   }
 
-  private record(model: ModelVersionEntry, symbol: string, bars: readonly Bar[], features: CachedFeatures, probability: number): PredictionRecord {
+  private record(
+    model: ModelVersionEntry,
+    symbol: string,
+    bars: readonly Bar[],
+    features: CachedFeatures,
+    probability: number,
+  ): PredictionRecord {
     const quote = bars.at(-1)!;
     const stale = isStaleBars(bars);
     const { manifest } = model;
@@ -395,12 +437,18 @@ export function priceInterval(record: PredictionRecord, level: number): { level:
   const { interval } = record.model.manifest;
   const q = interval.quantiles[String(level)];
   if (q === undefined) {
-    throw codedError(ErrorCode.BAD_USER_INPUT, `interval level ${level} is not calibrated for this model; use one of ${Object.keys(interval.quantiles).join(', ')}`);
+    throw codedError(
+      ErrorCode.BAD_USER_INPUT,
+      `interval level ${level} is not calibrated for this model; use one of ${Object.keys(interval.quantiles).join(', ')}`,
+    );
   }
   const bounds = intervalAt(record, q);
   // Served records were checked at every calibrated level (invalidPrediction); this only guards a caller that skipped that.
   const problem = invalidNumbers({ 'interval.low': bounds.low, 'interval.high': bounds.high });
-  if (problem) throw codedError(ErrorCode.MODEL_OUTPUT_INVALID, `the interval for "${record.symbol}" cannot be served: ${problem}`, { symbol: record.symbol });
+  if (problem)
+    throw codedError(ErrorCode.MODEL_OUTPUT_INVALID, `the interval for "${record.symbol}" cannot be served: ${problem}`, {
+      symbol: record.symbol,
+    });
   return { level, ...bounds };
 }
 
@@ -419,7 +467,13 @@ export function invalidPrediction(record: PredictionRecord): string | undefined 
   const problem =
     invalidProbability(record.probability) ??
     invalidNumbers({ confidence: record.confidence, expectedReturn: record.expectedReturn, volatility: record.volatility }) ??
-    invalidNumbers({ 'quote.open': record.quote.open, 'quote.high': record.quote.high, 'quote.low': record.quote.low, 'quote.close': record.quote.close, 'quote.volume': record.quote.volume }) ??
+    invalidNumbers({
+      'quote.open': record.quote.open,
+      'quote.high': record.quote.high,
+      'quote.low': record.quote.low,
+      'quote.close': record.quote.close,
+      'quote.volume': record.quote.volume,
+    }) ??
     invalidFeatures(record.features);
   if (problem) return problem;
   for (const [level, q] of Object.entries(record.model.manifest.interval.quantiles)) {

@@ -167,7 +167,8 @@ export class SignalsMonitor {
       const time = result.asOf.getTime();
       if (last && time < last.time) continue;
       if (last && time === last.time && (!last.versions || last.versions.has(result.model.manifest.version))) continue;
-      if (last && time > last.time && !result.stale) gaps.push({ strategy: result.strategy, symbol: result.symbol, after: new Date(last.time), before: result.asOf });
+      if (last && time > last.time && !result.stale)
+        gaps.push({ strategy: result.strategy, symbol: result.symbol, after: new Date(last.time), before: result.asOf });
       fresh.push(result);
     }
     if (failed > 0) this.options.logger.debug({ failed, wanted: keys.length }, 'signals monitor: some wanted predictions failed');
@@ -188,7 +189,9 @@ export class SignalsMonitor {
       return [...groups.values()];
     };
     const ordered = [
-      ...group(missed, (r) => `${r.asOf.getTime()}|${r.strategy}`).sort((a, b) => a[0]!.asOf.getTime() - b[0]!.asOf.getTime() || compare(a[0]!.strategy, b[0]!.strategy)),
+      ...group(missed, (r) => `${r.asOf.getTime()}|${r.strategy}`).sort(
+        (a, b) => a[0]!.asOf.getTime() - b[0]!.asOf.getTime() || compare(a[0]!.strategy, b[0]!.strategy),
+      ),
       ...group(fresh, (r) => r.strategy),
     ];
     const marks = new Map<string, number>();
@@ -219,12 +222,19 @@ export class SignalsMonitor {
     try {
       const { records, truncated } = await this.options.predictions.predictMissed(gaps, maxBars);
       if (truncated.length > 0) {
-        this.options.logger.warn({ keys: truncated.length, maxBars }, 'signals monitor: more bars were missed than one tick catches up; only the newest are published');
+        this.options.logger.warn(
+          { keys: truncated.length, maxBars },
+          'signals monitor: more bars were missed than one tick catches up; only the newest are published',
+        );
       }
-      if (records.length > 0) this.options.logger.info({ bars: records.length }, 'signals monitor: published bars missed since the last publish');
+      if (records.length > 0)
+        this.options.logger.info({ bars: records.length }, 'signals monitor: published bars missed since the last publish');
       return records;
     } catch (error) {
-      this.options.logger.warn({ err: error }, 'signals monitor: cannot predict the bars missed since the last publish; publishing the newest only');
+      this.options.logger.warn(
+        { err: error },
+        'signals monitor: cannot predict the bars missed since the last publish; publishing the newest only',
+      );
       return [];
     }
   }
@@ -274,7 +284,10 @@ export class SignalsMonitor {
       // Every tick while Redis is away: once in a while is enough to be seen.
       if (now - this.#marksWarnedAt > 10_000) {
         this.#marksWarnedAt = now;
-        this.options.logger.warn({ err: error }, 'signals monitor: cannot read the last published bars; continuing from what this instance knows');
+        this.options.logger.warn(
+          { err: error },
+          'signals monitor: cannot read the last published bars; continuing from what this instance knows',
+        );
       }
       for (const member of members) {
         const time = received(member);

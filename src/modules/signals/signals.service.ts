@@ -209,7 +209,10 @@ export class SignalsService {
     const model = this.options.registry.versionsOf(strategy).find((v) => v.manifest.version === version);
     if (!model && !this.#missingVersions.has(`${strategy}@${version}`)) {
       this.#missingVersions.add(`${strategy}@${version}`);
-      this.options.logger.warn({ strategy, version }, 'signals: a prediction names a model version this instance has not loaded; skipping such predictions');
+      this.options.logger.warn(
+        { strategy, version },
+        'signals: a prediction names a model version this instance has not loaded; skipping such predictions',
+      );
     }
     return model;
   }
@@ -238,7 +241,11 @@ export class SignalsService {
     }
     const unknown = symbols.filter((s) => !known.has(s));
     if (unknown.length) {
-      throw codedError(ErrorCode.UNKNOWN_SYMBOL, `Unknown symbol${unknown.length > 1 ? 's' : ''} ${unknown.map((s) => `"${s}"`).join(', ')}: no market data`, { symbols: unknown });
+      throw codedError(
+        ErrorCode.UNKNOWN_SYMBOL,
+        `Unknown symbol${unknown.length > 1 ? 's' : ''} ${unknown.map((s) => `"${s}"`).join(', ')}: no market data`,
+        { symbols: unknown },
+      );
     }
   }
 
@@ -262,7 +269,8 @@ export class SignalsService {
       if (record) byKey.set(key(wire, wire.modelVersion), record);
     }
     return [...byKey.values()].sort(
-      (a, b) => a.asOf.getTime() - b.asOf.getTime() || compare(a.symbol, b.symbol) || compare(a.model.manifest.version, b.model.manifest.version),
+      (a, b) =>
+        a.asOf.getTime() - b.asOf.getTime() || compare(a.symbol, b.symbol) || compare(a.model.manifest.version, b.model.manifest.version),
     );
   }
 
@@ -274,9 +282,12 @@ export class SignalsService {
     try {
       rows = await this.options.repository.recordedSince(strategy, symbols, since, maxReplay + 1);
       if (rows.length > maxReplay) {
-        throw badUserInput(`since is too far back: more than ${maxReplay} recorded predictions to replay; use confidenceHistory for long ranges`, {
-          limit: maxReplay,
-        });
+        throw badUserInput(
+          `since is too far back: more than ${maxReplay} recorded predictions to replay; use confidenceHistory for long ranges`,
+          {
+            limit: maxReplay,
+          },
+        );
       }
       if (rows.length === 0) return [];
       const perSymbol = new Map<string, number>();
@@ -287,7 +298,10 @@ export class SignalsService {
     } catch (error) {
       if (error instanceof Error && 'extensions' in error) throw error;
       this.options.logger.warn({ err: error }, 'signals: cannot read recorded predictions to replay');
-      throw codedError(ErrorCode.UNAVAILABLE, 'recorded predictions cannot be read right now; subscribe without since, or try again shortly');
+      throw codedError(
+        ErrorCode.UNAVAILABLE,
+        'recorded predictions cannot be read right now; subscribe without since, or try again shortly',
+      );
     }
     const quotes = new Map<string, Bar>();
     for (const [symbol, list] of bars) for (const bar of list) quotes.set(`${symbol}|${bar.time.getTime()}`, bar);
@@ -315,7 +329,17 @@ export function fromRecorded(strategy: string, row: RecordedPrediction, model: M
   const halfWidth = (Math.log(row.interval_high) - Math.log(row.interval_low)) / 2;
   const volatility = q ? halfWidth / (q * Math.sqrt(horizonBars)) : 0;
   const close = Math.sqrt(row.interval_low * row.interval_high) / Math.exp(interval.center);
-  const quote: Bar = bar ?? { symbol: row.symbol, time: row.time, open: close, high: close, low: close, close, adjClose: close, volume: 0, source: 'history' };
+  const quote: Bar = bar ?? {
+    symbol: row.symbol,
+    time: row.time,
+    open: close,
+    high: close,
+    low: close,
+    close,
+    adjClose: close,
+    volume: 0,
+    source: 'history',
+  };
   return {
     symbol: row.symbol,
     strategy,

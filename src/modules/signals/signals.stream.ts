@@ -47,7 +47,12 @@ export class SignalStream implements AsyncIterableIterator<PredictionRecord> {
   push(record: PredictionRecord): void {
     if (this.#done) return;
     if (this.#queue.length - this.#queueAt >= this.options.maxQueued) {
-      this.#fail(codedError(ErrorCode.UNAVAILABLE, `this subscriber fell more than ${this.options.maxQueued} signals behind; resubscribe with since to catch up`));
+      this.#fail(
+        codedError(
+          ErrorCode.UNAVAILABLE,
+          `this subscriber fell more than ${this.options.maxQueued} signals behind; resubscribe with since to catch up`,
+        ),
+      );
       return;
     }
     this.#queue.push(record);

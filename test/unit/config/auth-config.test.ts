@@ -35,7 +35,10 @@ describe('access-control and limits configuration', () => {
   test('rate limiting is off by default outside production and on in production; CORS origins are a list', () => {
     assert.equal(loadConfig({}).limits.ratePoints, 0);
     assert.equal(loadConfig({ NODE_ENV: 'production' }).limits.ratePoints, 60_000);
-    assert.deepEqual(loadConfig({ CORS_ORIGINS: ' https://a.example ,https://b.example,' }).corsOrigins, ['https://a.example', 'https://b.example']);
+    assert.deepEqual(loadConfig({ CORS_ORIGINS: ' https://a.example ,https://b.example,' }).corsOrigins, [
+      'https://a.example',
+      'https://b.example',
+    ]);
     assert.deepEqual(loadConfig({}).corsOrigins, []);
     assert.match(problems({ MAX_QUERY_DEPTH: '1' }), /MAX_QUERY_DEPTH: must be at least 2/);
   });
@@ -43,7 +46,13 @@ describe('access-control and limits configuration', () => {
   test('TRUST_PROXY: off by default; addresses, CIDRs and range names pass; true, hop counts and junk are refused', () => {
     assert.equal(loadConfig({}).trustProxy, false);
     assert.equal(loadConfig({ TRUST_PROXY: 'false' }).trustProxy, false);
-    assert.deepEqual(loadConfig({ TRUST_PROXY: ' 10.0.0.0/8, 127.0.0.1,::1, fd00::/8 ,loopback' }).trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1', 'fd00::/8', 'loopback']);
+    assert.deepEqual(loadConfig({ TRUST_PROXY: ' 10.0.0.0/8, 127.0.0.1,::1, fd00::/8 ,loopback' }).trustProxy, [
+      '10.0.0.0/8',
+      '127.0.0.1',
+      '::1',
+      'fd00::/8',
+      'loopback',
+    ]);
     assert.match(problems({ TRUST_PROXY: 'true' }), /TRUST_PROXY: true would let any client choose its own address/);
     assert.match(problems({ TRUST_PROXY: '1' }), /TRUST_PROXY: a hop count cannot tell a proxy from a client/);
     for (const bad of ['10.0.0.0/33', '::1/129', 'proxy.example', '10.0.0.1/8/2', '300.1.1.1', ',']) {

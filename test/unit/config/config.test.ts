@@ -56,7 +56,14 @@ describe('loadConfig', () => {
       INTROSPECTION: 'maybe',
       SHUTDOWN_TIMEOUT_MS: '5',
     });
-    assert.deepEqual(Object.keys(problems).sort(), ['DATABASE_URL', 'INTROSPECTION', 'LOG_LEVEL', 'PORT', 'REDIS_URL', 'SHUTDOWN_TIMEOUT_MS']);
+    assert.deepEqual(Object.keys(problems).sort(), [
+      'DATABASE_URL',
+      'INTROSPECTION',
+      'LOG_LEVEL',
+      'PORT',
+      'REDIS_URL',
+      'SHUTDOWN_TIMEOUT_MS',
+    ]);
     assert.match(problems.PORT!, /integer between 0 and 65535.*"abc"/);
     assert.match(problems.DATABASE_URL!, /postgres:\/\//);
     assert.match(problems.SHUTDOWN_TIMEOUT_MS!, /at least 100/);

@@ -20,7 +20,9 @@ import { tempDir } from '../../helpers/services.js';
 
 const SYMBOLS = Array.from({ length: 24 }, (_, i) => `X${String(i).padStart(2, '0')}`);
 const silent = createLogger({ level: 'silent', format: 'json' });
-const noOutcomes: AccuracySource = { evidenceInBands: async (bands) => bands.map(() => ({ samples: 0, correct: 0, days: 0, sumRows2: 0, sumCorrect2: 0, sumCorrectRows: 0 })) };
+const noOutcomes: AccuracySource = {
+  evidenceInBands: async (bands) => bands.map(() => ({ samples: 0, correct: 0, days: 0, sumRows2: 0, sumCorrect2: 0, sumCorrectRows: 0 })),
+};
 
 async function loadRegistry(directory: string): Promise<ModelRegistry> {
   return ModelRegistry.load({ directory, engine: createOnnxEngine(), batching: { maxBatchSize: 64, maxQueueDelayMs: 0 }, logger: silent });
@@ -33,20 +35,29 @@ function predictionService(registry: ModelRegistry): PredictionService {
   return new PredictionService(
     market,
     registry,
-    { market: new CacheTier<Bar[]>(cache, 'market', 0, none), features: new CacheTier<CachedFeatures>(cache, 'features', 0, none), predictions: new CacheTier<number>(cache, 'predictions', 0, none) },
+    {
+      market: new CacheTier<Bar[]>(cache, 'market', 0, none),
+      features: new CacheTier<CachedFeatures>(cache, 'features', 0, none),
+      predictions: new CacheTier<number>(cache, 'predictions', 0, none),
+    },
     200,
     silent,
   );
 }
 
 async function predict(registry: ModelRegistry, strategy: string): Promise<PredictionRecord[]> {
-  const results = await predictionService(registry).createLoaders().prediction.loadMany(SYMBOLS.map((symbol) => ({ strategy, symbol })));
+  const results = await predictionService(registry)
+    .createLoaders()
+    .prediction.loadMany(SYMBOLS.map((symbol) => ({ strategy, symbol })));
   for (const r of results) assert.ok(!(r instanceof Error), String(r));
   return results as PredictionRecord[];
 }
 
 /** Exact Shapley values of one record, computed independently of the service (all 8,190 coalitions). */
-async function exactShapley(model: ModelVersionEntry, record: PredictionRecord): Promise<{ phi: Float64Array; baseline: number; full: number }> {
+async function exactShapley(
+  model: ModelVersionEntry,
+  record: PredictionRecord,
+): Promise<{ phi: Float64Array; baseline: number; full: number }> {
   const stats = model.manifest.featureStats!;
   const baseline = model.manifest.features.map((name) => stats.features[name]!.mean);
   const x = model.featureOrder.map((i) => record.features[i]!);
@@ -76,7 +87,8 @@ describe('explanations of every committed model', () => {
     const versions = registry.strategies().flatMap((s) => registry.versionsOf(s));
     assert.ok(versions.length >= 2, `found ${versions.length} model versions`);
     for (const { manifest } of versions) {
-      for (const name of manifest.features) assert.ok(manifest.featureStats?.features[name], `${manifest.strategy}@${manifest.version}: no stats for ${name}`);
+      for (const name of manifest.features)
+        assert.ok(manifest.featureStats?.features[name], `${manifest.strategy}@${manifest.version}: no stats for ${name}`);
     }
   });
 
@@ -110,7 +122,9 @@ describe('explanations of every committed model', () => {
     test(`${strategy}: sampled values match exact Shapley (all 8,190 coalitions) to 1e-4, and the served probability is what the model gives x`, async (t) => {
       const model = registry.active(strategy)!;
       const records = await predict(registry, strategy);
-      const explanations = (await new ExplanationService(noOutcomes, silent).createLoaders().explanation.loadMany(records)) as Explanation[];
+      const explanations = (await new ExplanationService(noOutcomes, silent)
+        .createLoaders()
+        .explanation.loadMany(records)) as Explanation[];
       let worst = 0;
       for (const [i, record] of records.entries()) {
         const exact = await exactShapley(model, record);
@@ -148,8 +162,13 @@ describe('explanation runs', () => {
       const perRecord = (runs[0]! - 1) / records.length;
       assert.deepEqual(runs, [1 + records.length * perRecord]);
       runs.length = 0;
-      const split = (await new ExplanationService(noOutcomes, silent, { maxRowsPerRun: 1 + 5 * perRecord }).createLoaders().explanation.loadMany(records)) as Explanation[];
-      assert.deepEqual(runs, [5, 5, 5, 5, 4].map((n) => 1 + n * perRecord));
+      const split = (await new ExplanationService(noOutcomes, silent, { maxRowsPerRun: 1 + 5 * perRecord })
+        .createLoaders()
+        .explanation.loadMany(records)) as Explanation[];
+      assert.deepEqual(
+        runs,
+        [5, 5, 5, 5, 4].map((n) => 1 + n * perRecord),
+      );
       assert.deepEqual(split, whole);
     } finally {
       model.batcher.scoreAsOneRun = original;
@@ -183,12 +202,19 @@ describe('explanation failure paths', () => {
     const [explanation] = await new ExplanationService(noOutcomes, silent).createLoaders().explanation.loadMany(records.slice(0, 1));
     assert.ok(explanation instanceof Error);
     assert.equal((explanation as Error & { extensions: { code: string } }).extensions.code, 'UNAVAILABLE');
-    assert.match(explanation.message, /direction-5d@v1: its manifest has no training statistics \(featureStats\) for any feature; retrain with npm run train/);
+    assert.match(
+      explanation.message,
+      /direction-5d@v1: its manifest has no training statistics \(featureStats\) for any feature; retrain with npm run train/,
+    );
   });
 
   test('an inference failure is UNAVAILABLE without internals, logged once, and spares other models', async () => {
     const logged: Array<Record<string, unknown>> = [];
-    const logger = createLogger({ level: 'warn', format: 'json', destination: { write: (line: string) => void logged.push(JSON.parse(line)) } });
+    const logger = createLogger({
+      level: 'warn',
+      format: 'json',
+      destination: { write: (line: string) => void logged.push(JSON.parse(line)) },
+    });
     const model = registry.active('direction-1d')!;
     const records = await predict(registry, 'direction-1d');
     const original = model.batcher.scoreAsOneRun.bind(model.batcher);
@@ -209,7 +235,11 @@ describe('explanation failure paths', () => {
 
   test('when realized outcomes cannot be read, accuracy falls back to the offline figure and says so', async () => {
     const logged: Array<Record<string, unknown>> = [];
-    const logger = createLogger({ level: 'warn', format: 'json', destination: { write: (line: string) => void logged.push(JSON.parse(line)) } });
+    const logger = createLogger({
+      level: 'warn',
+      format: 'json',
+      destination: { write: (line: string) => void logged.push(JSON.parse(line)) },
+    });
     const failing: AccuracySource = { evidenceInBands: () => Promise.reject(new Error('connect ECONNREFUSED')) };
     const records = await predict(registry, 'direction-1d');
     const results = await new ExplanationService(failing, logger).createLoaders().explanation.loadMany(records);
@@ -225,7 +255,13 @@ describe('explanation failure paths', () => {
   test('historical accuracy counts distinct days: thin history falls back to a well-evidenced held-out bin, else null with the reason; enough days give history with its interval', async () => {
     const registry1d = registry;
     const [base] = await predict(registry1d, 'direction-1d');
-    const at = (probability: number): PredictionRecord => ({ ...base!, featuresHash: `${base!.featuresHash}-${probability}`, probability, confidence: Math.max(probability, 1 - probability), signal: probability >= 0.5 ? 'BUY' : 'SELL' });
+    const at = (probability: number): PredictionRecord => ({
+      ...base!,
+      featuresHash: `${base!.featuresHash}-${probability}`,
+      probability,
+      confidence: Math.max(probability, 1 - probability),
+      signal: probability >= 0.5 ? 'BUY' : 'SELL',
+    });
     const records = [at(0.53), at(0.65), at(0.45)];
     const asked: Array<readonly unknown[]> = [];
     const source = (days: number): AccuracySource => ({
@@ -236,7 +272,14 @@ describe('explanation failure paths', () => {
         let left = 30;
         for (const d of perDay) left -= d.hits = Math.min(d.rows, Math.ceil((30 * d.rows) / 40), left);
         const c = statisticsOf(perDay);
-        return bands.map(() => ({ samples: c.rows, correct: c.hits, days: c.clusters, sumRows2: c.sumRows2, sumCorrect2: c.sumHits2, sumCorrectRows: c.sumHitsRows }));
+        return bands.map(() => ({
+          samples: c.rows,
+          correct: c.hits,
+          days: c.clusters,
+          sumRows2: c.sumRows2,
+          sumCorrect2: c.sumHits2,
+          sumCorrectRows: c.sumHitsRows,
+        }));
       },
     });
     const bins = registry1d.active('direction-1d')!.manifest.offlineMetrics.calibration;
@@ -257,9 +300,20 @@ describe('explanation failure paths', () => {
     assert.equal(thin[1]!.historicalAccuracy, null);
     assert.equal(thin[1]!.historicalAccuracySource, 'none');
     assert.equal(thin[1]!.historicalAccuracySamples, 0);
-    assert.deepEqual([thin[1]!.historicalEvidence.accuracy, thin[1]!.historicalEvidence.low, thin[1]!.historicalEvidence.rows, thin[1]!.historicalEvidence.days], [null, null, 40, 8]);
+    assert.deepEqual(
+      [
+        thin[1]!.historicalEvidence.accuracy,
+        thin[1]!.historicalEvidence.low,
+        thin[1]!.historicalEvidence.rows,
+        thin[1]!.historicalEvidence.days,
+      ],
+      [null, null, 40, 8],
+    );
     assert.match(thin[1]!.historicalEvidence.reason!, /40 realized outcome\(s\) on 8 day\(s\) at this confidence/);
-    assert.match(thin[1]!.historicalEvidence.reason!, new RegExp(`held-out bin \\[0.6, 0.7\\) has ${high.count} outcome\\(s\\) on ${high.days} day\\(s\\)`));
+    assert.match(
+      thin[1]!.historicalEvidence.reason!,
+      new RegExp(`held-out bin \\[0.6, 0.7\\) has ${high.count} outcome\\(s\\) on ${high.days} day\\(s\\)`),
+    );
     assert.match(thin[1]!.historicalEvidence.reason!, /need at least 30 outcomes on at least 20 distinct days/);
     // p 0.45 leans down: right when "up" did not happen, and the interval flips with it.
     const low = bins[4]!;
@@ -271,7 +325,10 @@ describe('explanation failure paths', () => {
     for (const e of enough) {
       assert.equal(e.historicalAccuracySource, 'history');
       assert.equal(e.historicalAccuracy, 0.75);
-      assert.deepEqual([e.historicalEvidence.rows, e.historicalEvidence.days, e.historicalEvidence.reason, e.historicalEvidence.level], [40, 25, null, 0.95]);
+      assert.deepEqual(
+        [e.historicalEvidence.rows, e.historicalEvidence.days, e.historicalEvidence.reason, e.historicalEvidence.level],
+        [40, 25, null, 0.95],
+      );
       assert.ok(e.historicalEvidence.low! < 0.75 && 0.75 < e.historicalEvidence.high!);
       // Never narrower than the binomial interval of 40 independent rows.
       assert.ok(e.historicalEvidence.high! - e.historicalEvidence.low! >= 2 * 1.959963984540054 * Math.sqrt((0.75 * 0.25) / 40) - 1e-12);

@@ -20,7 +20,8 @@ function shapley(plan: ShapleyPlan, v: (mask: number) => number): Float64Array {
 }
 
 /** v(S) for a model f on hybrid inputs: features in S from x, the rest from b. */
-const hybrid = (f: (z: number[]) => number, x: number[], b: number[]) => (mask: number) => f(x.map((xi, j) => ((mask >>> j) & 1 ? xi : b[j]!)));
+const hybrid = (f: (z: number[]) => number, x: number[], b: number[]) => (mask: number) =>
+  f(x.map((xi, j) => ((mask >>> j) & 1 ? xi : b[j]!)));
 
 const sum = (values: ArrayLike<number>) => Array.from(values).reduce((a, b) => a + b, 0);
 const plans = (d: number): ShapleyPlan[] => [exactPlan(d), permutationPlan(d, 8, 42)];
@@ -41,24 +42,38 @@ describe('Shapley values where they are known analytically', () => {
   for (const plan of plans(5)) {
     test(`${plan.method}: a linear model gets contribution_i = w_i (x_i − b_i), exactly`, () => {
       const phi = shapley(plan, hybrid(linear, x, b));
-      assertClose(phi, w.map((wi, i) => wi * (x[i]! - b[i]!)), 1e-12);
+      assertClose(
+        phi,
+        w.map((wi, i) => wi * (x[i]! - b[i]!)),
+        1e-12,
+      );
       assert.equal(phi[4], 0, 'a feature at its baseline contributes nothing');
     });
 
     test(`${plan.method}: a logistic model, attributed before the link (logit space), is the linear case again`, () => {
       const probability = (z: number[]) => sigmoid(linear(z));
       const phi = shapley(plan, (mask) => logit(hybrid(probability, x, b)(mask)));
-      assertClose(phi, w.map((wi, i) => wi * (x[i]! - b[i]!)), 1e-9);
+      assertClose(
+        phi,
+        w.map((wi, i) => wi * (x[i]! - b[i]!)),
+        1e-9,
+      );
     });
 
     test(`${plan.method}: a pure pairwise interaction x0·x1 is split in half (antithetic pairs make sampling exact here)`, () => {
-      const phi = shapley(plan, hybrid((z) => z[0]! * z[1]!, [3, 4, 1, 1, 1], [0, 0, 0, 0, 0]));
+      const phi = shapley(
+        plan,
+        hybrid((z) => z[0]! * z[1]!, [3, 4, 1, 1, 1], [0, 0, 0, 0, 0]),
+      );
       assertClose(phi, [6, 6, 0, 0, 0], 1e-12);
     });
   }
 
   test('shapley-exact: a three-way interaction x0·x1·x2 gets a third each', () => {
-    const phi = shapley(exactPlan(4), hybrid((z) => z[0]! * z[1]! * z[2]!, [2, 3, 5, 7], [0, 0, 0, 0]));
+    const phi = shapley(
+      exactPlan(4),
+      hybrid((z) => z[0]! * z[1]! * z[2]!, [2, 3, 5, 7], [0, 0, 0, 0]),
+    );
     assertClose(phi, [10, 10, 10, 0], 1e-12);
   });
 
@@ -83,21 +98,30 @@ describe('Shapley values where they are known analytically', () => {
     };
     permute([], [0, 1, 2, 3, 4]);
     assert.equal(count, 120);
-    assertClose(shapley(exactPlan(d), v), Array.from(expected, (e) => e / count), 1e-12);
+    assertClose(
+      shapley(exactPlan(d), v),
+      Array.from(expected, (e) => e / count),
+      1e-12,
+    );
   });
 });
 
 describe('efficiency: contributions always sum to v(N) − v(∅)', () => {
   test('for arbitrary value functions, both plans, any feature count and seed (property)', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 1, max: 6 }), (d, seed, pairs) => {
-        const random = mulberry32(seed);
-        const table = Float64Array.from({ length: 2 ** d }, () => random() * 2 - 1);
-        for (const plan of [exactPlan(d), permutationPlan(d, 2 * pairs, seed)]) {
-          const phi = shapley(plan, (mask) => table[mask]!);
-          assert.ok(Math.abs(sum(phi) - (table[2 ** d - 1]! - table[0]!)) < 1e-12, `${plan.method} d=${d}`);
-        }
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        fc.integer({ min: 1, max: 6 }),
+        (d, seed, pairs) => {
+          const random = mulberry32(seed);
+          const table = Float64Array.from({ length: 2 ** d }, () => random() * 2 - 1);
+          for (const plan of [exactPlan(d), permutationPlan(d, 2 * pairs, seed)]) {
+            const phi = shapley(plan, (mask) => table[mask]!);
+            assert.ok(Math.abs(sum(phi) - (table[2 ** d - 1]! - table[0]!)) < 1e-12, `${plan.method} d=${d}`);
+          }
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -106,7 +130,8 @@ describe('efficiency: contributions always sum to v(N) − v(∅)', () => {
     const plan = choosePlan(13);
     const x = Array.from({ length: 13 }, (_, i) => Math.sin(i + 1));
     const b = Array.from({ length: 13 }, () => 0);
-    const f = (z: number[]) => sigmoid(z[0]! * z[1]! * 3 - z[2]! + Math.max(0, z[3]! + z[4]!) * z[5]! + z.slice(6).reduce((a, c) => a + c * c, 0));
+    const f = (z: number[]) =>
+      sigmoid(z[0]! * z[1]! * 3 - z[2]! + Math.max(0, z[3]! + z[4]!) * z[5]! + z.slice(6).reduce((a, c) => a + c * c, 0));
     const v = hybrid(f, x, b);
     assert.ok(Math.abs(sum(shapley(plan, v)) - (v(2 ** 13 - 1) - v(0))) < 1e-12);
   });

@@ -10,7 +10,18 @@ const NOW = new Date('2026-12-03T15:00:00Z'); // a Thursday
 const LATEST = latestBarTime(NOW);
 
 function bar(day: number, values: Partial<Bar> = {}): Bar {
-  return { symbol: 'TEST', time: new Date(Date.UTC(2021, 0, 4) + day * DAY_MS), open: 10, high: 11, low: 9, close: 10, adjClose: 10, volume: 1000, source: 'test', ...values };
+  return {
+    symbol: 'TEST',
+    time: new Date(Date.UTC(2021, 0, 4) + day * DAY_MS),
+    open: 10,
+    high: 11,
+    low: 9,
+    close: 10,
+    adjClose: 10,
+    volume: 1000,
+    source: 'test',
+    ...values,
+  };
 }
 
 describe('bar rules', () => {
@@ -57,7 +68,10 @@ describe('bar rules', () => {
 
   test('a step of the adjusted close beyond 10× between consecutive trading days is refused; further apart it is not compared', () => {
     assert.equal(checkMove(bar(0, { adjClose: 10 }), bar(1, { adjClose: 100 })), undefined); // exactly 10×
-    assert.match(checkMove(bar(0, { adjClose: 10 }), bar(1, { adjClose: 100.1 })) ?? '', /^adjusted close 100.1 is 10× the previous bar's 10 \(2021-01-04\); at most 10× either way/);
+    assert.match(
+      checkMove(bar(0, { adjClose: 10 }), bar(1, { adjClose: 100.1 })) ?? '',
+      /^adjusted close 100.1 is 10× the previous bar's 10 \(2021-01-04\); at most 10× either way/,
+    );
     assert.match(checkMove(bar(0, { adjClose: 10 }), bar(7, { adjClose: 0.5 })) ?? '', /is 1\/20 of the previous bar's 10/);
     assert.equal(checkMove(bar(0, { adjClose: 10 }), bar(8, { adjClose: 0.5 })), undefined, 'more than a week apart');
     // The real data's largest steps: ×0.481 (AAPL 2000-09-29) and ×1.870 (MS 2008-10-13).
@@ -66,11 +80,20 @@ describe('bar rules', () => {
   });
 
   test('validateBars: a refused spike costs only its own bar; the stored previous bar starts each symbol', () => {
-    const bars = [bar(0), bar(1, { adjClose: 1000, close: 1000, high: 1000 }), bar(2), bar(3, { symbol: 'bad symbol' }), bar(3, { symbol: 'OTHER', adjClose: 0.5, close: 0.5, low: 0.5, open: 0.5 })];
+    const bars = [
+      bar(0),
+      bar(1, { adjClose: 1000, close: 1000, high: 1000 }),
+      bar(2),
+      bar(3, { symbol: 'bad symbol' }),
+      bar(3, { symbol: 'OTHER', adjClose: 0.5, close: 0.5, low: 0.5, open: 0.5 }),
+    ];
     const previous = new Map([['OTHER', bar(2, { symbol: 'OTHER' })]]);
     const { accepted, refused } = validateBars(bars, { now: NOW, previous });
     assert.deepEqual(accepted, [bars[0], bars[2]]);
-    assert.deepEqual(refused.map((r) => r.index), [1, 3, 4]);
+    assert.deepEqual(
+      refused.map((r) => r.index),
+      [1, 3, 4],
+    );
     assert.match(refused[0]!.reason, /^adjusted close 1000 is 100× the previous bar's 10 \(2021-01-04\)/);
     assert.equal(refused[1]!.reason, 'symbol "bad symbol" is not a ticker');
     assert.match(refused[2]!.reason, /^adjusted close 0.5 is 1\/20 of the previous bar's 10 \(2021-01-06\)/);
@@ -125,15 +148,26 @@ describe('bar rules', () => {
 
   test('property: features computed from any window of accepted bars are finite (what serving needs)', () => {
     // The most hostile accepted series: every value at or near a bound, daily steps up to the limit.
-    const step = fc.oneof(fc.constantFrom(BAR_RULES.maxDailyMove, 1 / BAR_RULES.maxDailyMove, 1), fc.double({ min: 0.1, max: 10, noNaN: true }));
+    const step = fc.oneof(
+      fc.constantFrom(BAR_RULES.maxDailyMove, 1 / BAR_RULES.maxDailyMove, 1),
+      fc.double({ min: 0.1, max: 10, noNaN: true }),
+    );
     const edge = (min: number, max: number) => fc.oneof(fc.constantFrom(min, max), fc.double({ min, max, noNaN: true }));
     fc.assert(
       fc.property(
         edge(BAR_RULES.minPrice, BAR_RULES.maxPrice),
-        fc.array(fc.tuple(step, edge(1 / BAR_RULES.maxAdjustmentRatio, BAR_RULES.maxAdjustmentRatio), edge(0, BAR_RULES.maxVolume), fc.double({ min: 1, max: 1e6, noNaN: true })), {
-          minLength: FEATURE_WINDOW,
-          maxLength: FEATURE_WINDOW + 20,
-        }),
+        fc.array(
+          fc.tuple(
+            step,
+            edge(1 / BAR_RULES.maxAdjustmentRatio, BAR_RULES.maxAdjustmentRatio),
+            edge(0, BAR_RULES.maxVolume),
+            fc.double({ min: 1, max: 1e6, noNaN: true }),
+          ),
+          {
+            minLength: FEATURE_WINDOW,
+            maxLength: FEATURE_WINDOW + 20,
+          },
+        ),
         (start, days) => {
           let adj = start;
           const candidates = days.map(([move, ratio, volume, spread], i) => {

@@ -41,15 +41,25 @@ describe('coalescingFetches', () => {
     await new Promise((resolve) => setTimeout(resolve, 5)); // the first fetch is now in flight
     const later = await Promise.all([market.fetchBars(['B'], { lookback: 5 }), market.fetchBars(['C'], { lookback: 5 })]);
     await first;
-    assert.deepEqual(calls.map((c) => c.symbols), [['A'], ['B', 'C']]);
-    assert.deepEqual(later.map((m) => [...m.keys()]), [['B'], ['C']]);
+    assert.deepEqual(
+      calls.map((c) => c.symbols),
+      [['A'], ['B', 'C']],
+    );
+    assert.deepEqual(
+      later.map((m) => [...m.keys()]),
+      [['B'], ['C']],
+    );
   });
 
   test('different options are never merged', async () => {
     const { provider, calls } = recordingProvider();
     const market = coalescingFetches(provider, { maxDelayMs: 0 });
     const until = new Date('2021-01-01');
-    await Promise.all([market.fetchBars(['A'], { lookback: 5 }), market.fetchBars(['A'], { lookback: 6 }), market.fetchBars(['A'], { lookback: 5, until })]);
+    await Promise.all([
+      market.fetchBars(['A'], { lookback: 5 }),
+      market.fetchBars(['A'], { lookback: 6 }),
+      market.fetchBars(['A'], { lookback: 5, until }),
+    ]);
     assert.equal(calls.length, 3);
   });
 
@@ -58,7 +68,10 @@ describe('coalescingFetches', () => {
     const { provider } = recordingProvider(1, () => failing);
     const market = coalescingFetches(provider, { maxDelayMs: 0 });
     const results = await Promise.allSettled([market.fetchBars(['A'], { lookback: 5 }), market.fetchBars(['B'], { lookback: 5 })]);
-    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected'],
+    );
     failing = false;
     assert.deepEqual([...(await market.fetchBars(['C'], { lookback: 5 })).keys()], ['C']);
   });

@@ -38,7 +38,17 @@ describe('parseBarsCsv', () => {
     assert.equal(result.format, 'yahoo');
     assert.equal(result.symbol, 'AAPL');
     assert.deepEqual(result.bars, [
-      { symbol: 'AAPL', source: 'yahoo', time: new Date('2021-01-04T00:00:00Z'), open: 133.52, high: 133.61, low: 126.76, close: 129.41, adjClose: 128.62, volume: 143301900 },
+      {
+        symbol: 'AAPL',
+        source: 'yahoo',
+        time: new Date('2021-01-04T00:00:00Z'),
+        open: 133.52,
+        high: 133.61,
+        low: 126.76,
+        close: 129.41,
+        adjClose: 128.62,
+        volume: 143301900,
+      },
     ]);
   });
 

@@ -14,7 +14,10 @@ describe('what a sql.query span records of a statement', () => {
 
   test('parameters stay placeholders; inlined literals are replaced; whitespace collapsed; long text cut', () => {
     assert.equal(statementOf('select *\n  from t\n  where a = $1'), 'select * from t where a = $1');
-    assert.equal(statementOf("select * from t where name = 'O''Brien' and role = 'admin' and n = $1"), "select * from t where name = '?' and role = '?' and n = $1");
+    assert.equal(
+      statementOf("select * from t where name = 'O''Brien' and role = 'admin' and n = $1"),
+      "select * from t where name = '?' and role = '?' and n = $1",
+    );
     const long = statementOf(`insert into t values ${Array.from({ length: 1_000 }, (_, i) => `($${i + 1})`).join(', ')}`);
     assert.equal(long.length, 1_001);
     assert.ok(long.endsWith('…'));

@@ -51,7 +51,12 @@ function rowsOf(id: number, rows: number): { input: Float32Array; expected: numb
 function batcher(options: Partial<MicroBatcherOptions> = {}) {
   const model = new FakeModel();
   const onRun: Array<{ rows: number; seconds: number }> = [];
-  const b = new MicroBatcher(model, { maxBatchSize: 64, maxQueueDelayMs: 0, onRun: (rows, seconds) => onRun.push({ rows, seconds }), ...options });
+  const b = new MicroBatcher(model, {
+    maxBatchSize: 64,
+    maxQueueDelayMs: 0,
+    onRun: (rows, seconds) => onRun.push({ rows, seconds }),
+    ...options,
+  });
   return { model, b, onRun };
 }
 
@@ -81,7 +86,10 @@ describe('MicroBatcher', () => {
     assert.equal(model.runs.length, 1);
     assert.equal(model.runs[0]!.rows, 11);
     // The run's input is the callers' rows concatenated in call order.
-    assert.deepEqual(model.runs[0]!.input, requests.flatMap((r) => Array.from(r.input)));
+    assert.deepEqual(
+      model.runs[0]!.input,
+      requests.flatMap((r) => Array.from(r.input)),
+    );
     results.forEach((out, i) => {
       assert.ok(out instanceof Float32Array);
       assert.deepEqual(Array.from(out), requests[i]!.expected, `caller ${i}`);
@@ -108,7 +116,10 @@ describe('MicroBatcher', () => {
     const { model, b } = batcher();
     const { input, expected } = rowsOf(7, 4);
     assert.deepEqual(Array.from(await b.score(input, 4)), expected);
-    assert.deepEqual(model.runs.map((r) => r.rows), [4]);
+    assert.deepEqual(
+      model.runs.map((r) => r.rows),
+      [4],
+    );
   });
 
   test('a batch over maxBatchSize is split into runs of at most maxBatchSize, results stitched in order', async () => {
@@ -116,9 +127,19 @@ describe('MicroBatcher', () => {
     const one = rowsOf(1, 10);
     const out = await b.score(one.input, 10);
     assert.deepEqual(Array.from(out), one.expected);
-    assert.deepEqual(model.runs.map((r) => r.rows), [4, 4, 2]);
-    assert.deepEqual(model.runs.map((r) => r.input[0]), [1000, 1004, 1008], 'chunks are consecutive slices');
-    assert.deepEqual(onRun.map((r) => r.rows), [4, 4, 2]);
+    assert.deepEqual(
+      model.runs.map((r) => r.rows),
+      [4, 4, 2],
+    );
+    assert.deepEqual(
+      model.runs.map((r) => r.input[0]),
+      [1000, 1004, 1008],
+      'chunks are consecutive slices',
+    );
+    assert.deepEqual(
+      onRun.map((r) => r.rows),
+      [4, 4, 2],
+    );
   });
 
   test('queued rows reaching maxBatchSize flush immediately, without waiting for the tick or the delay', async () => {
@@ -133,8 +154,14 @@ describe('MicroBatcher', () => {
     const p4 = b.score(rowsOf(4, 1).input, 1); // queued behind, in a new batch
     assert.equal(model.runs.length, 1);
     const [r1, r2, r3, r4] = await Promise.all([p1, p2, p3, p4]);
-    assert.deepEqual([r1, r2, r3, r4].map((r) => Array.from(r)), [[1000, 1001], [2000, 2001], [3000], [4000]]);
-    assert.deepEqual(model.runs.map((r) => r.rows), [5, 1]);
+    assert.deepEqual(
+      [r1, r2, r3, r4].map((r) => Array.from(r)),
+      [[1000, 1001], [2000, 2001], [3000], [4000]],
+    );
+    assert.deepEqual(
+      model.runs.map((r) => r.rows),
+      [5, 1],
+    );
   });
 
   test('a single request larger than maxBatchSize flushes at once and is split', async () => {
@@ -143,7 +170,10 @@ describe('MicroBatcher', () => {
     const pending = b.score(big.input, 7);
     assert.equal(model.runs.length, 1, 'first chunk started synchronously');
     assert.deepEqual(Array.from(await pending), big.expected);
-    assert.deepEqual(model.runs.map((r) => r.rows), [3, 3, 1]);
+    assert.deepEqual(
+      model.runs.map((r) => r.rows),
+      [3, 3, 1],
+    );
   });
 
   test('maxQueueDelayMs > 0 waits past the next immediate (where a delay of 0 would flush) and still merges', async () => {
@@ -162,13 +192,20 @@ describe('MicroBatcher', () => {
     const { first, second, runsBeforeSecond } = await callThenCallInNextImmediate(b, model);
     assert.equal(runsBeforeSecond, 1);
     assert.deepEqual([Array.from(await first), Array.from(await second)], [[1000], [2000, 2001]]);
-    assert.deepEqual(model.runs.map((r) => r.rows), [1, 2]);
+    assert.deepEqual(
+      model.runs.map((r) => r.rows),
+      [1, 2],
+    );
   });
 
   test('a model error rejects every caller of that run, and the next run works', async () => {
     const { model, b, onRun } = batcher();
     model.failNext = new Error('session exploded');
-    const results = await Promise.allSettled([b.score(rowsOf(1, 2).input, 2), b.score(rowsOf(2, 1).input, 1), b.score(rowsOf(3, 3).input, 3)]);
+    const results = await Promise.allSettled([
+      b.score(rowsOf(1, 2).input, 2),
+      b.score(rowsOf(2, 1).input, 1),
+      b.score(rowsOf(3, 3).input, 3),
+    ]);
     assert.equal(model.runs.length, 1);
     for (const r of results) {
       assert.equal(r.status, 'rejected');
@@ -176,7 +213,10 @@ describe('MicroBatcher', () => {
     }
     assert.equal(onRun.length, 0, 'a failed run is not reported as a run');
     const ok = await Promise.all([b.score(rowsOf(4, 1).input, 1), b.score(rowsOf(5, 2).input, 2)]);
-    assert.deepEqual(ok.map((r) => Array.from(r)), [[4000], [5000, 5001]]);
+    assert.deepEqual(
+      ok.map((r) => Array.from(r)),
+      [[4000], [5000, 5001]],
+    );
     assert.equal(model.runs.length, 2);
   });
 
@@ -190,9 +230,16 @@ describe('MicroBatcher', () => {
     };
     // 1 row queued, then 4 more: 5 ≥ 3 flushes one batch of 5 rows from two callers, run as chunks of 3 + 2.
     const results = await Promise.allSettled([b.score(rowsOf(1, 1).input, 1), b.score(rowsOf(2, 4).input, 4)]);
-    assert.deepEqual(model.runs.map((r) => r.rows), [3], 'only the successful first chunk reached the fake');
+    assert.deepEqual(
+      model.runs.map((r) => r.rows),
+      [3],
+      'only the successful first chunk reached the fake',
+    );
     assert.equal(call, 2);
-    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected'],
+    );
     for (const r of results) assert.equal((r as PromiseRejectedResult).reason.message, 'second chunk failed');
   });
 
@@ -204,7 +251,10 @@ describe('MicroBatcher', () => {
     const bad = b.score(new Float32Array(4), 1);
     await assert.rejects(bad, { message: 'input holds 4 values; 1 rows × 3 features = 3' });
     assert.deepEqual(Array.from(await good), [1000]);
-    assert.deepEqual(model.runs.map((r) => r.rows), [1]);
+    assert.deepEqual(
+      model.runs.map((r) => r.rows),
+      [1],
+    );
   });
 
   test('zero rows resolves immediately with an empty array and runs nothing', async () => {
@@ -219,13 +269,29 @@ describe('MicroBatcher', () => {
 
   test('the constructor rejects maxQueueDelayMs outside [0, 1] and maxBatchSize < 1', () => {
     const model = new FakeModel();
-    assert.throws(() => new MicroBatcher(model, { maxBatchSize: 8, maxQueueDelayMs: 1.5 }), { message: 'maxQueueDelayMs must be between 0 and 1, got 1.5' });
-    assert.throws(() => new MicroBatcher(model, { maxBatchSize: 8, maxQueueDelayMs: 2 }), { message: 'maxQueueDelayMs must be between 0 and 1, got 2' });
-    assert.throws(() => new MicroBatcher(model, { maxBatchSize: 8, maxQueueDelayMs: -1 }), { message: 'maxQueueDelayMs must be between 0 and 1, got -1' });
-    assert.throws(() => new MicroBatcher(model, { maxBatchSize: 8, maxQueueDelayMs: Number.NaN }), /maxQueueDelayMs must be between 0 and 1, got NaN/);
-    assert.throws(() => new MicroBatcher(model, { maxBatchSize: 0, maxQueueDelayMs: 0 }), { message: 'maxBatchSize must be at least 1, got 0' });
-    assert.throws(() => new MicroBatcher(model, { maxBatchSize: -3, maxQueueDelayMs: 0 }), { message: 'maxBatchSize must be at least 1, got -3' });
-    assert.throws(() => new MicroBatcher(model, { maxBatchSize: Number.NaN, maxQueueDelayMs: 0 }), /maxBatchSize must be at least 1, got NaN/);
+    assert.throws(() => new MicroBatcher(model, { maxBatchSize: 8, maxQueueDelayMs: 1.5 }), {
+      message: 'maxQueueDelayMs must be between 0 and 1, got 1.5',
+    });
+    assert.throws(() => new MicroBatcher(model, { maxBatchSize: 8, maxQueueDelayMs: 2 }), {
+      message: 'maxQueueDelayMs must be between 0 and 1, got 2',
+    });
+    assert.throws(() => new MicroBatcher(model, { maxBatchSize: 8, maxQueueDelayMs: -1 }), {
+      message: 'maxQueueDelayMs must be between 0 and 1, got -1',
+    });
+    assert.throws(
+      () => new MicroBatcher(model, { maxBatchSize: 8, maxQueueDelayMs: Number.NaN }),
+      /maxQueueDelayMs must be between 0 and 1, got NaN/,
+    );
+    assert.throws(() => new MicroBatcher(model, { maxBatchSize: 0, maxQueueDelayMs: 0 }), {
+      message: 'maxBatchSize must be at least 1, got 0',
+    });
+    assert.throws(() => new MicroBatcher(model, { maxBatchSize: -3, maxQueueDelayMs: 0 }), {
+      message: 'maxBatchSize must be at least 1, got -3',
+    });
+    assert.throws(
+      () => new MicroBatcher(model, { maxBatchSize: Number.NaN, maxQueueDelayMs: 0 }),
+      /maxBatchSize must be at least 1, got NaN/,
+    );
     assert.doesNotThrow(() => new MicroBatcher(model, { maxBatchSize: 1, maxQueueDelayMs: 1 }));
     assert.doesNotThrow(() => new MicroBatcher(model, { maxBatchSize: 1, maxQueueDelayMs: 0 }));
   });
@@ -233,8 +299,14 @@ describe('MicroBatcher', () => {
   test('maxBatchSize 1: every row is its own run, and each caller gets its own rows', async () => {
     const { model, b } = batcher({ maxBatchSize: 1 });
     const outs = await Promise.all([b.score(rowsOf(1, 2).input, 2), b.score(rowsOf(2, 1).input, 1)]);
-    assert.deepEqual(outs.map((r) => Array.from(r)), [[1000, 1001], [2000]]);
-    assert.deepEqual(model.runs.map((r) => r.rows), [1, 1, 1]);
+    assert.deepEqual(
+      outs.map((r) => Array.from(r)),
+      [[1000, 1001], [2000]],
+    );
+    assert.deepEqual(
+      model.runs.map((r) => r.rows),
+      [1, 1, 1],
+    );
     // Each call flushes at once, so the two batches' runs interleave; the rows each run saw are still right.
     assert.deepEqual(model.runs.map((r) => r.input[0]).sort(), [1000, 1001, 2000]);
   });
@@ -268,8 +340,14 @@ describe('MicroBatcher.scoreAsOneRun (the explicit large-batch path)', () => {
     const { input, expected } = rowsOf(7, 100);
     const output = await b.scoreAsOneRun(input, 100);
     assert.deepEqual(Array.from(output), expected);
-    assert.deepEqual(model.runs.map((r) => r.rows), [100]);
-    assert.deepEqual(onRun.map((r) => r.rows), [100]);
+    assert.deepEqual(
+      model.runs.map((r) => r.rows),
+      [100],
+    );
+    assert.deepEqual(
+      onRun.map((r) => r.rows),
+      [100],
+    );
   });
 
   test('it is not merged with queued requests, which keep their own (split) runs', async () => {
@@ -278,7 +356,10 @@ describe('MicroBatcher.scoreAsOneRun (the explicit large-batch path)', () => {
     const whole = b.scoreAsOneRun(rowsOf(2, 10).input, 10);
     assert.deepEqual(Array.from(await queued), [1000, 1001]);
     assert.deepEqual(Array.from(await whole), rowsOf(2, 10).expected);
-    assert.deepEqual(model.runs.map((r) => r.rows).sort((x, y) => x - y), [2, 10]);
+    assert.deepEqual(
+      model.runs.map((r) => r.rows).sort((x, y) => x - y),
+      [2, 10],
+    );
   });
 
   test('a wrong input length is refused with the arithmetic; zero rows runs nothing; a failing run rejects', async () => {

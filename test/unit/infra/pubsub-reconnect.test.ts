@@ -25,7 +25,11 @@ function connections() {
     subscribe: async () => 1,
     unsubscribe: async () => 0,
   });
-  const bus = createRedisEventBus({ publisher: publisher as unknown as Redis, subscriber: subscriber as unknown as Redis, keyPrefix: 't:' });
+  const bus = createRedisEventBus({
+    publisher: publisher as unknown as Redis,
+    subscriber: subscriber as unknown as Redis,
+    keyPrefix: 't:',
+  });
   return { bus, publisher, subscriber, published, failPublish: (fail: boolean) => (failPublish = fail) };
 }
 

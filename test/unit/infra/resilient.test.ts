@@ -13,7 +13,12 @@ const LOOKBACK = { lookback: 10 };
  * it, fails, or never answers. The wrapper under test only sees the provider contract.
  */
 function switchable() {
-  const market = createSyntheticMarket({ symbols: ['AAA', 'BBB', 'CCC'], seed: 3, historyBars: 50, startTime: new Date('2025-01-01T00:00:00Z') });
+  const market = createSyntheticMarket({
+    symbols: ['AAA', 'BBB', 'CCC'],
+    seed: 3,
+    historyBars: 50,
+    startTime: new Date('2025-01-01T00:00:00Z'),
+  });
   const state = { mode: 'up' as 'up' | 'fail' | 'hang', calls: 0 };
   const provider: MarketDataProvider = {
     name: 'switchable',
@@ -157,7 +162,10 @@ describe('resilientFetches', () => {
 
   test('after the reset timeout one trial call goes through and a success closes the breaker', async () => {
     const { provider, state } = switchable();
-    const market = resilientFetches(provider, options({ breaker: { errorThresholdPercentage: 50, resetTimeoutMs: 50, volumeThreshold: 2 } }));
+    const market = resilientFetches(
+      provider,
+      options({ breaker: { errorThresholdPercentage: 50, resetTimeoutMs: 50, volumeThreshold: 2 } }),
+    );
     const transitions: string[] = [];
     market.onBreakerStateChange((s) => transitions.push(s));
     await market.fetchBars(['AAA'], LOOKBACK);
@@ -202,7 +210,11 @@ describe('resilientFetches', () => {
     const { provider } = switchable();
     assert.throws(
       () => resilientFetches(provider, options({ timeoutMs: 0, retries: -1, lastGoodEntries: 0 })),
-      (error: Error) => error instanceof RangeError && /timeoutMs/.test(error.message) && /retries/.test(error.message) && /lastGoodEntries/.test(error.message),
+      (error: Error) =>
+        error instanceof RangeError &&
+        /timeoutMs/.test(error.message) &&
+        /retries/.test(error.message) &&
+        /lastGoodEntries/.test(error.message),
     );
   });
 

@@ -10,7 +10,10 @@ describe('synthetic market', () => {
     const b = await createSyntheticMarket(options).fetchBars(['AAPL'], { lookback: 2_000 });
     const c = await createSyntheticMarket({ ...options, seed: 43 }).fetchBars(['AAPL'], { lookback: 2_000 });
     assert.deepEqual(a, b);
-    assert.notDeepEqual(a.get('AAPL')!.map((x) => x.close), c.get('AAPL')!.map((x) => x.close));
+    assert.notDeepEqual(
+      a.get('AAPL')!.map((x) => x.close),
+      c.get('AAPL')!.map((x) => x.close),
+    );
   });
 
   test('bars are consistent, daily, ascending, ending the day before the start, and labelled synthetic', async () => {
@@ -76,7 +79,8 @@ describe('synthetic market memory', () => {
       if (i === 5_000) {
         assert.ok(held.length >= 200);
         assert.deepEqual(held.at(-1), last[0], 'the newest bar is the one just added');
-        for (let k = 1; k < held.length; k++) assert.equal(held[k]!.time.getTime() - held[k - 1]!.time.getTime(), 1_000, 'contiguous: only the oldest were dropped');
+        for (let k = 1; k < held.length; k++)
+          assert.equal(held[k]!.time.getTime() - held[k - 1]!.time.getTime(), 1_000, 'contiguous: only the oldest were dropped');
       }
     }
   });

@@ -6,14 +6,30 @@ import { inSpan } from '../../../src/infra/tracing/tracing.js';
 
 test('inSpan without a provider runs fn with a non-recording span; once one is registered it records', async () => {
   assert.equal(await inSpan('untraced', {}, async (span) => (span.isRecording() ? 'recording' : 'not recording')), 'not recording');
-  await assert.rejects(inSpan('untraced', {}, async () => { throw new Error('boom'); }), /boom/);
+  await assert.rejects(
+    inSpan('untraced', {}, async () => {
+      throw new Error('boom');
+    }),
+    /boom/,
+  );
 
   const exporter = new InMemorySpanExporter();
   trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
   try {
     assert.equal(await inSpan('traced', { a: 1 }, async (span) => (span.isRecording() ? 'recording' : 'not recording')), 'recording');
-    await assert.rejects(inSpan('failed', {}, async () => { throw new Error('boom'); }), /boom/);
-    assert.deepEqual(exporter.getFinishedSpans().map((s) => [s.name, s.status.code]), [['traced', 0], ['failed', 2]]);
+    await assert.rejects(
+      inSpan('failed', {}, async () => {
+        throw new Error('boom');
+      }),
+      /boom/,
+    );
+    assert.deepEqual(
+      exporter.getFinishedSpans().map((s) => [s.name, s.status.code]),
+      [
+        ['traced', 0],
+        ['failed', 2],
+      ],
+    );
   } finally {
     trace.disable();
     context.disable();

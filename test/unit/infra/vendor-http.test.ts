@@ -21,7 +21,16 @@ const DAY_MS = 86_400_000;
 const FIRST_DAY = Date.UTC(2025, 0, 1);
 const KNOWN: Record<string, number> = { AAPL: 190, MSFT: 410 };
 
-interface AcmeBar { s: string; t: string; o: number; h: number; l: number; c: number; ac: number; v: number }
+interface AcmeBar {
+  s: string;
+  t: string;
+  o: number;
+  h: number;
+  l: number;
+  c: number;
+  ac: number;
+  v: number;
+}
 
 function acmeBars(symbol: string, days: number): AcmeBar[] {
   const base = KNOWN[symbol]!;
@@ -39,7 +48,11 @@ function acmeAnswer(url: URL): { bars: AcmeBar[] } {
     bars: (url.searchParams.get('symbols') ?? '')
       .split(',')
       .filter((s) => s in KNOWN)
-      .flatMap((s) => acmeBars(s, 10).filter((b) => !until || b.t <= until).slice(0, lookback)),
+      .flatMap((s) =>
+        acmeBars(s, 10)
+          .filter((b) => !until || b.t <= until)
+          .slice(0, lookback),
+      ),
   };
 }
 
@@ -53,7 +66,17 @@ function parseAcme(body: unknown): Map<string, Bar[]> {
     if (typeof raw.s !== 'string' || Number.isNaN(time.getTime()) || !numbers.every(Number.isFinite)) {
       throw new Error(`bad bar ${JSON.stringify(raw)}`);
     }
-    const bar: Bar = { symbol: raw.s, time, open: raw.o, high: raw.h, low: raw.l, close: raw.c, adjClose: raw.ac, volume: raw.v, source: 'acme' };
+    const bar: Bar = {
+      symbol: raw.s,
+      time,
+      open: raw.o,
+      high: raw.h,
+      low: raw.l,
+      close: raw.c,
+      adjClose: raw.ac,
+      volume: raw.v,
+      source: 'acme',
+    };
     result.set(raw.s, [...(result.get(raw.s) ?? []), bar]);
   }
   return result;
@@ -135,10 +158,17 @@ interface Harness {
 }
 
 /** A vendor server and a provider over it, both closed when the test ends. */
-async function setup(t: TestContext, overrides: Partial<Omit<VendorHttpOptions, 'breaker'>> & { breaker?: Partial<VendorHttpOptions['breaker']> } = {}): Promise<Harness> {
+async function setup(
+  t: TestContext,
+  overrides: Partial<Omit<VendorHttpOptions, 'breaker'>> & { breaker?: Partial<VendorHttpOptions['breaker']> } = {},
+): Promise<Harness> {
   const vendor = await startVendor();
   const logs: Harness['logs'] = [];
-  const logger = createLogger({ level: 'debug', format: 'json', destination: { write: (line: string) => void logs.push(JSON.parse(line)) } });
+  const logger = createLogger({
+    level: 'debug',
+    format: 'json',
+    destination: { write: (line: string) => void logs.push(JSON.parse(line)) },
+  });
   const { breaker, ...rest } = overrides;
   const provider = createVendorHttpProvider({
     name: 'acme',
@@ -199,9 +229,20 @@ describe('vendor HTTP provider', () => {
 
     assert.deepEqual([...bars.keys()].sort(), ['AAPL', 'MSFT']);
     const aapl = bars.get('AAPL')!;
-    assert.deepEqual(aapl.map((b) => b.time.getTime()), [5, 6, 7].map((d) => FIRST_DAY + d * DAY_MS));
+    assert.deepEqual(
+      aapl.map((b) => b.time.getTime()),
+      [5, 6, 7].map((d) => FIRST_DAY + d * DAY_MS),
+    );
     assert.deepEqual(aapl[2], {
-      symbol: 'AAPL', time: until, open: 196.5, high: 198, low: 196, close: 197, adjClose: 197 * 0.99, volume: 1_007, source: 'acme',
+      symbol: 'AAPL',
+      time: until,
+      open: 196.5,
+      high: 198,
+      low: 196,
+      close: 197,
+      adjClose: 197 * 0.99,
+      volume: 1_007,
+      source: 'acme',
     });
     assert.equal(provider.name, 'acme');
     assert.deepEqual(await provider.listSymbols(), ['AAPL', 'MSFT']);
@@ -213,7 +254,10 @@ describe('vendor HTTP provider', () => {
     const until = new Date(FIRST_DAY + 4 * DAY_MS);
     const bars = await provider.fetchBars(['AAPL'], { lookback: 2, until });
     assert.deepEqual([...bars.keys()], ['AAPL']);
-    assert.deepEqual(bars.get('AAPL')!.map((b) => b.close), [193, 194]);
+    assert.deepEqual(
+      bars.get('AAPL')!.map((b) => b.close),
+      [193, 194],
+    );
   });
 
   test('no symbols, no request', async (t) => {
@@ -234,7 +278,11 @@ describe('vendor HTTP provider', () => {
     // random() = 0.5 of 10, 20, 40 ms.
     assert.deepEqual(
       retries.map((l) => [l.attempt, l.reason, l.status, l.delayMs]),
-      [[1, 'http-status', 500, 5], [2, 'network', undefined, 10], [3, 'http-status', 503, 20]],
+      [
+        [1, 'http-status', 500, 5],
+        [2, 'network', undefined, 10],
+        [3, 'http-status', 503, 20],
+      ],
     );
     assert.equal(provider.breakerState, 'closed');
   });
@@ -445,7 +493,10 @@ describe('vendor HTTP provider', () => {
     const create = (overrides: Partial<VendorHttpOptions>) => () => createVendorHttpProvider({ ...base, ...overrides });
     const breaker = (overrides: Partial<VendorHttpOptions['breaker']>) => create({ breaker: { ...base.breaker, ...overrides } });
 
-    assert.throws(create({ timeoutMs: 0 }), { name: 'RangeError', message: 'vendor-http provider "acme": timeoutMs must be a positive number of milliseconds, got 0' });
+    assert.throws(create({ timeoutMs: 0 }), {
+      name: 'RangeError',
+      message: 'vendor-http provider "acme": timeoutMs must be a positive number of milliseconds, got 0',
+    });
     assert.throws(create({ timeoutMs: -5 }), /timeoutMs must be a positive number of milliseconds, got -5/);
     assert.throws(create({ retries: -1 }), /retries must be a non-negative integer \(extra attempts after the first\), got -1/);
     assert.throws(create({ retries: 1.5 }), /retries must be a non-negative integer/);
@@ -460,7 +511,11 @@ describe('vendor HTTP provider', () => {
     assert.throws(create({ timeoutMs: 0, retries: -1 }), /timeoutMs must be .*; retries must be/);
 
     // The edges are allowed.
-    for (const valid of [create({ retries: 0, backoffMs: 0 }), breaker({ errorThresholdPercentage: 1 }), breaker({ errorThresholdPercentage: 100 })]) {
+    for (const valid of [
+      create({ retries: 0, backoffMs: 0 }),
+      breaker({ errorThresholdPercentage: 1 }),
+      breaker({ errorThresholdPercentage: 100 }),
+    ]) {
       valid().shutdown();
     }
   });

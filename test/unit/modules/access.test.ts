@@ -37,7 +37,10 @@ describe('roles and the authChecker', () => {
   });
 
   test('a misspelt role in @Authorized fails loudly instead of letting everyone in', () => {
-    assert.throws(() => authChecker({ context: { principal: as('admin') } } as ResolverData<{ principal?: Principal }>, ['admn' as never]), /not a role/);
+    assert.throws(
+      () => authChecker({ context: { principal: as('admin') } } as ResolverData<{ principal?: Principal }>, ['admn' as never]),
+      /not a role/,
+    );
   });
 });
 

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApiKeysService, apiKeysHealth, createAuthenticator, type ApiKeyRow, type ApiKeysRepository } from '../../../src/modules/access/index.js';
+import {
+  ApiKeysService,
+  apiKeysHealth,
+  createAuthenticator,
+  type ApiKeyRow,
+  type ApiKeysRepository,
+} from '../../../src/modules/access/index.js';
 import type { AuditLog } from '../../../src/modules/audit/index.js';
 
 /**
@@ -19,7 +25,15 @@ class FlakyKeys {
   readonly rows = new Map<string, ApiKeyRow>();
 
   add(key: string, id: string): void {
-    this.rows.set(createHash('sha256').update(key).digest('hex'), { id, name: id, role: 'viewer', prefix: key.slice(0, 10), createdAt: new Date(), createdBy: 'test', revokedAt: null });
+    this.rows.set(createHash('sha256').update(key).digest('hex'), {
+      id,
+      name: id,
+      role: 'viewer',
+      prefix: key.slice(0, 10),
+      createdAt: new Date(),
+      createdBy: 'test',
+      revokedAt: null,
+    });
   }
 
   revoke(key: string): void {
@@ -174,15 +188,20 @@ describe('API keys while the database cannot answer', () => {
     assert.equal(await authenticator.stillValid(a, `Bearer ${KEY_A}`), 'valid');
     keys.forget('key:b'); // say B was only just verified elsewhere; here it is not remembered
     assert.equal(await authenticator.stillValid(b, `Bearer ${KEY_B}`), 'unchecked');
-    await assert.rejects(authenticator.authenticate(`Bearer ${KEY_B}`), (error: { extensions?: { code?: string; http?: { status?: number } } }) => {
-      assert.equal(error.extensions?.code, 'UNAVAILABLE');
-      assert.equal(error.extensions?.http?.status, 503);
-      return true;
-    });
+    await assert.rejects(
+      authenticator.authenticate(`Bearer ${KEY_B}`),
+      (error: { extensions?: { code?: string; http?: { status?: number } } }) => {
+        assert.equal(error.extensions?.code, 'UNAVAILABLE');
+        assert.equal(error.extensions?.http?.status, 503);
+        return true;
+      },
+    );
     repository.down = false;
     repository.revoke(KEY_B);
     assert.equal(await authenticator.stillValid(b, `Bearer ${KEY_B}`), 'revoked');
-    await assert.rejects(authenticator.authenticate(`Bearer ${KEY_B}`), { extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } } } as never);
+    await assert.rejects(authenticator.authenticate(`Bearer ${KEY_B}`), {
+      extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+    } as never);
   });
 });
 
@@ -205,7 +224,12 @@ describe('the api-keys readiness component', () => {
   });
 
   test('a lookup that hangs counts as unreachable within the timeout, not as a failed probe of its own', async () => {
-    const keys = new ApiKeysService({ findActiveByHash: () => new Promise(() => undefined) } as unknown as ApiKeysRepository, {} as AuditLog, undefined, { remember: { ttlMs: 60_000, max: 10 } });
+    const keys = new ApiKeysService(
+      { findActiveByHash: () => new Promise(() => undefined) } as unknown as ApiKeysRepository,
+      {} as AuditLog,
+      undefined,
+      { remember: { ttlMs: 60_000, max: 10 } },
+    );
     const started = Date.now();
     const result = await apiKeysHealth(keys, false, 100).check();
     assert.equal(result.status, 'down');

@@ -22,8 +22,24 @@ describe('time spans for buckets and windows', () => {
   });
 
   test('refuses what is not a fixed-length span, with a message naming the argument and the units', () => {
-    for (const input of ['', 'hour', '5', '1 month', '2 years', '1.5 hours', '-1 hour', '5 fortnights', '1 hour 30 minutes', '1e3 seconds', '10 ms']) {
-      assert.throws(() => parseSpan(input, 'bucket'), (e: Error) => e instanceof SpanError && /^bucket /.test(e.message) && /second, minute, hour, day, week/.test(e.message), input);
+    for (const input of [
+      '',
+      'hour',
+      '5',
+      '1 month',
+      '2 years',
+      '1.5 hours',
+      '-1 hour',
+      '5 fortnights',
+      '1 hour 30 minutes',
+      '1e3 seconds',
+      '10 ms',
+    ]) {
+      assert.throws(
+        () => parseSpan(input, 'bucket'),
+        (e: Error) => e instanceof SpanError && /^bucket /.test(e.message) && /second, minute, hour, day, week/.test(e.message),
+        input,
+      );
     }
     assert.throws(() => parseSpan('0 minutes', 'bucket'), /at least 1 minute/);
     assert.throws(() => parseSpan('3661 days', 'window'), /longer than the limit of 3660 days/);

@@ -2,13 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Bar } from '../../../src/infra/market-data/market-data.js';
 import { createSyntheticMarket } from '../../../src/infra/market-data/synthetic.js';
-import {
-  FEATURE_NAMES,
-  FEATURE_WINDOW,
-  InsufficientHistoryError,
-  computeFeatures,
-  featuresHash,
-} from '../../../src/domain/features.js';
+import { FEATURE_NAMES, FEATURE_WINDOW, InsufficientHistoryError, computeFeatures, featuresHash } from '../../../src/domain/features.js';
 
 const feature = (values: Float64Array, name: string) => values[FEATURE_NAMES.indexOf(name)]!;
 
@@ -29,7 +23,17 @@ function series(closes: number[], volume = 1_000_000): Bar[] {
 describe('computeFeatures', () => {
   test('a flat price gives neutral values', () => {
     const { values } = computeFeatures(series(Array(FEATURE_WINDOW).fill(50)));
-    for (const name of ['ret_1d', 'ret_5d', 'ret_20d', 'ret_60d', 'vol_20d', 'macd_hist', 'ma_dist_20', 'ma_dist_50', 'dollar_volume_z20']) {
+    for (const name of [
+      'ret_1d',
+      'ret_5d',
+      'ret_20d',
+      'ret_60d',
+      'vol_20d',
+      'macd_hist',
+      'ma_dist_20',
+      'ma_dist_50',
+      'dollar_volume_z20',
+    ]) {
       assert.equal(feature(values, name), 0, name);
     }
     assert.equal(feature(values, 'rsi_14'), 0.5);
@@ -52,11 +56,14 @@ describe('computeFeatures', () => {
   test('asOf is the last bar; fewer bars than the window is refused with the counts', () => {
     const bars = series(Array(FEATURE_WINDOW + 5).fill(10));
     assert.deepEqual(computeFeatures(bars).asOf, bars.at(-1)!.time);
-    assert.throws(() => computeFeatures(bars.slice(0, FEATURE_WINDOW - 1)), (error: unknown) => {
-      assert.ok(error instanceof InsufficientHistoryError);
-      assert.match(error.message, new RegExp(`${FEATURE_WINDOW - 1} bars available, features need ${FEATURE_WINDOW}`));
-      return true;
-    });
+    assert.throws(
+      () => computeFeatures(bars.slice(0, FEATURE_WINDOW - 1)),
+      (error: unknown) => {
+        assert.ok(error instanceof InsufficientHistoryError);
+        assert.match(error.message, new RegExp(`${FEATURE_WINDOW - 1} bars available, features need ${FEATURE_WINDOW}`));
+        return true;
+      },
+    );
   });
 
   test('only the last FEATURE_WINDOW bars matter, and the same bars always give the same vector and hash', async () => {
@@ -75,7 +82,9 @@ describe('computeFeatures', () => {
   test('dollar volume makes the volume feature blind to a split (volume ×4, raw price ÷4)', () => {
     const closes = Array.from({ length: FEATURE_WINDOW }, (_, i) => 100 + Math.sin(i) * 3);
     const bars = series(closes).map((b, i) => ({ ...b, volume: 1e6 + (i % 7) * 1e5 }));
-    const split = bars.map((b, i) => (i >= 90 ? { ...b, close: b.close / 4, high: b.high / 4, low: b.low / 4, open: b.open / 4, volume: b.volume * 4 } : b));
+    const split = bars.map((b, i) =>
+      i >= 90 ? { ...b, close: b.close / 4, high: b.high / 4, low: b.low / 4, open: b.open / 4, volume: b.volume * 4 } : b,
+    );
     const a = feature(computeFeatures(bars).values, 'dollar_volume_z20');
     const b = feature(computeFeatures(split).values, 'dollar_volume_z20');
     assert.ok(Math.abs(a - b) < 1e-6, `${a} vs ${b}`);

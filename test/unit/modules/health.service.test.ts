@@ -14,7 +14,10 @@ describe('HealthService', () => {
     const report = await new HealthService([check('a', { status: 'ok' }), check('b', { status: 'ok', detail: 'fine' })], '1.0.0').report();
     assert.equal(report.status, 'ok');
     assert.equal(report.ready, true);
-    assert.deepEqual(report.components, [{ name: 'a', status: 'ok' }, { name: 'b', status: 'ok', detail: 'fine' }]);
+    assert.deepEqual(report.components, [
+      { name: 'a', status: 'ok' },
+      { name: 'b', status: 'ok', detail: 'fine' },
+    ]);
   });
 
   test('a degraded component keeps the instance ready', async () => {

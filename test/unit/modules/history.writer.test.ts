@@ -90,7 +90,11 @@ function row(i: number, variant = 0, overrides: Partial<HistoryRow> = {}): Histo
 
 function capturedLogger() {
   const logs: Array<{ level: number; msg: string } & Record<string, unknown>> = [];
-  const logger = createLogger({ level: 'debug', format: 'json', destination: { write: (line: string) => void logs.push(JSON.parse(line)) } });
+  const logger = createLogger({
+    level: 'debug',
+    format: 'json',
+    destination: { write: (line: string) => void logs.push(JSON.parse(line)) },
+  });
   return { logger, logs, messages: (pattern: RegExp) => logs.filter((l) => pattern.test(l.msg)) };
 }
 
@@ -103,7 +107,9 @@ async function until(predicate: () => boolean, what: string, timeoutMs = 3_000):
 }
 
 function spillFiles(dir: string): string[] {
-  return readdirSync(dir).filter((name) => /^spill-.*\.ndjson$/.test(name)).sort();
+  return readdirSync(dir)
+    .filter((name) => /^spill-.*\.ndjson$/.test(name))
+    .sort();
 }
 
 function rowsInFiles(dir: string): Array<Record<string, unknown>> {
@@ -143,7 +149,10 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
       assert.equal(repository.calls.length, 0, 'nothing is written synchronously');
       assert.equal(writer.state.bufferedRows, 7);
       await until(() => repository.table.size === 7, 'all rows written');
-      assert.ok(repository.calls.every((c) => c.rows <= 3), JSON.stringify(repository.calls));
+      assert.ok(
+        repository.calls.every((c) => c.rows <= 3),
+        JSON.stringify(repository.calls),
+      );
       assert.equal(repository.maxActive, 1, 'at most one write at a time');
       await until(() => written.reduce((a, b) => a + b, 0) === 7, 'onRowsWritten to add up');
       assert.equal(bufferSizes.at(-1), 0);
@@ -196,7 +205,10 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
       assert.equal(writer.state.bufferedRows, 0);
       assert.equal(messages(/history writes are failing/).length, 1, 'one error line per outage');
       assert.equal(messages(/history writes recovered/).length, 1);
-      assert.deepEqual([...repository.table.values()].map((r) => r.featuresHash), [1, 2, 3, 4, 5, 6, 7].map((i) => `hash-${i}-0`));
+      assert.deepEqual(
+        [...repository.table.values()].map((r) => r.featuresHash),
+        [1, 2, 3, 4, 5, 6, 7].map((i) => `hash-${i}-0`),
+      );
     } finally {
       await writer.close();
       dir.remove();
@@ -221,21 +233,34 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
       // spill happened is older still, and back in memory).
       const index = (r: Record<string, unknown>) => Number(String(r.featuresHash).split('-')[1]);
       const onDisk = rowsInFiles(dir.dir).map(index);
-      assert.deepEqual(onDisk, [...onDisk].sort((a, b) => a - b));
+      assert.deepEqual(
+        onDisk,
+        [...onDisk].sort((a, b) => a - b),
+      );
 
       await first.writer.close(); // still down: the rest is saved too
       assert.equal(first.repository.table.size, 0);
       // Read in file-name order, the files now hold every row in the order recorded, values intact.
       const saved = rowsInFiles(dir.dir);
-      assert.deepEqual(saved.map(index), Array.from({ length: 25 }, (_, i) => i));
+      assert.deepEqual(
+        saved.map(index),
+        Array.from({ length: 25 }, (_, i) => i),
+      );
       assert.deepEqual(saved[3], { ...row(3), time: row(3).time.getTime() });
 
       const second = await setup({}, dir);
       assert.equal(second.writer.state.spilledRows, 25, 'picked up at open');
       assert.equal(await second.writer.flush(), true);
-      assert.deepEqual([...second.repository.table.values()], Array.from({ length: 25 }, (_, i) => row(i)), 'oldest first, values intact');
+      assert.deepEqual(
+        [...second.repository.table.values()],
+        Array.from({ length: 25 }, (_, i) => row(i)),
+        'oldest first, values intact',
+      );
       assert.deepEqual(spillFiles(dir.dir), [], 'files are deleted once their rows are committed');
-      assert.equal(second.written.reduce((a, b) => a + b, 0), 25);
+      assert.equal(
+        second.written.reduce((a, b) => a + b, 0),
+        25,
+      );
       await second.writer.close();
     } finally {
       dir.remove();
@@ -250,7 +275,14 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
    */
   for (const spillAgain of [false, true]) {
     test(`a failed batch stays ahead of rows spilled while it was in flight (${spillAgain ? 'then spilled itself' : 'written from memory'})`, async () => {
-      const { repository, writer, dir } = await setup({ maxBatchRows: 3, maxBufferRows: 4, recentKeys: 0, flushIntervalMs: 60_000, retryBaseMs: 60_000, retryMaxMs: 60_000 });
+      const { repository, writer, dir } = await setup({
+        maxBatchRows: 3,
+        maxBufferRows: 4,
+        recentKeys: 0,
+        flushIntervalMs: 60_000,
+        retryBaseMs: 60_000,
+        retryMaxMs: 60_000,
+      });
       try {
         let release!: () => void;
         repository.gate = new Promise((resolve) => (release = resolve));
@@ -297,7 +329,10 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
       third.writer.record([row(0, 2)]);
       assert.equal(await third.writer.flush(), true);
       assert.deepEqual(third.repository.table.get(historyKey(row(0))), row(0));
-      assert.deepEqual([...third.repository.table.keys()], [0, 1, 2].map((i) => historyKey(row(i))));
+      assert.deepEqual(
+        [...third.repository.table.keys()],
+        [0, 1, 2].map((i) => historyKey(row(i))),
+      );
       await third.writer.close();
     } finally {
       dir.remove();
@@ -308,7 +343,12 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
     const { repository, writer, dir } = await setup({ maxBufferRows: 10, maxBatchRows: 5, maxMemoryRows: 20, flushIntervalMs: 60_000 });
     try {
       repository.down = true;
-      assert.deepEqual(writer.record(Array.from({ length: 100 }, (_, i) => row(i))), { accepted: 100, duplicates: 0, invalid: 0, refused: 0 });
+      assert.deepEqual(writer.record(Array.from({ length: 100 }, (_, i) => row(i))), {
+        accepted: 100,
+        duplicates: 0,
+        invalid: 0,
+        refused: 0,
+      });
       assert.ok(writer.state.bufferedRows <= 10);
       assert.equal(writer.state.spilledRows + writer.state.bufferedRows, 100);
       repository.down = false;
@@ -404,8 +444,14 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
       rmSync(dir.dir, { recursive: true, force: true });
       writeFileSync(dir.dir, 'not a directory');
       const results = Array.from({ length: 20 }, (_, i) => writer.record([row(i)]));
-      assert.equal(results.reduce((n, r) => n + r.accepted, 0), 12);
-      assert.equal(results.reduce((n, r) => n + r.refused, 0), 8);
+      assert.equal(
+        results.reduce((n, r) => n + r.accepted, 0),
+        12,
+      );
+      assert.equal(
+        results.reduce((n, r) => n + r.refused, 0),
+        8,
+      );
       assert.equal(writer.state.bufferedRows, 12);
       assert.equal(writer.state.status, 'degraded');
       assert.ok(writer.state.spillError, 'the spill error is reported');
@@ -429,7 +475,10 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
   });
 
   test('retries back off, doubling from retryBaseMs, and never wait longer than retryMaxMs', async () => {
-    assert.deepEqual([1, 2, 3, 4, 5, 6, 7].map((n) => retryDelay(n, 500, 30_000)), [500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 6, 7].map((n) => retryDelay(n, 500, 30_000)),
+      [500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000],
+    );
     assert.equal(retryDelay(5_000, 500, 30_000), 30_000, 'no overflow to Infinity after many failures');
 
     const { repository, writer, dir } = await setup({ retryBaseMs: 2, retryMaxMs: 16, flushIntervalMs: 0 });
@@ -454,7 +503,10 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
     try {
       writeFileSync(path.join(dir.dir, '.tmp-spill-000001-000000000000-1.ndjson'), '{"half":');
       writeFileSync(path.join(dir.dir, 'spill-000001-000000000000-2.ndjson'), 'garbage\n');
-      writeFileSync(path.join(dir.dir, 'spill-000001-000000000002-1.ndjson'), JSON.stringify({ ...row(7), time: row(7).time.getTime() }) + '\n');
+      writeFileSync(
+        path.join(dir.dir, 'spill-000001-000000000002-1.ndjson'),
+        JSON.stringify({ ...row(7), time: row(7).time.getTime() }) + '\n',
+      );
       const { repository, writer, messages } = await setup({}, dir);
       assert.equal(await writer.flush(), true);
       assert.deepEqual([...repository.table.values()], [row(7)]);
@@ -463,11 +515,21 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
       await writer.close();
 
       await assert.rejects(
-        HistoryWriter.open({ repository, logger: createLogger({ level: 'silent', format: 'json' }), spillDir: dir.dir, maxBatchRows: 50, maxBufferRows: 10 }),
+        HistoryWriter.open({
+          repository,
+          logger: createLogger({ level: 'silent', format: 'json' }),
+          spillDir: dir.dir,
+          maxBatchRows: 50,
+          maxBufferRows: 10,
+        }),
         /maxBatchRows \(50\) must not exceed maxBufferRows \(10\)/,
       );
       await assert.rejects(
-        HistoryWriter.open({ repository, logger: createLogger({ level: 'silent', format: 'json' }), spillDir: path.join(dir.dir, 'spill-000001-000000000000-2.ndjson.corrupt', 'x') }),
+        HistoryWriter.open({
+          repository,
+          logger: createLogger({ level: 'silent', format: 'json' }),
+          spillDir: path.join(dir.dir, 'spill-000001-000000000000-2.ndjson.corrupt', 'x'),
+        }),
         /history spill directory .* is not usable/,
       );
     } finally {
@@ -502,7 +564,13 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
       },
       { weight: 2, arbitrary: fc.constant({ kind: 'down' as const }) },
       { weight: 1, arbitrary: fc.constant({ kind: 'up' as const }) },
-      { weight: 1, arbitrary: fc.record({ kind: fc.constant('fail' as const), failures: fc.array(fc.constantFrom<Failure>('before-commit', 'after-commit'), { maxLength: 3 }) }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          kind: fc.constant('fail' as const),
+          failures: fc.array(fc.constantFrom<Failure>('before-commit', 'after-commit'), { maxLength: 3 }),
+        }),
+      },
       { weight: 1, arbitrary: fc.constant({ kind: 'restart' as const }) },
     );
     const settings = fc.record({
@@ -515,60 +583,81 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
       how === 'yield' ? new Promise<void>((resolve) => setImmediate(resolve)) : how === 'sleep' ? sleep(1) : undefined;
 
     await fc.assert(
-      fc.asyncProperty(fc.array(command, { maxLength: 60 }), settings, fc.boolean(), async (commands, { latency, ...options }, closeAtEnd) => {
-        const dir = tempDir('sibyl-history-prop-');
-        const repository = new FakeRepository();
-        repository.latency = () => pause(latency);
-        const logger = createLogger({ level: 'silent', format: 'json' });
-        const open = () =>
-          HistoryWriter.open({ repository, logger, spillDir: dir.dir, flushIntervalMs: 1, retryBaseMs: 1, retryMaxMs: 2, closeTimeoutMs: 2_000, ...options });
-        const first = new Map<string, HistoryRow>(); // the first recording of each key
-        const accepted = new Map<string, number>(); // how many times each key was accepted
-        let committedThenFailed = false;
-        try {
-          let writer = await open();
-          for (const c of commands) {
-            if (c.kind === 'record') {
-              const r = row(c.key, c.variant);
-              const key = historyKey(r);
-              if (!first.has(key)) first.set(key, r);
-              const result = writer.record([r]);
-              assert.equal(result.accepted + result.duplicates, 1);
-              if (result.accepted) accepted.set(key, (accepted.get(key) ?? 0) + 1);
-              await pause(c.then);
-            } else if (c.kind === 'down') repository.down = true;
-            else if (c.kind === 'up') repository.down = false;
-            else if (c.kind === 'fail') {
-              repository.script.push(...c.failures);
-              if (c.failures.includes('after-commit')) committedThenFailed = true;
-            } else {
-              await writer.close();
+      fc.asyncProperty(
+        fc.array(command, { maxLength: 60 }),
+        settings,
+        fc.boolean(),
+        async (commands, { latency, ...options }, closeAtEnd) => {
+          const dir = tempDir('sibyl-history-prop-');
+          const repository = new FakeRepository();
+          repository.latency = () => pause(latency);
+          const logger = createLogger({ level: 'silent', format: 'json' });
+          const open = () =>
+            HistoryWriter.open({
+              repository,
+              logger,
+              spillDir: dir.dir,
+              flushIntervalMs: 1,
+              retryBaseMs: 1,
+              retryMaxMs: 2,
+              closeTimeoutMs: 2_000,
+              ...options,
+            });
+          const first = new Map<string, HistoryRow>(); // the first recording of each key
+          const accepted = new Map<string, number>(); // how many times each key was accepted
+          let committedThenFailed = false;
+          try {
+            let writer = await open();
+            for (const c of commands) {
+              if (c.kind === 'record') {
+                const r = row(c.key, c.variant);
+                const key = historyKey(r);
+                if (!first.has(key)) first.set(key, r);
+                const result = writer.record([r]);
+                assert.equal(result.accepted + result.duplicates, 1);
+                if (result.accepted) accepted.set(key, (accepted.get(key) ?? 0) + 1);
+                await pause(c.then);
+              } else if (c.kind === 'down') repository.down = true;
+              else if (c.kind === 'up') repository.down = false;
+              else if (c.kind === 'fail') {
+                repository.script.push(...c.failures);
+                if (c.failures.includes('after-commit')) committedThenFailed = true;
+              } else {
+                await writer.close();
+                writer = await open();
+              }
+            }
+            if (closeAtEnd) {
+              await writer.close(); // while the repository may still be down: everything goes to disk
               writer = await open();
             }
-          }
-          if (closeAtEnd) {
-            await writer.close(); // while the repository may still be down: everything goes to disk
-            writer = await open();
-          }
-          // Recovery, on the same writer or a new one: everything pending drains, nothing is stuck.
-          repository.down = false;
-          repository.script = [];
-          assert.equal(await writer.flush(), true);
-          assert.equal(writer.state.bufferedRows + writer.state.spilledRows, 0);
-          await writer.close();
+            // Recovery, on the same writer or a new one: everything pending drains, nothing is stuck.
+            repository.down = false;
+            repository.script = [];
+            assert.equal(await writer.flush(), true);
+            assert.equal(writer.state.bufferedRows + writer.state.spilledRows, 0);
+            await writer.close();
 
-          assert.deepEqual(new Map([...repository.table].sort()), new Map([...first].sort()), 'the table holds every key once, first values');
-          assert.deepEqual(spillFiles(dir.dir), []);
-          assert.ok(repository.maxActive <= 1, 'one write at a time');
-          if (!committedThenFailed) {
-            for (const [key, resent] of repository.resentAfterCommit) {
-              assert.ok(resent <= (accepted.get(key) ?? 0) - 1, `${JSON.stringify(key)} resent ${resent} times, accepted ${accepted.get(key)}`);
+            assert.deepEqual(
+              new Map([...repository.table].sort()),
+              new Map([...first].sort()),
+              'the table holds every key once, first values',
+            );
+            assert.deepEqual(spillFiles(dir.dir), []);
+            assert.ok(repository.maxActive <= 1, 'one write at a time');
+            if (!committedThenFailed) {
+              for (const [key, resent] of repository.resentAfterCommit) {
+                assert.ok(
+                  resent <= (accepted.get(key) ?? 0) - 1,
+                  `${JSON.stringify(key)} resent ${resent} times, accepted ${accepted.get(key)}`,
+                );
+              }
             }
+          } finally {
+            dir.remove();
           }
-        } finally {
-          dir.remove();
-        }
-      }),
+        },
+      ),
       { numRuns: 150 },
     );
   });

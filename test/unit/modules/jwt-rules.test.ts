@@ -75,7 +75,10 @@ describe('JWT role claim: a path, never a literal dotted name', () => {
     const principal = await verify(await sign({ sub: 'bob', exp: exp(), realm_access: { role: 'viewer' }, 'realm_access.role': 'admin' }));
     assert.equal(principal.role, 'viewer');
     // Only the literal claim: no role at all.
-    assert.match(await refusal({ sub: 'bob', exp: exp(), 'realm_access.role': 'admin' }, { roleClaim: 'realm_access.role' }), /no valid role/);
+    assert.match(
+      await refusal({ sub: 'bob', exp: exp(), 'realm_access.role': 'admin' }, { roleClaim: 'realm_access.role' }),
+      /no valid role/,
+    );
   });
 
   test('a URL-named claim is one name (dots and all); only own properties are followed', async () => {
@@ -106,13 +109,23 @@ describe('JWT subject and name', () => {
   });
 
   test('through the authenticator each refusal is UNAUTHENTICATED (HTTP 401)', async () => {
-    const authenticator = await createAuthenticator({ mode: 'jwt', jwt: settings(), keyMemory: { ttlMs: 0, max: 1 } }, {} as ApiKeysService);
-    for (const claims of [{ sub: 'a', role: 'viewer' }, { sub: 'a', role: 'viewer', exp: 1e20 }, { sub: 'a\u0000', role: 'admin', exp: exp() }]) {
-      await assert.rejects(authenticator.authenticate(`Bearer ${await sign(claims)}`), (error: { extensions?: { code?: string; http?: { status?: number } } }) => {
-        assert.equal(error.extensions?.code, 'UNAUTHENTICATED');
-        assert.equal(error.extensions?.http?.status, 401);
-        return true;
-      });
+    const authenticator = await createAuthenticator(
+      { mode: 'jwt', jwt: settings(), keyMemory: { ttlMs: 0, max: 1 } },
+      {} as ApiKeysService,
+    );
+    for (const claims of [
+      { sub: 'a', role: 'viewer' },
+      { sub: 'a', role: 'viewer', exp: 1e20 },
+      { sub: 'a\u0000', role: 'admin', exp: exp() },
+    ]) {
+      await assert.rejects(
+        authenticator.authenticate(`Bearer ${await sign(claims)}`),
+        (error: { extensions?: { code?: string; http?: { status?: number } } }) => {
+          assert.equal(error.extensions?.code, 'UNAUTHENTICATED');
+          assert.equal(error.extensions?.http?.status, 401);
+          return true;
+        },
+      );
     }
   });
 });

@@ -6,10 +6,21 @@ import { JwtRejected, createJwtVerifier } from '../../../src/modules/access/jwt.
 
 const SECRET = 'unit-test-secret-0123456789-0123456789';
 const sign = (claims: Record<string, unknown>, exp: number, secret = SECRET) =>
-  new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+  new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('alice')
+    .setExpirationTime(exp)
+    .sign(new TextEncoder().encode(secret));
 
 test('a remembered token is trusted only until it expires; refusals are never remembered', async () => {
-  const verify = await createJwtVerifier({ key: { kind: 'secret', secret: SECRET }, roleClaim: 'role', clockToleranceSeconds: 0, maxTtlSeconds: 86_400, issuer: undefined, audience: undefined });
+  const verify = await createJwtVerifier({
+    key: { kind: 'secret', secret: SECRET },
+    roleClaim: 'role',
+    clockToleranceSeconds: 0,
+    maxTtlSeconds: 86_400,
+    issuer: undefined,
+    audience: undefined,
+  });
   const now = Math.floor(Date.now() / 1000);
   const good = await sign({ role: 'viewer' }, now + 3_600);
   const first = await verify(good);

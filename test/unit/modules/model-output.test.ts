@@ -21,7 +21,11 @@ import { projectRoot } from '../../helpers/process.js';
 describe('non-finite model output', () => {
   let registry: ModelRegistry;
   const logged: Array<Record<string, unknown>> = [];
-  const logger = createLogger({ level: 'warn', format: 'json', destination: { write: (line: string) => void logged.push(JSON.parse(line)) } });
+  const logger = createLogger({
+    level: 'warn',
+    format: 'json',
+    destination: { write: (line: string) => void logged.push(JSON.parse(line)) },
+  });
   const market = createSyntheticMarket({ symbols: ['AAA', 'BBB', 'CCC'], seed: 5, historyBars: 150, startTime: new Date('2024-01-01') });
   const code = (value: unknown) => (value as { extensions?: { code?: string } }).extensions?.code;
 
@@ -38,7 +42,11 @@ describe('non-finite model output', () => {
   function service(served: PredictionRecord[][]) {
     const cache = createMemoryCache();
     const none = () => undefined;
-    const caches = { market: new CacheTier<Bar[]>(cache, 'market', 0, none), features: new CacheTier<CachedFeatures>(cache, 'features', 0, none), predictions: new CacheTier<number>(cache, 'predictions', 60_000, none) };
+    const caches = {
+      market: new CacheTier<Bar[]>(cache, 'market', 0, none),
+      features: new CacheTier<CachedFeatures>(cache, 'features', 0, none),
+      predictions: new CacheTier<number>(cache, 'predictions', 60_000, none),
+    };
     return { caches, predictions: new PredictionService(market, registry, caches, 200, logger, (records) => served.push([...records])) };
   }
 
@@ -56,18 +64,29 @@ describe('non-finite model output', () => {
       const { predictions, caches } = service(served);
       logged.length = 0;
       try {
-        const results = await predictions.createLoaders().prediction.loadMany(['AAA', 'BBB', 'CCC'].map((symbol) => ({ strategy: 'direction-1d', symbol })));
+        const results = await predictions
+          .createLoaders()
+          .prediction.loadMany(['AAA', 'BBB', 'CCC'].map((symbol) => ({ strategy: 'direction-1d', symbol })));
         if (Number.isNaN(bad)) {
           assert.equal(code(results[1]), 'MODEL_OUTPUT_INVALID');
-          assert.equal((results[1] as Error).message, `the prediction (direction-1d@v1) for "BBB" cannot be served: the model's probability is NaN`);
-          assert.deepEqual(served.flat().map((r) => r.symbol), ['AAA', 'CCC']);
+          assert.equal(
+            (results[1] as Error).message,
+            `the prediction (direction-1d@v1) for "BBB" cannot be served: the model's probability is NaN`,
+          );
+          assert.deepEqual(
+            served.flat().map((r) => r.symbol),
+            ['AAA', 'CCC'],
+          );
           const cached = await caches.predictions.getMany([`direction-1d:v1:${(results[0] as PredictionRecord).featuresHash}`]);
           assert.equal(typeof cached[0], 'number', 'the good probability is cached');
           assert.equal(logged.filter((l) => /cannot be served/.test(String(l.msg))).length, 1);
           assert.equal(logged[0]!.level, 40, 'warn, not error');
           assert.equal(logged[0]!.err, undefined, 'no stack: nothing threw');
           // In production the code and message reach the client as they are (not masked as internal).
-          const formatted = formatGraphQLError({ message: (results[1] as Error).message, extensions: { code: 'MODEL_OUTPUT_INVALID', symbol: 'BBB' } }, true);
+          const formatted = formatGraphQLError(
+            { message: (results[1] as Error).message, extensions: { code: 'MODEL_OUTPUT_INVALID', symbol: 'BBB' } },
+            true,
+          );
           assert.deepEqual(formatted.extensions, { code: 'MODEL_OUTPUT_INVALID', symbol: 'BBB' });
           assert.match(formatted.message, /"BBB" cannot be served/);
         } else {
@@ -85,8 +104,16 @@ describe('non-finite model output', () => {
   test('an explanation whose model answers NaN for some hybrid input is MODEL_OUTPUT_INVALID; the others are explained', async () => {
     const served: PredictionRecord[][] = [];
     const { predictions } = service(served);
-    const records = (await predictions.createLoaders().prediction.loadMany(['AAA', 'BBB'].map((symbol) => ({ strategy: 'direction-1d', symbol })))) as PredictionRecord[];
-    const explanations = new ExplanationService({ evidenceInBands: async (bands) => bands.map(() => ({ samples: 0, correct: 0, days: 0, sumRows2: 0, sumCorrect2: 0, sumCorrectRows: 0 })) }, logger);
+    const records = (await predictions
+      .createLoaders()
+      .prediction.loadMany(['AAA', 'BBB'].map((symbol) => ({ strategy: 'direction-1d', symbol })))) as PredictionRecord[];
+    const explanations = new ExplanationService(
+      {
+        evidenceInBands: async (bands) =>
+          bands.map(() => ({ samples: 0, correct: 0, days: 0, sumRows2: 0, sumCorrect2: 0, sumCorrectRows: 0 })),
+      },
+      logger,
+    );
     const model = registry.active('direction-1d')!;
     const original = model.batcher.scoreAsOneRun.bind(model.batcher);
     model.batcher.scoreAsOneRun = async (input, rows) => {
@@ -98,14 +125,18 @@ describe('non-finite model output', () => {
       const [aaa, bbb] = await explanations.createLoaders().explanation.loadMany(records);
       assert.ok(!(aaa instanceof Error), String(aaa));
       assert.equal(code(bbb), 'MODEL_OUTPUT_INVALID');
-      assert.match((bbb as Error).message, /^the explanation \(direction-1d@v1\) for "BBB" cannot be served: the contribution of input #\d+ is NaN$/);
+      assert.match(
+        (bbb as Error).message,
+        /^the explanation \(direction-1d@v1\) for "BBB" cannot be served: the contribution of input #\d+ is NaN$/,
+      );
       model.batcher.scoreAsOneRun = async (input, rows) => {
         const out = Float32Array.from(await original(input, rows));
         out[0] = Number.NaN; // the baseline row, shared by every record
         return out;
       };
       const both = await explanations.createLoaders().explanation.loadMany(records);
-      for (const e of both) assert.match(String((e as Error).message), /cannot be served: the model's probability is NaN at the baseline input$/);
+      for (const e of both)
+        assert.match(String((e as Error).message), /cannot be served: the model's probability is NaN at the baseline input$/);
     } finally {
       model.batcher.scoreAsOneRun = original;
     }

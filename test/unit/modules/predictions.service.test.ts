@@ -18,13 +18,18 @@ import { projectRoot } from '../../helpers/process.js';
 describe('PredictionService when a dependency fails', () => {
   let registry: ModelRegistry;
   const logged: Array<Record<string, unknown>> = [];
-  const logger = createLogger({ level: 'warn', format: 'json', destination: { write: (line: string) => void logged.push(JSON.parse(line)) } });
+  const logger = createLogger({
+    level: 'warn',
+    format: 'json',
+    destination: { write: (line: string) => void logged.push(JSON.parse(line)) },
+  });
   let failing = false;
   const synthetic = createSyntheticMarket({ symbols: ['AAA', 'BBB'], seed: 3, historyBars: 150, startTime: new Date('2024-01-01') });
   const provider: MarketDataProvider = {
     name: 'flaky',
     listSymbols: () => synthetic.listSymbols(),
-    fetchBars: (symbols, options) => (failing ? Promise.reject(new Error('connect ECONNREFUSED 10.0.0.9:5432 (secret detail)')) : synthetic.fetchBars(symbols, options)),
+    fetchBars: (symbols, options) =>
+      failing ? Promise.reject(new Error('connect ECONNREFUSED 10.0.0.9:5432 (secret detail)')) : synthetic.fetchBars(symbols, options),
   };
 
   before(async () => {
@@ -43,7 +48,11 @@ describe('PredictionService when a dependency fails', () => {
     return new PredictionService(
       provider,
       registry,
-      { market: new CacheTier<Bar[]>(cache, 'market', 0, none), features: new CacheTier<CachedFeatures>(cache, 'features', 0, none), predictions: new CacheTier<number>(cache, 'predictions', 0, none) },
+      {
+        market: new CacheTier<Bar[]>(cache, 'market', 0, none),
+        features: new CacheTier<CachedFeatures>(cache, 'features', 0, none),
+        predictions: new CacheTier<number>(cache, 'predictions', 0, none),
+      },
       200,
       logger,
     );
@@ -52,10 +61,12 @@ describe('PredictionService when a dependency fails', () => {
   test('a failing market-data provider gives UNAVAILABLE for every symbol, without internals, logged once', async () => {
     failing = true;
     logged.length = 0;
-    const results = await service().createLoaders().prediction.loadMany([
-      { strategy: 'direction-1d', symbol: 'AAA' },
-      { strategy: 'direction-1d', symbol: 'BBB' },
-    ]);
+    const results = await service()
+      .createLoaders()
+      .prediction.loadMany([
+        { strategy: 'direction-1d', symbol: 'AAA' },
+        { strategy: 'direction-1d', symbol: 'BBB' },
+      ]);
     for (const result of results) {
       assert.ok(result instanceof Error);
       assert.equal((result as Error & { extensions: { code: string } }).extensions.code, 'UNAVAILABLE');
@@ -67,7 +78,9 @@ describe('PredictionService when a dependency fails', () => {
 
   test('the same service recovers as soon as the provider does', async () => {
     failing = false;
-    const [result] = await service().createLoaders().prediction.loadMany([{ strategy: 'direction-1d', symbol: 'AAA' }]);
+    const [result] = await service()
+      .createLoaders()
+      .prediction.loadMany([{ strategy: 'direction-1d', symbol: 'AAA' }]);
     assert.ok(!(result instanceof Error), String(result));
   });
 
@@ -77,7 +90,9 @@ describe('PredictionService when a dependency fails', () => {
     const original = model.batcher.score.bind(model.batcher);
     model.batcher.score = () => Promise.reject(new Error('onnxruntime: out of memory'));
     try {
-      const [result] = await service().createLoaders().prediction.loadMany([{ strategy: 'direction-1d', symbol: 'BBB' }]);
+      const [result] = await service()
+        .createLoaders()
+        .prediction.loadMany([{ strategy: 'direction-1d', symbol: 'BBB' }]);
       assert.ok(result instanceof Error);
       assert.equal((result as Error & { extensions: { code: string } }).extensions.code, 'UNAVAILABLE');
       assert.match(result.message, /inference \(direction-1d@v1\) is unavailable/);

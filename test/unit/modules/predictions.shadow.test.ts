@@ -21,7 +21,11 @@ describe('PredictionService with a shadow version and a switch during a batch', 
   let fixture: ModelsFixture;
   let registry: ModelRegistry;
   const logged: Array<Record<string, unknown>> = [];
-  const logger = createLogger({ level: 'warn', format: 'json', destination: { write: (line: string) => void logged.push(JSON.parse(line)) } });
+  const logger = createLogger({
+    level: 'warn',
+    format: 'json',
+    destination: { write: (line: string) => void logged.push(JSON.parse(line)) },
+  });
   const synthetic = createSyntheticMarket({ symbols: ['AAA', 'BBB', 'CCC'], seed: 5, historyBars: 150, startTime: new Date('2024-01-01') });
   /** While set, market fetches wait for it: a batch is held "in flight". */
   let gate: Promise<void> | undefined;
@@ -37,7 +41,12 @@ describe('PredictionService with a shadow version and a switch during a batch', 
   before(async () => {
     fixture = await modelsFixture([S]);
     await fixture.addVersion(S, 'v2', { createdAt: '2001-01-01T00:00:00.000Z', calibrationShift: 0.7 });
-    registry = await ModelRegistry.load({ directory: fixture.dir, engine: createOnnxEngine(), batching: { maxBatchSize: 64, maxQueueDelayMs: 0 }, logger: createLogger({ level: 'silent', format: 'json' }) });
+    registry = await ModelRegistry.load({
+      directory: fixture.dir,
+      engine: createOnnxEngine(),
+      batching: { maxBatchSize: 64, maxQueueDelayMs: 0 },
+      logger: createLogger({ level: 'silent', format: 'json' }),
+    });
   });
   after(async () => {
     await registry.close();
@@ -52,7 +61,11 @@ describe('PredictionService with a shadow version and a switch during a batch', 
     const predictions = new PredictionService(
       provider,
       registry,
-      { market: new CacheTier<Bar[]>(cache, 'market', 0, none), features: new CacheTier<CachedFeatures>(cache, 'features', 0, none), predictions: new CacheTier<number>(cache, 'predictions', 0, none) },
+      {
+        market: new CacheTier<Bar[]>(cache, 'market', 0, none),
+        features: new CacheTier<CachedFeatures>(cache, 'features', 0, none),
+        predictions: new CacheTier<number>(cache, 'predictions', 0, none),
+      },
       200,
       logger,
       (records) => served.push(...records),
@@ -67,11 +80,21 @@ describe('PredictionService with a shadow version and a switch during a batch', 
     registry.setServing(S, { active: v('v1'), shadow: v('v2') });
     const { predictions, served, shadowed } = service();
     const results = (await predictions.createLoaders().prediction.loadMany(keys)) as PredictionRecord[];
-    assert.deepEqual(results.map((r) => r.model.manifest.version), ['v1', 'v1', 'v1']);
+    assert.deepEqual(
+      results.map((r) => r.model.manifest.version),
+      ['v1', 'v1', 'v1'],
+    );
     assert.deepEqual(served, results);
     // The shadow run is not awaited by the batch: its records arrive when it finishes.
     await eventually('the shadow records', () => (shadowed.length === 3 ? true : undefined));
-    assert.deepEqual(shadowed.map((r) => [r.symbol, r.model.manifest.version]), [['AAA', 'v2'], ['BBB', 'v2'], ['CCC', 'v2']]);
+    assert.deepEqual(
+      shadowed.map((r) => [r.symbol, r.model.manifest.version]),
+      [
+        ['AAA', 'v2'],
+        ['BBB', 'v2'],
+        ['CCC', 'v2'],
+      ],
+    );
     for (const shadow of shadowed) {
       const active = results.find((r) => r.symbol === shadow.symbol)!;
       assert.equal(shadow.featuresHash, active.featuresHash);
@@ -110,8 +133,15 @@ describe('PredictionService with a shadow version and a switch during a batch', 
     open();
     gate = undefined;
     const results = (await pending) as PredictionRecord[];
-    assert.deepEqual(results.map((r) => r.model.manifest.version), ['v1', 'v1', 'v1']);
+    assert.deepEqual(
+      results.map((r) => r.model.manifest.version),
+      ['v1', 'v1', 'v1'],
+    );
     const next = (await predictions.createLoaders().prediction.loadMany(keys)) as PredictionRecord[];
-    assert.deepEqual(next.map((r) => r.model.manifest.version), ['v2', 'v2', 'v2'], 'the next batch uses the new version');
+    assert.deepEqual(
+      next.map((r) => r.model.manifest.version),
+      ['v2', 'v2', 'v2'],
+      'the next batch uses the new version',
+    );
   });
 });

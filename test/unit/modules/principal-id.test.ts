@@ -19,7 +19,9 @@ const UNSAFE_CHARACTERS = [
 ];
 const unsafe = fc.constantFrom(...UNSAFE_CHARACTERS);
 /** Text without any of them (full Unicode, surrogate pairs included). */
-const safeText = fc.string({ unit: 'binary', maxLength: 60 }).filter((s) => ![...s].some((c) => UNSAFE_CHARACTERS.includes(c)) && !/\p{Cs}/u.test(s));
+const safeText = fc
+  .string({ unit: 'binary', maxLength: 60 })
+  .filter((s) => ![...s].some((c) => UNSAFE_CHARACTERS.includes(c)) && !/\p{Cs}/u.test(s));
 
 describe('principal id validation (property-based)', () => {
   test('safe text of acceptable length is accepted unchanged', () => {

@@ -33,8 +33,15 @@ function withTwoColumnOutput(bytes: Uint8Array): Uint8Array {
       attribute: [onnx.AttributeProto.create({ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 })],
     }),
   );
-  const shape = onnx.TensorShapeProto.create({ dim: [onnx.TensorShapeProto.Dimension.create({ dimParam: 'batch' }), onnx.TensorShapeProto.Dimension.create({ dimValue: 2 })] });
-  graph.output = [onnx.ValueInfoProto.create({ name: 'probabilities', type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: onnx.TensorProto.DataType.FLOAT, shape }) }) })];
+  const shape = onnx.TensorShapeProto.create({
+    dim: [onnx.TensorShapeProto.Dimension.create({ dimParam: 'batch' }), onnx.TensorShapeProto.Dimension.create({ dimValue: 2 })],
+  });
+  graph.output = [
+    onnx.ValueInfoProto.create({
+      name: 'probabilities',
+      type: onnx.TypeProto.create({ tensorType: onnx.TypeProto.Tensor.create({ elemType: onnx.TensorProto.DataType.FLOAT, shape }) }),
+    }),
+  ];
   return onnx.ModelProto.encode(model).finish();
 }
 
@@ -44,7 +51,11 @@ describe('a model made elsewhere, with [N, 2] class-probability output', () => {
   before(async () => {
     root = mkdtempSync(path.join(tmpdir(), 'sibyl-external-'));
     const source = path.join(projectRoot, 'models/direction-1d/v1');
-    for (const [version, probabilityIndex] of [['v1', undefined], ['ext', undefined], ['ext0', 0]] as const) {
+    for (const [version, probabilityIndex] of [
+      ['v1', undefined],
+      ['ext', undefined],
+      ['ext0', 0],
+    ] as const) {
       const dir = path.join(root, 'direction-1d', version);
       cpSync(source, dir, { recursive: true });
       if (version === 'v1') continue;
@@ -70,7 +81,9 @@ describe('a model made elsewhere, with [N, 2] class-probability output', () => {
 
   test('loads, and its P(event) column equals the original model’s output; probabilityIndex picks a column', async () => {
     assert.deepEqual(registry.refused, []);
-    const [original, external, firstColumn] = ['v1', 'ext', 'ext0'].map((v) => registry.versionsOf('direction-1d').find((e) => e.manifest.version === v)!);
+    const [original, external, firstColumn] = ['v1', 'ext', 'ext0'].map((v) =>
+      registry.versionsOf('direction-1d').find((e) => e.manifest.version === v)!,
+    );
     const rows = 5;
     const input = Float32Array.from({ length: rows * 13 }, (_, i) => Math.sin(i) * 0.05);
     const expected = await original!.batcher.score(input, rows);

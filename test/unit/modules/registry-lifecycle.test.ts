@@ -37,12 +37,19 @@ describe('ModelRegistry lifecycle', () => {
   let registry: ModelRegistry;
   let engineLoads = 0;
   const logged: Array<Record<string, unknown>> = [];
-  const logger = createLogger({ level: 'info', format: 'json', destination: { write: (line: string) => void logged.push(JSON.parse(line)) } });
+  const logger = createLogger({
+    level: 'info',
+    format: 'json',
+    destination: { write: (line: string) => void logged.push(JSON.parse(line)) },
+  });
 
   before(async () => {
     fixture = await modelsFixture(['direction-1d']);
     const onnx = createOnnxEngine();
-    const engine = { name: onnx.name, load: (bytes: Uint8Array, signature: Parameters<typeof onnx.load>[1]) => (engineLoads++, onnx.load(bytes, signature)) };
+    const engine = {
+      name: onnx.name,
+      load: (bytes: Uint8Array, signature: Parameters<typeof onnx.load>[1]) => (engineLoads++, onnx.load(bytes, signature)),
+    };
     registry = await ModelRegistry.load({ directory: fixture.dir, engine, batching: { maxBatchSize: 64, maxQueueDelayMs: 0 }, logger });
     registry.setServing('direction-1d', { active: registry.find('direction-1d', 'v1')! });
   });
@@ -78,7 +85,9 @@ describe('ModelRegistry lifecycle', () => {
     await fixture.addVersion('direction-1d', 'corrupt', { damage: corruptModelFile });
     assert.match((await refusal('corrupt')).reason, /model\.onnx has sha256 .* the manifest says .* \(corrupt or replaced file\)/);
 
-    await fixture.addVersion('direction-1d', 'badmanifest', { damage: (dir) => editManifest(dir, (m) => (m.signal = { buyAbove: 0.4, sellBelow: 0.6 })) });
+    await fixture.addVersion('direction-1d', 'badmanifest', {
+      damage: (dir) => editManifest(dir, (m) => (m.signal = { buyAbove: 0.4, sellBelow: 0.6 })),
+    });
     assert.match((await refusal('badmanifest')).reason, /manifest\.json is invalid: signal/);
 
     await fixture.addVersion('direction-1d', 'otherfeatures', { damage: (dir) => editManifest(dir, (m) => (m.featureSet = 'f0')) });
@@ -87,7 +96,10 @@ describe('ModelRegistry lifecycle', () => {
     // A valid graph with the right names and shapes and a matching sha256, whose output is not a
     // probability (sigmoid + 2): only running it shows that.
     await fixture.addVersion('direction-1d', 'nosmoke', { damage: (dir) => replaceModel(dir, plusTwo) });
-    assert.match((await refusal('nosmoke')).reason, /smoke inference failed: smoke inference returned \[2\.\d+, 2\.\d+\] .*not 2 probabilities/);
+    assert.match(
+      (await refusal('nosmoke')).reason,
+      /smoke inference failed: smoke inference returned \[2\.\d+, 2\.\d+\] .*not 2 probabilities/,
+    );
 
     assert.equal(registry.active('direction-1d')!.manifest.version, 'v1', 'refusals change nothing');
   });
@@ -108,7 +120,10 @@ describe('ModelRegistry lifecycle', () => {
     await fixture.addVersion('direction-1d', 'v3broken', { damage: corruptModelFile });
     logged.length = 0;
     const first = await registry.rescan();
-    assert.deepEqual(first.added.map((e) => e.manifest.version), ['v2']);
+    assert.deepEqual(
+      first.added.map((e) => e.manifest.version),
+      ['v2'],
+    );
     assert.ok(first.refused.some((r) => r.directory.endsWith('v3broken')));
     assert.equal(registry.active('direction-1d')!.manifest.version, 'v1', 'the newest version is loaded, not activated');
     assert.equal(registry.newest('direction-1d')!.manifest.version, 'v2');
@@ -116,7 +131,11 @@ describe('ModelRegistry lifecycle', () => {
     const loadsBefore = engineLoads;
     const second = await registry.rescan();
     assert.deepEqual(second.added, []);
-    assert.equal(engineLoads, loadsBefore, 'refused versions whose files did not change are not loaded again (nosmoke gets as far as the engine)');
+    assert.equal(
+      engineLoads,
+      loadsBefore,
+      'refused versions whose files did not change are not loaded again (nosmoke gets as far as the engine)',
+    );
     assert.ok(second.refused.some((r) => r.directory.endsWith('nosmoke')));
     const refusedLines = logged.filter((l) => String(l.msg).startsWith('model refused') && String(l.directory).endsWith('v3broken'));
     assert.equal(refusedLines.length, 1, 'one log line for a directory that keeps failing the same way');
@@ -127,7 +146,10 @@ describe('ModelRegistry lifecycle', () => {
     // Fixed in place (a correct model.onnx copied over): the next scan loads it and forgets the refusal.
     await cp(path.join(REPO_MODELS, 'direction-1d', 'v1', 'model.onnx'), path.join(fixture.dir, 'direction-1d', 'v3broken', 'model.onnx'));
     const third = await registry.rescan();
-    assert.deepEqual(third.added.map((e) => e.manifest.version), ['v3broken']);
+    assert.deepEqual(
+      third.added.map((e) => e.manifest.version),
+      ['v3broken'],
+    );
     assert.ok(!registry.refused.some((r) => r.directory.endsWith('v3broken')));
 
     // A refused directory that disappears is forgotten too.

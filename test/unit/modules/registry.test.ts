@@ -112,7 +112,10 @@ describe('ModelRegistry with the committed models', () => {
       assert.equal(active.manifest.version, 'v1');
       assert.equal(active.manifest.createdAt, committed.get(s)!.createdAt);
       assert.equal(active.directory, path.join(root, s, 'v1'));
-      assert.deepEqual(active.featureOrder, FEATURE_NAMES.map((_, i) => i));
+      assert.deepEqual(
+        active.featureOrder,
+        FEATURE_NAMES.map((_, i) => i),
+      );
       assert.deepEqual(active.model.signature, { inputName: 'features', outputName: 'probability', featureCount: F });
     }
     assert.equal(registry.active('direction-2d'), undefined);
@@ -122,14 +125,20 @@ describe('ModelRegistry with the committed models', () => {
   test('active() picks the newest createdAt among versions (v2 newer, v3 older than v1 is not active)', async () => {
     const dir = await tempModels();
     await copyModel('direction-1d', path.join(dir, 'direction-1d', 'v1'));
-    for (const [version, createdAt] of [['v2', '2030-05-01T00:00:00.000Z'], ['v3', '2020-01-01T00:00:00.000Z']] as const) {
+    for (const [version, createdAt] of [
+      ['v2', '2030-05-01T00:00:00.000Z'],
+      ['v3', '2020-01-01T00:00:00.000Z'],
+    ] as const) {
       const to = path.join(dir, 'direction-1d', version);
       await copyModel('direction-1d', to);
       await editManifest(to, (m) => Object.assign(m, { version, createdAt }));
     }
     const r = await load(dir);
     assert.deepEqual(r.refused, []);
-    assert.deepEqual(r.versionsOf('direction-1d').map((e) => e.manifest.version), ['v3', 'v1', 'v2']);
+    assert.deepEqual(
+      r.versionsOf('direction-1d').map((e) => e.manifest.version),
+      ['v3', 'v1', 'v2'],
+    );
     assert.equal(r.active('direction-1d')!.manifest.version, 'v2');
   });
 
@@ -148,7 +157,8 @@ describe('ModelRegistry with the committed models', () => {
         assert.deepEqual(direct.dims, [6, 1]);
         const expected = direct.data as Float32Array;
         assert.equal(viaBatcher.length, 6);
-        for (let i = 0; i < 6; i++) assert.ok(Math.abs(viaBatcher[i]! - expected[i]!) <= 1e-7, `row ${i}: ${viaBatcher[i]} vs ${expected[i]}`);
+        for (let i = 0; i < 6; i++)
+          assert.ok(Math.abs(viaBatcher[i]! - expected[i]!) <= 1e-7, `row ${i}: ${viaBatcher[i]} vs ${expected[i]}`);
       } finally {
         await session.release();
       }
@@ -181,7 +191,10 @@ describe('ModelRegistry with the committed models', () => {
     const before = runs.length;
     const [a, b] = await Promise.all([entry.batcher.score(input.subarray(0, 2 * F), 2), entry.batcher.score(input.subarray(2 * F), 2)]);
     const all = await entry.batcher.score(input, 4);
-    assert.deepEqual(runs.slice(before).map((r) => r.rows), [4, 4]);
+    assert.deepEqual(
+      runs.slice(before).map((r) => r.rows),
+      [4, 4],
+    );
     assert.deepEqual([...a, ...b], [...all]);
   });
 
@@ -215,7 +228,9 @@ const CASES: Case[] = [
       bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
       await writeFile(path.join(bad, 'model.onnx'), bytes);
     },
-    reason: new RegExp(`^model\\.onnx has sha256 [0-9a-f]{12}…, the manifest says ${COMMITTED_SHA.slice(0, 12)}… \\(corrupt or replaced file\\)$`),
+    reason: new RegExp(
+      `^model\\.onnx has sha256 [0-9a-f]{12}…, the manifest says ${COMMITTED_SHA.slice(0, 12)}… \\(corrupt or replaced file\\)$`,
+    ),
   },
   { name: 'model.onnx missing', break: (bad) => unlink(path.join(bad, 'model.onnx')), reason: /^model\.onnx is missing$/ },
   { name: 'manifest.json missing', break: (bad) => unlink(path.join(bad, 'manifest.json')), reason: /^manifest\.json is missing$/ },
@@ -231,16 +246,18 @@ const CASES: Case[] = [
   },
   {
     name: 'manifest fails the schema (no sha256, createdAt not a datetime)',
-    break: (bad) => editManifest(bad, (m) => {
-      delete m.sha256;
-      m.createdAt = 'yesterday';
-    }),
+    break: (bad) =>
+      editManifest(bad, (m) => {
+        delete m.sha256;
+        m.createdAt = 'yesterday';
+      }),
     reason: /^manifest\.json is invalid: .*createdAt: .*sha256: /,
   },
   {
     name: 'absurd calibration (issue 17: a=1e308, b=-1e308 serves probability 0, SELL, for everything)',
     break: (bad) => editManifest(bad, (m) => Object.assign(m.calibration, { a: 1e308, b: -1e308 })),
-    reason: /^manifest\.json is invalid: calibration\.a: Too big: expected number to be <=20; calibration\.b: Too small: expected number to be >=-20$/,
+    reason:
+      /^manifest\.json is invalid: calibration\.a: Too big: expected number to be <=20; calibration\.b: Too small: expected number to be >=-20$/,
   },
   {
     name: 'non-finite calibration (1e309 in the JSON reads as Infinity)',
@@ -258,11 +275,12 @@ const CASES: Case[] = [
   },
   {
     name: 'absurd interval (center 50, a quantile of 1e300) and horizon',
-    break: (bad) => editManifest(bad, (m) => {
-      m.interval.center = 50;
-      m.interval.quantiles['0.99'] = 1e300;
-      m.horizonBars = 1e9;
-    }),
+    break: (bad) =>
+      editManifest(bad, (m) => {
+        m.interval.center = 50;
+        m.interval.quantiles['0.99'] = 1e300;
+        m.horizonBars = 1e9;
+      }),
     reason: /^manifest\.json is invalid: horizonBars: Too big: .*interval\.center: Too big: .*interval\.quantiles\.0\.99: Too big: /,
   },
   {
@@ -320,7 +338,10 @@ const CASES: Case[] = [
     name: 'random bytes with a matching sha256 (the ONNX reader must refuse them)',
     break: async (bad) => {
       const rng = mulberry32(1234);
-      await writeModel(bad, Uint8Array.from({ length: 907 }, () => Math.floor(rng() * 256)));
+      await writeModel(
+        bad,
+        Uint8Array.from({ length: 907 }, () => Math.floor(rng() * 256)),
+      );
     },
     reason: /^not an ONNX model: /,
   },
@@ -357,7 +378,10 @@ describe('ModelRegistry refuses a broken version and keeps serving the good one'
     const { root } = await setUp('direction-1d/v2', async () => undefined);
     const r = await load(root);
     assert.deepEqual(r.refused, []);
-    assert.deepEqual(r.versionsOf('direction-1d').map((e) => e.manifest.version), ['v1', 'v2']);
+    assert.deepEqual(
+      r.versionsOf('direction-1d').map((e) => e.manifest.version),
+      ['v1', 'v2'],
+    );
     assert.equal(r.active('direction-1d')!.manifest.version, 'v2');
   });
 
@@ -380,7 +404,10 @@ describe('ModelRegistry refuses a broken version and keeps serving the good one'
     const r = await load(root);
     assert.equal(r.refused.length, 1, JSON.stringify(r.refused));
     assert.equal(r.refused[0]!.directory, bad);
-    assert.match(r.refused[0]!.reason, /^version v1 of direction-1d is already loaded from another directory$|^manifest says direction-1d\/v1, but the files are in xdirection-1d\/v1$/);
+    assert.match(
+      r.refused[0]!.reason,
+      /^version v1 of direction-1d is already loaded from another directory$|^manifest says direction-1d\/v1, but the files are in xdirection-1d\/v1$/,
+    );
     assert.equal(r.active('direction-1d')!.directory, path.join(root, 'direction-1d', 'v1'));
     await assertGoodStillServes(r);
   });
@@ -421,7 +448,10 @@ describe('ModelRegistry refuses a broken version and keeps serving the good one'
     assert.equal(errors[0]!.reason, 'uses features this gateway does not compute: alpha');
     assert.match(String(errors[0]!.msg), /^model refused: .*direction-1d[/\\]v2: uses features this gateway does not compute: alpha$/);
     const loaded = lines.filter((l) => l.msg === 'model loaded');
-    assert.deepEqual(loaded.map((l) => [l.strategy, l.version]), [['direction-1d', 'v1']]);
+    assert.deepEqual(
+      loaded.map((l) => [l.strategy, l.version]),
+      [['direction-1d', 'v1']],
+    );
   });
 });
 
@@ -436,7 +466,11 @@ describe('ModelRegistry: regressions', () => {
     const { root, bad } = await setUp('xdirection-1d/v2', async () => undefined);
     const r = await load(root);
     const active = r.active('direction-1d')!;
-    assert.equal(active.directory, path.join(root, 'direction-1d', 'v1'), `active version served from ${path.relative(root, active.directory)}`);
+    assert.equal(
+      active.directory,
+      path.join(root, 'direction-1d', 'v1'),
+      `active version served from ${path.relative(root, active.directory)}`,
+    );
     assert.equal(r.refused.length, 1, `refused: ${JSON.stringify(r.refused)}`);
     assert.equal(r.refused[0]!.directory, bad);
     assert.match(r.refused[0]!.reason, /^manifest says direction-1d\/v2, but the files are in xdirection-1d\/v2$/);
@@ -449,7 +483,10 @@ describe('ModelRegistry: regressions', () => {
   // is served. Expected: compare Date.parse(createdAt).
   test('active() is the newest by instant even when createdAt values differ in fractional-second precision', async () => {
     const root = await tempModels();
-    for (const [version, createdAt] of [['v1', '2030-01-01T00:00:00Z'], ['v2', '2030-01-01T00:00:00.500Z']] as const) {
+    for (const [version, createdAt] of [
+      ['v1', '2030-01-01T00:00:00Z'],
+      ['v2', '2030-01-01T00:00:00.500Z'],
+    ] as const) {
       const dir = path.join(root, 'direction-1d', version);
       await copyModel('direction-1d', dir);
       await editManifest(dir, (m) => Object.assign(m, { version, createdAt }));

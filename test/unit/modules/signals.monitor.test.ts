@@ -70,7 +70,14 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
     fetchBars: async (symbols, { lookback, until }) => {
       const limit = Math.min(until?.getTime() ?? Infinity, times()[clock]!);
       const out = new Map<string, Bar[]>();
-      for (const s of symbols) out.set(s, all.get(s)!.filter((b) => b.time.getTime() <= limit).slice(-lookback));
+      for (const s of symbols)
+        out.set(
+          s,
+          all
+            .get(s)!
+            .filter((b) => b.time.getTime() <= limit)
+            .slice(-lookback),
+        );
       return out;
     },
   };
@@ -106,7 +113,11 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
       return new PredictionService(
         market,
         registry,
-        { market: new CacheTier<Bar[]>(cache, 'market', 0, none), features: new CacheTier<CachedFeatures>(cache, 'features', 0, none), predictions: new CacheTier<number>(cache, 'predictions', 0, none) },
+        {
+          market: new CacheTier<Bar[]>(cache, 'market', 0, none),
+          features: new CacheTier<CachedFeatures>(cache, 'features', 0, none),
+          predictions: new CacheTier<number>(cache, 'predictions', 0, none),
+        },
         200,
         logger,
         (records) => recorded.push(...records),
@@ -115,8 +126,19 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
     /** Bar indexes each symbol received, in order. */
     const sequence = (symbol: string) =>
       received.flatMap((e) => e.predictions.filter((p) => p.symbol === symbol).map((p) => times().indexOf(p.asOf.getTime())));
-    const lastReceived = (symbol: string) => received.flatMap((e) => e.predictions.filter((p) => p.symbol === symbol)).at(-1)?.asOf.getTime();
-    const monitor = (options: { lease: TestLease; marks: Marks; interest?: InterestSet; received?: (strategy: string, symbol: string) => number | undefined; bus?: SignalsBus; maxCatchUpBars?: number }) => {
+    const lastReceived = (symbol: string) =>
+      received
+        .flatMap((e) => e.predictions.filter((p) => p.symbol === symbol))
+        .at(-1)
+        ?.asOf.getTime();
+    const monitor = (options: {
+      lease: TestLease;
+      marks: Marks;
+      interest?: InterestSet;
+      received?: (strategy: string, symbol: string) => number | undefined;
+      bus?: SignalsBus;
+      maxCatchUpBars?: number;
+    }) => {
       const interest = options.interest ?? createLocalInterest();
       interest.add(SYMBOLS.map((s) => `${STRATEGY}|${s}`));
       const m = new SignalsMonitor({
@@ -151,8 +173,14 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
 
   /** History got each (symbol, bar) exactly once across the run (what its dedupe would keep anyway). */
   function assertRecordedOnce(recorded: readonly PredictionRecord[], symbol: string, expected: number[]) {
-    const bars = recorded.filter((r) => r.symbol === symbol && r.model.manifest.version === registry.active(STRATEGY)!.manifest.version).map((r) => times().indexOf(r.asOf.getTime()));
-    assert.deepEqual([...new Set(bars)].sort((a, b) => a - b), expected, `${symbol}: recorded bars`);
+    const bars = recorded
+      .filter((r) => r.symbol === symbol && r.model.manifest.version === registry.active(STRATEGY)!.manifest.version)
+      .map((r) => times().indexOf(r.asOf.getTime()));
+    assert.deepEqual(
+      [...new Set(bars)].sort((a, b) => a - b),
+      expected,
+      `${symbol}: recorded bars`,
+    );
   }
 
   test('a tick that covers several new bars publishes each of them, oldest first, each once', async () => {
@@ -277,8 +305,18 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
     clock = start;
     const leaseA = new TestLease();
     const leaseB = new TestLease();
-    const a = net.a.monitor({ lease: leaseA, marks: reachable(marks, net.redisUp), bus: net.busA, received: (_s, symbol) => net.a.lastReceived(symbol) });
-    const b = net.b.monitor({ lease: leaseB, marks: reachable(marks, net.redisUp), bus: net.busB, received: (_s, symbol) => net.b.lastReceived(symbol) });
+    const a = net.a.monitor({
+      lease: leaseA,
+      marks: reachable(marks, net.redisUp),
+      bus: net.busA,
+      received: (_s, symbol) => net.a.lastReceived(symbol),
+    });
+    const b = net.b.monitor({
+      lease: leaseB,
+      marks: reachable(marks, net.redisUp),
+      bus: net.busB,
+      received: (_s, symbol) => net.b.lastReceived(symbol),
+    });
     leaseA.set(true);
     await step(a);
     clock++;
@@ -326,7 +364,12 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
     const start = FEATURE_WINDOW + 70;
     clock = start;
     const leaseA = new TestLease();
-    const a = net.a.monitor({ lease: leaseA, marks: reachable(marks, net.redisUp), bus: net.busA, received: (_s, symbol) => net.a.lastReceived(symbol) });
+    const a = net.a.monitor({
+      lease: leaseA,
+      marks: reachable(marks, net.redisUp),
+      bus: net.busA,
+      received: (_s, symbol) => net.a.lastReceived(symbol),
+    });
     leaseA.set(true);
     await step(a);
     net.setRedis(false);
@@ -348,7 +391,7 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
     await net.stop();
   });
 
-  test('Redis restarted empty: the interest of this instance\'s own subscribers still counts', async () => {
+  test("Redis restarted empty: the interest of this instance's own subscribers still counts", async () => {
     const d = deployment();
     const local = createLocalInterest();
     // Redis answers, but with nothing: its sorted set came back empty and nobody has refreshed it yet.

@@ -20,7 +20,12 @@ const logger = createLogger({ level: 'silent', format: 'json' });
 describe('SignalsService.lastReceived', () => {
   let registry: ModelRegistry;
   before(async () => {
-    registry = await ModelRegistry.load({ directory: path.join(projectRoot, 'models'), engine: createOnnxEngine(), batching: { maxBatchSize: 8, maxQueueDelayMs: 0 }, logger });
+    registry = await ModelRegistry.load({
+      directory: path.join(projectRoot, 'models'),
+      engine: createOnnxEngine(),
+      batching: { maxBatchSize: 8, maxQueueDelayMs: 0 },
+      logger,
+    });
   });
   after(() => registry.close());
 

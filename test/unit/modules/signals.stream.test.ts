@@ -7,7 +7,8 @@ import { SignalStream } from '../../../src/modules/signals/signals.stream.js';
 function prediction(symbol: string, day: number, confidence = 0.6, version = 'v1'): PredictionRecord {
   return { symbol, asOf: new Date(Date.UTC(2024, 0, day)), confidence, model: { manifest: { version } } } as unknown as PredictionRecord;
 }
-const label = (r: PredictionRecord) => `${r.symbol}@${r.asOf.getUTCDate()}${r.model.manifest.version === 'v1' ? '' : `/${r.model.manifest.version}`}`;
+const label = (r: PredictionRecord) =>
+  `${r.symbol}@${r.asOf.getUTCDate()}${r.model.manifest.version === 'v1' ? '' : `/${r.model.manifest.version}`}`;
 
 async function take(stream: SignalStream, count: number): Promise<string[]> {
   const out: string[] = [];

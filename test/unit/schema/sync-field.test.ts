@@ -14,7 +14,12 @@ test('a bound field answers synchronously, validates every value (remembered pas
   const rootValue = { items: [{ n: 1 }, { n: 2 }] };
   const run = (query: string) => graphqlSync({ schema, source: query, rootValue }); // throws if anything answers a promise
   for (let i = 0; i < 2; i++) {
-    assert.deepEqual(JSON.parse(JSON.stringify(run('{ items { twice band a: band(level: 0.8) } }').data)), { items: [{ twice: 2, band: 0.95, a: 0.8 }, { twice: 4, band: 1.9, a: 1.6 }] });
+    assert.deepEqual(JSON.parse(JSON.stringify(run('{ items { twice band a: band(level: 0.8) } }').data)), {
+      items: [
+        { twice: 2, band: 0.95, a: 0.8 },
+        { twice: 4, band: 1.9, a: 1.6 },
+      ],
+    });
     const bad = run('{ items { band(level: 0.5) } }');
     assert.equal(bad.errors?.length, 2);
     assert.match(bad.errors![0]!.message, /Argument Validation Error/);

@@ -22,6 +22,9 @@ describe('argument validation memo', () => {
 
   test('validateArgs throws ArgumentValidationError for an invalid item, remembered valid values or not', () => {
     assert.doesNotThrow(() => validateArgs(args(IntervalArgs, { level: 0.9 }), IntervalArgs, {} as never));
-    assert.throws(() => validateArgs([args(IntervalArgs, { level: 0.9 }), args(IntervalArgs, { level: 2 })], IntervalArgs, {} as never), ArgumentValidationError);
+    assert.throws(
+      () => validateArgs([args(IntervalArgs, { level: 0.9 }), args(IntervalArgs, { level: 2 })], IntervalArgs, {} as never),
+      ArgumentValidationError,
+    );
   });
 });

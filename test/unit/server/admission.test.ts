@@ -12,7 +12,8 @@ describe('admission memo', () => {
     const schema = await buildGatewaySchema();
     const admission = createAdmission({ schema, maxCost: 100, maxListSize: 10, rateLimiter: undefined, authEnabled: true });
     const document = parse('query P($s: [String!]!) { predictions(symbols: $s) { symbol quote { close } } }');
-    const admit = (s: unknown) => admission.admit({ document, operationName: 'P', variables: { s }, principal: undefined, clientAddress: '127.0.0.1' });
+    const admit = (s: unknown) =>
+      admission.admit({ document, operationName: 'P', variables: { s }, principal: undefined, clientAddress: '127.0.0.1' });
     // 1 + 1 + (1 + 1) = 4 per symbol
     for (let i = 0; i < 3; i++) assert.equal((await admit(['A', 'B'])).cost, 8);
     assert.equal((await admit(['A', 'B', 'C'])).cost, 12);
@@ -20,7 +21,10 @@ describe('admission memo', () => {
     // over the cost limit (26 × 4 > 100) is refused every time, and so is a list over the size limit
     const many = Array.from({ length: 26 }, () => 'A');
     for (let i = 0; i < 2; i++) {
-      await assert.rejects(admit(many.slice(0, 10).concat(many.slice(0, 1))), (e: { extensions: { code: string } }) => e.extensions.code === 'BAD_USER_INPUT');
+      await assert.rejects(
+        admit(many.slice(0, 10).concat(many.slice(0, 1))),
+        (e: { extensions: { code: string } }) => e.extensions.code === 'BAD_USER_INPUT',
+      );
     }
     const big = createAdmission({ schema, maxCost: 100, maxListSize: 100, rateLimiter: undefined, authEnabled: true });
     for (let i = 0; i < 2; i++) {
@@ -36,7 +40,13 @@ describe('admission memo', () => {
     const admission = createAdmission({ schema, maxCost: 1_000, maxListSize: 10, rateLimiter: undefined, authEnabled: true });
     const document = parse('{ __schema { queryType { name } } }');
     const as = (role: Role | undefined) =>
-      admission.admit({ document, operationName: undefined, variables: undefined, principal: role ? { id: 'u', name: 'u', role, via: 'jwt' } : undefined, clientAddress: '127.0.0.1' });
+      admission.admit({
+        document,
+        operationName: undefined,
+        variables: undefined,
+        principal: role ? { id: 'u', name: 'u', role, via: 'jwt' } : undefined,
+        clientAddress: '127.0.0.1',
+      });
     for (let i = 0; i < 2; i++) {
       await assert.rejects(as(undefined), (e: { extensions: { code: string } }) => e.extensions.code === 'UNAUTHENTICATED');
       await assert.rejects(as(Role.Viewer), (e: { extensions: { code: string } }) => e.extensions.code === 'FORBIDDEN');
@@ -46,7 +56,7 @@ describe('admission memo', () => {
 });
 
 describe('holdAdmitted (what both transports hold for an admitted operation)', () => {
-  test("a query holds its lease and a response meter, whose reserved items come back with the lease; a subscription holds the lease only", async () => {
+  test('a query holds its lease and a response meter, whose reserved items come back with the lease; a subscription holds the lease only', async () => {
     const inflight = new InflightBudget(1_000, { maxWaitMs: 10, maxQueue: 10 });
     const lease = await inflight.acquire(10);
     const context = {};
@@ -61,7 +71,10 @@ describe('holdAdmitted (what both transports hold for an admitted operation)', (
 
     const subscriptionLease = await inflight.acquire(10);
     const subscriptionContext = {};
-    assert.equal(holdAdmitted({ lease: subscriptionLease }, { subscription: true, context: subscriptionContext }, { maxResponseItems: 500, inflight }), subscriptionLease);
+    assert.equal(
+      holdAdmitted({ lease: subscriptionLease }, { subscription: true, context: subscriptionContext }, { maxResponseItems: 500, inflight }),
+      subscriptionLease,
+    );
     assert.equal(meterOf(subscriptionContext), undefined, 'a subscription is not metered (its events are)');
     subscriptionLease.release();
   });

@@ -41,7 +41,10 @@ describe('operation cost after fragment expansion', () => {
 
     // Distinct fragments, each spread once: 30 × 30 aliased leaves really are 900 fields.
     const inner = Array.from({ length: 30 }, (_, j) => `fragment C${j} on Query { c${j}: __typename }`).join(' ');
-    const middle = Array.from({ length: 30 }, (_, i) => `fragment B${i} on Query { ${Array.from({ length: 30 }, (_, j) => `...C${j}`).join(' ')} }`).join(' ');
+    const middle = Array.from(
+      { length: 30 },
+      (_, i) => `fragment B${i} on Query { ${Array.from({ length: 30 }, (_, j) => `...C${j}`).join(' ')} }`,
+    ).join(' ');
     const distinct = `query Q { ...A } fragment A on Query { ${Array.from({ length: 30 }, (_, i) => `...B${i}`).join(' ')} } ${middle} ${inner}`;
     const measured = measureOperation(schema, parse(distinct), 'Q', {}, 200);
     assert.equal(measured.nodes, 900, 'every expansion counted (execution merges them into 30 keys: an upper bound)');
@@ -66,20 +69,37 @@ describe('operation cost after fragment expansion', () => {
     // history(last: Int = 20): the default is a list size too.
     assert.equal(cost('{ prediction(symbol: "AAPL") { history { time } } }').cost, 1 + 20 * 2);
     assert.equal(cost('{ prediction(symbol: "AAPL") { history(last: 5) { time } } }').cost, 1 + 5 * 2);
-    assert.equal(cost('query($s: [String!]!) { predictions(symbols: $s) { ...P ...P ... on Prediction { signal } } } fragment P on Prediction { symbol }', { s: ['A', 'B'] }).cost, 2 * (1 + 2));
+    assert.equal(
+      cost(
+        'query($s: [String!]!) { predictions(symbols: $s) { ...P ...P ... on Prediction { signal } } } fragment P on Prediction { symbol }',
+        { s: ['A', 'B'] },
+      ).cost,
+      2 * (1 + 2),
+    );
   });
 
   test('refusal, never a crash or a guess: cycles, unknown fragments, nesting past the walk bound, bad variables, lists over the limit', async () => {
     const schema = await buildGatewaySchema();
     const refused = (query: string, variables: Record<string, unknown> = {}, code = 'QUERY_TOO_COMPLEX') =>
-      assert.throws(() => operationCost(schema, parse(query), undefined, variables, 200), (error) => codeOf(error) === code, query.slice(0, 80));
+      assert.throws(
+        () => operationCost(schema, parse(query), undefined, variables, 200),
+        (error) => codeOf(error) === code,
+        query.slice(0, 80),
+      );
     // Documents validation would refuse, reaching the measure anyway.
     refused('{ ...A } fragment A on Query { ...B } fragment B on Query { ...A }');
     refused('{ ...Missing }');
-    assert.throws(() => measureOperation(nodeSchema, parse(`{ node { ${'child { '.repeat(500)}id${' }'.repeat(500)} } }`), undefined, {}, 200), (e) => codeOf(e) === 'QUERY_TOO_COMPLEX');
+    assert.throws(
+      () => measureOperation(nodeSchema, parse(`{ node { ${'child { '.repeat(500)}id${' }'.repeat(500)} } }`), undefined, {}, 200),
+      (e) => codeOf(e) === 'QUERY_TOO_COMPLEX',
+    );
     refused('query($s: [String!]!) { predictions(symbols: $s) { symbol } }', { s: 42 }, 'BAD_USER_INPUT');
     refused('query($s: [String!]!) { predictions(symbols: $s) { symbol } }', {}, 'BAD_USER_INPUT');
-    refused('query($s: [String!]!) { predictions(symbols: $s) { symbol } }', { s: Array.from({ length: 201 }, () => 'A') }, 'BAD_USER_INPUT');
+    refused(
+      'query($s: [String!]!) { predictions(symbols: $s) { symbol } }',
+      { s: Array.from({ length: 201 }, () => 'A') },
+      'BAD_USER_INPUT',
+    );
     refused('query A { health { status } } query B { health { status } }', {}, 'BAD_USER_INPUT');
   });
 
@@ -99,9 +119,11 @@ describe('operation cost after fragment expansion', () => {
       }
       return fc.oneof(...options);
     };
-    const graph = fc.integer({ min: 1, max: 6 }).chain((count) =>
-      fc.tuple(...Array.from({ length: count }, (_, i) => fc.array(selection(i, count), { minLength: 1, maxLength: 5 }))),
-    );
+    const graph = fc
+      .integer({ min: 1, max: 6 })
+      .chain((count) =>
+        fc.tuple(...Array.from({ length: count }, (_, i) => fc.array(selection(i, count), { minLength: 1, maxLength: 5 }))),
+      );
     let executed = 0;
     fc.assert(
       fc.property(graph, (bodies) => {

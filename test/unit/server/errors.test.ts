@@ -5,7 +5,11 @@ import { errorCodes, formatGraphQLError } from '../../../src/server/errors.js';
 import { isDependencyOutage } from '../../../src/shared/errors.js';
 
 describe('formatGraphQLError', () => {
-  const internal = { message: 'relation "secret_table" does not exist at /srv/app/x.ts', path: ['health'], extensions: { stacktrace: ['at /srv/app/x.ts:1'] } };
+  const internal = {
+    message: 'relation "secret_table" does not exist at /srv/app/x.ts',
+    path: ['health'],
+    extensions: { stacktrace: ['at /srv/app/x.ts:1'] },
+  };
 
   test('masks internal errors in production: no message, stack or path text', () => {
     const formatted = formatGraphQLError(internal, true);
@@ -22,26 +26,35 @@ describe('formatGraphQLError', () => {
   });
 
   test('client errors keep their message and code, never a stack', () => {
-    const formatted = formatGraphQLError({ message: 'Unknown symbol "ZZZZ"', extensions: { code: 'UNKNOWN_SYMBOL', stacktrace: ['x'] } }, true);
+    const formatted = formatGraphQLError(
+      { message: 'Unknown symbol "ZZZZ"', extensions: { code: 'UNKNOWN_SYMBOL', stacktrace: ['x'] } },
+      true,
+    );
     assert.equal(formatted.message, 'Unknown symbol "ZZZZ"');
     assert.deepEqual(formatted.extensions, { code: 'UNKNOWN_SYMBOL' });
   });
 
   test("Apollo's uncoded 4xx refusals (persisted-query hash or version) are BAD_REQUEST; uncoded errors without a 4xx stay internal", () => {
     // As Apollo hands them to formatError: its own default code, `http` removed, the original error beside.
-    const apollo = (original: GraphQLError) => formatGraphQLError({ message: original.message, extensions: { code: 'INTERNAL_SERVER_ERROR' } }, true, original);
+    const apollo = (original: GraphQLError) =>
+      formatGraphQLError({ message: original.message, extensions: { code: 'INTERNAL_SERVER_ERROR' } }, true, original);
     const mismatch = apollo(new GraphQLError('provided sha does not match query', { extensions: { http: { status: 400 } } }));
     assert.deepEqual(mismatch, { message: 'provided sha does not match query', extensions: { code: 'BAD_REQUEST' } });
     assert.equal(apollo(new GraphQLError('boom', { extensions: { http: { status: 500 } } })).extensions?.code, 'INTERNAL_SERVER_ERROR');
     assert.equal(apollo(new GraphQLError('boom')).extensions?.code, 'INTERNAL_SERVER_ERROR');
     // A resolver's failure that happens to carry a status is still ours.
-    assert.equal(apollo(new GraphQLError('boom', { originalError: new Error('x'), extensions: { http: { status: 400 } } })).extensions?.code, 'INTERNAL_SERVER_ERROR');
+    assert.equal(
+      apollo(new GraphQLError('boom', { originalError: new Error('x'), extensions: { http: { status: 400 } } })).extensions?.code,
+      'INTERNAL_SERVER_ERROR',
+    );
   });
 
   test('variables that do not fit their types (an uncoded error at a variable definition) are BAD_USER_INPUT', () => {
     const definition = parse('query($s: [String!]!) { predictions(symbols: $s) { symbol } }').definitions[0] as OperationDefinitionNode;
     const node = definition.variableDefinitions![0]!;
-    const coercion = new GraphQLError('Variable "$s" got invalid value 5; String cannot represent a non string value: 5', { nodes: [node] });
+    const coercion = new GraphQLError('Variable "$s" got invalid value 5; String cannot represent a non string value: 5', {
+      nodes: [node],
+    });
     assert.equal(formatGraphQLError(coercion.toJSON(), true, coercion).extensions?.code, 'BAD_USER_INPUT');
     // Anything else located elsewhere, or already coded, keeps its own classification.
     const resolver = new GraphQLError('boom', { nodes: [definition], path: ['predictions'] });
@@ -56,13 +69,17 @@ describe('formatGraphQLError', () => {
         message: 'Argument Validation Error',
         extensions: {
           code: 'BAD_USER_INPUT',
-          validationErrors: [{ property: 'symbols', value: ['!!'], constraints: { matches: 'each value in symbols must match /^[A-Z]+$/' } }],
+          validationErrors: [
+            { property: 'symbols', value: ['!!'], constraints: { matches: 'each value in symbols must match /^[A-Z]+$/' } },
+          ],
         },
       },
       true,
     );
     assert.equal(formatted.message, 'Invalid arguments: symbols: each value in symbols must match /^[A-Z]+$/');
-    assert.deepEqual(formatted.extensions?.validationErrors, [{ argument: 'symbols', problems: ['each value in symbols must match /^[A-Z]+$/'] }]);
+    assert.deepEqual(formatted.extensions?.validationErrors, [
+      { argument: 'symbols', problems: ['each value in symbols must match /^[A-Z]+$/'] },
+    ]);
   });
 
   test("type-graphql's UNAUTHORIZED becomes FORBIDDEN", () => {
@@ -90,9 +107,16 @@ describe('formatGraphQLError', () => {
 
   test('isDependencyOutage: network codes, PostgreSQL connection states, pg messages, causes and aggregates', () => {
     const coded = (code: string) => Object.assign(new Error(code), { code });
-    for (const e of [coded('ECONNREFUSED'), coded('ETIMEDOUT'), coded('08006'), coded('57P01'), new Error('Connection terminated unexpectedly'),
-      new Error('timeout exceeded when trying to connect'), new Error('wrapped', { cause: coded('ECONNRESET') }),
-      new AggregateError([coded('ECONNREFUSED'), coded('ECONNREFUSED')], 'connect failed')]) {
+    for (const e of [
+      coded('ECONNREFUSED'),
+      coded('ETIMEDOUT'),
+      coded('08006'),
+      coded('57P01'),
+      new Error('Connection terminated unexpectedly'),
+      new Error('timeout exceeded when trying to connect'),
+      new Error('wrapped', { cause: coded('ECONNRESET') }),
+      new AggregateError([coded('ECONNREFUSED'), coded('ECONNREFUSED')], 'connect failed'),
+    ]) {
       assert.equal(isDependencyOutage(e), true, String(e));
     }
     for (const e of [new TypeError('x is undefined'), coded('23505'), coded('42P01'), 'ECONNREFUSED', undefined, null]) {

@@ -6,7 +6,10 @@ import { healthRoutes, type HealthRoutesOptions } from '../../../src/server/heal
 
 async function app(options: Partial<HealthRoutesOptions> = {}) {
   const fastify = Fastify();
-  const health = new HealthService([{ name: 'database', check: async () => ({ status: 'ok', detail: 'PostgreSQL 17 at /var/lib/x' }) }], '1.2.3');
+  const health = new HealthService(
+    [{ name: 'database', check: async () => ({ status: 'ok', detail: 'PostgreSQL 17 at /var/lib/x' }) }],
+    '1.2.3',
+  );
   await fastify.register(healthRoutes({ health, isProduction: false, perSecond: 3, ...options }));
   return fastify;
 }
@@ -15,7 +18,8 @@ describe('/health/* routes', () => {
   test('past the per-address limit both paths answer 429 with Retry-After; another address is not affected', async () => {
     const fastify = await app();
     const burst = [];
-    for (let i = 0; i < 8; i++) burst.push(await fastify.inject({ url: i % 2 ? '/health/live' : '/health/ready', remoteAddress: '10.0.0.1' }));
+    for (let i = 0; i < 8; i++)
+      burst.push(await fastify.inject({ url: i % 2 ? '/health/live' : '/health/ready', remoteAddress: '10.0.0.1' }));
     const other = await fastify.inject({ url: '/health/ready', remoteAddress: '10.0.0.2' });
     const first = burst.findIndex((r) => r.statusCode === 429);
     // 3 per one-second window, live and ready together; the window may turn once during the burst.

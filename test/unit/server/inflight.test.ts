@@ -34,7 +34,10 @@ describe('in-flight cost budget', () => {
     const budget = new InflightBudget(10, { maxWaitMs: 50, maxQueue: 1 });
     const held = await budget.acquire(10);
     const waiting = budget.acquire(1);
-    await assert.rejects(budget.acquire(1), (error) => extensionsOf(error).code === 'RATE_LIMITED' && extensionsOf(error).limit === 'inflightCost');
+    await assert.rejects(
+      budget.acquire(1),
+      (error) => extensionsOf(error).code === 'RATE_LIMITED' && extensionsOf(error).limit === 'inflightCost',
+    );
     await assert.rejects(waiting, (error) => extensionsOf(error).code === 'RATE_LIMITED' && extensionsOf(error).retryAfterSeconds === 1);
     assert.equal(budget.waiting, 0);
     held.release();
@@ -56,7 +59,13 @@ describe('in-flight cost budget', () => {
 
 describe('admission holds the in-flight budget', () => {
   const query = parse('query P($s: [String!]!) { predictions(symbols: $s) { symbol } }');
-  const request = (s: string[]) => ({ document: query, operationName: 'P', variables: { s }, principal: undefined, clientAddress: '127.0.0.1' });
+  const request = (s: string[]) => ({
+    document: query,
+    operationName: 'P',
+    variables: { s },
+    principal: undefined,
+    clientAddress: '127.0.0.1',
+  });
 
   test('the lease holds the operation cost until released; refusals (cost, rate, depth) hold nothing', async () => {
     const schema = await buildGatewaySchema();
@@ -64,18 +73,38 @@ describe('admission holds the in-flight budget', () => {
     let allow = true;
     const rateLimiter: RateLimiter = {
       engine: 'memory',
-      consume: async (_key: string, cost: number) => ({ allowed: allow, limit: 1_000, remaining: allow ? 1_000 - cost : 0, resetSeconds: 7 }),
+      consume: async (_key: string, cost: number) => ({
+        allowed: allow,
+        limit: 1_000,
+        remaining: allow ? 1_000 - cost : 0,
+        resetSeconds: 7,
+      }),
     } as unknown as RateLimiter;
-    const admission = createAdmission({ schema, maxCost: 80, maxNodes: 50, maxVariablesDepth: 4, maxListSize: 100, rateLimiter, inflight, authEnabled: true });
+    const admission = createAdmission({
+      schema,
+      maxCost: 80,
+      maxNodes: 50,
+      maxVariablesDepth: 4,
+      maxListSize: 100,
+      rateLimiter,
+      inflight,
+      authEnabled: true,
+    });
     const admitted = await admission.admit(request(['A', 'B', 'C']));
     assert.equal(admitted.cost, 6);
     assert.equal(inflight.inUse, 6);
     admitted.lease.release();
     assert.equal(inflight.inUse, 0);
 
-    await assert.rejects(admission.admit(request(Array.from({ length: 41 }, () => 'A'))), (e) => extensionsOf(e).code === 'QUERY_TOO_COMPLEX');
+    await assert.rejects(
+      admission.admit(request(Array.from({ length: 41 }, () => 'A'))),
+      (e) => extensionsOf(e).code === 'QUERY_TOO_COMPLEX',
+    );
     allow = false;
-    await assert.rejects(admission.admit(request(['A'])), (e) => extensionsOf(e).code === 'RATE_LIMITED' && extensionsOf(e).retryAfterSeconds === 7);
+    await assert.rejects(
+      admission.admit(request(['A'])),
+      (e) => extensionsOf(e).code === 'RATE_LIMITED' && extensionsOf(e).retryAfterSeconds === 7,
+    );
     allow = true;
     await assert.rejects(
       admission.admit({ ...request(['A']), variables: { s: [[[[['A']]]]] } }),
@@ -85,7 +114,10 @@ describe('admission holds the in-flight budget', () => {
 
     // Full: the next operation waits, then is refused; once released it is admitted.
     const all = await inflight.acquire(100);
-    await assert.rejects(admission.admit(request(['A'])), (e) => extensionsOf(e).code === 'RATE_LIMITED' && extensionsOf(e).limit === 'inflightCost');
+    await assert.rejects(
+      admission.admit(request(['A'])),
+      (e) => extensionsOf(e).code === 'RATE_LIMITED' && extensionsOf(e).limit === 'inflightCost',
+    );
     all.release();
     (await admission.admit(request(['A']))).lease.release();
     assert.equal(inflight.inUse, 0);
@@ -93,14 +125,30 @@ describe('admission holds the in-flight budget', () => {
 
   test('5,000-level variables are refused before anything recurses; expanded fields over MAX_EXPANDED_NODES are refused', async () => {
     const schema = await buildGatewaySchema();
-    const admission = createAdmission({ schema, maxCost: 100_000, maxNodes: 50, maxListSize: 100, rateLimiter: undefined, authEnabled: true });
+    const admission = createAdmission({
+      schema,
+      maxCost: 100_000,
+      maxNodes: 50,
+      maxListSize: 100,
+      rateLimiter: undefined,
+      authEnabled: true,
+    });
     let deep: unknown = 'A';
     for (let i = 0; i < 5_000; i++) deep = [deep];
     assert.throws(() => JSON.stringify(deep), RangeError, 'what admission used to do with them first');
-    await assert.rejects(admission.admit({ ...request(['A']), variables: { s: deep } }), (e) => extensionsOf(e).code === 'BAD_USER_INPUT' && extensionsOf(e).max === 32);
+    await assert.rejects(
+      admission.admit({ ...request(['A']), variables: { s: deep } }),
+      (e) => extensionsOf(e).code === 'BAD_USER_INPUT' && extensionsOf(e).max === 32,
+    );
     const wide = `{ ${Array.from({ length: 51 }, (_, i) => `a${i}: __typename`).join(' ')} }`;
     await assert.rejects(
-      admission.admit({ document: parse(wide), operationName: undefined, variables: undefined, principal: undefined, clientAddress: '127.0.0.1' }),
+      admission.admit({
+        document: parse(wide),
+        operationName: undefined,
+        variables: undefined,
+        principal: undefined,
+        clientAddress: '127.0.0.1',
+      }),
       (e) => extensionsOf(e).code === 'QUERY_TOO_COMPLEX' && extensionsOf(e).limit === 'nodes' && extensionsOf(e).actual === 51,
     );
   });

@@ -11,7 +11,12 @@ const schema = buildSchema(`
 `);
 const rule = oncePerOperationRule(['health']);
 const refusals = (query: string) =>
-  validate(schema, parse(query), [rule]).map((e) => ({ limit: e.extensions.limit, max: e.extensions.max, actual: e.extensions.actual, code: e.extensions.code }));
+  validate(schema, parse(query), [rule]).map((e) => ({
+    limit: e.extensions.limit,
+    max: e.extensions.max,
+    actual: e.extensions.actual,
+    code: e.extensions.code,
+  }));
 
 describe('oncePerOperationRule', () => {
   test('30 aliases of health are refused with QUERY_TOO_COMPLEX naming the limit', () => {
@@ -38,7 +43,10 @@ describe('oncePerOperationRule', () => {
       fc.property(
         // Each alias of `health` placed directly, in an inline fragment, or in a named fragment spread from
         // the operation or from another fragment; aliases may repeat (the same key runs once).
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.constantFrom('direct', 'inline', 'fragment', 'nested')), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 5 }), fc.constantFrom('direct', 'inline', 'fragment', 'nested')), {
+          minLength: 1,
+          maxLength: 12,
+        }),
         (placements) => {
           const direct: string[] = [];
           const fragments: string[] = [];

@@ -54,7 +54,10 @@ let clock = 1_000_000;
 const now = () => clock;
 const silent = pino({ level: 'silent' });
 
-function watcher(authenticator: ReturnType<typeof fakeAuthenticator>, extra: Partial<ConstructorParameters<typeof CredentialWatcher>[0]> = {}) {
+function watcher(
+  authenticator: ReturnType<typeof fakeAuthenticator>,
+  extra: Partial<ConstructorParameters<typeof CredentialWatcher>[0]> = {},
+) {
   return new CredentialWatcher<FakeConnection>({ authenticator, logger: silent, recheckMs: 60_000, expirySweepMs: 5, now, ...extra });
 }
 
@@ -137,7 +140,9 @@ describe('CredentialWatcher while connections are open', () => {
         return () => (stopped = true);
       },
     };
-    const w = watcher(fakeAuthenticator({ k1: { principal: key('k1'), state: 'valid' }, k2: { principal: key('k2'), state: 'valid' } }), { revocations });
+    const w = watcher(fakeAuthenticator({ k1: { principal: key('k1'), state: 'valid' }, k2: { principal: key('k2'), state: 'valid' } }), {
+      revocations,
+    });
     const conns = ['k1', 'k1', 'k2'].map((k, i) => ({ k, c: new FakeConnection(String(i)) }));
     for (const { k, c } of conns) await w.connect(c, { authorization: `Bearer ${k}` });
     announce('k1');
@@ -184,7 +189,10 @@ describe('CredentialWatcher while connections are open', () => {
   test('the re-check runs on its timer; a failing one is logged and the next tick tries again', async () => {
     const auth = fakeAuthenticator({ k1: { principal: key('k1'), state: 'valid' } });
     let failures = 2;
-    const flaky = { ...auth, stillValid: async (p: Principal, a: string | undefined) => (failures-- > 0 ? Promise.reject(new Error('db')) : auth.stillValid(p, a)) };
+    const flaky = {
+      ...auth,
+      stillValid: async (p: Principal, a: string | undefined) => (failures-- > 0 ? Promise.reject(new Error('db')) : auth.stillValid(p, a)),
+    };
     const warnings: string[] = [];
     const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push((JSON.parse(line) as { msg: string }).msg) });
     const w = new CredentialWatcher<FakeConnection>({ authenticator: flaky, logger, recheckMs: 10, now });

@@ -68,7 +68,13 @@ function fixture() {
     },
   });
   const schema = new GraphQLSchema({
-    query: new GraphQLObjectType({ name: 'Query', fields: { ok: { type: GraphQLString, resolve: () => 'yes' }, boom: { type: GraphQLString, resolve: () => Promise.reject(new Error('x')) } } }),
+    query: new GraphQLObjectType({
+      name: 'Query',
+      fields: {
+        ok: { type: GraphQLString, resolve: () => 'yes' },
+        boom: { type: GraphQLString, resolve: () => Promise.reject(new Error('x')) },
+      },
+    }),
     subscription: new GraphQLObjectType({
       name: 'Subscription',
       fields: {
@@ -176,7 +182,14 @@ describe('share keys and event cost', () => {
     const analyst = { ...reader, role: Role.Analyst };
     const payload = { query: SUB, operationName: 'S', variables: { s: ['A'] } };
     assert.equal(shareKey(reader, payload), shareKey(otherReader, payload), 'same role: shared');
-    const variants = [shareKey(reader, payload), shareKey(analyst, payload), shareKey(undefined, payload), shareKey(reader, { ...payload, operationName: 'T' }), shareKey(reader, { ...payload, query: `${SUB} ` }), shareKey(reader, { ...payload, variables: { s: ['B'] } })];
+    const variants = [
+      shareKey(reader, payload),
+      shareKey(analyst, payload),
+      shareKey(undefined, payload),
+      shareKey(reader, { ...payload, operationName: 'T' }),
+      shareKey(reader, { ...payload, query: `${SUB} ` }),
+      shareKey(reader, { ...payload, variables: { s: ['B'] } }),
+    ];
     assert.equal(new Set(variants).size, variants.length);
   });
 

@@ -12,7 +12,10 @@ describe('ExpirySweep', () => {
     for (const [item, at] of Object.entries(due)) sweep.watch(item, at);
     sweep.unwatch('dropped');
     await sleep(400);
-    assert.deepEqual(expired.map((e) => e.item), ['soon', 'later']);
+    assert.deepEqual(
+      expired.map((e) => e.item),
+      ['soon', 'later'],
+    );
     for (const { item, at } of expired) {
       const deadline = due[item as keyof typeof due];
       assert.ok(at >= deadline, `${item} expired ${deadline - at} ms early`);
@@ -54,7 +57,12 @@ describe('ExpirySweep', () => {
 
   test('sweeps only while something is watched', async () => {
     let sweeps = 0;
-    const sweep = new ExpirySweep<string>({ sweepMs: 10, expire: () => undefined, onError: assert.fail, now: () => (sweeps++, Date.now()) });
+    const sweep = new ExpirySweep<string>({
+      sweepMs: 10,
+      expire: () => undefined,
+      onError: assert.fail,
+      now: () => (sweeps++, Date.now()),
+    });
     await sleep(60);
     assert.equal(sweeps, 0, 'no sweep before anything is watched');
     sweep.watch('a', Date.now() + 60_000);
@@ -70,7 +78,10 @@ describe('ExpirySweep', () => {
 
   test('refuses a sweep period that is not a positive integer', () => {
     for (const sweepMs of [0, -1, 1.5, Number.NaN]) {
-      assert.throws(() => new ExpirySweep({ sweepMs, expire: () => undefined, onError: () => undefined }), /sweepMs must be a positive integer/);
+      assert.throws(
+        () => new ExpirySweep({ sweepMs, expire: () => undefined, onError: () => undefined }),
+        /sweepMs must be a positive integer/,
+      );
     }
   });
 });

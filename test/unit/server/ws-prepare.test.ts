@@ -21,7 +21,15 @@ before(async () => {
 /** The real admission over the gateway's schema, with an in-flight budget whose use shows every lease. */
 function setup(overrides: { maxSubscriptions?: number; maxTokens?: number } = {}) {
   const inflight = new InflightBudget(10_000, { maxWaitMs: 10, maxQueue: 10 });
-  const admission = createAdmission({ schema, maxCost: 1_000, maxListSize: 50, maxVariablesDepth: 4, rateLimiter: undefined, inflight, authEnabled: true });
+  const admission = createAdmission({
+    schema,
+    maxCost: 1_000,
+    maxListSize: 50,
+    maxVariablesDepth: 4,
+    rateLimiter: undefined,
+    inflight,
+    authEnabled: true,
+  });
   const prepare = createWsPrepare({
     schema,
     validationRules: [...specifiedRules, ...limitRules({ maxDepth: 8, maxAliases: 5 })],
@@ -49,8 +57,10 @@ function request(payload: PrepareRequest['payload'], extra: Partial<PrepareReque
 }
 
 /** What the client is sent: the transports' one formatter (errors.ts). */
-const sentCodes = (result: Prepared | readonly GraphQLError[]) => (result as GraphQLError[]).map((e) => formatGraphQLError(e.toJSON(), true, e).extensions?.code);
-const codes = (result: Prepared | readonly GraphQLError[]) => (Array.isArray(result) ? result.map((e: GraphQLError) => e.extensions.code) : 'prepared');
+const sentCodes = (result: Prepared | readonly GraphQLError[]) =>
+  (result as GraphQLError[]).map((e) => formatGraphQLError(e.toJSON(), true, e).extensions?.code);
+const codes = (result: Prepared | readonly GraphQLError[]) =>
+  Array.isArray(result) ? result.map((e: GraphQLError) => e.extensions.code) : 'prepared';
 
 describe('ws prepare: the order of its steps and the codes it gives', () => {
   test('a valid query is prepared: its operation resolved, its cost held in the in-flight budget until released', async () => {
@@ -112,7 +122,9 @@ describe('ws prepare: the order of its steps and the codes it gives', () => {
     assert.deepEqual(codes(await prepare(request({ query: PREDICTIONS, variables: { s: long } }).r)), ['BAD_USER_INPUT']);
     assert.deepEqual(codes(await prepare(request({ query: '{ __schema { queryType { name } } }' }).r)), ['UNAUTHENTICATED']);
     const reader: Principal = { id: 'r', name: 'r', role: Role.Viewer, via: 'apikey' };
-    assert.deepEqual(codes(await prepare(request({ query: '{ __schema { queryType { name } } }' }, { principal: reader }).r)), ['FORBIDDEN']);
+    assert.deepEqual(codes(await prepare(request({ query: '{ __schema { queryType { name } } }' }, { principal: reader }).r)), [
+      'FORBIDDEN',
+    ]);
     assert.equal(inflight.inUse, 0);
   });
 
@@ -135,7 +147,10 @@ describe('ws prepare: the order of its steps and the codes it gives', () => {
 
   test('a failure that is not a GraphQL error (a bug) rejects rather than being sent as a refusal', async () => {
     const { prepare } = setup();
-    const { r } = request({ query: PREDICTIONS, variables: { s: ['A'] } }, { checkCredential: async () => Promise.reject(new Error('bug')) });
+    const { r } = request(
+      { query: PREDICTIONS, variables: { s: ['A'] } },
+      { checkCredential: async () => Promise.reject(new Error('bug')) },
+    );
     await assert.rejects(prepare(r), /bug/);
   });
 });

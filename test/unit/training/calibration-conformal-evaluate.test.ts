@@ -81,8 +81,19 @@ describe('binaryMetrics', () => {
 
   test('bins: p = 1 lands in the last bin; the bin count is configurable', () => {
     const bins = calibrationBins([1, 0.999, 0, 0.5, 0.25], [1, 1, 0, 0, 1], 4);
-    assert.deepEqual(bins.map((b) => b.count), [1, 1, 1, 2]);
-    assert.deepEqual(bins.map((b) => [b.lower, b.upper]), [[0, 0.25], [0.25, 0.5], [0.5, 0.75], [0.75, 1]]);
+    assert.deepEqual(
+      bins.map((b) => b.count),
+      [1, 1, 1, 2],
+    );
+    assert.deepEqual(
+      bins.map((b) => [b.lower, b.upper]),
+      [
+        [0, 0.25],
+        [0.25, 0.5],
+        [0.5, 0.75],
+        [0.75, 1],
+      ],
+    );
     close(bins[3]!.meanPredicted, 0.9995, 1e-15, 'last bin mean');
     assert.equal(bins[3]!.observedRate, 1);
     assert.equal(binaryMetrics([1], [1]).calibration[9]!.count, 1);
@@ -112,7 +123,9 @@ function plattData(n: number, a: number, b: number, seed: number) {
 
 /** Standard errors of (a, b) from the inverse Fisher information at the true parameters. */
 function plattStandardErrors(l: Float64Array, a: number, b: number): [number, number] {
-  let iaa = 0, iab = 0, ibb = 0;
+  let iaa = 0,
+    iab = 0,
+    ibb = 0;
   for (const li of l) {
     const q = sigmoid(a * li + b);
     const w = q * (1 - q);
@@ -126,7 +139,8 @@ function plattStandardErrors(l: Float64Array, a: number, b: number): [number, nu
 
 /** Gradient of the log loss of sigmoid(a·logit(p) + b) w.r.t. (a, b): zero at the MLE. */
 function plattGradient(l: Float64Array, y: Uint8Array, a: number, b: number): [number, number] {
-  let ga = 0, gb = 0;
+  let ga = 0,
+    gb = 0;
   l.forEach((li, i) => {
     const r = sigmoid(a * li + b) - y[i]!;
     ga += r * li;

@@ -19,7 +19,17 @@ describe('featureStats', () => {
     assert.equal(stats.features.a!.mean, 50.5);
     assert.equal(stats.features.b!.mean, 101);
     assert.ok(Math.abs(stats.features.a!.std - Math.sqrt((100 * 101) / 12)) < 1e-9); // var of 1..n is n(n+1)/12
-    assert.deepEqual(stats.features.a!.quantiles, { '0.01': 1, '0.05': 5, '0.1': 10, '0.25': 25, '0.5': 50, '0.75': 75, '0.9': 90, '0.95': 95, '0.99': 99 });
+    assert.deepEqual(stats.features.a!.quantiles, {
+      '0.01': 1,
+      '0.05': 5,
+      '0.1': 10,
+      '0.25': 25,
+      '0.5': 50,
+      '0.75': 75,
+      '0.9': 90,
+      '0.95': 95,
+      '0.99': 99,
+    });
     assert.equal(stats.features.b!.quantiles['0.99'], 198);
   });
 

@@ -104,7 +104,8 @@ describe('fitLogistic', () => {
     const grid = [0, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10, 100];
     const models = grid.map((l2) => fitLogistic(x, y, rows, F, { l2 }));
     const norms = models.map((m) => norm(m.weights));
-    for (let k = 1; k < grid.length; k++) assert.ok(norms[k]! < norms[k - 1]!, `‖w‖ at l2=${grid[k]} (${norms[k]}) < at l2=${grid[k - 1]} (${norms[k - 1]})`);
+    for (let k = 1; k < grid.length; k++)
+      assert.ok(norms[k]! < norms[k - 1]!, `‖w‖ at l2=${grid[k]} (${norms[k]}) < at l2=${grid[k - 1]} (${norms[k - 1]})`);
     // Every fit is the exact minimizer of its own penalized loss.
     models.forEach((m, k) => {
       for (const g of penalizedGradient(m, x, y, rows, F, grid[k]!)) assert.ok(Math.abs(g) < 1e-6 * N, `l2=${grid[k]}: gradient ${g}`);
@@ -159,7 +160,10 @@ describe('fitLogistic', () => {
     const model = fitLogistic(x2, y, allRows(n), 2, { l2: 1e-3 });
     const probe = new Float64Array([0.5, 0.1, 0.5, 1000]);
     const [atTrainingValue, atOtherValue] = predictLogistic(model, probe, Uint32Array.of(0, 1), 2);
-    assert.ok(Math.abs(atTrainingValue! - atOtherValue!) < 1e-9, `a feature that never varied in training moves P from ${atTrainingValue} to ${atOtherValue} (scale ${model.scale[1]}, weight ${model.weights[1]})`);
+    assert.ok(
+      Math.abs(atTrainingValue! - atOtherValue!) < 1e-9,
+      `a feature that never varied in training moves P from ${atTrainingValue} to ${atOtherValue} (scale ${model.scale[1]}, weight ${model.weights[1]})`,
+    );
     assert.equal(model.scale[1], 1, `scale of a constant column is ${model.scale[1]}`);
   });
 });

@@ -15,7 +15,7 @@ function randomSpec(seed: number, features: number, hidden: number[]): MlpSpec {
   const layers = widths.slice(1).map((outs, l) => {
     const ins = widths[l]!;
     return {
-      weights: Array.from({ length: outs }, () => Array.from({ length: ins }, () => gaussian(rng) * 1.5 / Math.sqrt(ins))),
+      weights: Array.from({ length: outs }, () => Array.from({ length: ins }, () => (gaussian(rng) * 1.5) / Math.sqrt(ins))),
       bias: Array.from({ length: outs }, () => uniform(rng, -0.5, 0.5)),
       activation: l === widths.length - 2 ? ('none' as const) : ('relu' as const),
     };
@@ -74,7 +74,11 @@ describe('exportMlpToOnnx runs in onnxruntime-node and matches mlpForward', () =
         const expected = mlpForward(spec, rows);
         assertClose(values, expected);
         // Guard against a vacuous pass where everything saturates to 0 or 1.
-        if (n === 256) assert.ok(expected.some((p) => p > 0.05 && p < 0.95), 'some outputs are not saturated');
+        if (n === 256)
+          assert.ok(
+            expected.some((p) => p > 0.05 && p < 0.95),
+            'some outputs are not saturated',
+          );
       }
     });
   }
@@ -106,7 +110,12 @@ describe('exportMlpToOnnx runs in onnxruntime-node and matches mlpForward', () =
 
 describe('readOnnxMetadata', () => {
   test('round-trips metadata, producer, opset and I/O shapes', () => {
-    const metadata = { strategy: 'direction-1d', version: '2024-06-01', features: JSON.stringify(['ret_1d', 'ret_5d', 'vol_20d']), empty: '' };
+    const metadata = {
+      strategy: 'direction-1d',
+      version: '2024-06-01',
+      features: JSON.stringify(['ret_1d', 'ret_5d', 'vol_20d']),
+      empty: '',
+    };
     const spec = { ...randomSpec(6, 3, [4]), metadata };
     const info = readOnnxMetadata(exportMlpToOnnx(spec));
     assert.deepEqual(info.metadata, metadata);
@@ -122,8 +131,14 @@ describe('readOnnxMetadata', () => {
     const info = readOnnxMetadata(exportMlpToOnnx(spec));
     assert.deepEqual(info.metadata, {});
     assert.equal(info.producerName, 'unit-test');
-    assert.deepEqual(info.inputs.map((i) => i.name), ['x']);
-    assert.deepEqual(info.outputs.map((o) => o.name), ['y']);
+    assert.deepEqual(
+      info.inputs.map((i) => i.name),
+      ['x'],
+    );
+    assert.deepEqual(
+      info.outputs.map((o) => o.name),
+      ['y'],
+    );
   });
 
   test('rejects empty, garbage and truncated input with a clear message', () => {
@@ -150,40 +165,191 @@ describe('exportMlpToOnnx validates the spec', () => {
     inputMean: [0, 1, 2],
     inputScale: [1, 2, 3],
     layers: [
-      { weights: [[1, 2, 3], [4, 5, 6]], bias: [0, 0], activation: 'relu' },
+      {
+        weights: [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+        bias: [0, 0],
+        activation: 'relu',
+      },
       { weights: [[1, -1]], bias: [0.5], activation: 'none' },
     ],
     outputActivation: 'sigmoid',
   });
   const cases: Array<[string, (s: MlpSpec) => void, RegExp]> = [
-    ['empty inputMean', (s) => { s.inputMean = []; s.inputScale = []; }, /inputMean must be a non-empty array.*got an array of length 0/],
-    ['scale/mean length mismatch', (s) => { s.inputScale = [1, 2]; }, /inputScale .*must have 3 entries; got an array of length 2/],
-    ['NaN mean', (s) => { s.inputMean[1] = NaN; }, /inputMean\[1\] must be a finite number.*got NaN/],
-    ['infinite weight', (s) => { s.layers[1]!.weights[0]![1] = -Infinity; }, /layers\[1\]\.weights\[0\].*\[1\] must be a finite number.*got -Infinity/],
-    ['weight overflowing float32', (s) => { s.layers[0]!.weights[1]![0] = 1e39; }, /layers\[0\]\.weights\[1\].*\[0\] must be a finite number that fits in float32.*got 1e\+39/],
-    ['NaN bias', (s) => { s.layers[0]!.bias[0] = NaN; }, /layers\[0\]\.bias.*\[0\] must be a finite number.*got NaN/],
-    ['zero scale', (s) => { s.inputScale[2] = 0; }, /inputScale.*\[2\] must be > 0.*got 0/],
-    ['negative scale', (s) => { s.inputScale[0] = -1; }, /inputScale.*\[0\] must be > 0.*got -1/],
-    ['scale underflowing float32', (s) => { s.inputScale[0] = 1e-50; }, /inputScale.*\[0\] must be > 0.*underflow.*got 1e-50/],
-    ['no layers', (s) => { s.layers = []; }, /layers must contain at least one dense layer.*got an array of length 0/],
-    ['layer without rows', (s) => { s.layers[0]!.weights = []; }, /layers\[0\]\.weights must have at least one output row; got an array of length 0/],
-    ['first layer weights vs feature count', (s) => { s.layers[0]!.weights[1] = [1, 2]; }, /layers\[0\]\.weights\[1\] \(one weight per input = the feature count\) must have 3 entries; got an array of length 2/],
-    ['hidden layer weights vs previous width', (s) => { s.layers[1]!.weights[0] = [1, 2, 3]; }, /layers\[1\]\.weights\[0\] \(one weight per input = the outputs of layers\[0\]\) must have 2 entries; got an array of length 3/],
-    ['bias vs weight rows', (s) => { s.layers[0]!.bias = [0]; }, /layers\[0\]\.bias \(one entry per output row of layers\[0\]\.weights\) must have 2 entries; got an array of length 1/],
-    ['last layer with 2 outputs', (s) => { s.layers[1] = { weights: [[1, 1], [1, 1]], bias: [0, 0], activation: 'none' }; }, /last layer \(layers\[1\]\) must have exactly 1 output row.*got "2 rows"/],
-    ['relu on the last layer', (s) => { s.layers[1]!.activation = 'relu'; }, /last layer \(layers\[1\]\) must have activation 'none'.*got "relu"/],
-    ['unknown activation', (s) => { (s.layers[0] as { activation: string }).activation = 'tanh'; }, /layers\[0\]\.activation must be 'relu' or 'none'; got "tanh"/],
-    ['unknown output activation', (s) => { (s as { outputActivation: string }).outputActivation = 'softmax'; }, /outputActivation must be 'sigmoid'; got "softmax"/],
-    ['empty input name', (s) => { s.inputName = ''; }, /inputName must be a non-empty string; got ""/],
-    ['same input and output name', (s) => { s.inputName = 'x'; s.outputName = 'x'; }, /inputName and outputName must differ; got "x"/],
-    ['reserved name', (s) => { s.outputName = 'sibyl.centered'; }, /outputName must not start with 'sibyl\.'.*got "sibyl\.centered"/],
-    ['non-string metadata', (s) => { s.metadata = { version: 3 as unknown as string }; }, /metadata\['version'\] must be a string.*got 3/],
+    [
+      'empty inputMean',
+      (s) => {
+        s.inputMean = [];
+        s.inputScale = [];
+      },
+      /inputMean must be a non-empty array.*got an array of length 0/,
+    ],
+    [
+      'scale/mean length mismatch',
+      (s) => {
+        s.inputScale = [1, 2];
+      },
+      /inputScale .*must have 3 entries; got an array of length 2/,
+    ],
+    [
+      'NaN mean',
+      (s) => {
+        s.inputMean[1] = NaN;
+      },
+      /inputMean\[1\] must be a finite number.*got NaN/,
+    ],
+    [
+      'infinite weight',
+      (s) => {
+        s.layers[1]!.weights[0]![1] = -Infinity;
+      },
+      /layers\[1\]\.weights\[0\].*\[1\] must be a finite number.*got -Infinity/,
+    ],
+    [
+      'weight overflowing float32',
+      (s) => {
+        s.layers[0]!.weights[1]![0] = 1e39;
+      },
+      /layers\[0\]\.weights\[1\].*\[0\] must be a finite number that fits in float32.*got 1e\+39/,
+    ],
+    [
+      'NaN bias',
+      (s) => {
+        s.layers[0]!.bias[0] = NaN;
+      },
+      /layers\[0\]\.bias.*\[0\] must be a finite number.*got NaN/,
+    ],
+    [
+      'zero scale',
+      (s) => {
+        s.inputScale[2] = 0;
+      },
+      /inputScale.*\[2\] must be > 0.*got 0/,
+    ],
+    [
+      'negative scale',
+      (s) => {
+        s.inputScale[0] = -1;
+      },
+      /inputScale.*\[0\] must be > 0.*got -1/,
+    ],
+    [
+      'scale underflowing float32',
+      (s) => {
+        s.inputScale[0] = 1e-50;
+      },
+      /inputScale.*\[0\] must be > 0.*underflow.*got 1e-50/,
+    ],
+    [
+      'no layers',
+      (s) => {
+        s.layers = [];
+      },
+      /layers must contain at least one dense layer.*got an array of length 0/,
+    ],
+    [
+      'layer without rows',
+      (s) => {
+        s.layers[0]!.weights = [];
+      },
+      /layers\[0\]\.weights must have at least one output row; got an array of length 0/,
+    ],
+    [
+      'first layer weights vs feature count',
+      (s) => {
+        s.layers[0]!.weights[1] = [1, 2];
+      },
+      /layers\[0\]\.weights\[1\] \(one weight per input = the feature count\) must have 3 entries; got an array of length 2/,
+    ],
+    [
+      'hidden layer weights vs previous width',
+      (s) => {
+        s.layers[1]!.weights[0] = [1, 2, 3];
+      },
+      /layers\[1\]\.weights\[0\] \(one weight per input = the outputs of layers\[0\]\) must have 2 entries; got an array of length 3/,
+    ],
+    [
+      'bias vs weight rows',
+      (s) => {
+        s.layers[0]!.bias = [0];
+      },
+      /layers\[0\]\.bias \(one entry per output row of layers\[0\]\.weights\) must have 2 entries; got an array of length 1/,
+    ],
+    [
+      'last layer with 2 outputs',
+      (s) => {
+        s.layers[1] = {
+          weights: [
+            [1, 1],
+            [1, 1],
+          ],
+          bias: [0, 0],
+          activation: 'none',
+        };
+      },
+      /last layer \(layers\[1\]\) must have exactly 1 output row.*got "2 rows"/,
+    ],
+    [
+      'relu on the last layer',
+      (s) => {
+        s.layers[1]!.activation = 'relu';
+      },
+      /last layer \(layers\[1\]\) must have activation 'none'.*got "relu"/,
+    ],
+    [
+      'unknown activation',
+      (s) => {
+        (s.layers[0] as { activation: string }).activation = 'tanh';
+      },
+      /layers\[0\]\.activation must be 'relu' or 'none'; got "tanh"/,
+    ],
+    [
+      'unknown output activation',
+      (s) => {
+        (s as { outputActivation: string }).outputActivation = 'softmax';
+      },
+      /outputActivation must be 'sigmoid'; got "softmax"/,
+    ],
+    [
+      'empty input name',
+      (s) => {
+        s.inputName = '';
+      },
+      /inputName must be a non-empty string; got ""/,
+    ],
+    [
+      'same input and output name',
+      (s) => {
+        s.inputName = 'x';
+        s.outputName = 'x';
+      },
+      /inputName and outputName must differ; got "x"/,
+    ],
+    [
+      'reserved name',
+      (s) => {
+        s.outputName = 'sibyl.centered';
+      },
+      /outputName must not start with 'sibyl\.'.*got "sibyl\.centered"/,
+    ],
+    [
+      'non-string metadata',
+      (s) => {
+        s.metadata = { version: 3 as unknown as string };
+      },
+      /metadata\['version'\] must be a string.*got 3/,
+    ],
   ];
   for (const [name, mutate, message] of cases) {
     test(`rejects ${name}`, () => {
       const spec = valid();
       mutate(spec);
-      assert.throws(() => exportMlpToOnnx(spec), (e: Error) => e instanceof Error && /^invalid MlpSpec: /.test(e.message) && message.test(e.message));
+      assert.throws(
+        () => exportMlpToOnnx(spec),
+        (e: Error) => e instanceof Error && /^invalid MlpSpec: /.test(e.message) && message.test(e.message),
+      );
       assert.throws(() => mlpForward(spec, [[1, 2, 3]]), message, 'mlpForward applies the same rules');
     });
   }

@@ -48,7 +48,8 @@ describe('buildSamples', () => {
       assert.equal(samples.featureCount, F);
       const perSymbol = 400 - FEATURE_WINDOW - horizon + 1;
       assert.equal(samples.length, 3 * perSymbol);
-      for (const array of [samples.y, samples.forwardReturn, samples.vol, samples.time, samples.labelTime, samples.symbolIndex]) assert.equal(array.length, samples.length);
+      for (const array of [samples.y, samples.forwardReturn, samples.vol, samples.time, samples.labelTime, samples.symbolIndex])
+        assert.equal(array.length, samples.length);
       assert.equal(samples.x.length, samples.length * F);
 
       let ups = 0;
@@ -85,7 +86,17 @@ describe('buildSamples', () => {
     const cut = 250;
     const original = bars.get('BBB')!;
     const perturbed = original.map((b, i) =>
-      i >= cut ? { ...b, open: b.open * 1.7, high: b.high * 1.9, low: b.low * 1.5, close: b.close * 1.7, adjClose: b.adjClose * 1.7, volume: b.volume * 3 } : b,
+      i >= cut
+        ? {
+            ...b,
+            open: b.open * 1.7,
+            high: b.high * 1.9,
+            low: b.low * 1.5,
+            close: b.close * 1.7,
+            adjClose: b.adjClose * 1.7,
+            volume: b.volume * 3,
+          }
+        : b,
     );
     const a = buildSamples(new Map([['BBB', original]]), h);
     const b = buildSamples(new Map([['BBB', perturbed]]), h);
@@ -203,7 +214,10 @@ describe('trainDirectionModel', () => {
   before(async () => {
     bars = await syntheticBars(SYMBOLS, 3000, 42);
     for (const name of ['direction-1d', 'direction-5d']) {
-      results.set(name, trainDirectionModel(bars, findStrategy(name)!, PERIODS, (step) => steps.push(`${name}: ${step}`)));
+      results.set(
+        name,
+        trainDirectionModel(bars, findStrategy(name)!, PERIODS, (step) => steps.push(`${name}: ${step}`)),
+      );
     }
   });
   after(async () => {
@@ -265,7 +279,11 @@ describe('trainDirectionModel', () => {
       const pick = (values: ArrayLike<number>, rows: Uint32Array) => Float64Array.from(rows, (r) => values[r]!);
       // L2: the grid value with the lowest validation log loss.
       const yValidation = pick(samples.y, validation);
-      const losses = L2_GRID.map((l2) => binaryMetrics(predictLogistic(fitLogistic(samples.x, samples.y, train, F, { l2 }), samples.x, validation, F), yValidation).logLoss);
+      const losses = L2_GRID.map(
+        (l2) =>
+          binaryMetrics(predictLogistic(fitLogistic(samples.x, samples.y, train, F, { l2 }), samples.x, validation, F), yValidation)
+            .logLoss,
+      );
       assert.equal(result.l2, L2_GRID[losses.indexOf(Math.min(...losses))]);
       const model = fitLogistic(samples.x, samples.y, train, F, { l2: result.l2 });
       assert.deepEqual(result.model, model);
@@ -282,12 +300,33 @@ describe('trainDirectionModel', () => {
       // Held-out metrics are computed on the test period with the calibrated model.
       const yTest = pick(samples.y, test);
       const rawTest = predictLogistic(model, samples.x, test, F);
-      const metrics = binaryMetrics(rawTest.map((p) => applyPlatt(result.calibration, p)), yTest);
-      const baseline = binaryMetrics(new Float64Array(test.length).fill(yValidation.reduce((s, v) => s + v, 0) / yValidation.length), yTest);
+      const metrics = binaryMetrics(
+        rawTest.map((p) => applyPlatt(result.calibration, p)),
+        yTest,
+      );
+      const baseline = binaryMetrics(
+        new Float64Array(test.length).fill(yValidation.reduce((s, v) => s + v, 0) / yValidation.length),
+        yTest,
+      );
       const m = result.offlineMetrics;
       assert.equal(m.baseRate, yTest.reduce((s, v) => s + v, 0) / yTest.length);
       assert.deepEqual(
-        [m.accuracy, m.precision, m.recall, m.f1, m.brier, m.logLoss, m.ece, m.calibration.map(({ lower, upper, count, meanPredicted, observedRate }) => ({ lower, upper, count, meanPredicted, observedRate }))],
+        [
+          m.accuracy,
+          m.precision,
+          m.recall,
+          m.f1,
+          m.brier,
+          m.logLoss,
+          m.ece,
+          m.calibration.map(({ lower, upper, count, meanPredicted, observedRate }) => ({
+            lower,
+            upper,
+            count,
+            meanPredicted,
+            observedRate,
+          })),
+        ],
         [metrics.accuracy, metrics.precision, metrics.recall, metrics.f1, metrics.brier, metrics.logLoss, metrics.ece, metrics.calibration],
       );
       // Each bin says how many distinct days stand behind it, and its interval holds its rate.
@@ -299,7 +338,8 @@ describe('trainDirectionModel', () => {
           if (Math.min(9, Math.floor(p * 10)) === b) days.add(new Date(testTime[i]!).toISOString().slice(0, 10));
         });
         assert.equal(bin.days, days.size, `bin ${b} days`);
-        if (bin.count > 0) assert.ok(bin.observedRateLow! <= bin.observedRate! && bin.observedRate! <= bin.observedRateHigh!, `bin ${b} interval`);
+        if (bin.count > 0)
+          assert.ok(bin.observedRateLow! <= bin.observedRate! && bin.observedRate! <= bin.observedRateHigh!, `bin ${b} interval`);
       });
       // Estimates: the block bootstrap of the held-out rows by calendar month, against the validation base rate.
       const trainingBaseRate = yValidation.reduce((s, v) => s + v, 0) / yValidation.length;
@@ -310,7 +350,12 @@ describe('trainDirectionModel', () => {
       const scored = Array.from(test, (_, i) => {
         const width = q * Math.max(testVol[i]!, 1e-6) * Math.sqrt(h);
         const month = new Date(testTime[i]!).toISOString().slice(0, 7);
-        return { block: Number(month.slice(0, 4)) * 12 + Number(month.slice(5, 7)) - 1, p: calibratedTest[i]!, y: yTest[i]!, covered: Math.abs(testReturn[i]! - result.interval.center) <= width };
+        return {
+          block: Number(month.slice(0, 4)) * 12 + Number(month.slice(5, 7)) - 1,
+          p: calibratedTest[i]!,
+          y: yTest[i]!,
+          covered: Math.abs(testReturn[i]! - result.interval.center) <= width,
+        };
       });
       const months = new Set(scored.map((r) => r.block)).size;
       assert.deepEqual(m.estimation, { ...m.estimation, block: 'MONTH', blocks: months, replicates: 1000, level: 0.95 });
@@ -359,11 +404,19 @@ describe('trainDirectionModel', () => {
 
   test('a period with fewer than 100 samples is refused with its count', () => {
     assert.throws(
-      () => trainDirectionModel(bars, findStrategy('direction-1d')!, { validationFrom: PERIODS.validationFrom, testFrom: new Date('2030-01-01T00:00:00Z') }),
+      () =>
+        trainDirectionModel(bars, findStrategy('direction-1d')!, {
+          validationFrom: PERIODS.validationFrom,
+          testFrom: new Date('2030-01-01T00:00:00Z'),
+        }),
       { message: 'the test period has 0 samples; need at least 100 (is the data long enough?)' },
     );
     assert.throws(
-      () => trainDirectionModel(bars, findStrategy('direction-1d')!, { validationFrom: new Date('2016-01-01T00:00:00Z'), testFrom: PERIODS.testFrom }),
+      () =>
+        trainDirectionModel(bars, findStrategy('direction-1d')!, {
+          validationFrom: new Date('2016-01-01T00:00:00Z'),
+          testFrom: PERIODS.testFrom,
+        }),
       { message: 'the training period has 0 samples; need at least 100 (is the data long enough?)' },
     );
   });

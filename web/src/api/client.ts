@@ -53,7 +53,8 @@ function createLiveLink(auth: string | undefined, link: LinkStatusStore): WsClie
     // Retry for as long as the page is open: a gateway restart or a network blip must heal by itself.
     retryAttempts: Number.POSITIVE_INFINITY,
     // Quick first retries (0.5 s, 1 s, 2 s …, at most 10 s), with jitter so many tabs do not stampede.
-    retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** retries) * (0.75 + Math.random() / 2))),
+    retryWait: (retries) =>
+      new Promise((resolve) => setTimeout(resolve, Math.min(10_000, 500 * 2 ** retries) * (0.75 + Math.random() / 2))),
     shouldRetry: (event) => !(isCloseEvent(event) && FATAL_CLOSE_CODES.has(event.code)),
     on: {
       connecting: () => link.set({ state: lost ? 'reconnecting' : 'connecting' }),

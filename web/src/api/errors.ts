@@ -17,12 +17,24 @@ export function describeGraphQLError(error: Pick<GraphQLError, 'message' | 'exte
   const code = typeof error.extensions?.code === 'string' ? error.extensions.code : 'INTERNAL_SERVER_ERROR';
   switch (code) {
     case 'UNAUTHENTICATED':
-      return { code, aboutKey: true, message: `An API key is needed, or the one given was refused: enter a valid key in the “API key” field above. (${error.message})` };
+      return {
+        code,
+        aboutKey: true,
+        message: `An API key is needed, or the one given was refused: enter a valid key in the “API key” field above. (${error.message})`,
+      };
     case 'FORBIDDEN':
-      return { code, aboutKey: true, message: `This API key’s role may not see this: use a key with a higher role in the “API key” field above. (${error.message})` };
+      return {
+        code,
+        aboutKey: true,
+        message: `This API key’s role may not see this: use a key with a higher role in the “API key” field above. (${error.message})`,
+      };
     case 'RATE_LIMITED': {
       const wait = Number(error.extensions?.retryAfterSeconds);
-      return { code, aboutKey: false, message: `Too many requests for this key: try again${Number.isFinite(wait) ? ` in ${Math.ceil(wait)} s` : ' shortly'}.` };
+      return {
+        code,
+        aboutKey: false,
+        message: `Too many requests for this key: try again${Number.isFinite(wait) ? ` in ${Math.ceil(wait)} s` : ' shortly'}.`,
+      };
     }
     case 'QUERY_TOO_COMPLEX':
       return { code, aboutKey: false, message: `The request is larger than the gateway allows: ${error.message}` };

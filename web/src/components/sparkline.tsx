@@ -16,7 +16,14 @@ export function Sparkline({ values, width = 120, height = 28 }: { values: readon
   const first = values[0]!;
   const trend = last > first ? 'up' : last < first ? 'down' : 'flat';
   return (
-    <svg class={`sparkline ${trend}`} width={width} height={height} viewBox={`0 0 ${width} ${height}`} role="img" data-points={values.length}>
+    <svg
+      class={`sparkline ${trend}`}
+      width={width}
+      height={height}
+      viewBox={`0 0 ${width} ${height}`}
+      role="img"
+      data-points={values.length}
+    >
       <title>{`${values.length} recorded confidences, ${(min * 100).toFixed(1)}% to ${(max * 100).toFixed(1)}%`}</title>
       <polyline points={points} fill="none" stroke-width="1.5" stroke-linejoin="round" stroke-linecap="round" />
       <circle cx={x(values.length - 1)} cy={y(last)} r="2.2" />

@@ -18,7 +18,8 @@ export function ModelsPage() {
         <div>
           <h1>Models</h1>
           <p class="lede">
-            <em>Offline</em>: held-out data at training time. <em>Realized</em>: outcomes of the predictions this gateway served, once their horizon passed.
+            <em>Offline</em>: held-out data at training time. <em>Realized</em>: outcomes of the predictions this gateway served, once their
+            horizon passed.
           </p>
         </div>
       </header>
@@ -36,7 +37,9 @@ export function ModelsPage() {
               <VersionPanel strategy={strategy.name} version={strategy.shadowVersion} role="shadow" />
             ) : (
               <div class="card empty-card">
-                <p class="muted">No shadow version. An admin can run one beside the active version with <code>setShadowModelVersion</code>.</p>
+                <p class="muted">
+                  No shadow version. An admin can run one beside the active version with <code>setShadowModelVersion</code>.
+                </p>
               </div>
             )}
           </div>
@@ -56,7 +59,9 @@ function VersionPanel({ strategy, version, role }: { strategy: string; version: 
         <h3>
           <span class={`tag ${role}`}>{role}</span> {version.version}
         </h3>
-        <span class="muted small">trained {fmt.dateTime(version.createdAt)} · {version.features.length} features</span>
+        <span class="muted small">
+          trained {fmt.dateTime(version.createdAt)} · {version.features.length} features
+        </span>
       </div>
       {realized.error && <ProblemBox error={realized.error} />}
       <CalibrationChart offline={offline} realized={live} />
@@ -99,7 +104,9 @@ function MetricsTable({ offline, realized }: { offline: MetricsFragment | null; 
         ))}
       </tbody>
       {realized && realized.sampleSize === 0 && (
-        <caption class="muted small">No served prediction has resolved yet: realized metrics appear once outcomes are recorded (after each horizon).</caption>
+        <caption class="muted small">
+          No served prediction has resolved yet: realized metrics appear once outcomes are recorded (after each horizon).
+        </caption>
       )}
     </table>
   );
@@ -122,16 +129,45 @@ function CalibrationChart({ offline, realized }: { offline: MetricsFragment | nu
       type: 'scatter',
       data: {
         datasets: [
-          { type: 'line', label: 'Perfect calibration', data: [{ x: lo, y: lo }, { x: hi, y: hi }], borderColor: '#adb5bd', borderDash: [5, 4], borderWidth: 1, pointRadius: 0 },
-          { label: 'Offline', data: offlineBins, backgroundColor: OFFLINE, borderColor: OFFLINE, pointRadius: offlineBins.map((b) => radius(b.count)) },
-          { label: 'Realized', data: realizedBins, backgroundColor: REALIZED, borderColor: REALIZED, pointRadius: realizedBins.map((b) => radius(b.count)) },
+          {
+            type: 'line',
+            label: 'Perfect calibration',
+            data: [
+              { x: lo, y: lo },
+              { x: hi, y: hi },
+            ],
+            borderColor: '#adb5bd',
+            borderDash: [5, 4],
+            borderWidth: 1,
+            pointRadius: 0,
+          },
+          {
+            label: 'Offline',
+            data: offlineBins,
+            backgroundColor: OFFLINE,
+            borderColor: OFFLINE,
+            pointRadius: offlineBins.map((b) => radius(b.count)),
+          },
+          {
+            label: 'Realized',
+            data: realizedBins,
+            backgroundColor: REALIZED,
+            borderColor: REALIZED,
+            pointRadius: realizedBins.map((b) => radius(b.count)),
+          },
         ],
       },
       options: {
         animation: false,
         maintainAspectRatio: false,
         scales: {
-          x: { type: 'linear', min: lo, max: hi, title: { display: true, text: 'predicted probability (bin mean)' }, ticks: { callback: (v) => fmt.percent(Number(v)) } },
+          x: {
+            type: 'linear',
+            min: lo,
+            max: hi,
+            title: { display: true, text: 'predicted probability (bin mean)' },
+            ticks: { callback: (v) => fmt.percent(Number(v)) },
+          },
           y: { min: lo, max: hi, title: { display: true, text: 'observed rate' }, ticks: { callback: (v) => fmt.percent(Number(v)) } },
         },
         plugins: {

@@ -6,8 +6,13 @@ import { ProblemBox } from '../components/problem.js';
 import { SignalBadge } from '../components/signal.js';
 import { direction, fmt } from '../format.js';
 import {
-  ConfidenceHistoryDocument, SignalsDocument, SymbolDetailDocument, SymbolExplanationDocument,
-  type ConfidenceHistoryQuery, type SymbolDetailQuery, type SymbolExplanationQuery,
+  ConfidenceHistoryDocument,
+  SignalsDocument,
+  SymbolDetailDocument,
+  SymbolExplanationDocument,
+  type ConfidenceHistoryQuery,
+  type SymbolDetailQuery,
+  type SymbolExplanationQuery,
 } from '../generated/graphql.js';
 import { href } from '../router.js';
 
@@ -40,7 +45,10 @@ export function SymbolPage({ symbol }: { symbol: string }) {
   const asOf = detail.data?.prediction.asOf;
   // Auto omits the arguments: the gateway then picks (an explicit null bucket is refused).
   const historyVariables = useMemo(
-    () => (choice.bucket && asOf ? { symbol, bucket: choice.bucket, from: new Date(Date.parse(asOf) - choice.windowMs).toISOString() } : { symbol }),
+    () =>
+      choice.bucket && asOf
+        ? { symbol, bucket: choice.bucket, from: new Date(Date.parse(asOf) - choice.windowMs).toISOString() }
+        : { symbol },
     [symbol, choice, asOf],
   );
   const [history] = useQuery({ query: ConfidenceHistoryDocument, variables: historyVariables, pause: !asOf });
@@ -64,7 +72,8 @@ export function SymbolPage({ symbol }: { symbol: string }) {
           <h1>{symbol}</h1>
           {prediction && (
             <p class="lede">
-              {prediction.strategy} · horizon {prediction.horizon} · model {prediction.model.version} · as of {fmt.dateTime(prediction.asOf)}
+              {prediction.strategy} · horizon {prediction.horizon} · model {prediction.model.version} · as of{' '}
+              {fmt.dateTime(prediction.asOf)}
               {prediction.stale && <span class="tag warn">stale</span>}
             </p>
           )}
@@ -115,7 +124,9 @@ function Headline({ prediction }: { prediction: Prediction }) {
     <div class="card stat">
       <div class="stat-row">
         <SignalBadge signal={prediction.signal} />
-        <span class="big" data-field="confidence">{fmt.percent(prediction.confidence)}</span>
+        <span class="big" data-field="confidence">
+          {fmt.percent(prediction.confidence)}
+        </span>
         <span class="muted">confidence</span>
       </div>
       <dl class="facts">
@@ -127,7 +138,8 @@ function Headline({ prediction }: { prediction: Prediction }) {
         </dd>
         <dt>Bar</dt>
         <dd>
-          O {fmt.price(prediction.quote.open)} · H {fmt.price(prediction.quote.high)} · L {fmt.price(prediction.quote.low)} · V {fmt.compact(prediction.quote.volume)}
+          O {fmt.price(prediction.quote.open)} · H {fmt.price(prediction.quote.high)} · L {fmt.price(prediction.quote.low)} · V{' '}
+          {fmt.compact(prediction.quote.volume)}
         </dd>
         <dt>Source</dt>
         <dd>{prediction.quote.source}</dd>
@@ -160,8 +172,8 @@ function IntervalCard({ prediction, level, onLevel }: { prediction: Prediction; 
         <div class="range-marker" style={{ left: `${at * 100}%` }} />
       </div>
       <p class="muted small">
-        {Math.round(prediction.interval.level * 100)}% split-conformal range for the close after {prediction.horizon}; last close {fmt.price(close)} (
-        {fmt.signedPercent(low / close - 1)} / {fmt.signedPercent(high / close - 1)}).
+        {Math.round(prediction.interval.level * 100)}% split-conformal range for the close after {prediction.horizon}; last close{' '}
+        {fmt.price(close)} ({fmt.signedPercent(low / close - 1)} / {fmt.signedPercent(high / close - 1)}).
       </p>
     </div>
   );
@@ -201,7 +213,15 @@ function HistoryChart({ points }: { points: ConfidenceHistoryQuery['confidenceHi
         datasets: [
           { label: 'Highest', data: xy((p) => p.max), borderWidth: 0, pointRadius: 0, fill: '+1', backgroundColor: 'rgba(59,91,219,0.12)' },
           { label: 'Lowest', data: xy((p) => p.min), borderWidth: 0, pointRadius: 0, fill: false },
-          { label: 'Mean confidence', data: xy((p) => p.confidence), borderColor: ACCENT, backgroundColor: ACCENT, borderWidth: 2, pointRadius: points.length > 60 ? 0 : 2.5, tension: 0.2 },
+          {
+            label: 'Mean confidence',
+            data: xy((p) => p.confidence),
+            borderColor: ACCENT,
+            backgroundColor: ACCENT,
+            borderWidth: 2,
+            pointRadius: points.length > 60 ? 0 : 2.5,
+            tension: 0.2,
+          },
         ],
       },
       options: {
@@ -210,7 +230,11 @@ function HistoryChart({ points }: { points: ConfidenceHistoryQuery['confidenceHi
         interaction: { mode: 'index', intersect: false },
         scales: {
           // A lone bucket gets a minute either side, so it is not drawn against an arbitrary span.
-          x: { type: 'linear', ...(points.length === 1 && { min: Date.parse(points[0]!.time) - 60_000, max: Date.parse(points[0]!.time) + 60_000 }), ticks: { maxTicksLimit: 6, callback: (v) => fmt.shortTime(Number(v)) } },
+          x: {
+            type: 'linear',
+            ...(points.length === 1 && { min: Date.parse(points[0]!.time) - 60_000, max: Date.parse(points[0]!.time) + 60_000 }),
+            ticks: { maxTicksLimit: 6, callback: (v) => fmt.shortTime(Number(v)) },
+          },
           y: { ticks: { callback: (v) => fmt.percent(Number(v)) }, title: { display: true, text: 'confidence' } },
         },
         plugins: {
@@ -230,14 +254,18 @@ function HistoryChart({ points }: { points: ConfidenceHistoryQuery['confidenceHi
     };
   }, [points]);
   if (points.length === 0) {
-    return <p class="empty">No recorded predictions in this window yet: the gateway records each prediction it serves, so this fills as bars arrive.</p>;
+    return (
+      <p class="empty">
+        No recorded predictions in this window yet: the gateway records each prediction it serves, so this fills as bars arrive.
+      </p>
+    );
   }
   return (
     <>
       <ChartCanvas config={config} label="confidence history" />
       <p class="muted small" data-testid="history-count">
-        {points.length} bucket{points.length === 1 ? '' : 's'}, {points.reduce((n, p) => n + p.count, 0)} recorded predictions, {fmt.shortTime(Date.parse(points[0]!.time))} to{' '}
-        {fmt.shortTime(Date.parse(points[points.length - 1]!.time))}
+        {points.length} bucket{points.length === 1 ? '' : 's'}, {points.reduce((n, p) => n + p.count, 0)} recorded predictions,{' '}
+        {fmt.shortTime(Date.parse(points[0]!.time))} to {fmt.shortTime(Date.parse(points[points.length - 1]!.time))}
       </p>
     </>
   );
@@ -285,7 +313,9 @@ function ExplanationCard({ explained }: { explained: Explained }) {
           {e.method} · baseline {fmt.percent(e.baseline)} → {fmt.percent(explained.probability)}
         </span>
       </div>
-      <p class="summary" data-testid="summary">{e.summary}</p>
+      <p class="summary" data-testid="summary">
+        {e.summary}
+      </p>
       <ChartCanvas config={config} label="explanation factors" height={Math.max(160, e.factors.length * 30 + 50)} />
     </div>
   );

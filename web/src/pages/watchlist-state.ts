@@ -69,5 +69,8 @@ function appendPoint(points: Array<{ time: string; confidence: number }>, row: W
 function mergePoints(a: ReadonlyArray<{ time: string; confidence: number }>, b: ReadonlyArray<{ time: string; confidence: number }>) {
   const byTime = new Map<number, { time: string; confidence: number }>();
   for (const { time, confidence } of [...a, ...b]) byTime.set(Date.parse(time), { time, confidence });
-  return [...byTime.entries()].sort(([x], [y]) => x - y).map(([, p]) => p).slice(-SPARK_POINTS);
+  return [...byTime.entries()]
+    .sort(([x], [y]) => x - y)
+    .map(([, p]) => p)
+    .slice(-SPARK_POINTS);
 }

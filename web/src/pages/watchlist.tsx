@@ -34,7 +34,9 @@ export function WatchlistPage({ link }: { link: LinkStatusStore }) {
       <header class="page-head">
         <div>
           <h1>Watchlist</h1>
-          <p class="lede">Current signal of each symbol under the active <code>direction-1d</code> model; rows update as new bars arrive.</p>
+          <p class="lede">
+            Current signal of each symbol under the active <code>direction-1d</code> model; rows update as new bars arrive.
+          </p>
         </div>
         {symbols && <AddSymbol symbols={symbols} onAdd={(s) => save([...symbols, s])} />}
       </header>
@@ -42,17 +44,41 @@ export function WatchlistPage({ link }: { link: LinkStatusStore }) {
       {symbols === null && !known.error && <p class="loading">Loading symbols…</p>}
       {symbols && symbols.length === 0 && (
         <p class="empty">
-          The watchlist is empty. Add a symbol above{saved ? <>, or <button class="link" onClick={reset}>restore the default list</button></> : null}.
+          The watchlist is empty. Add a symbol above
+          {saved ? (
+            <>
+              , or{' '}
+              <button class="link" onClick={reset}>
+                restore the default list
+              </button>
+            </>
+          ) : null}
+          .
         </p>
       )}
       {symbols && symbols.length > 0 && (
-        <WatchTable symbols={symbols} link={link} onRemove={(s) => save(symbols.filter((x) => x !== s))} onReset={saved ? reset : undefined} />
+        <WatchTable
+          symbols={symbols}
+          link={link}
+          onRemove={(s) => save(symbols.filter((x) => x !== s))}
+          onReset={saved ? reset : undefined}
+        />
       )}
     </section>
   );
 }
 
-function WatchTable({ symbols, link, onRemove, onReset }: { symbols: string[]; link: LinkStatusStore; onRemove: (s: string) => void; onReset: (() => void) | undefined }) {
+function WatchTable({
+  symbols,
+  link,
+  onRemove,
+  onReset,
+}: {
+  symbols: string[];
+  link: LinkStatusStore;
+  onRemove: (s: string) => void;
+  onReset: (() => void) | undefined;
+}) {
   const [result] = useQuery({ query: WatchlistDocument, variables: { symbols }, requestPolicy: 'network-only' });
   const [entries, dispatch] = useReducer(watchReducer, []);
   const [since, setSince] = useState<string | undefined>();
@@ -69,13 +95,21 @@ function WatchTable({ symbols, link, onRemove, onReset }: { symbols: string[]; l
     setSince(resumePoint(watchReducer(entriesRef.current, action)));
   }, [result.data, result.stale]);
   // Sparklines start from the recorded history once the rows are there (analyst role and above).
-  const [recorded] = useQuery({ query: WatchlistHistoryDocument, variables: { symbols }, requestPolicy: 'network-only', pause: entries.length === 0 });
+  const [recorded] = useQuery({
+    query: WatchlistHistoryDocument,
+    variables: { symbols },
+    requestPolicy: 'network-only',
+    pause: entries.length === 0,
+  });
   useEffect(() => {
     if (recorded.data && !recorded.stale) dispatch({ type: 'history', data: recorded.data });
   }, [recorded.data, recorded.stale, entries.length > 0]);
   const historyProblem = recorded.error?.graphQLErrors[0] ? describeGraphQLError(recorded.error.graphQLErrors[0]) : undefined;
 
-  const servedKey = entries.filter((e) => e.row).map((e) => e.symbol).join(',');
+  const servedKey = entries
+    .filter((e) => e.row)
+    .map((e) => e.symbol)
+    .join(',');
   const served = useMemo(() => (servedKey ? servedKey.split(',') : []), [servedKey]);
 
   // When the socket drops, re-subscribe from the last asOf seen, so the resumed stream starts exactly there.
@@ -93,7 +127,10 @@ function WatchTable({ symbols, link, onRemove, onReset }: { symbols: string[]; l
     },
   );
 
-  const wholeProblem = result.error && (!result.data || result.error.graphQLErrors.some((e) => !e.path || e.path.length < 2)) ? describeError(result.error) : undefined;
+  const wholeProblem =
+    result.error && (!result.data || result.error.graphQLErrors.some((e) => !e.path || e.path.length < 2))
+      ? describeError(result.error)
+      : undefined;
   const sources = [...new Set(entries.map((e) => e.row?.quote.source).filter(Boolean))];
 
   return (
@@ -110,7 +147,9 @@ function WatchTable({ symbols, link, onRemove, onReset }: { symbols: string[]; l
                 <th>Signal</th>
                 <th class="num">Confidence</th>
                 <th class="num">Change</th>
-                <th class="num" title="calibrated probability that the strategy's event happens">P(event)</th>
+                <th class="num" title="calibrated probability that the strategy's event happens">
+                  P(event)
+                </th>
                 <th class="num">Close</th>
                 <th class="num">Bar move</th>
                 <th>Recent confidence</th>
@@ -132,7 +171,9 @@ function WatchTable({ symbols, link, onRemove, onReset }: { symbols: string[]; l
             {sources.length > 0 && <span>market data: {sources.join(', ')}</span>}
             {historyProblem && (
               <span data-code={historyProblem.code}>
-                {historyProblem.code === 'FORBIDDEN' ? 'Recorded confidence needs the analyst role: sparklines show live updates only.' : historyProblem.message}
+                {historyProblem.code === 'FORBIDDEN'
+                  ? 'Recorded confidence needs the analyst role: sparklines show live updates only.'
+                  : historyProblem.message}
               </span>
             )}
             {onReset && (
@@ -158,14 +199,20 @@ function WatchRow({ entry, onRemove }: { entry: WatchEntry; onRemove: (s: string
     <tr data-symbol={symbol} data-asof={row?.asOf ?? ''} class={entry.updatedAt ? 'updated' : ''}>
       <th scope="row">
         <a href={href.symbol(symbol)}>{symbol}</a>
-        {row?.stale && <span class="tag warn" title="served from the last good bars while market data fails">stale</span>}
+        {row?.stale && (
+          <span class="tag warn" title="served from the last good bars while market data fails">
+            stale
+          </span>
+        )}
       </th>
       {row ? (
         <>
           <td>
             <SignalBadge signal={row.signal} />
           </td>
-          <td class="num strong" data-field="confidence">{fmt.percent(row.confidence)}</td>
+          <td class="num strong" data-field="confidence">
+            {fmt.percent(row.confidence)}
+          </td>
           <td class={`num dir${direction(change)}`}>{fmt.points(change)}</td>
           <td class="num">{fmt.percent(row.probability)}</td>
           <td class="num">{fmt.price(row.quote.close)}</td>
@@ -219,7 +266,13 @@ function AddSymbol({ symbols, onAdd }: { symbols: string[]; onAdd: (symbol: stri
 
   return (
     <form class="add-symbol" onSubmit={submit}>
-      <input value={value} onInput={(e) => setValue(e.currentTarget.value)} placeholder="Add symbol, e.g. NVDA" aria-label="Symbol to add" maxLength={12} />
+      <input
+        value={value}
+        onInput={(e) => setValue(e.currentTarget.value)}
+        placeholder="Add symbol, e.g. NVDA"
+        aria-label="Symbol to add"
+        maxLength={12}
+      />
       <button type="submit" disabled={busy}>
         Add
       </button>
