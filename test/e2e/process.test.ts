@@ -143,6 +143,48 @@ describe(`the gateway process (${stackName})`, () => {
     }
   });
 
+  test('SIGTERM to the `npm start` process alone stops the gateway: exit 0, every accepted history row stored', async () => {
+    const database = await createTestDatabase();
+    let gateway: ReturnType<typeof spawnGateway> | undefined;
+    try {
+      // What a process manager does: signal the process it started (npm), nothing else. Before the start
+      // script exec'd node, npm and its shell exited and the gateway kept serving with parent 1.
+      gateway = spawnGateway(
+        { ...database.env, ...testRedisEnv(), SYNTHETIC_TICK_MS: '150', SIGNALS_WATCHLIST: 'AAPL', HISTORY_FLUSH_INTERVAL_MS: '60000' },
+        { viaNpm: true },
+      );
+      const { port } = await gateway.ready;
+      const deadline = Date.now() + 20_000;
+      while (!gateway.logs.some((l) => l.msg === 'signals monitor: this instance runs the monitor') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      await new Promise((resolve) => setTimeout(resolve, 500)); // a few ticks' rows, still buffered
+      gateway.kill('SIGTERM');
+      const { code } = await gateway.exited;
+      assert.equal(code, 0, `npm's exit code; logs: ${JSON.stringify(gateway.logs.slice(-5))}`);
+      const account = gateway.logs.find((l) => l.msg === 'history writer closed');
+      assert.ok(account, 'the gateway shut down (its history writer closed)');
+      assert.equal(account.writtenRows, account.acceptedRows, 'every accepted row written by the final flush');
+      // Nothing listens on its port any more: the gateway is gone, not orphaned.
+      const refused = await new Promise<boolean>((resolve) => {
+        const socket = net.connect(port, '127.0.0.1');
+        socket.once('connect', () => (socket.destroy(), resolve(false)));
+        socket.once('error', () => resolve(true));
+      });
+      assert.ok(refused, `port ${port} still accepts connections after npm exited`);
+
+      const after = await openDatabase(database.settings, logger);
+      const stored = await after.db
+        .selectFrom('prediction_history')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .executeTakeFirstOrThrow();
+      await after.close();
+      assert.equal(Number(stored.n), account.acceptedRows);
+    } finally {
+      if (gateway && gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.kill('SIGKILL');
+      await database.drop();
+    }
+  });
+
   test('bad environment variables exit 1 and name every bad variable', async () => {
     const gateway = spawnGateway({ PORT: 'abc', DATABASE_URL: 'not-a-url', REDIS_URL: 'http://localhost' });
     const { code } = await gateway.exited;

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { withDeadline } from '../../src/shared/deadline.js';
 import { fileURLToPath } from 'node:url';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -11,9 +12,10 @@ export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
  */
 export function gatewayNodeArgs(): string[] {
   const { scripts } = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { scripts: { start: string } };
-  const [command, ...args] = scripts.start.trim().split(/\s+/);
-  if (command !== 'node' || args.at(-1) !== 'src/main.ts')
-    throw new Error(`package.json's start script is not "node … src/main.ts": ${scripts.start}`);
+  // `exec` lets npm's SIGTERM reach node itself rather than the shell npm starts the script in.
+  const [exec, command, ...args] = scripts.start.trim().split(/\s+/);
+  if (exec !== 'exec' || command !== 'node' || args.at(-1) !== 'src/main.ts')
+    throw new Error(`package.json's start script is not "exec node … src/main.ts": ${scripts.start}`);
   return args;
 }
 
@@ -30,10 +32,12 @@ export interface GatewayProcess {
 
 /**
  * Runs `src/main.ts` as `npm start` does (same node arguments), with JSON logs, so tests see the real
- * process: its exit code, its signals, its output.
+ * process: its exit code, its signals, its output. With `viaNpm`, runs `npm start` itself (its
+ * prestart step included), so `child` is npm's process, the one a process manager would signal.
  */
-export function spawnGateway(env: Record<string, string>, options: { timeoutMs?: number } = {}): GatewayProcess {
-  const child = spawn(process.execPath, gatewayNodeArgs(), {
+export function spawnGateway(env: Record<string, string>, options: { timeoutMs?: number; viaNpm?: boolean } = {}): GatewayProcess {
+  const [command, args] = options.viaNpm ? ['npm', ['start']] : [process.execPath, gatewayNodeArgs()];
+  const child = spawn(command, args, {
     cwd: projectRoot,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', LOG_FORMAT: 'json', PORT: '0', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -42,9 +46,16 @@ export function spawnGateway(env: Record<string, string>, options: { timeoutMs?:
   let stderr = '';
   let buffered = '';
   const started = Date.now();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('close', (code, signal) => resolve({ code, signal })),
   );
+  // Via npm: npm's own exit, then its output read to the end unless a gateway it orphaned holds the
+  // pipes open (bounded), which the caller then sees as a port still listening.
+  const exited = options.viaNpm
+    ? new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.once('exit', (code, signal) => void withDeadline(closed, 2_000).then(() => resolve({ code, signal }))),
+      )
+    : closed;
   const ready = new Promise<{ port: number; url: string; startupMs: number }>((resolve, reject) => {
     // Generous: this waits for a process, not a figure (start-up time is measured in bench/startup).
     // On timeout the child is killed, or its open pipes would keep the test file from ever exiting.
