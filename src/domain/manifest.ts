@@ -127,11 +127,9 @@ export const manifestSchema = z.object({
     /** For an [N, k] output (e.g. scikit-learn's class probabilities), the column of P(event); default the last. */
     probabilityIndex: z.number().int().nonnegative().optional(),
   }),
-  signal: z
-    .object({ buyAbove: probability, sellBelow: probability })
-    .refine((s) => s.sellBelow <= 0.5 && s.buyAbove >= 0.5, {
-      message: 'need sellBelow ≤ 0.5 ≤ buyAbove, so a signal is never less likely right than wrong',
-    }),
+  signal: z.object({ buyAbove: probability, sellBelow: probability }).refine((s) => s.sellBelow <= 0.5 && s.buyAbove >= 0.5, {
+    message: 'need sellBelow ≤ 0.5 ≤ buyAbove, so a signal is never less likely right than wrong',
+  }),
   calibration: z.object({
     method: z.literal('platt'),
     a: z.number().min(-MANIFEST_BOUNDS.maxCalibrationA).max(MANIFEST_BOUNDS.maxCalibrationA),

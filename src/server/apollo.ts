@@ -88,12 +88,10 @@ function tracingPlugin(): ApolloServerPlugin<Context> {
         async didResolveOperation({ operation, operationName }) {
           // The active span here is the request's (server.ts makes it active; phase spans are not).
           // Apollo has already set operationName from the resolved operation.
-          trace
-            .getActiveSpan()
-            ?.setAttributes({
-              ...(operation && { 'graphql.operation.type': operation.operation }),
-              ...(operationName && { 'graphql.operation.name': operationName }),
-            });
+          trace.getActiveSpan()?.setAttributes({
+            ...(operation && { 'graphql.operation.type': operation.operation }),
+            ...(operationName && { 'graphql.operation.name': operationName }),
+          });
         },
         async validationDidStart() {
           const end = phase('graphql.validate');

@@ -89,14 +89,12 @@ export class ApiKeysService {
         prefix: key.slice(0, API_KEY_PREFIX.length + 6),
         createdBy: input.actor,
       });
-      await this.audit
-        .within(trx)
-        .record({
-          actor: input.actor,
-          action: 'api_key.created',
-          subject: inserted.id,
-          detail: { name, role: input.role, prefix: inserted.prefix },
-        });
+      await this.audit.within(trx).record({
+        actor: input.actor,
+        action: 'api_key.created',
+        subject: inserted.id,
+        detail: { name, role: input.role, prefix: inserted.prefix },
+      });
       return inserted;
     });
     return { key, record };
