@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseCli, runCli } from './args.js';
 import { alignedRows, liveBar } from './terminal.js';
 import { configFromEnvironment } from '../config/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.js';
@@ -27,11 +28,10 @@ Re-importing a file updates its bars in place (no duplicates).
 
 const EXIT_CODES = { complete: 0, partial: 2, failed: 1 } as const;
 
-async function main(args: readonly string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+async function main(): Promise<number> {
+  const parsed = parseCli({ name: 'import', usage: USAGE, allowPositionals: true });
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const args = parsed.positionals;
   if (args.length === 0) {
     process.stderr.write(USAGE);
     return 1;
@@ -137,4 +137,4 @@ function formatSummary(report: ImportReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+await runCli('import', main);

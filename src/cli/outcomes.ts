@@ -1,3 +1,4 @@
+import { parseCli, runCli } from './args.js';
 import { alignedRows, liveBar } from './terminal.js';
 import { configFromEnvironment } from '../config/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.js';
@@ -23,12 +24,11 @@ using the bars stored in the configured database (DATABASE_URL, or the embedded 
 With symbols, only those. A running gateway does the same every OUTCOMES_INTERVAL_MS.
 `;
 
-async function main(args: readonly string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const bad = args.filter((a) => a.startsWith('-') || !SYMBOL_PATTERN.test(a));
+async function main(): Promise<number> {
+  const parsed = parseCli({ name: 'outcomes', usage: USAGE, allowPositionals: true });
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const args = parsed.positionals;
+  const bad = args.filter((a) => !SYMBOL_PATTERN.test(a));
   if (bad.length) {
     process.stderr.write(`not a symbol: ${bad.join(' ')}\n${USAGE}`);
     return 1;
@@ -104,4 +104,4 @@ function formatSummary(r: ResolveReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+await runCli('outcomes', main);
