@@ -10,7 +10,8 @@ import { findCsvFiles, importFiles, type FileReport, type ImportProgress, type I
  * `npm run import -- <files|dirs…>`: stores daily bars from CSV files in the configured database
  * (PGlite in DATA_DIR, or DATABASE_URL), migrating it first. Progress goes to stderr, the summary to
  * stdout. Exit code: 0 everything imported, 2 some rows or files rejected but good rows stored,
- * 1 nothing imported, bad usage or configuration, or a database error.
+ * 1 nothing imported, no files given, bad configuration or a database error (an unknown flag also
+ * exits 2, with the usage on stderr and nothing imported).
  */
 
 const USAGE = `usage: npm run import -- <file.csv | directory>...

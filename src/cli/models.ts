@@ -19,7 +19,7 @@ import {
  * `npm run models -- <command>`: the model lifecycle for operators, against the configured models
  * directory, database and (if REDIS_URL is set) running instances. Changes go through the same code as
  * the `activateModelVersion` mutation: verified from disk first, recorded with an audit row, announced.
- * Exit code: 0 done, 1 refused or failed (a reason is printed), or bad usage.
+ * Exit code: 0 done, 1 refused or failed (a reason is printed) or a bad command, 2 an unknown flag.
  */
 
 const USAGE = `usage: npm run models -- <command>

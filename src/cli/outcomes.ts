@@ -11,8 +11,8 @@ import { OutcomesRepository, OutcomesService, type ResolveProgress, type Resolve
 /**
  * `npm run outcomes [-- SYMBOL…]`: fills in realized outcomes of recorded predictions whose horizon has
  * passed, from the bars stored in the configured database (migrating it first). Progress goes to stderr,
- * the summary to stdout. Exit code 0 on success (also when nothing was due), 1 on bad usage,
- * configuration or a database error.
+ * the summary to stdout. Exit code 0 on success (also when nothing was due), 1 on a bad symbol,
+ * configuration or a database error, 2 on an unknown flag.
  *
  * Bars come from the bars store only: the synthetic market exists inside a running gateway (its bars
  * are stamped from the moment it started), which resolves its own outcomes every OUTCOMES_INTERVAL_MS.
