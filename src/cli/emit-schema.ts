@@ -1,13 +1,30 @@
 import 'reflect-metadata';
 import path from 'node:path';
 import { emitSchemaDefinitionFile } from 'type-graphql';
+import { parseCli, runCli } from './args.js';
 import { buildGatewaySchema } from '../schema/build-schema.js';
 
 /**
  * Writes the committed `schema.graphql` from the code. CI runs this and fails if the file changed:
  * the SDL clients and codegen read must always be the one the server serves.
  */
-const target = path.resolve(process.argv[2] ?? 'schema.graphql');
-const schema = await buildGatewaySchema();
-await emitSchemaDefinitionFile(target, schema);
-process.stdout.write(`wrote ${path.relative(process.cwd(), target)}\n`);
+const USAGE = `usage: npm run schema [-- <file>]
+
+Writes the GraphQL schema the gateway serves, as SDL, to <file> (default: schema.graphql).
+`;
+
+async function main(): Promise<number> {
+  const parsed = parseCli({ name: 'schema', usage: USAGE, allowPositionals: true });
+  if ('exitCode' in parsed) return parsed.exitCode;
+  if (parsed.positionals.length > 1) {
+    process.stderr.write(`schema: one file at most\n\n${USAGE}`);
+    return 2;
+  }
+  const target = path.resolve(parsed.positionals[0] ?? 'schema.graphql');
+  const schema = await buildGatewaySchema();
+  await emitSchemaDefinitionFile(target, schema);
+  process.stdout.write(`wrote ${path.relative(process.cwd(), target)}\n`);
+  return 0;
+}
+
+await runCli('schema', main);

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseCli, runCli } from './args.js';
 import { alignedRows, liveBar } from './terminal.js';
 import { configFromEnvironment } from '../config/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.js';
@@ -9,7 +10,8 @@ import { findCsvFiles, importFiles, type FileReport, type ImportProgress, type I
  * `npm run import -- <files|dirs…>`: stores daily bars from CSV files in the configured database
  * (PGlite in DATA_DIR, or DATABASE_URL), migrating it first. Progress goes to stderr, the summary to
  * stdout. Exit code: 0 everything imported, 2 some rows or files rejected but good rows stored,
- * 1 nothing imported, bad usage or configuration, or a database error.
+ * 1 nothing imported, no files given, bad configuration or a database error (an unknown flag also
+ * exits 2, with the usage on stderr and nothing imported).
  */
 
 const USAGE = `usage: npm run import -- <file.csv | directory>...
@@ -27,11 +29,10 @@ Re-importing a file updates its bars in place (no duplicates).
 
 const EXIT_CODES = { complete: 0, partial: 2, failed: 1 } as const;
 
-async function main(args: readonly string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+async function main(): Promise<number> {
+  const parsed = parseCli({ name: 'import', usage: USAGE, allowPositionals: true });
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const args = parsed.positionals;
   if (args.length === 0) {
     process.stderr.write(USAGE);
     return 1;
@@ -137,4 +138,4 @@ function formatSummary(report: ImportReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+await runCli('import', main);

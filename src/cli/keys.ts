@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { parseArgs } from 'node:util';
+import { parseCli, runCli } from './args.js';
 import { configFromEnvironment } from '../config/index.js';
 import { migrateToLatest, openDatabase } from '../infra/db/index.js';
 import { createLogger } from '../infra/logger/logger.js';
@@ -22,10 +22,14 @@ const USAGE = `usage:
  * (without it they find out within WS_CREDENTIAL_RECHECK_MS).
  */
 async function main(): Promise<number> {
-  const { positionals, values } = parseArgs({
+  const parsed = parseCli({
+    name: 'keys',
+    usage: USAGE,
     allowPositionals: true,
     options: { name: { type: 'string' }, role: { type: 'string' } },
   });
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const { positionals, values } = parsed;
   const [command, ...rest] = positionals;
   if (command !== 'create' && command !== 'list' && command !== 'revoke') {
     process.stderr.write(`${USAGE}\n`);
@@ -81,4 +85,4 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+await runCli('keys', main);

@@ -1,3 +1,4 @@
+import { parseCli, runCli } from './args.js';
 import { configFromEnvironment } from '../config/index.js';
 import { migrateToLatest, openDatabase, pendingMigrations } from '../infra/db/index.js';
 import { createLogger } from '../infra/logger/logger.js';
@@ -6,7 +7,15 @@ import { createLogger } from '../infra/logger/logger.js';
  * `npm run migrate`: applies pending migrations to the configured database (the same ones the gateway
  * applies at start-up, under the same advisory lock) and prints what it did.
  */
+const USAGE = `usage: npm run migrate
+
+Applies pending migrations to the configured database (DATABASE_URL, or the embedded one in DATA_DIR)
+and prints what it did. Takes no arguments.
+`;
+
 async function main(): Promise<number> {
+  const parsed = parseCli({ name: 'migrate', usage: USAGE });
+  if ('exitCode' in parsed) return parsed.exitCode;
   const config = configFromEnvironment();
   if (!config) return 1;
   const logger = createLogger({ ...config.log, level: 'warn' });
@@ -29,4 +38,4 @@ async function main(): Promise<number> {
   }
 }
 
-process.exitCode = await main();
+await runCli('migrate', main);

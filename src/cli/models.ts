@@ -1,5 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
+import { parseCli, runCli } from './args.js';
 import { configFromEnvironment, redactUrl, type Config } from '../config/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.js';
 import { createOnnxEngine } from '../infra/inference/onnx.js';
@@ -18,7 +19,7 @@ import {
  * `npm run models -- <command>`: the model lifecycle for operators, against the configured models
  * directory, database and (if REDIS_URL is set) running instances. Changes go through the same code as
  * the `activateModelVersion` mutation: verified from disk first, recorded with an audit row, announced.
- * Exit code: 0 done, 1 refused or failed (a reason is printed), or bad usage.
+ * Exit code: 0 done, 1 refused or failed (a reason is printed) or a bad command, 2 an unknown flag.
  */
 
 const USAGE = `usage: npm run models -- <command>
@@ -36,11 +37,13 @@ const USAGE = `usage: npm run models -- <command>
 The audit log records the actor as cli:<user name>.
 `;
 
-async function main(args: readonly string[]): Promise<number> {
-  const [command, ...rest] = args;
-  if (!command || command === '--help' || command === '-h') {
-    (command ? process.stdout : process.stderr).write(USAGE);
-    return command ? 0 : 1;
+async function main(): Promise<number> {
+  const parsed = parseCli({ name: 'models', usage: USAGE, allowPositionals: true });
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const [command, ...rest] = parsed.positionals;
+  if (!command) {
+    process.stderr.write(USAGE);
+    return 1;
   }
   const arity: Record<string, [number, number]> = { list: [0, 0], verify: [0, 2], activate: [2, 2], rollback: [1, 1], shadow: [2, 2] };
   const expected = arity[command];
@@ -190,7 +193,4 @@ async function openSession(config: Config, logger: Logger): Promise<Session> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2)).catch((error: unknown) => {
-  process.stderr.write(`models: ${(error as Error).message}\n`);
-  return 1;
-});
+await runCli('models', main);

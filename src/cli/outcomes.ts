@@ -1,3 +1,4 @@
+import { parseCli, runCli } from './args.js';
 import { alignedRows, liveBar } from './terminal.js';
 import { configFromEnvironment } from '../config/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.js';
@@ -10,8 +11,8 @@ import { OutcomesRepository, OutcomesService, type ResolveProgress, type Resolve
 /**
  * `npm run outcomes [-- SYMBOL…]`: fills in realized outcomes of recorded predictions whose horizon has
  * passed, from the bars stored in the configured database (migrating it first). Progress goes to stderr,
- * the summary to stdout. Exit code 0 on success (also when nothing was due), 1 on bad usage,
- * configuration or a database error.
+ * the summary to stdout. Exit code 0 on success (also when nothing was due), 1 on a bad symbol,
+ * configuration or a database error, 2 on an unknown flag.
  *
  * Bars come from the bars store only: the synthetic market exists inside a running gateway (its bars
  * are stamped from the moment it started), which resolves its own outcomes every OUTCOMES_INTERVAL_MS.
@@ -23,12 +24,11 @@ using the bars stored in the configured database (DATABASE_URL, or the embedded 
 With symbols, only those. A running gateway does the same every OUTCOMES_INTERVAL_MS.
 `;
 
-async function main(args: readonly string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const bad = args.filter((a) => a.startsWith('-') || !SYMBOL_PATTERN.test(a));
+async function main(): Promise<number> {
+  const parsed = parseCli({ name: 'outcomes', usage: USAGE, allowPositionals: true });
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const args = parsed.positionals;
+  const bad = args.filter((a) => !SYMBOL_PATTERN.test(a));
   if (bad.length) {
     process.stderr.write(`not a symbol: ${bad.join(' ')}\n${USAGE}`);
     return 1;
@@ -104,4 +104,4 @@ function formatSummary(r: ResolveReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+await runCli('outcomes', main);

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
+import { parseCli, runCli } from './args.js';
 import { configFromEnvironment } from '../config/index.js';
 import { migrateToLatest, openDatabase } from '../infra/db/index.js';
 import { createLogger } from '../infra/logger/logger.js';
@@ -25,29 +25,20 @@ const USAGE = `usage: npm run train -- --strategy <${STRATEGIES.map((s) => s.nam
  * `npm run train`: walk-forward training of a strategy's model from CSV files or the bars store, written
  * as ONNX + manifest (offline metrics beside the base rate, calibration, intervals, provenance).
  */
-async function main(argv: string[]): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        strategy: { type: 'string' },
-        data: { type: 'string', multiple: true },
-        out: { type: 'string' },
-        version: { type: 'string' },
-        help: { type: 'boolean' },
-      },
-      allowPositionals: true,
-    });
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
-    return 1;
-  }
-  const { values, positionals } = args;
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+async function main(): Promise<number> {
+  const parsed = parseCli({
+    name: 'train',
+    usage: USAGE,
+    options: {
+      strategy: { type: 'string' },
+      data: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      version: { type: 'string' },
+    },
+    allowPositionals: true,
+  });
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const { values, positionals } = parsed;
   const strategy = values.strategy ? findStrategy(values.strategy) : undefined;
   const dataArgs = [...(values.data ?? []), ...positionals];
   if (!strategy || dataArgs.length === 0) {
@@ -176,4 +167,4 @@ async function loadFromDatabase(): Promise<TrainingData | undefined> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+await runCli('train', main);

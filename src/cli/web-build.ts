@@ -11,6 +11,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as Vite from 'vite';
+import { parseCli } from './args.js';
 import { logSettingsFromEnvironment } from '../config/index.js';
 import { createLogger } from '../infra/logger/logger.js';
 
@@ -39,8 +40,19 @@ function isStale(): boolean {
   return sources.some((source) => newestMtime(source) > built);
 }
 
+const USAGE = `usage: npm run web:build [-- --if-stale]
+
+Builds the reference web app (web/) into web/dist with Vite.
+  --if-stale  build only when web/dist is missing or older than its sources (what \`npm start\` does first)
+`;
+
 async function main(): Promise<void> {
-  if (process.argv.includes('--if-stale') && !isStale()) return;
+  const parsed = parseCli({ name: 'web:build', usage: USAGE, options: { 'if-stale': { type: 'boolean' } } });
+  if ('exitCode' in parsed) {
+    process.exitCode = parsed.exitCode;
+    return;
+  }
+  if (parsed.values['if-stale'] && !isStale()) return;
   let vite: typeof Vite;
   try {
     vite = await import('vite');
