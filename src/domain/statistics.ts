@@ -1,3 +1,4 @@
+import { mulberry32 } from '../shared/random.js';
 /**
  * Uncertainty of model metrics: a calendar-block bootstrap. Pure (no I/O, no clock, no Math.random): the
  * same rows, reference rate and options always give the same estimates, bit for bit.
@@ -85,17 +86,8 @@ export function monthBlock(time: number | Date): number {
   return d.getUTCFullYear() * 12 + d.getUTCMonth();
 }
 
-/** Mulberry32: a tiny, well-mixed 32-bit PRNG; enough for drawing block indexes, and reproducible everywhere. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** The PRNG drawing block indexes: seeded, so the same rows always give the same intervals. */
+export const seededRandom = mulberry32;
 
 /** Linear-interpolation percentile (R's type 7) of ascending `sorted`; q in [0, 1]. */
 export function percentile(sorted: ArrayLike<number>, q: number): number {

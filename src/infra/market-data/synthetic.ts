@@ -1,3 +1,4 @@
+import { mulberry32 } from '../../shared/random.js';
 import type { Bar, FetchBarsOptions, MarketDataProvider } from './market-data.js';
 
 /**
@@ -161,18 +162,6 @@ function studentT(random: () => number, df: number): number {
 function gaussian(random: () => number): number {
   const u = 1 - random();
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
-}
-
-/** A small, fast, seedable PRNG (public domain); good enough for simulation, not for cryptography. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function hashString(text: string): number {

@@ -1,4 +1,4 @@
-import { mulberry32 } from '../../infra/market-data/synthetic.js';
+import { mulberry32 } from '../../shared/random.js';
 
 /**
  * Interventional Shapley values of a black-box model against one baseline input.

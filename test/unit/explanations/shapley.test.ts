@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { mulberry32 } from '../../../src/infra/market-data/synthetic.js';
+import { mulberry32 } from '../../../src/shared/random.js';
 import { logit, sigmoid } from '../../../src/domain/calibration.js';
 import {
   EXACT_MAX_COALITIONS,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { mulberry32 } from '../../../src/infra/market-data/synthetic.js';
+import { mulberry32 } from '../../../src/shared/random.js';
 import { applyPlatt, fitPlatt } from '../../../src/training/calibration.js';
 import { INTERVAL_LEVELS, coverage, fitConformal, score } from '../../../src/training/conformal.js';
 import { binaryMetrics, calibrationBins, expectedCalibrationError } from '../../../src/training/evaluate.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { mulberry32 } from '../../../src/infra/market-data/synthetic.js';
+import { mulberry32 } from '../../../src/shared/random.js';
 import { fitLogistic, predictLogistic, sigmoid, type LogisticModel } from '../../../src/training/logistic.js';
 
 const gaussian = (rng: () => number) => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());

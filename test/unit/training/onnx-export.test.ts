@@ -3,7 +3,7 @@ import { after, describe, test } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { exportMlpToOnnx, mlpForward, type MlpSpec } from '../../../src/training/onnx-export.js';
 import { readOnnxMetadata } from '../../../src/infra/inference/onnx-inspect.js';
-import { mulberry32 } from '../../../src/infra/market-data/synthetic.js';
+import { mulberry32 } from '../../../src/shared/random.js';
 
 const uniform = (rng: () => number, lo: number, hi: number) => lo + (hi - lo) * rng();
 const gaussian = (rng: () => number) => Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
