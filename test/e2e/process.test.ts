@@ -7,9 +7,23 @@ import { createLogger } from '../../src/infra/logger/logger.js';
 import { HealthDocument } from '../generated/graphql.js';
 import { execute } from '../helpers/graphql.js';
 import { spawnGateway } from '../helpers/process.js';
-import { createTestDatabase, stackName, testRedisEnv } from '../helpers/services.js';
+import { createTestDatabase, stackName, testRedisEnv, type TestDatabase } from '../helpers/services.js';
 
 const logger = createLogger({ level: 'silent', format: 'json' });
+
+/** Rows in prediction_history, read directly once the gateway has exited. */
+async function storedHistoryRows(database: TestDatabase): Promise<number> {
+  const direct = await openDatabase(database.settings, logger);
+  try {
+    const stored = await direct.db
+      .selectFrom('prediction_history')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
+    return Number(stored.n);
+  } finally {
+    await direct.close();
+  }
+}
 
 describe(`the gateway process (${stackName})`, () => {
   // How fast it starts is a benchmark figure (bench/startup), not something a test on a busy machine can assert.
@@ -130,13 +144,7 @@ describe(`the gateway process (${stackName})`, () => {
       assert.ok((account.acceptedRows as number) >= 4, `rows were recorded (${String(account.acceptedRows)})`);
       assert.equal(account.writtenRows, account.acceptedRows, 'every accepted row written by the final flush');
 
-      const after = await openDatabase(database.settings, logger);
-      const stored = await after.db
-        .selectFrom('prediction_history')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .executeTakeFirstOrThrow();
-      await after.close();
-      assert.equal(Number(stored.n), account.acceptedRows);
+      assert.equal(await storedHistoryRows(database), account.acceptedRows);
     } finally {
       if (gateway && gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.kill('SIGKILL');
       await database.drop();
@@ -172,13 +180,7 @@ describe(`the gateway process (${stackName})`, () => {
       });
       assert.ok(refused, `port ${port} still accepts connections after npm exited`);
 
-      const after = await openDatabase(database.settings, logger);
-      const stored = await after.db
-        .selectFrom('prediction_history')
-        .select((eb) => eb.fn.countAll<string>().as('n'))
-        .executeTakeFirstOrThrow();
-      await after.close();
-      assert.equal(Number(stored.n), account.acceptedRows);
+      assert.equal(await storedHistoryRows(database), account.acceptedRows);
     } finally {
       if (gateway && gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.kill('SIGKILL');
       await database.drop();

@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig } from '../../../src/config/index.js';
+import { loadConfig } from '../../../src/config/index.js';
+import { configProblems } from '../../helpers/config.js';
 
-function problemsOf(env: Record<string, string>): Record<string, string> {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, 'expected a ConfigError');
-    return Object.fromEntries(error.problems.map((p) => [p.variable, p.problem]));
-  }
-  assert.fail('expected loadConfig to throw');
-}
+const problemsOf = configProblems;
 
 describe('market provider configuration', () => {
   test('the default stays the bars store (stored bars or the synthetic market)', () => {

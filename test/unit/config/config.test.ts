@@ -2,18 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { CONFIG_DOCS, ConfigError, loadConfig, redactUrl } from '../../../src/config/index.js';
+import { CONFIG_DOCS, loadConfig, redactUrl } from '../../../src/config/index.js';
 import { projectRoot } from '../../helpers/process.js';
+import { configProblems } from '../../helpers/config.js';
 
-function problemsOf(env: Record<string, string>): Record<string, string> {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    assert.ok(error instanceof ConfigError, 'expected a ConfigError');
-    return Object.fromEntries(error.problems.map((p) => [p.variable, p.problem]));
-  }
-  assert.fail('expected loadConfig to throw');
-}
+const problemsOf = configProblems;
 
 describe('loadConfig', () => {
   test('an empty environment gives the embedded defaults', () => {
