@@ -22,8 +22,8 @@ import type { Bar, MarketDataProvider } from './infra/market-data/market-data.js
 import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket } from './infra/market-data/synthetic.js';
 import { syntheticFeed, type MarketFeed } from './infra/market-data/feed.js';
 import { createReplay } from './infra/market-data/replay.js';
-import { createAlpacaFeed, type AlpacaFeed } from './infra/market-data/alpaca.js';
-import { createVendorHttpClient } from './infra/market-data/vendor-http.js';
+import type { LiveVendorFeed } from './infra/market-data/live-vendor.js';
+import { createMarketVendor } from './infra/market-data/vendors.js';
 import { createLocalInterest, createRedisInterest } from './infra/coordination/interest.js';
 import { createLocalLease, createRedisLease } from './infra/coordination/lease.js';
 import { createLocalMarks, createRedisMarks } from './infra/coordination/marks.js';
@@ -470,38 +470,23 @@ async function chooseMarket(
   database: Database,
   config: Config,
   logger: Logger,
-): Promise<{ market: MarketDataProvider; feed?: MarketFeed; vendor?: AlpacaFeed; release?: () => Promise<void> }> {
+): Promise<{ market: MarketDataProvider; feed?: MarketFeed; vendor?: LiveVendorFeed; release?: () => Promise<void> }> {
   const repository = new BarsRepository(database.db);
   const provider = config.marketProvider;
-  if (provider.kind === 'alpaca') {
-    const vendorLogger = logger.child({ component: 'market' });
-    const http = createVendorHttpClient({
-      name: 'alpaca',
-      timeoutMs: 10_000,
-      retries: 3,
-      backoffMs: 500,
-      breaker: { errorThresholdPercentage: 50, resetTimeoutMs: 30_000, volumeThreshold: 3 },
-      logger: vendorLogger,
-    });
+  if (provider.kind !== 'store') {
     const symbols = provider.symbols ?? [...new Set([...config.signals.watchlist, ...DEFAULT_SYNTHETIC_UNIVERSE])];
-    const vendor = createAlpacaFeed({ ...provider, symbols, store: repository, http, logger: vendorLogger });
-    logger.info(
-      { symbols: symbols.length, feed: provider.feed, backfillDays: provider.backfillDays },
-      'market data: Alpaca, backfilling into the bars store',
-    );
+    const vendor = createMarketVendor(provider, { symbols, store: repository, logger: logger.child({ component: 'market' }) });
+    logger.info(vendor.describe, `market data: ${provider.kind}, backfilling into the bars store`);
     // Start-up waits for the backfill, but not for a vendor that hangs (4 attempts of 10 s): after 15 s
     // it goes on in the background. A refusal is logged and in readiness; whatever is stored is served.
-    if ((await withDeadline(vendor.backfill(), 15_000)) === 'timeout') {
-      logger.warn('market data: the Alpaca backfill is taking over 15 s; starting anyway, it goes on in the background');
+    if ((await withDeadline(vendor.feed.backfill(), 15_000)) === 'timeout') {
+      logger.warn(`market data: the ${provider.kind} backfill is taking over 15 s; starting anyway, it goes on in the background`);
     }
     return {
-      market: { ...createBarsStoreProvider(repository), name: 'alpaca' },
-      feed: vendor,
-      vendor,
-      release: async () => {
-        await vendor.stop();
-        http.shutdown();
-      },
+      market: { ...createBarsStoreProvider(repository), name: provider.kind },
+      feed: vendor.feed,
+      vendor: vendor.feed,
+      release: () => vendor.release(),
     };
   }
   const stored = await repository.listSymbols();
@@ -562,7 +547,7 @@ function servingWithoutDatabase(check: HealthCheck, history: HistoryWriter, synt
  * The market-data breaker: open means predictions come from the last good bars (`stale: true`), which
  * is degraded service, not an outage, so the instance stays ready.
  */
-function marketHealth(market: ResilientProvider, vendor?: Pick<AlpacaFeed, 'health'>): HealthCheck {
+function marketHealth(market: ResilientProvider, vendor?: Pick<LiveVendorFeed, 'health'>): HealthCheck {
   return {
     name: 'market',
     async check() {

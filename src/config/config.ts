@@ -81,7 +81,7 @@ const envSchema = z.object({
     .refine((d) => Number.isFinite(d.getTime()), { message: 'not a real date' })
     .optional(),
   MARKET_REPLAY_TICK_MS: integer(10, 3_600_000).default(1_000),
-  MARKET_PROVIDER: z.enum(['store', 'alpaca']).default('store'),
+  MARKET_PROVIDER: z.enum(['store', 'alpaca', 'polygon']).default('store'),
   ALPACA_KEY_ID: z
     .string()
     .regex(/^\S{1,256}$/, { message: 'expected the key id, no spaces' })
@@ -101,6 +101,24 @@ const envSchema = z.object({
     .transform((v) => [...new Set(v.split(',').map((s) => s.trim()))])
     .optional(),
   ALPACA_BACKFILL_DAYS: integer(30, 3_650).default(200),
+  POLYGON_API_KEY: z
+    .string()
+    .regex(/^\S{1,256}$/, { message: 'expected the API key, no spaces' })
+    .optional(),
+  POLYGON_REST_URL: urlWithProtocols(['https:', 'http:']).default('https://api.polygon.io'),
+  POLYGON_STREAM_URL: z
+    .literal('off')
+    .or(urlWithProtocols(['wss:', 'ws:']))
+    .default('wss://socket.polygon.io/stocks'),
+  POLYGON_SYMBOLS: z
+    .string()
+    .regex(/^\s*[A-Z][A-Z0-9.-]{0,9}\s*(,\s*[A-Z][A-Z0-9.-]{0,9}\s*)*$/, {
+      message: 'expected comma-separated upper-case tickers such as AAPL,MSFT',
+    })
+    .transform((v) => [...new Set(v.split(',').map((s) => s.trim()))])
+    .optional(),
+  POLYGON_BACKFILL_DAYS: integer(30, 3_650).default(200),
+  POLYGON_MAX_SYMBOLS: integer(1, 100_000).optional(),
   SIGNALS_INTERVAL_MS: integer(0, 86_400_000).default(300_000),
   // The ticker rule of SYMBOL_PATTERN (src/infra/market-data/market-data.ts); config imports nothing.
   SIGNALS_WATCHLIST: z
@@ -166,6 +184,7 @@ const SECRET_VARIABLES: ReadonlySet<string> = new Set([
   'METRICS_TOKEN',
   'ALPACA_KEY_ID',
   'ALPACA_SECRET_KEY',
+  'POLYGON_API_KEY',
 ]);
 
 export type AuthMode = 'off' | 'apikey' | 'jwt' | 'apikey+jwt';
@@ -195,7 +214,7 @@ export type Config = Readonly<{
   /** Stored bars replayed as a live stream, when set. */
   replay: { from: Date; tickMs: number } | undefined;
   /** Where bars come from: the bars store (stored bars, or the synthetic market when none), or a vendor feeding it. */
-  marketProvider: { kind: 'store' } | AlpacaSettings;
+  marketProvider: { kind: 'store' } | AlpacaSettings | PolygonSettings;
   signals: { intervalMs: number; watchlist: readonly string[]; leaseMs: number; maxReplay: number; recordWaitMs: number };
   ws: {
     maxSubscriptionsPerConnection: number;
@@ -279,6 +298,19 @@ export interface AlpacaSettings {
   symbols: readonly string[] | undefined;
   /** Calendar days of daily bars fetched at start (features need about 100 trading days). */
   backfillDays: number;
+}
+
+export interface PolygonSettings {
+  kind: 'polygon';
+  apiKey: string;
+  /** Base of the REST API (`/v2/aggs/...` is appended). */
+  restUrl: string;
+  /** The stocks cluster's URL; undefined: no stream (plans without WebSockets), polled after each session. */
+  streamUrl: string | undefined;
+  symbols: readonly string[] | undefined;
+  backfillDays: number;
+  /** Most symbols followed at once; undefined: no bound but the vendor's. */
+  maxSymbols: number | undefined;
 }
 
 /** One line of the README's configuration table. */
@@ -421,7 +453,7 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
     name: 'MARKET_PROVIDER',
     default: 'store',
     description:
-      '`store`: stored bars (the synthetic market when none are stored); `alpaca`: backfill from Alpaca Market Data v2 into the bars store, then stream new daily bars (see Market data providers)',
+      '`store`: stored bars (the synthetic market when none are stored); `alpaca` / `polygon`: backfill from the vendor into the bars store, then stream or poll new daily bars (see Market data providers)',
   },
   {
     name: 'ALPACA_KEY_ID',
@@ -453,6 +485,39 @@ export const CONFIG_DOCS: ReadonlyArray<{ name: keyof z.input<typeof envSchema>;
     name: 'ALPACA_BACKFILL_DAYS',
     default: '200',
     description: 'calendar days of daily bars fetched at start and after a dropped stream at most (features need about 100 trading days)',
+  },
+  {
+    name: 'POLYGON_API_KEY',
+    default: '(unset)',
+    description:
+      'Polygon.io API key (sent as `Authorization: Bearer`, never in a URL); required with MARKET_PROVIDER=polygon; never logged',
+  },
+  {
+    name: 'POLYGON_REST_URL',
+    default: 'https://api.polygon.io',
+    description: 'base URL of the REST API (`/v2/aggs/ticker/...` is appended); point it at a proxy or a test server',
+  },
+  {
+    name: 'POLYGON_STREAM_URL',
+    default: 'wss://socket.polygon.io/stocks',
+    description:
+      'stocks WebSocket (`wss://delayed.polygon.io/stocks` on delayed plans); `off` for plans without WebSockets: REST polling after each session',
+  },
+  {
+    name: 'POLYGON_SYMBOLS',
+    default: '(unset: SIGNALS_WATCHLIST + the 20 default symbols)',
+    description: 'symbols backfilled and subscribed, comma-separated',
+  },
+  {
+    name: 'POLYGON_BACKFILL_DAYS',
+    default: '200',
+    description: 'calendar days of daily bars fetched at start and after a dropped stream at most (two requests per symbol)',
+  },
+  {
+    name: 'POLYGON_MAX_SYMBOLS',
+    default: '(unset: no bound)',
+    description:
+      'most symbols followed at once (configured plus what subscribers ask for); past it, extra symbols are refused and readiness says so',
   },
   {
     name: 'SIGNALS_INTERVAL_MS',
@@ -637,6 +702,7 @@ export class ConfigError extends Error {
 
 function marketProviderSettings(env: z.output<typeof envSchema>): Config['marketProvider'] {
   if (env.MARKET_PROVIDER === 'store') return { kind: 'store' };
+  if (env.MARKET_PROVIDER === 'polygon') return polygonSettings(env);
   const missing = (['ALPACA_KEY_ID', 'ALPACA_SECRET_KEY'] as const).filter((name) => !env[name]);
   if (missing.length > 0) {
     throw new ConfigError(
@@ -657,6 +723,27 @@ function marketProviderSettings(env: z.output<typeof envSchema>): Config['market
     streamUrl: alpacaStreamUrl(env.ALPACA_STREAM_URL, env.ALPACA_FEED),
     symbols: env.ALPACA_SYMBOLS,
     backfillDays: env.ALPACA_BACKFILL_DAYS,
+  };
+}
+
+function polygonSettings(env: z.output<typeof envSchema>): PolygonSettings {
+  const problems = [
+    ...(env.POLYGON_API_KEY
+      ? []
+      : [{ variable: 'POLYGON_API_KEY', problem: 'required with MARKET_PROVIDER=polygon (the key from the Polygon dashboard)' }]),
+    ...(env.MARKET_REPLAY_FROM
+      ? [{ variable: 'MARKET_REPLAY_FROM', problem: 'replays stored bars; it cannot be combined with MARKET_PROVIDER=polygon' }]
+      : []),
+  ];
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    kind: 'polygon',
+    apiKey: env.POLYGON_API_KEY!,
+    restUrl: env.POLYGON_REST_URL.replace(/\/+$/, ''),
+    streamUrl: env.POLYGON_STREAM_URL === 'off' ? undefined : env.POLYGON_STREAM_URL,
+    symbols: env.POLYGON_SYMBOLS,
+    backfillDays: env.POLYGON_BACKFILL_DAYS,
+    maxSymbols: env.POLYGON_MAX_SYMBOLS,
   };
 }
 

@@ -217,16 +217,28 @@ export function createLiveVendorFeed(options: LiveVendorOptions): LiveVendorFeed
     return [...bySymbol.values()].flatMap((sessions) => [...sessions.values()].sort((a, b) => a.time.getTime() - b.time.getTime()));
   };
 
-  const catchUp = async (): Promise<boolean> => {
+  /**
+   * A window catch-up re-reads the backfill window (re-basing adjusted closes after a corporate action);
+   * a gap catch-up reads only from each symbol's newest stored session on, and widens to the window
+   * when that session's adjusted close has changed on the vendor's side (a split or dividend since).
+   */
+  const catchUp = async (scope: 'window' | 'gap' = 'window'): Promise<boolean> => {
     try {
       await loadLatest();
       const at = now();
-      let start = Math.floor(at.getTime() / DAY_MS) * DAY_MS - options.backfillDays * DAY_MS;
+      const windowStart = Math.floor(at.getTime() / DAY_MS) * DAY_MS - options.backfillDays * DAY_MS;
+      let gapStart = Infinity;
+      let start = windowStart;
       for (const symbol of symbols) {
         const known = latest.get(symbol);
+        gapStart = Math.min(gapStart, known ? known.time.getTime() : windowStart);
         if (known) start = Math.min(start, known.time.getTime() + DAY_MS);
       }
-      const read = [...(await adapter.fetchDailyBars(symbols, new Date(start), at))];
+      let read = [...(await adapter.fetchDailyBars(symbols, new Date(scope === 'gap' ? gapStart : start), at))];
+      if (scope === 'gap' && read.some((bar) => rebased(bar))) {
+        log.info(`${name}: adjusted closes changed since the newest stored session (a corporate action); re-reading the window`);
+        read = [...(await adapter.fetchDailyBars(symbols, new Date(start), at))];
+      }
       // Symbols with nothing stored and nothing in the window may have a history that ends earlier
       // (a delisted ticker, a test vendor's fixed dates): read all of it once they are asked for.
       const found = new Set(read.map((bar) => bar.symbol));
@@ -262,11 +274,17 @@ export function createLiveVendorFeed(options: LiveVendorOptions): LiveVendorFeed
     }
   };
 
+  /** True when `bar` is a stored session whose adjusted close the vendor now gives differently. */
+  const rebased = (bar: Bar): boolean => {
+    const known = latest.get(bar.symbol);
+    return !!known && known.time.getTime() === bar.time.getTime() && Math.abs(bar.adjClose / known.adjClose - 1) > 1e-6;
+  };
+
   const scheduleCatchUp = (delayMs: number) => {
     if (stopped || catchUpTimer) return;
     catchUpTimer = setTimeout(() => {
       catchUpTimer = undefined;
-      void enqueue('catch-up', catchUp);
+      void enqueue('catch-up', () => catchUp());
     }, delayMs);
     catchUpTimer.unref();
   };
@@ -280,7 +298,7 @@ export function createLiveVendorFeed(options: LiveVendorOptions): LiveVendorFeed
     while ([0, 6].includes(day.getUTCDay()) || finalAt(day) <= at.getTime()) day = new Date(day.getTime() + DAY_MS);
     closeTimer = setTimeout(
       () => {
-        void enqueue('after-close catch-up', catchUp);
+        void enqueue('after-close catch-up', () => catchUp('gap'));
         scheduleAfterClose();
       },
       Math.min(finalAt(day) - at.getTime(), 2 ** 31 - 1),
@@ -344,7 +362,7 @@ export function createLiveVendorFeed(options: LiveVendorOptions): LiveVendorFeed
     if (!behind) return;
     askedFor.add(behind);
     log.info({ session: behind }, `${name}: the stream shows session ${behind} has closed and it is not stored; catching up over REST`);
-    await catchUp();
+    await catchUp('gap');
   };
 
   const connect = (stream: VendorStream) => {
@@ -406,7 +424,7 @@ export function createLiveVendorFeed(options: LiveVendorOptions): LiveVendorFeed
           reconnects = 0;
           log.info({ symbols: symbols.length }, `${name}: stream subscribed; catching up over REST`);
           // Whatever was published while we were not listening comes from REST.
-          void enqueue('catch-up after subscribing', catchUp);
+          void enqueue('catch-up after subscribing', () => catchUp('gap'));
         }
         streamProblem = undefined;
         return false;
@@ -443,7 +461,7 @@ export function createLiveVendorFeed(options: LiveVendorOptions): LiveVendorFeed
     },
     backfill: () => {
       let result = false;
-      return enqueue('backfill', async () => (result = await catchUp())).then(() => result);
+      return enqueue('backfill', async () => (result = await catchUp('window'))).then(() => result);
     },
     health() {
       const streamState = adapter.stream
@@ -485,7 +503,7 @@ export function createLiveVendorFeed(options: LiveVendorOptions): LiveVendorFeed
         if (added.length > 0) socket.send(adapter.stream.subscribe(added));
         if (removed.length > 0) socket.send(adapter.stream.unsubscribe(removed));
       }
-      if (added.length > 0) void enqueue('catch-up for new symbols', catchUp);
+      if (added.length > 0) void enqueue('catch-up for new symbols', () => catchUp());
     },
     async stop() {
       stopped = true;
