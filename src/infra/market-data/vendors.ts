@@ -1,4 +1,4 @@
-import type { AlpacaSettings, PolygonSettings } from '../../config/config.js';
+import type { AlpacaSettings, PolygonSettings } from '../../config/index.js';
 import type { Logger } from '../logger/logger.js';
 import { createAlpacaFeed } from './alpaca.js';
 import type { BarsRepository } from './bars-repository.js';
