@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import type { Variable } from './schema-kit.js';
-import type { Config } from './types.js';
+import type { Config, PolygonSettings } from './types.js';
 import { VARIABLES, type Environment, type VariableName } from './variables.js';
 
 /**
@@ -128,6 +128,7 @@ function placeVariables(env: Environment, ruled: Ruled): Config {
 
 function marketProviderSettings(env: Environment): Config['marketProvider'] {
   if (env.MARKET_PROVIDER === 'store') return { kind: 'store' };
+  if (env.MARKET_PROVIDER === 'polygon') return polygonSettings(env);
   const missing = (['ALPACA_KEY_ID', 'ALPACA_SECRET_KEY'] as const).filter((name) => !env[name]);
   if (missing.length > 0) {
     throw new ConfigError(
@@ -148,6 +149,27 @@ function marketProviderSettings(env: Environment): Config['marketProvider'] {
     streamUrl: alpacaStreamUrl(env.ALPACA_STREAM_URL, env.ALPACA_FEED),
     symbols: env.ALPACA_SYMBOLS,
     backfillDays: env.ALPACA_BACKFILL_DAYS,
+  };
+}
+
+function polygonSettings(env: Environment): PolygonSettings {
+  const problems = [
+    ...(env.POLYGON_API_KEY
+      ? []
+      : [{ variable: 'POLYGON_API_KEY', problem: 'required with MARKET_PROVIDER=polygon (the key from the Polygon dashboard)' }]),
+    ...(env.MARKET_REPLAY_FROM
+      ? [{ variable: 'MARKET_REPLAY_FROM', problem: 'replays stored bars; it cannot be combined with MARKET_PROVIDER=polygon' }]
+      : []),
+  ];
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    kind: 'polygon',
+    apiKey: env.POLYGON_API_KEY!,
+    restUrl: env.POLYGON_REST_URL.replace(/\/+$/, ''),
+    streamUrl: env.POLYGON_STREAM_URL === 'off' ? undefined : env.POLYGON_STREAM_URL,
+    symbols: env.POLYGON_SYMBOLS,
+    backfillDays: env.POLYGON_BACKFILL_DAYS,
+    maxSymbols: env.POLYGON_MAX_SYMBOLS,
   };
 }
 

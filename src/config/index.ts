@@ -1,2 +1,2 @@
 export { loadConfig, configFromEnvironment, logSettingsFromEnvironment, ConfigError, redactUrl, CONFIG_DOCS } from './config.js';
-export type { Config } from './types.js';
+export type { AlpacaSettings, Config, PolygonSettings } from './types.js';

@@ -31,7 +31,7 @@ export type Config = Readonly<{
   /** Stored bars replayed as a live stream, when set. */
   replay: { from: Date; tickMs: number } | undefined;
   /** Where bars come from: the bars store (stored bars, or the synthetic market when none), or a vendor feeding it. */
-  marketProvider: { kind: 'store' } | AlpacaSettings;
+  marketProvider: { kind: 'store' } | AlpacaSettings | PolygonSettings;
   signals: { intervalMs: number; watchlist: readonly string[]; leaseMs: number; maxReplay: number; recordWaitMs: number };
   ws: {
     maxSubscriptionsPerConnection: number;
@@ -115,6 +115,20 @@ export interface AlpacaSettings {
   symbols: readonly string[] | undefined;
   /** Calendar days of daily bars fetched at start (features need about 100 trading days). */
   backfillDays: number;
+}
+
+/** Polygon.io: per-ticker REST aggregates and the stocks WebSocket. The key is a secret: never log it. */
+export interface PolygonSettings {
+  kind: 'polygon';
+  apiKey: string;
+  /** Base of the REST API (`/v2/aggs/...` is appended). */
+  restUrl: string;
+  /** The stocks cluster's URL; undefined: no stream (plans without WebSockets), polled after each session. */
+  streamUrl: string | undefined;
+  symbols: readonly string[] | undefined;
+  backfillDays: number;
+  /** Most symbols followed at once; undefined: no bound but the vendor's. */
+  maxSymbols: number | undefined;
 }
 
 type Leaf = string | number | boolean | Date | readonly unknown[] | undefined | null;

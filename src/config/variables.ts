@@ -240,11 +240,11 @@ export const VARIABLES = {
       'daily bars)',
   },
   MARKET_PROVIDER: {
-    schema: z.enum(['store', 'alpaca']),
+    schema: z.enum(['store', 'alpaca', 'polygon']),
     default: 'store',
     doc:
-      '`store`: stored bars (the synthetic market when none are stored); `alpaca`: backfill from Alpaca Market Data v2 into ' +
-      'the bars store, then stream new daily bars (see Market data providers)',
+      '`store`: stored bars (the synthetic market when none are stored); `alpaca` / `polygon`: backfill from the vendor into ' +
+      'the bars store, then stream or poll new daily bars (see Market data providers)',
   },
   ALPACA_KEY_ID: {
     schema: token('key id'),
@@ -283,6 +283,41 @@ export const VARIABLES = {
     schema: integer(30, 3_650),
     default: '200',
     doc: 'calendar days of daily bars fetched at start and after a dropped stream at most (features need about 100 trading days)',
+  },
+  POLYGON_API_KEY: {
+    schema: token('API key'),
+    shown: '(unset)',
+    secret: true,
+    doc: 'Polygon.io API key (sent as `Authorization: Bearer`, never in a URL); required with MARKET_PROVIDER=polygon; never logged',
+  },
+  POLYGON_REST_URL: {
+    schema: urlWithProtocols(['https:', 'http:']),
+    default: 'https://api.polygon.io',
+    doc: 'base URL of the REST API (`/v2/aggs/ticker/...` is appended); point it at a proxy or a test server',
+  },
+  POLYGON_STREAM_URL: {
+    schema: z.literal('off').or(urlWithProtocols(['wss:', 'ws:'])),
+    default: 'wss://socket.polygon.io/stocks',
+    doc:
+      'stocks WebSocket (`wss://delayed.polygon.io/stocks` on delayed plans); `off` for plans without WebSockets: ' +
+      'REST polling after each session',
+  },
+  POLYGON_SYMBOLS: {
+    schema: tickers,
+    shown: '(unset: SIGNALS_WATCHLIST + the 20 default symbols)',
+    doc: 'symbols backfilled and subscribed, comma-separated',
+  },
+  POLYGON_BACKFILL_DAYS: {
+    schema: integer(30, 3_650),
+    default: '200',
+    doc: 'calendar days of daily bars fetched at start and after a dropped stream at most (two requests per symbol)',
+  },
+  POLYGON_MAX_SYMBOLS: {
+    schema: integer(1, 100_000),
+    shown: '(unset: no bound)',
+    doc:
+      'most symbols followed at once (configured plus what subscribers ask for); past it, extra symbols are refused ' +
+      'and readiness says so',
   },
   SIGNALS_INTERVAL_MS: {
     schema: integer(0, 86_400_000),

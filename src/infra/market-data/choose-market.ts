@@ -1,14 +1,13 @@
 import type { Config } from '../../config/index.js';
 import type { Logger } from '../logger/logger.js';
 import { withDeadline } from '../../shared/deadline.js';
-import { createAlpacaFeed } from './alpaca.js';
 import { type BarsRepository } from './bars-repository.js';
 import { createBarsStoreProvider } from './bars-store.js';
 import { syntheticFeed, type MarketFeed } from './feed.js';
 import type { MarketDataProvider } from './market-data.js';
 import { createReplay } from './replay.js';
 import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket } from './synthetic.js';
-import { createVendorHttpClient } from './vendor-http.js';
+import { createMarketVendor, type VendorSettings } from './vendors.js';
 
 /** Where bars come from, and what goes with it; the same shape whatever MARKET_PROVIDER says. */
 export interface MarketChoice {
@@ -35,12 +34,13 @@ type SettingsOf<K extends ProviderKind> = Extract<Config['marketProvider'], { ki
 
 /**
  * One entry per MARKET_PROVIDER: a vendor added beside Alpaca is one line here and its own file, and
- * nothing above infra/ names a vendor. The type makes an entry for every kind config accepts.
+ * nothing above infra/ names a vendor (vendors.ts builds each live vendor). The type makes an entry for every kind config accepts.
  */
 const MARKET_PROVIDERS: { readonly [K in ProviderKind]: (settings: SettingsOf<K>, options: ChooseMarketOptions) => Promise<MarketChoice> } =
   {
     store: (_settings, options) => storedOrSynthetic(options),
-    alpaca: alpacaVendor,
+    alpaca: liveVendor,
+    polygon: liveVendor,
   };
 
 /**
@@ -98,36 +98,21 @@ async function storedOrSynthetic({ config, repository, logger }: ChooseMarketOpt
   return { provider: synthetic, feed: syntheticFeed(synthetic, config.synthetic.tickMs), release: nothingHeld };
 }
 
-/** Alpaca: daily bars backfilled over REST into the bars store, then streamed; queries read the store. */
-async function alpacaVendor(settings: SettingsOf<'alpaca'>, { config, repository, logger }: ChooseMarketOptions): Promise<MarketChoice> {
-  const vendorLogger = logger.child({ component: 'market' });
-  const http = createVendorHttpClient({
-    name: 'alpaca',
-    timeoutMs: 10_000,
-    retries: 3,
-    backoffMs: 500,
-    breaker: { errorThresholdPercentage: 50, resetTimeoutMs: 30_000, volumeThreshold: 3 },
-    logger: vendorLogger,
-  });
+/** A live vendor (vendors.ts): daily bars backfilled over REST into the bars store, then streamed or polled; queries read the store. */
+async function liveVendor(settings: VendorSettings, { config, repository, logger }: ChooseMarketOptions): Promise<MarketChoice> {
   const symbols = settings.symbols ?? [...new Set([...config.signals.watchlist, ...DEFAULT_SYNTHETIC_UNIVERSE])];
-  const vendor = createAlpacaFeed({ ...settings, symbols, store: repository, http, logger: vendorLogger });
-  logger.info(
-    { symbols: symbols.length, feed: settings.feed, backfillDays: settings.backfillDays },
-    'market data: Alpaca, backfilling into the bars store',
-  );
+  const vendor = createMarketVendor(settings, { symbols, store: repository, logger: logger.child({ component: 'market' }) });
+  logger.info(vendor.describe, `market data: ${settings.kind}, backfilling into the bars store`);
   // Start-up waits for the backfill, but not for a vendor that hangs (4 attempts of 10 s): after 15 s
   // it goes on in the background. A refusal is logged and in readiness; whatever is stored is served.
-  if ((await withDeadline(vendor.backfill(), 15_000)) === 'timeout') {
-    logger.warn('market data: the Alpaca backfill is taking over 15 s; starting anyway, it goes on in the background');
+  if ((await withDeadline(vendor.feed.backfill(), 15_000)) === 'timeout') {
+    logger.warn(`market data: the ${settings.kind} backfill is taking over 15 s; starting anyway, it goes on in the background`);
   }
   return {
-    provider: { ...createBarsStoreProvider(repository), name: 'alpaca' },
-    feed: vendor,
-    health: () => vendor.health(),
-    follow: (wanted) => vendor.follow(wanted),
-    release: async () => {
-      await vendor.stop();
-      http.shutdown();
-    },
+    provider: { ...createBarsStoreProvider(repository), name: settings.kind },
+    feed: vendor.feed,
+    health: () => vendor.feed.health(),
+    follow: (wanted) => vendor.feed.follow(wanted),
+    release: () => vendor.release(),
   };
 }

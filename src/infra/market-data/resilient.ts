@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
-import CircuitBreaker from 'opossum';
 import type { Logger } from '../logger/logger.js';
+import { breakerProblems, breakerRefusal, createBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
 import type { Bar, FetchBarsOptions, MarketDataProvider } from './market-data.js';
 
 /**
@@ -17,7 +17,7 @@ import type { Bar, FetchBarsOptions, MarketDataProvider } from './market-data.js
  * - Each attempt has a timeout; failed attempts are retried with jittered exponential backoff. The
  *   contract has no cancellation, so a timed-out attempt is abandoned, not aborted: its late answer
  *   is dropped (a database pool bounds how many of those can pile up).
- * - The whole retried call is one action of an opossum circuit breaker: after enough failures it opens
+ * - The whole retried call is one action of the market-data circuit breaker (breaker.ts, opossum): after enough failures it opens
  *   and calls fail in microseconds without touching the provider, until a half-open trial succeeds.
  * - Every successful answer is remembered per (symbol, lookback, until) in a bounded LRU. When a call
  *   fails (or the breaker is open), symbols with a remembered answer get it back marked stale
@@ -34,16 +34,7 @@ export interface ResilienceOptions {
   readonly retries: number;
   /** Base backoff between attempts; full jitter, doubling per retry. */
   readonly backoffMs: number;
-  readonly breaker: {
-    /** Opens when the failure rate in the rolling window is above this percentage. */
-    readonly errorThresholdPercentage: number;
-    /** How long it stays open before one trial call goes through. */
-    readonly resetTimeoutMs: number;
-    /** Calls the window must hold before the failure rate can open it. */
-    readonly volumeThreshold: number;
-    /** Length of the rolling window; opossum's default is 10 s. */
-    readonly rollingCountTimeoutMs?: number;
-  };
+  readonly breaker: BreakerOptions;
   /** How many (symbol, lookback, until) answers to remember for stale serving. */
   readonly lastGoodEntries: number;
   readonly logger: Logger;
@@ -51,7 +42,7 @@ export interface ResilienceOptions {
   readonly random?: () => number;
 }
 
-export type BreakerState = 'closed' | 'open' | 'half-open';
+export type { BreakerState } from './breaker.js';
 
 export interface ResilientProvider extends MarketDataProvider {
   readonly breakerState: BreakerState;
@@ -93,7 +84,6 @@ export function resilientFetches(provider: MarketDataProvider, options: Resilien
   const random = options.random ?? Math.random;
   const log = options.logger.child({ provider: provider.name });
   const stopping = new AbortController();
-  const listeners: Array<(state: BreakerState) => void> = [];
   // Values are the stale copies, marked once when stored, so serving them allocates nothing.
   const lastGood = new LRUCache<string, Bar[]>({ max: options.lastGoodEntries });
   const keyOf = (symbol: string, { lookback, until }: FetchBarsOptions) => `${lookback}\u0000${until?.getTime() ?? ''}\u0000${symbol}`;
@@ -123,32 +113,19 @@ export function resilientFetches(provider: MarketDataProvider, options: Resilien
     }
   };
 
-  const breaker = new CircuitBreaker<[readonly string[], FetchBarsOptions], Map<string, Bar[]>>(withRetries, {
-    name: `market-data:${provider.name}`,
-    // Attempts time out on their own; a timeout over the whole call would cut retries short.
-    timeout: false,
-    errorThresholdPercentage: options.breaker.errorThresholdPercentage,
-    resetTimeout: options.breaker.resetTimeoutMs,
-    volumeThreshold: options.breaker.volumeThreshold,
-    rollingCountTimeout: options.breaker.rollingCountTimeoutMs,
-  });
-  const announce = (state: BreakerState, message: string) => () => {
-    log.warn({ breaker: state }, message);
-    for (const listener of listeners) {
-      // A throw here would unwind through opossum mid-transition and leave the pending call unsettled.
-      try {
-        listener(state);
-      } catch (error) {
-        log.error({ err: error }, 'market-data breaker listener threw');
-      }
-    }
-  };
-  breaker.on(
-    'open',
-    announce('open', `market-data circuit open: serving last good bars as stale for ${options.breaker.resetTimeoutMs} ms`),
+  const breaker = createBreaker(
+    withRetries,
+    options.breaker,
+    {
+      name: `market-data:${provider.name}`,
+      messages: {
+        open: `market-data circuit open: serving last good bars as stale for ${options.breaker.resetTimeoutMs} ms`,
+        halfOpen: 'market-data circuit half-open: letting one trial call through',
+        close: 'market-data circuit closed: provider answering again',
+      },
+    },
+    log,
   );
-  breaker.on('halfOpen', announce('half-open', 'market-data circuit half-open: letting one trial call through'));
-  breaker.on('close', announce('closed', 'market-data circuit closed: provider answering again'));
 
   const fallBack = (symbols: readonly string[], fetchOptions: FetchBarsOptions, error: unknown): Map<string, Bar[]> => {
     const stale = new Map<string, Bar[]>();
@@ -156,9 +133,9 @@ export function resilientFetches(provider: MarketDataProvider, options: Resilien
       const remembered = lastGood.get(keyOf(symbol, fetchOptions));
       if (remembered) stale.set(symbol, remembered);
     }
-    const code = error instanceof Error && CircuitBreaker.isOurError(error) ? (error as { code?: unknown }).code : undefined;
+    const refusal = breakerRefusal(error);
     const reason =
-      code === 'EOPENBREAKER' ? 'breaker-open' : code === 'ESHUTDOWN' ? 'shutdown' : error instanceof AttemptTimeout ? 'timeout' : 'failed';
+      refusal === 'open' ? 'breaker-open' : refusal === 'shutdown' ? 'shutdown' : error instanceof AttemptTimeout ? 'timeout' : 'failed';
     if (stale.size === symbols.length) return stale;
     throw new MarketUnavailableError(provider.name, reason, stale, { cause: error });
   };
@@ -167,12 +144,9 @@ export function resilientFetches(provider: MarketDataProvider, options: Resilien
     name: provider.name,
     listSymbols: () => provider.listSymbols(),
     get breakerState(): BreakerState {
-      if (breaker.halfOpen) return 'half-open';
-      return breaker.closed ? 'closed' : 'open';
+      return breaker.state;
     },
-    onBreakerStateChange(listener) {
-      listeners.push(listener);
-    },
+    onBreakerStateChange: (listener) => breaker.onStateChange(listener),
     shutdown() {
       stopping.abort();
       breaker.shutdown();
@@ -203,14 +177,7 @@ function validate(options: ResilienceOptions): void {
   if (!(Number.isInteger(retries) && retries >= 0)) problems.push(`retries must be a non-negative integer, got ${retries}`);
   if (!(Number.isFinite(backoffMs) && backoffMs >= 0))
     problems.push(`backoffMs must be a non-negative number of milliseconds, got ${backoffMs}`);
-  if (!(breaker.errorThresholdPercentage >= 1 && breaker.errorThresholdPercentage <= 100)) {
-    problems.push(`breaker.errorThresholdPercentage must be between 1 and 100, got ${breaker.errorThresholdPercentage}`);
-  }
-  if (!(Number.isFinite(breaker.resetTimeoutMs) && breaker.resetTimeoutMs > 0))
-    problems.push(`breaker.resetTimeoutMs must be positive, got ${breaker.resetTimeoutMs}`);
-  if (!(Number.isInteger(breaker.volumeThreshold) && breaker.volumeThreshold >= 0)) {
-    problems.push(`breaker.volumeThreshold must be a non-negative integer, got ${breaker.volumeThreshold}`);
-  }
+  problems.push(...breakerProblems(breaker));
   if (!(Number.isInteger(lastGoodEntries) && lastGoodEntries >= 1))
     problems.push(`lastGoodEntries must be a positive integer, got ${lastGoodEntries}`);
   if (problems.length > 0) throw new RangeError(`resilient market-data provider: ${problems.join('; ')}`);

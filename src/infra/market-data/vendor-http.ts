@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import CircuitBreaker from 'opossum';
 import type { Logger } from '../logger/logger.js';
+import { breakerProblems, breakerRefusal, createBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
 import type { Bar, FetchBarsOptions, MarketDataProvider } from './market-data.js';
 
 /**
@@ -42,16 +42,8 @@ export interface VendorHttpOptions {
   retries: number;
   /** Base delay; exponential with full jitter, capped at {@link MAX_BACKOFF_MS}. */
   backoffMs: number;
-  breaker: {
-    /** Opens when the failure rate in the rolling window is ABOVE this (so 100 only opens from half-open). */
-    errorThresholdPercentage: number;
-    /** How long the breaker stays open before letting one trial call through. */
-    resetTimeoutMs: number;
-    /** Calls the rolling window must hold before the failure rate can open the breaker. */
-    volumeThreshold: number;
-    /** Length of the rolling window; opossum's default is 10 s. */
-    rollingCountTimeoutMs?: number;
-  };
+  /** The shared market-data breaker's options (breaker.ts). */
+  breaker: BreakerOptions;
   logger: Logger;
   /** Defaults to the global fetch. */
   fetchImpl?: typeof fetch;
@@ -59,7 +51,7 @@ export interface VendorHttpOptions {
   random?: () => number;
 }
 
-export type BreakerState = 'closed' | 'open' | 'half-open';
+export type { BreakerState } from './breaker.js';
 
 /** What the client needs: everything but the provider's request builder and parser. */
 export type VendorHttpClientOptions = Omit<VendorHttpOptions, 'buildRequest' | 'parseResponse' | 'listSymbols'>;
@@ -170,7 +162,6 @@ export function createVendorHttpClient(options: VendorHttpClientOptions): Vendor
   const random = options.random ?? Math.random;
   const log = options.logger.child({ provider: name });
   const stopping = new AbortController();
-  const listeners: Array<(state: BreakerState) => void> = [];
 
   const attemptOnce = async (request: VendorRequest, parse: (body: unknown) => unknown): Promise<Attempt> => {
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -226,40 +217,26 @@ export function createVendorHttpClient(options: VendorHttpClientOptions): Vendor
     }
   };
 
-  const breaker = new CircuitBreaker<[VendorRequest, (body: unknown) => unknown], unknown>(fetchWithRetries, {
-    name: `market-data:${name}`,
-    // Attempts time out on their own; a timeout over the whole retried call would cut retries short.
-    timeout: false,
-    errorThresholdPercentage: options.breaker.errorThresholdPercentage,
-    resetTimeout: options.breaker.resetTimeoutMs,
-    volumeThreshold: options.breaker.volumeThreshold,
-    rollingCountTimeout: options.breaker.rollingCountTimeoutMs,
-  });
-
-  const announce = (state: BreakerState, message: string) => () => {
-    log.warn({ breaker: state }, message);
-    for (const listener of listeners) {
-      // A throw here would unwind through opossum mid-transition and leave the pending call unsettled.
-      try {
-        listener(state);
-      } catch (error) {
-        log.error({ err: error }, 'market-data vendor breaker listener threw');
-      }
-    }
-  };
-  breaker.on('open', announce('open', `market-data vendor circuit open: failing fast for ${options.breaker.resetTimeoutMs} ms`));
-  breaker.on('halfOpen', announce('half-open', 'market-data vendor circuit half-open: letting one trial call through'));
-  breaker.on('close', announce('closed', 'market-data vendor circuit closed: vendor answering again'));
+  const breaker = createBreaker(
+    fetchWithRetries,
+    options.breaker,
+    {
+      name: `market-data:${name}`,
+      messages: {
+        open: `market-data vendor circuit open: failing fast for ${options.breaker.resetTimeoutMs} ms`,
+        halfOpen: 'market-data vendor circuit half-open: letting one trial call through',
+        close: 'market-data vendor circuit closed: vendor answering again',
+      },
+    },
+    log,
+  );
 
   const client: VendorHttpClient = {
     name,
     get breakerState(): BreakerState {
-      if (breaker.halfOpen) return 'half-open';
-      return breaker.closed ? 'closed' : 'open';
+      return breaker.state;
     },
-    onBreakerStateChange(listener) {
-      listeners.push(listener);
-    },
+    onBreakerStateChange: (listener) => breaker.onStateChange(listener),
     shutdown() {
       stopping.abort();
       breaker.shutdown();
@@ -271,10 +248,9 @@ export function createVendorHttpClient(options: VendorHttpClientOptions): Vendor
         return (await breaker.fire(request, parse)) as T;
       } catch (error) {
         if (error instanceof VendorUnavailableError) throw error;
-        const code = error instanceof Error && CircuitBreaker.isOurError(error) ? (error as { code?: unknown }).code : undefined;
-        if (code === 'EOPENBREAKER')
-          throw new VendorUnavailableError(name, 'breaker-open', 0, { detail: 'circuit breaker open, failing fast' });
-        if (code === 'ESHUTDOWN') throw new VendorUnavailableError(name, 'shutdown', 0, { detail: 'provider shut down' });
+        const refusal = breakerRefusal(error);
+        if (refusal === 'open') throw new VendorUnavailableError(name, 'breaker-open', 0, { detail: 'circuit breaker open, failing fast' });
+        if (refusal === 'shutdown') throw new VendorUnavailableError(name, 'shutdown', 0, { detail: 'provider shut down' });
         throw error;
       }
     },
@@ -327,20 +303,6 @@ function validate(options: VendorHttpClientOptions): void {
     problems.push(`retries must be a non-negative integer (extra attempts after the first), got ${retries}`);
   if (!(Number.isFinite(backoffMs) && backoffMs >= 0))
     problems.push(`backoffMs must be a non-negative number of milliseconds, got ${backoffMs}`);
-  const threshold = breaker?.errorThresholdPercentage;
-  if (!(typeof threshold === 'number' && threshold >= 1 && threshold <= 100)) {
-    problems.push(`breaker.errorThresholdPercentage must be between 1 and 100, got ${threshold}`);
-  }
-  if (!(Number.isFinite(breaker?.resetTimeoutMs) && breaker.resetTimeoutMs > 0)) {
-    problems.push(`breaker.resetTimeoutMs must be a positive number of milliseconds, got ${breaker?.resetTimeoutMs}`);
-  }
-  if (!(Number.isInteger(breaker?.volumeThreshold) && breaker.volumeThreshold >= 0)) {
-    problems.push(`breaker.volumeThreshold must be a non-negative integer, got ${breaker?.volumeThreshold}`);
-  }
-  const window = breaker?.rollingCountTimeoutMs;
-  // opossum splits the window into 10 buckets rotated by a timer; under 10 ms that timer would spin.
-  if (window !== undefined && !(Number.isFinite(window) && window >= 10)) {
-    problems.push(`breaker.rollingCountTimeoutMs must be at least 10 ms, got ${window}`);
-  }
+  problems.push(...breakerProblems(breaker));
   if (problems.length > 0) throw new RangeError(`vendor-http provider "${options.name}": ${problems.join('; ')}`);
 }

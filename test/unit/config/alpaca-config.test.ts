@@ -48,7 +48,7 @@ describe('market provider configuration', () => {
 
   test('bad values fail fast, naming the variable', () => {
     const problems = problemsOf({
-      MARKET_PROVIDER: 'polygon',
+      MARKET_PROVIDER: 'bloomberg',
       ALPACA_FEED: 'otc',
       ALPACA_DATA_URL: 'ftp://x',
       ALPACA_STREAM_URL: 'http://x',
