@@ -32,6 +32,7 @@ import { dateSafeJson } from './shared/date-safe-json.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
 import { ApiKeysRepository, ApiKeysService, apiKeysHealth, createAuthenticator, revocationsOver } from './modules/access/index.js';
 import { AuditLog } from './modules/audit/index.js';
+import { DriftService } from './modules/drift/index.js';
 import { ExplanationService, ExplanationsRepository } from './modules/explanations/index.js';
 import { HealthService } from './modules/health/index.js';
 import {
@@ -250,6 +251,19 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       replicates: config.metricsEstimates.replicates,
       maxRows: config.metricsEstimates.maxRows,
     });
+    const drift = new DriftService({
+      models: registry,
+      market,
+      realized: (query) => modelMetrics.modelMetrics(query),
+      onComputed: (answer) => {
+        const labels = { strategy: answer.strategy, version: answer.version };
+        for (const variable of [...answer.features, ...(answer.probability ? [answer.probability] : [])]) {
+          metrics.driftPsi.set({ ...labels, feature: variable.name }, variable.psi);
+          metrics.driftKs.set({ ...labels, feature: variable.name }, variable.ks);
+        }
+        metrics.driftWindowEndSeconds.set(labels, answer.to.getTime() / 1000);
+      },
+    });
 
     // Live signals. With Redis, what subscribers want and who runs the monitor are shared between
     // instances; without it this process is the only instance, and holds the monitor itself.
@@ -384,6 +398,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       models,
       history: historyQueries,
       metrics: modelMetrics,
+      drift,
       apiKeys,
       signals,
     });

@@ -49,7 +49,8 @@ export function binProportions(edges: readonly number[], values: ArrayLike<numbe
 
 /** PSI = Σ (recent − reference) · ln(recent / reference) over the bins, both floored at {@link PSI_FLOOR}. */
 export function psiOf(reference: readonly number[], recent: readonly number[]): number {
-  if (reference.length !== recent.length) throw new RangeError(`psi needs as many recent bins as reference bins (${reference.length}); got ${recent.length}`);
+  if (reference.length !== recent.length)
+    throw new RangeError(`psi needs as many recent bins as reference bins (${reference.length}); got ${recent.length}`);
   let sum = 0;
   for (let i = 0; i < reference.length; i++) {
     const e = Math.max(reference[i]!, PSI_FLOOR);
@@ -61,7 +62,8 @@ export function psiOf(reference: readonly number[], recent: readonly number[]): 
 
 /** Largest gap between the two cumulative distributions at the bins' upper edges. */
 export function ksOf(reference: readonly number[], recent: readonly number[]): number {
-  if (reference.length !== recent.length) throw new RangeError(`ks needs as many recent bins as reference bins (${reference.length}); got ${recent.length}`);
+  if (reference.length !== recent.length)
+    throw new RangeError(`ks needs as many recent bins as reference bins (${reference.length}); got ${recent.length}`);
   let e = 0;
   let a = 0;
   let max = 0;
@@ -123,14 +125,19 @@ export function driftReferenceOf(
  * are nearest-rank cut points, so the shares between consecutive levels are the proportions
  * (0.01, 0.04, 0.05, 0.15, 0.25, 0.25, 0.15, 0.05, 0.04, 0.01 for the standard levels). Exact up to
  * ties at a cut point; 10 bins instead of 20, so PSI reads somewhat lower and KS is only seen at 9 points.
- * Undefined when the feature's quantiles are not ascending or miss levels.
+ * Undefined when the quantiles descend or every one is a mass point.
  */
 export function histogramFromQuantiles(stats: FeatureStats['features'][string]): ReferenceHistogram | undefined {
   const levels = FEATURE_STATS_QUANTILES.filter((q) => stats.quantiles[String(q)] !== undefined);
-  if (levels.length < 3) return undefined;
-  const edges = levels.map((q) => stats.quantiles[String(q)]!);
-  for (let i = 1; i < edges.length; i++) if (!(edges[i]! > edges[i - 1]!)) return undefined;
-  const proportions = [...levels, 1].map((q, i) => q - (i === 0 ? 0 : levels[i - 1]!));
+  const values = levels.map((q) => stats.quantiles[String(q)]!);
+  if (values.some((v, i) => i > 0 && v < values[i - 1]!)) return undefined;
+  // A value held at several levels is a mass point (range_pos_20 is 0 up to its 10% level and 1 from
+  // its 90%): the share at or below it is only known to lie between levels, so it is no cut point; the
+  // bins either side merge, and their share (between the neighbouring distinct levels) stays exact.
+  const kept = levels.filter((_, i) => values[i] !== values[i - 1] && values[i] !== values[i + 1]);
+  if (kept.length < 1) return undefined;
+  const edges = kept.map((q) => stats.quantiles[String(q)]!);
+  const proportions = [...kept, 1].map((q, i) => q - (i === 0 ? 0 : kept[i - 1]!));
   return { edges, proportions };
 }
 

@@ -18,7 +18,7 @@ export class DriftArgs extends StrategyArgs {
   @Field(() => DateWindow, { description: 'The recent period whose feature and probability distributions are compared' })
   window!: DateWindow;
 
-  @Field(() => [String], { nullable: true, description: 'Stored symbols to measure; default every stored symbol (bounded by DRIFT_MAX_SYMBOLS)' })
+  @Field(() => [String], { nullable: true, description: 'Stored symbols to measure; default every stored symbol (at most 100)' })
   @IsOptional()
   @ArrayMaxSize(5_000, { message: 'symbols: at most 5000 per request' })
   @Matches(SYMBOL_PATTERN, { each: true, message: `each of symbols ${symbolMessage}` })

@@ -63,7 +63,7 @@ const REFERENCE_CACHE_SIZE = 16;
  */
 export class DriftService {
   readonly #limits: DriftLimits;
-  readonly #probabilityReferences = new Map<string, Promise<{ histogram: ReferenceHistogram; samples: number } | undefined>>();
+  readonly #storedReferences = new Map<string, Promise<StoredReference | undefined>>();
 
   constructor(private readonly deps: DriftDependencies) {
     this.#limits = { ...DEFAULT_DRIFT_LIMITS, ...deps.limits };
@@ -74,7 +74,8 @@ export class DriftService {
     if (!findStrategy(strategy)) throw codedError(ErrorCode.UNKNOWN_STRATEGY, `Unknown strategy "${strategy}"`, { strategy });
     const entry = query.version ? this.deps.models.find(strategy, query.version) : this.deps.models.active(strategy);
     if (!entry) {
-      if (query.version) throw badUserInput(`version "${query.version}" of ${strategy} is not loaded`, { strategy, version: query.version });
+      if (query.version)
+        throw badUserInput(`version "${query.version}" of ${strategy} is not loaded`, { strategy, version: query.version });
       throw codedError(ErrorCode.UNAVAILABLE, `no version of ${strategy} is loaded on this instance`);
     }
     const { from, to } = this.#window(query.window);
@@ -83,8 +84,13 @@ export class DriftService {
 
     const days = Math.floor((to.getTime() - from.getTime()) / DAY_MS) + 1;
     const recent = await this.#rows(entry, symbols, from, to, days + FEATURE_WINDOW);
-    const references = this.#featureReferences(entry);
-    const probabilityReference = await this.#probabilityReference(entry, recent.symbols);
+    const stored = await this.#storedReference(entry, recent.symbols);
+    const references = stored ? storedFeatureReferences(entry, stored) : manifestFeatureReferences(entry);
+    const probabilityReference = stored
+      ? { histogram: stored.probability, samples: stored.samples, source: 'stored-bars' }
+      : manifest.driftReference
+        ? { histogram: manifest.driftReference.probability, samples: manifest.driftReference.samples, source: 'manifest' }
+        : undefined;
 
     const columns = manifest.features.map((_, column) => columnOf(recent, column));
     const features = manifest.features.map((name, column) =>
@@ -95,14 +101,24 @@ export class DriftService {
       : null;
     const months = byMonth(recent).map(({ month, rows }): PeriodDrift => {
       const monthFeatures = manifest.features.map((name, column) =>
-        variableDrift(name, references.histograms[column]!, rows.map((r) => columns[column]![r]!), references.medians[column] ?? null),
+        variableDrift(
+          name,
+          references.histograms[column]!,
+          rows.map((r) => columns[column]![r]!),
+          references.medians[column] ?? null,
+        ),
       );
       return {
         month,
         samples: rows.length,
         features: monthFeatures,
         probability: probabilityReference
-          ? variableDrift('probability', probabilityReference.histogram, rows.map((r) => recent.probabilities[r]!), null)
+          ? variableDrift(
+              'probability',
+              probabilityReference.histogram,
+              rows.map((r) => recent.probabilities[r]!),
+              null,
+            )
           : null,
         drifted: monthFeatures.filter((f) => f.status === DriftStatus.DRIFTED).map((f) => f.name),
       };
@@ -119,7 +135,7 @@ export class DriftService {
         features: references.source,
         featuresFrom: references.period.from,
         featuresTo: references.period.to,
-        probability: probabilityReference ? (manifest.driftReference ? 'manifest' : 'stored-bars') : null,
+        probability: probabilityReference?.source ?? null,
         probabilitySamples: probabilityReference?.samples ?? 0,
       },
       thresholds: { watch: PSI_WATCH, drifted: PSI_DRIFTED },
@@ -127,7 +143,7 @@ export class DriftService {
       probability,
       probabilityReason: probabilityReference
         ? null
-        : `the manifest has no probability reference and the stored bars of the training period (${manifest.training.train.from}..${manifest.training.train.to}) give fewer than ${MIN_REFERENCE_ROWS} rows for these symbols`,
+        : `the stored bars of the training period (${manifest.training.train.from}..${manifest.training.train.to}) give fewer than ${MIN_REFERENCE_ROWS} rows for these symbols, and the manifest records no probability reference`,
       drifted: features.filter((f) => f.status === DriftStatus.DRIFTED).map((f) => f.name),
       months,
       realized: await this.deps.realized({ strategy, version: manifest.version, from, to }),
@@ -191,56 +207,30 @@ export class DriftService {
     return { x, width, time, length: rows, symbols: measured, probabilities: await score(entry, x, rows) };
   }
 
-  #featureReferences(entry: ModelVersionEntry): FeatureReferences {
+  /**
+   * The training distribution of the measured symbols themselves, from the stored bars of the
+   * version's training period scored by the version: the manifest's reference pools every training
+   * symbol, and a subset (ten low-volatility large caps) differs from that pool in calm times too.
+   * Derived once per (version, symbols); undefined when the store holds too little of that period.
+   */
+  #storedReference(entry: ModelVersionEntry, symbols: readonly string[]): Promise<StoredReference | undefined> {
     const { manifest } = entry;
-    if (manifest.driftReference && manifest.features.every((f) => manifest.driftReference!.features[f])) {
-      const reference = manifest.driftReference;
-      return {
-        source: 'manifest',
-        period: reference.period,
-        histograms: manifest.features.map((f) => reference.features[f]!),
-        medians: manifest.features.map((f) => manifest.featureStats?.features[f]?.quantiles['0.5'] ?? medianCut(reference.features[f]!)),
-      };
-    }
-    const stats = manifest.featureStats;
-    const histograms = manifest.features.map((f) => (stats?.features[f] ? histogramFromQuantiles(stats.features[f]) : undefined));
-    const missing = manifest.features.filter((_, i) => !histograms[i]);
-    if (!stats || missing.length) {
-      throw codedError(
-        ErrorCode.UNAVAILABLE,
-        `${manifest.strategy}@${manifest.version} records no training distribution for ${missing.join(', ') || 'its features'} (neither driftReference nor featureStats); retrain it`,
-      );
-    }
-    return {
-      source: 'featureStats',
-      period: stats.period,
-      histograms: histograms as ReferenceHistogram[],
-      medians: manifest.features.map((f) => stats.features[f]!.quantiles['0.5']!),
-    };
-  }
-
-  /** The manifest's, or derived once per (version, symbols) from the stored bars of the training period. */
-  #probabilityReference(entry: ModelVersionEntry, symbols: readonly string[]) {
-    const { manifest } = entry;
-    if (manifest.driftReference) {
-      return Promise.resolve({ histogram: manifest.driftReference.probability, samples: manifest.driftReference.samples });
-    }
     const key = `${manifest.strategy}\u0000${manifest.version}\u0000${manifest.sha256}\u0000${symbols.join(',')}`;
-    let found = this.#probabilityReferences.get(key);
+    let found = this.#storedReferences.get(key);
     if (!found) {
-      found = this.#deriveProbabilityReference(entry, symbols);
+      found = this.#deriveStoredReference(entry, symbols);
       // A failed derivation is not remembered: the store may be back next time.
-      found.catch(() => this.#probabilityReferences.delete(key));
-      this.#probabilityReferences.set(key, found);
-      while (this.#probabilityReferences.size > REFERENCE_CACHE_SIZE) this.#probabilityReferences.delete(this.#probabilityReferences.keys().next().value!);
+      found.catch(() => this.#storedReferences.delete(key));
+      this.#storedReferences.set(key, found);
+      while (this.#storedReferences.size > REFERENCE_CACHE_SIZE) this.#storedReferences.delete(this.#storedReferences.keys().next().value!);
     }
     return found;
   }
 
-  async #deriveProbabilityReference(entry: ModelVersionEntry, symbols: readonly string[]) {
-    const { from, to } = entry.manifest.training.train;
-    const start = new Date(`${from}T00:00:00Z`);
-    const end = new Date(`${to}T00:00:00Z`);
+  async #deriveStoredReference(entry: ModelVersionEntry, symbols: readonly string[]): Promise<StoredReference | undefined> {
+    const period = entry.manifest.training.train;
+    const start = new Date(`${period.from}T00:00:00Z`);
+    const end = new Date(`${period.to}T00:00:00Z`);
     if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || symbols.length === 0) return undefined;
     const days = Math.floor((end.getTime() - start.getTime()) / DAY_MS) + 1;
     const rows = await this.#rows(entry, symbols, start, end, days + FEATURE_WINDOW).catch((error: unknown) => {
@@ -248,8 +238,54 @@ export class DriftService {
       throw error;
     });
     if (!rows || rows.length < MIN_REFERENCE_ROWS) return undefined;
-    return { histogram: histogramOf(rows.probabilities), samples: rows.length };
+    return {
+      period: { from: period.from, to: period.to },
+      samples: rows.length,
+      features: entry.manifest.features.map((_, column) => histogramOf(columnOf(rows, column))),
+      probability: histogramOf(rows.probabilities),
+    };
   }
+}
+
+interface StoredReference {
+  readonly period: { from: string; to: string };
+  readonly samples: number;
+  /** In the model's input order. */
+  readonly features: ReferenceHistogram[];
+  readonly probability: ReferenceHistogram;
+}
+
+function storedFeatureReferences(entry: ModelVersionEntry, stored: StoredReference): FeatureReferences {
+  return { source: 'stored-bars', period: stored.period, histograms: stored.features, medians: stored.features.map(medianCut) };
+}
+
+/** The manifest's own reference: driftReference (training since issue 19), else its featureStats quantiles. */
+function manifestFeatureReferences(entry: ModelVersionEntry): FeatureReferences {
+  const { manifest } = entry;
+  if (manifest.driftReference && manifest.features.every((f) => manifest.driftReference!.features[f])) {
+    const reference = manifest.driftReference;
+    return {
+      source: 'manifest',
+      period: reference.period,
+      histograms: manifest.features.map((f) => reference.features[f]!),
+      medians: manifest.features.map((f) => manifest.featureStats?.features[f]?.quantiles['0.5'] ?? medianCut(reference.features[f]!)),
+    };
+  }
+  const stats = manifest.featureStats;
+  const histograms = manifest.features.map((f) => (stats?.features[f] ? histogramFromQuantiles(stats.features[f]) : undefined));
+  const missing = manifest.features.filter((_, i) => !histograms[i]);
+  if (!stats || missing.length) {
+    throw codedError(
+      ErrorCode.UNAVAILABLE,
+      `${manifest.strategy}@${manifest.version}: neither the stored bars of its training period nor its manifest give a training distribution for ${missing.join(', ') || 'its features'}`,
+    );
+  }
+  return {
+    source: 'featureStats',
+    period: stats.period,
+    histograms: histograms as ReferenceHistogram[],
+    medians: manifest.features.map((f) => stats.features[f]!.quantiles['0.5']!),
+  };
 }
 
 interface Rows {
@@ -263,7 +299,7 @@ interface Rows {
 }
 
 interface FeatureReferences {
-  readonly source: 'manifest' | 'featureStats';
+  readonly source: 'stored-bars' | 'manifest' | 'featureStats';
   readonly period: { from: string; to: string };
   readonly histograms: ReferenceHistogram[];
   readonly medians: (number | null)[];
@@ -305,7 +341,12 @@ function byMonth(rows: Rows): { month: string; rows: number[] }[] {
   return [...months].sort(([a], [b]) => a.localeCompare(b)).map(([month, list]) => ({ month, rows: list }));
 }
 
-function variableDrift(name: string, reference: ReferenceHistogram, values: ArrayLike<number>, referenceMedian: number | null): VariableDrift {
+function variableDrift(
+  name: string,
+  reference: ReferenceHistogram,
+  values: ArrayLike<number>,
+  referenceMedian: number | null,
+): VariableDrift {
   const { proportions, count } = binProportions(reference.edges, values);
   const psi = psiOf(reference.proportions, proportions);
   return {

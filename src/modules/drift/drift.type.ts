@@ -43,7 +43,7 @@ export class PeriodDrift {
 export class DriftReferenceInfo {
   @Field(() => String, {
     description:
-      '`manifest` (equal-frequency histograms training wrote) or `featureStats` (10 bins implied by the manifest’s training quantiles)',
+      '`stored-bars` (20 equal-frequency bins over the measured symbols’ own stored bars of the training period), else the manifest’s pooled reference over every training symbol: `manifest` (20 bins training wrote) or `featureStats` (up to 10 bins implied by its training quantiles)',
   })
   features!: string;
   @Field(() => String) featuresFrom!: string;
@@ -51,7 +51,7 @@ export class DriftReferenceInfo {
   @Field(() => String, {
     nullable: true,
     description:
-      '`manifest`, or `stored-bars` (derived on request: this version scoring the stored bars of its training period for the measured symbols); null when neither exists',
+      '`stored-bars` (this version scoring the measured symbols’ stored bars of its training period), else `manifest`; null when neither exists',
   })
   probability!: string | null;
   @Field(() => Int, { description: 'Reference rows behind the probability histogram (0 when none)' }) probabilitySamples!: number;
@@ -78,13 +78,17 @@ export class Drift {
   @Field(() => DriftReferenceInfo) reference!: DriftReferenceInfo;
   @Field(() => DriftThresholds) thresholds!: DriftThresholds;
   @Field(() => [VariableDrift], { description: 'Every model input, in the model’s order' }) features!: VariableDrift[];
-  @Field(() => VariableDrift, { nullable: true, description: 'The calibrated probability; null when there is no reference (see `probabilityReason`)' })
+  @Field(() => VariableDrift, {
+    nullable: true,
+    description: 'The calibrated probability; null when there is no reference (see `probabilityReason`)',
+  })
   probability!: VariableDrift | null;
   @Field(() => String, { nullable: true }) probabilityReason!: string | null;
   @Field(() => [String], { description: 'Features whose status over the whole window is DRIFTED' }) drifted!: string[];
   @Field(() => [PeriodDrift], { description: 'The same per calendar month of the window' }) months!: PeriodDrift[];
   @Field(() => ModelMetrics, {
-    description: 'Realized calibration, Brier, coverage of the interval, from recorded predictions and their outcomes with asOf in the window',
+    description:
+      'Realized calibration, Brier, coverage of the interval, from recorded predictions and their outcomes with asOf in the window',
   })
   realized!: ModelMetrics;
 }

@@ -31,7 +31,7 @@ describe('PSI and KS against hand-computed values', () => {
     // 2·(0.1·ln 2) + 2·(−0.1·ln(0.75)) = 0.2·ln 2 − 0.2·ln 0.75 = 0.19616…
     const value = psiOf([0.1, 0.4, 0.4, 0.1], [0.2, 0.3, 0.3, 0.2]);
     close(value, 0.2 * Math.log(2) - 0.2 * Math.log(0.75));
-    close(value, 0.19616585060234524);
+    close(value, 0.196165850602345);
     // cumulative 0.1/0.5/0.9 vs 0.2/0.5/0.8: largest gap 0.1
     close(ksOf([0.1, 0.4, 0.4, 0.1], [0.2, 0.3, 0.3, 0.2]), 0.1);
     assert.equal(driftStatus(value), 'WATCH');
@@ -91,8 +91,18 @@ describe('reference histograms', () => {
     assert.deepEqual(h.edges, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
     [0.01, 0.04, 0.05, 0.15, 0.25, 0.25, 0.15, 0.05, 0.04, 0.01].forEach((p, i) => close(h.proportions[i]!, p));
     referenceHistogramSchema.parse(h);
-    // Not ascending (a degenerate feature): no histogram rather than a wrong one.
+    // Descending: no histogram rather than a wrong one.
     assert.equal(histogramFromQuantiles({ mean: 0, std: 0, quantiles: { ...quantiles, '0.9': 0 } }), undefined);
+    // Mass points at 0 up to the 5% level and at 8 from the 95% level (as range_pos_20 has at 0 and 1):
+    // no cut at either; the bins beside them merge, with the exact shares between distinct levels.
+    const massed = histogramFromQuantiles({
+      mean: 0.5,
+      std: 0.3,
+      quantiles: { ...quantiles, '0.01': 0, '0.05': 0, '0.95': 8, '0.99': 8 },
+    })!;
+    assert.deepEqual(massed.edges, [2, 3, 4, 5, 6]);
+    [0.1, 0.15, 0.25, 0.25, 0.15, 0.1].forEach((p, i) => close(massed.proportions[i]!, p));
+    referenceHistogramSchema.parse(massed);
   });
 });
 
