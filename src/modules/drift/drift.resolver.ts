@@ -12,7 +12,9 @@ export class DriftResolver {
   @Authorized(Role.Analyst)
   @Query(() => Drift, {
     description:
-      'How far a model version’s inputs and predicted probabilities over a window of stored bars have moved from its training distribution (PSI, KS, per feature and per month), with realized calibration and coverage in the window. BAD_USER_INPUT for a window over 400 days or more than 100 symbols.',
+      'How far a model version’s inputs and predicted probabilities over a window of stored bars have moved from its training ' +
+      'distribution (PSI, KS, per feature and per month), with realized calibration and coverage in the window. ' +
+      'BAD_USER_INPUT for a window over 400 days or more than 100 symbols.',
   })
   drift(@Args(() => DriftArgs) args: DriftArgs): Promise<Drift> {
     if (!this.service) return Promise.reject(unavailable('drift is not available on this instance'));

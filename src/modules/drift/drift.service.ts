@@ -143,7 +143,8 @@ export class DriftService {
       probability,
       probabilityReason: probabilityReference
         ? null
-        : `the stored bars of the training period (${manifest.training.train.from}..${manifest.training.train.to}) give fewer than ${MIN_REFERENCE_ROWS} rows for these symbols, and the manifest records no probability reference`,
+        : `the stored bars of the training period (${manifest.training.train.from}..${manifest.training.train.to}) give fewer ` +
+          `than ${MIN_REFERENCE_ROWS} rows for these symbols, and the manifest records no probability reference`,
       drifted: features.filter((f) => f.status === DriftStatus.DRIFTED).map((f) => f.name),
       months,
       realized: await this.deps.realized({ strategy, version: manifest.version, from, to }),
@@ -173,7 +174,8 @@ export class DriftService {
     if (symbols.length === 0) throw badUserInput('no symbols to measure: the bars store is empty');
     if (symbols.length > this.#limits.maxSymbols) {
       throw badUserInput(
-        `${symbols.length} symbols${asked ? '' : ' are stored'}; drift measures at most ${this.#limits.maxSymbols} per request (name them with symbols)`,
+        `${symbols.length} symbols${asked ? '' : ' are stored'}; ` +
+          `drift measures at most ${this.#limits.maxSymbols} per request (name them with symbols)`,
         { maxSymbols: this.#limits.maxSymbols },
       );
     }
@@ -277,7 +279,8 @@ function manifestFeatureReferences(entry: ModelVersionEntry): FeatureReferences 
   if (!stats || missing.length) {
     throw codedError(
       ErrorCode.UNAVAILABLE,
-      `${manifest.strategy}@${manifest.version}: neither the stored bars of its training period nor its manifest give a training distribution for ${missing.join(', ') || 'its features'}`,
+      `${manifest.strategy}@${manifest.version}: neither the stored bars of its training period nor its manifest ` +
+        `give a training distribution for ${missing.join(', ') || 'its features'}`,
     );
   }
   return {

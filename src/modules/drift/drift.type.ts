@@ -43,7 +43,9 @@ export class PeriodDrift {
 export class DriftReferenceInfo {
   @Field(() => String, {
     description:
-      '`stored-bars` (20 equal-frequency bins over the measured symbols’ own stored bars of the training period), else the manifest’s pooled reference over every training symbol: `manifest` (20 bins training wrote) or `featureStats` (up to 10 bins implied by its training quantiles)',
+      '`stored-bars` (20 equal-frequency bins over the measured symbols’ own stored bars of the training period), ' +
+      'else the manifest’s pooled reference over every training symbol: `manifest` (20 bins training wrote) ' +
+      'or `featureStats` (up to 10 bins implied by its training quantiles)',
   })
   features!: string;
   @Field(() => String) featuresFrom!: string;
@@ -51,7 +53,8 @@ export class DriftReferenceInfo {
   @Field(() => String, {
     nullable: true,
     description:
-      '`stored-bars` (this version scoring the measured symbols’ stored bars of its training period), else `manifest`; null when neither exists',
+      '`stored-bars` (this version scoring the measured symbols’ stored bars of its training period), ' +
+      'else `manifest`; null when neither exists',
   })
   probability!: string | null;
   @Field(() => Int, { description: 'Reference rows behind the probability histogram (0 when none)' }) probabilitySamples!: number;
@@ -65,7 +68,8 @@ export class DriftThresholds {
 
 @ObjectType({
   description:
-    'Distribution drift of a model version’s inputs and outputs over a window of stored bars against its training distribution, with the realized calibration and coverage of its recorded predictions in the window',
+    'Distribution drift of a model version’s inputs and outputs over a window of stored bars against its training distribution, ' +
+    'with the realized calibration and coverage of its recorded predictions in the window',
 })
 export class Drift {
   @Field(() => String) strategy!: string;

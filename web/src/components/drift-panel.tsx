@@ -48,9 +48,11 @@ export function DriftPanel({ strategy, version }: { strategy: string; version: s
       {drift && (
         <>
           <p class="muted small">
-            {drift.samples} feature vectors ({drift.symbols.length} symbols, {drift.days} days) against the training distribution (
-            {drift.reference.features}, {drift.reference.featuresFrom} to {drift.reference.featuresTo}). PSI above {drift.thresholds.watch}{' '}
-            is worth watching, above {drift.thresholds.drifted} drifted.
+            {drift.samples} feature vectors ({drift.symbols.length} symbols, {drift.days} days) against the training distribution
+          </p>
+          <p class="muted small">
+            Reference: {drift.reference.features}, {drift.reference.featuresFrom} to {drift.reference.featuresTo}. PSI above{' '}
+            {drift.thresholds.watch} is worth watching, above {drift.thresholds.drifted} drifted.
           </p>
           <table class="metrics drift-table">
             <thead>
