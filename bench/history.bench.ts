@@ -14,6 +14,7 @@ import { sequentialClient } from './lib/load.js';
 import { sharedGateway } from './lib/gateways.js';
 import { createScratchDatabase, openMigrated } from './lib/postgres.js';
 import { startGateway } from './lib/process.js';
+import { recordedPrediction } from '../test/helpers/history-rows.js';
 import { median, percentile } from './lib/stats.js';
 
 /**
@@ -53,22 +54,14 @@ const COLUMNS = [
 ] as const;
 
 function historyRow(symbol: string, time: number, i: number): HistoryRow {
-  const p = 0.5 + 0.45 * Math.sin(i / 97) * Math.cos(i / 1_013);
-  return {
+  return recordedPrediction({
     time: new Date(time),
     symbol,
-    strategy: 'direction-1d',
-    modelVersion: 'v1',
-    horizon: '1d',
-    probability: p,
-    confidence: Math.max(p, 1 - p),
-    signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD',
-    expectedReturn: null,
-    intervalLevel: 0.95,
+    probability: 0.5 + 0.45 * Math.sin(i / 97) * Math.cos(i / 1_013),
     intervalLow: 100 - (i % 7),
     intervalHigh: 101 + (i % 5),
     featuresHash: `f${i.toString(16)}`,
-  };
+  });
 }
 
 /** `symbols` × `perSymbol` rows, one minute apart. */

@@ -11,6 +11,7 @@ import { row, type Bench, type BenchContext, type Row } from './lib/bench.js';
 import { tempDir } from './lib/cleanup.js';
 import { benchSymbols, createScratchDatabase, openMigrated } from './lib/postgres.js';
 import { median } from './lib/stats.js';
+import { recordedPrediction } from '../test/helpers/history-rows.js';
 
 /**
  * What the uncertainty of issue 19 costs. Workload: the realized history of the 1d strategy over the
@@ -39,21 +40,15 @@ function historyRows(symbols: readonly string[], days: number): HistoryRow[] {
     if (weekday === 0 || weekday === 6) continue;
     symbols.forEach((symbol, s) => {
       const p = 0.5 + 0.08 * Math.sin(d / 17 + s) * Math.cos(d / 113);
-      rows.push({
-        time: new Date(time),
-        symbol,
-        strategy: 'direction-1d',
-        modelVersion: 'v1',
-        horizon: '1d',
-        probability: p,
-        confidence: Math.max(p, 1 - p),
-        signal: p > 0.52 ? 'BUY' : p < 0.5 ? 'SELL' : 'HOLD',
-        expectedReturn: null,
-        intervalLevel: 0.95,
-        intervalLow: 99,
-        intervalHigh: 101,
-        featuresHash: `m${d}-${s}`,
-      });
+      rows.push(
+        recordedPrediction({
+          time: new Date(time),
+          symbol,
+          probability: p,
+          signal: p > 0.52 ? 'BUY' : p < 0.5 ? 'SELL' : 'HOLD',
+          featuresHash: `m${d}-${s}`,
+        }),
+      );
     });
     d++;
   }

@@ -1,9 +1,9 @@
-import pg from 'pg';
 import { migrateToLatest, openDatabase, type Database } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
 import { createSyntheticMarket } from '../../src/infra/market-data/synthetic.js';
 import { registerCleanup } from './cleanup.js';
+import { runStatement } from '../../test/helpers/services.js';
 
 /**
  * Scratch databases on the machine's PostgreSQL. Each benchmark creates its own, named
@@ -22,7 +22,7 @@ let counter = 0;
 
 export async function createScratchDatabase(kind: string): Promise<ScratchDatabase> {
   const name = `sibyl_bench_${kind.replace(/\W/g, '_')}_${process.pid}_${Date.now().toString(36)}_${counter++}`;
-  await admin(`create database ${name}`);
+  await runStatement(adminUrl, `create database ${name}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
   let dropped = false;
@@ -30,20 +30,10 @@ export async function createScratchDatabase(kind: string): Promise<ScratchDataba
     if (dropped) return;
     dropped = true;
     unregister();
-    await admin(`drop database if exists ${name} with (force)`);
+    await runStatement(adminUrl, `drop database if exists ${name} with (force)`);
   };
   const unregister = registerCleanup(drop);
   return { name, url: url.toString(), drop };
-}
-
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
 }
 
 /** Opens a scratch database through the project's own code and applies the migrations. */

@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { parseCli, runCli } from './args.js';
 import { alignedRows, liveBar } from './terminal.js';
+import { runDatabaseJob, type ProgressDisplay } from './database-job.js';
 import { configFromEnvironment } from '../config/index.js';
-import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.js';
-import { createLogger } from '../infra/logger/logger.js';
 import { findCsvFiles, importFiles, type FileReport, type ImportProgress, type ImportReport } from '../infra/market-data/importer.js';
 
 /**
@@ -40,38 +39,25 @@ async function main(): Promise<number> {
   const config = configFromEnvironment();
   if (!config) return 1;
   let files: string[];
-  let database: Database;
   try {
     // Paths first, so a typo fails before the database is opened or migrated.
     files = await findCsvFiles(args);
-    database = await openDatabase(config.database, createLogger({ ...config.log, level: 'warn' }));
   } catch (error) {
     process.stderr.write(`${(error as Error).message}\n`);
     return 1;
   }
-  const display = process.stderr.isTTY ? progressBar() : progressLines();
-  try {
-    await migrateToLatest(database.db);
-    const report = await importFiles(database.db, files, { onProgress: display.update });
-    display.stop();
-    process.stdout.write(formatSummary(report));
-    return EXIT_CODES[report.outcome];
-  } catch (error) {
-    display.stop();
-    process.stderr.write(`import failed: ${(error as Error).message}\n`);
-    return 1;
-  } finally {
-    await database.close();
-  }
-}
-
-interface ProgressDisplay {
-  update(progress: ImportProgress): void;
-  stop(): void;
+  return runDatabaseJob(config, {
+    name: 'import',
+    display: { bar: progressBar, lines: progressLines },
+    async run(db, { onProgress }) {
+      const report = await importFiles(db, files, { onProgress });
+      return { summary: formatSummary(report), exitCode: EXIT_CODES[report.outcome] };
+    },
+  });
 }
 
 /** A live bar for people at a terminal; the per-file outcomes are in the summary. */
-function progressBar(): ProgressDisplay {
+function progressBar(): ProgressDisplay<ImportProgress> {
   const bar = liveBar<{ files: string; rows: number; rate: number; file: string }>(
     '{bar} {percentage}% | {files} files | {rows} rows | {rate} rows/s | {file}',
   );
@@ -90,7 +76,7 @@ function progressBar(): ProgressDisplay {
 }
 
 /** One line per finished file, for logs and pipes where a redrawn bar would be noise. */
-function progressLines(): ProgressDisplay {
+function progressLines(): ProgressDisplay<ImportProgress> {
   return {
     update(p) {
       if (!p.finished) return;

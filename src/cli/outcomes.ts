@@ -1,8 +1,7 @@
 import { parseCli, runCli } from './args.js';
 import { alignedRows, liveBar } from './terminal.js';
+import { runDatabaseJob, type ProgressDisplay } from './database-job.js';
 import { configFromEnvironment } from '../config/index.js';
-import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.js';
-import { createLogger } from '../infra/logger/logger.js';
 import { BarsRepository } from '../infra/market-data/bars-repository.js';
 import { createBarsStoreProvider } from '../infra/market-data/bars-store.js';
 import { SYMBOL_PATTERN } from '../infra/market-data/market-data.js';
@@ -35,47 +34,27 @@ async function main(): Promise<number> {
   }
   const config = configFromEnvironment();
   if (!config) return 1;
-  let database: Database;
-  try {
-    database = await openDatabase(config.database, createLogger({ ...config.log, level: 'warn' }));
-  } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n`);
-    return 1;
-  }
-  const display = process.stderr.isTTY ? progressBar() : progressLines();
-  try {
-    await migrateToLatest(database.db);
-    const bars = new BarsRepository(database.db);
-    if ((await bars.listSymbols()).length === 0) {
-      process.stdout.write(
-        'no bars stored: nothing to resolve outcomes against (import bars with `npm run import`; the synthetic market resolves its own outcomes inside a running gateway)\n',
-      );
-      return 0;
-    }
-    const service = new OutcomesService(
-      new OutcomesRepository(database.db),
-      createBarsStoreProvider(bars),
-      createLogger({ ...config.log, level: 'warn' }),
-    );
-    const report = await service.resolve({ ...(args.length > 0 && { symbols: args }), onProgress: display.update });
-    display.stop();
-    process.stdout.write(formatSummary(report));
-    return 0;
-  } catch (error) {
-    display.stop();
-    process.stderr.write(`outcomes failed: ${(error as Error).message}\n`);
-    return 1;
-  } finally {
-    await database.close();
-  }
+  return runDatabaseJob(config, {
+    name: 'outcomes',
+    display: { bar: progressBar, lines: progressLines },
+    async run(db, { logger, onProgress }) {
+      const bars = new BarsRepository(db);
+      if ((await bars.listSymbols()).length === 0) {
+        return {
+          summary:
+            'no bars stored: nothing to resolve outcomes against (import bars with `npm run import`; ' +
+            'the synthetic market resolves its own outcomes inside a running gateway)\n',
+          exitCode: 0,
+        };
+      }
+      const service = new OutcomesService(new OutcomesRepository(db), createBarsStoreProvider(bars), logger);
+      const report = await service.resolve({ ...(args.length > 0 && { symbols: args }), onProgress });
+      return { summary: formatSummary(report), exitCode: 0 };
+    },
+  });
 }
 
-interface ProgressDisplay {
-  update(progress: ResolveProgress): void;
-  stop(): void;
-}
-
-function progressBar(): ProgressDisplay {
+function progressBar(): ProgressDisplay<ResolveProgress> {
   const bar = liveBar<{ resolved: number }>('{bar} {percentage}% | {value}/{total} symbols | {resolved} outcomes stored');
   return {
     update: (p) => bar.update(p.symbolsDone, p.symbolCount, { resolved: p.resolved }),
@@ -83,7 +62,7 @@ function progressBar(): ProgressDisplay {
   };
 }
 
-function progressLines(): ProgressDisplay {
+function progressLines(): ProgressDisplay<ResolveProgress> {
   return {
     update: (p) => process.stderr.write(`[${p.symbolsDone}/${p.symbolCount} symbols] ${p.resolved} outcomes stored\n`),
     stop() {},

@@ -20,7 +20,9 @@ export function liveBar<Payload extends object>(format: string): LiveBar<Payload
       }
       bar.update(value, payload);
     },
-    stop: () => bar.stop(),
+    stop() {
+      if (running) bar.stop();
+    },
   };
 }
 

@@ -6,12 +6,12 @@ import { ArgumentValidationError, type ValidatorFn } from 'type-graphql';
  * Argument validation with class-validator, as type-graphql's built-in does it (same options, same
  * error), minus its cost: type-graphql 2.0.0-rc.4 runs `await import("class-validator")` for every
  * validated argument, and under `node --import tsx` each dynamic import is a round trip to Node's
- * module-loader thread. A 50-symbol query validates 51 arguments (one `interval(level:)` per result);
- * measured, the built-in path held the gateway to ~49 req/s where this one allows ~85. The import is
- * static and the check synchronous: our rules (patterns, sizes, enums) need no async validators.
+ * module-loader thread, and a 50-symbol query validates 51 arguments (one `interval(level:)` per result).
+ * The import is static and the check synchronous: our rules (patterns, sizes, enums) need no async
+ * validators. What each choice here saved: docs/decisions/hot-path-measurements.md.
  *
  * Values already found valid are remembered per class (bounded LRU): class-validator walks its
- * metadata store for every instance (a profiled 2.5% of the warm `predictions` path, where the same
+ * metadata store for every instance (on the warm `predictions` path the same
  * `interval(level: 0.95)` is validated 50 times per request and the same symbol list on every
  * request). Our rules are pure functions of the values, so equal values give the same verdict;
  * failures are not remembered (they are rare and their errors are rebuilt each time).

@@ -164,8 +164,8 @@ export function rateHeaders(rate: RateDecision, refused: boolean): Record<string
 /**
  * operationCost, remembered per parsed document (Apollo hands the same DocumentNode for a query it
  * has seen, from its document cache) and per operation name and variables: the cost analysis is a
- * second full walk of the operation against the schema, a profiled ~5% of the warm `predictions`
- * path, and a dashboard sends the same query with the same variables over and over. The cost is a
+ * second full walk of the operation against the schema (a visible share of a warm request, see
+ * docs/decisions/hot-path-measurements.md), and a dashboard sends the same query with the same variables over and over. The cost is a
  * pure function of those three (and of the schema and list limit, fixed here). Refusals (a list
  * longer than the limit, variables that do not fit) are not remembered: they throw again each time.
  * Variables whose JSON is long (big lists) are not remembered either, so the memo stays small.

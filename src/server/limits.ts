@@ -1,15 +1,6 @@
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthRule } from '@escape.tech/graphql-armor-max-depth';
-import {
-  BREAK,
-  GraphQLError,
-  Kind,
-  type ASTVisitor,
-  type DocumentNode,
-  type GraphQLSchema,
-  type ValidationContext,
-  type ValidationRule,
-} from 'graphql';
+import { BREAK, GraphQLError, Kind, type ASTVisitor, type ValidationContext, type ValidationRule } from 'graphql';
 import { ErrorCode, codedError } from '../shared/errors.js';
 import { measureOperation, type OperationSize } from './cost.js';
 
@@ -89,15 +80,9 @@ export function failClosed(rule: ValidationRule, limit: string): ValidationRule 
  * (MAX_SYMBOLS_PER_REQUEST), QUERY_TOO_COMPLEX for anything else that goes wrong while measuring.
  * Never "unknown": an operation whose size is not known does not run.
  */
-export function operationCost(
-  schema: GraphQLSchema,
-  document: DocumentNode,
-  operationName: string | undefined | null,
-  variables: Record<string, unknown> | undefined | null,
-  maxListSize: number,
-): OperationSize {
+export function operationCost(...args: Parameters<typeof measureOperation>): OperationSize {
   try {
-    return measureOperation(schema, document, operationName, variables, maxListSize);
+    return measureOperation(...args);
   } catch (error) {
     if (error instanceof GraphQLError && typeof error.extensions.code === 'string') throw error;
     throw tooComplex("The operation's cost could not be measured; it is refused.", { limit: 'cost', max: 0 });

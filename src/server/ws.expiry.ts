@@ -7,8 +7,8 @@
  * out (lib/internal/timers.js only deletes lists of ref'd timers on clear, "because unrefed ones are
  * incredibly likely to come from http and be recreated shortly after"). Every JWT connection has its
  * own distance to `exp`, usually hours, so each closed connection left a list behind for the token's
- * lifetime. A heap snapshot after a 5-minute soak (graphql-ws `lazy` clients open a socket per
- * operation) held 4,190 of them, growing by ~16 a second: about 1.4 million a day.
+ * lifetime, and graphql-ws `lazy` clients open a socket per operation, so they pile up without bound
+ * (the heap snapshot that showed it: docs/decisions/hot-path-measurements.md).
  *
  * The sweep runs every `sweepMs` (so an expiry is acted on at most that late) and only while something
  * is watched; its one duration reuses one timer list.

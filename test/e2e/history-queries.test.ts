@@ -18,6 +18,7 @@ import {
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { execute, postQuery } from '../helpers/graphql.js';
 import { REPO_MODELS } from '../helpers/models.js';
+import { recordedPrediction } from '../helpers/history-rows.js';
 import { stackName } from '../helpers/services.js';
 
 const SYMBOLS = ['E01', 'E02', 'E03', 'E04'];
@@ -44,22 +45,16 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
     for (const symbol of SYMBOLS) {
       const list = bars.get(symbol)!;
       list.slice(-41, -1).forEach((bar, i) => {
-        const p = 0.2 + (0.6 * (((i + symbol.charCodeAt(2)) * 7) % 40)) / 40;
-        past.push({
-          time: bar.time,
-          symbol,
-          strategy: 'direction-1d',
-          modelVersion: 'v1',
-          horizon: '1d',
-          probability: p,
-          confidence: Math.max(p, 1 - p),
-          signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD',
-          expectedReturn: null,
-          intervalLevel: 0.95,
-          intervalLow: bar.close * 0.98,
-          intervalHigh: bar.close * 1.02,
-          featuresHash: `past-${i}`,
-        });
+        past.push(
+          recordedPrediction({
+            time: bar.time,
+            symbol,
+            probability: 0.2 + (0.6 * (((i + symbol.charCodeAt(2)) * 7) % 40)) / 40,
+            intervalLow: bar.close * 0.98,
+            intervalHigh: bar.close * 1.02,
+            featuresHash: `past-${i}`,
+          }),
+        );
       });
     }
     await new HistoryRepository(server.gateway.database.db).insertMany(past);

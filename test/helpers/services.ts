@@ -39,21 +39,22 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     };
   }
   const name = uniqueName('db');
-  await adminQuery(`create database ${name}`);
+  await runStatement(realPostgresUrl, `create database ${name}`);
   const url = new URL(realPostgresUrl);
   url.pathname = `/${name}`;
   return {
     env: { DATABASE_URL: url.toString(), DATA_DIR: data.dir },
     settings: { kind: 'postgres', url: url.toString(), poolMax: 5 },
     async drop() {
-      await adminQuery(`drop database if exists ${name} with (force)`);
+      await runStatement(realPostgresUrl, `drop database if exists ${name} with (force)`);
       data.remove();
     },
   };
 }
 
-async function adminQuery(sqlText: string): Promise<void> {
-  const client = new pg.Client({ connectionString: realPostgresUrl });
+/** Runs one statement on its own connection (create/drop database cannot run inside a pool's transaction). */
+export async function runStatement(connectionString: string, sqlText: string): Promise<void> {
+  const client = new pg.Client({ connectionString });
   await client.connect();
   try {
     await client.query(sqlText);

@@ -19,6 +19,7 @@ import {
 } from '../../src/modules/history/index.js';
 import { MetricsRepository, MetricsService } from '../../src/modules/metrics/index.js';
 import { binaryMetrics } from '../../src/training/evaluate.js';
+import { recordedPrediction } from '../helpers/history-rows.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
 
 const silent = createLogger({ level: 'silent', format: 'json' });
@@ -196,22 +197,17 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     const symbols = ['QA', 'QB', 'QC'];
     for (const [s, symbol] of symbols.entries()) {
       for (let i = 0; i < 200; i++) {
-        const p = 0.3 + (0.4 * ((i * (7 + s)) % 50)) / 50;
-        rows.push({
-          time: new Date(t0 + i * 17 * 60_000),
-          symbol,
-          strategy: 'direction-1d',
-          modelVersion: i % 4 === 0 ? 'v2' : 'v1',
-          horizon: '1d',
-          probability: p,
-          confidence: Math.max(p, 1 - p),
-          signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD',
-          expectedReturn: null,
-          intervalLevel: 0.95,
-          intervalLow: 90,
-          intervalHigh: 110,
-          featuresHash: `x${i}`,
-        });
+        rows.push(
+          recordedPrediction({
+            time: new Date(t0 + i * 17 * 60_000),
+            symbol,
+            modelVersion: i % 4 === 0 ? 'v2' : 'v1',
+            probability: 0.3 + (0.4 * ((i * (7 + s)) % 50)) / 50,
+            intervalLow: 90,
+            intervalHigh: 110,
+            featuresHash: `x${i}`,
+          }),
+        );
       }
     }
     await writes.insertMany(rows);
@@ -405,24 +401,16 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
 
   test('the hourly and daily rollups answer exactly as the raw rows do, after inserts, repeats, deletes and truncates', async () => {
     const t0 = Date.UTC(2024, 1, 1, 0, 0);
-    const make = (i: number, version: string): HistoryRow => {
-      const p = 0.05 + 0.9 * (((i * 7919) % 1000) / 1000);
-      return {
+    const make = (i: number, version: string): HistoryRow =>
+      recordedPrediction({
         time: new Date(t0 + i * 7 * 60_000 + (version === 'v2' ? 30_000 : 0)),
         symbol: 'RU',
-        strategy: 'direction-1d',
         modelVersion: version,
-        horizon: '1d',
-        probability: p,
-        confidence: Math.max(p, 1 - p),
-        signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD',
-        expectedReturn: null,
-        intervalLevel: 0.95,
+        probability: 0.05 + 0.9 * (((i * 7919) % 1000) / 1000),
         intervalLow: 1,
         intervalHigh: 2,
         featuresHash: `r${i}`,
-      };
-    };
+      });
     const rows = Array.from({ length: 1500 }, (_, i) => make(i, i % 3 === 0 ? 'v2' : 'v1'));
     // In three statements, the middle one repeating rows of the first (ON CONFLICT DO NOTHING must not count them twice).
     await writes.insertMany(rows.slice(0, 600));

@@ -12,9 +12,9 @@ export interface Codec<T> {
  * benchmark runs.
  *
  * With the in-process engine the tier keeps the values themselves: serializing them would buy nothing
- * and cost a lot (measured: decoding 50 symbols' cached bar windows was a third of the gateway's CPU on
- * warm requests). With Redis, values cross the wire through `codec`. Cached values are shared between
- * requests, so callers must treat them as read-only.
+ * and cost a lot (decoding cached bar windows dominated warm requests:
+ * docs/decisions/hot-path-measurements.md). With Redis, values cross the wire through `codec`. Cached
+ * values are shared between requests, so callers must treat them as read-only.
  */
 export class CacheTier<T extends object | number | string> {
   readonly #local: LRUCache<string, T> | undefined;

@@ -25,6 +25,31 @@ export interface InterestSet {
   stop(): Promise<void>;
 }
 
+/** `strategy|symbol`: the member for one subscribed pair (`|` cannot occur in either). */
+export const interestMember = (strategy: string, symbol: string): string => `${strategy}|${symbol}`;
+
+/** The pair {@link interestMember} made `member` from; undefined for a member it could not have made. */
+export function parseInterestMember(member: string): { strategy: string; symbol: string } | undefined {
+  const bar = member.indexOf('|');
+  return bar > 0 ? { strategy: member.slice(0, bar), symbol: member.slice(bar + 1) } : undefined;
+}
+
+/**
+ * Hands `follow` the symbols any instance's subscribers want, every `everyMs` (a vendor streams them
+ * beyond its configured universe). Returns the stop. An unreadable set is skipped: the signals monitor
+ * logs it, and the next round retries.
+ */
+export function followInterest(interest: Pick<InterestSet, 'all'>, follow: (symbols: string[]) => void, everyMs = 1_000): () => void {
+  const timer = setInterval(() => {
+    interest.all().then(
+      (members) => follow([...new Set(members.flatMap((member) => parseInterestMember(member)?.symbol ?? []))]),
+      () => undefined,
+    );
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 class Counts {
   readonly #counts = new Map<string, number>();
   /** Returns the members that were not present before. */

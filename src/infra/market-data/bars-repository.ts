@@ -6,8 +6,8 @@ import type { Bar, FetchBarsOptions } from './market-data.js';
 /**
  * Rows per INSERT statement. Bars travel as nine column arrays through `unnest`, so a statement binds
  * nine parameters however many rows it carries (a multi-row VALUES list binds nine per row, and
- * preparing those values was a third of the import time). Measured on the real data set into local
- * PostgreSQL: 37k rows/s with 2,000-row VALUES lists, see bench/import for the current figure.
+ * preparing those values dominated the import: docs/decisions/hot-path-measurements.md; `npm run bench
+ * -- import` measures it today).
  */
 const UPSERT_CHUNK_ROWS = 20_000;
 

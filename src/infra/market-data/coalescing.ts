@@ -7,8 +7,8 @@ import type { Bar, FetchBarsOptions, MarketDataProvider } from './market-data.js
  * to join it. While a fetch is in flight, symbols asked for meanwhile go out together in the next one,
  * so a busy gateway makes fewer, larger fetches the busier it gets, instead of one query per request
  * piling onto the database. Requests leaving one fetch together also reach the model's micro-batcher
- * together. Measured with 200 simultaneous single-symbol requests from another process: 27 fetches on
- * PostgreSQL, 45-64 on PGlite (its SQL runs on the event loop, so fewer requests overlap a fetch).
+ * together. PGlite merges less than PostgreSQL: its SQL runs on the event loop, so fewer requests
+ * overlap a fetch (figures: docs/decisions/hot-path-measurements.md).
  *
  * Calls with different options (lookback, until) are fetched separately.
  */

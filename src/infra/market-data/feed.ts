@@ -30,8 +30,12 @@ export interface MarketFeed {
   stop(): Promise<void>;
 }
 
-/** Receives the bars that just became available (several symbols at once). Must not throw. */
-export type BarsListener = (bars: readonly Bar[]) => void;
+/**
+ * Receives the bars that just became available (several symbols at once). Must not throw. A feed
+ * that keeps announcements in order (a vendor catching up session by session) awaits a returned
+ * promise before announcing the next bars; the others ignore it.
+ */
+export type BarsListener = (bars: readonly Bar[]) => unknown;
 
 /** The synthetic market ticking every `tickMs`: one new bar per symbol per tick. */
 export function syntheticFeed(market: SyntheticMarket, tickMs: number): MarketFeed {

@@ -64,7 +64,7 @@ export interface ImportOptions {
 }
 
 const DEFAULT_BATCH_SIZE = 10_000;
-/** Files written at once: a second overlaps PostgreSQL's work with our parsing (measured 98k → 110k rows/s). */
+/** Files written at once: a second overlaps PostgreSQL's work with our parsing (docs/decisions/hot-path-measurements.md). */
 const WRITES_IN_FLIGHT = 2;
 
 /**

@@ -10,8 +10,8 @@ import type { Bar, FetchBarsOptions, MarketDataProvider } from './market-data.js
  * symbol: `historyBars` daily bars ending the day before `startTime`. After that {@link advance} adds
  * one bar per symbol, stamped with the time it is called: the market "trades" a simulated day per tick,
  * so subscribers see signals within seconds. Like a vendor's, its memory is finite: each symbol keeps its
- * latest `retainBars`, and older bars are dropped as ticks add new ones (a gateway left running at the
- * default 5 s tick otherwise grew by ~350k bars, ~70 MB, a day).
+ * latest `retainBars`, and older bars are dropped as ticks add new ones (otherwise a gateway left running
+ * grows without bound: docs/decisions/hot-path-measurements.md).
  *
  * The same seed, symbols and start time always produce the same history, bar for bar.
  */

@@ -57,8 +57,8 @@ function tracing(): boolean {
 /**
  * Runs `fn` inside a span that is the active one for everything `fn` awaits; records failures.
  * Untraced (no provider registered), `fn` runs directly with a non-recording span: the API's no-op
- * path still makes a span, a context and two promises per call, a profiled ~2% of the warm
- * `predictions` path, where every request passes here twice.
+ * path still makes a span, a context and two promises per call, and every `predictions` request passes
+ * here twice (docs/decisions/hot-path-measurements.md).
  */
 export async function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>): Promise<T> {
   if (!tracing()) return fn(UNTRACED_SPAN);

@@ -8,3 +8,4 @@ export { apiKeysHealth } from './api-keys.health.js';
 export { principalIdProblem, MAX_PRINCIPAL_ID_LENGTH } from './principal-id.js';
 export { ApiKeysResolver } from './api-keys.resolver.js';
 export { revocationsOver, type Revocations } from './revocations.js';
+export { createAccessModule, type AccessModule, type AccessModuleDeps } from './access.module.js';

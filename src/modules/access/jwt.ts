@@ -61,8 +61,8 @@ export async function createJwtVerifier(settings: JwtSettings): Promise<(token: 
   if (key.kind === 'jwks') return principalOf;
   // With a fixed key (secret or PEM) a token's verdict changes only with time, so a token that passed
   // is trusted again without re-verifying its signature (HMAC/RSA through WebCrypto and jose's claim
-  // checks: a profiled ~5% of a warm `predictions` request, every request of a client carrying the same
-  // token) until it expires, for at most VERIFIED_TTL_MS. Refusals are never remembered. JWKS keys can
+  // checks, on every request of a client carrying the same token: a visible share of a warm request, see
+  // docs/decisions/hot-path-measurements.md) until it expires, for at most VERIFIED_TTL_MS. Refusals are never remembered. JWKS keys can
   // rotate, so those tokens are verified every time.
   const verified = new LRUCache<string, Principal>({ max: 10_000, ttl: VERIFIED_TTL_MS, ttlAutopurge: false });
   return async (token) => {

@@ -28,9 +28,9 @@ export interface ExplanationOptions {
 }
 
 /**
- * Rows one explanation run may hold: 262,144 rows × 13 features is a 13.6 MB input and ~30 ms of
- * blocked event loop. A request explaining more predictions of one model than fit (over 789 at the
- * committed models' 332 rows each) is split into several runs rather than one unbounded one.
+ * Rows one explanation run may hold, which bounds its input's memory and how long it blocks the event
+ * loop (figures in docs/decisions/hot-path-measurements.md). A request explaining more predictions of
+ * one model than fit is split into several runs rather than one unbounded one.
  */
 export const MAX_ROWS_PER_RUN = 262_144;
 

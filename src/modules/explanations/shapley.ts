@@ -26,11 +26,10 @@ import { mulberry32 } from '../../shared/random.js';
  *   Cost: at most m·(d − 1) distinct coalitions per input, fewer where orders share prefixes.
  *
  * Why the service picks permutation sampling for our 13-feature models (see {@link choosePlan}): exact
- * needs 8,190 rows per symbol, so a 50-symbol request is a 409,500-row run, measured here at ~40 ms of
- * onnxruntime alone (plus building the input), all of it blocking the event loop (onnxruntime-node runs
- * on the calling thread); 32 orders need at most 384 rows per symbol (332 after shared prefixes, ~25×
- * fewer) and differ from exact by under 3e-6 on the committed models (the test asserts < 1e-4:
- * test/unit/explanations/committed-models.test.ts).
+ * needs 2^13 − 2 rows per symbol, one run per request that blocks the event loop (onnxruntime-node runs
+ * on the calling thread) for as long as it takes; 32 orders need at most 32·12 rows per symbol and stay
+ * within 1e-4 of exact on the committed models (test/unit/explanations/committed-models.test.ts).
+ * The figures behind the choice: docs/decisions/hot-path-measurements.md.
  */
 export interface ShapleyPlan {
   readonly method: 'shapley-exact' | 'shapley-permutation';

@@ -25,3 +25,4 @@ export { ConfidencePoint, ConfidenceTrend } from './history.type.js';
 export { parseSpan, autoBucket, AUTO_BUCKETS, SpanError, type Span } from './bucket.js';
 export { applyHistoryRetention } from './history-retention.js';
 export { historyOfPredictions } from './prediction-sink.js';
+export { createHistoryModule, type HistoryModule, type HistoryModuleDeps } from './history.module.js';

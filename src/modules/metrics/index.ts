@@ -9,3 +9,4 @@ export {
 } from './metrics.repository.js';
 export { MetricsService, MIN_ESTIMATE_BLOCKS, type ModelMetricsQuery, type MetricsServiceOptions } from './metrics.service.js';
 export { MetricsResolver } from './metrics.resolver.js';
+export { createMetricsModule, type MetricsModule, type MetricsModuleDeps } from './metrics.module.js';

@@ -68,8 +68,9 @@ export class MetricsRepository {
    * it (null for rows without a 95% interval or whose interval outcome is unknown). At most `limit`.
    */
   async scored(filter: MetricsFilter, limit: number, db: Db = this.db): Promise<ScoredRow[]> {
-    // Four comma-separated strings in one row rather than one row per prediction: PGlite builds ~40k
-    // row objects a second (46k rows took 1.2 s), and node-pg parses float8[] text slower than split().
+    // Four comma-separated strings in one row rather than one row per prediction: building a row object
+    // per prediction is slow on PGlite, and node-pg parses float8[] text slower than split()
+    // (docs/decisions/hot-path-measurements.md).
     // float8 to text is exact (shortest round-trip form, PostgreSQL ≥ 12).
     const { rows } = await sql<{ block: string | null; p: string | null; y: string | null; covered: string | null }>`
       select string_agg(block::text, ',') as block, string_agg(p::text, ',') as p, string_agg(y::text, ',') as y, string_agg(covered, ',') as covered

@@ -5,3 +5,4 @@ export { ModelServingRepository, AuditAction, type ServingRecord, type ServingCh
 export { ModelsService } from './models.service.js';
 export { ModelsResolver } from './models.resolver.js';
 export { ModelVersion, ModelMetrics, MetricEstimate, MetricsVerdict, EstimationMethod, Strategy } from './models.type.js';
+export { createModelsModule, modelsHealth, type ModelsModule, type ModelsModuleDeps } from './models.module.js';

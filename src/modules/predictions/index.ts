@@ -11,3 +11,4 @@ export {
 export { priceInterval, confidenceOf, type CachedFeatures, type PredictionRecord, type PredictionSink } from './prediction.record.js';
 export { invalidFeatures, invalidNumbers, invalidProbability, modelOutputInvalid } from './output-guard.js';
 export { unavailableBecause } from './unavailable.js';
+export { createPredictionsModule, type PredictionsModule, type PredictionsModuleDeps } from './predictions.module.js';

@@ -1,4 +1,4 @@
-import type { InterestSet } from '../../infra/coordination/interest.js';
+import { interestMember, parseInterestMember, type InterestSet } from '../../infra/coordination/interest.js';
 import type { Lease } from '../../infra/coordination/lease.js';
 import type { Marks } from '../../infra/coordination/marks.js';
 import type { Logger } from '../../infra/logger/logger.js';
@@ -83,6 +83,8 @@ export class SignalsMonitor {
   #marksWarnedAt = 0;
   #running: Promise<void> | undefined;
   #again = false;
+  /** Settled when the follow-up tick (the one #again asks for) is done. */
+  #followUp: { promise: Promise<void>; resolve: () => void } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
 
@@ -109,9 +111,13 @@ export class SignalsMonitor {
     return this.options.lease.held;
   }
 
-  /** From the market feed: bars just became available. */
-  onBars(_bars: readonly Bar[]): void {
-    if (this.options.lease.held) void this.tick();
+  /**
+   * From the market feed: bars just became available (a feed announces only bars already served).
+   * Resolves once a tick that started after this call is done, so a feed that awaits it (a vendor
+   * catching up session by session) announces its next bars only after these are published.
+   */
+  onBars(_bars: readonly Bar[]): Promise<void> {
+    return this.tickAfterNow();
   }
 
   /** Runs one tick now, or right after the running one. Resolves when the tick it joined is done. */
@@ -125,12 +131,27 @@ export class SignalsMonitor {
       .catch((error: unknown) => this.options.logger.error({ err: error }, 'signals monitor: tick failed'))
       .finally(() => {
         this.#running = undefined;
+        const followUp = this.#followUp;
+        this.#followUp = undefined;
         if (this.#again) {
           this.#again = false;
-          void this.tick();
-        }
+          const next = this.tick();
+          if (followUp) void next.then(followUp.resolve);
+        } else followUp?.resolve();
       });
     return this.#running;
+  }
+
+  /**
+   * Runs a tick that starts after this call: now, or, when one is running (it may have read the
+   * market before the newest bars were stored), the follow-up after it. Resolves when that tick is done.
+   */
+  tickAfterNow(): Promise<void> {
+    if (this.#stopped || !this.options.lease.held) return Promise.resolve();
+    if (!this.#running) return this.tick();
+    this.#again = true;
+    this.#followUp ??= withResolvers();
+    return this.#followUp.promise;
   }
 
   /** Resolves once no tick is running or queued behind the running one. */
@@ -262,8 +283,8 @@ export class SignalsMonitor {
     if (alone !== this.#wasAlone) this.#rebuild = true;
     this.#wasAlone = alone;
     const received = (member: string) => {
-      const bar = member.indexOf('|');
-      return this.options.received?.(member.slice(0, bar), member.slice(bar + 1));
+      const key = parseInterestMember(member);
+      return key && this.options.received?.(key.strategy, key.symbol);
     };
 
     if (alone) {
@@ -326,11 +347,11 @@ export class SignalsMonitor {
     }
     const keys = new Map<string, PredictionKey>();
     for (const member of members) {
-      const bar = member.indexOf('|');
-      if (bar > 0) keys.set(member, { strategy: member.slice(0, bar), symbol: member.slice(bar + 1) });
+      const key = parseInterestMember(member);
+      if (key) keys.set(member, key);
     }
     for (const strategy of this.options.strategies()) {
-      for (const symbol of this.options.watchlist) keys.set(`${strategy}|${symbol}`, { strategy, symbol });
+      for (const symbol of this.options.watchlist) keys.set(interestMember(strategy, symbol), { strategy, symbol });
     }
     return [...keys.values()];
   }
@@ -345,5 +366,11 @@ interface Published {
   unwantedSince?: number | undefined;
 }
 
-const memberOf = (key: PredictionKey) => `${key.strategy}|${key.symbol}`;
+function withResolvers(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+const memberOf = (key: PredictionKey) => interestMember(key.strategy, key.symbol);
 const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

@@ -1,6 +1,6 @@
 import { validateSync } from 'class-validator';
 import { ArgumentValidationError } from 'type-graphql';
-import type { InterestSet } from '../../infra/coordination/interest.js';
+import { interestMember, type InterestSet } from '../../infra/coordination/interest.js';
 import type { Logger } from '../../infra/logger/logger.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
 import { badUserInput, codedError, ErrorCode } from '../../shared/errors.js';
@@ -29,9 +29,6 @@ export interface SignalsServiceOptions {
   /** Told +1 / -1 as subscriptions start and end (the sibyl_subscriptions_active gauge). */
   readonly onSubscriptions?: (delta: number) => void;
 }
-
-/** `strategy|symbol`: the interest set's member for one subscribed pair (`|` cannot occur in either). */
-export const interestMember = (strategy: string, symbol: string) => `${strategy}|${symbol}`;
 
 interface StrategyHub {
   readonly bySymbol: Map<string, Set<SignalStream>>;

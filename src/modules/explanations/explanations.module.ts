@@ -1,0 +1,18 @@
+import type { Database } from '../../infra/db/index.js';
+import type { Logger } from '../../infra/logger/logger.js';
+import { ExplanationsRepository } from './explanations.repository.js';
+import { ExplanationService } from './explanations.service.js';
+
+export interface ExplanationsModuleDeps {
+  readonly database: Pick<Database, 'db'>;
+  readonly logger: Logger;
+}
+
+export interface ExplanationsModule {
+  readonly service: ExplanationService;
+}
+
+/** Why a prediction says what it says: Shapley factors over its features, and the accuracy seen near its confidence. */
+export function createExplanationsModule({ database, logger }: ExplanationsModuleDeps): ExplanationsModule {
+  return { service: new ExplanationService(new ExplanationsRepository(database.db), logger.child({ component: 'explanations' })) };
+}

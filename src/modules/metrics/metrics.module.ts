@@ -1,0 +1,26 @@
+import type { Config } from '../../config/index.js';
+import type { Database } from '../../infra/db/index.js';
+import type { ModelRegistry } from '../models/index.js';
+import { MetricsRepository } from './metrics.repository.js';
+import { MetricsService } from './metrics.service.js';
+
+export interface MetricsModuleDeps {
+  readonly config: Pick<Config, 'metricsEstimates'>;
+  readonly database: Pick<Database, 'db'>;
+  /** Which version serves a strategy now, and each version's training base rate. */
+  readonly registry: Pick<ModelRegistry, 'active' | 'find'>;
+}
+
+export interface MetricsModule {
+  readonly service: MetricsService;
+}
+
+/** Realized model metrics (accuracy, calibration, coverage) from history joined with outcomes. */
+export function createMetricsModule({ config, database, registry }: MetricsModuleDeps): MetricsModule {
+  const service = new MetricsService(new MetricsRepository(database.db), (strategy) => registry.active(strategy)?.manifest.version, {
+    trainingBaseRate: (strategy, version) => registry.find(strategy, version)?.manifest.offlineMetrics.trainingBaseRate,
+    replicates: config.metricsEstimates.replicates,
+    maxRows: config.metricsEstimates.maxRows,
+  });
+  return { service };
+}

@@ -1,0 +1,55 @@
+import type { Config } from '../../config/index.js';
+import type { Cache } from '../../infra/cache/cache.js';
+import { CacheTier, type Codec } from '../../infra/cache/tier.js';
+import type { Logger } from '../../infra/logger/logger.js';
+import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
+import type { Metrics } from '../../infra/metrics/metrics.js';
+import { dateSafeJson } from '../../shared/date-safe-json.js';
+import type { ModelRegistry } from '../models/index.js';
+import type { CachedFeatures, PredictionSink } from './prediction.record.js';
+import { PredictionService } from './predictions.service.js';
+
+export interface PredictionsModuleDeps {
+  readonly config: Pick<Config, 'cacheTtlMs' | 'predictions'>;
+  /** Bars to predict from (coalesced, behind the breaker). */
+  readonly market: MarketDataProvider;
+  readonly registry: ModelRegistry;
+  readonly cache: Cache;
+  /** Where every served and shadow prediction is recorded (history). */
+  readonly sink: PredictionSink;
+  readonly metrics: Pick<Metrics, 'cacheRequestsTotal'>;
+  readonly logger: Logger;
+}
+
+export interface PredictionsModule {
+  readonly service: PredictionService;
+}
+
+/** Bars become features become one ONNX run per model version; three cache tiers in front of each step. */
+export function createPredictionsModule({
+  config,
+  market,
+  registry,
+  cache,
+  sink,
+  metrics,
+  logger,
+}: PredictionsModuleDeps): PredictionsModule {
+  const count = (tier: string, result: 'hit' | 'miss', n: number) => metrics.cacheRequestsTotal.inc({ tier, result }, n);
+  const service = new PredictionService({
+    market,
+    registry,
+    caches: {
+      market: new CacheTier<Bar[]>(cache, 'market', config.cacheTtlMs.market, count, barsCodec),
+      features: new CacheTier<CachedFeatures>(cache, 'features', config.cacheTtlMs.features, count),
+      predictions: new CacheTier<number>(cache, 'predictions', config.cacheTtlMs.predictions, count),
+    },
+    maxSymbolsPerRequest: config.predictions.maxSymbolsPerRequest,
+    logger: logger.child({ component: 'predictions' }),
+    sink,
+  });
+  return { service };
+}
+
+/** Bars carry Dates, which must survive a trip through Redis. */
+const barsCodec: Codec<Bar[]> = { encode: (bars) => dateSafeJson.stringify(bars), decode: (text) => dateSafeJson.parse(text) as Bar[] };

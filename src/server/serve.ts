@@ -1,0 +1,81 @@
+import type { Config } from '../config/index.js';
+import { createContextFactory } from '../context/context.js';
+import { createRateLimiter, type RateLimiterOptions } from '../infra/limits/rate-limiter.js';
+import type { Logger } from '../infra/logger/logger.js';
+import type { Metrics } from '../infra/metrics/metrics.js';
+import type { AccessModule } from '../modules/access/index.js';
+import type { ExplanationService } from '../modules/explanations/index.js';
+import { buildGatewaySchema, type SchemaServices } from '../schema/build-schema.js';
+import { createAdmission } from './admission.js';
+import { INFLIGHT_MAX_QUEUE, InflightBudget } from './inflight.js';
+import { createGatewayServer, type GatewayServer } from './server.js';
+
+export interface ServeOptions {
+  readonly config: Config;
+  /** What the resolvers and the per-request context are built with. */
+  readonly services: SchemaServices & { readonly explanations: ExplanationService };
+  readonly access: Pick<AccessModule, 'authenticator' | 'revocations'>;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Shares the rate limit between instances; in-process without it. */
+  readonly rateLimitStore?: RateLimiterOptions['redis'] | undefined;
+}
+
+export interface Serving {
+  readonly server: GatewayServer;
+  readonly port: number;
+  /** For the start-up log: `100/60s (redis)` or `off`. */
+  readonly rateLimit: string;
+}
+
+/** The schema, and the HTTP and WebSocket server with its admission (cost, rate, in-flight budget), listening. */
+export async function serveGateway({ config, services, access, metrics, logger, rateLimitStore }: ServeOptions): Promise<Serving> {
+  const schema = await buildGatewaySchema(services);
+  const { predictions, explanations, history, health } = services;
+  const { limits } = config;
+  const rateLimiter =
+    limits.ratePoints > 0
+      ? createRateLimiter({
+          points: limits.ratePoints,
+          windowSeconds: limits.rateWindowSeconds,
+          keyPrefix: config.keyPrefix,
+          ...(rateLimitStore ? { redis: rateLimitStore } : {}),
+        })
+      : undefined;
+  const inflight = new InflightBudget(limits.inflightCostBudget, { maxWaitMs: limits.inflightQueueMs, maxQueue: INFLIGHT_MAX_QUEUE });
+  const server = await createGatewayServer({
+    schema,
+    createContext: createContextFactory({ predictions, explanations, history }),
+    health,
+    healthRateLimitPerSecond: config.health.rateLimitPerSecond,
+    metrics,
+    logger,
+    isProduction: config.isProduction,
+    introspection: config.graphql.introspection,
+    landingPage: config.graphql.landingPage,
+    maxSubscriptionsPerConnection: config.ws.maxSubscriptionsPerConnection,
+    authenticator: access.authenticator,
+    revocations: access.revocations,
+    credentialRecheckMs: config.ws.credentialRecheckMs,
+    keepAliveMs: config.ws.keepAliveMs,
+    trustProxy: config.trustProxy,
+    admission: createAdmission({
+      schema,
+      maxCost: limits.maxCost,
+      maxNodes: limits.maxNodes,
+      maxVariablesDepth: limits.maxVariablesDepth,
+      maxListSize: config.predictions.maxSymbolsPerRequest,
+      rateLimiter,
+      inflight,
+      authEnabled: config.auth.mode !== 'off',
+    }),
+    inflight,
+    limits,
+    corsOrigins: config.corsOrigins,
+    metricsToken: config.metricsToken,
+    webApp: config.webApp,
+  });
+  const { port } = await server.listen(config.host, config.port);
+  const rateLimit = rateLimiter ? `${limits.ratePoints}/${limits.rateWindowSeconds}s (${rateLimiter.engine})` : 'off';
+  return { server, port, rateLimit };
+}

@@ -1,0 +1,23 @@
+import type { HistoryRow } from '../../src/modules/history/index.js';
+
+/**
+ * A recorded prediction of `direction-1d` v1 for tests and benches: confidence and signal follow from
+ * the probability as a manifest with a 0.45/0.55 signal band would give them; every field can be set.
+ */
+export function recordedPrediction(
+  fields: Pick<HistoryRow, 'time' | 'symbol' | 'probability' | 'featuresHash'> & Partial<HistoryRow>,
+): HistoryRow {
+  const p = fields.probability;
+  return {
+    strategy: 'direction-1d',
+    modelVersion: 'v1',
+    horizon: '1d',
+    confidence: Math.max(p, 1 - p),
+    signal: p > 0.55 ? 'BUY' : p < 0.45 ? 'SELL' : 'HOLD',
+    expectedReturn: null,
+    intervalLevel: 0.95,
+    intervalLow: 99,
+    intervalHigh: 101,
+    ...fields,
+  };
+}
