@@ -12,6 +12,7 @@ import type { MarketDataProvider } from './infra/market-data/market-data.js';
 import { serveMarket } from './infra/market-data/serving.js';
 import type { EventBus } from './infra/pubsub/pubsub.js';
 import { createAccessModule } from './modules/access/index.js';
+import { createDriftModule } from './modules/drift/index.js';
 import { createExplanationsModule } from './modules/explanations/index.js';
 import { createHealthModule } from './modules/health/index.js';
 import { createHistoryModule, type HistoryWriter, type OutcomesService } from './modules/history/index.js';
@@ -77,6 +78,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     });
     const explanations = createExplanationsModule({ database, logger });
     const modelMetrics = createMetricsModule({ config, database, registry });
+    const drift = createDriftModule({ registry, market: choice.provider, modelMetrics: modelMetrics.service, metrics });
     const signals = createSignalsModule({
       config,
       events,
@@ -105,6 +107,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         models: models.service,
         history: history.queries,
         metrics: modelMetrics.service,
+        drift: drift.service,
         apiKeys: access.apiKeys,
         signals: signals.service,
         explanations: explanations.service,

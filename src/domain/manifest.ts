@@ -111,6 +111,29 @@ export const featureStatsSchema = z.object({
   ),
 });
 
+/**
+ * A reference distribution for drift (src/domain/drift.ts): `k − 1` ascending cut points and the share
+ * of reference rows in each of the `k` right-closed bins (summing to 1).
+ */
+export const referenceHistogramSchema = z
+  .object({ edges: z.array(featureStat), proportions: z.array(probability) })
+  .refine((h) => h.proportions.length === h.edges.length + 1, { message: 'needs one proportion more than edges' })
+  .refine((h) => h.edges.every((e, i) => i === 0 || e > h.edges[i - 1]!), { message: 'edges must be strictly ascending' })
+  .refine((h) => Math.abs(h.proportions.reduce((a, b) => a + b, 0) - 1) < 1e-6, { message: 'proportions must sum to 1' });
+
+/**
+ * What drift is measured against (written by training since issue 19; older manifests lack it and
+ * drift falls back to their featureStats quantiles): equal-frequency histograms of every feature over
+ * the training rows, and of the calibrated probability the model gives those rows.
+ */
+export const driftReferenceSchema = z.object({
+  period: z.object({ from: z.string(), to: z.string() }),
+  samples: z.number().int().positive(),
+  bins: z.number().int().positive(),
+  features: z.record(z.string(), referenceHistogramSchema),
+  probability: referenceHistogramSchema,
+});
+
 export const manifestSchema = z.object({
   strategy: z.string().regex(STRATEGY_PATTERN),
   version: z.string().regex(VERSION_PATTERN),
@@ -142,6 +165,7 @@ export const manifestSchema = z.object({
   }),
   offlineMetrics: offlineMetricsSchema,
   featureStats: featureStatsSchema.optional(),
+  driftReference: driftReferenceSchema.optional(),
   training: z.object({
     train: z.object({ from: z.string(), to: z.string(), samples: z.number().int() }),
     validation: z.object({ from: z.string(), to: z.string(), samples: z.number().int() }),
@@ -163,3 +187,5 @@ export const manifestSchema = z.object({
 export type Manifest = z.infer<typeof manifestSchema>;
 export type OfflineMetrics = z.infer<typeof offlineMetricsSchema>;
 export type FeatureStats = z.infer<typeof featureStatsSchema>;
+export type DriftReference = z.infer<typeof driftReferenceSchema>;
+export type ReferenceHistogram = z.infer<typeof referenceHistogramSchema>;

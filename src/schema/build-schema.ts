@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { ApiKeysResolver, authChecker, type ApiKeysService } from '../modules/access/index.js';
+import { DriftResolver, type DriftService } from '../modules/drift/index.js';
 import { ExplanationsResolver } from '../modules/explanations/index.js';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
 import { HistoryResolver, PredictionHistoryResolver, type HistoryQueryService } from '../modules/history/index.js';
@@ -20,6 +21,8 @@ export interface SchemaServices {
   history: HistoryQueryService;
   metrics: MetricsService;
   apiKeys: ApiKeysService;
+  /** Without it `drift` answers UNAVAILABLE. */
+  drift?: DriftService;
   /** Without it (a schema for tests that run no subscription) `signals` answers UNAVAILABLE. */
   signals?: SignalsService;
 }
@@ -43,6 +46,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
           [HistoryResolver, new HistoryResolver(services.history)],
           [PredictionHistoryResolver, new PredictionHistoryResolver()],
           [MetricsResolver, new MetricsResolver(services.metrics)],
+          [DriftResolver, new DriftResolver(services.drift)],
           [SignalsResolver, new SignalsResolver()],
           [ApiKeysResolver, new ApiKeysResolver(services.apiKeys)],
         ]
@@ -57,6 +61,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
       HistoryResolver,
       PredictionHistoryResolver,
       MetricsResolver,
+      DriftResolver,
       SignalsResolver,
       ApiKeysResolver,
     ],

@@ -36,6 +36,16 @@ export interface OperationSize {
 const LIST_SIZE_ARGS = ['symbols'] as const;
 const COUNT_ARGS = ['last', 'first', 'limit'] as const;
 
+/**
+ * Fields whose work is not one item per selected field: a fixed cost for the work they do, added
+ * once, and list arguments that size the work rather than the answer (so they do not multiply the
+ * selection). `drift` computes features and scores every stored bar of its window for up to
+ * DEFAULT_DRIFT_LIMITS.maxSymbols symbols (≈ 40,000 rows, and on first use per symbol set the ≈ 15
+ * years of training bars of an older manifest), but answers one object: 500, a tenth of the default
+ * MAX_QUERY_COST, so a few run at once and a rate-limited caller cannot loop it.
+ */
+const WORK_FIELDS: ReadonlyMap<string, number> = new Map([['Query.drift', 500]]);
+
 /** Thrown from an Apollo hook, an error says its own HTTP status, or it is answered 500. */
 const CLIENT_STATUS = { http: { status: 400 } };
 
@@ -116,11 +126,14 @@ export function measureOperation(
     for (const selection of selections) {
       if (selection.kind === Kind.FIELD) {
         const field = fieldOf(schema, parent, selection.name.value);
+        const work = WORK_FIELDS.get(`${parent.name}.${field.name}`);
         let multiplier = 1;
         if (field.args.length > 0) {
           const args = getArgumentValues(field, selection, variableValues);
           multiplier = listMultiplier(args, maxListSize);
+          if (work !== undefined) multiplier = 1;
         }
+        if (work !== undefined) cost += work;
         let child: OperationSize = { cost: 0, nodes: 0 };
         if (selection.selectionSet)
           child = selectionsSize(selection.selectionSet.selections, getNamedType(field.type), new Set(), depth + 1);

@@ -1,5 +1,7 @@
 import type { Bar } from '../infra/market-data/market-data.js';
-import { FEATURE_NAMES, FEATURE_WINDOW, featuresFromSeries } from '../domain/features.js';
+import { FEATURE_NAMES, FEATURE_WINDOW, featuresFromSeries, isSuspectBar } from '../domain/features.js';
+
+export { isSuspectBar };
 
 /**
  * Supervised samples for a direction strategy: features at bar t (from bars ≤ t only, through the very
@@ -17,15 +19,6 @@ export interface Samples {
   readonly symbolIndex: Uint16Array;
   readonly symbols: readonly string[];
   readonly length: number;
-}
-
-/**
- * Known vendor errors (../shared/data/market/SOURCE.md): single-price "flat" bars and zero-volume bars.
- * A sample whose asOf or label bar is one of them is dropped; the bar still counts as history.
- */
-export function isSuspectBar(bar: Bar): boolean {
-  const flat = bar.open === bar.high && bar.high === bar.low && bar.low === bar.close;
-  return flat || bar.volume <= 0;
 }
 
 export function buildSamples(barsBySymbol: ReadonlyMap<string, readonly Bar[]>, horizonBars: number): Samples {

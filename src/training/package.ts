@@ -62,6 +62,7 @@ export function buildManifest(input: ManifestInput): Manifest {
     interval: result.interval,
     offlineMetrics: result.offlineMetrics,
     featureStats: result.featureStats,
+    driftReference: result.driftReference,
     training: { ...result.training, hyperparameters: { l2: result.l2, newtonIterations: result.model.iterations } },
     data: {
       source: input.source,

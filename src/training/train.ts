@@ -1,5 +1,6 @@
 import type { Bar } from '../infra/market-data/market-data.js';
-import type { FeatureStats, OfflineMetrics } from '../domain/manifest.js';
+import type { DriftReference, FeatureStats, OfflineMetrics } from '../domain/manifest.js';
+import { driftReferenceOf } from '../domain/drift.js';
 import { FEATURE_NAMES } from '../domain/features.js';
 import type { StrategyDefinition } from '../domain/strategies.js';
 import { applyPlatt, fitPlatt, type PlattCalibration } from './calibration.js';
@@ -39,6 +40,8 @@ export interface TrainingResult {
   readonly offlineMetrics: OfflineMetrics;
   /** Of the training rows: the explanations' baseline (means) and typical ranges (quantiles). */
   readonly featureStats: FeatureStats;
+  /** Of the training rows: what drift compares recent features and probabilities against. */
+  readonly driftReference: DriftReference;
   readonly training: { train: PeriodInfo; validation: PeriodInfo };
   readonly samples: number;
 }
@@ -158,6 +161,7 @@ export function trainDirectionModel(
     },
   };
   const trainInfo = periodInfo(samples, train);
+  const calibratedTrain = predictLogistic(model, samples.x, train, F).map((p) => applyPlatt(calibration, p));
   return {
     model,
     l2,
@@ -166,6 +170,7 @@ export function trainDirectionModel(
     interval,
     offlineMetrics,
     featureStats: featureStats(samples.x, train, FEATURE_NAMES, { from: trainInfo.from, to: trainInfo.to }),
+    driftReference: driftReferenceOf(samples.x, train, FEATURE_NAMES, calibratedTrain, { from: trainInfo.from, to: trainInfo.to }),
     training: {
       train: trainInfo,
       validation: periodInfo(samples, validation),

@@ -115,6 +115,20 @@ describe('web app in a browser', { skip: unavailable ?? false, timeout: 180_000 
     await browser.screenshot('models');
   });
 
+  step('the models view measures drift of the active version on demand', async () => {
+    const { page } = browser;
+    const panel = page.locator('[data-testid=drift]').first();
+    await panel.waitFor({ timeout: 10_000 });
+    await panel.locator('button[type=submit]').click();
+    const rows = panel.locator('tr[data-feature]');
+    await rows.first().waitFor({ timeout: 60_000 });
+    // Thirteen inputs, plus the predicted probability when a reference exists for it.
+    assert.ok((await rows.count()) >= 13, `drift rows: ${await rows.count()}`);
+    assert.match((await panel.locator('tr[data-feature=vol_20d]').textContent()) ?? '', /vol_20d\d+\.\d{3}/);
+    assert.match((await panel.locator('[data-field=months]').textContent()) ?? '', /Drifted by month: \d{4}-\d{2}/);
+    await browser.screenshot('models-drift');
+  });
+
   step('a gateway restart shows the lost-connection banner, then live updates resume', async () => {
     const { page } = browser;
     await page.goto(`${server.url}/#/`);

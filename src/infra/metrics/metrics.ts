@@ -80,6 +80,26 @@ export function createMetrics() {
       labelNames: ['strategy'] as const,
       registers: [registry],
     }),
+    // Set each time `drift` is computed (docs/decisions/drift.md: computing it on a timer would pick a
+    // window and a symbol set for the operator, and spend minutes of CPU per instance nobody asked for).
+    driftPsi: new Gauge({
+      name: 'sibyl_drift_psi',
+      help: 'PSI of a model input (or `probability`) over the last window `drift` was asked for, against the training distribution',
+      labelNames: ['strategy', 'version', 'feature'] as const,
+      registers: [registry],
+    }),
+    driftKs: new Gauge({
+      name: 'sibyl_drift_ks',
+      help: 'Kolmogorov-Smirnov distance (on the reference bins) of a model input (or `probability`) over the last window `drift` was asked for',
+      labelNames: ['strategy', 'version', 'feature'] as const,
+      registers: [registry],
+    }),
+    driftWindowEndSeconds: new Gauge({
+      name: 'sibyl_drift_window_end_seconds',
+      help: 'End of the window (unix seconds) the drift gauges of a model version describe',
+      labelNames: ['strategy', 'version'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -146,3 +146,49 @@ describe('operation cost after fragment expansion', () => {
     assert.ok(executed > 100, `most generated operations are executed and compared (${executed})`);
   });
 });
+
+describe('drift: a fixed cost for its work', () => {
+  test('costs 500 plus its selection, whether or not it names symbols, and its symbols still obey the list limit', async () => {
+    const schema = await buildGatewaySchema();
+    const window = '{ from: "2020-01-01T00:00:00Z", to: "2020-12-31T00:00:00Z" }';
+    const plain = measureOperation(
+      schema,
+      parse(`{ drift(strategy: "direction-1d", window: ${window}) { samples features { name psi } } }`),
+      undefined,
+      {},
+      200,
+    );
+    assert.deepEqual(plain, { cost: 500 + 1 + 1 + 1 + 2, nodes: 5 });
+    const symbols = Array.from({ length: 50 }, (_, i) => `"S${i}"`).join(', ');
+    const named = measureOperation(
+      schema,
+      parse(`{ drift(strategy: "direction-1d", window: ${window}, symbols: [${symbols}]) { samples features { name psi } } }`),
+      undefined,
+      {},
+      200,
+    );
+    assert.deepEqual(named, plain, 'the symbols size the work, not the answer');
+    assert.throws(
+      () =>
+        measureOperation(
+          schema,
+          parse(`{ drift(strategy: "direction-1d", window: ${window}, symbols: [${symbols}]) { samples } }`),
+          undefined,
+          {},
+          10,
+        ),
+      (error: unknown) => codeOf(error) === 'BAD_USER_INPUT',
+    );
+    // Twice in one operation: twice the work.
+    const twice = measureOperation(
+      schema,
+      parse(
+        `{ a: drift(strategy: "direction-1d", window: ${window}) { samples } b: drift(strategy: "direction-5d", window: ${window}) { samples } }`,
+      ),
+      undefined,
+      {},
+      200,
+    );
+    assert.equal(twice.cost, 2 * (500 + 1 + 1));
+  });
+});

@@ -51,3 +51,36 @@ describe('manifest featureStats', () => {
     assert.equal(manifestSchema.safeParse({ ...manifest, featureStats: { ...manifest.featureStats, features } }).success, false);
   });
 });
+
+describe('manifest driftReference', () => {
+  const manifest = JSON.parse(readFileSync(path.join(projectRoot, 'models/direction-1d/v1/manifest.json'), 'utf8'));
+  const histogram = { edges: [-1, 0, 1], proportions: [0.25, 0.25, 0.25, 0.25] };
+  const reference = {
+    period: { from: '2000-01-01', to: '2014-12-31' },
+    samples: 100,
+    bins: 4,
+    features: { ret_1d: histogram },
+    probability: histogram,
+  };
+
+  test('is optional (the committed manifests predate it) and validates when present', () => {
+    assert.equal(manifest.driftReference, undefined);
+    assert.equal(manifestSchema.safeParse(manifest).success, true);
+    assert.equal(manifestSchema.safeParse({ ...manifest, driftReference: reference }).success, true);
+  });
+
+  test('refuses histograms that are not one: unordered edges, shares not summing to 1, a share missing', () => {
+    for (const bad of [
+      { edges: [0, -1, 1], proportions: [0.25, 0.25, 0.25, 0.25] },
+      { edges: [-1, 0, 1], proportions: [0.25, 0.25, 0.25, 0.2] },
+      { edges: [-1, 0, 1], proportions: [0.5, 0.5] },
+      { edges: [-1, 0, 1], proportions: [1.25, -0.25, 0, 0] },
+    ]) {
+      assert.equal(
+        manifestSchema.safeParse({ ...manifest, driftReference: { ...reference, probability: bad } }).success,
+        false,
+        JSON.stringify(bad),
+      );
+    }
+  });
+});

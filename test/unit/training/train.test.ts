@@ -253,6 +253,20 @@ describe('trainDirectionModel', () => {
       assert.equal(m.period.from, '2022-01-01');
       assert.equal(m.period.to, '2023-12-31');
       assert.match(m.verdict, /(better|no better|worse) than the base rate on held-out data \(Brier skill vs the base rate -?\d+\.\d\d%/);
+
+      // The drift reference: 20 equal-frequency bins of every feature over the training rows (each
+      // holds ≈ 5% of them), and of the calibrated probabilities of those rows.
+      const reference = result.driftReference;
+      assert.deepEqual(reference.period, result.featureStats.period);
+      assert.equal(reference.samples, result.training.train.samples);
+      assert.deepEqual(Object.keys(reference.features), [...FEATURE_NAMES]);
+      for (const [feature, h] of Object.entries(reference.features)) {
+        if (feature === 'range_pos_20') continue; // mass points at 0 and 1 merge bins
+        assert.equal(h.proportions.length, 20, feature);
+        for (const p of h.proportions) assert.ok(Math.abs(p - 0.05) < 0.005, `${feature}: ${h.proportions.join(', ')}`);
+      }
+      assert.ok(reference.probability.proportions.length >= 10);
+      assert.ok(reference.probability.edges.every((e) => e > 0 && e < 1));
     });
 
     test(`${name}: every reported number is what the walk-forward recipe gives on the purged periods`, () => {

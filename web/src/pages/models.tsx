@@ -2,6 +2,7 @@ import { useQuery } from '@urql/preact';
 import type { ChartConfiguration } from 'chart.js';
 import { useMemo } from 'preact/hooks';
 import { ChartCanvas } from '../components/chart.js';
+import { DriftPanel } from '../components/drift-panel.js';
 import { ProblemBox } from '../components/problem.js';
 import { fmt } from '../format.js';
 import { RealizedMetricsDocument, StrategiesDocument, type MetricsFragment, type VersionCardFragment } from '../generated/graphql.js';
@@ -43,6 +44,7 @@ export function ModelsPage() {
               </div>
             )}
           </div>
+          <DriftPanel strategy={strategy.name} version={strategy.activeVersion.version} />
         </article>
       ))}
     </section>
