@@ -6,7 +6,8 @@ import type { Bar, MarketDataProvider } from '../../infra/market-data/market-dat
 import { MarketUnavailableError, isStaleBars } from '../../infra/market-data/resilient.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import { applyPlatt } from '../../domain/calibration.js';
-import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from '../../domain/features.js';
+import { intervalBounds, intervalScale, scaleOfInterval } from '../../domain/intervals.js';
+import { FEATURE_WINDOW, computeFeatures } from '../../domain/features.js';
 import type { Signal } from '../../domain/signal.js';
 import { findStrategy } from '../../domain/strategies.js';
 import type { ModelRegistry, ModelVersionEntry, Serving } from '../models/index.js';
@@ -28,7 +29,7 @@ export interface PredictionRecord {
   readonly stale: boolean;
   readonly quote: Bar;
   readonly model: ModelVersionEntry;
-  /** The 20-bar volatility the interval scales with. */
+  /** The volatility estimate the interval scales with (src/domain/intervals.ts; vol_20d for split-conformal manifests). */
   readonly volatility: number;
   /** The feature vector the model saw, in FEATURE_NAMES order (explanations perturb it). */
   readonly features: readonly number[];
@@ -55,8 +56,6 @@ export interface PredictionKey {
   readonly strategy: string;
   readonly symbol: string;
 }
-
-const VOLATILITY = FEATURE_NAMES.indexOf('vol_20d');
 
 /**
  * Market bars → features → ONNX → calibrated probability, signal and confidence.
@@ -416,7 +415,7 @@ export class PredictionService {
       stale,
       quote,
       model,
-      volatility: features.values[VOLATILITY]!,
+      volatility: intervalScale(scaleOfInterval(manifest.interval), features.values),
       features: features.values,
     };
   }
@@ -432,7 +431,7 @@ export function confidenceOf(signal: Signal, probability: number): number {
   return Math.max(probability, 1 - probability);
 }
 
-/** The price range for the horizon at `level`, from the manifest's split-conformal quantiles. */
+/** The price range for the horizon at `level`, from the manifest's conformal quantiles and the record's scale. */
 export function priceInterval(record: PredictionRecord, level: number): { level: number; low: number; high: number } {
   const { interval } = record.model.manifest;
   const q = interval.quantiles[String(level)];
@@ -454,8 +453,7 @@ export function priceInterval(record: PredictionRecord, level: number): { level:
 
 function intervalAt(record: PredictionRecord, q: number): { low: number; high: number } {
   const { interval, horizonBars } = record.model.manifest;
-  const spread = q * Math.max(record.volatility, 1e-6) * Math.sqrt(horizonBars);
-  return { low: record.quote.close * Math.exp(interval.center - spread), high: record.quote.close * Math.exp(interval.center + spread) };
+  return intervalBounds(record.quote.close, Math.max(record.volatility, 1e-6), interval.center, q, horizonBars);
 }
 
 /**
