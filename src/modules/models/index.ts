@@ -4,4 +4,4 @@ export { ModelLifecycle, SERVING_CHANGED_TOPIC, type ServingChangedEvent } from 
 export { ModelServingRepository, AuditAction, type ServingRecord, type ServingChange } from './models.repository.js';
 export { ModelsService } from './models.service.js';
 export { ModelsResolver } from './models.resolver.js';
-export { ModelVersion, ModelMetrics, MetricEstimate, MetricsVerdict, EstimationMethod, Strategy } from './models.type.js';
+export { ModelVersion, ModelMetrics, MetricEstimate, PeriodCoverage, MetricsVerdict, EstimationMethod, Strategy } from './models.type.js';
