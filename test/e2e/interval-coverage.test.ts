@@ -147,17 +147,17 @@ describe('committed models: 95% price intervals on the held-out period (real dat
     });
     const cache = createMemoryCache();
     const none = () => undefined;
-    const service = new PredictionService(
+    const service = new PredictionService({
       market,
       registry,
-      {
+      caches: {
         market: new CacheTier<Bar[]>(cache, 'market', 0, none),
         features: new CacheTier<CachedFeatures>(cache, 'features', 0, none),
         predictions: new CacheTier<number>(cache, 'predictions', 0, none),
       },
-      200,
-      silent,
-    );
+      maxSymbolsPerRequest: 200,
+      logger: silent,
+    });
     for (const strategy of ['direction-1d', 'direction-5d']) {
       const manifest = manifests.get(strategy)!;
       const records = await service.createLoaders().prediction.loadMany(symbols.map((symbol) => ({ strategy, symbol })));
