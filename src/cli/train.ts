@@ -15,11 +15,12 @@ import { STRATEGIES, findStrategy } from '../domain/strategies.js';
 import { buildManifest, exportModel } from '../training/package.js';
 import { trainDirectionModel } from '../training/train.js';
 
-const USAGE = `usage: npm run train -- --strategy <${STRATEGIES.map((s) => s.name).join('|')}> --data <csv files or dirs…|db> [--out models] [--version v1]
+const USAGE = `usage: npm run train -- --strategy <${STRATEGIES.map((s) => s.name).join('|')}> --data <csv files or dirs…|db> [--out models] [--version v1] [--created-at <ISO time>]
 
   --data db   trains on the bars stored in the configured database (DATABASE_URL, or PGlite in DATA_DIR)
   --out       models directory to write <strategy>/<version>/{model.onnx,manifest.json} into (default: models)
-  --version   version name (default: v<yyyymmdd>)`;
+  --version   version name (default: v<yyyymmdd>)
+  --created-at  the manifest's createdAt (default: now); give the committed one to regenerate a model bit for bit`;
 
 /**
  * `npm run train`: walk-forward training of a strategy's model from CSV files or the bars store, written
@@ -34,6 +35,7 @@ async function main(): Promise<number> {
       data: { type: 'string', multiple: true },
       out: { type: 'string' },
       version: { type: 'string' },
+      'created-at': { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -50,6 +52,11 @@ async function main(): Promise<number> {
     process.stderr.write(`--version must be 1-64 of A-Z a-z 0-9 . _ - (got "${version}")\n`);
     return 1;
   }
+  const createdAt = values['created-at'] === undefined ? new Date() : new Date(values['created-at']);
+  if (Number.isNaN(createdAt.getTime())) {
+    process.stderr.write(`--created-at must be an ISO date-time, e.g. 2026-11-21T01:01:27.270Z (got "${values['created-at']}")\n`);
+    return 1;
+  }
   const started = performance.now();
 
   const data = dataArgs.length === 1 && dataArgs[0] === 'db' ? await loadFromDatabase() : await loadFromCsv(dataArgs);
@@ -62,7 +69,7 @@ async function main(): Promise<number> {
   const manifest = buildManifest({
     strategy,
     version,
-    createdAt: new Date(),
+    createdAt,
     result,
     onnx,
     bars: data.bars,
@@ -89,7 +96,18 @@ async function main(): Promise<number> {
       `  Brier         ${m.brier.toFixed(5).padEnd(10)} ${m.baselineBrier.toFixed(5)}`,
       `  log loss      ${m.logLoss.toFixed(5).padEnd(10)} ${m.baselineLogLoss.toFixed(5)}`,
       `  ECE           ${m.ece.toFixed(4)} (before calibration ${m.eceBeforeCalibration.toFixed(4)})`,
-      `  95% interval  covers ${pct(m.intervalCoverage['0.95'] ?? null)} of held-out outcomes`,
+      `  95% interval  covers ${pct(m.intervalCoverage['0.95'] ?? null)} of held-out outcomes (${result.interval.method}, scale ${JSON.stringify(result.interval.scale.weights)})`,
+      ...(m.intervalCoverageByYear ?? []).map((c) => `    ${c.period}        ${pct(c.coverage)} of ${c.samples}`),
+      `    worst month ${[...(m.intervalCoverageByMonth ?? [])]
+        .sort((a, b) => a.coverage - b.coverage)
+        .slice(0, 3)
+        .map((c) => `${c.period} ${pct(c.coverage)}`)
+        .join(', ')}`,
+      ...(m.intervalWidth
+        ? [
+            `    mean width  ${pct(m.intervalWidth.mean)} of the close (split-conformal on vol_20d: ${pct(m.intervalWidth.splitConformalMean)})`,
+          ]
+        : []),
       `  verdict       ${m.verdict}`,
       ...(m.estimation
         ? [

@@ -53,6 +53,13 @@ const metricEstimate = z
   .object({ metric: z.string(), value: z.number(), low: z.number(), high: z.number(), level: probability, widened: z.boolean() })
   .refine((e) => e.low <= e.value && e.value <= e.high, { message: 'an estimate must contain its value (low ≤ value ≤ high)' });
 
+/** Coverage of one calendar period ("2020" or "2020-03"): share of `samples` outcomes inside the interval. */
+const periodCoverage = z.object({
+  period: z.string().regex(/^\d{4}(-\d{2})?$/),
+  coverage: probability,
+  samples: z.number().int().positive(),
+});
+
 export const offlineMetricsSchema = z.object({
   period: z.object({ from: z.string(), to: z.string() }),
   sampleSize: z.number().int().positive(),
@@ -69,6 +76,14 @@ export const offlineMetricsSchema = z.object({
   ece: z.number(),
   eceBeforeCalibration: z.number(),
   intervalCoverage: z.record(z.string(), probability),
+  /** Coverage of the 95% interval per UTC calendar year / month of asOf on the held-out period (since issue 19). */
+  intervalCoverageByYear: z.array(periodCoverage).optional(),
+  intervalCoverageByMonth: z.array(periodCoverage).optional(),
+  /**
+   * Mean width of the 95% interval on the held-out rows, as a share of the close (high − low) / close,
+   * and the same for split-conformal on the 20-bar volatility calibrated on the same validation rows.
+   */
+  intervalWidth: z.object({ level: probability, mean: z.number().nonnegative(), splitConformalMean: z.number().nonnegative() }).optional(),
   calibration: z.array(calibrationBin),
   /** One honest sentence: does the model beat the base rate on held-out data? */
   verdict: z.string(),
@@ -134,6 +149,33 @@ export const driftReferenceSchema = z.object({
   probability: referenceHistogramSchema,
 });
 
+const intervalCenter = z.number().min(-MANIFEST_BOUNDS.maxIntervalCenter).max(MANIFEST_BOUNDS.maxIntervalCenter);
+const intervalQuantiles = z.record(z.string(), z.number().positive().max(MANIFEST_BOUNDS.maxIntervalQuantile));
+const scaleWeight = z.number().min(0).max(1);
+
+/**
+ * How the price interval is made (src/domain/intervals.ts). `split-conformal` (older manifests) scales
+ * by the 20-bar volatility; `volatility-normalised-conformal` by a weighted geometric mean of three
+ * volatility estimates whose weights sum to 1, so the scale stays a volatility.
+ */
+export const intervalSchema = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('split-conformal'), center: intervalCenter, quantiles: intervalQuantiles }),
+  z.object({
+    method: z.literal('volatility-normalised-conformal'),
+    center: intervalCenter,
+    quantiles: intervalQuantiles,
+    scale: z.object({
+      weights: z
+        .object({ vol_20d: scaleWeight, vol_5d: scaleWeight, hl_range: scaleWeight })
+        .partial()
+        .strict()
+        .refine((w) => Math.abs(Object.values(w).reduce((a, b) => a + b, 0) - 1) <= 1e-9, { message: 'scale weights must sum to 1' }),
+      /** Each volatility estimate is floored here before the logarithm: (0, 0.01]. */
+      floor: z.number().positive().max(0.01),
+    }),
+  }),
+]);
+
 export const manifestSchema = z.object({
   strategy: z.string().regex(STRATEGY_PATTERN),
   version: z.string().regex(VERSION_PATTERN),
@@ -158,11 +200,7 @@ export const manifestSchema = z.object({
     a: z.number().min(-MANIFEST_BOUNDS.maxCalibrationA).max(MANIFEST_BOUNDS.maxCalibrationA),
     b: z.number().min(-MANIFEST_BOUNDS.maxCalibrationB).max(MANIFEST_BOUNDS.maxCalibrationB),
   }),
-  interval: z.object({
-    method: z.literal('split-conformal'),
-    center: z.number().min(-MANIFEST_BOUNDS.maxIntervalCenter).max(MANIFEST_BOUNDS.maxIntervalCenter),
-    quantiles: z.record(z.string(), z.number().positive().max(MANIFEST_BOUNDS.maxIntervalQuantile)),
-  }),
+  interval: intervalSchema,
   offlineMetrics: offlineMetricsSchema,
   featureStats: featureStatsSchema.optional(),
   driftReference: driftReferenceSchema.optional(),
@@ -189,3 +227,6 @@ export type OfflineMetrics = z.infer<typeof offlineMetricsSchema>;
 export type FeatureStats = z.infer<typeof featureStatsSchema>;
 export type DriftReference = z.infer<typeof driftReferenceSchema>;
 export type ReferenceHistogram = z.infer<typeof referenceHistogramSchema>;
+
+export type ManifestInterval = z.infer<typeof intervalSchema>;
+export type PeriodCoverage = z.infer<typeof periodCoverage>;

@@ -1,11 +1,12 @@
 import type { Bar } from '../infra/market-data/market-data.js';
-import type { DriftReference, FeatureStats, OfflineMetrics } from '../domain/manifest.js';
+import type { DriftReference, FeatureStats, OfflineMetrics, PeriodCoverage } from '../domain/manifest.js';
 import { driftReferenceOf } from '../domain/drift.js';
 import { FEATURE_NAMES } from '../domain/features.js';
 import type { StrategyDefinition } from '../domain/strategies.js';
 import { applyPlatt, fitPlatt, type PlattCalibration } from './calibration.js';
 import { BOOTSTRAP_BLOCK, BOOTSTRAP_METHOD, blockBootstrap, monthBlock } from '../domain/statistics.js';
-import { INTERVAL_LEVELS, coverage, fitConformal, score, type ConformalIntervals } from './conformal.js';
+import { INTERVAL_LEVELS, chooseScale, coverage, covered, fitConformal, type ConformalIntervals, type IntervalRows } from './conformal.js';
+import { VOL20_SCALE, intervalScale } from '../domain/intervals.js';
 import { buildSamples, selectPeriod, type Samples } from './dataset.js';
 import { binaryMetrics, calibrationEvidence } from './evaluate.js';
 import { featureStats } from './feature-stats.js';
@@ -94,7 +95,9 @@ export function trainDirectionModel(
     sellBelow: Math.min(0.5, quantile(calibratedValidation, 0.25)),
   };
   const center = mean(pick(samples.forwardReturn, train));
-  const interval = fitConformal(center, pick(samples.forwardReturn, validation), pick(samples.vol, validation), strategy.horizonBars);
+  onStep('choosing the interval scale on the training period, fitting its quantiles on the validation period');
+  const scale = chooseScale(intervalRows(samples, train), center, strategy.horizonBars);
+  const interval = fitConformal(center, scale, intervalRows(samples, validation), strategy.horizonBars);
 
   onStep(`evaluating on ${test.length} held-out samples (with a month-block bootstrap of every metric)`);
   const yTest = pick(samples.y, test);
@@ -106,26 +109,17 @@ export function trainDirectionModel(
   const trainingBaseRate = mean(yValidation);
   const baseline = binaryMetrics(new Float64Array(test.length).fill(trainingBaseRate), yTest);
   const eceBefore = binaryMetrics(rawTest, yTest).ece;
+  const testRows = intervalRows(samples, test);
   const intervalCoverage: Record<string, number> = {};
-  for (const level of INTERVAL_LEVELS) {
-    intervalCoverage[String(level)] = coverage(
-      interval,
-      level,
-      pick(samples.forwardReturn, test),
-      pick(samples.vol, test),
-      strategy.horizonBars,
-    );
-  }
+  for (const level of INTERVAL_LEVELS) intervalCoverage[String(level)] = coverage(interval, level, testRows, strategy.horizonBars);
   const testTime = pick(samples.time, test);
-  const testReturn = pick(samples.forwardReturn, test);
-  const testVol = pick(samples.vol, test);
-  const q95 = interval.quantiles['0.95']!;
+  const covered95 = covered(interval, 0.95, testRows, strategy.horizonBars);
   const bootstrap = blockBootstrap(
     Array.from(test, (_, i) => ({
       block: monthBlock(testTime[i]!),
       p: calibratedTest[i]!,
       y: yTest[i]!,
-      covered: score(testReturn[i]!, testVol[i]!, interval.center, strategy.horizonBars) <= q95,
+      covered: covered95[i] === 1,
     })),
     trainingBaseRate,
     { replicates: options.replicates },
@@ -146,6 +140,17 @@ export function trainDirectionModel(
     ece: metrics.ece,
     eceBeforeCalibration: eceBefore,
     intervalCoverage,
+    intervalCoverageByYear: coverageByPeriod(testTime, covered95, 4),
+    intervalCoverageByMonth: coverageByPeriod(testTime, covered95, 7),
+    intervalWidth: {
+      level: 0.95,
+      mean: meanWidth(interval, testRows, strategy.horizonBars),
+      splitConformalMean: meanWidth(
+        { ...fitConformal(center, VOL20_SCALE, intervalRows(samples, validation), strategy.horizonBars), scale: VOL20_SCALE },
+        testRows,
+        strategy.horizonBars,
+      ),
+    },
     calibration: calibrationEvidence(metrics.calibration, calibratedTest, yTest, testTime),
     verdict: verdict(metrics.brier, baseline.brier, metrics.accuracy, baseline.accuracy),
     trainingBaseRate,
@@ -186,6 +191,40 @@ function verdict(brier: number, baselineBrier: number, accuracy: number, baselin
   if (skill > 0.001) return `better than the base rate on held-out data (${skillText})`;
   if (skill > -0.001) return `no better than the base rate on held-out data (${skillText})`;
   return `worse than the base rate on held-out data (${skillText})`;
+}
+
+function intervalRows(samples: Samples, rows: Uint32Array): IntervalRows {
+  const F = samples.featureCount;
+  const x = new Float64Array(rows.length * F);
+  rows.forEach((r, i) => x.set(samples.x.subarray(r * F, (r + 1) * F), i * F));
+  return { x, featureCount: F, forwardReturn: pick(samples.forwardReturn, rows), time: pick(samples.time, rows) };
+}
+
+/** Coverage per UTC calendar period of asOf: the first `chars` of the ISO date (4 = year, 7 = month). */
+function coverageByPeriod(time: Float64Array, inside: Uint8Array, chars: 4 | 7): PeriodCoverage[] {
+  const groups = new Map<string, [number, number]>();
+  time.forEach((t, i) => {
+    const key = new Date(t).toISOString().slice(0, chars);
+    const entry = groups.get(key) ?? [0, 0];
+    entry[0] += inside[i]!;
+    entry[1] += 1;
+    groups.set(key, entry);
+  });
+  return [...groups.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([period, [hit, n]]) => ({ period, coverage: hit / n, samples: n }));
+}
+
+/** Mean of (high − low) / close of the 95% interval over the rows. */
+function meanWidth(intervals: Pick<ConformalIntervals, 'center' | 'quantiles' | 'scale'>, rows: IntervalRows, horizonBars: number): number {
+  const q = intervals.quantiles['0.95']!;
+  const F = rows.featureCount;
+  let sum = 0;
+  for (let i = 0; i < rows.forwardReturn.length; i++) {
+    const spread = q * intervalScale(intervals.scale, rows.x.subarray(i * F, (i + 1) * F)) * Math.sqrt(horizonBars);
+    sum += Math.exp(intervals.center + spread) - Math.exp(intervals.center - spread);
+  }
+  return sum / rows.forwardReturn.length;
 }
 
 function periodInfo(samples: Samples, rows: Uint32Array): PeriodInfo {

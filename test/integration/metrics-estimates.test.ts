@@ -108,6 +108,58 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
 
   const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) <= 1e-9, `${what}: ${a} vs ${b}`);
 
+  test('coverageByYear and coverageByMonth group the 95%-interval outcomes of the measured rows by UTC year and month of asOf', async () => {
+    await seed();
+    const service = new MetricsService(new MetricsRepository(database.db), () => 'v1', { replicates: REPLICATES });
+    const all = await stored();
+    for (const filter of [{}, { symbol: 'EC' }]) {
+      const got = await service.modelMetrics({ strategy: 'direction-1d', ...filter });
+      const used = all.filter(
+        (r) =>
+          r.realized_return !== null &&
+          r.model_version === 'v1' &&
+          r.interval_level === 0.95 &&
+          r.covered !== null &&
+          (!('symbol' in filter) || r.symbol === filter.symbol),
+      );
+      const group = (chars: number) => {
+        const groups = new Map<string, { hit: number; n: number }>();
+        for (const r of used) {
+          const key = new Date(r.time).toISOString().slice(0, chars);
+          const g = groups.get(key) ?? { hit: 0, n: 0 };
+          g.hit += r.covered ? 1 : 0;
+          g.n += 1;
+          groups.set(key, g);
+        }
+        return [...groups].sort(([a], [b]) => (a < b ? -1 : 1)).map(([period, g]) => ({ period, coverage: g.hit / g.n, samples: g.n }));
+      };
+      for (const [name, got_, want] of [
+        ['year', got.coverageByYear, group(4)],
+        ['month', got.coverageByMonth, group(7)],
+      ] as const) {
+        assert.deepEqual(
+          got_.map((c) => [c.period, c.samples]),
+          want.map((c) => [c.period, c.samples]),
+          name,
+        );
+        got_.forEach((c, i) => close(c.coverage, want[i]!.coverage, `${name} ${c.period}`));
+      }
+      // Late-UTC month-end rows fall in their UTC month; years and months both add up to the whole.
+      assert.equal(got.coverageByMonth.length, 14); // resolved days 0-419 from 2019-01-01: January 2019 to February 2020
+      assert.deepEqual(
+        got.coverageByYear.map((c) => c.period),
+        ['2019', '2020'],
+      );
+      const total = got.coverageByYear.reduce((n, c) => n + c.samples, 0);
+      assert.equal(total, used.length);
+      close(
+        got.coverageByYear.reduce((s, c) => s + c.coverage * c.samples, 0) / total,
+        got.intervalCoverage!,
+        'weighted mean = intervalCoverage',
+      );
+    }
+  });
+
   test('estimates equal a naive block bootstrap of the same rows; every interval holds its value; point values agree with the SQL metrics', async () => {
     await seed();
     const reference = 0.52;

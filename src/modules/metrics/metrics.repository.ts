@@ -52,14 +52,27 @@ export class MetricsRepository {
   constructor(private readonly db: Db) {}
 
   /**
-   * The aggregate metrics and (up to `limit`) the rows behind them, read in one repeatable-read
+   * The aggregate metrics, the 95% coverage per year and month, and (up to `limit`) the rows behind them, read in one repeatable-read
    * transaction so both describe the same rows even while the outcomes job writes.
    */
-  async realizedWithRows(filter: MetricsFilter, limit: number): Promise<{ metrics: RealizedMetricsRow; rows: ScoredRow[] }> {
+  async realizedWithRows(
+    filter: MetricsFilter,
+    limit: number,
+  ): Promise<{
+    metrics: RealizedMetricsRow;
+    rows: ScoredRow[];
+    coverageByYear: PeriodCoverageRow[];
+    coverageByMonth: PeriodCoverageRow[];
+  }> {
     return this.db
       .transaction()
       .setIsolationLevel('repeatable read')
-      .execute(async (tx) => ({ metrics: await this.realized(filter, tx), rows: await this.scored(filter, limit, tx) }));
+      .execute(async (tx) => ({
+        metrics: await this.realized(filter, tx),
+        rows: await this.scored(filter, limit, tx),
+        coverageByYear: await this.coverageByPeriod(filter, 'year', tx),
+        coverageByMonth: await this.coverageByPeriod(filter, 'month', tx),
+      }));
   }
 
   /**
@@ -91,6 +104,24 @@ export class MetricsRepository {
     const ys = y.split(',');
     const cs = covered.split(',');
     return blocks.map((b, i) => ({ block: Number(b), p: Number(ps[i]), y: Number(ys[i]), covered: cs[i] === '' ? null : cs[i] === '1' }));
+  }
+
+  /**
+   * Coverage of the 95% interval per UTC calendar period of asOf ('YYYY' or 'YYYY-MM'), oldest first:
+   * the rows intervalCoverage averages, grouped.
+   */
+  async coverageByPeriod(filter: MetricsFilter, unit: 'year' | 'month', db: Db = this.db): Promise<PeriodCoverageRow[]> {
+    const format = unit === 'year' ? 'YYYY' : 'YYYY-MM';
+    const { rows } = await sql<PeriodCoverageRow>`
+      select to_char(time at time zone 'UTC', ${format}) as period,
+             avg(covered::int::float8) as coverage,
+             count(*)::int as samples
+      from prediction_history
+      where ${sql.join([...conditions(filter), sql`interval_level = 0.95`, sql`covered is not null`], sql` and `)}
+      group by 1
+      order by 1
+    `.execute(db);
+    return rows;
   }
 
   async realized(filter: MetricsFilter, db: Db = this.db): Promise<RealizedMetricsRow> {
@@ -150,6 +181,12 @@ function conditions(filter: MetricsFilter) {
     ...(filter.from != null ? [sql`time >= ${filter.from}::timestamptz`] : []),
     ...(filter.to != null ? [sql`time <= ${filter.to}::timestamptz`] : []),
   ];
+}
+
+export interface PeriodCoverageRow {
+  readonly period: string;
+  readonly coverage: number;
+  readonly samples: number;
 }
 
 export interface ScoredRow {

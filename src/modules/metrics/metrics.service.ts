@@ -49,10 +49,12 @@ export class MetricsService {
     }
     const version = query.version ?? this.activeVersion(strategy);
     const maxRows = this.options.maxRows ?? 1_000_000;
-    const { metrics: row, rows } = await this.repository.realizedWithRows(
-      { strategy, version, symbol: query.symbol, from: query.from, to: query.to },
-      maxRows + 1,
-    );
+    const {
+      metrics: row,
+      rows,
+      coverageByYear,
+      coverageByMonth,
+    } = await this.repository.realizedWithRows({ strategy, version, symbol: query.symbol, from: query.from, to: query.to }, maxRows + 1);
     const bins = new Map(row.bins.map((b) => [b.bin, b]));
     const reference = version === undefined ? undefined : this.options.trainingBaseRate?.(strategy, version);
     const base = row.baseRate;
@@ -77,6 +79,8 @@ export class MetricsService {
       logLoss: row.logLoss,
       ece: row.ece,
       intervalCoverage: row.intervalCoverage,
+      coverageByYear,
+      coverageByMonth,
       calibration: Array.from({ length: CALIBRATION_BINS }, (_, i) => {
         const bin = bins.get(i);
         return {

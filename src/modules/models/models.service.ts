@@ -103,6 +103,8 @@ function offlineMetrics({ manifest }: ModelVersionEntry): ModelMetrics {
     logLoss: m.logLoss,
     ece: m.ece,
     intervalCoverage: m.intervalCoverage['0.95'] ?? null,
+    coverageByYear: m.intervalCoverageByYear ?? [],
+    coverageByMonth: m.intervalCoverageByMonth ?? [],
     calibration: m.calibration.map(({ lower, upper, count, meanPredicted, observedRate }) => ({ lower, upper, count, meanPredicted, observedRate })),
     from: new Date(`${m.period.from}T00:00:00Z`),
     to: new Date(`${m.period.to}T00:00:00Z`),

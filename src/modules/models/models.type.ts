@@ -10,6 +10,13 @@ export class CalibrationBin {
   @Field(() => Float, { nullable: true }) observedRate!: number | null;
 }
 
+@ObjectType({ description: 'Coverage of the 95% price interval over one UTC calendar period of asOf.', simpleResolvers: true })
+export class PeriodCoverage {
+  @Field(() => String, { description: 'The year ("2020") or month ("2020-03")' }) period!: string;
+  @Field(() => Float, { description: 'Share of the outcomes inside the 95% interval' }) coverage!: number;
+  @Field(() => Int, { description: 'Outcomes behind the share' }) samples!: number;
+}
+
 export enum MetricsVerdict {
   BETTER_THAN_BASE_RATE = 'BETTER_THAN_BASE_RATE',
   NO_BETTER_THAN_BASE_RATE = 'NO_BETTER_THAN_BASE_RATE',
@@ -79,6 +86,12 @@ export class ModelMetrics {
   @Field(() => Float, { nullable: true }) logLoss!: number | null;
   @Field(() => Float, { nullable: true, description: 'Expected calibration error' }) ece!: number | null;
   @Field(() => Float, { nullable: true, description: 'Share of outcomes inside the 95% interval' }) intervalCoverage!: number | null;
+  @Field(() => [PeriodCoverage], {
+    description: 'intervalCoverage per UTC calendar year of asOf, oldest first (offline: empty for manifests written before issue 19)',
+  })
+  coverageByYear!: PeriodCoverage[];
+  @Field(() => [PeriodCoverage], { description: 'intervalCoverage per UTC calendar month of asOf, oldest first' })
+  coverageByMonth!: PeriodCoverage[];
   @Field(() => [CalibrationBin]) calibration!: CalibrationBin[];
   @Field(() => DateTimeISOResolver, { nullable: true }) from!: Date | null;
   @Field(() => DateTimeISOResolver, { nullable: true }) to!: Date | null;

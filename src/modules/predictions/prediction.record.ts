@@ -1,7 +1,7 @@
 import type { Bar } from '../../infra/market-data/market-data.js';
 import { isStaleBars } from '../../infra/market-data/resilient.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
-import { FEATURE_NAMES } from '../../domain/features.js';
+import { intervalBounds, intervalScale, scaleOfInterval } from '../../domain/intervals.js';
 import type { Signal } from '../../domain/signal.js';
 import type { ModelVersionEntry } from '../models/index.js';
 import { invalidFeatures, invalidNumbers, invalidProbability } from './output-guard.js';
@@ -26,7 +26,7 @@ export interface PredictionRecord {
   readonly stale: boolean;
   readonly quote: Bar;
   readonly model: ModelVersionEntry;
-  /** The 20-bar volatility the interval scales with. */
+  /** The volatility estimate the interval scales with (src/domain/intervals.ts; vol_20d for split-conformal manifests). */
   readonly volatility: number;
   /** The feature vector the model saw, in FEATURE_NAMES order (explanations perturb it). */
   readonly features: readonly number[];
@@ -46,8 +46,6 @@ export interface PredictionSink {
   served(records: readonly PredictionRecord[]): void;
   shadow(records: readonly PredictionRecord[]): void;
 }
-
-const VOLATILITY = FEATURE_NAMES.indexOf('vol_20d');
 
 /** The record of `model`'s calibrated `probability` for the window of `bars` ending at the newest. */
 export function recordOf(
@@ -74,7 +72,7 @@ export function recordOf(
     stale,
     quote,
     model,
-    volatility: features.values[VOLATILITY]!,
+    volatility: intervalScale(scaleOfInterval(manifest.interval), features.values),
     features: features.values,
   };
 }
@@ -89,7 +87,7 @@ export function confidenceOf(signal: Signal, probability: number): number {
   return Math.max(probability, 1 - probability);
 }
 
-/** The price range for the horizon at `level`, from the manifest's split-conformal quantiles. */
+/** The price range for the horizon at `level`, from the manifest's conformal quantiles and the record's scale. */
 export function priceInterval(record: PredictionRecord, level: number): { level: number; low: number; high: number } {
   const { interval } = record.model.manifest;
   const q = interval.quantiles[String(level)];
@@ -111,8 +109,7 @@ export function priceInterval(record: PredictionRecord, level: number): { level:
 
 function intervalAt(record: PredictionRecord, q: number): { low: number; high: number } {
   const { interval, horizonBars } = record.model.manifest;
-  const spread = q * Math.max(record.volatility, 1e-6) * Math.sqrt(horizonBars);
-  return { low: record.quote.close * Math.exp(interval.center - spread), high: record.quote.close * Math.exp(interval.center + spread) };
+  return intervalBounds(record.quote.close, Math.max(record.volatility, 1e-6), interval.center, q, horizonBars);
 }
 
 /**

@@ -119,7 +119,7 @@ describe('explanations of every committed model', () => {
       }
     });
 
-    test(`${strategy}: sampled values match exact Shapley (all 8,190 coalitions) to 1e-4, and the served probability is what the model gives x`, async (t) => {
+    test(`${strategy}: sampled values match exact Shapley (all 8,190 coalitions) to 1e-5 on typical inputs, and the served probability is what the model gives x`, async (t) => {
       const model = registry.active(strategy)!;
       const records = await predict(registry, strategy);
       const explanations = (await new ExplanationService(noOutcomes, silent)
@@ -136,7 +136,7 @@ describe('explanations of every committed model', () => {
         }
       }
       t.diagnostic(`${strategy}: largest |sampled − exact| contribution over ${records.length} symbols: ${worst.toExponential(2)}`);
-      assert.ok(worst < 1e-4, `largest difference from exact: ${worst}`);
+      assert.ok(worst < 1e-5, `largest difference from exact: ${worst}`);
     });
   }
 });

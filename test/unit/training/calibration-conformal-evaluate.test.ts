@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { mulberry32 } from '../../../src/shared/random.js';
 import { applyPlatt, fitPlatt } from '../../../src/training/calibration.js';
-import { INTERVAL_LEVELS, coverage, fitConformal, score } from '../../../src/training/conformal.js';
+import { INTERVAL_LEVELS, coverage, fitConformal, type IntervalRows } from '../../../src/training/conformal.js';
+import { FEATURE_NAMES } from '../../../src/domain/features.js';
+import { VOL20_SCALE, intervalScale, intervalScore } from '../../../src/domain/intervals.js';
 import { binaryMetrics, calibrationBins, expectedCalibrationError } from '../../../src/training/evaluate.js';
 import { sigmoid } from '../../../src/training/logistic.js';
 
@@ -197,35 +199,36 @@ describe('split-conformal intervals', () => {
     return { forwardReturn, vol };
   }
 
-  test('score is |r − μ| / (σ · √h), with σ floored at 1e-6', () => {
-    assert.equal(score(0.25 + 3, 0.5, 0.25, 4), 3);
-    assert.equal(score(0.25 - 1.5, 0.25, 0.25, 4), 3);
-    close(score(0.01, 0, 0, 1), 0.01 / 1e-6, 1e-6, 'vol floor');
-    close(score(0.01, -1, 0, 4), 0.01 / 2e-6, 1e-6, 'negative vol floor');
+  test('score is |r − μ| / (σ · √h), with σ (split-conformal: vol_20d) floored at 1e-6', () => {
+    assert.equal(intervalScore(0.25 + 3, 0.5, 0.25, 4), 3);
+    assert.equal(intervalScore(0.25 - 1.5, 0.25, 0.25, 4), 3);
+    const sigma = (vol: number) => intervalScale(VOL20_SCALE, rowsOf([0], [vol]).x);
+    close(intervalScore(0.01, sigma(0), 0, 1), 0.01 / 1e-6, 1e-6, 'vol floor');
+    close(intervalScore(0.01, sigma(-1), 0, 4), 0.01 / 2e-6, 1e-6, 'negative vol floor');
   });
 
   test('the quantile is the ⌈(n+1)·L⌉-th smallest score (n = 10, scores 1…10 shuffled)', () => {
     const { forwardReturn, vol } = handExample([7, 2, 10, 4, 1, 9, 5, 3, 8, 6]);
-    const fit = fitConformal(0.25, forwardReturn, vol, 4, [0.25, 0.5, 0.8, 0.9, 0.95, 0.99]);
-    assert.equal(fit.method, 'split-conformal');
+    const fit = fitConformal(0.25, VOL20_SCALE, rowsOf(forwardReturn, vol), 4, [0.25, 0.5, 0.8, 0.9, 0.95, 0.99]);
+    assert.equal(fit.method, 'volatility-normalised-conformal');
     assert.equal(fit.center, 0.25);
     // ⌈11·0.25⌉ = 3, ⌈5.5⌉ = 6, ⌈8.8⌉ = 9, ⌈9.9⌉ = 10; ⌈10.45⌉ = ⌈10.89⌉ = 11 > n is clamped to the largest score.
     assert.deepEqual(fit.quantiles, { '0.25': 3, '0.5': 6, '0.8': 9, '0.9': 10, '0.95': 10, '0.99': 10 });
     // On the calibration set itself, level 0.8 covers the 9 scores ≤ 9.
-    assert.equal(coverage(fit, 0.8, forwardReturn, vol, 4), 0.9);
-    assert.equal(coverage(fit, 0.25, forwardReturn, vol, 4), 0.3);
-    assert.throws(() => coverage(fit, 0.7, forwardReturn, vol, 4), { message: 'no conformal quantile for level 0.7' });
+    assert.equal(coverage(fit, 0.8, rowsOf(forwardReturn, vol), 4), 0.9);
+    assert.equal(coverage(fit, 0.25, rowsOf(forwardReturn, vol), 4), 0.3);
+    assert.throws(() => coverage(fit, 0.7, rowsOf(forwardReturn, vol), 4), { message: 'no conformal quantile for level 0.7' });
   });
 
   test('an integer (n+1)·L picks exactly that rank (n = 9, scores 1…9); default levels are 0.8/0.9/0.95/0.99', () => {
     const { forwardReturn, vol } = handExample([9, 1, 8, 2, 7, 3, 6, 4, 5]);
-    const fit = fitConformal(0.25, forwardReturn, vol, 4);
+    const fit = fitConformal(0.25, VOL20_SCALE, rowsOf(forwardReturn, vol), 4);
     assert.deepEqual([...INTERVAL_LEVELS], [0.8, 0.9, 0.95, 0.99]);
     // ⌈10·0.8⌉ = 8, ⌈9⌉ = 9, ⌈9.5⌉ = 10 → clamped, ⌈9.9⌉ = 10 → clamped
     assert.deepEqual(fit.quantiles, { '0.8': 8, '0.9': 9, '0.95': 9, '0.99': 9 });
     // Scores sort numerically, not as strings (10 > 9).
     const two = handExample([10, 9]);
-    assert.equal(fitConformal(0.25, two.forwardReturn, two.vol, 4, [0.5]).quantiles['0.5'], 10);
+    assert.equal(fitConformal(0.25, VOL20_SCALE, rowsOf(two.forwardReturn, two.vol), 4, [0.5]).quantiles['0.5'], 10);
   });
 
   test('coverage on exchangeable data is ≥ the level and close to it (mean over 300 calibration draws)', () => {
@@ -255,11 +258,12 @@ describe('split-conformal intervals', () => {
     for (let t = 0; t < trials; t++) {
       const cal = draw(199);
       const fresh = draw(200);
-      const fit = fitConformal(mu, cal.forwardReturn, cal.vol, h);
-      for (const level of INTERVAL_LEVELS) sums[level] = (sums[level] ?? 0) + coverage(fit, level, fresh.forwardReturn, fresh.vol, h);
+      const fit = fitConformal(mu, VOL20_SCALE, rowsOf(cal.forwardReturn, cal.vol), h);
+      for (const level of INTERVAL_LEVELS)
+        sums[level] = (sums[level] ?? 0) + coverage(fit, level, rowsOf(fresh.forwardReturn, fresh.vol), h);
       // The interval scales with σ, so coverage holds in calm and wild regimes alike (level 0.9).
       const q = fit.quantiles['0.9']!;
-      fresh.vol.forEach((v, i) => (v < 0.02 ? calm : wild).push(score(fresh.forwardReturn[i]!, v, mu, h) <= q ? 1 : 0));
+      fresh.vol.forEach((v, i) => (v < 0.02 ? calm : wild).push(intervalScore(fresh.forwardReturn[i]!, v, mu, h) <= q ? 1 : 0));
     }
     for (const level of INTERVAL_LEVELS) {
       const mean = sums[level]! / trials;
@@ -282,9 +286,9 @@ describe('split-conformal intervals', () => {
     };
     const cal = make(4999); // (n+1)·L is an integer for every default level
     const fresh = make(100_000);
-    const fit = fitConformal(0.001, cal.forwardReturn, cal.vol, 1);
+    const fit = fitConformal(0.001, VOL20_SCALE, rowsOf(cal.forwardReturn, cal.vol), 1);
     for (const level of INTERVAL_LEVELS) {
-      const c = coverage(fit, level, fresh.forwardReturn, fresh.vol, 1);
+      const c = coverage(fit, level, rowsOf(fresh.forwardReturn, fresh.vol), 1);
       // The conditional coverage given the calibration set is Beta(k, n+1−k): sd ≈ √(L(1−L)/n).
       const sd = Math.sqrt((level * (1 - level)) / 5000);
       assert.ok(Math.abs(c - level) < 3 * sd + 0.002, `level ${level}: coverage ${c} (sd ${sd})`);
@@ -294,3 +298,11 @@ describe('split-conformal intervals', () => {
     }
   });
 });
+
+/** Rows whose only volatility is vol_20d = `vol` (what VOL20_SCALE reads), for the hand-made examples above. */
+function rowsOf(forwardReturn: ArrayLike<number>, vol: ArrayLike<number>): IntervalRows {
+  const F = FEATURE_NAMES.length;
+  const x = new Float64Array(forwardReturn.length * F);
+  for (let i = 0; i < forwardReturn.length; i++) x[i * F + FEATURE_NAMES.indexOf('vol_20d')] = vol[i]!;
+  return { x, featureCount: F, forwardReturn, time: new Float64Array(forwardReturn.length) };
+}

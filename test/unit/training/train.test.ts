@@ -7,7 +7,8 @@ import { manifestSchema } from '../../../src/domain/manifest.js';
 import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from '../../../src/domain/features.js';
 import { findStrategy, type StrategyDefinition } from '../../../src/domain/strategies.js';
 import { applyPlatt, fitPlatt } from '../../../src/training/calibration.js';
-import { INTERVAL_LEVELS, fitConformal } from '../../../src/training/conformal.js';
+import { INTERVAL_LEVELS, chooseScale, fitConformal, type IntervalRows } from '../../../src/training/conformal.js';
+import { intervalScale } from '../../../src/domain/intervals.js';
 import { buildSamples, isSuspectBar, selectPeriod, type Samples } from '../../../src/training/dataset.js';
 import { blockBootstrap } from '../../../src/domain/statistics.js';
 import { binaryMetrics } from '../../../src/training/evaluate.js';
@@ -310,7 +311,15 @@ describe('trainDirectionModel', () => {
       // Conformal: centered on the training mean return, fitted on validation.
       const trainReturns = pick(samples.forwardReturn, train);
       const center = trainReturns.reduce((s, v) => s + v, 0) / trainReturns.length;
-      assert.deepEqual(result.interval, fitConformal(center, pick(samples.forwardReturn, validation), pick(samples.vol, validation), h));
+      // Conformal: the scale chosen on the training rows, the quantiles fitted on validation.
+      const rowsOf = (rows: Uint32Array): IntervalRows => ({
+        x: Float64Array.from({ length: rows.length * F }, (_, k) => samples.x[rows[Math.floor(k / F)]! * F + (k % F)]!),
+        featureCount: F,
+        forwardReturn: pick(samples.forwardReturn, rows),
+        time: pick(samples.time, rows),
+      });
+      const scale = chooseScale(rowsOf(train), center, h);
+      assert.deepEqual(result.interval, fitConformal(center, scale, rowsOf(validation), h));
       // Held-out metrics are computed on the test period with the calibrated model.
       const yTest = pick(samples.y, test);
       const rawTest = predictLogistic(model, samples.x, test, F);
@@ -360,9 +369,8 @@ describe('trainDirectionModel', () => {
       assert.equal(m.trainingBaseRate, trainingBaseRate);
       const q = result.interval.quantiles['0.95']!;
       const testReturn = pick(samples.forwardReturn, test);
-      const testVol = pick(samples.vol, test);
-      const scored = Array.from(test, (_, i) => {
-        const width = q * Math.max(testVol[i]!, 1e-6) * Math.sqrt(h);
+      const scored = Array.from(test, (r, i) => {
+        const width = q * intervalScale(result.interval.scale, row(samples, r)) * Math.sqrt(h);
         const month = new Date(testTime[i]!).toISOString().slice(0, 7);
         return {
           block: Number(month.slice(0, 4)) * 12 + Number(month.slice(5, 7)) - 1,
@@ -371,6 +379,21 @@ describe('trainDirectionModel', () => {
           covered: Math.abs(testReturn[i]! - result.interval.center) <= width,
         };
       });
+      // Coverage per calendar year and month: the same `covered` flags, grouped by asOf.
+      const byPeriod = (chars: number) => {
+        const groups = new Map<string, { hit: number; n: number }>();
+        scored.forEach((r, i) => {
+          const key = new Date(testTime[i]!).toISOString().slice(0, chars);
+          const g = groups.get(key) ?? { hit: 0, n: 0 };
+          g.hit += r.covered ? 1 : 0;
+          g.n += 1;
+          groups.set(key, g);
+        });
+        return [...groups].sort(([a], [b]) => (a < b ? -1 : 1)).map(([period, g]) => ({ period, coverage: g.hit / g.n, samples: g.n }));
+      };
+      assert.deepEqual(m.intervalCoverageByYear, byPeriod(4));
+      assert.deepEqual(m.intervalCoverageByMonth, byPeriod(7));
+      assert.equal(m.intervalCoverage['0.95'], scored.filter((r) => r.covered).length / scored.length);
       const months = new Set(scored.map((r) => r.block)).size;
       assert.deepEqual(m.estimation, { ...m.estimation, block: 'MONTH', blocks: months, replicates: 1000, level: 0.95 });
       const want = blockBootstrap(scored, trainingBaseRate);
@@ -409,11 +432,12 @@ describe('trainDirectionModel', () => {
 
   test('reports its steps, in order', () => {
     const mine = steps.filter((s) => s.startsWith('direction-5d: ')).map((s) => s.slice('direction-5d: '.length));
-    assert.equal(mine.length, 4);
+    assert.equal(mine.length, 5);
     assert.equal(mine[0], 'building features and labels');
     assert.match(mine[1]!, /^fitting logistic regression on \d+ samples \(L2 grid 0\.0001, 0\.001, 0\.01, 0\.03, 0\.1, 0\.3, 1\)$/);
     assert.equal(mine[2], 'calibrating on the validation period');
-    assert.match(mine[3]!, /^evaluating on \d+ held-out samples \(with a month-block bootstrap of every metric\)$/);
+    assert.equal(mine[3], 'choosing the interval scale on the training period, fitting its quantiles on the validation period');
+    assert.match(mine[4]!, /^evaluating on \d+ held-out samples \(with a month-block bootstrap of every metric\)$/);
   });
 
   test('a period with fewer than 100 samples is refused with its count', () => {
