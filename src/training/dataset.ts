@@ -1,3 +1,4 @@
+import { excludedFrom } from '../infra/market-data/bar-quality.js';
 import type { Bar } from '../infra/market-data/market-data.js';
 import { FEATURE_NAMES, FEATURE_WINDOW, featuresFromSeries } from '../domain/features.js';
 
@@ -20,12 +21,14 @@ export interface Samples {
 }
 
 /**
- * Known vendor errors (../shared/data/market/SOURCE.md): single-price "flat" bars and zero-volume bars.
- * A sample whose asOf or label bar is one of them is dropped; the bar still counts as history.
+ * Whether a bar's flags leave it out of training (QUALITY_POLICY in bar-quality.ts,
+ * docs/decisions/data-quality.md): a sample whose asOf or label bar is such a bar is dropped; the bar
+ * still counts as history for the features of later samples. Bars carry their flags from import (CSV)
+ * or from the bars store; unchecked bars (the synthetic market) are judged on their values alone, which
+ * on the real data set drops exactly its 33 known flat and zero-volume vendor bars.
  */
 export function isSuspectBar(bar: Bar): boolean {
-  const flat = bar.open === bar.high && bar.high === bar.low && bar.low === bar.close;
-  return flat || bar.volume <= 0;
+  return excludedFrom('training', bar);
 }
 
 export function buildSamples(barsBySymbol: ReadonlyMap<string, readonly Bar[]>, horizonBars: number): Samples {
