@@ -9,7 +9,7 @@ import type { Cache } from './infra/cache/cache.js';
 import { migrateToLatest, openDatabase, type Database } from './infra/db/index.js';
 import { createLogger, type Logger } from './infra/logger/logger.js';
 import { createRateLimiter } from './infra/limits/rate-limiter.js';
-import { createMetrics } from './infra/metrics/metrics.js';
+import { createMetrics, type Metrics } from './infra/metrics/metrics.js';
 import { recordSpan, startTracing } from './infra/tracing/tracing.js';
 import { CacheTier, type Codec } from './infra/cache/tier.js';
 import { createOnnxEngine } from './infra/inference/onnx.js';
@@ -20,7 +20,7 @@ import { countingFetches } from './infra/market-data/instrumented.js';
 import { resilientFetches, type ResilientProvider } from './infra/market-data/resilient.js';
 import type { Bar, MarketDataProvider } from './infra/market-data/market-data.js';
 import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket } from './infra/market-data/synthetic.js';
-import { syntheticFeed, type MarketFeed } from './infra/market-data/feed.js';
+import { countingFlags, syntheticFeed, type MarketFeed } from './infra/market-data/feed.js';
 import { createReplay } from './infra/market-data/replay.js';
 import { createAlpacaFeed, type AlpacaFeed } from './infra/market-data/alpaca.js';
 import { createVendorHttpClient } from './infra/market-data/vendor-http.js';
@@ -125,6 +125,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       : createMemoryEventBus({ keyPrefix });
 
     const metrics = createMetrics();
+    metrics.flaggedBars.source = () => new BarsRepository(database.db).countFlagged();
     const registry = await ModelRegistry.load({
       directory: config.modelsDir,
       engine: createOnnxEngine(),
@@ -161,7 +162,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
           .catch((error: unknown) => logger.warn({ err: error }, 'model sync after reconnect failed')),
     );
 
-    const { market, feed, vendor, release: releaseVendor } = await chooseMarket(database, config, logger);
+    const { market, feed, vendor, release: releaseVendor } = await chooseMarket(database, config, logger, metrics);
     if (releaseVendor) lifecycle.add({ name: 'market vendor', close: releaseVendor });
     const history = await HistoryWriter.open({
       repository: new HistoryRepository(database.db),
@@ -470,6 +471,7 @@ async function chooseMarket(
   database: Database,
   config: Config,
   logger: Logger,
+  metrics: Metrics,
 ): Promise<{ market: MarketDataProvider; feed?: MarketFeed; vendor?: AlpacaFeed; release?: () => Promise<void> }> {
   const repository = new BarsRepository(database.db);
   const provider = config.marketProvider;
@@ -484,7 +486,8 @@ async function chooseMarket(
       logger: vendorLogger,
     });
     const symbols = provider.symbols ?? [...new Set([...config.signals.watchlist, ...DEFAULT_SYNTHETIC_UNIVERSE])];
-    const vendor = createAlpacaFeed({ ...provider, symbols, store: repository, http, logger: vendorLogger });
+    const store = countingFlags(repository, (reason, n) => metrics.marketBarsFlaggedTotal.inc({ reason }, n));
+    const vendor = createAlpacaFeed({ ...provider, symbols, store, http, logger: vendorLogger });
     logger.info(
       { symbols: symbols.length, feed: provider.feed, backfillDays: provider.backfillDays },
       'market data: Alpaca, backfilling into the bars store',
