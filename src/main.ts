@@ -2,47 +2,27 @@ import 'reflect-metadata';
 import { pathToFileURL } from 'node:url';
 import type { Config } from './config/index.js';
 import { composeInfrastructure } from './infra/compose.js';
-import type { Cache } from './infra/cache/cache.js';
-import type { Database } from './infra/db/index.js';
 import type { Logger } from './infra/logger/logger.js';
 import { BarsRepository } from './infra/market-data/bars-repository.js';
 import { chooseMarket } from './infra/market-data/choose-market.js';
-import type { MarketFeed } from './infra/market-data/feed.js';
-import type { MarketDataProvider } from './infra/market-data/market-data.js';
 import { serveMarket } from './infra/market-data/serving.js';
-import type { EventBus } from './infra/pubsub/pubsub.js';
 import { createAccessModule } from './modules/access/index.js';
 import { createDriftModule } from './modules/drift/index.js';
 import { createExplanationsModule } from './modules/explanations/index.js';
 import { createHealthModule } from './modules/health/index.js';
-import { createHistoryModule, type HistoryWriter, type OutcomesService } from './modules/history/index.js';
+import { createHistoryModule } from './modules/history/index.js';
 import { createMetricsModule } from './modules/metrics/index.js';
-import { createModelsModule, type ModelLifecycle, type ModelRegistry } from './modules/models/index.js';
+import { createModelsModule } from './modules/models/index.js';
 import { createPredictionsModule } from './modules/predictions/index.js';
-import { createSignalsModule, type SignalsMonitor, type SignalsService } from './modules/signals/index.js';
+import { createSignalsModule } from './modules/signals/index.js';
 import { runProcess } from './process.js';
 import { serveGateway } from './server/serve.js';
 import { Lifecycle, shutdownBudget } from './shared/lifecycle.js';
 import { VERSION } from './shared/version.js';
 
-/** Everything a running gateway holds, for tests and for the shutdown sequence. */
-export interface RunningGateway {
-  readonly port: number;
-  readonly config: Config;
-  readonly database: Database;
-  readonly cache: Cache;
-  readonly events: EventBus;
-  readonly market: MarketDataProvider;
-  readonly registry: ModelRegistry;
-  readonly lifecycle: ModelLifecycle;
-  readonly history: HistoryWriter;
-  /** Fills in realized outcomes (periodically when OUTCOMES_INTERVAL_MS > 0; callable on new bars). */
-  readonly outcomes: OutcomesService;
-  /** Live signals: the subscriber side (every instance) and the monitor (runs where the lease is held). */
-  readonly signals: { readonly service: SignalsService; readonly monitor: SignalsMonitor; readonly feed: MarketFeed | undefined };
-  /** Drains and releases everything; resolves when the process may exit. */
-  stop(): Promise<void>;
-}
+import type { RunningGateway } from './running-gateway.js';
+
+export type { RunningGateway };
 
 /**
  * The composition root (docs/decisions/composition-root.md): infrastructure from the configuration,
@@ -59,7 +39,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
 
     const models = await createModelsModule({ config, database, events, onEventsReconnected: infra.onEventsReconnected, metrics, logger });
     lifecycle.add(...models.closeSteps);
-    const choice = await chooseMarket({ config, repository: new BarsRepository(database.db), logger });
+    const choice = await chooseMarket({ config, repository: new BarsRepository(database.db), metrics, logger });
     lifecycle.add({ name: 'market vendor', close: choice.release });
     const market = serveMarket({ choice, config, metrics, logger });
     lifecycle.add(...market.closeSteps);

@@ -65,3 +65,10 @@ function firstLine(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   return message.split('\n', 1)[0]!;
 }
+
+/** A numeric option's value: undefined when not given, 'invalid' unless a plain decimal in (0, max]. */
+export function positiveNumberOption(text: string | undefined, max = 1_000): number | undefined | 'invalid' {
+  if (text === undefined) return undefined;
+  const value = /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : Number.NaN;
+  return Number.isFinite(value) && value > 0 && value <= max ? value : 'invalid';
+}

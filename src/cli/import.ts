@@ -1,8 +1,9 @@
 import path from 'node:path';
-import { parseCli, runCli } from './args.js';
+import { USAGE_ERROR, parseCli, positiveNumberOption, runCli } from './args.js';
 import { alignedRows, liveBar } from './terminal.js';
 import { runDatabaseJob, type ProgressDisplay } from './database-job.js';
 import { configFromEnvironment } from '../config/index.js';
+import { QUALITY_DEFAULTS } from '../infra/market-data/bar-quality.js';
 import { findCsvFiles, importFiles, type FileReport, type ImportProgress, type ImportReport } from '../infra/market-data/importer.js';
 
 /**
@@ -23,14 +24,25 @@ The symbol comes from the file name: DA-<SYMBOL>-T-<YYYY-MM-DD>.csv or <SYMBOL>.
 Rows the gateway could not serve are rejected and listed with file:line and reason (see README,
 "Market data": prices in [1e-6, 1e9], volume in [0, 1e12], adjusted/close within 1e4x, at most 10x
 from one trading day to the next, no date after the next weekday, lines at most 1024 characters).
+Suspect but possible bars are stored with data-quality flags (flat price, zero volume, off the NYSE
+calendar, missing sessions before it, a move beyond N x recent volatility) and counted in the summary;
+list them with npm run quality (see docs/decisions/data-quality.md).
 Re-importing a file updates its bars in place (no duplicates).
+
+Options:
+  --move-sigmas N   flag a move beyond N x the recent volatility (default ${QUALITY_DEFAULTS.moveSigmas})
 `;
 
 const EXIT_CODES = { complete: 0, partial: 2, failed: 1 } as const;
 
 async function main(): Promise<number> {
-  const parsed = parseCli({ name: 'import', usage: USAGE, allowPositionals: true });
+  const parsed = parseCli({ name: 'import', usage: USAGE, allowPositionals: true, options: { 'move-sigmas': { type: 'string' } } });
   if ('exitCode' in parsed) return parsed.exitCode;
+  const moveSigmas = positiveNumberOption(parsed.values['move-sigmas']);
+  if (moveSigmas === 'invalid') {
+    process.stderr.write(`import: --move-sigmas must be a number above 0\n\n${USAGE}`);
+    return USAGE_ERROR;
+  }
   const args = parsed.positionals;
   if (args.length === 0) {
     process.stderr.write(USAGE);
@@ -50,7 +62,7 @@ async function main(): Promise<number> {
     name: 'import',
     display: { bar: progressBar, lines: progressLines },
     async run(db, { onProgress }) {
-      const report = await importFiles(db, files, { onProgress });
+      const report = await importFiles(db, files, { onProgress, quality: { moveSigmas } });
       return { summary: formatSummary(report), exitCode: EXIT_CODES[report.outcome] };
     },
   });
@@ -110,6 +122,8 @@ function formatSummary(report: ImportReport): string {
     ],
   ];
   const lines = alignedRows(table);
+  const flagged = Object.entries(report.flagged).sort(([a], [b]) => a.localeCompare(b));
+  if (flagged.length > 0) lines.push('', `flagged (stored, listed by npm run quality): ${flagged.map(([f, n]) => `${f} ${n}`).join(', ')}`);
 
   const refused = report.files.filter((f) => f.refused !== undefined);
   if (refused.length > 0) {

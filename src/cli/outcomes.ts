@@ -80,6 +80,11 @@ function formatSummary(r: ResolveReport): string {
       '',
       `${r.unmatched} row(s) name an asOf with no stored bar (bars removed, or recorded from the synthetic market); they stay pending.`,
     );
+  if (r.excluded > 0)
+    lines.push(
+      '',
+      `${r.excluded} row(s) are measured on a bar flagged as suspect (docs/decisions/data-quality.md); they stay pending until it is corrected.`,
+    );
   return `${lines.join('\n')}\n`;
 }
 

@@ -115,15 +115,6 @@ export function featuresFromSeries(
 }
 
 /**
- * Known vendor errors (../shared/data/market/SOURCE.md): single-price "flat" bars and zero-volume bars.
- * A sample whose asOf or label bar is one of them is dropped; the bar still counts as history.
- */
-export function isSuspectBar(bar: Bar): boolean {
-  const flat = bar.open === bar.high && bar.high === bar.low && bar.low === bar.close;
-  return flat || bar.volume <= 0;
-}
-
-/**
  * A short fingerprint of a feature vector and the feature-set version: two predictions with the same
  * hash and model version are the same prediction, which is what the prediction cache keys on.
  */

@@ -1,7 +1,6 @@
+import { excludedFrom } from '../infra/market-data/bar-quality.js';
 import type { Bar } from '../infra/market-data/market-data.js';
-import { FEATURE_NAMES, FEATURE_WINDOW, featuresFromSeries, isSuspectBar } from '../domain/features.js';
-
-export { isSuspectBar };
+import { FEATURE_NAMES, FEATURE_WINDOW, featuresFromSeries } from '../domain/features.js';
 
 /**
  * Supervised samples for a direction strategy: features at bar t (from bars ≤ t only, through the very
@@ -19,6 +18,17 @@ export interface Samples {
   readonly symbolIndex: Uint16Array;
   readonly symbols: readonly string[];
   readonly length: number;
+}
+
+/**
+ * Whether a bar's flags leave it out of training (QUALITY_POLICY in bar-quality.ts,
+ * docs/decisions/data-quality.md): a sample whose asOf or label bar is such a bar is dropped; the bar
+ * still counts as history for the features of later samples. Bars carry their flags from import (CSV)
+ * or from the bars store; unchecked bars (the synthetic market) are judged on their values alone, which
+ * on the real data set drops exactly its 33 known flat and zero-volume vendor bars.
+ */
+export function isSuspectBar(bar: Bar): boolean {
+  return excludedFrom('training', bar);
 }
 
 export function buildSamples(barsBySymbol: ReadonlyMap<string, readonly Bar[]>, horizonBars: number): Samples {

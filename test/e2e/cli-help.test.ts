@@ -30,7 +30,7 @@ function cli(file: string, args: string[], dataDir: string): Promise<Run> {
   });
 }
 
-const CLIS = ['import', 'train', 'models', 'keys', 'outcomes', 'migrate', 'emit-schema', 'web-build'];
+const CLIS = ['import', 'train', 'models', 'keys', 'outcomes', 'migrate', 'emit-schema', 'web-build', 'quality'];
 
 describe('every CLI in src/cli: --help, unknown flags, a held data directory', { concurrency: true }, () => {
   const root = mkdtempSync(path.join(tmpdir(), 'sibyl-cli-help-'));
@@ -69,14 +69,19 @@ describe('every CLI in src/cli: --help, unknown flags, a held data directory', {
     });
     after(() => holder?.close());
 
-    test('keys list, migrate and models list say so in the same one line and exit 1', async () => {
-      const runs = await Promise.all([cli('keys', ['list'], dataDir), cli('migrate', [], dataDir), cli('models', ['list'], dataDir)]);
+    test('keys list, migrate, models list and quality say so in the same one line and exit 1', async () => {
+      const runs = await Promise.all([
+        cli('keys', ['list'], dataDir),
+        cli('migrate', [], dataDir),
+        cli('models', ['list'], dataDir),
+        cli('quality', [], dataDir),
+      ]);
       const reasons = runs.map((run) => {
         assert.equal(run.code, 1, run.stderr);
         assert.equal(run.stdout, '');
         const lines = run.stderr.split('\n').filter(Boolean);
         assert.equal(lines.length, 1, `expected one line, got:\n${run.stderr}`);
-        const match = /^(keys|migrate|models): (the embedded database in .* is in use by process (\d+); .*)$/.exec(lines[0]!);
+        const match = /^(keys|migrate|models|quality): (the embedded database in .* is in use by process (\d+); .*)$/.exec(lines[0]!);
         assert.ok(match, lines[0]);
         assert.equal(Number(match[3]), process.pid);
         return match[2];

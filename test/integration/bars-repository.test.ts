@@ -26,6 +26,7 @@ function dailyBars(symbol: string, count: number, options: { from?: number; clos
       adjClose: close / 2,
       volume: 1000 + from + i,
       source: 'test',
+      quality: [], // stored bars come back with their data-quality flags; these are clean
     };
   });
 }

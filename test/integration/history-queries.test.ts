@@ -169,8 +169,8 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
       symbol: 'SPLT',
       time: new Date(START.getTime() + day * DAY),
       open: close,
-      high: close,
-      low: close,
+      high: close * 1.01, // not flat: a flat bar is a stale vendor bar, which outcomes leave out
+      low: close * 0.99,
       close,
       adjClose,
       volume: 1,

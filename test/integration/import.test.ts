@@ -109,6 +109,7 @@ describe(`import (${stackName})`, () => {
         adjClose: 0.596878742448,
         volume: 2487300,
         source: 'alphavantage',
+        quality: [],
       },
     ]);
 

@@ -44,6 +44,8 @@ export interface MarketBarsTable {
   adj_close: number;
   volume: number;
   source: string;
+  /** Data-quality flags (db/migrations/0010_bar_quality.ts); empty for a clean bar. */
+  quality: ColumnType<string[], string[] | undefined, string[]>;
 }
 
 /**

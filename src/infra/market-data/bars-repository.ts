@@ -1,6 +1,7 @@
 import { sql, type Selectable } from 'kysely';
 import type { Db } from '../db/index.js';
 import type { MarketBarsTable } from '../db/tables.js';
+import { isQualityReason, valueFlags } from './bar-quality.js';
 import type { Bar, FetchBarsOptions } from './market-data.js';
 
 /**
@@ -45,15 +46,17 @@ export class BarsRepository {
         const column = <K extends keyof BarRow>(key: K) => chunk.map((row) => row[key]);
         const { rows: counts } = await sql<{ inserted: number }>`
           with written as (
-            insert into market_bars (symbol, time, open, high, low, close, adj_close, volume, source)
-            select symbol, to_timestamp(epoch_ms / 1000.0), open, high, low, close, adj_close, volume, source from unnest(
+            insert into market_bars (symbol, time, open, high, low, close, adj_close, volume, source, quality)
+            select symbol, to_timestamp(epoch_ms / 1000.0), open, high, low, close, adj_close, volume, source,
+                   string_to_array(quality, ',') from unnest(
               ${column('symbol')}::text[], ${epochMs(chunk)}::float8[], ${column('open')}::float8[],
               ${column('high')}::float8[], ${column('low')}::float8[], ${column('close')}::float8[],
-              ${column('adj_close')}::float8[], ${column('volume')}::float8[], ${column('source')}::text[]
-            ) as bar(symbol, epoch_ms, open, high, low, close, adj_close, volume, source)
+              ${column('adj_close')}::float8[], ${column('volume')}::float8[], ${column('source')}::text[],
+              ${chunk.map((row) => row.quality.join(','))}::text[]
+            ) as bar(symbol, epoch_ms, open, high, low, close, adj_close, volume, source, quality)
             on conflict (symbol, time) do update set
               open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
-              adj_close = excluded.adj_close, volume = excluded.volume, source = excluded.source
+              adj_close = excluded.adj_close, volume = excluded.volume, source = excluded.source, quality = excluded.quality
             -- xmax is 0 on a freshly inserted tuple and set on one written by the DO UPDATE branch.
             returning xmax = 0 as inserted
           )
@@ -81,7 +84,7 @@ export class BarsRepository {
     const upTo = until === undefined ? sql`` : sql`and b.time <= ${until}`;
     // The outer ORDER BY makes the ascending order a guarantee rather than an accident of the plan.
     const { rows } = await sql<BarRow>`
-      select b.symbol, b.time, b.open, b.high, b.low, b.close, b.adj_close, b.volume, b.source
+      select b.symbol, b.time, b.open, b.high, b.low, b.close, b.adj_close, b.volume, b.source, b.quality
       from unnest(${unique}::text[]) as s(symbol)
       cross join lateral (
         select * from market_bars b
@@ -141,7 +144,7 @@ export class BarsRepository {
           select * from market_bars b where b.symbol = s.symbol and b.time > ${after} order by b.time limit 1
         ) b
       )
-      select symbol, time, open, high, low, close, adj_close, volume, source
+      select symbol, time, open, high, low, close, adj_close, volume, source, quality
       from next where time = (select min(time) from next)
       order by symbol
     `.execute(this.db);
@@ -160,6 +163,43 @@ export class BarsRepository {
     `.execute(this.db);
     return new Map(rows.map((r) => [r.symbol, r.time]));
   }
+
+  /**
+   * Stored bars with at least one data-quality flag, oldest first within each symbol, filtered by
+   * symbol, flag and date range (each optional), up to `limit` rows after the keyset `after`.
+   */
+  async listFlagged(filter: FlaggedFilter = {}, limit = 1_000, after?: { symbol: string; time: Date }): Promise<Bar[]> {
+    const { rows } = await sql<BarRow>`
+      select symbol, time, open, high, low, close, adj_close, volume, source, quality
+      from market_bars
+      where quality <> '{}'
+        ${filter.symbols?.length ? sql`and symbol = any(${[...filter.symbols]}::text[])` : sql``}
+        ${filter.reasons?.length ? sql`and quality && ${[...filter.reasons]}::text[]` : sql``}
+        ${filter.from ? sql`and time >= ${filter.from}` : sql``}
+        ${filter.to ? sql`and time <= ${filter.to}` : sql``}
+        ${after ? sql`and (symbol, time) > (${after.symbol}, ${after.time}::timestamptz)` : sql``}
+      order by symbol, time
+      limit ${limit}
+    `.execute(this.db);
+    return rows.map(toBar);
+  }
+
+  /** Stored bars per data-quality flag (a bar with two flags counts under both); flags with none are absent. */
+  async countFlagged(): Promise<Map<string, number>> {
+    const { rows } = await sql<{ reason: string; n: number }>`
+      select reason, count(*)::int as n from market_bars, unnest(quality) as reason
+      where quality <> '{}' group by reason order by reason
+    `.execute(this.db);
+    return new Map(rows.map((r) => [r.reason, Number(r.n)]));
+  }
+}
+
+/** Which flagged bars {@link BarsRepository.listFlagged} returns; every field narrows, none is required. */
+export interface FlaggedFilter {
+  readonly symbols?: readonly string[];
+  readonly reasons?: readonly string[];
+  readonly from?: Date;
+  readonly to?: Date;
 }
 
 function lastPerKey(bars: readonly Bar[]): Bar[] {
@@ -188,6 +228,8 @@ function toRow(bar: Bar): BarRow {
     adj_close: bar.adjClose,
     volume: bar.volume,
     source: bar.source,
+    // Flags travel comma-joined through unnest (a text[][] would not: unnest flattens it), and no flag name has a comma.
+    quality: bar.quality ? [...bar.quality] : valueFlags(bar),
   };
 }
 
@@ -202,5 +244,7 @@ function toBar(row: BarRow): Bar {
     adjClose: row.adj_close,
     volume: row.volume,
     source: row.source,
+    // A flag this build does not know (written by a newer one) is not served: clients know the enum of this one.
+    quality: row.quality.filter(isQualityReason),
   };
 }

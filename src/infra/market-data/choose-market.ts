@@ -1,9 +1,10 @@
 import type { Config } from '../../config/index.js';
 import type { Logger } from '../logger/logger.js';
+import type { Metrics } from '../metrics/metrics.js';
 import { withDeadline } from '../../shared/deadline.js';
 import { type BarsRepository } from './bars-repository.js';
 import { createBarsStoreProvider } from './bars-store.js';
-import { syntheticFeed, type MarketFeed } from './feed.js';
+import { countingFlags, syntheticFeed, type MarketFeed } from './feed.js';
 import type { MarketDataProvider } from './market-data.js';
 import { createReplay } from './replay.js';
 import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket } from './synthetic.js';
@@ -26,6 +27,8 @@ export interface MarketChoice {
 export interface ChooseMarketOptions {
   readonly config: Pick<Config, 'marketProvider' | 'replay' | 'synthetic' | 'signals'>;
   readonly repository: BarsRepository;
+  /** Where the store's flagged bars (bar-quality.ts) are counted: in the store, and as a vendor stores them. */
+  readonly metrics?: Pick<Metrics, 'flaggedBars' | 'marketBarsFlaggedTotal'>;
   readonly logger: Logger;
 }
 
@@ -55,6 +58,7 @@ const MARKET_PROVIDERS: { readonly [K in ProviderKind]: (settings: SettingsOf<K>
  * are batch jobs); the signals monitor's interval covers them.
  */
 export function chooseMarket(options: ChooseMarketOptions): Promise<MarketChoice> {
+  if (options.metrics) options.metrics.flaggedBars.source = () => options.repository.countFlagged();
   const settings = options.config.marketProvider;
   const choose = MARKET_PROVIDERS[settings.kind] as (
     settings: Config['marketProvider'],
@@ -99,9 +103,10 @@ async function storedOrSynthetic({ config, repository, logger }: ChooseMarketOpt
 }
 
 /** A live vendor (vendors.ts): daily bars backfilled over REST into the bars store, then streamed or polled; queries read the store. */
-async function liveVendor(settings: VendorSettings, { config, repository, logger }: ChooseMarketOptions): Promise<MarketChoice> {
+async function liveVendor(settings: VendorSettings, { config, repository, metrics, logger }: ChooseMarketOptions): Promise<MarketChoice> {
   const symbols = settings.symbols ?? [...new Set([...config.signals.watchlist, ...DEFAULT_SYNTHETIC_UNIVERSE])];
-  const vendor = createMarketVendor(settings, { symbols, store: repository, logger: logger.child({ component: 'market' }) });
+  const store = metrics ? countingFlags(repository, (reason, n) => metrics.marketBarsFlaggedTotal.inc({ reason }, n)) : repository;
+  const vendor = createMarketVendor(settings, { symbols, store, logger: logger.child({ component: 'market' }) });
   logger.info(vendor.describe, `market data: ${settings.kind}, backfilling into the bars store`);
   // Start-up waits for the backfill, but not for a vendor that hangs (4 attempts of 10 s): after 15 s
   // it goes on in the background. A refusal is logged and in readiness; whatever is stored is served.

@@ -1,8 +1,9 @@
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { assessSeries, type QualityOptions } from './bar-quality.js';
 import { checkBar, checkMove, latestBarTime } from './bar-rules.js';
-import { SYMBOL_PATTERN, type Bar } from './market-data.js';
+import { SYMBOL_PATTERN, type Bar, type QualityReason } from './market-data.js';
 
 /**
  * Parsing and validation of daily-bar CSV files, with no I/O: text in, bars and rejected rows out.
@@ -59,6 +60,8 @@ export interface ParseOptions {
   readonly symbol?: string | undefined;
   /** "Today" for the no-future-bars rule; default: now. */
   readonly now?: Date | undefined;
+  /** Settings of the data-quality flags (bar-quality.ts) set on every returned bar. */
+  readonly quality?: QualityOptions | undefined;
 }
 
 /**
@@ -233,11 +236,28 @@ function parseBounded({ text, overlong }: BoundedText, options: ParseOptions): P
     }
   }
   const moved = rejectJumps(bars, barLines, file);
-  if (moved.length === 0) return { ok: true, format: layout.format, symbol, bars, rejected, rows };
+  if (moved.length === 0) return { ok: true, format: layout.format, symbol, bars: flagged(bars, options.quality), rejected, rows };
   const jumped = new Set(moved.map((r) => r.line));
   rejected.push(...moved);
   rejected.sort((a, b) => a.line - b.line);
-  return { ok: true, format: layout.format, symbol, bars: bars.filter((_, i) => !jumped.has(barLines[i]!)), rejected, rows };
+  const kept = bars.filter((_, i) => !jumped.has(barLines[i]!));
+  return { ok: true, format: layout.format, symbol, bars: flagged(kept, options.quality), rejected, rows };
+}
+
+/**
+ * The file's bars with their data-quality flags, judged over the file in date order (the file is the
+ * symbol's history: its first bar has no gap or move to judge). Files come in date order, ascending or
+ * descending, and keep their order here.
+ */
+function flagged(bars: readonly Bar[], options: QualityOptions | undefined): Bar[] {
+  const order = bars.map((_, i) => i).sort((a, b) => bars[a]!.time.getTime() - bars[b]!.time.getTime());
+  const flags = assessSeries(
+    order.map((i) => bars[i]!),
+    options,
+  );
+  const out = [...bars];
+  order.forEach((i, k) => ((out[i] as RowValues).quality = flags[k]!));
+  return out;
 }
 
 /**
@@ -267,7 +287,7 @@ export function symbolFromFileName(file: string): string {
 }
 
 /** A bar still missing its symbol and source, which the caller fills in (cheaper than spreading a copy). */
-type RowValues = Omit<Bar, 'symbol' | 'source'> & { symbol?: string; source?: string };
+type RowValues = Omit<Bar, 'symbol' | 'source' | 'quality'> & { symbol?: string; source?: string; quality?: readonly QualityReason[] };
 
 /** The row's values, or the first reason they cannot be read. */
 function readRow(

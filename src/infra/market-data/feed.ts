@@ -1,3 +1,4 @@
+import { QUALITY_DEFAULTS, withQuality, type QualityOptions } from './bar-quality.js';
 import { validateBars, type RefusedBar } from './bar-rules.js';
 import type { BarsRepository } from './bars-repository.js';
 import type { Bar } from './market-data.js';
@@ -55,8 +56,9 @@ export function syntheticFeed(market: SyntheticMarket, tickMs: number): MarketFe
 /**
  * The ingest path for a vendor's bar events: `ingest(bars)` checks them against the serving rules
  * (bar-rules.ts, the same as CSV import; each symbol's first bar is compared with its newest stored
- * bar before it), writes them to the bars store (an upsert: a corrected bar replaces the stored one)
- * and then announces them. Resolves once both are done; rejects, storing and announcing nothing, with
+ * bar before it), flags the suspect ones (bar-quality.ts, judged after the symbol's stored bars before
+ * them: a missing session, a move beyond N× the recent volatility), writes them with their flags to
+ * the bars store (an upsert: a corrected bar replaces the stored one) and then announces them. Resolves once both are done; rejects, storing and announcing nothing, with
  * an {@link InvalidBarsError} if any bar breaks a rule, or with the store's error if it refused them.
  */
 export interface IngestFeed extends MarketFeed {
@@ -77,7 +79,12 @@ export class InvalidBarsError extends Error {
   }
 }
 
-export function createIngestFeed(name: string, store: Pick<BarsRepository, 'upsert' | 'fetchBars'>): IngestFeed {
+export function createIngestFeed(
+  name: string,
+  store: Pick<BarsRepository, 'upsert' | 'fetchBars'>,
+  options: { readonly quality?: QualityOptions } = {},
+): IngestFeed {
+  const contextBars = (options.quality?.volatilityWindow ?? QUALITY_DEFAULTS.volatilityWindow) + 1;
   let listener: BarsListener | undefined;
   let stopped = false;
   return {
@@ -91,19 +98,22 @@ export function createIngestFeed(name: string, store: Pick<BarsRepository, 'upse
     },
     async ingest(bars) {
       if (bars.length === 0) return;
-      const { refused } = validateBars(bars, { previous: await previousBars(store, bars) });
+      const context = await previousBars(store, bars, contextBars);
+      const newest = new Map([...context].flatMap(([symbol, list]) => (list.length ? [[symbol, list.at(-1)!] as const] : [])));
+      const { refused } = validateBars(bars, { previous: newest });
       if (refused.length > 0) throw new InvalidBarsError(name, refused);
-      await store.upsert(bars);
+      await store.upsert(withQuality(bars, context, options.quality));
       if (!stopped) listener?.(bars);
     },
   };
 }
 
 /**
- * Each symbol's newest stored bar before its earliest bar in `bars`: what its first new bar is compared
- * with. One query per distinct earliest time (a vendor's batch is usually one moment: one query).
+ * Each symbol's newest `lookback` stored bars before its earliest bar in `bars` (ascending): what its
+ * first new bar is compared with. One query per distinct earliest time (a vendor's batch is usually one
+ * moment: one query).
  */
-async function previousBars(store: Pick<BarsRepository, 'fetchBars'>, bars: readonly Bar[]): Promise<Map<string, Bar>> {
+async function previousBars(store: Pick<BarsRepository, 'fetchBars'>, bars: readonly Bar[], lookback: number): Promise<Map<string, Bar[]>> {
   const earliest = new Map<string, number>();
   for (const bar of bars) {
     const time = bar.time instanceof Date ? bar.time.getTime() : Number.NaN;
@@ -117,10 +127,35 @@ async function previousBars(store: Pick<BarsRepository, 'fetchBars'>, bars: read
     if (list) list.push(symbol);
     else byTime.set(time, [symbol]);
   }
-  const previous = new Map<string, Bar>();
+  const previous = new Map<string, Bar[]>();
   for (const [time, symbols] of byTime) {
-    const found = await store.fetchBars(symbols, { lookback: 1, until: new Date(time - 1) });
-    for (const [symbol, list] of found) if (list[0]) previous.set(symbol, list[0]);
+    const found = await store.fetchBars(symbols, { lookback, until: new Date(time - 1) });
+    for (const [symbol, list] of found) previous.set(symbol, list);
   }
   return previous;
+}
+
+/**
+ * The bars store with every upsert's flagged bars counted, per flag (for `sibyl_market_bars_flagged_total`):
+ * wraps the store an ingest feed writes through, so every vendor's bars are counted with no vendor code.
+ */
+export function countingFlags<Store extends Pick<BarsRepository, 'upsert'>>(
+  store: Store,
+  count: (reason: string, bars: number) => void,
+): Store {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property !== 'upsert') {
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      }
+      return async (bars: readonly Bar[]) => {
+        const result = await target.upsert(bars);
+        const counts = new Map<string, number>();
+        for (const bar of bars) for (const flag of bar.quality ?? []) counts.set(flag, (counts.get(flag) ?? 0) + 1);
+        for (const [reason, n] of counts) count(reason, n);
+        return result;
+      };
+    },
+  });
 }

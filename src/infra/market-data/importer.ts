@@ -3,6 +3,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Db } from '../db/index.js';
 import { BarsRepository } from './bars-repository.js';
+import type { Bar } from './market-data.js';
+import type { QualityOptions } from './bar-quality.js';
 import { readBarsCsvFile, type CsvFormat, type ParsedBarsFile, type RejectedRow } from './csv.js';
 
 /**
@@ -25,6 +27,8 @@ export interface FileReport {
   readonly inserted: number;
   readonly updated: number;
   readonly rejected: number;
+  /** Stored bars per data-quality flag (bar-quality.ts); a bar with two flags counts under both. */
+  readonly flagged: Readonly<Record<string, number>>;
   readonly refused?: string;
   readonly elapsedMs: number;
 }
@@ -36,6 +40,8 @@ export interface ImportReport {
   readonly updated: number;
   /** Every rejected row, in file and line order. */
   readonly rejections: readonly RejectedRow[];
+  /** Stored bars per data-quality flag, over all files. */
+  readonly flagged: Readonly<Record<string, number>>;
   readonly elapsedMs: number;
   /**
    * `complete`: every row of every file was stored. `partial`: some rows or files were rejected but
@@ -61,6 +67,8 @@ export interface ImportOptions {
   readonly onProgress?: (progress: ImportProgress) => void;
   /** Bars per upsert (one transaction each). */
   readonly batchSize?: number;
+  /** Settings of the data-quality flags stored with the bars. */
+  readonly quality?: QualityOptions;
 }
 
 const DEFAULT_BATCH_SIZE = 10_000;
@@ -104,7 +112,7 @@ export async function importFiles(db: Db, paths: readonly string[], options: Imp
 
     let parsed: ParsedBarsFile;
     try {
-      parsed = await readBarsCsvFile(file);
+      parsed = await readBarsCsvFile(file, { quality: options.quality });
     } catch (error) {
       finish(
         Promise.resolve({ report: refusedFile(file, `cannot read: ${(error as Error).message}`, fileStarted), rejected: [] }),
@@ -140,6 +148,7 @@ export async function importFiles(db: Db, paths: readonly string[], options: Imp
         inserted,
         updated,
         rejected: parsed.rejected.length,
+        flagged: countFlags(parsed.bars),
         elapsedMs: performance.now() - fileStarted,
       };
       return { report, rejected: parsed.rejected };
@@ -159,6 +168,7 @@ export async function importFiles(db: Db, paths: readonly string[], options: Imp
     inserted,
     updated,
     rejections,
+    flagged: addCounts(reports.map((r) => r.flagged)),
     elapsedMs: performance.now() - started,
     outcome: !hasProblems ? 'complete' : inserted + updated > 0 ? 'partial' : 'failed',
   };
@@ -196,5 +206,18 @@ export async function findCsvFiles(paths: readonly string[]): Promise<string[]> 
 }
 
 function refusedFile(file: string, reason: string, started: number): FileReport {
-  return { file, rows: 0, inserted: 0, updated: 0, rejected: 0, refused: reason, elapsedMs: performance.now() - started };
+  return { file, rows: 0, inserted: 0, updated: 0, rejected: 0, flagged: {}, refused: reason, elapsedMs: performance.now() - started };
+}
+
+/** Bars per data-quality flag. */
+export function countFlags(bars: readonly Bar[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const bar of bars) for (const flag of bar.quality ?? []) counts[flag] = (counts[flag] ?? 0) + 1;
+  return counts;
+}
+
+function addCounts(all: ReadonlyArray<Readonly<Record<string, number>>>): Record<string, number> {
+  const total: Record<string, number> = {};
+  for (const counts of all) for (const [flag, n] of Object.entries(counts)) total[flag] = (total[flag] ?? 0) + n;
+  return total;
 }

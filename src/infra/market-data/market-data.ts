@@ -8,6 +8,10 @@
  * vendor adapter with timeouts, retries and a circuit breaker).
  */
 
+/** Data-quality flags a bar can carry; what each means and does is in bar-quality.ts. */
+export const QUALITY_REASONS = ['flat_price', 'zero_volume', 'off_calendar', 'session_gap', 'large_move'] as const;
+export type QualityReason = (typeof QUALITY_REASONS)[number];
+
 /** One OHLCV bar. Prices are as traded; `adjClose` is adjusted for splits and dividends (use it for returns). */
 export interface Bar {
   readonly symbol: string;
@@ -21,6 +25,11 @@ export interface Bar {
   readonly volume: number;
   /** Where the bar came from: `alphavantage`, `yahoo`, `synthetic`, a vendor name. */
   readonly source: string;
+  /**
+   * Data-quality flags (bar-quality.ts: `flat_price`, `session_gap`, …), empty when the bar was checked
+   * and found clean; absent when it never was (the synthetic market).
+   */
+  readonly quality?: readonly QualityReason[];
 }
 
 export interface FetchBarsOptions {

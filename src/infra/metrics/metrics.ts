@@ -8,8 +8,31 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  /** Where `sibyl_market_bars_flagged` reads the stored counts from; set once the bars store is open. */
+  const flaggedBars: { source?: () => Promise<ReadonlyMap<string, number>> } = {};
   return {
     registry,
+    flaggedBars,
+    marketBarsFlaggedTotal: new Counter({
+      name: 'sibyl_market_bars_flagged_total',
+      help: 'Bars stored by this instance with a data-quality flag (vendor ingest), by flag (a bar with two counts under both)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    marketBarsFlagged: new Gauge({
+      name: 'sibyl_market_bars_flagged',
+      help: 'Bars in the bars store with a data-quality flag (imported or ingested), by flag, read from the database at scrape time',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+      async collect() {
+        if (!flaggedBars.source) return;
+        // A failing database must not fail the whole scrape: the gauge keeps its last values.
+        const counts = await flaggedBars.source().catch(() => undefined);
+        if (!counts) return;
+        this.reset();
+        for (const [reason, n] of counts) this.set({ reason }, n);
+      },
+    }),
     graphqlRequestSeconds: new Histogram({
       name: 'sibyl_graphql_request_seconds',
       help: 'GraphQL operation duration, from parsed request to response, by operation type',

@@ -9,7 +9,8 @@ import {
   ksOf,
   psiOf,
 } from '../../domain/drift.js';
-import { FEATURE_WINDOW, featuresFromSeries, isSuspectBar } from '../../domain/features.js';
+import { FEATURE_WINDOW, featuresFromSeries } from '../../domain/features.js';
+import { excludedFrom } from '../../infra/market-data/bar-quality.js';
 import type { ReferenceHistogram } from '../../domain/manifest.js';
 import { DEFAULT_STRATEGY, findStrategy } from '../../domain/strategies.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
@@ -314,7 +315,7 @@ function forEachFeatureVector(bars: readonly Bar[], from: Date, visit: (features
   const ldv = Float64Array.from(bars, (b) => Math.log(b.close * b.volume + 1));
   for (let t = FEATURE_WINDOW - 1; t < bars.length; t++) {
     const bar = bars[t]!;
-    if (bar.time < from || isSuspectBar(bar)) continue;
+    if (bar.time < from || excludedFrom('training', bar)) continue;
     const start = t - FEATURE_WINDOW + 1;
     const features = featuresFromSeries(adj.subarray(start, t + 1), ldv.subarray(start, t + 1), bar);
     if (features.every(Number.isFinite)) visit(features, bar);

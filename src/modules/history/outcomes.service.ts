@@ -1,4 +1,5 @@
 import type { Logger } from '../../infra/logger/logger.js';
+import { excludedFrom } from '../../infra/market-data/bar-quality.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
 import { findStrategy } from '../../domain/strategies.js';
 import type { Outcome, OutcomesRepository, PendingCursor, PendingOutcome } from './outcomes.repository.js';
@@ -43,6 +44,11 @@ export interface ResolveReport {
   readonly notDue: number;
   /** No bar at the row's asOf in the provider's series. */
   readonly unmatched: number;
+  /**
+   * The asOf bar or the horizon's bar is flagged as one outcomes leave out (QUALITY_POLICY in
+   * bar-quality.ts): the row stays pending, and resolves if the bar is corrected (re-imported clean).
+   */
+  readonly excluded: number;
   /** Older than the bars fetched per symbol (see maxBarsBack), or of a strategy this build does not know. */
   readonly outOfReach: number;
   readonly elapsedMs: number;
@@ -129,7 +135,7 @@ export class OutcomesService {
   async #resolve(options: ResolveOptions): Promise<ResolveReport> {
     const started = performance.now();
     const pending = await this.repository.pendingSymbols(options.symbols);
-    const totals = { examined: 0, resolved: 0, notDue: 0, unmatched: 0, outOfReach: 0 };
+    const totals = { examined: 0, resolved: 0, notDue: 0, unmatched: 0, excluded: 0, outOfReach: 0 };
     let symbolsDone = 0;
     for (let start = 0; start < pending.length; start += this.#symbolsPerFetch) {
       const group = pending.slice(start, start + this.#symbolsPerFetch);
@@ -221,7 +227,7 @@ export class OutcomesService {
 /** The first page's size when paging back through bars. */
 const FIRST_PAGE_BARS = 64;
 
-type Verdict = Outcome | 'notDue' | 'unmatched' | 'outOfReach';
+type Verdict = Outcome | 'notDue' | 'unmatched' | 'excluded' | 'outOfReach';
 
 /** The outcome of one pending row given its symbol's bars (ascending) and their index by time. */
 export function outcomeOf(row: PendingOutcome, bars: readonly Bar[], index: ReadonlyMap<number, number> | undefined): Verdict {
@@ -235,6 +241,8 @@ export function outcomeOf(row: PendingOutcome, bars: readonly Bar[], index: Read
   if (j >= bars.length) return 'notDue';
   const at = bars[i]!;
   const later = bars[j]!;
+  // A stale or off-calendar price is not what happened: scoring the model on it would be scoring the vendor.
+  if (excludedFrom('outcomes', at) || excludedFrom('outcomes', later)) return 'excluded';
   const ratio = later.adjClose / at.adjClose;
   const realizedReturn = ratio - 1;
   const price = at.close * ratio;

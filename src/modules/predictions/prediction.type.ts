@@ -1,11 +1,28 @@
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { Field, Float, ObjectType, registerEnumType } from 'type-graphql';
 import { SIGNALS, type Signal } from '../../domain/signal.js';
+import { QUALITY_REASONS, type QualityReason } from '../../infra/market-data/bar-quality.js';
 import { type ModelVersion } from '../models/index.js';
 
 /** The domain's signals as the enum object type-graphql registers (each value its own name). */
 export const SignalEnum = Object.fromEntries(SIGNALS.map((signal) => [signal, signal])) as { readonly [S in Signal]: S };
 registerEnumType(SignalEnum, { name: 'Signal', description: 'What the prediction suggests doing; HOLD inside the model’s thresholds.' });
+
+/** The data-quality flags as a GraphQL enum: `FLAT_PRICE` in the API is `flat_price` in the code and the database. */
+export const BarQualityEnum = Object.fromEntries(QUALITY_REASONS.map((reason) => [reason.toUpperCase(), reason])) as {
+  readonly [R in QualityReason as Uppercase<R>]: R;
+};
+registerEnumType(BarQualityEnum, {
+  name: 'BarQuality',
+  description: 'Why a bar is suspect but kept (docs/decisions/data-quality.md says which flags leave a bar out of outcomes and training).',
+  valuesConfig: {
+    FLAT_PRICE: { description: 'open = high = low = close while shares traded: a stale vendor bar' },
+    ZERO_VOLUME: { description: 'no shares traded on a session' },
+    OFF_CALENDAR: { description: 'dated on a day the NYSE was closed' },
+    SESSION_GAP: { description: 'NYSE sessions are missing before this bar' },
+    LARGE_MOVE: { description: 'the adjusted close moved beyond N× the recent volatility, with no corporate action to explain it' },
+  },
+});
 
 // simpleResolvers (Quote, PriceInterval, Prediction): a `predictions` answer holds up to hundreds of each,
 // with plain properties; without it type-graphql wraps every field in a resolver of its own (for
@@ -21,6 +38,11 @@ export class Quote {
   @Field(() => Float) volume!: number;
   @Field(() => String, { description: '`synthetic` for the built-in simulated market; otherwise where the bar came from' })
   source!: string;
+  @Field(() => [BarQualityEnum], {
+    nullable: true,
+    description: 'Data-quality flags of this bar: empty when it was checked and is clean; null when its market is not checked (synthetic)',
+  })
+  quality?: readonly QualityReason[];
 }
 
 @ObjectType({

@@ -28,6 +28,7 @@ describe('parseBarsCsv', () => {
       close: 77.62,
       adjClose: 0.596878742448,
       volume: 2487300,
+      quality: [],
     });
     assert.deepEqual(result.bars[1]?.time, new Date('2021-04-21T00:00:00Z'));
   });
@@ -48,6 +49,7 @@ describe('parseBarsCsv', () => {
         close: 129.41,
         adjClose: 128.62,
         volume: 143301900,
+        quality: [],
       },
     ]);
   });

@@ -1,0 +1,28 @@
+import type { Config } from './config/index.js';
+import type { Cache } from './infra/cache/cache.js';
+import type { Database } from './infra/db/index.js';
+import type { MarketFeed } from './infra/market-data/feed.js';
+import type { MarketDataProvider } from './infra/market-data/market-data.js';
+import type { EventBus } from './infra/pubsub/pubsub.js';
+import type { HistoryWriter, OutcomesService } from './modules/history/index.js';
+import type { ModelLifecycle, ModelRegistry } from './modules/models/index.js';
+import type { SignalsMonitor, SignalsService } from './modules/signals/index.js';
+
+/** Everything a running gateway holds, for tests and for the shutdown sequence. */
+export interface RunningGateway {
+  readonly port: number;
+  readonly config: Config;
+  readonly database: Database;
+  readonly cache: Cache;
+  readonly events: EventBus;
+  readonly market: MarketDataProvider;
+  readonly registry: ModelRegistry;
+  readonly lifecycle: ModelLifecycle;
+  readonly history: HistoryWriter;
+  /** Fills in realized outcomes (periodically when OUTCOMES_INTERVAL_MS > 0; callable on new bars). */
+  readonly outcomes: OutcomesService;
+  /** Live signals: the subscriber side (every instance) and the monitor (runs where the lease is held). */
+  readonly signals: { readonly service: SignalsService; readonly monitor: SignalsMonitor; readonly feed: MarketFeed | undefined };
+  /** Drains and releases everything; resolves when the process may exit. */
+  stop(): Promise<void>;
+}
