@@ -18,7 +18,7 @@ import { createBarsStoreProvider } from './infra/market-data/bars-store.js';
 import { coalescingFetches } from './infra/market-data/coalescing.js';
 import { countingFetches } from './infra/market-data/instrumented.js';
 import { resilientFetches, type ResilientProvider } from './infra/market-data/resilient.js';
-import type { Bar, MarketDataProvider } from './infra/market-data/market-data.js';
+import { STORED_MARKET, SYNTHETIC_MARKET, type Bar, type MarketDataProvider } from './infra/market-data/market-data.js';
 import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket } from './infra/market-data/synthetic.js';
 import { syntheticFeed, type MarketFeed } from './infra/market-data/feed.js';
 import { createReplay } from './infra/market-data/replay.js';
@@ -182,7 +182,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
           .catch((error: unknown) => logger.warn({ err: error }, 'model sync after reconnect failed')),
     );
 
-    const { market, feed, vendor, release: releaseVendor } = await chooseMarket(database, config, logger);
+    // `source`: the market every recorded prediction is labelled with and every history read defaults to.
+    const { market, source, feed, vendor, release: releaseVendor } = await chooseMarket(database, config, logger);
     if (releaseVendor) releasers.push({ name: 'market vendor', close: releaseVendor });
     const history = await HistoryWriter.open({
       repository: new HistoryRepository(database.db),
@@ -228,14 +229,17 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       config.predictions.maxSymbolsPerRequest,
       logger.child({ component: 'predictions' }),
       // History keeps the interval at the contract's default level (0.95), the one coverage is measured on.
-      (records) => void history.record(records.map((r) => toHistoryRow(r, priceInterval(r, 0.95)))),
+      (records) => void history.record(records.map((r) => toHistoryRow(r, priceInterval(r, 0.95), source))),
       // Shadow predictions are recorded the same way, under the shadow's version, and never served.
-      (records) => void history.record(records.map((r) => toHistoryRow(r, priceInterval(r, 0.95)))),
+      (records) => void history.record(records.map((r) => toHistoryRow(r, priceInterval(r, 0.95), source))),
     );
     const models = new ModelsService(registry, lifecycle);
-    const explanations = new ExplanationService(new ExplanationsRepository(database.db), logger.child({ component: 'explanations' }));
+    const explanations = new ExplanationService(
+      new ExplanationsRepository(database.db, source),
+      logger.child({ component: 'explanations' }),
+    );
     const outcomes = new OutcomesService(
-      new OutcomesRepository(database.db),
+      new OutcomesRepository(database.db, source),
       countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })),
       logger.child({ component: 'outcomes' }),
     );
@@ -244,8 +248,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       new HistoryReadRepository(database.db, { rollups: !database.timescale }),
       market,
       config.predictions.maxSymbolsPerRequest,
+      source,
     );
     const modelMetrics = new MetricsService(new MetricsRepository(database.db), (strategy) => registry.active(strategy)?.manifest.version, {
+      servingMarket: source,
       trainingBaseRate: (strategy, version) => registry.find(strategy, version)?.manifest.offlineMetrics.trainingBaseRate,
       replicates: config.metricsEstimates.replicates,
       maxRows: config.metricsEstimates.maxRows,
@@ -282,7 +288,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       bus,
       registry,
       predictions,
-      repository: new SignalsRepository(database.db),
+      repository: new SignalsRepository(database.db, source),
       market,
       interest,
       logger: signalsLogger,
@@ -494,7 +500,7 @@ async function chooseMarket(
   database: Database,
   config: Config,
   logger: Logger,
-): Promise<{ market: MarketDataProvider; feed?: MarketFeed; vendor?: AlpacaFeed; release?: () => Promise<void> }> {
+): Promise<{ market: MarketDataProvider; source: string; feed?: MarketFeed; vendor?: AlpacaFeed; release?: () => Promise<void> }> {
   const repository = new BarsRepository(database.db);
   const provider = config.marketProvider;
   if (provider.kind === 'alpaca') {
@@ -520,6 +526,7 @@ async function chooseMarket(
     }
     return {
       market: { ...createBarsStoreProvider(repository), name: 'alpaca' },
+      source: STORED_MARKET,
       feed: vendor,
       vendor,
       release: async () => {
@@ -539,11 +546,11 @@ async function chooseMarket(
       onError: (error) => logger.warn({ err: error }, 'market replay: a step failed; retrying on the next tick'),
     });
     logger.info({ symbols: stored.length, from: config.replay.from, tickMs: config.replay.tickMs }, 'market data: replaying stored bars');
-    return { market: replay.provider, feed: replay.feed };
+    return { market: replay.provider, source: STORED_MARKET, feed: replay.feed };
   }
   if (stored.length > 0) {
     logger.info({ symbols: stored.length }, 'market data: stored bars');
-    return { market: createBarsStoreProvider(repository) };
+    return { market: createBarsStoreProvider(repository), source: STORED_MARKET };
   }
   const synthetic = createSyntheticMarket({
     symbols: DEFAULT_SYNTHETIC_UNIVERSE,
@@ -555,7 +562,11 @@ async function chooseMarket(
     { symbols: DEFAULT_SYNTHETIC_UNIVERSE.length, tickMs: config.synthetic.tickMs },
     'market data: no bars stored, serving the synthetic market (import bars with `npm run import`)',
   );
-  return { market: synthetic, ...(config.synthetic.tickMs > 0 && { feed: syntheticFeed(synthetic, config.synthetic.tickMs) }) };
+  return {
+    market: synthetic,
+    source: SYNTHETIC_MARKET,
+    ...(config.synthetic.tickMs > 0 && { feed: syntheticFeed(synthetic, config.synthetic.tickMs) }),
+  };
 }
 
 /**

@@ -7,6 +7,7 @@ import * as m0005 from './0005_history_rollups.js';
 import * as m0006 from './0006_api_keys.js';
 import * as m0007 from './0007_model_serving.js';
 import * as m0008 from './0008_history_daily_rollup.js';
+import * as m0009 from './0009_market_source.js';
 
 /**
  * Every migration, in order. Listed here rather than discovered on disk so the set is fixed at build
@@ -22,4 +23,5 @@ export const migrations: Record<string, Migration> = {
   '0006_api_keys': m0006,
   '0007_model_serving': m0007,
   '0008_history_daily_rollup': m0008,
+  '0009_market_source': m0009,
 };

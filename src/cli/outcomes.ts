@@ -5,7 +5,7 @@ import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.
 import { createLogger } from '../infra/logger/logger.js';
 import { BarsRepository } from '../infra/market-data/bars-repository.js';
 import { createBarsStoreProvider } from '../infra/market-data/bars-store.js';
-import { SYMBOL_PATTERN } from '../infra/market-data/market-data.js';
+import { STORED_MARKET, SYMBOL_PATTERN } from '../infra/market-data/market-data.js';
 import { OutcomesRepository, OutcomesService, type ResolveProgress, type ResolveReport } from '../modules/history/index.js';
 
 /**
@@ -53,7 +53,7 @@ async function main(): Promise<number> {
       return 0;
     }
     const service = new OutcomesService(
-      new OutcomesRepository(database.db),
+      new OutcomesRepository(database.db, STORED_MARKET),
       createBarsStoreProvider(bars),
       createLogger({ ...config.log, level: 'warn' }),
     );

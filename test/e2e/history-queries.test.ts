@@ -59,6 +59,7 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
           intervalLow: bar.close * 0.98,
           intervalHigh: bar.close * 1.02,
           featuresHash: `past-${i}`,
+          marketSource: 'stored',
         });
       });
     }
