@@ -3,13 +3,11 @@ export { PredictionsResolver, bindSyncPredictionFields, type BindSyncField } fro
 export { Prediction, SignalEnum } from './prediction.type.js';
 export {
   PredictionService,
-  priceInterval,
-  confidenceOf,
+  type PredictionServiceOptions,
   type PredictionKey,
   type PredictionLoaders,
   type PredictionCaches,
-  type CachedFeatures,
-  type PredictionRecord,
 } from './predictions.service.js';
+export { priceInterval, confidenceOf, type CachedFeatures, type PredictionRecord, type PredictionSink } from './prediction.record.js';
 export { invalidFeatures, invalidNumbers, invalidProbability, modelOutputInvalid } from './output-guard.js';
 export { unavailableBecause } from './unavailable.js';

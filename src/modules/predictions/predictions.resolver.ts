@@ -5,7 +5,8 @@ import { badUserInput } from '../../shared/errors.js';
 import { ModelVersion, type ModelsService } from '../models/index.js';
 import { IntervalArgs, PredictionsArgs } from './predictions.args.js';
 import { Prediction, PriceInterval, Quote } from './prediction.type.js';
-import { priceInterval, type PredictionRecord, type PredictionService } from './predictions.service.js';
+import { priceInterval, type PredictionRecord } from './prediction.record.js';
+import type { PredictionService } from './predictions.service.js';
 import { SymbolArgs } from '../../domain/args.js';
 import { DEFAULT_STRATEGY } from '../../domain/strategies.js';
 
