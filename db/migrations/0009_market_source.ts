@@ -23,7 +23,8 @@ import * as m0008 from './0008_history_daily_rollup.js';
  */
 const ORIGIN = sql`timestamptz '2000-01-01 00:00:00+00'`;
 const KEY = sql`symbol, strategy, model_version, market_source`;
-const COLUMNS = sql`(symbol, strategy, model_version, market_source, bucket, count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal)`;
+const COLUMNS = sql`(symbol, strategy, model_version, market_source, bucket,
+  count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal)`;
 
 async function timescale(db: Kysely<unknown>): Promise<boolean> {
   const { rows } = await sql<{ present: number }>`select 1 as present from pg_extension where extname = 'timescaledb'`.execute(db);
@@ -48,17 +49,18 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`alter table prediction_history drop constraint prediction_history_key`.execute(db);
   await sql`alter table prediction_history add constraint prediction_history_key unique (${KEY}, time)`.execute(db);
   await sql`drop index prediction_history_symbol_strategy_time_idx`.execute(db);
-  await sql`create index prediction_history_symbol_strategy_time_idx on prediction_history (symbol, strategy, market_source, time desc)`.execute(
-    db,
-  );
+  await sql`
+    create index prediction_history_symbol_strategy_time_idx on prediction_history (symbol, strategy, market_source, time desc)
+  `.execute(db);
   await sql`drop index if exists prediction_history_resolved_idx`.execute(db);
   await sql`
     create index prediction_history_resolved_idx on prediction_history (strategy, model_version, market_source, time)
     where realized_return is not null
   `.execute(db);
-  await sql`comment on column prediction_history.market_source is 'the market the prediction was made from: stored, synthetic, unknown (recorded before 0009)'`.execute(
-    db,
-  );
+  await sql`
+    comment on column prediction_history.market_source is
+      'the market the prediction was made from: stored, synthetic, unknown (recorded before 0009)'
+  `.execute(db);
 
   if (onTimescale) await createTimescaleViews(db);
   else await marketRollups(db);
@@ -111,7 +113,8 @@ function hours(src: string) {
 function days(src: string) {
   return sql`
     select ${KEY}, date_bin(interval '1 day', bucket, ${ORIGIN}), sum(count)::int, sum(sum_probability),
-           sum(sum_confidence), min(min_confidence), max(max_confidence), max(last_time), (array_agg(last_signal order by last_time desc))[1]
+           sum(sum_confidence), min(min_confidence), max(max_confidence), max(last_time),
+           (array_agg(last_signal order by last_time desc))[1]
     from ${sql.raw(src)}
     group by 1, 2, 3, 4, 5`;
 }
@@ -208,7 +211,8 @@ async function dropMarketRollups(db: Kysely<unknown>): Promise<void> {
 async function hourAndDayRollupsWithoutMarket(db: Kysely<unknown>): Promise<void> {
   await sql`
     insert into prediction_confidence_hourly
-      (symbol, strategy, model_version, bucket, count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal)
+      (symbol, strategy, model_version, bucket,
+       count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal)
     select symbol, strategy, model_version, date_bin(interval '1 hour', time, ${ORIGIN}), count(*)::int, sum(probability), sum(confidence),
            min(confidence), max(confidence), max(time), (array_agg(signal order by time desc))[1]
     from prediction_history group by 1, 2, 3, 4
@@ -228,6 +232,7 @@ async function dropTimescaleViews(db: Kysely<unknown>): Promise<void> {
 /** TimescaleDB: 0005's continuous aggregates and compression, with (or, for down, without) the market. */
 async function createTimescaleViews(db: Kysely<unknown>, withMarket = true): Promise<void> {
   const key = withMarket ? KEY : sql`symbol, strategy, model_version`;
+  const segments = withMarket ? 'symbol, strategy, model_version, market_source' : 'symbol, strategy, model_version';
   for (const [view, width] of [
     ['prediction_history_hourly', '1 hour'],
     ['prediction_history_daily', '1 day'],
@@ -253,7 +258,7 @@ async function createTimescaleViews(db: Kysely<unknown>, withMarket = true): Pro
   await sql`
     alter table prediction_history set (
       timescaledb.compress,
-      timescaledb.compress_segmentby = ${sql.lit(withMarket ? 'symbol, strategy, model_version, market_source' : 'symbol, strategy, model_version')},
+      timescaledb.compress_segmentby = ${sql.lit(segments)},
       timescaledb.compress_orderby = 'time desc'
     )
   `.execute(db);

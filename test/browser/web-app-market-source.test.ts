@@ -28,7 +28,7 @@ import { createTestDatabase, testRedisEnv, type TestDatabase } from '../helpers/
  */
 const unavailable = browserUnavailable() ?? marketDataMissing();
 
-describe('web app after start → import → restart', { skip: unavailable ?? false, timeout: 600_000 }, () => {
+describe('web app after start → import → restart', { skip: unavailable ?? false, timeout: 900_000 }, () => {
   let database: TestDatabase;
   let gateway: GatewayProcess;
   let url: string;
@@ -40,7 +40,7 @@ describe('web app after start → import → restart', { skip: unavailable ?? fa
     const env = { ...database.env, ...testRedisEnv(), WEB_APP_DIR: WEB_DIST };
     await runSyntheticGateway(env);
     await importRealBars(env);
-    gateway = spawnGateway({ ...env, ...FAST_SYNTHETIC_ENV }, { timeoutMs: 180_000 });
+    gateway = spawnGateway({ ...env, ...FAST_SYNTHETIC_ENV }, { timeoutMs: 300_000 });
     ({ url } = await gateway.ready);
     browser = await launchBrowser();
   });

@@ -32,7 +32,7 @@ function ok<T>(answer: Answer<T>): T {
   return answer.data!;
 }
 
-describe(`start on the synthetic market → import → restart (${stackName})`, { skip: missing ?? false, timeout: 600_000 }, () => {
+describe(`start on the synthetic market → import → restart (${stackName})`, { skip: missing ?? false, timeout: 900_000 }, () => {
   test('the restarted gateway measures, charts and lists the imported market only', async () => {
     const database = await createTestDatabase();
     const env = { ...database.env, ...testRedisEnv() };
@@ -46,9 +46,9 @@ describe(`start on the synthetic market → import → restart (${stackName})`, 
       );
       assert.ok(before[0]!.resolved >= syntheticResolved, 'the synthetic run left resolved outcomes behind');
 
-      assert.match(await importRealBars(env), /AAPL/);
+      assert.match(await importRealBars(env), /^\s+3\s+(\d+)\s+\1\s+0\s+0\s/m, 'three files, every row inserted');
 
-      gateway = spawnGateway({ ...env, ...FAST_SYNTHETIC_ENV }, { timeoutMs: 180_000 });
+      gateway = spawnGateway({ ...env, ...FAST_SYNTHETIC_ENV }, { timeoutMs: 300_000 });
       const { url } = await gateway.ready;
       assert.ok(gateway.logs.some((l) => l.msg === 'market data: stored bars'));
 
@@ -86,7 +86,9 @@ describe(`start on the synthetic market → import → restart (${stackName})`, 
       const chart = ok(
         await postQuery<{ confidenceHistory: Array<{ time: string; count: number }> }>(
           url,
-          `query ($symbol: String!, $bucket: String, $from: DateTimeISO) { confidenceHistory(symbol: $symbol, bucket: $bucket, from: $from) { time count } }`,
+          `query ($symbol: String!, $bucket: String, $from: DateTimeISO) {
+             confidenceHistory(symbol: $symbol, bucket: $bucket, from: $from) { time count }
+           }`,
           { symbol: 'AAPL', bucket: '10 seconds', from },
         ),
       );

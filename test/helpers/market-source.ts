@@ -31,8 +31,8 @@ export function marketDataMissing(): string | undefined {
 
 /** Settings that make the synthetic run record and resolve predictions within seconds. */
 export const FAST_SYNTHETIC_ENV = {
-  SYNTHETIC_TICK_MS: '200',
-  OUTCOMES_INTERVAL_MS: '300',
+  SYNTHETIC_TICK_MS: '500',
+  OUTCOMES_INTERVAL_MS: '500',
   HISTORY_FLUSH_INTERVAL_MS: '50',
   SIGNALS_INTERVAL_MS: '0',
 };
@@ -61,10 +61,11 @@ export async function rowsPerMarket(database: TestDatabase): Promise<MarketRows[
  * Step 1: a gateway on the empty database serves the synthetic market; predictions are asked for until
  * the outcome job has resolved some of them (modelMetrics says so), then it stops with SIGTERM.
  */
-export async function runSyntheticGateway(env: Record<string, string>, deadlineMs = 60_000): Promise<number> {
-  const gateway = spawnGateway({ ...env, ...FAST_SYNTHETIC_ENV }, { timeoutMs: 180_000 });
+export async function runSyntheticGateway(env: Record<string, string>, deadlineMs = 120_000): Promise<number> {
+  const gateway = spawnGateway({ ...env, ...FAST_SYNTHETIC_ENV }, { timeoutMs: 300_000 });
+  // A start that fails is reported as such (spawnGateway has killed the process), not as a bad exit.
+  const { url } = await gateway.ready;
   try {
-    const { url } = await gateway.ready;
     const stop = Date.now() + deadlineMs;
     for (;;) {
       await postQuery(url, `{ predictions(symbols: ["AAPL", "MSFT", "JPM"]) { asOf } }`);

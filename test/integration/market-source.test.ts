@@ -243,9 +243,9 @@ describe(`market source of recorded predictions (${stackName})`, () => {
       assert.equal(synth?.samples, 31);
 
       const outcomes = new OutcomesRepository(database.db, 'stored');
-      await sql`update prediction_history set realized_return = null, correct = null, covered = null where features_hash = 'synthetic-999'`.execute(
-        database.db,
-      );
+      await sql`
+        update prediction_history set realized_return = null, correct = null, covered = null where features_hash = 'synthetic-999'
+      `.execute(database.db);
       assert.deepEqual(
         (await outcomes.pendingSymbols()).map((p) => [p.symbol, p.rows]),
         [['AAPL', 1]],

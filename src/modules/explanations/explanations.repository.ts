@@ -40,7 +40,8 @@ const NO_EVIDENCE: BandEvidence = { samples: 0, correct: 0, days: 0, sumRows2: 0
  * serves, so a synthetic run's outcomes never stand behind a real prediction's historicalAccuracy.
  *
  * ```ts
- * const [e] = await new ExplanationsRepository(db, STORED_MARKET).evidenceInBands([{ strategy: 'direction-1d', version: 'v1', lo: 53, hi: 58 }]);
+ * const evidence = new ExplanationsRepository(db, STORED_MARKET);
+ * const [e] = await evidence.evidenceInBands([{ strategy: 'direction-1d', version: 'v1', lo: 53, hi: 58 }]);
  * // { samples: 412, correct: 224, days: 131, sumRows2: 1390, sumCorrect2: 420, sumCorrectRows: 760 }
  * ```
  */
@@ -73,7 +74,8 @@ export class ExplanationsRepository implements AccuracySource {
         select h.strategy, h.model_version as version, least(floor(h.confidence * ${CONFIDENCE_BUCKETS})::int, ${CONFIDENCE_BUCKETS - 1}) as bucket,
                (h.time at time zone 'UTC')::date as day, count(*)::float8 as n, (count(*) filter (where h.correct))::float8 as c
         from prediction_history h
-        where h.correct is not null and h.market_source = ${this.market} and (h.strategy, h.model_version) in (select strategy, version from m)
+        where h.correct is not null and h.market_source = ${this.market}
+          and (h.strategy, h.model_version) in (select strategy, version from m)
         group by 1, 2, 3, 4
       ),
       d as (

@@ -109,7 +109,8 @@ export class HistoryReadRepository {
     const dayEnd = Math.floor(to / DAY_MS) * DAY_MS;
     const days =
       range.bucketMs % DAY_MS === 0 && dayStart < dayEnd ? { start: dayStart, end: dayEnd } : { start: hours.end, end: hours.end };
-    const key = sql`symbol = ${range.symbol} and strategy = ${range.strategy} and market_source = ${range.source} ${versionFilter(range.version)}`;
+    const key = sql`symbol = ${range.symbol} and strategy = ${range.strategy} and market_source = ${range.source}
+      ${versionFilter(range.version)}`;
     const fromRollup = (table: 'prediction_confidence_hourly' | 'prediction_confidence_daily', start: number, end: number) => sql`
         select bucket as time, count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal
         from ${sql.id(table)}

@@ -70,7 +70,8 @@ export class OutcomesRepository {
       select symbol, strategy, model_version as "modelVersion", time, probability,
              interval_low as "intervalLow", interval_high as "intervalHigh"
       from prediction_history
-      where realized_return is null and market_source = ${this.market} and symbol = any(${[...symbols]}::text[]) and time >= ${since}::timestamptz ${after}
+      where realized_return is null and market_source = ${this.market}
+        and symbol = any(${[...symbols]}::text[]) and time >= ${since}::timestamptz ${after}
       order by time, symbol, strategy, model_version
       limit ${limit}
     `.execute(this.db);

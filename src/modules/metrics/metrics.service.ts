@@ -34,8 +34,9 @@ export interface ModelMetricsQuery {
 /**
  * Live model metrics (`source: "realized"`): how the predictions Sibyl actually served turned out, from
  * the outcomes the outcome job stored, over one market's predictions (the serving market's unless the
- * query names another: a synthetic run is never counted as the real model's track record). Without a `version` it measures the strategy's active version
- * (mixing versions would describe no model); with no active version loaded, every version recorded.
+ * query names another: a synthetic run is never counted as the real model's track record). Without a
+ * `version` it measures the strategy's active version (mixing versions would describe no model); with
+ * no active version loaded, every version recorded.
  * No resolved rows is an answer (sampleSize 0, null metrics), not an error.
  */
 export class MetricsService {
