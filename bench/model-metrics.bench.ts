@@ -82,8 +82,8 @@ async function timeIt(times: number, work: () => Promise<unknown>): Promise<numb
 async function measure(context: BenchContext, engine: string, database: Database, rowCount: number): Promise<Row[]> {
   const times = context.smoke ? 1 : 10;
   const repository = new MetricsRepository(database.db);
-  const service = new MetricsService(repository, () => 'v1', { trainingBaseRate: () => 0.52, replicates: 1_000 });
-  const filter = { strategy: 'direction-1d', version: 'v1' };
+  const service = new MetricsService(repository, () => 'v1', { servingMarket: 'stored', trainingBaseRate: () => 0.52, replicates: 1_000 });
+  const filter = { strategy: 'direction-1d', version: 'v1', source: 'stored' };
   const answer = await service.modelMetrics({ strategy: 'direction-1d' });
   if (answer.sampleSize !== rowCount || answer.estimates.length !== 7)
     throw new Error(`unexpected answer: ${answer.sampleSize} rows, ${answer.estimates.length} estimates (${answer.estimatesNote})`);
@@ -96,7 +96,7 @@ async function measure(context: BenchContext, engine: string, database: Database
     `${engine}: modelMetrics ${after.toFixed(1)} ms (aggregate alone ${before.toFixed(1)} ms; rows ${read.toFixed(1)} ms; bootstrap ${bootstrap.toFixed(1)} ms)`,
   );
 
-  const explanations = new ExplanationsRepository(database.db);
+  const explanations = new ExplanationsRepository(database.db, 'stored');
   // The bands of a 50-symbol request as the service forms them: ±0.025 around each confidence, in 1%
   // buckets, distinct (strategy, version, lo, hi) only; confidences spread as the stored ones are.
   const confidences = Array.from({ length: 50 }, (_, i) => 0.5 + 0.08 * Math.abs(Math.sin(i * 1.7)));

@@ -56,8 +56,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       metrics,
       logger,
     });
-    const explanations = createExplanationsModule({ database, logger });
-    const modelMetrics = createMetricsModule({ config, database, registry });
+    const explanations = createExplanationsModule({ database, source: choice.source, logger });
+    const modelMetrics = createMetricsModule({ config, database, source: choice.source, registry });
     const drift = createDriftModule({ registry, market: choice.provider, modelMetrics: modelMetrics.service, metrics });
     const signals = createSignalsModule({
       config,

@@ -7,6 +7,7 @@ import * as m0005 from './0005_history_rollups.js';
 import * as m0006 from './0006_api_keys.js';
 import * as m0007 from './0007_model_serving.js';
 import * as m0008 from './0008_history_daily_rollup.js';
+import * as m0009 from './0009_market_source.js';
 import * as m0010 from './0010_bar_quality.js';
 
 /**
@@ -23,5 +24,6 @@ export const migrations: Record<string, Migration> = {
   '0006_api_keys': m0006,
   '0007_model_serving': m0007,
   '0008_history_daily_rollup': m0008,
+  '0009_market_source': m0009,
   '0010_bar_quality': m0010,
 };

@@ -4,7 +4,7 @@ import { runDatabaseJob, type ProgressDisplay } from './database-job.js';
 import { configFromEnvironment } from '../config/index.js';
 import { BarsRepository } from '../infra/market-data/bars-repository.js';
 import { createBarsStoreProvider } from '../infra/market-data/bars-store.js';
-import { SYMBOL_PATTERN } from '../infra/market-data/market-data.js';
+import { STORED_MARKET, SYMBOL_PATTERN } from '../infra/market-data/market-data.js';
 import { OutcomesRepository, OutcomesService, type ResolveProgress, type ResolveReport } from '../modules/history/index.js';
 
 /**
@@ -47,7 +47,7 @@ async function main(): Promise<number> {
           exitCode: 0,
         };
       }
-      const service = new OutcomesService(new OutcomesRepository(db), createBarsStoreProvider(bars), logger);
+      const service = new OutcomesService(new OutcomesRepository(db, STORED_MARKET), createBarsStoreProvider(bars), logger);
       const report = await service.resolve({ ...(args.length > 0 && { symbols: args }), onProgress });
       return { summary: formatSummary(report), exitCode: 0 };
     },

@@ -1,6 +1,8 @@
 import { ArrayMaxSize, ArrayMinSize, IsOptional, Matches } from 'class-validator';
 import { ArgsType, Field } from 'type-graphql';
 import {
+  MARKET_SOURCE_PATTERN,
+  marketSourceMessage,
   QUERIED_VERSION_PATTERN,
   queriedVersionMessage,
   STRATEGY_PATTERN,
@@ -70,6 +72,17 @@ export function SymbolsField(options: { description: string; per: 'request' | 's
 /** An optional `version: String` of a history or metrics query. */
 export function QueriedVersionField(description: string): PropertyDecorator {
   return nameField(Matches(QUERIED_VERSION_PATTERN, { message: queriedVersionMessage }), { description });
+}
+
+/**
+ * An optional `source: String` of a history, metrics or explanation read: the market whose recorded
+ * predictions to read (`stored`, `synthetic`, `unknown`); left out, the market this gateway serves.
+ */
+export function MarketSourceField(): PropertyDecorator {
+  return nameField(Matches(MARKET_SOURCE_PATTERN, { message: marketSourceMessage }), {
+    description:
+      'The market whose recorded predictions to read: "stored" (imported or vendor bars), "synthetic", or "unknown" (recorded before markets were recorded). Defaults to the market this gateway serves',
+  });
 }
 
 /** `strategy: String!`: the arguments of everything about one strategy. */

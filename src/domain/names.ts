@@ -30,3 +30,7 @@ export const versionMessage = 'version must be 1-64 of A-Z a-z 0-9 . _ - (a dire
  */
 export const QUERIED_VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const queriedVersionMessage = 'version must be a name such as v1';
+
+/** A market predictions were recorded from (`stored`, `synthetic`, `unknown`; docs/decisions/market-source.md). */
+export const MARKET_SOURCE_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
+export const marketSourceMessage = 'source must be a market name such as stored or synthetic';

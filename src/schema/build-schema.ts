@@ -44,7 +44,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
           [ModelsResolver, new ModelsResolver(services.models)],
           [ExplanationsResolver, new ExplanationsResolver()],
           [HistoryResolver, new HistoryResolver(services.history)],
-          [PredictionHistoryResolver, new PredictionHistoryResolver()],
+          [PredictionHistoryResolver, new PredictionHistoryResolver(services.history)],
           [MetricsResolver, new MetricsResolver(services.metrics)],
           [DriftResolver, new DriftResolver(services.drift)],
           [SignalsResolver, new SignalsResolver()],

@@ -152,6 +152,7 @@ describe(`Prediction.explanation (${stackName})`, () => {
       intervalLow: 1,
       intervalHigh: 2,
       featuresHash: `outcome-${i}`,
+      marketSource: 'stored',
     });
     const c = before.confidence;
     const rows = [

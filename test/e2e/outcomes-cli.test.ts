@@ -54,6 +54,7 @@ describe(`npm run outcomes (${stackName})`, () => {
         intervalLow: bar.close * 0.9,
         intervalHigh: bar.close * 1.1,
         featuresHash: `c${i}`,
+        marketSource: 'stored',
       })),
     );
     const database = await openDatabase(target.settings, silent);

@@ -18,6 +18,7 @@ export function recordedPrediction(
     intervalLevel: 0.95,
     intervalLow: 99,
     intervalHigh: 101,
+    marketSource: 'stored',
     ...fields,
   };
 }

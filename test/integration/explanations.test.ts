@@ -27,6 +27,7 @@ function row(i: number, strategy: string, modelVersion: string, confidence: numb
     intervalLow: 90,
     intervalHigh: 110,
     featuresHash: `h${i}`,
+    marketSource: 'stored',
   };
 }
 
@@ -40,7 +41,7 @@ describe(`explanations: realized accuracy evidence by confidence band (${stackNa
     target = await createTestDatabase();
     database = await openDatabase(target.settings, createLogger({ level: 'silent', format: 'json' }));
     await migrateToLatest(database.db);
-    repository = new ExplanationsRepository(database.db);
+    repository = new ExplanationsRepository(database.db, 'stored');
     const rows: HistoryRow[] = [];
     let i = 0;
     // direction-1d v1: 10 rows at 0.553 (7 right), 4 at 0.559 (1 right), 3 at 1.0 (all right), 5 whose outcome is unknown.

@@ -89,6 +89,7 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
             intervalLow: 1,
             intervalHigh: 2,
             featuresHash: `b${back}`,
+            marketSource: 'stored',
           }));
         }),
       );
@@ -101,8 +102,8 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
         return args.result;
       },
     } satisfies KyselyPlugin);
-    const history = new HistoryQueryService(new HistoryReadRepository(counted), market, 200);
-    const explanations = new ExplanationService(new ExplanationsRepository(database.db), silent);
+    const history = new HistoryQueryService(new HistoryReadRepository(counted), market, 200, 'stored');
+    const explanations = new ExplanationService(new ExplanationsRepository(database.db, 'stored'), silent);
     // `history` is analyst-only (@Authorized); the caller is one, as the authenticator would say.
     const analyst = { principal: { id: 'test', name: 'test', role: Role.Analyst, via: 'apikey' as const }, clientAddress: '127.0.0.1' };
     const schema = await buildGatewaySchema({
@@ -110,7 +111,7 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
       predictions,
       models: new ModelsService(registry),
       history,
-      metrics: new MetricsService(new MetricsRepository(database.db), () => 'v1'),
+      metrics: new MetricsService(new MetricsRepository(database.db), () => 'v1', { servingMarket: 'stored' }),
       apiKeys: new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db)),
     });
     const context = createContextFactory({ predictions, history, explanations })({

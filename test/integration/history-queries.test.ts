@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { sql, type Kysely, type KyselyPlugin } from 'kysely';
-import * as dailyRollup from '../../db/migrations/0008_history_daily_rollup.js';
+import * as marketSource from '../../db/migrations/0009_market_source.js';
 import { migrateToLatest, openDatabase, type Database, type Db } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
@@ -56,6 +56,7 @@ function rowAt(bar: Bar, strategy: string, i: number, version = 'v1', width = 0.
     intervalLow: bar.close * (1 - width),
     intervalHigh: bar.close * (1 + width),
     featuresHash: `h${i}`,
+    marketSource: 'stored',
   };
 }
 
@@ -124,7 +125,7 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
 
       // Small pages, so paging back through bars and keyset paging through rows both happen.
       const options = source === 'stored bars' ? { rowsPerQuery: 40 } : { barsPerFetch: 7, rowsPerQuery: 5, symbolsPerFetch: 2 };
-      const service = new OutcomesService(new OutcomesRepository(database.db), market, silent, options);
+      const service = new OutcomesService(new OutcomesRepository(database.db, 'stored'), market, silent, options);
       const report = await service.resolve();
       const due = rows.filter((r) => expected(r, all.get(r.symbol)!).realized_return !== null);
       assert.equal(report.resolved, due.length);
@@ -184,7 +185,7 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
       fetchBars: async () => new Map([['SPLT', bars]]),
     };
     await writes.insertMany([{ ...rowAt(bars[0]!, 'direction-1d', 1), probability: 0.7, intervalLow: 195, intervalHigh: 205 }]);
-    await new OutcomesService(new OutcomesRepository(database.db), market, silent).resolve();
+    await new OutcomesService(new OutcomesRepository(database.db, 'stored'), market, silent).resolve();
     const [s] = await stored();
     assert.ok(Math.abs(s!.realized_return! - 0.01) < 1e-12);
     assert.equal(s!.correct, true);
@@ -213,7 +214,7 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     await writes.insertMany(rows);
     const reads = new HistoryReadRepository(database.db);
     const market = { listSymbols: async () => [...symbols, 'QD'] }; // QD: known to the market, nothing recorded
-    const service = new HistoryQueryService(reads, market, 200);
+    const service = new HistoryQueryService(reads, market, 200, 'stored');
 
     // Buckets of one hour over a range, computed here from the rows.
     const from = new Date(t0 + 3 * 3_600_000);
@@ -251,7 +252,7 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
 
     // Trends over a 12-hour window ending at each symbol's latest row, for all symbols in one query.
     const trendCount = counting(database.db);
-    const trends = await new HistoryQueryService(new HistoryReadRepository(trendCount.db), market, 200).confidenceTrends({
+    const trends = await new HistoryQueryService(new HistoryReadRepository(trendCount.db), market, 200, 'stored').confidenceTrends({
       symbols: [...symbols, 'QD'],
       window: '12 hours',
     });
@@ -294,13 +295,13 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
 
     // The loader: many keys loaded in one tick → one statement; each gets its last N rows, oldest first.
     const loaderCount = counting(database.db);
-    const loaders = new HistoryQueryService(new HistoryReadRepository(loaderCount.db), market, 200).createLoaders();
+    const loaders = new HistoryQueryService(new HistoryReadRepository(loaderCount.db), market, 200, 'stored').createLoaders();
     const keys = symbols.flatMap((symbol) => [
-      { symbol, strategy: 'direction-1d', version: 'v1', last: 5 },
-      { symbol, strategy: 'direction-1d', version: 'v2', last: 3 },
+      { symbol, strategy: 'direction-1d', version: 'v1', source: 'stored', last: 5 },
+      { symbol, strategy: 'direction-1d', version: 'v2', source: 'stored', last: 3 },
     ]);
     const results = await Promise.all(
-      [...keys, { symbol: 'ZZZ', strategy: 'direction-1d', version: 'v1', last: 5 }].map((k) => loaders.last.load(k)),
+      [...keys, { symbol: 'ZZZ', strategy: 'direction-1d', version: 'v1', source: 'stored', last: 5 }].map((k) => loaders.last.load(k)),
     );
     assert.equal(loaderCount.count(), 1, 'one SQL statement for every key of the request');
     keys.forEach((k, i) => {
@@ -321,9 +322,9 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
       all.get(s)!.map((bar, i) => rowAt(bar, 'direction-1d', i + (s === 'MB' ? 13 : 0), i % 5 === 0 ? 'v2' : 'v1', 0.02)),
     );
     await writes.insertMany(rows);
-    await new OutcomesService(new OutcomesRepository(database.db), market, silent).resolve();
+    await new OutcomesService(new OutcomesRepository(database.db, 'stored'), market, silent).resolve();
 
-    const service = new MetricsService(new MetricsRepository(database.db), () => 'v1');
+    const service = new MetricsService(new MetricsRepository(database.db), () => 'v1', { servingMarket: 'stored' });
     const from = new Date(START.getTime() - 200 * DAY);
     for (const filter of [{}, { symbol: 'MB' }, { from }, { version: 'v2', to: new Date(START.getTime() - 50 * DAY) }]) {
       const got = await service.modelMetrics({ strategy: 'direction-1d', ...filter });
@@ -431,7 +432,15 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
         [t0 + 86_400_000 + 60_000, t0 + 2 * 86_400_000 - 60_000, 86_400_000, undefined],
       ];
       for (const [from, to, bucketMs, version] of ranges) {
-        const range = { symbol: 'RU', strategy: 'direction-1d', version, from: new Date(from), to: new Date(to), bucketMs };
+        const range = {
+          symbol: 'RU',
+          strategy: 'direction-1d',
+          version,
+          source: 'stored',
+          from: new Date(from),
+          to: new Date(to),
+          bucketMs,
+        };
         const a = await rollup.confidenceHistory(range);
         const b = await raw.confidenceHistory(range);
         assert.ok(b.length > 0);
@@ -448,12 +457,12 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
       }
     };
     await compare('after inserts');
-    // 0008 undone and applied again: the daily rollup is dropped, then rebuilt from the hourly one,
-    // and the triggers it installs keep both exact from there on.
+    // 0009 undone and applied again: its down rebuilds the rollups without the market (through 0008's
+    // up), its up rebuilds both from the history by market, and the triggers it installs keep both exact.
     const migrationDb = database.db as unknown as Kysely<unknown>;
-    await dailyRollup.down(migrationDb);
-    await dailyRollup.up(migrationDb);
-    await compare('after 0008 rebuilt the daily rollup from the hourly one');
+    await marketSource.down(migrationDb);
+    await marketSource.up(migrationDb);
+    await compare('after 0009 rebuilt the rollups');
     await writes.insertMany(Array.from({ length: 300 }, (_, i) => make(1500 + i, 'v1')));
     await compare('after more inserts');
     await sql`delete from prediction_history where symbol = 'RU' and time >= ${new Date(t0 + 2 * 86_400_000)}::timestamptz and time < ${new Date(t0 + 2 * 86_400_000 + 150 * 60_000)}::timestamptz`.execute(

@@ -26,6 +26,7 @@ function row(i: number, overrides: Partial<HistoryRow> = {}): HistoryRow {
     intervalLow: 131.5,
     intervalHigh: 140.25,
     featuresHash: `hash-${i}`,
+    marketSource: 'stored',
     ...overrides,
   };
 }
@@ -61,6 +62,7 @@ describe(`prediction history (${stackName})`, () => {
       intervalLow: r.interval_low,
       intervalHigh: r.interval_high,
       featuresHash: r.features_hash,
+      marketSource: r.market_source,
     }));
   }
 
@@ -93,10 +95,13 @@ describe(`prediction history (${stackName})`, () => {
       ],
     );
     const def = (name: string) => indexes.find((i) => i.indexname === name)!.indexdef;
-    assert.match(def('prediction_history_key'), /UNIQUE.*\(symbol, strategy, model_version, "?time"?\)/);
-    assert.match(def('prediction_history_symbol_strategy_time_idx'), /\(symbol, strategy, "?time"? DESC\)/);
+    assert.match(def('prediction_history_key'), /UNIQUE.*\(symbol, strategy, model_version, market_source, "?time"?\)/);
+    assert.match(def('prediction_history_symbol_strategy_time_idx'), /\(symbol, strategy, market_source, "?time"? DESC\)/);
     assert.match(def('prediction_history_pending_idx'), /WHERE \(?realized_return IS NULL\)?/);
-    assert.match(def('prediction_history_resolved_idx'), /\(strategy, model_version, "?time"?\) WHERE \(?realized_return IS NOT NULL\)?/);
+    assert.match(
+      def('prediction_history_resolved_idx'),
+      /\(strategy, model_version, market_source, "?time"?\) WHERE \(?realized_return IS NOT NULL\)?/,
+    );
     // HISTORY_COLUMNS, the one definition of a written row, names every column but those filled later.
     const { rows: columns } = await sql<{ column_name: string }>`
       select column_name from information_schema.columns where table_name = 'prediction_history' and table_schema = current_schema()
@@ -214,6 +219,7 @@ describe(`prediction history (${stackName})`, () => {
       expectedReturn: fc.option(double(-1, 1), { nil: null }),
       interval: fc.tuple(double(-1e6, 1e6), double(-1e6, 1e6)),
       featuresHash: fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 1, maxLength: 16 }),
+      marketSource: fc.constantFrom('stored', 'synthetic'),
       pause: fc.boolean(),
     });
     const settings = fc.record({
@@ -250,6 +256,7 @@ describe(`prediction history (${stackName})`, () => {
                 intervalLow: Math.min(...interval),
                 intervalHigh: Math.max(...interval),
                 featuresHash,
+                marketSource: 'stored',
               }));
               for (const r of rows) if (!first.has(historyKey(r))) first.set(historyKey(r), r);
               writer.record(rows);

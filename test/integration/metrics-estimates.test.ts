@@ -75,6 +75,7 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
           intervalLow: 1,
           intervalHigh: 2,
           featuresHash: hash,
+          marketSource: 'stored',
         });
         const resolved = d < 420;
         const up = random() < probability + 0.05;
@@ -110,7 +111,7 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
 
   test('coverageByYear and coverageByMonth group the 95%-interval outcomes of the measured rows by UTC year and month of asOf', async () => {
     await seed();
-    const service = new MetricsService(new MetricsRepository(database.db), () => 'v1', { replicates: REPLICATES });
+    const service = new MetricsService(new MetricsRepository(database.db), () => 'v1', { servingMarket: 'stored', replicates: REPLICATES });
     const all = await stored();
     for (const filter of [{}, { symbol: 'EC' }]) {
       const got = await service.modelMetrics({ strategy: 'direction-1d', ...filter });
@@ -164,6 +165,7 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
     await seed();
     const reference = 0.52;
     const service = new MetricsService(new MetricsRepository(database.db), () => 'v1', {
+      servingMarket: 'stored',
       trainingBaseRate: (strategy, version) => (strategy === 'direction-1d' && version === 'v1' ? reference : undefined),
       replicates: REPLICATES,
     });
@@ -224,7 +226,10 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
 
   test('without a training base rate, the metrics needing it and the verdict are missing, and the note says why', async () => {
     await seed();
-    const service = new MetricsService(new MetricsRepository(database.db), () => undefined, { replicates: REPLICATES });
+    const service = new MetricsService(new MetricsRepository(database.db), () => undefined, {
+      servingMarket: 'stored',
+      replicates: REPLICATES,
+    });
     const versionless = await service.modelMetrics({ strategy: 'direction-1d' });
     assert.deepEqual(versionless.estimates.map((e) => e.metric).sort(), [
       'accuracy',
@@ -244,7 +249,12 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
   test('too few months, too many rows, or nothing resolved: no estimates, and the reason', async () => {
     await seed();
     const repository = new MetricsRepository(database.db);
-    const service = new MetricsService(repository, () => 'v1', { trainingBaseRate: () => 0.5, replicates: REPLICATES, maxRows: 500 });
+    const service = new MetricsService(repository, () => 'v1', {
+      servingMarket: 'stored',
+      trainingBaseRate: () => 0.5,
+      replicates: REPLICATES,
+      maxRows: 500,
+    });
     const short = await service.modelMetrics({ strategy: 'direction-1d', to: new Date(Date.UTC(2019, MIN_ESTIMATE_BLOCKS - 2, 28)) });
     assert.ok(short.sampleSize > 0);
     assert.deepEqual([short.estimates, short.estimation, short.verdict], [[], null, null]);
@@ -258,7 +268,7 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
     assert.match(many.estimatesNote!, /more than 500 resolved predictions match \(METRICS_ESTIMATES_MAX_ROWS\)/);
     assert.ok(many.accuracy !== null, 'the point metrics are still there');
     // Bounded: the rows read for estimates stop at the limit.
-    assert.equal((await repository.scored({ strategy: 'direction-1d' }, 501)).length, 501);
+    assert.equal((await repository.scored({ strategy: 'direction-1d', source: 'stored' }, 501)).length, 501);
     const none = await service.modelMetrics({ strategy: 'direction-5d' });
     assert.deepEqual(
       [none.estimates, none.estimatesNote, none.baseRate, none.baselineAccuracy],

@@ -8,7 +8,7 @@ import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
 import { createBarsStoreProvider } from '../../src/infra/market-data/bars-store.js';
 import { countingFlags, createIngestFeed } from '../../src/infra/market-data/feed.js';
 import { importFiles } from '../../src/infra/market-data/importer.js';
-import type { Bar } from '../../src/infra/market-data/market-data.js';
+import { STORED_MARKET, type Bar } from '../../src/infra/market-data/market-data.js';
 import { isSession } from '../../src/infra/market-data/nyse-calendar.js';
 import { HistoryRepository, OutcomesRepository, OutcomesService, type HistoryRow } from '../../src/modules/history/index.js';
 import { createTestDatabase, stackName, tempDir, type TestDatabase } from '../helpers/services.js';
@@ -123,7 +123,11 @@ describe(`data quality: import stores flags, ingest flags and counts, outcomes s
       row(at(dates[10]!)), // clean
     ];
     await new HistoryRepository(database.db).insertMany(rows);
-    const report = await new OutcomesService(new OutcomesRepository(database.db), createBarsStoreProvider(repository), silent).resolve();
+    const report = await new OutcomesService(
+      new OutcomesRepository(database.db, STORED_MARKET),
+      createBarsStoreProvider(repository),
+      silent,
+    ).resolve();
     assert.equal(report.excluded, 3);
     assert.equal(report.resolved, 2);
     const stored = await database.db.selectFrom('prediction_history').select(['time', 'realized_return']).orderBy('time').execute();
@@ -163,6 +167,7 @@ function row(bar: Bar): HistoryRow {
     modelVersion: 'v1',
     horizon: '1d',
     probability: 0.6,
+    marketSource: STORED_MARKET,
     confidence: 0.6,
     signal: 'BUY',
     expectedReturn: null,

@@ -67,6 +67,8 @@ export interface PredictionHistoryTable {
   interval_low: number;
   interval_high: number;
   features_hash: string;
+  /** The market the prediction was made from (`stored`, `synthetic`; `unknown` for rows older than 0009). */
+  market_source: string;
   realized_return: ColumnType<number | null, number | null | undefined, number | null>;
   correct: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
   covered: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;

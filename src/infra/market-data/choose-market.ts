@@ -5,7 +5,7 @@ import { withDeadline } from '../../shared/deadline.js';
 import { type BarsRepository } from './bars-repository.js';
 import { createBarsStoreProvider } from './bars-store.js';
 import { countingFlags, syntheticFeed, type MarketFeed } from './feed.js';
-import type { MarketDataProvider } from './market-data.js';
+import { STORED_MARKET, SYNTHETIC_MARKET, type MarketDataProvider } from './market-data.js';
 import { createReplay } from './replay.js';
 import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket } from './synthetic.js';
 import { createMarketVendor, type VendorSettings } from './vendors.js';
@@ -14,6 +14,11 @@ import { createMarketVendor, type VendorSettings } from './vendors.js';
 export interface MarketChoice {
   /** Reads bars: the bars store, the replay clock's view of it, or the synthetic market. */
   readonly provider: MarketDataProvider;
+  /**
+   * The market every recorded prediction is labelled with and every history read defaults to
+   * (docs/decisions/market-source.md): STORED_MARKET for anything read from the bars store, else SYNTHETIC_MARKET.
+   */
+  readonly source: string;
   /** Says when new bars arrive; absent when nothing does (stored bars without replay). */
   readonly feed?: MarketFeed;
   /** The vendor's own state for readiness (stream, last catch-up), beside the provider's breaker. */
@@ -82,11 +87,11 @@ async function storedOrSynthetic({ config, repository, logger }: ChooseMarketOpt
       onError: (error) => logger.warn({ err: error }, 'market replay: a step failed; retrying on the next tick'),
     });
     logger.info({ symbols: stored.length, from: config.replay.from, tickMs: config.replay.tickMs }, 'market data: replaying stored bars');
-    return { provider: replay.provider, feed: replay.feed, release: nothingHeld };
+    return { provider: replay.provider, source: STORED_MARKET, feed: replay.feed, release: nothingHeld };
   }
   if (stored.length > 0) {
     logger.info({ symbols: stored.length }, 'market data: stored bars');
-    return { provider: createBarsStoreProvider(repository), release: nothingHeld };
+    return { provider: createBarsStoreProvider(repository), source: STORED_MARKET, release: nothingHeld };
   }
   const synthetic = createSyntheticMarket({
     symbols: DEFAULT_SYNTHETIC_UNIVERSE,
@@ -98,8 +103,8 @@ async function storedOrSynthetic({ config, repository, logger }: ChooseMarketOpt
     { symbols: DEFAULT_SYNTHETIC_UNIVERSE.length, tickMs: config.synthetic.tickMs },
     'market data: no bars stored, serving the synthetic market (import bars with `npm run import`)',
   );
-  if (config.synthetic.tickMs <= 0) return { provider: synthetic, release: nothingHeld };
-  return { provider: synthetic, feed: syntheticFeed(synthetic, config.synthetic.tickMs), release: nothingHeld };
+  if (config.synthetic.tickMs <= 0) return { provider: synthetic, source: SYNTHETIC_MARKET, release: nothingHeld };
+  return { provider: synthetic, source: SYNTHETIC_MARKET, feed: syntheticFeed(synthetic, config.synthetic.tickMs), release: nothingHeld };
 }
 
 /** A live vendor (vendors.ts): daily bars backfilled over REST into the bars store, then streamed or polled; queries read the store. */
@@ -115,6 +120,7 @@ async function liveVendor(settings: VendorSettings, { config, repository, metric
   }
   return {
     provider: { ...createBarsStoreProvider(repository), name: settings.kind },
+    source: STORED_MARKET,
     feed: vendor.feed,
     health: () => vendor.feed.health(),
     follow: (wanted) => vendor.feed.follow(wanted),

@@ -53,3 +53,12 @@ export interface MarketDataProvider {
 
 /** Symbols are upper-case tickers such as `AAPL` or `BRK.B`. */
 export const SYMBOL_PATTERN = /^[A-Z][A-Z0-9.-]{0,9}$/;
+
+/**
+ * The markets a prediction can be made from, as history records them (`market_source`; see
+ * docs/decisions/market-source.md): every provider reading the bars store (imported CSVs, vendor feeds,
+ * replays of stored bars) serves the `stored` market; the seeded generator serves `synthetic`. Rows
+ * recorded before migration 0009 that no stored bar vouches for are `unknown`.
+ */
+export const STORED_MARKET = 'stored';
+export const SYNTHETIC_MARKET = 'synthetic';

@@ -13,6 +13,8 @@ import { resilientFetches, type ResilientProvider } from './resilient.js';
 export interface ServedMarket {
   /** Unwrapped: symbol lists, subscriptions' replay reads, the gateway's `market` for tests. */
   readonly provider: MarketDataProvider;
+  /** The market recorded predictions are labelled with and history reads default to (MarketChoice.source). */
+  readonly source: string;
   /** What predictions read: coalesced, through the breaker, counted. */
   readonly forPredictions: MarketDataProvider;
   /** What outcome resolution reads: counted, no breaker (a batch job waits and retries on its own). */
@@ -49,6 +51,7 @@ export function serveMarket({ choice, config, metrics, logger }: ServedMarketOpt
   resilient.onBreakerStateChange((state) => metrics.marketBreakerState.set({ provider: provider.name }, BREAKER_GAUGE[state]));
   return {
     provider,
+    source: choice.source,
     forPredictions: coalescingFetches(resilient, config.marketFetch),
     forOutcomes: counted(),
     health: marketHealth(resilient, choice.health),

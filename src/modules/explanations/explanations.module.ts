@@ -5,6 +5,8 @@ import { ExplanationService } from './explanations.service.js';
 
 export interface ExplanationsModuleDeps {
   readonly database: Pick<Database, 'db'>;
+  /** The serving market (MarketChoice.source): historical accuracy is measured on its rows only. */
+  readonly source: string;
   readonly logger: Logger;
 }
 
@@ -13,6 +15,6 @@ export interface ExplanationsModule {
 }
 
 /** Why a prediction says what it says: Shapley factors over its features, and the accuracy seen near its confidence. */
-export function createExplanationsModule({ database, logger }: ExplanationsModuleDeps): ExplanationsModule {
-  return { service: new ExplanationService(new ExplanationsRepository(database.db), logger.child({ component: 'explanations' })) };
+export function createExplanationsModule({ database, source, logger }: ExplanationsModuleDeps): ExplanationsModule {
+  return { service: new ExplanationService(new ExplanationsRepository(database.db, source), logger.child({ component: 'explanations' })) };
 }

@@ -36,15 +36,21 @@ const NO_EVIDENCE: BandEvidence = { samples: 0, correct: 0, days: 0, sumRows2: 0
 
 /**
  * All SQL of explanations: reads `prediction_history`'s realized outcomes (`correct`, filled by the
- * outcomes job; rows whose outcome is still unknown are left out).
+ * outcomes job; rows whose outcome is still unknown are left out) of one market: the one the gateway
+ * serves, so a synthetic run's outcomes never stand behind a real prediction's historicalAccuracy.
  *
  * ```ts
- * const [e] = await new ExplanationsRepository(db).evidenceInBands([{ strategy: 'direction-1d', version: 'v1', lo: 53, hi: 58 }]);
+ * const evidence = new ExplanationsRepository(db, STORED_MARKET);
+ * const [e] = await evidence.evidenceInBands([{ strategy: 'direction-1d', version: 'v1', lo: 53, hi: 58 }]);
  * // { samples: 412, correct: 224, days: 131, sumRows2: 1390, sumCorrect2: 420, sumCorrectRows: 760 }
  * ```
  */
 export class ExplanationsRepository implements AccuracySource {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** The market whose outcomes count (`market_source`). */
+    private readonly market: string,
+  ) {}
 
   /**
    * Outcome evidence for every band asked, in ONE statement (a request explaining many predictions asks
@@ -68,7 +74,8 @@ export class ExplanationsRepository implements AccuracySource {
         select h.strategy, h.model_version as version, least(floor(h.confidence * ${CONFIDENCE_BUCKETS})::int, ${CONFIDENCE_BUCKETS - 1}) as bucket,
                (h.time at time zone 'UTC')::date as day, count(*)::float8 as n, (count(*) filter (where h.correct))::float8 as c
         from prediction_history h
-        where h.correct is not null and (h.strategy, h.model_version) in (select strategy, version from m)
+        where h.correct is not null and h.market_source = ${this.market}
+          and (h.strategy, h.model_version) in (select strategy, version from m)
         group by 1, 2, 3, 4
       ),
       d as (

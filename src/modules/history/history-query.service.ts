@@ -19,6 +19,8 @@ export interface ConfidenceHistoryQuery {
   readonly from?: Date | null | undefined;
   readonly to?: Date | null | undefined;
   readonly bucket?: string | null | undefined;
+  /** The market whose predictions to read; default the serving market. */
+  readonly source?: string | null | undefined;
 }
 
 export interface ConfidenceTrendsQuery {
@@ -26,6 +28,8 @@ export interface ConfidenceTrendsQuery {
   readonly strategy?: string | null | undefined;
   readonly version?: string | null | undefined;
   readonly window?: string | null | undefined;
+  /** The market whose predictions to read; default the serving market. */
+  readonly source?: string | null | undefined;
 }
 
 export type ConfidenceTrend = ConfidenceTrendRow & { readonly strategy: string };
@@ -38,6 +42,8 @@ export interface HistoryLoaders {
 /**
  * Confidence history for GraphQL: validates and defaults arguments, then asks the repository. Errors
  * are coded for clients: BAD_USER_INPUT (bucket, window, range), UNKNOWN_STRATEGY, UNKNOWN_SYMBOL.
+ * Every read is of one market's predictions, the serving market's unless a `source` is asked for, so
+ * neither the points nor the defaulted `to` ever come from another market (a synthetic run's rows).
  */
 export class HistoryQueryService {
   constructor(
@@ -45,12 +51,14 @@ export class HistoryQueryService {
     /** Only to tell an unknown symbol from one with nothing recorded yet. */
     private readonly market: Pick<MarketDataProvider, 'listSymbols'>,
     readonly maxSymbolsPerRequest: number,
+    /** The market this gateway predicts from (STORED_MARKET or SYNTHETIC_MARKET): every read's default. */
+    readonly servingMarket: string,
   ) {}
 
   createLoaders(): HistoryLoaders {
     return {
       last: new DataLoader((keys) => this.repository.lastPoints(keys), {
-        cacheKeyFn: (k) => `${k.symbol}\u0000${k.strategy}\u0000${k.version}\u0000${k.last}`,
+        cacheKeyFn: (k) => `${k.symbol}\u0000${k.strategy}\u0000${k.version}\u0000${k.source}\u0000${k.last}`,
         maxBatchSize: 5_000,
       }),
     };
@@ -58,13 +66,14 @@ export class HistoryQueryService {
 
   async confidenceHistory(query: ConfidenceHistoryQuery): Promise<ConfidencePointRow[]> {
     const strategy = knownStrategy(query.strategy);
+    const source = query.source ?? this.servingMarket;
     const requested = query.bucket == null ? undefined : span(query.bucket, 'bucket');
     if (query.from && query.to && query.from > query.to) {
       throw badUserInput(`from (${query.from.toISOString()}) is after to (${query.to.toISOString()})`);
     }
     let to = query.to;
     if (!to) {
-      const latest = await this.repository.latestTime(query.symbol, strategy, query.version ?? undefined);
+      const latest = await this.repository.latestTime(query.symbol, strategy, source, query.version ?? undefined);
       if (!latest) {
         await this.#assertKnown([query.symbol]);
         return [];
@@ -85,6 +94,7 @@ export class HistoryQueryService {
       symbol: query.symbol,
       strategy,
       version: query.version ?? undefined,
+      source,
       from,
       to,
       bucketMs: bucket.ms,
@@ -103,7 +113,9 @@ export class HistoryQueryService {
     }
     const symbols = [...new Set(query.symbols)];
     const rows = new Map(
-      (await this.repository.trends(symbols, strategy, window.ms, query.version ?? undefined)).map((r) => [r.symbol, r]),
+      (await this.repository.trends(symbols, strategy, window.ms, query.source ?? this.servingMarket, query.version ?? undefined)).map(
+        (r) => [r.symbol, r],
+      ),
     );
     const missing = symbols.filter((s) => !rows.has(s));
     if (missing.length > 0) await this.#assertKnown(missing);

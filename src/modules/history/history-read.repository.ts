@@ -34,6 +34,8 @@ export interface HistoryRange {
   readonly strategy: string;
   /** Undefined: every model version of the strategy. */
   readonly version?: string | undefined;
+  /** The market whose predictions to read (`market_source`). */
+  readonly source: string;
   readonly from: Date;
   /** Inclusive. */
   readonly to: Date;
@@ -44,6 +46,8 @@ export interface LastPointsKey {
   readonly symbol: string;
   readonly strategy: string;
   readonly version: string;
+  /** The market whose predictions to read (`market_source`). */
+  readonly source: string;
   readonly last: number;
 }
 
@@ -51,9 +55,10 @@ export interface LastPointsKey {
 const ORIGIN = sql`timestamptz '2000-01-01 00:00:00+00'`;
 
 /**
- * All reads of `prediction_history` for GraphQL. Every statement is served by the (symbol, strategy,
- * time desc) index or the rollups' keys; none needs TimescaleDB (date_bin is core PostgreSQL since
- * 14, and PGlite has it).
+ * All reads of `prediction_history` for GraphQL, each of ONE market's rows (`market_source`): a
+ * synthetic run's predictions are never read as the real market's. Every statement is served by the
+ * (symbol, strategy, market_source, time desc) index or the rollups' keys; none needs TimescaleDB
+ * (date_bin is core PostgreSQL since 14, and PGlite has it).
  */
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
@@ -92,7 +97,7 @@ export class HistoryReadRepository {
                min(confidence) as min, max(confidence) as max, count(*)::int as count,
                (array_agg(signal order by time desc))[1] as signal
         from prediction_history
-        where symbol = ${range.symbol} and strategy = ${range.strategy} ${versionFilter(range.version)}
+        where symbol = ${range.symbol} and strategy = ${range.strategy} and market_source = ${range.source} ${versionFilter(range.version)}
           and time >= ${range.from}::timestamptz and time <= ${range.to}::timestamptz
         group by 1
         order by 1
@@ -104,7 +109,8 @@ export class HistoryReadRepository {
     const dayEnd = Math.floor(to / DAY_MS) * DAY_MS;
     const days =
       range.bucketMs % DAY_MS === 0 && dayStart < dayEnd ? { start: dayStart, end: dayEnd } : { start: hours.end, end: hours.end };
-    const key = sql`symbol = ${range.symbol} and strategy = ${range.strategy} ${versionFilter(range.version)}`;
+    const key = sql`symbol = ${range.symbol} and strategy = ${range.strategy} and market_source = ${range.source}
+      ${versionFilter(range.version)}`;
     const fromRollup = (table: 'prediction_confidence_hourly' | 'prediction_confidence_daily', start: number, end: number) => sql`
         select bucket as time, count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal
         from ${sql.id(table)}
@@ -134,16 +140,16 @@ export class HistoryReadRepository {
     return rows;
   }
 
-  /** The newest recorded asOf of a symbol and strategy, if any. */
-  async latestTime(symbol: string, strategy: string, version?: string): Promise<Date | undefined> {
+  /** The newest asOf of a symbol and strategy recorded from market `source`, if any. */
+  async latestTime(symbol: string, strategy: string, source: string, version?: string): Promise<Date | undefined> {
     const { rows } = await sql<{ time: Date | null }>`
       select max(time) as time from prediction_history
-      where symbol = ${symbol} and strategy = ${strategy} ${versionFilter(version)}
+      where symbol = ${symbol} and strategy = ${strategy} and market_source = ${source} ${versionFilter(version)}
     `.execute(this.db);
     return rows[0]?.time ?? undefined;
   }
 
-  /** Which of `symbols` have any recorded prediction (any strategy). */
+  /** Which of `symbols` have any recorded prediction (any strategy, any market: it only tells known from unknown). */
   async recordedSymbols(symbols: readonly string[]): Promise<Set<string>> {
     const { rows } = await sql<{ symbol: string }>`
       select s.symbol from unnest(${[...symbols]}::text[]) as s(symbol)
@@ -153,17 +159,24 @@ export class HistoryReadRepository {
   }
 
   /**
-   * Confidence statistics per symbol over the `windowMs` ending at that symbol's latest recorded
-   * prediction of the strategy, in ONE statement for all symbols. A symbol with no rows is absent.
+   * Confidence statistics per symbol over the `windowMs` ending at that symbol's latest prediction of
+   * the strategy recorded from market `source`, in ONE statement for all symbols. A symbol with no rows
+   * is absent.
    */
-  async trends(symbols: readonly string[], strategy: string, windowMs: number, version?: string): Promise<ConfidenceTrendRow[]> {
+  async trends(
+    symbols: readonly string[],
+    strategy: string,
+    windowMs: number,
+    source: string,
+    version?: string,
+  ): Promise<ConfidenceTrendRow[]> {
     const { rows } = await sql<ConfidenceTrendRow>`
       with latest as (
         select s.symbol, l.time
         from unnest(${[...symbols]}::text[]) as s(symbol)
         cross join lateral (
           select max(time) as time from prediction_history h
-          where h.symbol = s.symbol and h.strategy = ${strategy} ${versionFilter(version, sql`h.`)}
+          where h.symbol = s.symbol and h.strategy = ${strategy} and h.market_source = ${source} ${versionFilter(version, sql`h.`)}
         ) l
         where l.time is not null
       )
@@ -175,7 +188,7 @@ export class HistoryReadRepository {
              count(*)::int as samples
       from latest
       join prediction_history h
-        on h.symbol = latest.symbol and h.strategy = ${strategy} ${versionFilter(version, sql`h.`)}
+        on h.symbol = latest.symbol and h.strategy = ${strategy} and h.market_source = ${source} ${versionFilter(version, sql`h.`)}
        and h.time > latest.time - make_interval(secs => ${windowMs / 1000}::float8) and h.time <= latest.time
       group by latest.symbol
     `.execute(this.db);
@@ -183,8 +196,8 @@ export class HistoryReadRepository {
   }
 
   /**
-   * The last `last` predictions of each key (symbol, strategy, model version), oldest first, in ONE
-   * statement for all keys: a lateral backward scan of the (symbol, strategy, time desc) index per key.
+   * The last `last` predictions of each key (symbol, strategy, model version, market), oldest first, in
+   * ONE statement for all keys: a lateral backward scan of the unique key's index per key.
    * Returns one list per key, in the order of `keys`.
    */
   async lastPoints(keys: readonly LastPointsKey[]): Promise<ConfidencePointRow[][]> {
@@ -195,11 +208,11 @@ export class HistoryReadRepository {
              1 as count, p.signal
       from unnest(
         ${keys.map((k) => k.symbol)}::text[], ${keys.map((k) => k.strategy)}::text[],
-        ${keys.map((k) => k.version)}::text[], ${keys.map((k) => k.last)}::int[]
-      ) with ordinality as k(symbol, strategy, version, n, i)
+        ${keys.map((k) => k.version)}::text[], ${keys.map((k) => k.source)}::text[], ${keys.map((k) => k.last)}::int[]
+      ) with ordinality as k(symbol, strategy, version, source, n, i)
       cross join lateral (
         select h.time, h.probability, h.confidence, h.signal from prediction_history h
-        where h.symbol = k.symbol and h.strategy = k.strategy and h.model_version = k.version
+        where h.symbol = k.symbol and h.strategy = k.strategy and h.model_version = k.version and h.market_source = k.source
         order by h.time desc
         limit k.n
       ) p

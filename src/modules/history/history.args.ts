@@ -1,7 +1,7 @@
 import { IsInt, IsOptional, Max, Min } from 'class-validator';
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { ArgsType, Field, Int } from 'type-graphql';
-import { QueriedVersionField, StrategyField, SymbolArgs, SymbolsField } from '../../domain/args.js';
+import { MarketSourceField, QueriedVersionField, StrategyField, SymbolArgs, SymbolsField } from '../../domain/args.js';
 
 /** Most predictions `Prediction.history(last:)` returns. */
 export const MAX_HISTORY_LAST = 1_000;
@@ -15,7 +15,8 @@ export class ConfidenceHistoryArgs extends SymbolArgs {
 
   @Field(() => DateTimeISOResolver, {
     nullable: true,
-    description: 'Inclusive. Defaults to the latest recorded prediction of the symbol and strategy (so stored historical bars work too)',
+    description:
+      'Inclusive. Defaults to the latest prediction of the symbol and strategy recorded from the market read (so stored historical bars work too)',
   })
   @IsOptional()
   to?: Date;
@@ -30,6 +31,9 @@ export class ConfidenceHistoryArgs extends SymbolArgs {
 
   @QueriedVersionField('Only this model version; default every version of the strategy')
   version?: string;
+
+  @MarketSourceField()
+  source?: string;
 }
 
 @ArgsType()
@@ -49,6 +53,9 @@ export class ConfidenceTrendsArgs {
 
   @QueriedVersionField('Only this model version; default every version of the strategy')
   version?: string;
+
+  @MarketSourceField()
+  source?: string;
 }
 
 @ArgsType()
@@ -64,4 +71,7 @@ export class HistoryLastArgs {
   @Min(1, { message: `last must be between 1 and ${MAX_HISTORY_LAST}` })
   @Max(MAX_HISTORY_LAST, { message: `last must be between 1 and ${MAX_HISTORY_LAST}` })
   last?: number | null;
+
+  @MarketSourceField()
+  source?: string;
 }

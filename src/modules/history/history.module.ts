@@ -21,6 +21,8 @@ export interface HistoryModuleDeps {
   readonly market: {
     /** Only to tell an unknown symbol from one with nothing recorded yet. */
     readonly provider: Pick<MarketDataProvider, 'listSymbols' | 'name'>;
+    /** The market every recorded row is labelled with, and every history read defaults to. */
+    readonly source: string;
     /** Realized returns for outcomes. */
     readonly forOutcomes: MarketDataProvider;
   };
@@ -61,14 +63,19 @@ export async function createHistoryModule({
     onBufferSize: (n) => metrics.historyBufferRows.set(n),
     closeTimeoutMs: budget.historyMs,
   });
-  const outcomes = new OutcomesService(new OutcomesRepository(database.db), market.forOutcomes, logger.child({ component: 'outcomes' }));
+  const outcomes = new OutcomesService(
+    new OutcomesRepository(database.db, market.source),
+    market.forOutcomes,
+    logger.child({ component: 'outcomes' }),
+  );
   return {
     writer,
-    sink: historyOfPredictions(writer),
+    sink: historyOfPredictions(writer, market.source),
     queries: new HistoryQueryService(
       new HistoryReadRepository(database.db, { rollups: !database.timescale }),
       market.provider,
       config.predictions.maxSymbolsPerRequest,
+      market.source,
     ),
     outcomes,
     databaseHealth: servingWithoutDatabase(database.health, writer, market.provider.name === 'synthetic'),

@@ -3,8 +3,8 @@ import type { Db } from '../../infra/db/index.js';
 import { HISTORY_COLUMNS, HISTORY_FIELDS, historyKey, type HistoryField, type HistoryRow, type HistorySink } from './history.types.js';
 
 /**
- * Rows per INSERT statement. Rows travel as thirteen column arrays through `unnest`, so a statement
- * binds thirteen parameters however many rows it carries (the style of the bars import; see
+ * Rows per INSERT statement. Rows travel as one array per column through `unnest`, so a statement
+ * binds one parameter per column however many rows it carries (the style of the bars import; see
  * docs/decisions/history-write-path.md).
  */
 const INSERT_CHUNK_ROWS = 10_000;
@@ -24,7 +24,7 @@ export class HistoryRepository implements HistorySink {
   constructor(private readonly db: Db) {}
 
   /**
-   * Inserts rows whose key (symbol, strategy, model version, time) is not stored yet and resolves with
+   * Inserts rows whose key (symbol, strategy, model version, market source, time) is not stored yet and resolves with
    * how many that was; a stored key is skipped, never updated, so inserting the same rows again is a
    * no-op. If `rows` holds a key twice, the first one is inserted. More than one chunk runs in one
    * transaction, so a row refused by a CHECK leaves the table as it was and the count is exact.
@@ -67,7 +67,7 @@ async function insertChunk(db: Db, rows: readonly HistoryRow[]): Promise<number>
       insert into prediction_history (${COLUMNS})
       select ${SELECTED}
       from unnest(${sql.join(HISTORY_FIELDS.map((field) => valuesOf(rows, field)))}) as r(${COLUMNS})
-      on conflict (symbol, strategy, model_version, time) do nothing
+      on conflict (symbol, strategy, model_version, market_source, time) do nothing
       returning 1
     )
     select count(*)::int as inserted from written

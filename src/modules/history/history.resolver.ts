@@ -31,20 +31,23 @@ export class HistoryResolver {
 /** `Prediction.history`, batched per request: every prediction of one operation costs ONE query together. */
 @Resolver(() => Prediction)
 export class PredictionHistoryResolver {
+  constructor(private readonly service: HistoryQueryService) {}
+
   @Authorized(Role.Analyst)
   @FieldResolver(() => [ConfidencePoint], {
     description:
-      'The latest recorded predictions of this symbol, strategy and model version, oldest first. The prediction being served appears once the history writer has flushed it (HISTORY_FLUSH_INTERVAL_MS).',
+      'The latest recorded predictions of this symbol, strategy and model version (from the serving market unless `source` says otherwise), oldest first. The prediction being served appears once the history writer has flushed it (HISTORY_FLUSH_INTERVAL_MS).',
   })
   history(
     @Root() prediction: PredictionRecord,
-    @Args(() => HistoryLastArgs) { last }: HistoryLastArgs,
+    @Args(() => HistoryLastArgs) { last, source }: HistoryLastArgs,
     @Ctx() ctx: Context,
   ): Promise<ConfidencePointRow[]> {
     return ctx.loaders.history.last.load({
       symbol: prediction.symbol,
       strategy: prediction.strategy,
       version: prediction.model.manifest.version,
+      source: source ?? this.service.servingMarket,
       last: last ?? 20,
     });
   }

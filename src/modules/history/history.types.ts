@@ -23,6 +23,8 @@ export const HISTORY_COLUMNS = {
   intervalLow: { column: 'interval_low', sqlType: 'float8' },
   intervalHigh: { column: 'interval_high', sqlType: 'float8' },
   featuresHash: { column: 'features_hash', sqlType: 'text' },
+  /** The market the prediction was made from (`stored`, `synthetic`); part of the key. */
+  marketSource: { column: 'market_source', sqlType: 'text' },
 } as const satisfies Record<string, { column: keyof PredictionHistoryTable; sqlType: 'text' | 'float8' }>;
 
 export type HistoryField = keyof typeof HISTORY_COLUMNS;
@@ -31,9 +33,9 @@ export type HistoryField = keyof typeof HISTORY_COLUMNS;
 export const HISTORY_FIELDS = Object.keys(HISTORY_COLUMNS) as readonly HistoryField[];
 
 /**
- * One served prediction as history records it. Its key is (symbol, strategy, modelVersion, time):
- * a prediction is a pure function of those four, so two rows with the same key carry the same facts
- * and the table keeps the first one.
+ * One served prediction as history records it. Its key is (symbol, strategy, modelVersion,
+ * marketSource, time): a prediction is a pure function of the model version and the market's bars up
+ * to its time, so two rows with the same key carry the same facts and the table keeps the first one.
  */
 export type HistoryRow = { readonly [F in HistoryField]: PredictionHistoryTable[(typeof HISTORY_COLUMNS)[F]['column']] };
 
@@ -59,6 +61,7 @@ export function pickHistoryRow(source: Readonly<Record<HistoryField, unknown>>, 
     intervalLow: source.intervalLow,
     intervalHigh: source.intervalHigh,
     featuresHash: source.featuresHash,
+    marketSource: source.marketSource,
   } satisfies Record<HistoryField, unknown>;
   return row as HistoryRow;
 }
@@ -74,13 +77,18 @@ export interface HistorySink {
 
 /**
  * The row a served prediction becomes. `interval` is the price interval at the level the history
- * records (the resolver's default, 0.95, unless the caller decides otherwise).
+ * records (the resolver's default, 0.95, unless the caller decides otherwise); `marketSource` the
+ * market the prediction service predicts from (STORED_MARKET or SYNTHETIC_MARKET).
  *
  * ```ts
- * writer.record([toHistoryRow(record, priceInterval(record, 0.95))]);
+ * writer.record([toHistoryRow(record, priceInterval(record, 0.95), STORED_MARKET)]);
  * ```
  */
-export function toHistoryRow(record: PredictionRecord, interval: { level: number; low: number; high: number }): HistoryRow {
+export function toHistoryRow(
+  record: PredictionRecord,
+  interval: { level: number; low: number; high: number },
+  marketSource: string,
+): HistoryRow {
   return {
     time: record.asOf,
     symbol: record.symbol,
@@ -95,12 +103,13 @@ export function toHistoryRow(record: PredictionRecord, interval: { level: number
     intervalLow: interval.low,
     intervalHigh: interval.high,
     featuresHash: record.featuresHash,
+    marketSource,
   };
 }
 
 /** The unique key of a row, as one string (NUL cannot occur in PostgreSQL text, so it cannot collide). */
 export function historyKey(row: HistoryRow): string {
-  return `${row.symbol}\u0000${row.strategy}\u0000${row.modelVersion}\u0000${row.time.getTime()}`;
+  return `${row.symbol}\u0000${row.strategy}\u0000${row.modelVersion}\u0000${row.marketSource}\u0000${row.time.getTime()}`;
 }
 
 const KNOWN_SIGNALS: ReadonlySet<string> = new Set<string>(SIGNALS);
@@ -112,16 +121,17 @@ void SIGNAL_COLUMN_IS_SIGNAL;
 
 /**
  * Why the table would refuse `row`, or undefined if it would accept it. Mirrors the NOT NULLs and
- * CHECKs of db/migrations/0003_prediction_history.ts: the writer refuses such rows up front, because
+ * CHECKs of db/migrations/0003_prediction_history.ts (and 0009's market_source): the writer refuses such rows up front, because
  * one of them inside a batch would make the database refuse the whole batch on every retry.
  */
 export function historyRowProblem(row: HistoryRow): string | undefined {
   if (typeof row !== 'object' || row === null) return 'not an object';
   if (!(row.time instanceof Date) || !Number.isFinite(row.time.getTime())) return 'time must be a valid Date';
-  for (const field of ['symbol', 'strategy', 'modelVersion', 'horizon', 'featuresHash'] as const) {
+  for (const field of ['symbol', 'strategy', 'modelVersion', 'horizon', 'featuresHash', 'marketSource'] as const) {
     // NUL is the one character PostgreSQL text cannot hold (and historyKey's separator).
     if (typeof row[field] !== 'string' || row[field].includes('\u0000')) return `${field} must be a string without NUL characters`;
   }
+  if (row.marketSource.length === 0 || row.marketSource.length > 64) return 'marketSource must be 1-64 characters';
   if (!isUnit(row.probability)) return `probability must be within [0, 1], got ${String(row.probability)}`;
   if (!isUnit(row.confidence)) return `confidence must be within [0, 1], got ${String(row.confidence)}`;
   if (!KNOWN_SIGNALS.has(row.signal)) return `signal must be BUY, SELL or HOLD, got ${String(row.signal)}`;

@@ -35,17 +35,23 @@ const UPDATE_CHUNK_ROWS = 10_000;
 
 /**
  * The SQL of the outcome job: which rows wait for an outcome, and storing outcomes. Reads use the
- * partial index of pending rows (db/migrations/0004_prediction_outcomes.ts).
+ * partial index of pending rows (db/migrations/0004_prediction_outcomes.ts). Bound to one market: a
+ * row's outcome is computed from the bars of the market it was predicted from, so the job reading the
+ * bars store resolves only `stored` rows, and the synthetic market only its own.
  */
 export class OutcomesRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** The market whose rows are resolved (`market_source`), the one the job's bars come from. */
+    private readonly market: string,
+  ) {}
 
   /** Per symbol with pending rows: the oldest pending asOf and how many rows wait. */
   async pendingSymbols(symbols?: readonly string[]): Promise<Array<{ symbol: string; oldest: Date; rows: number }>> {
     const { rows } = await sql<{ symbol: string; oldest: Date; rows: number }>`
       select symbol, min(time) as oldest, count(*)::int as rows
       from prediction_history
-      where realized_return is null ${symbols ? sql`and symbol = any(${[...symbols]}::text[])` : sql``}
+      where realized_return is null and market_source = ${this.market} ${symbols ? sql`and symbol = any(${[...symbols]}::text[])` : sql``}
       group by symbol
       order by symbol
     `.execute(this.db);
@@ -64,7 +70,8 @@ export class OutcomesRepository {
       select symbol, strategy, model_version as "modelVersion", time, probability,
              interval_low as "intervalLow", interval_high as "intervalHigh"
       from prediction_history
-      where realized_return is null and symbol = any(${[...symbols]}::text[]) and time >= ${since}::timestamptz ${after}
+      where realized_return is null and market_source = ${this.market}
+        and symbol = any(${[...symbols]}::text[]) and time >= ${since}::timestamptz ${after}
       order by time, symbol, strategy, model_version
       limit ${limit}
     `.execute(this.db);
@@ -89,7 +96,7 @@ export class OutcomesRepository {
           ${column('correct')}::boolean[], ${column('covered')}::boolean[]
         ) as o(symbol, strategy, model_version, epoch_ms, realized_return, correct, covered)
         where h.symbol = o.symbol and h.strategy = o.strategy and h.model_version = o.model_version
-          and h.time = to_timestamp(o.epoch_ms / 1000.0) and h.realized_return is null
+          and h.market_source = ${this.market} and h.time = to_timestamp(o.epoch_ms / 1000.0) and h.realized_return is null
       `.execute(this.db);
       updated += Number(result.numAffectedRows ?? 0);
     }

@@ -8,10 +8,11 @@ const RECORDED_INTERVAL_LEVEL = 0.95;
 /**
  * Where a served prediction is recorded: every prediction the service serves (queries and the
  * signals monitor alike) and every shadow version's becomes a history row in the writer, which
- * accepts it at once and writes it in the background. Shadow rows carry the shadow's version.
+ * accepts it at once and writes it in the background. Shadow rows carry the shadow's version; every
+ * row carries `marketSource`, the market the service predicts from (STORED_MARKET or SYNTHETIC_MARKET).
  */
-export function historyOfPredictions(writer: Pick<HistoryWriter, 'record'>): PredictionSink {
+export function historyOfPredictions(writer: Pick<HistoryWriter, 'record'>, marketSource: string): PredictionSink {
   const record: PredictionSink['served'] = (records) =>
-    void writer.record(records.map((r) => toHistoryRow(r, priceInterval(r, RECORDED_INTERVAL_LEVEL))));
+    void writer.record(records.map((r) => toHistoryRow(r, priceInterval(r, RECORDED_INTERVAL_LEVEL), marketSource)));
   return { served: record, shadow: record };
 }

@@ -1,7 +1,7 @@
 import { IsOptional } from 'class-validator';
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { ArgsType, Field } from 'type-graphql';
-import { QueriedVersionField, StrategyArgs, SymbolField } from '../../domain/args.js';
+import { MarketSourceField, QueriedVersionField, StrategyArgs, SymbolField } from '../../domain/args.js';
 
 @ArgsType()
 export class ModelMetricsArgs extends StrategyArgs {
@@ -18,4 +18,7 @@ export class ModelMetricsArgs extends StrategyArgs {
   @Field(() => DateTimeISOResolver, { nullable: true, description: 'Inclusive, on the prediction’s asOf' })
   @IsOptional()
   to?: Date;
+
+  @MarketSourceField()
+  source?: string;
 }

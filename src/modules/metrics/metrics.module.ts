@@ -7,6 +7,8 @@ import { MetricsService } from './metrics.service.js';
 export interface MetricsModuleDeps {
   readonly config: Pick<Config, 'metricsEstimates'>;
   readonly database: Pick<Database, 'db'>;
+  /** The serving market (MarketChoice.source): what modelMetrics measures unless asked for another. */
+  readonly source: string;
   /** Which version serves a strategy now, and each version's training base rate. */
   readonly registry: Pick<ModelRegistry, 'active' | 'find'>;
 }
@@ -16,8 +18,9 @@ export interface MetricsModule {
 }
 
 /** Realized model metrics (accuracy, calibration, coverage) from history joined with outcomes. */
-export function createMetricsModule({ config, database, registry }: MetricsModuleDeps): MetricsModule {
+export function createMetricsModule({ config, database, source, registry }: MetricsModuleDeps): MetricsModule {
   const service = new MetricsService(new MetricsRepository(database.db), (strategy) => registry.active(strategy)?.manifest.version, {
+    servingMarket: source,
     trainingBaseRate: (strategy, version) => registry.find(strategy, version)?.manifest.offlineMetrics.trainingBaseRate,
     replicates: config.metricsEstimates.replicates,
     maxRows: config.metricsEstimates.maxRows,

@@ -4,6 +4,8 @@ import type { Db } from '../../infra/db/index.js';
 /** Rows to measure: resolved predictions of one strategy, optionally narrowed. */
 export interface MetricsFilter {
   readonly strategy: string;
+  /** The market whose predictions to measure (`market_source`): one market's, never a mix. */
+  readonly source: string;
   readonly version?: string | null | undefined;
   readonly symbol?: string | null | undefined;
   readonly from?: Date | null | undefined;
@@ -175,6 +177,7 @@ export class MetricsRepository {
 function conditions(filter: MetricsFilter) {
   return [
     sql`strategy = ${filter.strategy}`,
+    sql`market_source = ${filter.source}`,
     sql`realized_return is not null`,
     ...(filter.version != null ? [sql`model_version = ${filter.version}`] : []),
     ...(filter.symbol != null ? [sql`symbol = ${filter.symbol}`] : []),

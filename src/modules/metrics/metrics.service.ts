@@ -5,6 +5,8 @@ import { CALIBRATION_BINS, type MetricsRepository } from './metrics.repository.j
 import { BOOTSTRAP_BLOCK, BOOTSTRAP_METHOD, DEFAULT_REPLICATES, METRIC_NAMES, blockBootstrap } from '../../domain/statistics.js';
 
 export interface MetricsServiceOptions {
+  /** The market this gateway predicts from (STORED_MARKET or SYNTHETIC_MARKET): what is measured unless a query names another. */
+  readonly servingMarket: string;
   /** The up-rate a version's manifest says it was given at training time (`offlineMetrics.trainingBaseRate`). */
   readonly trainingBaseRate?: (strategy: string, version: string) => number | undefined;
   /** Bootstrap replicates (default 1,000). */
@@ -25,12 +27,16 @@ export interface ModelMetricsQuery {
   readonly symbol?: string | undefined;
   readonly from?: Date | undefined;
   readonly to?: Date | undefined;
+  /** The market whose predictions to measure; default the serving market. */
+  readonly source?: string | undefined;
 }
 
 /**
  * Live model metrics (`source: "realized"`): how the predictions Sibyl actually served turned out, from
- * the outcomes the outcome job stored. Without a `version` it measures the strategy's active version
- * (mixing versions would describe no model); with no active version loaded, every version recorded.
+ * the outcomes the outcome job stored, over one market's predictions (the serving market's unless the
+ * query names another: a synthetic run is never counted as the real model's track record). Without a
+ * `version` it measures the strategy's active version (mixing versions would describe no model); with
+ * no active version loaded, every version recorded.
  * No resolved rows is an answer (sampleSize 0, null metrics), not an error.
  */
 export class MetricsService {
@@ -38,7 +44,7 @@ export class MetricsService {
     private readonly repository: MetricsRepository,
     /** The version serving a strategy now, if any is loaded. */
     private readonly activeVersion: (strategy: string) => string | undefined,
-    private readonly options: MetricsServiceOptions = {},
+    private readonly options: MetricsServiceOptions,
   ) {}
 
   async modelMetrics(query: ModelMetricsQuery): Promise<ModelMetrics> {
@@ -54,7 +60,10 @@ export class MetricsService {
       rows,
       coverageByYear,
       coverageByMonth,
-    } = await this.repository.realizedWithRows({ strategy, version, symbol: query.symbol, from: query.from, to: query.to }, maxRows + 1);
+    } = await this.repository.realizedWithRows(
+      { strategy, version, source: query.source ?? this.options.servingMarket, symbol: query.symbol, from: query.from, to: query.to },
+      maxRows + 1,
+    );
     const bins = new Map(row.bins.map((b) => [b.bin, b]));
     const reference = version === undefined ? undefined : this.options.trainingBaseRate?.(strategy, version);
     const base = row.baseRate;

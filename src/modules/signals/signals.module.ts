@@ -26,6 +26,8 @@ export interface SignalsModuleDeps {
   readonly market: {
     /** Symbol checks and resume reads. */
     readonly provider: MarketDataProvider;
+    /** The serving market: resumes replay only its recorded signals. */
+    readonly source: string;
     /** Says when new bars arrive; the monitor also runs on SIGNALS_INTERVAL_MS. */
     readonly feed?: MarketFeed | undefined;
     /** Streams what subscribers want beyond the configured universe (a vendor). */
@@ -58,7 +60,7 @@ export function createSignalsModule(deps: SignalsModuleDeps): SignalsModule {
     bus,
     registry,
     predictions,
-    repository: new SignalsRepository(deps.database.db),
+    repository: new SignalsRepository(deps.database.db, deps.market.source),
     market: market.provider,
     interest,
     logger,

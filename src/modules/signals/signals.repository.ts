@@ -23,11 +23,15 @@ export type RecordedPrediction = Pick<
  * The SQL of live signals: reading back what the monitor recorded, for subscribers that resume.
  *
  * ```ts
- * await new SignalsRepository(db).recordedSince('direction-1d', ['AAPL', 'MSFT'], since, 1001);
+ * await new SignalsRepository(db, STORED_MARKET).recordedSince('direction-1d', ['AAPL', 'MSFT'], since, 1001);
  * ```
  */
 export class SignalsRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** The market the monitor predicts from: a resuming subscriber is never replayed another market's rows. */
+    private readonly market: string,
+  ) {}
 
   /**
    * Recorded predictions of `strategy` for `symbols` with a time strictly after `since`, oldest first
@@ -40,7 +44,7 @@ export class SignalsRepository {
       select time, symbol, model_version, horizon, probability, confidence, signal, expected_return,
              interval_level, interval_low, interval_high, features_hash
       from prediction_history
-      where strategy = ${strategy} and symbol = any(${[...new Set(symbols)]}::text[]) and time > ${since}
+      where strategy = ${strategy} and market_source = ${this.market} and symbol = any(${[...new Set(symbols)]}::text[]) and time > ${since}
       order by time, symbol, model_version
       limit ${limit}
     `.execute(this.db);

@@ -13,7 +13,14 @@ import { tempDir } from '../../helpers/services.js';
 const T0 = Date.UTC(2021, 3, 21);
 const silent = createLogger({ level: 'silent', format: 'json' });
 
-const FIXED = { symbol: 'AAPL', strategy: 'direction-1d', modelVersion: 'v1', horizon: '1d', signal: 'BUY' } as const;
+const FIXED = {
+  symbol: 'AAPL',
+  strategy: 'direction-1d',
+  modelVersion: 'v1',
+  horizon: '1d',
+  signal: 'BUY',
+  marketSource: 'stored',
+} as const;
 const VALUES = { probability: 0.6, confidence: 0.6, expectedReturn: null, intervalLevel: 0.95, intervalLow: 1, intervalHigh: 2 };
 
 /** Row `i`, told apart by its time and its featuresHash `h<i>`. */

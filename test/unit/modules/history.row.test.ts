@@ -29,6 +29,7 @@ const validRow: fc.Arbitrary<HistoryRow> = fc
     intervalLow: finite,
     width: fc.double({ noNaN: true, min: 0, max: 1e6 }),
     featuresHash: text,
+    marketSource: text.filter((s) => s.length > 0),
   })
   .map(({ width, ...row }) => ({ ...row, intervalHigh: row.intervalLow + width }))
   .filter((row) => historyRowProblem(row) === undefined);

@@ -84,6 +84,7 @@ function row(i: number, variant = 0, overrides: Partial<HistoryRow> = {}): Histo
     intervalLow: 100 + i,
     intervalHigh: 110 + i + variant,
     featuresHash: `hash-${i}-${variant}`,
+    marketSource: 'stored',
     ...overrides,
   };
 }
