@@ -46,7 +46,7 @@ import {
 } from './modules/history/index.js';
 import { MetricsRepository, MetricsService } from './modules/metrics/index.js';
 import { ModelLifecycle, ModelRegistry, ModelServingRepository, ModelsService } from './modules/models/index.js';
-import { PredictionService, priceInterval, type CachedFeatures } from './modules/predictions/index.js';
+import { PointInTimePredictions, PredictionService, priceInterval, type CachedFeatures } from './modules/predictions/index.js';
 import { SignalsMonitor, SignalsRepository, SignalsService, signalsBus } from './modules/signals/index.js';
 import { buildGatewaySchema } from './schema/build-schema.js';
 import { createAdmission } from './server/admission.js';
@@ -164,9 +164,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     });
     releasers.push({ name: 'models', close: () => registry.close() });
     // The active version of each strategy comes from the database, so every instance serves the same one.
+    const servingRecords = new ModelServingRepository(database.db);
     const lifecycle = new ModelLifecycle({
       registry,
-      repository: new ModelServingRepository(database.db),
+      repository: servingRecords,
       events,
       logger: logger.child({ component: 'models' }),
       rescanIntervalMs: config.modelsRescanIntervalMs,
@@ -233,6 +234,13 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       (records) => void history.record(records.map((r) => toHistoryRow(r, priceInterval(r, 0.95)))),
     );
     const models = new ModelsService(registry, lifecycle);
+    // Past bars straight from the store (no cache, no breaker's stale answers), never recorded in history.
+    const pointInTime = new PointInTimePredictions({
+      market: countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })),
+      registry,
+      logger: logger.child({ component: 'predictions.as-of' }),
+      recordedActiveAt: (strategy, time) => servingRecords.activeAt(strategy, time),
+    });
     const explanations = new ExplanationService(new ExplanationsRepository(database.db), logger.child({ component: 'explanations' }));
     const outcomes = new OutcomesService(
       new OutcomesRepository(database.db),
@@ -381,6 +389,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const schema = await buildGatewaySchema({
       health,
       predictions,
+      pointInTime,
       models,
       history: historyQueries,
       metrics: modelMetrics,
@@ -400,7 +409,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const inflight = new InflightBudget(limits.inflightCostBudget, { maxWaitMs: limits.inflightQueueMs, maxQueue: INFLIGHT_MAX_QUEUE });
     const server = await createGatewayServer({
       schema,
-      createContext: createContextFactory({ predictions, explanations, history: historyQueries }),
+      createContext: createContextFactory({ predictions, pointInTime, explanations, history: historyQueries }),
       health,
       healthRateLimitPerSecond: config.health.rateLimitPerSecond,
       metrics,

@@ -7,7 +7,12 @@ import { HealthResolver, type HealthService } from '../modules/health/index.js';
 import { HistoryResolver, PredictionHistoryResolver, type HistoryQueryService } from '../modules/history/index.js';
 import { MetricsResolver, type MetricsService } from '../modules/metrics/index.js';
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
-import { PredictionsResolver, bindSyncPredictionFields, type PredictionService } from '../modules/predictions/index.js';
+import {
+  PredictionsResolver,
+  bindSyncPredictionFields,
+  type PointInTimePredictions,
+  type PredictionService,
+} from '../modules/predictions/index.js';
 import { SignalsResolver, bindSignalsService, type SignalsService } from '../modules/signals/index.js';
 import { bindSyncField } from './sync-field.js';
 import { validateArgs } from './validate-args.js';
@@ -16,6 +21,8 @@ import { validateArgs } from './validate-args.js';
 export interface SchemaServices {
   health: HealthService;
   predictions: PredictionService;
+  /** Without it, `prediction`/`predictions` with `asOf` or `version` answer UNAVAILABLE. */
+  pointInTime?: PointInTimePredictions;
   models: ModelsService;
   history: HistoryQueryService;
   metrics: MetricsService;
@@ -37,7 +44,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
     services
       ? [
           [HealthResolver, new HealthResolver(services.health)],
-          [PredictionsResolver, new PredictionsResolver(services.predictions, services.models)],
+          [PredictionsResolver, new PredictionsResolver(services.predictions, services.models, services.pointInTime)],
           [ModelsResolver, new ModelsResolver(services.models)],
           [ExplanationsResolver, new ExplanationsResolver()],
           [HistoryResolver, new HistoryResolver(services.history)],

@@ -7,7 +7,7 @@ import { MarketUnavailableError, isStaleBars } from '../../infra/market-data/res
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import { applyPlatt } from '../../domain/calibration.js';
 import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from '../../domain/features.js';
-import type { Signal } from '../../domain/signal.js';
+import { signalOf, type Signal } from '../../domain/signal.js';
 import { findStrategy } from '../../domain/strategies.js';
 import type { ModelRegistry, ModelVersionEntry, Serving } from '../models/index.js';
 import { invalidFeatures, invalidNumbers, invalidProbability, modelOutputInvalid } from './output-guard.js';
@@ -32,7 +32,19 @@ export interface PredictionRecord {
   readonly volatility: number;
   /** The feature vector the model saw, in FEATURE_NAMES order (explanations perturb it). */
   readonly features: readonly number[];
+  /** Set on point-in-time answers only (predictions.as-of.ts): what was asked and how the version was chosen. */
+  readonly pointInTime?: PointInTimeNote;
 }
+
+/** How a point-in-time prediction was answered. */
+export interface PointInTimeNote {
+  /** The instant asked about; the prediction's `asOf` is the last stored bar at or before it. */
+  readonly requested: Date;
+  readonly versionChosenBy: VersionChoice;
+}
+
+/** Why a point-in-time prediction used its version. */
+export type VersionChoice = 'REQUESTED' | 'RECORDED_ACTIVE' | 'CURRENT_ACTIVE';
 
 export interface CachedFeatures {
   values: number[];
@@ -399,27 +411,38 @@ export class PredictionService {
     features: CachedFeatures,
     probability: number,
   ): PredictionRecord {
-    const quote = bars.at(-1)!;
-    const stale = isStaleBars(bars);
-    const { manifest } = model;
-    const signal: Signal = probability > manifest.signal.buyAbove ? 'BUY' : probability < manifest.signal.sellBelow ? 'SELL' : 'HOLD';
-    return {
-      symbol,
-      strategy: manifest.strategy,
-      horizon: manifest.horizon,
-      asOf: quote.time,
-      signal,
-      probability,
-      confidence: confidenceOf(signal, probability),
-      expectedReturn: null,
-      featuresHash: features.hash,
-      stale,
-      quote,
-      model,
-      volatility: features.values[VOLATILITY]!,
-      features: features.values,
-    };
+    return predictionRecord(model, symbol, bars, features, probability);
   }
+}
+
+/** The prediction `model` makes with `probability` from `features` computed at the last of `bars`. */
+export function predictionRecord(
+  model: ModelVersionEntry,
+  symbol: string,
+  bars: readonly Bar[],
+  features: CachedFeatures,
+  probability: number,
+): PredictionRecord {
+  const quote = bars.at(-1)!;
+  const stale = isStaleBars(bars);
+  const { manifest } = model;
+  const signal = signalOf(manifest.signal, probability);
+  return {
+    symbol,
+    strategy: manifest.strategy,
+    horizon: manifest.horizon,
+    asOf: quote.time,
+    signal,
+    probability,
+    confidence: confidenceOf(signal, probability),
+    expectedReturn: null,
+    featuresHash: features.hash,
+    stale,
+    quote,
+    model,
+    volatility: features.values[VOLATILITY]!,
+    features: features.values,
+  };
 }
 
 /**
