@@ -32,6 +32,7 @@ import { dateSafeJson } from './shared/date-safe-json.js';
 import { connectRedis, type RedisConnections } from './infra/redis/redis.js';
 import { ApiKeysRepository, ApiKeysService, apiKeysHealth, createAuthenticator, revocationsOver } from './modules/access/index.js';
 import { AuditLog } from './modules/audit/index.js';
+import { createBacktestModule } from './modules/backtest/index.js';
 import { ExplanationService, ExplanationsRepository } from './modules/explanations/index.js';
 import { HealthService } from './modules/health/index.js';
 import {
@@ -235,6 +236,10 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     );
     const models = new ModelsService(registry, lifecycle);
     // Past bars straight from the store (no cache, no breaker's stale answers), never recorded in history.
+    const backtests = createBacktestModule({
+      market: countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })),
+      registry,
+    });
     const pointInTime = new PointInTimePredictions({
       market: countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })),
       registry,
@@ -390,6 +395,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       health,
       predictions,
       pointInTime,
+      backtest: backtests.service,
       models,
       history: historyQueries,
       metrics: modelMetrics,

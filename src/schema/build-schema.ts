@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { ApiKeysResolver, authChecker, type ApiKeysService } from '../modules/access/index.js';
+import { BacktestResolver, type BacktestService } from '../modules/backtest/index.js';
 import { ExplanationsResolver } from '../modules/explanations/index.js';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
 import { HistoryResolver, PredictionHistoryResolver, type HistoryQueryService } from '../modules/history/index.js';
@@ -27,6 +28,8 @@ export interface SchemaServices {
   history: HistoryQueryService;
   metrics: MetricsService;
   apiKeys: ApiKeysService;
+  /** Without it `backtest` answers UNAVAILABLE. */
+  backtest?: BacktestService;
   /** Without it (a schema for tests that run no subscription) `signals` answers UNAVAILABLE. */
   signals?: SignalsService;
 }
@@ -52,6 +55,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
           [MetricsResolver, new MetricsResolver(services.metrics)],
           [SignalsResolver, new SignalsResolver()],
           [ApiKeysResolver, new ApiKeysResolver(services.apiKeys)],
+          [BacktestResolver, new BacktestResolver(services.backtest)],
         ]
       : [],
   );
@@ -66,6 +70,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
       MetricsResolver,
       SignalsResolver,
       ApiKeysResolver,
+      BacktestResolver,
     ],
     validateFn: validateArgs,
     // Required by type-graphql once a schema has a subscription; `signals` brings its own subscribe
