@@ -43,11 +43,11 @@ import {
   HistoryWriter,
   OutcomesRepository,
   OutcomesService,
-  toHistoryRow,
+  historyOfPredictions,
 } from './modules/history/index.js';
 import { MetricsRepository, MetricsService } from './modules/metrics/index.js';
 import { ModelLifecycle, ModelRegistry, ModelServingRepository, ModelsService } from './modules/models/index.js';
-import { PointInTimePredictions, PredictionService, priceInterval, type CachedFeatures } from './modules/predictions/index.js';
+import { PointInTimePredictions, PredictionService, type CachedFeatures } from './modules/predictions/index.js';
 import { SignalsMonitor, SignalsRepository, SignalsService, signalsBus } from './modules/signals/index.js';
 import { buildGatewaySchema } from './schema/build-schema.js';
 import { createAdmission } from './server/admission.js';
@@ -56,6 +56,7 @@ import { createGatewayServer } from './server/server.js';
 import type { HealthCheck } from './shared/health.js';
 import { VERSION } from './shared/version.js';
 import { withDeadline } from './shared/deadline.js';
+import { Lifecycle, shutdownBudget } from './shared/lifecycle.js';
 
 /** Everything a running gateway holds, for tests and for the shutdown sequence. */
 export interface RunningGateway {
@@ -82,39 +83,17 @@ export interface RunningGateway {
  */
 export async function startGateway(config: Config, logger: Logger): Promise<RunningGateway> {
   const started = performance.now();
-  // Shutdown has SHUTDOWN_TIMEOUT_MS in all before the process gives up: 40% for draining HTTP and
-  // WebSocket clients, 25% for the history writer to flush (after which it saves to disk whatever it
-  // could not write), and each remaining release step at most 5%. A step that hangs (a pool waiting on
-  // a partitioned database) is abandoned, so the steps after it, and the writer's spill, still happen.
-  const budget = {
-    drainMs: Math.floor(config.shutdownTimeoutMs * 0.4),
-    historyMs: Math.floor(config.shutdownTimeoutMs * 0.25),
-    stepMs: Math.max(50, Math.floor(config.shutdownTimeoutMs * 0.05)),
-  };
-  const releasers: Array<{ name: string; close: () => Promise<void>; timeoutMs?: number }> = [];
-  const release = async () => {
-    for (const { name, close, timeoutMs = budget.stepMs } of releasers.reverse()) {
-      const outcome = await withDeadline(
-        close().then(
-          () => 'closed' as const,
-          (error: unknown) => ({ error }),
-        ),
-        timeoutMs,
-      );
-      if (outcome === 'timeout') logger.warn({ part: name, timeoutMs }, `${name} did not close in time; moving on`);
-      else if (outcome !== 'closed') logger.warn({ part: name, err: outcome.error }, `error while closing ${name}`);
-    }
-    releasers.length = 0;
-  };
+  const budget = shutdownBudget(config.shutdownTimeoutMs);
+  const lifecycle = new Lifecycle({ logger, stepMs: budget.stepMs });
   try {
     if (config.tracing) {
       const tracing = await startTracing({ endpoint: config.tracing.otlpEndpoint, serviceName: 'sibyl', version: VERSION });
       // Pushed first, so released last: spans of the shutdown itself are still exported.
-      releasers.push({ name: 'tracing', close: () => tracing.shutdown() });
+      lifecycle.add({ name: 'tracing', close: () => tracing.shutdown() });
       logger.info({ endpoint: redactUrl(config.tracing.otlpEndpoint) }, 'tracing to OTLP/HTTP');
     }
     const database = await openDatabase(config.database, logger.child({ component: 'db' }));
-    releasers.push({ name: 'database', close: () => database.close() });
+    lifecycle.add({ name: 'database', close: () => database.close() });
     const { applied } = await migrateToLatest(database.db);
     logger.info(
       { engine: database.engine, version: database.serverVersion, timescale: database.timescale, migrationsApplied: applied },
@@ -125,7 +104,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     let redis: RedisConnections | undefined;
     if (config.redis) {
       redis = await connectRedis({ url: config.redis.url, logger });
-      releasers.push({ name: 'redis', close: () => redis!.close() });
+      lifecycle.add({ name: 'redis', close: () => redis!.close() });
       logger.info({ redis: redactUrl(config.redis.url) }, 'redis connected');
     }
     const keyPrefix = config.keyPrefix;
@@ -163,29 +142,29 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         });
       },
     });
-    releasers.push({ name: 'models', close: () => registry.close() });
+    lifecycle.add({ name: 'models', close: () => registry.close() });
     // The active version of each strategy comes from the database, so every instance serves the same one.
     const servingRecords = new ModelServingRepository(database.db);
-    const lifecycle = new ModelLifecycle({
+    const modelLifecycle = new ModelLifecycle({
       registry,
       repository: servingRecords,
       events,
       logger: logger.child({ component: 'models' }),
       rescanIntervalMs: config.modelsRescanIntervalMs,
     });
-    await lifecycle.start();
-    releasers.push({ name: 'model lifecycle', close: () => lifecycle.close() });
+    await modelLifecycle.start();
+    lifecycle.add({ name: 'model lifecycle', close: () => modelLifecycle.close() });
     // A change published while the subscriber was disconnected is lost: re-read the record on reconnect.
     redis?.subscriber.on(
       'ready',
       () =>
-        void lifecycle
+        void modelLifecycle
           .sync('redis reconnected')
           .catch((error: unknown) => logger.warn({ err: error }, 'model sync after reconnect failed')),
     );
 
     const { market, feed, vendor, release: releaseVendor } = await chooseMarket(database, config, logger);
-    if (releaseVendor) releasers.push({ name: 'market vendor', close: releaseVendor });
+    if (releaseVendor) lifecycle.add({ name: 'market vendor', close: releaseVendor });
     const history = await HistoryWriter.open({
       repository: new HistoryRepository(database.db),
       logger: logger.child({ component: 'history' }),
@@ -197,7 +176,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       closeTimeoutMs: budget.historyMs,
     });
     // Released before the database (releasers run in reverse), so the final flush still has a pool.
-    releasers.push({ name: 'history', close: () => history.close(), timeoutMs: budget.historyMs + budget.stepMs });
+    lifecycle.add({ name: 'history', close: () => history.close(), timeoutMs: budget.historyMs + budget.stepMs });
 
     // Outermost first: requests coalesce into one fetch; a fetch goes through the breaker (serving the
     // last good bars as stale while it is open); only calls that reach the provider are counted.
@@ -215,26 +194,23 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const breakerGauge = { closed: 0, 'half-open': 1, open: 2 } as const;
     metrics.marketBreakerState.set({ provider: market.name }, 0);
     resilientMarket.onBreakerStateChange((state) => metrics.marketBreakerState.set({ provider: market.name }, breakerGauge[state]));
-    releasers.push({ name: 'market breaker', close: async () => resilientMarket.shutdown() });
+    lifecycle.add({ name: 'market breaker', close: async () => resilientMarket.shutdown() });
 
     const count = (tier: string, result: 'hit' | 'miss', n: number) => metrics.cacheRequestsTotal.inc({ tier, result }, n);
-    const predictions = new PredictionService(
-      coalescingFetches(resilientMarket, config.marketFetch),
+    const predictions = new PredictionService({
+      market: coalescingFetches(resilientMarket, config.marketFetch),
       registry,
-      {
+      caches: {
         // Bars carry Dates, which must survive a trip through Redis.
         market: new CacheTier<Bar[]>(cache, 'market', config.cacheTtlMs.market, count, barsCodec),
         features: new CacheTier<CachedFeatures>(cache, 'features', config.cacheTtlMs.features, count),
         predictions: new CacheTier<number>(cache, 'predictions', config.cacheTtlMs.predictions, count),
       },
-      config.predictions.maxSymbolsPerRequest,
-      logger.child({ component: 'predictions' }),
-      // History keeps the interval at the contract's default level (0.95), the one coverage is measured on.
-      (records) => void history.record(records.map((r) => toHistoryRow(r, priceInterval(r, 0.95)))),
-      // Shadow predictions are recorded the same way, under the shadow's version, and never served.
-      (records) => void history.record(records.map((r) => toHistoryRow(r, priceInterval(r, 0.95)))),
-    );
-    const models = new ModelsService(registry, lifecycle);
+      maxSymbolsPerRequest: config.predictions.maxSymbolsPerRequest,
+      logger: logger.child({ component: 'predictions' }),
+      sink: historyOfPredictions(history),
+    });
+    const models = new ModelsService(registry, modelLifecycle);
     // Past bars straight from the store (no cache, no breaker's stale answers), never recorded in history.
     const backtests = createBacktestModule({
       market: countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })),
@@ -252,7 +228,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       countingFetches(market, (provider) => metrics.marketFetchesTotal.inc({ provider })),
       logger.child({ component: 'outcomes' }),
     );
-    if (config.outcomes.intervalMs > 0) releasers.push({ name: 'outcomes', close: outcomes.schedule(config.outcomes.intervalMs) });
+    if (config.outcomes.intervalMs > 0) lifecycle.add({ name: 'outcomes', close: outcomes.schedule(config.outcomes.intervalMs) });
     const historyQueries = new HistoryQueryService(
       new HistoryReadRepository(database.db, { rollups: !database.timescale }),
       market,
@@ -337,7 +313,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         );
       }, 1_000);
       following.unref();
-      releasers.push({ name: 'vendor interest', close: async () => clearInterval(following) });
+      lifecycle.add({ name: 'vendor interest', close: async () => clearInterval(following) });
       // A vendor catching up after a gap waits for each session's signals before storing the next, so
       // they are published in order. The second tick: the first may have joined one that started
       // before the bars were stored.
@@ -349,7 +325,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       feed?.start((bars) => monitor.onBars(bars));
     }
     // Released before history (releasers run in reverse): the monitor's last tick still records.
-    releasers.push({
+    lifecycle.add({
       name: 'signals',
       close: async () => {
         await feed?.stop();
@@ -362,7 +338,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const checks: HealthCheck[] = [
       servingWithoutDatabase(database.health, history, market.name === 'synthetic'),
       ...(redis ? [redis.health] : []),
-      modelsHealth(registry, lifecycle),
+      modelsHealth(registry, modelLifecycle),
       marketHealth(resilientMarket, vendor),
       { name: 'history', check: async () => history.health() },
     ];
@@ -383,7 +359,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     });
     // A revocation announced by any instance also drops the key from this one's memory of verified keys.
     const stopForgetting = revocations.listen((principalId) => apiKeys.forget(principalId));
-    releasers.push({ name: 'revocations', close: async () => stopForgetting() });
+    lifecycle.add({ name: 'revocations', close: async () => stopForgetting() });
     const acceptsKeys = config.auth.mode === 'apikey' || config.auth.mode === 'apikey+jwt';
     if (acceptsKeys) checks.push(apiKeysHealth(apiKeys, config.auth.mode === 'apikey+jwt'));
     const health = new HealthService(checks, VERSION, undefined, config.health.cacheMs);
@@ -471,7 +447,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       events,
       market,
       registry,
-      lifecycle,
+      lifecycle: modelLifecycle,
       history,
       outcomes,
       signals: { service: signals, monitor, feed },
@@ -480,14 +456,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
           try {
             await server.close(budget.drainMs);
           } finally {
-            await release();
+            await lifecycle.stop();
           }
         })();
         return stopping;
       },
     };
   } catch (error) {
-    await release();
+    await lifecycle.stop();
     throw error;
   }
 }

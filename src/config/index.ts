@@ -1,9 +1,2 @@
-export {
-  loadConfig,
-  configFromEnvironment,
-  logSettingsFromEnvironment,
-  ConfigError,
-  redactUrl,
-  CONFIG_DOCS,
-  type Config,
-} from './config.js';
+export { loadConfig, configFromEnvironment, logSettingsFromEnvironment, ConfigError, redactUrl, CONFIG_DOCS } from './config.js';
+export type { Config } from './types.js';

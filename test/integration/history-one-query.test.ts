@@ -57,17 +57,17 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
     const market = createSyntheticMarket({ symbols, seed: 3, historyBars: 130, startTime: new Date('2024-01-01T00:00:00Z') });
     const cache = createMemoryCache();
     const none = () => undefined;
-    const predictions = new PredictionService(
+    const predictions = new PredictionService({
       market,
       registry,
-      {
+      caches: {
         market: new CacheTier<Bar[]>(cache, 'm', 0, none),
         features: new CacheTier<CachedFeatures>(cache, 'f', 0, none),
         predictions: new CacheTier<number>(cache, 'p', 0, none),
       },
-      200,
-      silent,
-    );
+      maxSymbolsPerRequest: 200,
+      logger: silent,
+    });
     // Record a few predictions per symbol, as earlier requests would have: one per bar of the last 5 bars.
     const writes = new HistoryRepository(database.db);
     for (let back = 5; back >= 1; back--) {

@@ -24,3 +24,4 @@ export { HistoryResolver, PredictionHistoryResolver } from './history.resolver.j
 export { ConfidencePoint, ConfidenceTrend } from './history.type.js';
 export { parseSpan, autoBucket, AUTO_BUCKETS, SpanError, type Span } from './bucket.js';
 export { applyHistoryRetention } from './history-retention.js';
+export { historyOfPredictions } from './prediction-sink.js';

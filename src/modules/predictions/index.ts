@@ -3,17 +3,21 @@ export { PredictionsResolver, bindSyncPredictionFields, type BindSyncField } fro
 export { Prediction, SignalEnum } from './prediction.type.js';
 export {
   PredictionService,
-  priceInterval,
-  confidenceOf,
+  type PredictionServiceOptions,
   type PredictionKey,
   type PredictionLoaders,
   type PredictionCaches,
+} from './predictions.service.js';
+export {
+  priceInterval,
+  confidenceOf,
+  recordOf,
   type CachedFeatures,
   type PredictionRecord,
+  type PredictionSink,
   type PointInTimeNote,
   type VersionChoice,
-  predictionRecord,
-} from './predictions.service.js';
+} from './prediction.record.js';
 export {
   PointInTimePredictions,
   scoreOneRun,

@@ -2,7 +2,7 @@ import { DateTimeISOResolver } from 'graphql-scalars';
 import { Field, Float, ObjectType, registerEnumType } from 'type-graphql';
 import { SIGNALS, type Signal } from '../../domain/signal.js';
 import { type ModelVersion } from '../models/index.js';
-import type { VersionChoice } from './predictions.service.js';
+import type { VersionChoice } from './prediction.record.js';
 
 /** The domain's signals as the enum object type-graphql registers (each value its own name). */
 export const SignalEnum = Object.fromEntries(SIGNALS.map((signal) => [signal, signal])) as { readonly [S in Signal]: S };

@@ -7,13 +7,7 @@ import { findStrategy } from '../../domain/strategies.js';
 import { badUserInput, codedError, ErrorCode } from '../../shared/errors.js';
 import type { ModelRegistry, ModelVersionEntry } from '../models/index.js';
 import { invalidFeatures, modelOutputInvalid } from './output-guard.js';
-import {
-  invalidPrediction,
-  predictionRecord,
-  type CachedFeatures,
-  type PredictionRecord,
-  type VersionChoice,
-} from './predictions.service.js';
+import { invalidPrediction, recordOf, type CachedFeatures, type PredictionRecord, type VersionChoice } from './prediction.record.js';
 import { unavailableBecause } from './unavailable.js';
 
 /**
@@ -193,7 +187,7 @@ export class PointInTimePredictions {
       ready.forEach((i, n) => {
         const { symbol } = keys[i]!;
         const record: PredictionRecord = {
-          ...predictionRecord(model, symbol, bars.get(symbol)!, features.get(symbol) as CachedFeatures, probabilities[n]!),
+          ...recordOf(model, symbol, bars.get(symbol)!, features.get(symbol) as CachedFeatures, probabilities[n]!),
           pointInTime: { requested: asOf ?? bars.get(symbol)!.at(-1)!.time, versionChosenBy: group.chosenBy },
         };
         const problem = invalidPrediction(record);

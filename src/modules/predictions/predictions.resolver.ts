@@ -6,7 +6,8 @@ import { ModelVersion, type ModelsService } from '../models/index.js';
 import { IntervalArgs, PredictionArgs, PredictionsArgs } from './predictions.args.js';
 import type { PointInTimePredictions } from './predictions.as-of.js';
 import { Prediction, PriceInterval, Quote } from './prediction.type.js';
-import { priceInterval, type PredictionRecord, type PredictionService } from './predictions.service.js';
+import { priceInterval, type PredictionRecord } from './prediction.record.js';
+import type { PredictionService } from './predictions.service.js';
 import { DEFAULT_STRATEGY } from '../../domain/strategies.js';
 
 @Resolver(() => Prediction)

@@ -6,50 +6,12 @@ import type { Bar, MarketDataProvider } from '../../infra/market-data/market-dat
 import { MarketUnavailableError, isStaleBars } from '../../infra/market-data/resilient.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import { applyPlatt } from '../../domain/calibration.js';
-import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from '../../domain/features.js';
-import { signalOf, type Signal } from '../../domain/signal.js';
+import { FEATURE_WINDOW, computeFeatures } from '../../domain/features.js';
 import { findStrategy } from '../../domain/strategies.js';
 import type { ModelRegistry, ModelVersionEntry, Serving } from '../models/index.js';
-import { invalidFeatures, invalidNumbers, invalidProbability, modelOutputInvalid } from './output-guard.js';
+import { invalidFeatures, invalidProbability, modelOutputInvalid } from './output-guard.js';
+import { invalidPrediction, recordOf, type CachedFeatures, type PredictionRecord, type PredictionSink } from './prediction.record.js';
 import { unavailableBecause } from './unavailable.js';
-
-/** A served prediction, before GraphQL shapes it. */
-export interface PredictionRecord {
-  readonly symbol: string;
-  readonly strategy: string;
-  readonly horizon: string;
-  readonly asOf: Date;
-  readonly signal: Signal;
-  readonly probability: number;
-  readonly confidence: number;
-  /** No return model is served yet, so this is null rather than a guess. */
-  readonly expectedReturn: number | null;
-  readonly featuresHash: string;
-  readonly stale: boolean;
-  readonly quote: Bar;
-  readonly model: ModelVersionEntry;
-  /** The 20-bar volatility the interval scales with. */
-  readonly volatility: number;
-  /** The feature vector the model saw, in FEATURE_NAMES order (explanations perturb it). */
-  readonly features: readonly number[];
-  /** Set on point-in-time answers only (predictions.as-of.ts): what was asked and how the version was chosen. */
-  readonly pointInTime?: PointInTimeNote;
-}
-
-/** How a point-in-time prediction was answered. */
-export interface PointInTimeNote {
-  /** The instant asked about; the prediction's `asOf` is the last stored bar at or before it. */
-  readonly requested: Date;
-  readonly versionChosenBy: VersionChoice;
-}
-
-/** Why a point-in-time prediction used its version. */
-export type VersionChoice = 'REQUESTED' | 'RECORDED_ACTIVE' | 'CURRENT_ACTIVE';
-
-export interface CachedFeatures {
-  values: number[];
-  hash: string;
-}
 
 export interface PredictionCaches {
   readonly market: CacheTier<Bar[]>;
@@ -68,7 +30,16 @@ export interface PredictionKey {
   readonly symbol: string;
 }
 
-const VOLATILITY = FEATURE_NAMES.indexOf('vol_20d');
+export interface PredictionServiceOptions {
+  /** Bars for features (the resilient, coalescing provider). */
+  readonly market: MarketDataProvider;
+  readonly registry: ModelRegistry;
+  readonly caches: PredictionCaches;
+  readonly maxSymbolsPerRequest: number;
+  readonly logger: Logger;
+  /** Where served and shadow predictions are recorded (history); nowhere when absent. */
+  readonly sink?: PredictionSink;
+}
 
 /**
  * Market bars → features → ONNX → calibrated probability, signal and confidence.
@@ -79,17 +50,18 @@ const VOLATILITY = FEATURE_NAMES.indexOf('vol_20d');
  * within the configured queue delay) into one inference run.
  */
 export class PredictionService {
-  constructor(
-    private readonly market: MarketDataProvider,
-    private readonly registry: ModelRegistry,
-    private readonly caches: PredictionCaches,
-    readonly maxSymbolsPerRequest: number,
-    private readonly logger: Logger,
-    /** Receives every prediction served (history records each once); must not throw or block. */
-    private readonly onServed: (records: readonly PredictionRecord[]) => void = () => undefined,
-    /** Receives the shadow version's predictions (recorded in history, never served); must not throw or block. */
-    private readonly onShadow: (records: readonly PredictionRecord[]) => void = () => undefined,
-  ) {}
+  private readonly market: MarketDataProvider;
+  private readonly registry: ModelRegistry;
+  private readonly caches: PredictionCaches;
+  private readonly logger: Logger;
+  private readonly sink: PredictionSink;
+  readonly maxSymbolsPerRequest: number;
+
+  constructor(options: PredictionServiceOptions) {
+    ({ market: this.market, registry: this.registry, caches: this.caches, logger: this.logger } = options);
+    this.maxSymbolsPerRequest = options.maxSymbolsPerRequest;
+    this.sink = options.sink ?? { served: () => undefined, shadow: () => undefined };
+  }
 
   createLoaders(): PredictionLoaders {
     const bars = new DataLoader<string, Bar[] | undefined>((symbols) => this.loadBars(symbols), { maxBatchSize: 5_000 });
@@ -126,7 +98,7 @@ export class PredictionService {
    * Predictions from the provider's newest bars, for the live-signals monitor: the market cache is
    * skipped (a bar that just arrived must not wait for a cached one to expire) and refreshed with what
    * was fetched, so queries see the new bar at once too. Everything after the fetch is the query path:
-   * one scoring call per model version for all keys, and every prediction goes to `onServed` (history)
+   * one scoring call per model version for all keys, and every prediction goes to the sink (history)
    * before this resolves.
    */
   predictLatest(keys: readonly PredictionKey[]): Promise<Array<PredictionRecord | Error>> {
@@ -139,7 +111,7 @@ export class PredictionService {
    * its symbol after `after` and before `before` (the newest bar, which predictLatest covers), at most
    * `maxBars` per key (the newest of them; `truncated` lists the keys that had more), oldest first.
    * Each bar is predicted from the window ending at it, as it was when it was the newest, and goes to
-   * `onServed` (history) like every prediction. Stale bars (the provider failing) are not caught up.
+   * the sink (history) like every prediction. Stale bars (the provider failing) are not caught up.
    * Rejects when the bars cannot be fetched.
    */
   async predictMissed(
@@ -339,7 +311,7 @@ export class PredictionService {
         const served: PredictionRecord[] = [];
         ready.forEach((i, n) => {
           const { symbol } = keys[i]!;
-          const record = this.record(model, symbol, barsBySymbol.get(symbol) as Bar[], features.get(symbol)!, probabilities[n]!);
+          const record = recordOf(model, symbol, barsBySymbol.get(symbol) as Bar[], features.get(symbol)!, probabilities[n]!);
           const problem = invalidPrediction(record);
           if (problem)
             results[i] = modelOutputInvalid(
@@ -350,7 +322,7 @@ export class PredictionService {
             );
           else served.push((results[i] = record));
         });
-        this.onServed(served);
+        this.sink.served(served);
       }),
     );
     return results;
@@ -367,9 +339,9 @@ export class PredictionService {
       symbols.map((symbol) => features.get(symbol)!),
     )
       .then((probabilities) =>
-        this.onShadow(
+        this.sink.shadow(
           symbols
-            .map((symbol, n) => this.record(shadow, symbol, barsBySymbol.get(symbol) as Bar[], features.get(symbol)!, probabilities[n]!))
+            .map((symbol, n) => recordOf(shadow, symbol, barsBySymbol.get(symbol) as Bar[], features.get(symbol)!, probabilities[n]!))
             .filter((record) => invalidPrediction(record) === undefined),
         ),
       )
@@ -403,106 +375,4 @@ export class PredictionService {
     await this.caches.predictions.setMany(fresh);
     return out;
   }
-
-  private record(
-    model: ModelVersionEntry,
-    symbol: string,
-    bars: readonly Bar[],
-    features: CachedFeatures,
-    probability: number,
-  ): PredictionRecord {
-    return predictionRecord(model, symbol, bars, features, probability);
-  }
-}
-
-/** The prediction `model` makes with `probability` from `features` computed at the last of `bars`. */
-export function predictionRecord(
-  model: ModelVersionEntry,
-  symbol: string,
-  bars: readonly Bar[],
-  features: CachedFeatures,
-  probability: number,
-): PredictionRecord {
-  const quote = bars.at(-1)!;
-  const stale = isStaleBars(bars);
-  const { manifest } = model;
-  const signal = signalOf(manifest.signal, probability);
-  return {
-    symbol,
-    strategy: manifest.strategy,
-    horizon: manifest.horizon,
-    asOf: quote.time,
-    signal,
-    probability,
-    confidence: confidenceOf(signal, probability),
-    expectedReturn: null,
-    featuresHash: features.hash,
-    stale,
-    quote,
-    model,
-    volatility: features.values[VOLATILITY]!,
-    features: features.values,
-  };
-}
-
-/**
- * The calibrated probability that the signal is right: P(up) for BUY, P(not up) for SELL, and for
- * HOLD the probability of the likelier direction (HOLD says the model does not lean far enough to act).
- */
-export function confidenceOf(signal: Signal, probability: number): number {
-  if (signal === 'BUY') return probability;
-  if (signal === 'SELL') return 1 - probability;
-  return Math.max(probability, 1 - probability);
-}
-
-/** The price range for the horizon at `level`, from the manifest's split-conformal quantiles. */
-export function priceInterval(record: PredictionRecord, level: number): { level: number; low: number; high: number } {
-  const { interval } = record.model.manifest;
-  const q = interval.quantiles[String(level)];
-  if (q === undefined) {
-    throw codedError(
-      ErrorCode.BAD_USER_INPUT,
-      `interval level ${level} is not calibrated for this model; use one of ${Object.keys(interval.quantiles).join(', ')}`,
-    );
-  }
-  const bounds = intervalAt(record, q);
-  // Served records were checked at every calibrated level (invalidPrediction); this only guards a caller that skipped that.
-  const problem = invalidNumbers({ 'interval.low': bounds.low, 'interval.high': bounds.high });
-  if (problem)
-    throw codedError(ErrorCode.MODEL_OUTPUT_INVALID, `the interval for "${record.symbol}" cannot be served: ${problem}`, {
-      symbol: record.symbol,
-    });
-  return { level, ...bounds };
-}
-
-function intervalAt(record: PredictionRecord, q: number): { low: number; high: number } {
-  const { interval, horizonBars } = record.model.manifest;
-  const spread = q * Math.max(record.volatility, 1e-6) * Math.sqrt(horizonBars);
-  return { low: record.quote.close * Math.exp(interval.center - spread), high: record.quote.close * Math.exp(interval.center + spread) };
-}
-
-/**
- * Why a prediction cannot be served or recorded, or undefined: every number a client can read from it
- * (probability, confidence, expected return, the quote, the interval at every calibrated level) must be
- * finite, the probability in [0, 1].
- */
-export function invalidPrediction(record: PredictionRecord): string | undefined {
-  const problem =
-    invalidProbability(record.probability) ??
-    invalidNumbers({ confidence: record.confidence, expectedReturn: record.expectedReturn, volatility: record.volatility }) ??
-    invalidNumbers({
-      'quote.open': record.quote.open,
-      'quote.high': record.quote.high,
-      'quote.low': record.quote.low,
-      'quote.close': record.quote.close,
-      'quote.volume': record.quote.volume,
-    }) ??
-    invalidFeatures(record.features);
-  if (problem) return problem;
-  for (const [level, q] of Object.entries(record.model.manifest.interval.quantiles)) {
-    const { low, high } = intervalAt(record, q);
-    const bad = invalidNumbers({ [`interval(level: ${level}).low`]: low, [`interval(level: ${level}).high`]: high });
-    if (bad) return bad;
-  }
-  return undefined;
 }

@@ -32,17 +32,17 @@ function predictionService(registry: ModelRegistry): PredictionService {
   const cache = createMemoryCache();
   const none = () => undefined;
   const market = createSyntheticMarket({ symbols: SYMBOLS, seed: 11, historyBars: 400, startTime: new Date('2024-01-01') });
-  return new PredictionService(
+  return new PredictionService({
     market,
     registry,
-    {
+    caches: {
       market: new CacheTier<Bar[]>(cache, 'market', 0, none),
       features: new CacheTier<CachedFeatures>(cache, 'features', 0, none),
       predictions: new CacheTier<number>(cache, 'predictions', 0, none),
     },
-    200,
-    silent,
-  );
+    maxSymbolsPerRequest: 200,
+    logger: silent,
+  });
 }
 
 async function predict(registry: ModelRegistry, strategy: string): Promise<PredictionRecord[]> {

@@ -47,7 +47,17 @@ describe('non-finite model output', () => {
       features: new CacheTier<CachedFeatures>(cache, 'features', 0, none),
       predictions: new CacheTier<number>(cache, 'predictions', 60_000, none),
     };
-    return { caches, predictions: new PredictionService(market, registry, caches, 200, logger, (records) => served.push([...records])) };
+    return {
+      caches,
+      predictions: new PredictionService({
+        market,
+        registry,
+        caches,
+        maxSymbolsPerRequest: 200,
+        logger,
+        sink: { served: (records) => served.push([...records]), shadow: () => undefined },
+      }),
+    };
   }
 
   test('NaN from the model for one symbol: that symbol only, coded, not recorded or cached; a saturated Infinity is a probability of 1', async () => {

@@ -45,17 +45,17 @@ describe('PredictionService when a dependency fails', () => {
   const service = () => {
     const cache = createMemoryCache();
     const none = () => undefined;
-    return new PredictionService(
-      provider,
+    return new PredictionService({
+      market: provider,
       registry,
-      {
+      caches: {
         market: new CacheTier<Bar[]>(cache, 'market', 0, none),
         features: new CacheTier<CachedFeatures>(cache, 'features', 0, none),
         predictions: new CacheTier<number>(cache, 'predictions', 0, none),
       },
-      200,
+      maxSymbolsPerRequest: 200,
       logger,
-    );
+    });
   };
 
   test('a failing market-data provider gives UNAVAILABLE for every symbol, without internals, logged once', async () => {

@@ -58,19 +58,18 @@ describe('PredictionService with a shadow version and a switch during a batch', 
     const none = () => undefined;
     const served: PredictionRecord[] = [];
     const shadowed: PredictionRecord[] = [];
-    const predictions = new PredictionService(
-      provider,
+    const predictions = new PredictionService({
+      market: provider,
       registry,
-      {
+      caches: {
         market: new CacheTier<Bar[]>(cache, 'market', 0, none),
         features: new CacheTier<CachedFeatures>(cache, 'features', 0, none),
         predictions: new CacheTier<number>(cache, 'predictions', 0, none),
       },
-      200,
+      maxSymbolsPerRequest: 200,
       logger,
-      (records) => served.push(...records),
-      (records) => shadowed.push(...records),
-    );
+      sink: { served: (records) => served.push(...records), shadow: (records) => shadowed.push(...records) },
+    });
     return { predictions, served, shadowed };
   }
   const keys = ['AAA', 'BBB', 'CCC'].map((symbol) => ({ strategy: S, symbol }));

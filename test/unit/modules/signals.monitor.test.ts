@@ -110,18 +110,18 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
     const predictions = () => {
       const cache = createMemoryCache();
       const none = () => undefined;
-      return new PredictionService(
+      return new PredictionService({
         market,
         registry,
-        {
+        caches: {
           market: new CacheTier<Bar[]>(cache, 'market', 0, none),
           features: new CacheTier<CachedFeatures>(cache, 'features', 0, none),
           predictions: new CacheTier<number>(cache, 'predictions', 0, none),
         },
-        200,
+        maxSymbolsPerRequest: 200,
         logger,
-        (records) => recorded.push(...records),
-      );
+        sink: { served: (records) => recorded.push(...records), shadow: () => undefined },
+      });
     };
     /** Bar indexes each symbol received, in order. */
     const sequence = (symbol: string) =>

@@ -1,0 +1,135 @@
+/**
+ * The validated configuration every other module receives. Its fields are filled from the variable
+ * table (variables.ts, each variable's `at`) and by the rules in config.ts; the type check at the end
+ * of config.ts fails when a field is filled by neither.
+ */
+
+export type AuthMode = 'off' | 'apikey' | 'jwt' | 'apikey+jwt';
+
+export type Config = Readonly<{
+  env: 'development' | 'production' | 'test';
+  isProduction: boolean;
+  host: string;
+  port: number;
+  log: { level: string; format: 'pretty' | 'json' };
+  dataDir: string;
+  database: { kind: 'postgres'; url: string; poolMax: number } | { kind: 'pglite'; dataDir: string };
+  redis: { url: string; keyPrefix: string } | undefined;
+  /** Key prefix used by the in-process engines too, so names look the same in logs either way. */
+  keyPrefix: string;
+  graphql: { introspection: boolean; landingPage: 'sandbox' | 'production' };
+  shutdownTimeoutMs: number;
+  modelsDir: string;
+  /** How often new model versions are looked for and the serving record re-read; 0 = never. */
+  modelsRescanIntervalMs: number;
+  predictions: { maxSymbolsPerRequest: number };
+  inference: { maxBatchSize: number; maxQueueDelayMs: number };
+  marketFetch: { maxDelayMs: number; timeoutMs: number; retries: number; breakerResetMs: number };
+  /** Time to live per cache tier, in ms; 0 turns the tier off. */
+  cacheTtlMs: { market: number; features: number; predictions: number };
+  synthetic: { tickMs: number; seed: number };
+  /** Stored bars replayed as a live stream, when set. */
+  replay: { from: Date; tickMs: number } | undefined;
+  /** Where bars come from: the bars store (stored bars, or the synthetic market when none), or a vendor feeding it. */
+  marketProvider: { kind: 'store' } | AlpacaSettings;
+  signals: { intervalMs: number; watchlist: readonly string[]; leaseMs: number; maxReplay: number; recordWaitMs: number };
+  ws: {
+    maxSubscriptionsPerConnection: number;
+    /** How often open connections' API keys are re-checked (revocations announced on the bus act at once). */
+    credentialRecheckMs: number;
+    /** Ping interval; a connection that has not answered within the same time is dropped. */
+    keepAliveMs: number;
+  };
+  /**
+   * Which proxies' `X-Forwarded-For` to believe for the client address (fastify's `trustProxy`): false
+   * (the socket's peer is the client), or the addresses/CIDRs of the proxies.
+   */
+  trustProxy: false | readonly string[];
+  history: { flushIntervalMs: number; maxBufferRows: number; spillDir: string; retentionDays: number };
+  /** How often realized outcomes are filled in; 0 turns the periodic pass off. */
+  outcomes: { intervalMs: number };
+  /** `modelMetrics` estimates: bootstrap replicates, and the most resolved rows one answer reads for them. */
+  metricsEstimates: { replicates: number; maxRows: number };
+  auth: {
+    mode: AuthMode;
+    /** Set when the mode accepts JWTs; exactly one way to verify them. */
+    jwt:
+      | {
+          key: { kind: 'secret'; secret: string } | { kind: 'publicKey'; pem: string } | { kind: 'jwks'; url: string };
+          issuer: string | undefined;
+          audience: string | undefined;
+          roleClaim: string;
+          /** Seconds of clock skew allowed on `exp`/`nbf`; also how long past `exp` a WebSocket stays open. */
+          clockToleranceSeconds: number;
+          /** Longest lifetime a token may have (exp − iat, and exp − now); `exp` is required. */
+          maxTtlSeconds: number;
+        }
+      | undefined;
+    /** API keys verified recently, accepted while the database cannot answer: for `ttlMs` after their last check, at most `max` keys. */
+    keyMemory: { ttlMs: number; max: number };
+  };
+  limits: {
+    maxDepth: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxCost: number;
+    /** Fields after fragment expansion, aliases counted each. */
+    maxNodes: number;
+    /** List items in one query/mutation response. */
+    maxResponseItems: number;
+    /** Nesting of request variables, checked without recursion. */
+    maxVariablesDepth: number;
+    /** Sum of the costs of the operations executing at once on this instance. */
+    inflightCostBudget: number;
+    /** How long an operation may wait for room in that budget before RATE_LIMITED. */
+    inflightQueueMs: number;
+    maxBodyBytes: number;
+    /** Cost points per key (or IP) per window; 0 turns rate limiting off. */
+    ratePoints: number;
+    rateWindowSeconds: number;
+  };
+  /**
+   * The component report is computed at most once per `cacheMs`; `/health/*` answers at most
+   * `rateLimitPerSecond` requests per second per client address (429 beyond).
+   */
+  health: { cacheMs: number; rateLimitPerSecond: number };
+  /** Origins allowed to call from a browser on another origin; empty: none. */
+  corsOrigins: readonly string[];
+  metricsToken: string | undefined;
+  tracing: { otlpEndpoint: string } | undefined;
+  /** The built web app served at `/`; undefined: not served. */
+  webApp: { dir: string } | undefined;
+}>;
+
+/** Alpaca Market Data v2: REST backfill and the real-time stream. The keys are secrets: never log them. */
+export interface AlpacaSettings {
+  kind: 'alpaca';
+  keyId: string;
+  secretKey: string;
+  feed: 'iex' | 'sip';
+  /** Base of the REST API (`/v2/stocks/bars` is appended). */
+  dataUrl: string;
+  /** The stream's full URL, feed included. */
+  streamUrl: string;
+  /** Symbols backfilled and subscribed; undefined: the watchlist plus the default universe. */
+  symbols: readonly string[] | undefined;
+  /** Calendar days of daily bars fetched at start (features need about 100 trading days). */
+  backfillDays: number;
+}
+
+type Leaf = string | number | boolean | Date | readonly unknown[] | undefined | null;
+type IsUnion<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : never;
+
+/** Dotted paths to Config's fields: through plain nested objects, stopping at values and at unions. */
+export type ConfigPath<T = Config> = {
+  [K in keyof T & string]: T[K] extends Leaf ? K : true extends IsUnion<T[K]> ? K : `${K}.${ConfigPath<T[K]>}`;
+}[keyof T & string];
+
+/** The type of the Config field at a dotted path. */
+export type ConfigAt<P extends string, T = Config> = P extends `${infer Head}.${infer Rest}`
+  ? Head extends keyof T
+    ? ConfigAt<Rest, T[Head]>
+    : never
+  : P extends keyof T
+    ? T[P]
+    : never;
