@@ -7,6 +7,7 @@ import { BarsRepository } from './infra/market-data/bars-repository.js';
 import { chooseMarket } from './infra/market-data/choose-market.js';
 import { serveMarket } from './infra/market-data/serving.js';
 import { createAccessModule } from './modules/access/index.js';
+import { createBacktestModule } from './modules/backtest/index.js';
 import { createDriftModule } from './modules/drift/index.js';
 import { createExplanationsModule } from './modules/explanations/index.js';
 import { createHealthModule } from './modules/health/index.js';
@@ -50,6 +51,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const predictions = createPredictionsModule({
       config,
       market: market.forPredictions,
+      pastBars: market.forPastBars,
+      recordedActiveAt: models.recordedActiveAt,
       registry,
       cache,
       sink: history.sink,
@@ -84,6 +87,8 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       services: {
         health: health.service,
         predictions: predictions.service,
+        pointInTime: predictions.pointInTime,
+        backtest: createBacktestModule({ market: market.forPastBars, registry }).service,
         models: models.service,
         history: history.queries,
         metrics: modelMetrics.service,

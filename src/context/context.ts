@@ -2,7 +2,7 @@ import type { Logger } from '../infra/logger/logger.js';
 import type { Principal } from '../modules/access/index.js';
 import type { ExplanationLoaders, ExplanationService } from '../modules/explanations/index.js';
 import type { HistoryLoaders, HistoryQueryService } from '../modules/history/index.js';
-import type { PredictionLoaders, PredictionService } from '../modules/predictions/index.js';
+import type { PointInTimeLoader, PointInTimePredictions, PredictionLoaders, PredictionService } from '../modules/predictions/index.js';
 
 /**
  * What every resolver receives, built once per HTTP request or per graphql-ws operation by the same
@@ -24,6 +24,8 @@ export interface Context {
   /** Per-request DataLoaders: everything one operation asks for is batched, nothing leaks to the next. */
   readonly loaders: {
     readonly predictions: PredictionLoaders;
+    /** Predictions as of past bars (queries with `asOf` or `version`); never recorded in history. */
+    readonly pointInTime: PointInTimeLoader;
     readonly explanations: ExplanationLoaders;
     readonly history: HistoryLoaders;
   };
@@ -51,6 +53,7 @@ export type ContextFactory = (input: ContextInput) => Context;
 
 export function createContextFactory(services: {
   predictions: PredictionService;
+  pointInTime: PointInTimePredictions;
   explanations: ExplanationService;
   history: HistoryQueryService;
 }): ContextFactory {
@@ -63,6 +66,7 @@ export function createContextFactory(services: {
     trace: input.trace ?? {},
     loaders: {
       predictions: services.predictions.createLoaders(),
+      pointInTime: services.pointInTime.createLoader(),
       explanations: services.explanations.createLoaders(),
       history: services.history.createLoaders(),
     },

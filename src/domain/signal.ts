@@ -7,3 +7,8 @@
 export const SIGNALS = ['BUY', 'SELL', 'HOLD'] as const;
 
 export type Signal = (typeof SIGNALS)[number];
+
+/** The signal a probability gives under a model's thresholds (its manifest's `signal`). */
+export function signalOf(thresholds: { readonly buyAbove: number; readonly sellBelow: number }, probability: number): Signal {
+  return probability > thresholds.buyAbove ? 'BUY' : probability < thresholds.sellBelow ? 'SELL' : 'HOLD';
+}

@@ -2,13 +2,19 @@ import 'reflect-metadata';
 import type { GraphQLSchema } from 'graphql';
 import { buildSchema } from 'type-graphql';
 import { ApiKeysResolver, authChecker, type ApiKeysService } from '../modules/access/index.js';
+import { BacktestResolver, type BacktestService } from '../modules/backtest/index.js';
 import { DriftResolver, type DriftService } from '../modules/drift/index.js';
 import { ExplanationsResolver } from '../modules/explanations/index.js';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
 import { HistoryResolver, PredictionHistoryResolver, type HistoryQueryService } from '../modules/history/index.js';
 import { MetricsResolver, type MetricsService } from '../modules/metrics/index.js';
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
-import { PredictionsResolver, bindSyncPredictionFields, type PredictionService } from '../modules/predictions/index.js';
+import {
+  PredictionsResolver,
+  bindSyncPredictionFields,
+  type PointInTimePredictions,
+  type PredictionService,
+} from '../modules/predictions/index.js';
 import { SignalsResolver, bindSignalsService, type SignalsService } from '../modules/signals/index.js';
 import { bindSyncField } from './sync-field.js';
 import { validateArgs } from './validate-args.js';
@@ -17,10 +23,14 @@ import { validateArgs } from './validate-args.js';
 export interface SchemaServices {
   health: HealthService;
   predictions: PredictionService;
+  /** Without it, `prediction`/`predictions` with `asOf` or `version` answer UNAVAILABLE. */
+  pointInTime?: PointInTimePredictions;
   models: ModelsService;
   history: HistoryQueryService;
   metrics: MetricsService;
   apiKeys: ApiKeysService;
+  /** Without it `backtest` answers UNAVAILABLE. */
+  backtest?: BacktestService;
   /** Without it `drift` answers UNAVAILABLE. */
   drift?: DriftService;
   /** Without it (a schema for tests that run no subscription) `signals` answers UNAVAILABLE. */
@@ -40,7 +50,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
     services
       ? [
           [HealthResolver, new HealthResolver(services.health)],
-          [PredictionsResolver, new PredictionsResolver(services.predictions, services.models)],
+          [PredictionsResolver, new PredictionsResolver(services.predictions, services.models, services.pointInTime)],
           [ModelsResolver, new ModelsResolver(services.models)],
           [ExplanationsResolver, new ExplanationsResolver()],
           [HistoryResolver, new HistoryResolver(services.history)],
@@ -49,6 +59,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
           [DriftResolver, new DriftResolver(services.drift)],
           [SignalsResolver, new SignalsResolver()],
           [ApiKeysResolver, new ApiKeysResolver(services.apiKeys)],
+          [BacktestResolver, new BacktestResolver(services.backtest)],
         ]
       : [],
   );
@@ -64,6 +75,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
       DriftResolver,
       SignalsResolver,
       ApiKeysResolver,
+      BacktestResolver,
     ],
     validateFn: validateArgs,
     // Required by type-graphql once a schema has a subscription; `signals` brings its own subscribe

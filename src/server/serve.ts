@@ -5,6 +5,7 @@ import type { Logger } from '../infra/logger/logger.js';
 import type { Metrics } from '../infra/metrics/metrics.js';
 import type { AccessModule } from '../modules/access/index.js';
 import type { ExplanationService } from '../modules/explanations/index.js';
+import type { PointInTimePredictions } from '../modules/predictions/index.js';
 import { buildGatewaySchema, type SchemaServices } from '../schema/build-schema.js';
 import { createAdmission } from './admission.js';
 import { INFLIGHT_MAX_QUEUE, InflightBudget } from './inflight.js';
@@ -13,7 +14,7 @@ import { createGatewayServer, type GatewayServer } from './server.js';
 export interface ServeOptions {
   readonly config: Config;
   /** What the resolvers and the per-request context are built with. */
-  readonly services: SchemaServices & { readonly explanations: ExplanationService };
+  readonly services: SchemaServices & { readonly explanations: ExplanationService; readonly pointInTime: PointInTimePredictions };
   readonly access: Pick<AccessModule, 'authenticator' | 'revocations'>;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -31,7 +32,7 @@ export interface Serving {
 /** The schema, and the HTTP and WebSocket server with its admission (cost, rate, in-flight budget), listening. */
 export async function serveGateway({ config, services, access, metrics, logger, rateLimitStore }: ServeOptions): Promise<Serving> {
   const schema = await buildGatewaySchema(services);
-  const { predictions, explanations, history, health } = services;
+  const { predictions, pointInTime, explanations, history, health } = services;
   const { limits } = config;
   const rateLimiter =
     limits.ratePoints > 0
@@ -45,7 +46,7 @@ export async function serveGateway({ config, services, access, metrics, logger, 
   const inflight = new InflightBudget(limits.inflightCostBudget, { maxWaitMs: limits.inflightQueueMs, maxQueue: INFLIGHT_MAX_QUEUE });
   const server = await createGatewayServer({
     schema,
-    createContext: createContextFactory({ predictions, explanations, history }),
+    createContext: createContextFactory({ predictions, pointInTime, explanations, history }),
     health,
     healthRateLimitPerSecond: config.health.rateLimitPerSecond,
     metrics,

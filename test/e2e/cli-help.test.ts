@@ -30,7 +30,7 @@ function cli(file: string, args: string[], dataDir: string): Promise<Run> {
   });
 }
 
-const CLIS = ['import', 'train', 'models', 'keys', 'outcomes', 'migrate', 'emit-schema', 'web-build', 'quality'];
+const CLIS = ['import', 'train', 'models', 'keys', 'outcomes', 'backtest', 'migrate', 'emit-schema', 'web-build', 'quality'];
 
 describe('every CLI in src/cli: --help, unknown flags, a held data directory', { concurrency: true }, () => {
   const root = mkdtempSync(path.join(tmpdir(), 'sibyl-cli-help-'));

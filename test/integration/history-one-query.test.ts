@@ -18,7 +18,7 @@ import { HealthService } from '../../src/modules/health/index.js';
 import { HistoryQueryService, HistoryReadRepository, HistoryRepository } from '../../src/modules/history/index.js';
 import { MetricsRepository, MetricsService } from '../../src/modules/metrics/index.js';
 import { ModelRegistry, ModelsService } from '../../src/modules/models/index.js';
-import { PredictionService, type CachedFeatures } from '../../src/modules/predictions/index.js';
+import { PointInTimePredictions, PredictionService, type CachedFeatures } from '../../src/modules/predictions/index.js';
 import { buildGatewaySchema } from '../../src/schema/build-schema.js';
 import { projectRoot } from '../helpers/process.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
@@ -104,6 +104,7 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
     } satisfies KyselyPlugin);
     const history = new HistoryQueryService(new HistoryReadRepository(counted), market, 200, 'stored');
     const explanations = new ExplanationService(new ExplanationsRepository(database.db, 'stored'), silent);
+    const pointInTime = new PointInTimePredictions({ market, registry, logger: silent });
     // `history` is analyst-only (@Authorized); the caller is one, as the authenticator would say.
     const analyst = { principal: { id: 'test', name: 'test', role: Role.Analyst, via: 'apikey' as const }, clientAddress: '127.0.0.1' };
     const schema = await buildGatewaySchema({
@@ -114,7 +115,7 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
       metrics: new MetricsService(new MetricsRepository(database.db), () => 'v1', { servingMarket: 'stored' }),
       apiKeys: new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db)),
     });
-    const context = createContextFactory({ predictions, history, explanations })({
+    const context = createContextFactory({ predictions, pointInTime, history, explanations })({
       requestId: 't',
       logger: silent,
       transport: 'http',
@@ -148,7 +149,7 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
       schema,
       document,
       variableValues: { symbols },
-      contextValue: createContextFactory({ predictions, history, explanations })({
+      contextValue: createContextFactory({ predictions, pointInTime, history, explanations })({
         requestId: 'u',
         logger: silent,
         transport: 'http',

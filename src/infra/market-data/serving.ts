@@ -17,8 +17,8 @@ export interface ServedMarket {
   readonly source: string;
   /** What predictions read: coalesced, through the breaker, counted. */
   readonly forPredictions: MarketDataProvider;
-  /** What outcome resolution reads: counted, no breaker (a batch job waits and retries on its own). */
-  readonly forOutcomes: MarketDataProvider;
+  /** What outcomes, point-in-time answers and backtests read: counted, no cache, no breaker (no stale bars; a batch job waits and retries on its own). */
+  readonly forPastBars: MarketDataProvider;
   readonly health: HealthCheck;
   readonly closeSteps: readonly CloseStep[];
 }
@@ -53,7 +53,7 @@ export function serveMarket({ choice, config, metrics, logger }: ServedMarketOpt
     provider,
     source: choice.source,
     forPredictions: coalescingFetches(resilient, config.marketFetch),
-    forOutcomes: counted(),
+    forPastBars: counted(),
     health: marketHealth(resilient, choice.health),
     closeSteps: [{ name: 'market breaker', close: () => resilient.shutdown() }],
   };

@@ -24,7 +24,7 @@ export interface HistoryModuleDeps {
     /** The market every recorded row is labelled with, and every history read defaults to. */
     readonly source: string;
     /** Realized returns for outcomes. */
-    readonly forOutcomes: MarketDataProvider;
+    readonly forPastBars: MarketDataProvider;
   };
   readonly metrics: Pick<Metrics, 'historyRowsWrittenTotal' | 'historyBufferRows'>;
   readonly budget: ShutdownBudget;
@@ -65,7 +65,7 @@ export async function createHistoryModule({
   });
   const outcomes = new OutcomesService(
     new OutcomesRepository(database.db, market.source),
-    market.forOutcomes,
+    market.forPastBars,
     logger.child({ component: 'outcomes' }),
   );
   return {

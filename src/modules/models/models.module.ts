@@ -27,6 +27,8 @@ export interface ModelsModule {
   readonly registry: ModelRegistry;
   readonly lifecycle: ModelLifecycle;
   readonly service: ModelsService;
+  /** The version recorded as active for a strategy at a past time, if any (point-in-time predictions). */
+  readonly recordedActiveAt: (strategy: string, time: Date) => Promise<string | undefined>;
   readonly health: HealthCheck;
   readonly closeSteps: readonly CloseStep[];
 }
@@ -54,9 +56,10 @@ export async function createModelsModule({
     },
   });
   // The active version of each strategy comes from the database, so every instance serves the same one.
+  const servingRecords = new ModelServingRepository(database.db);
   const lifecycle = new ModelLifecycle({
     registry,
-    repository: new ModelServingRepository(database.db),
+    repository: servingRecords,
     events,
     logger,
     rescanIntervalMs: config.modelsRescanIntervalMs,
@@ -77,6 +80,7 @@ export async function createModelsModule({
     registry,
     lifecycle,
     service: new ModelsService(registry, lifecycle),
+    recordedActiveAt: (strategy, time) => servingRecords.activeAt(strategy, time),
     health: modelsHealth(registry, lifecycle),
     closeSteps: [
       { name: 'models', close: () => registry.close() },

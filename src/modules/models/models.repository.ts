@@ -121,6 +121,26 @@ export class ModelServingRepository {
   }
 
   /**
+   * The version recorded as active for `strategy` at `time`: the one named by the latest activation (or
+   * first-start default) logged at or before it. Undefined when nothing was recorded by then, which is
+   * the case for any market date before this deployment first ran.
+   */
+  async activeAt(strategy: string, time: Date): Promise<string | undefined> {
+    const row = await this.db
+      .selectFrom('audit_log')
+      .select('detail')
+      .where('subject', '=', strategy)
+      .where('action', 'in', [AuditAction.ACTIVATE, AuditAction.DEFAULT])
+      .where('time', '<=', time)
+      .orderBy('time', 'desc')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    const version = row?.detail.version;
+    return typeof version === 'string' ? version : undefined;
+  }
+
+  /**
    * The version to roll back to: the one the latest activation replaced, skipping activations that
    * replaced `current` with itself. Undefined when the log holds none.
    */

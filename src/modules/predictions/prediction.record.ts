@@ -2,7 +2,7 @@ import type { Bar } from '../../infra/market-data/market-data.js';
 import { isStaleBars } from '../../infra/market-data/resilient.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import { intervalBounds, intervalScale, scaleOfInterval } from '../../domain/intervals.js';
-import type { Signal } from '../../domain/signal.js';
+import { signalOf, type Signal } from '../../domain/signal.js';
 import type { ModelVersionEntry } from '../models/index.js';
 import { invalidFeatures, invalidNumbers, invalidProbability } from './output-guard.js';
 
@@ -30,7 +30,19 @@ export interface PredictionRecord {
   readonly volatility: number;
   /** The feature vector the model saw, in FEATURE_NAMES order (explanations perturb it). */
   readonly features: readonly number[];
+  /** Set on point-in-time answers only (predictions.as-of.ts): what was asked and how the version was chosen. */
+  readonly pointInTime?: PointInTimeNote;
 }
+
+/** How a point-in-time prediction was answered. */
+export interface PointInTimeNote {
+  /** The instant asked about; the prediction's `asOf` is the last stored bar at or before it. */
+  readonly requested: Date;
+  readonly versionChosenBy: VersionChoice;
+}
+
+/** Why a point-in-time prediction used its version. */
+export type VersionChoice = 'REQUESTED' | 'RECORDED_ACTIVE' | 'CURRENT_ACTIVE';
 
 export interface CachedFeatures {
   values: number[];
@@ -58,7 +70,7 @@ export function recordOf(
   const quote = bars.at(-1)!;
   const stale = isStaleBars(bars);
   const { manifest } = model;
-  const signal: Signal = probability > manifest.signal.buyAbove ? 'BUY' : probability < manifest.signal.sellBelow ? 'SELL' : 'HOLD';
+  const signal = signalOf(manifest.signal, probability);
   return {
     symbol,
     strategy: manifest.strategy,

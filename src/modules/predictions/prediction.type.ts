@@ -3,6 +3,7 @@ import { Field, Float, ObjectType, registerEnumType } from 'type-graphql';
 import { SIGNALS, type Signal } from '../../domain/signal.js';
 import { QUALITY_REASONS, type QualityReason } from '../../infra/market-data/bar-quality.js';
 import { type ModelVersion } from '../models/index.js';
+import type { VersionChoice } from './prediction.record.js';
 
 /** The domain's signals as the enum object type-graphql registers (each value its own name). */
 export const SignalEnum = Object.fromEntries(SIGNALS.map((signal) => [signal, signal])) as { readonly [S in Signal]: S };
@@ -55,6 +56,27 @@ export class PriceInterval {
   @Field(() => Float) high!: number;
 }
 
+const VERSION_CHOICES: readonly VersionChoice[] = ['REQUESTED', 'RECORDED_ACTIVE', 'CURRENT_ACTIVE'];
+export const VersionChoiceEnum = Object.fromEntries(VERSION_CHOICES.map((c) => [c, c])) as { readonly [C in VersionChoice]: C };
+registerEnumType(VersionChoiceEnum, {
+  name: 'VersionChoice',
+  description: 'Why a point-in-time prediction used its model version',
+  valuesConfig: {
+    REQUESTED: { description: 'The `version` argument named it' },
+    RECORDED_ACTIVE: { description: 'The serving record (activation log) shows it active at `asOf`' },
+    CURRENT_ACTIVE: {
+      description: 'Nothing was recorded as active by `asOf` (a date before this deployment first ran): the version active now answered',
+    },
+  },
+});
+
+@ObjectType({ description: 'How a point-in-time prediction (asked with `asOf` or `version`) was answered.', simpleResolvers: true })
+export class PointInTime {
+  @Field(() => DateTimeISOResolver, { description: 'The instant asked about; `Prediction.asOf` is the last stored bar at or before it' })
+  requested!: Date;
+  @Field(() => VersionChoiceEnum) versionChosenBy!: VersionChoice;
+}
+
 @ObjectType({
   description: 'A model’s view of one symbol at one bar. The same bars and model version always give the same prediction.',
   simpleResolvers: true,
@@ -72,6 +94,11 @@ export class Prediction {
   @Field(() => Boolean, { description: 'True when served from the last good bars because the market-data provider is failing' })
   stale!: boolean;
   @Field(() => String, { description: 'Fingerprint of the exact feature vector the model saw' }) featuresHash!: string;
+  @Field(() => PointInTime, {
+    nullable: true,
+    description: 'Set when answered as of a past bar or for a named version (never recorded in history); null for live predictions',
+  })
+  pointInTime?: PointInTime;
   // interval, model and quote are field resolvers (predictions.resolver.ts)
   model?: ModelVersion;
   quote?: Quote;

@@ -1,8 +1,21 @@
-import { IsIn } from 'class-validator';
+import { IsIn, IsOptional } from 'class-validator';
+import { DateTimeISOResolver } from 'graphql-scalars';
 import { ArgsType, Field } from 'type-graphql';
-import { StrategyField, SymbolsField } from '../../domain/args.js';
+import { QueriedVersionField, StrategyField, SymbolArgs, SymbolsField } from '../../domain/args.js';
 
-// `prediction(symbol:, strategy:)` takes the domain's SymbolArgs as they are.
+const AS_OF =
+  'Answer as of this past instant, from the stored bars at or before it (a non-trading day answers as of the last bar before it)';
+const VERSION = 'Answer with this model version; default: the version recorded as active at `asOf`, else the active one';
+
+@ArgsType()
+export class PredictionArgs extends SymbolArgs {
+  @Field(() => DateTimeISOResolver, { nullable: true, description: AS_OF })
+  @IsOptional()
+  asOf?: Date;
+
+  @QueriedVersionField(VERSION)
+  version?: string;
+}
 
 @ArgsType()
 export class PredictionsArgs {
@@ -11,6 +24,13 @@ export class PredictionsArgs {
 
   @StrategyField({ optional: true })
   strategy?: string;
+
+  @Field(() => DateTimeISOResolver, { nullable: true, description: AS_OF })
+  @IsOptional()
+  asOf?: Date;
+
+  @QueriedVersionField(VERSION)
+  version?: string;
 }
 
 @ArgsType()

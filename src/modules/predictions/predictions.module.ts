@@ -7,12 +7,17 @@ import type { Metrics } from '../../infra/metrics/metrics.js';
 import { dateSafeJson } from '../../shared/date-safe-json.js';
 import type { ModelRegistry } from '../models/index.js';
 import type { CachedFeatures, PredictionSink } from './prediction.record.js';
+import { PointInTimePredictions, type PointInTimeOptions } from './predictions.as-of.js';
 import { PredictionService } from './predictions.service.js';
 
 export interface PredictionsModuleDeps {
   readonly config: Pick<Config, 'cacheTtlMs' | 'predictions'>;
   /** Bars to predict from (coalesced, behind the breaker). */
   readonly market: MarketDataProvider;
+  /** Past bars for point-in-time answers: straight from the store (no cache, no breaker's stale answers). */
+  readonly pastBars: MarketDataProvider;
+  /** The version recorded as active at a past time (ModelsModule.recordedActiveAt). */
+  readonly recordedActiveAt: PointInTimeOptions['recordedActiveAt'];
   readonly registry: ModelRegistry;
   readonly cache: Cache;
   /** Where every served and shadow prediction is recorded (history). */
@@ -23,12 +28,16 @@ export interface PredictionsModuleDeps {
 
 export interface PredictionsModule {
   readonly service: PredictionService;
+  /** `prediction(s)` with `asOf` or `version`: what a version said as of a past bar; never recorded. */
+  readonly pointInTime: PointInTimePredictions;
 }
 
 /** Bars become features become one ONNX run per model version; three cache tiers in front of each step. */
 export function createPredictionsModule({
   config,
   market,
+  pastBars,
+  recordedActiveAt,
   registry,
   cache,
   sink,
@@ -48,7 +57,13 @@ export function createPredictionsModule({
     logger: logger.child({ component: 'predictions' }),
     sink,
   });
-  return { service };
+  const pointInTime = new PointInTimePredictions({
+    market: pastBars,
+    registry,
+    logger: logger.child({ component: 'predictions.as-of' }),
+    recordedActiveAt,
+  });
+  return { service, pointInTime };
 }
 
 /** Bars carry Dates, which must survive a trip through Redis. */

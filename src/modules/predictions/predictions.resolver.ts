@@ -1,13 +1,13 @@
 import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../context/context.js';
 import { Role } from '../access/index.js';
-import { badUserInput } from '../../shared/errors.js';
+import { badUserInput, unavailable } from '../../shared/errors.js';
 import { ModelVersion, type ModelsService } from '../models/index.js';
-import { IntervalArgs, PredictionsArgs } from './predictions.args.js';
+import { IntervalArgs, PredictionArgs, PredictionsArgs } from './predictions.args.js';
+import type { PointInTimePredictions } from './predictions.as-of.js';
 import { Prediction, PriceInterval, Quote } from './prediction.type.js';
 import { priceInterval, type PredictionRecord } from './prediction.record.js';
 import type { PredictionService } from './predictions.service.js';
-import { SymbolArgs } from '../../domain/args.js';
 import { DEFAULT_STRATEGY } from '../../domain/strategies.js';
 
 @Resolver(() => Prediction)
@@ -15,12 +15,22 @@ export class PredictionsResolver {
   constructor(
     private readonly service: PredictionService,
     private readonly models: ModelsService,
+    private readonly pointInTime?: PointInTimePredictions,
   ) {}
 
   @Authorized(Role.Viewer)
-  @Query(() => Prediction, { description: 'The current prediction for one symbol' })
-  async prediction(@Args(() => SymbolArgs) { symbol, strategy }: SymbolArgs, @Ctx() ctx: Context): Promise<PredictionRecord> {
+  @Query(() => Prediction, {
+    description: 'The current prediction for one symbol; with `asOf` or `version`, what that version said as of a past bar (not recorded)',
+  })
+  async prediction(
+    @Args(() => PredictionArgs) { symbol, strategy, asOf, version }: PredictionArgs,
+    @Ctx() ctx: Context,
+  ): Promise<PredictionRecord> {
     const name = strategy ?? DEFAULT_STRATEGY;
+    if (asOf !== undefined || version !== undefined) {
+      await this.checkPointInTime(name, asOf, version);
+      return ctx.loaders.pointInTime.load({ strategy: name, symbol, asOf, version });
+    }
     this.service.activeModel(name);
     return ctx.loaders.predictions.prediction.load({ strategy: name, symbol });
   }
@@ -32,15 +42,26 @@ export class PredictionsResolver {
       'Predictions for many symbols in one batch; an unknown symbol is null at its index, with an UNKNOWN_SYMBOL error at its path',
   })
   async predictions(
-    @Args(() => PredictionsArgs) { symbols, strategy }: PredictionsArgs,
+    @Args(() => PredictionsArgs) { symbols, strategy, asOf, version }: PredictionsArgs,
     @Ctx() ctx: Context,
   ): Promise<Array<PredictionRecord | Error>> {
     const limit = this.service.maxSymbolsPerRequest;
     if (symbols.length > limit) throw badUserInput(`symbols: at most ${limit} per request, got ${symbols.length}`, { limit });
     const name = strategy ?? DEFAULT_STRATEGY;
+    if (asOf !== undefined || version !== undefined) {
+      await this.checkPointInTime(name, asOf, version);
+      return ctx.loaders.pointInTime.loadMany(symbols.map((symbol) => ({ strategy: name, symbol, asOf, version })));
+    }
     this.service.activeModel(name);
     // An Error in the list becomes null at its index plus an error at its path; the rest still resolve.
     return ctx.loaders.predictions.prediction.loadMany(symbols.map((symbol) => ({ strategy: name, symbol })));
+  }
+
+  /** Whole-query mistakes (a future asOf, an unknown strategy or version) fail the field, not each item. */
+  private async checkPointInTime(strategy: string, asOf: Date | undefined, version: string | undefined): Promise<void> {
+    if (!this.pointInTime) throw unavailable('point-in-time predictions are not served by this instance');
+    this.pointInTime.checkAsOf(asOf);
+    await this.pointInTime.chooseVersion(strategy, asOf, version);
   }
 
   @Authorized(Role.Viewer)
