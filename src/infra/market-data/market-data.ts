@@ -62,3 +62,5 @@ export const SYMBOL_PATTERN = /^[A-Z][A-Z0-9.-]{0,9}$/;
  */
 export const STORED_MARKET = 'stored';
 export const SYNTHETIC_MARKET = 'synthetic';
+/** Rows recorded before predictions carried their market, that nothing vouches for (migration 0009). */
+export const UNKNOWN_MARKET = 'unknown';

@@ -2,6 +2,7 @@ import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, 
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { historyRowProblem, pickHistoryRow, type HistoryField, type HistoryRow } from './history.types.js';
+import { UNKNOWN_MARKET } from '../../infra/market-data/market-data.js';
 
 /**
  * The spill directory: history rows the database could not take yet, kept on disk until it can.
@@ -180,6 +181,9 @@ function parse(line: string): HistoryRow | string {
     return (error as Error).message;
   }
   if (typeof value !== 'object' || value === null || typeof value.time !== 'number') return 'not a history row';
-  const row = pickHistoryRow(value, new Date(value.time));
+  // A line spilled by a gateway from before predictions carried their market: kept, labelled as
+  // migration 0009 labels the rows it cannot vouch for, rather than set aside.
+  const time = new Date(value.time);
+  const row = pickHistoryRow(value.marketSource === undefined ? { ...value, marketSource: UNKNOWN_MARKET } : value, time);
   return historyRowProblem(row) ?? row;
 }

@@ -499,6 +499,21 @@ describe('HistoryWriter', { timeout: 30_000 }, () => {
     }
   });
 
+  test('a row spilled before rows carried their market is written as market "unknown", not set aside', async () => {
+    const dir = tempDir('sibyl-history-');
+    try {
+      const { marketSource: _dropped, ...old } = { ...row(3), time: row(3).time.getTime() };
+      writeFileSync(path.join(dir.dir, 'spill-000001-000000000000-1.ndjson'), JSON.stringify(old) + '\n');
+      const { repository, writer } = await setup({}, dir);
+      assert.equal(await writer.flush(), true);
+      assert.deepEqual([...repository.table.values()], [{ ...row(3), marketSource: 'unknown' }]);
+      assert.ok(!readdirSync(dir.dir).includes('rejected.ndjson'));
+      await writer.close();
+    } finally {
+      dir.remove();
+    }
+  });
+
   test('open(): leftover temp files are removed, corrupt spill files are moved aside, bad options are named', async () => {
     const dir = tempDir('sibyl-history-');
     try {
