@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeIssue, entryTag, parseJsonArrayFrame } from './vendor-frames.js';
 import { SYMBOL_PATTERN } from './market-data.js';
 
 /**
@@ -69,21 +70,12 @@ const streamBarSchema = barSchema.extend({ S: z.string().regex(SYMBOL_PATTERN) }
 
 /** Parses one text frame: a JSON array of messages. A frame that is not one gives a single `malformed`. */
 export function parseStreamFrame(text: string): StreamMessage[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return [{ T: 'malformed', reason: 'frame is not JSON' }];
-  }
-  if (!Array.isArray(value)) return [{ T: 'malformed', reason: 'frame is not a JSON array' }];
-  return value.map(parseStreamEntry);
+  return parseJsonArrayFrame<StreamMessage>(text, (reason) => ({ T: 'malformed', reason }), parseStreamEntry);
 }
 
 function parseStreamEntry(entry: unknown): StreamMessage {
-  if (typeof entry !== 'object' || entry === null || typeof (entry as { T?: unknown }).T !== 'string') {
-    return { T: 'malformed', reason: 'entry has no string "T"' };
-  }
-  const type = (entry as { T: string }).T;
+  const type = entryTag(entry, 'T');
+  if (type === undefined) return { T: 'malformed', reason: 'entry has no string "T"' };
   if (type === 'success' || type === 'error' || type === 'subscription') {
     const parsed = controlSchemas[type].safeParse(entry);
     if (!parsed.success) return { T: 'malformed', reason: `${type}: ${describeIssue(parsed.error)}` };
@@ -96,11 +88,6 @@ function parseStreamEntry(entry: unknown): StreamMessage {
     return { T: type, S, bar: { t, o, h, l, c, v } };
   }
   return { T: 'other', type };
-}
-
-function describeIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  return issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid';
 }
 
 // The trading calendar is every vendor's: it lives in trading-calendar.ts; re-exported for Alpaca's callers.

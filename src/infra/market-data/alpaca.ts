@@ -1,9 +1,14 @@
-import type { Logger } from '../logger/logger.js';
 import { STREAM_AUTH_ERRORS, STREAM_ERRORS, parseBarsPage, parseStreamFrame, sessionDate, type AlpacaBar } from './alpaca-protocol.js';
-import type { BarsRepository } from './bars-repository.js';
-import { createLiveVendorFeed, type LiveVendorFeed, type LiveVendorListener, type StreamEvent, type VendorAdapter } from './live-vendor.js';
+import {
+  createLiveVendorFeed,
+  type LiveVendorFeed,
+  type LiveVendorListener,
+  type StreamEvent,
+  type VendorAdapter,
+  type VendorFeedOptions,
+} from './live-vendor.js';
 import type { Bar } from './market-data.js';
-import { VendorUnavailableError, type VendorHttpClient } from './vendor-http.js';
+import { VendorUnavailableError } from './vendor-http.js';
 
 export { REBASE_MOVE } from './live-vendor.js';
 
@@ -21,7 +26,7 @@ export { REBASE_MOVE } from './live-vendor.js';
  * REST first, which re-bases the window if a corporate action explains the move. The stream sends
  * the day so far as a daily bar too: the base stores daily bars only once their session has closed.
  */
-export interface AlpacaFeedOptions {
+export interface AlpacaFeedOptions extends VendorFeedOptions {
   readonly keyId: string;
   readonly secretKey: string;
   readonly feed: 'iex' | 'sip';
@@ -29,19 +34,6 @@ export interface AlpacaFeedOptions {
   readonly dataUrl: string;
   /** Full stream URL, feed included. */
   readonly streamUrl: string;
-  /** Calendar days a catch-up reads back from today. */
-  readonly backfillDays: number;
-  /** Always backfilled and subscribed (the configured universe); {@link LiveVendorFeed.follow} adds more. */
-  readonly symbols: readonly string[];
-  readonly maxSymbols?: number | undefined;
-  readonly store: Pick<BarsRepository, 'upsert' | 'fetchBars'>;
-  /** Timeouts, retries (429 with Retry-After, 5xx), and the vendor's circuit breaker. */
-  readonly http: VendorHttpClient;
-  readonly logger: Logger;
-  readonly reconnect?: { readonly minMs: number; readonly maxMs: number };
-  readonly pingMs?: number;
-  readonly now?: () => Date;
-  readonly random?: () => number;
 }
 
 export type AlpacaListener = LiveVendorListener;

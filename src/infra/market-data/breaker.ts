@@ -32,6 +32,34 @@ export interface Breaker<A extends unknown[], R> {
   shutdown(): void;
 }
 
+/** What an owner of a breaker shows the world: the state, its transitions, and a shutdown. */
+export interface BreakerControls {
+  readonly breakerState: BreakerState;
+  /** Called on every transition, in order; a listener that throws is logged and ignored. */
+  onBreakerStateChange(listener: (state: BreakerState) => void): void;
+  /** Aborts `stopping` (in-flight attempts, backoff waits), stops the breaker's timers; later calls fail fast. */
+  shutdown(): void;
+}
+
+/** The controls of `breaker`, as a fresh object the owner adds its own methods to (`Object.assign` keeps the getter). */
+export function breakerControls(
+  breaker: Breaker<never[], unknown>,
+  stopping: AbortController,
+  afterShutdown?: () => void,
+): BreakerControls {
+  return {
+    get breakerState(): BreakerState {
+      return breaker.state;
+    },
+    onBreakerStateChange: (listener) => breaker.onStateChange(listener),
+    shutdown() {
+      stopping.abort();
+      breaker.shutdown();
+      afterShutdown?.();
+    },
+  };
+}
+
 export interface BreakerLabels {
   /** opossum's name, for its own diagnostics. */
   readonly name: string;

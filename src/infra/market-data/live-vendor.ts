@@ -7,7 +7,7 @@ import { validateBars } from './bar-rules.js';
 import type { BarsRepository } from './bars-repository.js';
 import { InvalidBarsError, createIngestFeed, type MarketFeed } from './feed.js';
 import { SYMBOL_PATTERN, type Bar } from './market-data.js';
-import { VendorUnavailableError } from './vendor-http.js';
+import { VendorUnavailableError, type VendorHttpClient } from './vendor-http.js';
 
 /**
  * What every live market-data vendor does, written once; a vendor (alpaca.ts, polygon.ts) supplies
@@ -82,6 +82,12 @@ export type StreamEvent =
       readonly close?: boolean;
     }
   | { readonly kind: 'malformed'; readonly reason: string };
+
+/** What every vendor's feed is built with, beside its own keys and URLs (alpaca.ts, polygon.ts). */
+export type VendorFeedOptions = Omit<LiveVendorOptions, 'adapter'> & {
+  /** Timeouts, retries (429 with Retry-After, 5xx), and the vendor's circuit breaker. */
+  readonly http: VendorHttpClient;
+};
 
 export interface LiveVendorOptions {
   readonly adapter: VendorAdapter;

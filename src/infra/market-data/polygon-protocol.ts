@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeIssue, entryTag, parseJsonArrayFrame } from './vendor-frames.js';
 import { SYMBOL_PATTERN } from './market-data.js';
 
 /**
@@ -104,21 +105,12 @@ const minuteSchema = z.object({
 
 /** Parses one text frame: a JSON array of events. A frame that is not one gives a single `malformed`. */
 export function parsePolygonFrame(text: string): PolygonMessage[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return [{ ev: 'malformed', reason: 'frame is not JSON' }];
-  }
-  if (!Array.isArray(value)) return [{ ev: 'malformed', reason: 'frame is not a JSON array' }];
-  return value.map(parseEntry);
+  return parseJsonArrayFrame<PolygonMessage>(text, (reason) => ({ ev: 'malformed', reason }), parseEntry);
 }
 
 function parseEntry(entry: unknown): PolygonMessage {
-  if (typeof entry !== 'object' || entry === null || typeof (entry as { ev?: unknown }).ev !== 'string') {
-    return { ev: 'malformed', reason: 'entry has no string "ev"' };
-  }
-  const type = (entry as { ev: string }).ev;
+  const type = entryTag(entry, 'ev');
+  if (type === undefined) return { ev: 'malformed', reason: 'entry has no string "ev"' };
   if (type === 'status') {
     const parsed = statusSchema.safeParse(entry);
     return parsed.success ? { ev: 'status', ...parsed.data } : { ev: 'malformed', reason: `status: ${describeIssue(parsed.error)}` };
@@ -130,9 +122,4 @@ function parseEntry(entry: unknown): PolygonMessage {
     return { ev: 'AM', sym, start: s, agg: { t: s, o, h, l, c, v } };
   }
   return { ev: 'other', type };
-}
-
-function describeIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  return issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid';
 }

@@ -1,10 +1,8 @@
-import type { Logger } from '../logger/logger.js';
 import { newYorkDateOf, sessionDate } from './trading-calendar.js';
-import type { BarsRepository } from './bars-repository.js';
-import { createLiveVendorFeed, type LiveVendorFeed, type StreamEvent, type VendorAdapter } from './live-vendor.js';
+import { createLiveVendorFeed, type LiveVendorFeed, type StreamEvent, type VendorAdapter, type VendorFeedOptions } from './live-vendor.js';
 import type { Bar } from './market-data.js';
 import { PolygonRefusal, parseAggsPage, parsePolygonFrame, type AggsPage, type PolygonAgg } from './polygon-protocol.js';
-import { VendorUnavailableError, type VendorHttpClient } from './vendor-http.js';
+import { VendorUnavailableError } from './vendor-http.js';
 
 /**
  * Polygon.io stocks as a live source for the bars store, on the shared live-vendor base.
@@ -24,22 +22,12 @@ import { VendorUnavailableError, type VendorHttpClient } from './vendor-http.js'
  * date include the payout's drop. The key goes in an `Authorization: Bearer` header, never a URL (URLs
  * reach logs), and `next_url` is followed only on the configured origin, so the key goes nowhere else.
  */
-export interface PolygonFeedOptions {
+export interface PolygonFeedOptions extends VendorFeedOptions {
   readonly apiKey: string;
   /** REST base, e.g. `https://api.polygon.io`. */
   readonly restUrl: string;
   /** `wss://socket.polygon.io/stocks` (real time), `wss://delayed.polygon.io/stocks`; absent: REST polling only. */
   readonly streamUrl?: string | undefined;
-  readonly backfillDays: number;
-  readonly symbols: readonly string[];
-  readonly maxSymbols?: number | undefined;
-  readonly store: Pick<BarsRepository, 'upsert' | 'fetchBars'>;
-  readonly http: VendorHttpClient;
-  readonly logger: Logger;
-  readonly reconnect?: { readonly minMs: number; readonly maxMs: number };
-  readonly pingMs?: number;
-  readonly now?: () => Date;
-  readonly random?: () => number;
 }
 
 const SOURCE = 'polygon';

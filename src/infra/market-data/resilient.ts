@@ -1,7 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../logger/logger.js';
-import { breakerProblems, breakerRefusal, createBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
+import {
+  breakerControls,
+  breakerProblems,
+  breakerRefusal,
+  createBreaker,
+  type BreakerControls,
+  type BreakerOptions,
+  type BreakerState,
+} from './breaker.js';
 import type { Bar, FetchBarsOptions, MarketDataProvider } from './market-data.js';
 
 /**
@@ -140,17 +148,9 @@ export function resilientFetches(provider: MarketDataProvider, options: Resilien
     throw new MarketUnavailableError(provider.name, reason, stale, { cause: error });
   };
 
-  return {
+  return Object.assign(breakerControls(breaker, stopping), {
     name: provider.name,
     listSymbols: () => provider.listSymbols(),
-    get breakerState(): BreakerState {
-      return breaker.state;
-    },
-    onBreakerStateChange: (listener) => breaker.onStateChange(listener),
-    shutdown() {
-      stopping.abort();
-      breaker.shutdown();
-    },
     async fetchBars(symbols, fetchOptions) {
       if (symbols.length === 0) return new Map();
       let fresh: Map<string, Bar[]>;
@@ -166,7 +166,7 @@ export function resilientFetches(provider: MarketDataProvider, options: Resilien
       }
       return fresh;
     },
-  };
+  } satisfies Omit<ResilientProvider, keyof BreakerControls>);
 }
 
 function validate(options: ResilienceOptions): void {

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger/logger.js';
-import { breakerProblems, breakerRefusal, createBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
+import { breakerControls, breakerProblems, breakerRefusal, createBreaker, type BreakerOptions, type BreakerState } from './breaker.js';
 import type { Bar, FetchBarsOptions, MarketDataProvider } from './market-data.js';
 
 /**
@@ -231,30 +231,25 @@ export function createVendorHttpClient(options: VendorHttpClientOptions): Vendor
     log,
   );
 
-  const client: VendorHttpClient = {
-    name,
-    get breakerState(): BreakerState {
-      return breaker.state;
+  const client: VendorHttpClient = Object.assign(
+    breakerControls(breaker, stopping, () => stoppedClients.add(client)),
+    {
+      name,
+      async request<T>(request: VendorRequest, parse: (body: unknown) => T): Promise<T> {
+        if (stopping.signal.aborted) throw new VendorUnavailableError(name, 'shutdown', 0, { detail: 'provider shut down' });
+        try {
+          return (await breaker.fire(request, parse)) as T;
+        } catch (error) {
+          if (error instanceof VendorUnavailableError) throw error;
+          const refusal = breakerRefusal(error);
+          if (refusal === 'open')
+            throw new VendorUnavailableError(name, 'breaker-open', 0, { detail: 'circuit breaker open, failing fast' });
+          if (refusal === 'shutdown') throw new VendorUnavailableError(name, 'shutdown', 0, { detail: 'provider shut down' });
+          throw error;
+        }
+      },
     },
-    onBreakerStateChange: (listener) => breaker.onStateChange(listener),
-    shutdown() {
-      stopping.abort();
-      breaker.shutdown();
-      stoppedClients.add(client);
-    },
-    async request<T>(request: VendorRequest, parse: (body: unknown) => T): Promise<T> {
-      if (stopping.signal.aborted) throw new VendorUnavailableError(name, 'shutdown', 0, { detail: 'provider shut down' });
-      try {
-        return (await breaker.fire(request, parse)) as T;
-      } catch (error) {
-        if (error instanceof VendorUnavailableError) throw error;
-        const refusal = breakerRefusal(error);
-        if (refusal === 'open') throw new VendorUnavailableError(name, 'breaker-open', 0, { detail: 'circuit breaker open, failing fast' });
-        if (refusal === 'shutdown') throw new VendorUnavailableError(name, 'shutdown', 0, { detail: 'provider shut down' });
-        throw error;
-      }
-    },
-  };
+  );
   return client;
 }
 

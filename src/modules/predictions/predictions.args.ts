@@ -7,10 +7,17 @@ const AS_OF =
   'Answer as of this past instant, from the stored bars at or before it (a non-trading day answers as of the last bar before it)';
 const VERSION = 'Answer with this model version; default: the version recorded as active at `asOf`, else the active one';
 
+/** The optional `asOf` of point-in-time predictions, declared once for `prediction` and `predictions`. */
+function AsOfField(): PropertyDecorator {
+  return (target, key) => {
+    Field(() => DateTimeISOResolver, { nullable: true, description: AS_OF })(target, key);
+    IsOptional()(target, key);
+  };
+}
+
 @ArgsType()
 export class PredictionArgs extends SymbolArgs {
-  @Field(() => DateTimeISOResolver, { nullable: true, description: AS_OF })
-  @IsOptional()
+  @AsOfField()
   asOf?: Date;
 
   @QueriedVersionField(VERSION)
@@ -25,8 +32,7 @@ export class PredictionsArgs {
   @StrategyField({ optional: true })
   strategy?: string;
 
-  @Field(() => DateTimeISOResolver, { nullable: true, description: AS_OF })
-  @IsOptional()
+  @AsOfField()
   asOf?: Date;
 
   @QueriedVersionField(VERSION)
