@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeIssue, entryTag, parseJsonArrayFrame } from './vendor-frames.js';
+import { describeIssue, entryTag, parseJsonArrayFrame, type WireOhlcv } from './vendor-frames.js';
 import { SYMBOL_PATTERN } from './market-data.js';
 
 /**
@@ -14,14 +14,9 @@ import { SYMBOL_PATTERN } from './market-data.js';
  */
 
 /** One bar as Alpaca sends it, REST and stream alike (the stream adds `T` and `S`). */
-export interface AlpacaBar {
+export interface AlpacaBar extends WireOhlcv {
   /** RFC-3339 start of the bar; for daily bars midnight America/New_York of the session. */
   readonly t: string;
-  readonly o: number;
-  readonly h: number;
-  readonly l: number;
-  readonly c: number;
-  readonly v: number;
 }
 
 const finite = z.number().finite();

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeIssue, entryTag, parseJsonArrayFrame } from './vendor-frames.js';
+import { describeIssue, entryTag, parseJsonArrayFrame, type WireOhlcv } from './vendor-frames.js';
 import { SYMBOL_PATTERN } from './market-data.js';
 
 /**
@@ -21,13 +21,8 @@ import { SYMBOL_PATTERN } from './market-data.js';
  */
 
 /** One daily aggregate as Polygon sends it; `t` is the window's start in Unix ms (midnight New York). */
-export interface PolygonAgg {
+export interface PolygonAgg extends WireOhlcv {
   readonly t: number;
-  readonly o: number;
-  readonly h: number;
-  readonly l: number;
-  readonly c: number;
-  readonly v: number;
 }
 
 const finite = z.number().finite();

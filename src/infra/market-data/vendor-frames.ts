@@ -1,5 +1,14 @@
 import type { z } from 'zod';
 
+/** Open, high, low, close and volume under the one-letter names vendors use on the wire. */
+export interface WireOhlcv {
+  readonly o: number;
+  readonly h: number;
+  readonly l: number;
+  readonly c: number;
+  readonly v: number;
+}
+
 /**
  * What every vendor's WebSocket frames share: a text frame is a JSON array of messages, each tagged by
  * one string field (`T` for Alpaca, `ev` for Polygon). A frame or entry that is not that shape becomes
