@@ -82,7 +82,13 @@ async function timeIt(times: number, work: () => Promise<unknown>): Promise<numb
 async function measure(context: BenchContext, engine: string, database: Database, rowCount: number): Promise<Row[]> {
   const times = context.smoke ? 1 : 10;
   const repository = new MetricsRepository(database.db);
-  const service = new MetricsService(repository, () => 'v1', { servingMarket: 'stored', trainingBaseRate: () => 0.52, replicates: 1_000 });
+  const service = new MetricsService({
+    repository: repository,
+    activeVersion: () => 'v1',
+    servingMarket: 'stored',
+    trainingBaseRate: () => 0.52,
+    replicates: 1_000,
+  });
   const filter = { strategy: 'direction-1d', version: 'v1', source: 'stored' };
   const answer = await service.modelMetrics({ strategy: 'direction-1d' });
   if (answer.sampleSize !== rowCount || answer.estimates.length !== 7)

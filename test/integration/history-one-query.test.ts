@@ -108,11 +108,11 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
     // `history` is analyst-only (@Authorized); the caller is one, as the authenticator would say.
     const analyst = { principal: { id: 'test', name: 'test', role: Role.Analyst, via: 'apikey' as const }, clientAddress: '127.0.0.1' };
     const schema = await buildGatewaySchema({
-      health: new HealthService([], 'test'),
+      health: new HealthService({ checks: [], version: 'test' }),
       predictions,
       models: new ModelsService(registry),
       history,
-      metrics: new MetricsService(new MetricsRepository(database.db), () => 'v1', { servingMarket: 'stored' }),
+      metrics: new MetricsService({ repository: new MetricsRepository(database.db), activeVersion: () => 'v1', servingMarket: 'stored' }),
       apiKeys: new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db)),
     });
     const context = createContextFactory({ predictions, pointInTime, history, explanations })({

@@ -223,7 +223,12 @@ describe(`market source of recorded predictions (${stackName})`, () => {
     });
 
     test('modelMetrics counts the serving market only (estimates too); `source` measures another', async () => {
-      const service = new MetricsService(new MetricsRepository(database.db), () => 'v1', { servingMarket: 'stored', replicates: 50 });
+      const service = new MetricsService({
+        repository: new MetricsRepository(database.db),
+        activeVersion: () => 'v1',
+        servingMarket: 'stored',
+        replicates: 50,
+      });
       const stored = await service.modelMetrics({ strategy: 'direction-1d' });
       assert.equal(stored.sampleSize, 39);
       assert.equal(stored.to?.toISOString(), new Date(REAL_END.getTime() - DAY).toISOString());

@@ -111,7 +111,12 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
 
   test('coverageByYear and coverageByMonth group the 95%-interval outcomes of the measured rows by UTC year and month of asOf', async () => {
     await seed();
-    const service = new MetricsService(new MetricsRepository(database.db), () => 'v1', { servingMarket: 'stored', replicates: REPLICATES });
+    const service = new MetricsService({
+      repository: new MetricsRepository(database.db),
+      activeVersion: () => 'v1',
+      servingMarket: 'stored',
+      replicates: REPLICATES,
+    });
     const all = await stored();
     for (const filter of [{}, { symbol: 'EC' }]) {
       const got = await service.modelMetrics({ strategy: 'direction-1d', ...filter });
@@ -164,7 +169,9 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
   test('estimates equal a naive block bootstrap of the same rows; every interval holds its value; point values agree with the SQL metrics', async () => {
     await seed();
     const reference = 0.52;
-    const service = new MetricsService(new MetricsRepository(database.db), () => 'v1', {
+    const service = new MetricsService({
+      repository: new MetricsRepository(database.db),
+      activeVersion: () => 'v1',
       servingMarket: 'stored',
       trainingBaseRate: (strategy, version) => (strategy === 'direction-1d' && version === 'v1' ? reference : undefined),
       replicates: REPLICATES,
@@ -226,7 +233,9 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
 
   test('without a training base rate, the metrics needing it and the verdict are missing, and the note says why', async () => {
     await seed();
-    const service = new MetricsService(new MetricsRepository(database.db), () => undefined, {
+    const service = new MetricsService({
+      repository: new MetricsRepository(database.db),
+      activeVersion: () => undefined,
       servingMarket: 'stored',
       replicates: REPLICATES,
     });
@@ -249,7 +258,9 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
   test('too few months, too many rows, or nothing resolved: no estimates, and the reason', async () => {
     await seed();
     const repository = new MetricsRepository(database.db);
-    const service = new MetricsService(repository, () => 'v1', {
+    const service = new MetricsService({
+      repository: repository,
+      activeVersion: () => 'v1',
       servingMarket: 'stored',
       trainingBaseRate: () => 0.5,
       replicates: REPLICATES,

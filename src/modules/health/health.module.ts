@@ -15,5 +15,5 @@ export interface HealthModule {
 
 /** Liveness and readiness: the checks the other modules and the infrastructure contribute. */
 export function createHealthModule({ config, checks }: HealthModuleDeps): HealthModule {
-  return { service: new HealthService(checks, VERSION, undefined, config.health.cacheMs) };
+  return { service: new HealthService({ checks, version: VERSION, cacheMs: config.health.cacheMs }) };
 }

@@ -9,6 +9,16 @@ export interface HealthReport {
   ready: boolean;
 }
 
+export interface HealthServiceOptions {
+  readonly checks: readonly HealthCheck[];
+  /** The gateway's version, in every report. */
+  readonly version: string;
+  /** A check that has not answered by then counts as down; default 3 s. */
+  readonly timeoutMs?: number;
+  /** Reports are reused for this long (HEALTH_CACHE_MS); default 0, every call checks. */
+  readonly cacheMs?: number;
+}
+
 /**
  * Runs every component's check concurrently, each bounded by a timeout so one hung dependency cannot
  * hang the readiness probe, and folds them into one report.
@@ -23,12 +33,17 @@ export class HealthService {
   #running: Promise<ComponentHealth[]> | undefined;
   #fresh: { components: ComponentHealth[]; until: number } | undefined;
 
-  constructor(
-    private readonly checks: readonly HealthCheck[],
-    private readonly version: string,
-    private readonly timeoutMs = 3_000,
-    private readonly cacheMs = 0,
-  ) {}
+  private readonly checks: readonly HealthCheck[];
+  private readonly version: string;
+  private readonly timeoutMs: number;
+  private readonly cacheMs: number;
+
+  constructor({ checks, version, timeoutMs = 3_000, cacheMs = 0 }: HealthServiceOptions) {
+    this.checks = checks;
+    this.version = version;
+    this.timeoutMs = timeoutMs;
+    this.cacheMs = cacheMs;
+  }
 
   /** Called once shutdown starts: from then on the instance reports not ready. */
   markDraining(): void {

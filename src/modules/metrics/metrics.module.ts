@@ -19,7 +19,9 @@ export interface MetricsModule {
 
 /** Realized model metrics (accuracy, calibration, coverage) from history joined with outcomes. */
 export function createMetricsModule({ config, database, source, registry }: MetricsModuleDeps): MetricsModule {
-  const service = new MetricsService(new MetricsRepository(database.db), (strategy) => registry.active(strategy)?.manifest.version, {
+  const service = new MetricsService({
+    repository: new MetricsRepository(database.db),
+    activeVersion: (strategy) => registry.active(strategy)?.manifest.version,
     servingMarket: source,
     trainingBaseRate: (strategy, version) => registry.find(strategy, version)?.manifest.offlineMetrics.trainingBaseRate,
     replicates: config.metricsEstimates.replicates,

@@ -4,6 +4,12 @@ import { DEFAULT_STRATEGY, findStrategy } from '../../domain/strategies.js';
 import { CALIBRATION_BINS, type MetricsRepository } from './metrics.repository.js';
 import { BOOTSTRAP_BLOCK, BOOTSTRAP_METHOD, DEFAULT_REPLICATES, METRIC_NAMES, blockBootstrap } from '../../domain/statistics.js';
 
+export interface MetricsServiceDeps extends MetricsServiceOptions {
+  readonly repository: MetricsRepository;
+  /** The version serving a strategy now, if any is loaded. */
+  readonly activeVersion: (strategy: string) => string | undefined;
+}
+
 export interface MetricsServiceOptions {
   /** The market this gateway predicts from (STORED_MARKET or SYNTHETIC_MARKET): what is measured unless a query names another. */
   readonly servingMarket: string;
@@ -40,12 +46,15 @@ export interface ModelMetricsQuery {
  * No resolved rows is an answer (sampleSize 0, null metrics), not an error.
  */
 export class MetricsService {
-  constructor(
-    private readonly repository: MetricsRepository,
-    /** The version serving a strategy now, if any is loaded. */
-    private readonly activeVersion: (strategy: string) => string | undefined,
-    private readonly options: MetricsServiceOptions,
-  ) {}
+  private readonly repository: MetricsRepository;
+  private readonly activeVersion: (strategy: string) => string | undefined;
+  private readonly options: MetricsServiceOptions;
+
+  constructor({ repository, activeVersion, ...options }: MetricsServiceDeps) {
+    this.repository = repository;
+    this.activeVersion = activeVersion;
+    this.options = options;
+  }
 
   async modelMetrics(query: ModelMetricsQuery): Promise<ModelMetrics> {
     const strategy = query.strategy || DEFAULT_STRATEGY;

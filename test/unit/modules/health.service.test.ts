@@ -11,7 +11,10 @@ const check = (name: string, result: Awaited<ReturnType<HealthCheck['check']>> |
 
 describe('HealthService', () => {
   test('all ok → ok and ready', async () => {
-    const report = await new HealthService([check('a', { status: 'ok' }), check('b', { status: 'ok', detail: 'fine' })], '1.0.0').report();
+    const report = await new HealthService({
+      checks: [check('a', { status: 'ok' }), check('b', { status: 'ok', detail: 'fine' })],
+      version: '1.0.0',
+    }).report();
     assert.equal(report.status, 'ok');
     assert.equal(report.ready, true);
     assert.deepEqual(report.components, [
@@ -21,13 +24,20 @@ describe('HealthService', () => {
   });
 
   test('a degraded component keeps the instance ready', async () => {
-    const report = await new HealthService([check('a', { status: 'ok' }), check('b', { status: 'degraded' })], '1').report();
+    const report = await new HealthService({
+      checks: [check('a', { status: 'ok' }), check('b', { status: 'degraded' })],
+      version: '1',
+    }).report();
     assert.equal(report.status, 'degraded');
     assert.equal(report.ready, true);
   });
 
   test('a down component, a throwing check or a hung check makes it unready', async () => {
-    const service = new HealthService([check('a', { status: 'ok' }), check('b', new Error('boom')), check('c', 'hang')], '1', 50);
+    const service = new HealthService({
+      checks: [check('a', { status: 'ok' }), check('b', new Error('boom')), check('c', 'hang')],
+      version: '1',
+      timeoutMs: 50,
+    });
     const report = await service.report();
     assert.equal(report.status, 'down');
     assert.equal(report.ready, false);
@@ -36,7 +46,7 @@ describe('HealthService', () => {
   });
 
   test('draining makes it unready whatever the components say', async () => {
-    const service = new HealthService([check('a', { status: 'ok' })], '1');
+    const service = new HealthService({ checks: [check('a', { status: 'ok' })], version: '1' });
     service.markDraining();
     const report = await service.report();
     assert.equal(report.status, 'draining');
@@ -53,7 +63,7 @@ describe('HealthService', () => {
         return new Promise((resolve) => (release = () => resolve({ status: 'ok' })));
       },
     };
-    const service = new HealthService([slow], '1', 1_000, 200);
+    const service = new HealthService({ checks: [slow], version: '1', timeoutMs: 1_000, cacheMs: 200 });
     const pending = Array.from({ length: 50 }, () => service.report());
     await new Promise((resolve) => setImmediate(resolve));
     release();
@@ -74,7 +84,7 @@ describe('HealthService', () => {
 
   test('cacheMs 0: every call computes, but concurrent calls still share one computation', async () => {
     let runs = 0;
-    const service = new HealthService([{ name: 'a', check: async () => (runs++, { status: 'ok' as const }) }], '1');
+    const service = new HealthService({ checks: [{ name: 'a', check: async () => (runs++, { status: 'ok' as const }) }], version: '1' });
     await Promise.all([service.report(), service.report(), service.report()]);
     assert.equal(runs, 1);
     await service.report();

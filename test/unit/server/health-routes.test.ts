@@ -6,10 +6,10 @@ import { healthRoutes, type HealthRoutesOptions } from '../../../src/server/heal
 
 async function app(options: Partial<HealthRoutesOptions> = {}) {
   const fastify = Fastify();
-  const health = new HealthService(
-    [{ name: 'database', check: async () => ({ status: 'ok', detail: 'PostgreSQL 17 at /var/lib/x' }) }],
-    '1.2.3',
-  );
+  const health = new HealthService({
+    checks: [{ name: 'database', check: async () => ({ status: 'ok', detail: 'PostgreSQL 17 at /var/lib/x' }) }],
+    version: '1.2.3',
+  });
   await fastify.register(healthRoutes({ health, isProduction: false, perSecond: 3, ...options }));
   return fastify;
 }
