@@ -45,8 +45,15 @@ export class SignalsResolver {
   }
 }
 
+/** Each entry of the context's loaders is a DataLoader or a group of them. */
 function clearLoaders(groups: Context['loaders']): void {
-  for (const group of Object.values(groups)) {
-    for (const loader of Object.values(group) as Array<{ clearAll?: () => unknown }>) loader.clearAll?.();
+  for (const group of Object.values(groups) as unknown[]) {
+    if (isLoader(group)) group.clearAll();
+    else if (typeof group === 'object' && group !== null)
+      for (const loader of Object.values(group)) if (isLoader(loader)) loader.clearAll();
   }
+}
+
+function isLoader(value: unknown): value is { clearAll(): unknown } {
+  return typeof value === 'object' && value !== null && typeof (value as { clearAll?: unknown }).clearAll === 'function';
 }
