@@ -4,7 +4,6 @@ import { Migrator, sql } from 'kysely';
 import { migrations } from '../../db/migrations/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
-import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
 import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { ExplanationsRepository } from '../../src/modules/explanations/explanations.repository.js';
 import {
@@ -81,7 +80,12 @@ describe(`market source of recorded predictions (${stackName})`, () => {
     test('backfills stored where a stored bar vouches for the asOf, unknown elsewhere; rollups and down follow', async () => {
       const migrator = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } });
       assert.equal((await migrator.migrateTo('0008_history_daily_rollup')).error, undefined);
-      await new BarsRepository(database.db).upsert([bar(REAL_END)]);
+      // The bars table as 0008 left it (later migrations add columns the repository writes).
+      const stored = bar(REAL_END);
+      await sql`
+        insert into market_bars (symbol, time, open, high, low, close, adj_close, volume, source)
+        values (${stored.symbol}, ${stored.time}, ${stored.open}, ${stored.high}, ${stored.low}, ${stored.close},
+                ${stored.adjClose}, ${stored.volume}, ${stored.source})`.execute(database.db);
       const insert = (time: Date, hash: string) => sql`
         insert into prediction_history (time, symbol, strategy, model_version, horizon, probability, confidence, signal,
                                         interval_level, interval_low, interval_high, features_hash)
