@@ -248,7 +248,12 @@ async function query(context: BenchContext): Promise<{ rows: Row[]; notes: strin
       await client.query('vacuum analyze prediction_history');
       const from = new Date(YEAR_START);
       const to = new Date(YEAR_START + YEAR_MS);
-      const service = new HistoryQueryService(new HistoryReadRepository(database.db), { listSymbols: async () => ['AAPL'] }, 200, 'stored');
+      const service = new HistoryQueryService({
+        repository: new HistoryReadRepository(database.db),
+        market: { listSymbols: async () => ['AAPL'] },
+        maxSymbolsPerRequest: 200,
+        servingMarket: 'stored',
+      });
       let points = 0;
       const viaService = await timeEach(runs, 10, async () => {
         points = (await service.confidenceHistory({ symbol: 'AAPL', from, to, bucket: '1 day' })).length;

@@ -56,7 +56,7 @@ async function main(): Promise<number> {
           createRedisEventBus({ publisher: redis.publisher, subscriber: redis.subscriber, keyPrefix: config.keyPrefix, logger }),
         )
       : undefined;
-    const keys = new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db), revocations);
+    const keys = new ApiKeysService({ repository: new ApiKeysRepository(database.db), audit: new AuditLog(database.db), revocations });
     const actor = `cli:${userInfo().username}`;
     if (command === 'create') {
       const { key, record } = await keys.create({ name: values.name!, role: values.role as 'viewer', actor });

@@ -47,7 +47,11 @@ async function main(): Promise<number> {
           exitCode: 0,
         };
       }
-      const service = new OutcomesService(new OutcomesRepository(db, STORED_MARKET), createBarsStoreProvider(bars), logger);
+      const service = new OutcomesService({
+        repository: new OutcomesRepository(db, STORED_MARKET),
+        market: createBarsStoreProvider(bars),
+        logger,
+      });
       const report = await service.resolve({ ...(args.length > 0 && { symbols: args }), onProgress });
       return { summary: formatSummary(report), exitCode: 0 };
     },

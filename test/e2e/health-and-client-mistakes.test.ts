@@ -56,7 +56,7 @@ describe(`anonymous callers cannot degrade everyone through health; client mista
     });
     gateway = await startGateway(config, createLogger({ level: 'info', format: 'json', destination }));
     url = `http://127.0.0.1:${gateway.port}`;
-    const keys = new ApiKeysService(new ApiKeysRepository(gateway.database.db), new AuditLog(gateway.database.db));
+    const keys = new ApiKeysService({ repository: new ApiKeysRepository(gateway.database.db), audit: new AuditLog(gateway.database.db) });
     viewerKey = (await keys.create({ name: 'viewer', role: 'viewer', actor: 'test' })).key;
     // Counts the real database component's probes; it still runs every one.
     const component = gateway.database.health;

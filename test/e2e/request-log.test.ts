@@ -26,7 +26,7 @@ describe(`request logs name the operation and role, never the key (${stackName})
     });
     const config = loadConfig({ PORT: '0', NODE_ENV: 'test', AUTH_MODE: 'apikey', LOG_LEVEL: 'info', ...database.env, ...testRedisEnv() });
     gateway = await startGateway(config, createLogger({ level: 'info', format: 'json', destination }));
-    const keys = new ApiKeysService(new ApiKeysRepository(gateway.database.db), new AuditLog(gateway.database.db));
+    const keys = new ApiKeysService({ repository: new ApiKeysRepository(gateway.database.db), audit: new AuditLog(gateway.database.db) });
     key = (await keys.create({ name: 'logs', role: 'viewer', actor: 'test' })).key;
   });
   after(async () => {

@@ -58,7 +58,7 @@ describe(`abuse of issue 17 against a production gateway process (${stackName})`
     const direct = await openDatabase(database.settings, createLogger({ level: 'silent', format: 'json' }));
     try {
       await migrateToLatest(direct.db);
-      const service = new ApiKeysService(new ApiKeysRepository(direct.db), new AuditLog(direct.db));
+      const service = new ApiKeysService({ repository: new ApiKeysRepository(direct.db), audit: new AuditLog(direct.db) });
       for (const role of ['viewer', 'analyst'] as const)
         keys[role] = (await service.create({ name: `abuse ${role}`, role, actor: 'test' })).key;
     } finally {

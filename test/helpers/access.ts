@@ -9,7 +9,7 @@ export function apiKeysOf(server: TestGateway): {
   create(role: Role, name?: string): Promise<{ key: string; id: string }>;
 } {
   const audit = new AuditLog(server.gateway.database.db);
-  const keys = new ApiKeysService(new ApiKeysRepository(server.gateway.database.db), audit);
+  const keys = new ApiKeysService({ repository: new ApiKeysRepository(server.gateway.database.db), audit });
   return {
     keys,
     audit,

@@ -25,7 +25,11 @@ describe(`admin mutations commit with their audit row (${stackName})`, () => {
     testDb = await createTestDatabase();
     database = await openDatabase(testDb.settings, createLogger({ level: 'silent', format: 'json' }));
     await migrateToLatest(database.db);
-    keys = new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db), { announce: (id) => announced.push(id) });
+    keys = new ApiKeysService({
+      repository: new ApiKeysRepository(database.db),
+      audit: new AuditLog(database.db),
+      revocations: { announce: (id) => announced.push(id) },
+    });
   });
   after(async () => {
     await database?.close();

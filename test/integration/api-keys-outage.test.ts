@@ -163,7 +163,10 @@ describe('API-key authentication across a PostgreSQL outage (private PostgreSQL 
     });
     gateway = await startGateway(config, createLogger({ level: config.log.level, format: 'json' }));
     url = `http://127.0.0.1:${gateway.port}`;
-    const service = new ApiKeysService(new ApiKeysRepository(gateway.database.db), new AuditLog(gateway.database.db));
+    const service = new ApiKeysService({
+      repository: new ApiKeysRepository(gateway.database.db),
+      audit: new AuditLog(gateway.database.db),
+    });
     for (const name of ['load1', 'load2', 'load3', 'doomed', 'unseen'] as const) {
       const { key, record } = await service.create({ name, role: 'viewer', actor: 'test' });
       keys[name] = { key, id: record.id };

@@ -102,8 +102,13 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
         return args.result;
       },
     } satisfies KyselyPlugin);
-    const history = new HistoryQueryService(new HistoryReadRepository(counted), market, 200, 'stored');
-    const explanations = new ExplanationService(new ExplanationsRepository(database.db, 'stored'), silent);
+    const history = new HistoryQueryService({
+      repository: new HistoryReadRepository(counted),
+      market,
+      maxSymbolsPerRequest: 200,
+      servingMarket: 'stored',
+    });
+    const explanations = new ExplanationService({ outcomes: new ExplanationsRepository(database.db, 'stored'), logger: silent });
     const pointInTime = new PointInTimePredictions({ market, registry, logger: silent });
     // `history` is analyst-only (@Authorized); the caller is one, as the authenticator would say.
     const analyst = { principal: { id: 'test', name: 'test', role: Role.Analyst, via: 'apikey' as const }, clientAddress: '127.0.0.1' };
@@ -113,7 +118,7 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
       models: new ModelsService(registry),
       history,
       metrics: new MetricsService({ repository: new MetricsRepository(database.db), activeVersion: () => 'v1', servingMarket: 'stored' }),
-      apiKeys: new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db)),
+      apiKeys: new ApiKeysService({ repository: new ApiKeysRepository(database.db), audit: new AuditLog(database.db) }),
     });
     const context = createContextFactory({ predictions, pointInTime, history, explanations })({
       requestId: 't',

@@ -125,7 +125,12 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
 
       // Small pages, so paging back through bars and keyset paging through rows both happen.
       const options = source === 'stored bars' ? { rowsPerQuery: 40 } : { barsPerFetch: 7, rowsPerQuery: 5, symbolsPerFetch: 2 };
-      const service = new OutcomesService(new OutcomesRepository(database.db, 'stored'), market, silent, options);
+      const service = new OutcomesService({
+        repository: new OutcomesRepository(database.db, 'stored'),
+        market,
+        logger: silent,
+        ...options,
+      });
       const report = await service.resolve();
       const due = rows.filter((r) => expected(r, all.get(r.symbol)!).realized_return !== null);
       assert.equal(report.resolved, due.length);
@@ -185,7 +190,7 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
       fetchBars: async () => new Map([['SPLT', bars]]),
     };
     await writes.insertMany([{ ...rowAt(bars[0]!, 'direction-1d', 1), probability: 0.7, intervalLow: 195, intervalHigh: 205 }]);
-    await new OutcomesService(new OutcomesRepository(database.db, 'stored'), market, silent).resolve();
+    await new OutcomesService({ repository: new OutcomesRepository(database.db, 'stored'), market, logger: silent }).resolve();
     const [s] = await stored();
     assert.ok(Math.abs(s!.realized_return! - 0.01) < 1e-12);
     assert.equal(s!.correct, true);
@@ -214,7 +219,7 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     await writes.insertMany(rows);
     const reads = new HistoryReadRepository(database.db);
     const market = { listSymbols: async () => [...symbols, 'QD'] }; // QD: known to the market, nothing recorded
-    const service = new HistoryQueryService(reads, market, 200, 'stored');
+    const service = new HistoryQueryService({ repository: reads, market, maxSymbolsPerRequest: 200, servingMarket: 'stored' });
 
     // Buckets of one hour over a range, computed here from the rows.
     const from = new Date(t0 + 3 * 3_600_000);
@@ -252,7 +257,12 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
 
     // Trends over a 12-hour window ending at each symbol's latest row, for all symbols in one query.
     const trendCount = counting(database.db);
-    const trends = await new HistoryQueryService(new HistoryReadRepository(trendCount.db), market, 200, 'stored').confidenceTrends({
+    const trends = await new HistoryQueryService({
+      repository: new HistoryReadRepository(trendCount.db),
+      market,
+      maxSymbolsPerRequest: 200,
+      servingMarket: 'stored',
+    }).confidenceTrends({
       symbols: [...symbols, 'QD'],
       window: '12 hours',
     });
@@ -295,7 +305,12 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
 
     // The loader: many keys loaded in one tick → one statement; each gets its last N rows, oldest first.
     const loaderCount = counting(database.db);
-    const loaders = new HistoryQueryService(new HistoryReadRepository(loaderCount.db), market, 200, 'stored').createLoaders();
+    const loaders = new HistoryQueryService({
+      repository: new HistoryReadRepository(loaderCount.db),
+      market,
+      maxSymbolsPerRequest: 200,
+      servingMarket: 'stored',
+    }).createLoaders();
     const keys = symbols.flatMap((symbol) => [
       { symbol, strategy: 'direction-1d', version: 'v1', source: 'stored', last: 5 },
       { symbol, strategy: 'direction-1d', version: 'v2', source: 'stored', last: 3 },
@@ -322,7 +337,7 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
       all.get(s)!.map((bar, i) => rowAt(bar, 'direction-1d', i + (s === 'MB' ? 13 : 0), i % 5 === 0 ? 'v2' : 'v1', 0.02)),
     );
     await writes.insertMany(rows);
-    await new OutcomesService(new OutcomesRepository(database.db, 'stored'), market, silent).resolve();
+    await new OutcomesService({ repository: new OutcomesRepository(database.db, 'stored'), market, logger: silent }).resolve();
 
     const service = new MetricsService({
       repository: new MetricsRepository(database.db),

@@ -160,7 +160,12 @@ describe(`market source of recorded predictions (${stackName})`, () => {
     const market = { listSymbols: async () => ['AAPL'] };
 
     test('confidenceHistory: points and the defaulted `to` come from the serving market; `source` asks for another', async () => {
-      const stored = new HistoryQueryService(new HistoryReadRepository(database.db), market, 200, 'stored');
+      const stored = new HistoryQueryService({
+        repository: new HistoryReadRepository(database.db),
+        market,
+        maxSymbolsPerRequest: 200,
+        servingMarket: 'stored',
+      });
       // The web app's symbol page: 10-second buckets over the hour before asOf, no `to`.
       const page = await stored.confidenceHistory({ symbol: 'AAPL', bucket: '10 seconds', from: new Date(REAL_END.getTime() - HOUR) });
       assert.deepEqual(
@@ -177,7 +182,12 @@ describe(`market source of recorded predictions (${stackName})`, () => {
       );
       assert.ok(asked.every((p) => p.time >= SYNTHETIC_START));
 
-      const syntheticGateway = new HistoryQueryService(new HistoryReadRepository(database.db), market, 200, 'synthetic');
+      const syntheticGateway = new HistoryQueryService({
+        repository: new HistoryReadRepository(database.db),
+        market,
+        maxSymbolsPerRequest: 200,
+        servingMarket: 'synthetic',
+      });
       const own = await syntheticGateway.confidenceHistory({ symbol: 'AAPL', bucket: '1 minute', from: SYNTHETIC_START });
       assert.equal(
         own.reduce((n, p) => n + p.count, 0),
@@ -207,7 +217,12 @@ describe(`market source of recorded predictions (${stackName})`, () => {
     });
 
     test('trends and Prediction.history read the serving market', async () => {
-      const stored = new HistoryQueryService(new HistoryReadRepository(database.db), market, 200, 'stored');
+      const stored = new HistoryQueryService({
+        repository: new HistoryReadRepository(database.db),
+        market,
+        maxSymbolsPerRequest: 200,
+        servingMarket: 'stored',
+      });
       const [trend] = await stored.confidenceTrends({ symbols: ['AAPL'], window: '3 days' });
       assert.equal(trend?.samples, 3);
       const [syntheticTrend] = await stored.confidenceTrends({ symbols: ['AAPL'], window: '3 days', source: 'synthetic' });

@@ -123,11 +123,11 @@ describe(`data quality: import stores flags, ingest flags and counts, outcomes s
       row(at(dates[10]!)), // clean
     ];
     await new HistoryRepository(database.db).insertMany(rows);
-    const report = await new OutcomesService(
-      new OutcomesRepository(database.db, STORED_MARKET),
-      createBarsStoreProvider(repository),
-      silent,
-    ).resolve();
+    const report = await new OutcomesService({
+      repository: new OutcomesRepository(database.db, STORED_MARKET),
+      market: createBarsStoreProvider(repository),
+      logger: silent,
+    }).resolve();
     assert.equal(report.excluded, 3);
     assert.equal(report.resolved, 2);
     const stored = await database.db.selectFrom('prediction_history').select(['time', 'realized_return']).orderBy('time').execute();

@@ -34,7 +34,10 @@ export async function createAccessModule({ config, database, events, logger }: A
   );
   const accessLogger = logger.child({ component: 'access' });
   const { auth } = config;
-  const apiKeys = new ApiKeysService(new ApiKeysRepository(database.db), new AuditLog(database.db), revocations, {
+  const apiKeys = new ApiKeysService({
+    repository: new ApiKeysRepository(database.db),
+    audit: new AuditLog(database.db),
+    revocations,
     remember: auth.keyMemory,
     onLookupFailed: (error) =>
       accessLogger.warn(

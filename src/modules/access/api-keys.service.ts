@@ -16,6 +16,13 @@ const KEY_SHAPE = /^sib_[A-Za-z0-9_-]{43}$/;
 export type KeyCheck =
   { readonly state: 'valid'; readonly principal: Principal } | { readonly state: 'unknown' } | { readonly state: 'unchecked' };
 
+export interface ApiKeysServiceDeps extends ApiKeysOptions {
+  readonly repository: ApiKeysRepository;
+  readonly audit: AuditLog;
+  /** Tells running instances, so WebSocket connections using the key are closed at once. */
+  readonly revocations?: Pick<Revocations, 'announce'> | undefined;
+}
+
 export interface ApiKeysOptions {
   /** Recently verified keys, accepted while the database cannot answer (default: none). */
   remember?: { ttlMs: number; max: number };
@@ -60,13 +67,16 @@ export class ApiKeysService {
   #trialRunning = false;
   #nextTrialAt = 0;
 
-  constructor(
-    private readonly repository: ApiKeysRepository,
-    private readonly audit: AuditLog,
-    /** Tells running instances, so WebSocket connections using the key are closed at once. */
-    private readonly revocations?: Pick<Revocations, 'announce'>,
-    private readonly options: ApiKeysOptions = {},
-  ) {
+  private readonly repository: ApiKeysRepository;
+  private readonly audit: AuditLog;
+  private readonly revocations: Pick<Revocations, 'announce'> | undefined;
+  private readonly options: ApiKeysOptions;
+
+  constructor({ repository, audit, revocations, ...options }: ApiKeysServiceDeps) {
+    this.repository = repository;
+    this.audit = audit;
+    this.revocations = revocations;
+    this.options = options;
     this.#memory = new RememberedKeys(options.remember ?? { ttlMs: 0, max: 1 });
   }
 

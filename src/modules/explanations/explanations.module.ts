@@ -16,5 +16,10 @@ export interface ExplanationsModule {
 
 /** Why a prediction says what it says: Shapley factors over its features, and the accuracy seen near its confidence. */
 export function createExplanationsModule({ database, source, logger }: ExplanationsModuleDeps): ExplanationsModule {
-  return { service: new ExplanationService(new ExplanationsRepository(database.db, source), logger.child({ component: 'explanations' })) };
+  return {
+    service: new ExplanationService({
+      outcomes: new ExplanationsRepository(database.db, source),
+      logger: logger.child({ component: 'explanations' }),
+    }),
+  };
 }

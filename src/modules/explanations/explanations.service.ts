@@ -16,6 +16,12 @@ export interface ExplanationLoaders {
   readonly explanation: DataLoader<PredictionRecord, Explanation, string>;
 }
 
+export interface ExplanationServiceDeps extends ExplanationOptions {
+  /** Realized outcomes near a confidence, for historical accuracy (ExplanationsRepository). */
+  readonly outcomes: AccuracySource;
+  readonly logger: Logger;
+}
+
 export interface ExplanationOptions {
   /** Outcomes needed before history is trusted over the offline figure (and the offline bin's minimum). */
   readonly minSamples?: number;
@@ -59,11 +65,12 @@ export class ExplanationService {
   private readonly maxRowsPerRun: number;
   private readonly plans = new Map<number, ShapleyPlan>();
 
-  constructor(
-    private readonly outcomes: AccuracySource,
-    private readonly logger: Logger,
-    options: ExplanationOptions = {},
-  ) {
+  private readonly outcomes: AccuracySource;
+  private readonly logger: Logger;
+
+  constructor({ outcomes, logger, ...options }: ExplanationServiceDeps) {
+    this.outcomes = outcomes;
+    this.logger = logger;
     this.minSamples = options.minSamples ?? 30;
     this.minDays = options.minDays ?? 20;
     this.band = options.band ?? 0.025;

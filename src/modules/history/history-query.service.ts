@@ -39,6 +39,15 @@ export interface HistoryLoaders {
   readonly last: DataLoader<LastPointsKey, ConfidencePointRow[], string>;
 }
 
+export interface HistoryQueryServiceDeps {
+  readonly repository: HistoryReadRepository;
+  /** Only to tell an unknown symbol from one with nothing recorded yet. */
+  readonly market: Pick<MarketDataProvider, 'listSymbols'>;
+  readonly maxSymbolsPerRequest: number;
+  /** The market this gateway predicts from (STORED_MARKET or SYNTHETIC_MARKET): every read's default. */
+  readonly servingMarket: string;
+}
+
 /**
  * Confidence history for GraphQL: validates and defaults arguments, then asks the repository. Errors
  * are coded for clients: BAD_USER_INPUT (bucket, window, range), UNKNOWN_STRATEGY, UNKNOWN_SYMBOL.
@@ -46,14 +55,17 @@ export interface HistoryLoaders {
  * neither the points nor the defaulted `to` ever come from another market (a synthetic run's rows).
  */
 export class HistoryQueryService {
-  constructor(
-    private readonly repository: HistoryReadRepository,
-    /** Only to tell an unknown symbol from one with nothing recorded yet. */
-    private readonly market: Pick<MarketDataProvider, 'listSymbols'>,
-    readonly maxSymbolsPerRequest: number,
-    /** The market this gateway predicts from (STORED_MARKET or SYNTHETIC_MARKET): every read's default. */
-    readonly servingMarket: string,
-  ) {}
+  private readonly repository: HistoryReadRepository;
+  private readonly market: Pick<MarketDataProvider, 'listSymbols'>;
+  readonly maxSymbolsPerRequest: number;
+  readonly servingMarket: string;
+
+  constructor({ repository, market, maxSymbolsPerRequest, servingMarket }: HistoryQueryServiceDeps) {
+    this.repository = repository;
+    this.market = market;
+    this.maxSymbolsPerRequest = maxSymbolsPerRequest;
+    this.servingMarket = servingMarket;
+  }
 
   createLoaders(): HistoryLoaders {
     return {

@@ -63,20 +63,20 @@ export async function createHistoryModule({
     onBufferSize: (n) => metrics.historyBufferRows.set(n),
     closeTimeoutMs: budget.historyMs,
   });
-  const outcomes = new OutcomesService(
-    new OutcomesRepository(database.db, market.source),
-    market.forPastBars,
-    logger.child({ component: 'outcomes' }),
-  );
+  const outcomes = new OutcomesService({
+    repository: new OutcomesRepository(database.db, market.source),
+    market: market.forPastBars,
+    logger: logger.child({ component: 'outcomes' }),
+  });
   return {
     writer,
     sink: historyOfPredictions(writer, market.source),
-    queries: new HistoryQueryService(
-      new HistoryReadRepository(database.db, { rollups: !database.timescale }),
-      market.provider,
-      config.predictions.maxSymbolsPerRequest,
-      market.source,
-    ),
+    queries: new HistoryQueryService({
+      repository: new HistoryReadRepository(database.db, { rollups: !database.timescale }),
+      market: market.provider,
+      maxSymbolsPerRequest: config.predictions.maxSymbolsPerRequest,
+      servingMarket: market.source,
+    }),
     outcomes,
     databaseHealth: servingWithoutDatabase(database.health, writer, market.provider.name === 'synthetic'),
     health: { name: 'history', check: async () => writer.health() },

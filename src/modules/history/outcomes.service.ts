@@ -11,7 +11,7 @@ import type { Outcome, OutcomesRepository, PendingCursor, PendingOutcome } from 
  * code resolves outcomes against stored bars and against the synthetic market.
  *
  * ```ts
- * const outcomes = new OutcomesService(new OutcomesRepository(db), market, logger);
+ * const outcomes = new OutcomesService({ repository: new OutcomesRepository(db), market, logger });
  * await outcomes.resolve();                     // every symbol with pending rows
  * await outcomes.resolve({ symbols: ['AAPL'] }); // after new bars of AAPL arrived
  * ```
@@ -54,6 +54,13 @@ export interface ResolveReport {
   readonly elapsedMs: number;
 }
 
+export interface OutcomesServiceDeps extends OutcomesServiceOptions {
+  readonly repository: OutcomesRepository;
+  /** Where realized closes come from (uncached, no breaker: a batch job waits and retries on its own). */
+  readonly market: MarketDataProvider;
+  readonly logger: Logger;
+}
+
 export interface OutcomesServiceOptions {
   /** Symbols per market fetch. Default 50. */
   readonly symbolsPerFetch?: number;
@@ -72,12 +79,14 @@ export class OutcomesService {
   readonly #rowsPerQuery: number;
   #running: Promise<ResolveReport> | undefined;
 
-  constructor(
-    private readonly repository: OutcomesRepository,
-    private readonly market: MarketDataProvider,
-    private readonly logger: Logger,
-    options: OutcomesServiceOptions = {},
-  ) {
+  private readonly repository: OutcomesRepository;
+  private readonly market: MarketDataProvider;
+  private readonly logger: Logger;
+
+  constructor({ repository, market, logger, ...options }: OutcomesServiceDeps) {
+    this.repository = repository;
+    this.market = market;
+    this.logger = logger;
     this.#symbolsPerFetch = options.symbolsPerFetch ?? 50;
     this.#barsPerFetch = options.barsPerFetch ?? 2_500;
     this.#maxBarsBack = options.maxBarsBack ?? 10_000;

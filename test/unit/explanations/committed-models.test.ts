@@ -107,7 +107,9 @@ describe('explanations of every committed model', () => {
     test(`${strategy}: contributions sum to probability − baseline (efficiency), for every version and symbol`, async () => {
       for (const model of registry.versionsOf(strategy)) {
         const records = await predict(registry, strategy);
-        const explanations = await new ExplanationService(noOutcomes, silent).createLoaders().explanation.loadMany(records);
+        const explanations = await new ExplanationService({ outcomes: noOutcomes, logger: silent })
+          .createLoaders()
+          .explanation.loadMany(records);
         explanations.forEach((e, i) => {
           assert.ok(!(e instanceof Error), String(e));
           const record = records[i]!;
@@ -122,7 +124,7 @@ describe('explanations of every committed model', () => {
     test(`${strategy}: sampled values match exact Shapley (all 8,190 coalitions) to 1e-5 on typical inputs, and the served probability is what the model gives x`, async (t) => {
       const model = registry.active(strategy)!;
       const records = await predict(registry, strategy);
-      const explanations = (await new ExplanationService(noOutcomes, silent)
+      const explanations = (await new ExplanationService({ outcomes: noOutcomes, logger: silent })
         .createLoaders()
         .explanation.loadMany(records)) as Explanation[];
       let worst = 0;
@@ -158,11 +160,13 @@ describe('explanation runs', () => {
       return original(input, rows);
     };
     try {
-      const whole = (await new ExplanationService(noOutcomes, silent).createLoaders().explanation.loadMany(records)) as Explanation[];
+      const whole = (await new ExplanationService({ outcomes: noOutcomes, logger: silent })
+        .createLoaders()
+        .explanation.loadMany(records)) as Explanation[];
       const perRecord = (runs[0]! - 1) / records.length;
       assert.deepEqual(runs, [1 + records.length * perRecord]);
       runs.length = 0;
-      const split = (await new ExplanationService(noOutcomes, silent, { maxRowsPerRun: 1 + 5 * perRecord })
+      const split = (await new ExplanationService({ outcomes: noOutcomes, logger: silent, maxRowsPerRun: 1 + 5 * perRecord })
         .createLoaders()
         .explanation.loadMany(records)) as Explanation[];
       assert.deepEqual(
@@ -199,7 +203,9 @@ describe('explanation failure paths', () => {
 
   test('a manifest without training statistics still serves predictions; its explanations are UNAVAILABLE, saying why', async () => {
     const records = await predict(registry, 'direction-5d');
-    const [explanation] = await new ExplanationService(noOutcomes, silent).createLoaders().explanation.loadMany(records.slice(0, 1));
+    const [explanation] = await new ExplanationService({ outcomes: noOutcomes, logger: silent })
+      .createLoaders()
+      .explanation.loadMany(records.slice(0, 1));
     assert.ok(explanation instanceof Error);
     assert.equal((explanation as Error & { extensions: { code: string } }).extensions.code, 'UNAVAILABLE');
     assert.match(
@@ -220,7 +226,9 @@ describe('explanation failure paths', () => {
     const original = model.batcher.scoreAsOneRun.bind(model.batcher);
     model.batcher.scoreAsOneRun = () => Promise.reject(new Error('onnxruntime: out of memory at 0xdeadbeef'));
     try {
-      const results = await new ExplanationService(noOutcomes, logger).createLoaders().explanation.loadMany(records.slice(0, 3));
+      const results = await new ExplanationService({ outcomes: noOutcomes, logger })
+        .createLoaders()
+        .explanation.loadMany(records.slice(0, 3));
       for (const result of results) {
         assert.ok(result instanceof Error);
         assert.equal((result as Error & { extensions: { code: string } }).extensions.code, 'UNAVAILABLE');
@@ -242,7 +250,7 @@ describe('explanation failure paths', () => {
     });
     const failing: AccuracySource = { evidenceInBands: () => Promise.reject(new Error('connect ECONNREFUSED')) };
     const records = await predict(registry, 'direction-1d');
-    const results = await new ExplanationService(failing, logger).createLoaders().explanation.loadMany(records);
+    const results = await new ExplanationService({ outcomes: failing, logger }).createLoaders().explanation.loadMany(records);
     for (const result of results) {
       assert.ok(!(result instanceof Error), String(result));
       assert.notEqual(result.historicalAccuracySource, 'history');
@@ -284,7 +292,9 @@ describe('explanation failure paths', () => {
     });
     const bins = registry1d.active('direction-1d')!.manifest.offlineMetrics.calibration;
 
-    const thin = (await new ExplanationService(source(8), silent).createLoaders().explanation.loadMany(records)) as Explanation[];
+    const thin = (await new ExplanationService({ outcomes: source(8), logger: silent })
+      .createLoaders()
+      .explanation.loadMany(records)) as Explanation[];
     assert.equal(asked.length, 1, 'one lookup for the whole request');
     assert.equal(asked[0]!.length, 3, 'one band per distinct (model, band)');
     // p 0.53: the held-out bin [0.5, 0.6) stands on hundreds of days.
@@ -321,7 +331,9 @@ describe('explanation failure paths', () => {
     assert.ok(Math.abs(thin[2]!.historicalAccuracy! - (1 - low.observedRate!)) < 1e-15);
     assert.ok(Math.abs(thin[2]!.historicalEvidence.low! - (1 - low.observedRateHigh!)) < 1e-15);
 
-    const enough = (await new ExplanationService(source(25), silent).createLoaders().explanation.loadMany(records)) as Explanation[];
+    const enough = (await new ExplanationService({ outcomes: source(25), logger: silent })
+      .createLoaders()
+      .explanation.loadMany(records)) as Explanation[];
     for (const e of enough) {
       assert.equal(e.historicalAccuracySource, 'history');
       assert.equal(e.historicalAccuracy, 0.75);

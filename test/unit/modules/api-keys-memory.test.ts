@@ -57,7 +57,9 @@ function service(ttlMs: number, max = 100) {
   repository.add(KEY_B, 'b');
   const failures: unknown[] = [];
   let recoveries = 0;
-  const keys = new ApiKeysService(repository as unknown as ApiKeysRepository, {} as AuditLog, undefined, {
+  const keys = new ApiKeysService({
+    repository: repository as unknown as ApiKeysRepository,
+    audit: {} as AuditLog,
     remember: { ttlMs, max },
     onLookupFailed: (error) => failures.push(error),
     onLookupRecovered: () => recoveries++,
@@ -224,12 +226,11 @@ describe('the api-keys readiness component', () => {
   });
 
   test('a lookup that hangs counts as unreachable within the timeout, not as a failed probe of its own', async () => {
-    const keys = new ApiKeysService(
-      { findActiveByHash: () => new Promise(() => undefined) } as unknown as ApiKeysRepository,
-      {} as AuditLog,
-      undefined,
-      { remember: { ttlMs: 60_000, max: 10 } },
-    );
+    const keys = new ApiKeysService({
+      repository: { findActiveByHash: () => new Promise(() => undefined) } as unknown as ApiKeysRepository,
+      audit: {} as AuditLog,
+      remember: { ttlMs: 60_000, max: 10 },
+    });
     const started = Date.now();
     const result = await apiKeysHealth(keys, false, 100).check();
     assert.equal(result.status, 'down');

@@ -117,13 +117,13 @@ describe('non-finite model output', () => {
     const records = (await predictions
       .createLoaders()
       .prediction.loadMany(['AAA', 'BBB'].map((symbol) => ({ strategy: 'direction-1d', symbol })))) as PredictionRecord[];
-    const explanations = new ExplanationService(
-      {
+    const explanations = new ExplanationService({
+      outcomes: {
         evidenceInBands: async (bands) =>
           bands.map(() => ({ samples: 0, correct: 0, days: 0, sumRows2: 0, sumCorrect2: 0, sumCorrectRows: 0 })),
       },
       logger,
-    );
+    });
     const model = registry.active('direction-1d')!;
     const original = model.batcher.scoreAsOneRun.bind(model.batcher);
     model.batcher.scoreAsOneRun = async (input, rows) => {
