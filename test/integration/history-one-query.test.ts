@@ -115,7 +115,7 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
     const schema = await buildGatewaySchema({
       health: new HealthService({ checks: [], version: 'test' }),
       predictions,
-      models: new ModelsService(registry),
+      models: new ModelsService({ registry }),
       history,
       metrics: new MetricsService({ repository: new MetricsRepository(database.db), activeVersion: () => 'v1', servingMarket: 'stored' }),
       apiKeys: new ApiKeysService({ repository: new ApiKeysRepository(database.db), audit: new AuditLog(database.db) }),

@@ -79,7 +79,7 @@ export async function createModelsModule({
   return {
     registry,
     lifecycle,
-    service: new ModelsService(registry, lifecycle),
+    service: new ModelsService({ registry, lifecycle }),
     recordedActiveAt: (strategy, time) => servingRecords.activeAt(strategy, time),
     health: modelsHealth(registry, lifecycle),
     closeSteps: [

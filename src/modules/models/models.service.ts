@@ -4,6 +4,12 @@ import type { ModelLifecycle } from './models.lifecycle.js';
 import type { EstimationMethod, MetricsVerdict, ModelMetrics, ModelVersion, Strategy } from './models.type.js';
 import type { ModelRegistry, ModelVersionEntry } from './registry.js';
 
+export interface ModelsServiceDeps {
+  readonly registry: ModelRegistry;
+  /** Absent where nothing may change (a schema built for tests of reads only). */
+  readonly lifecycle?: ModelLifecycle | undefined;
+}
+
 /**
  * Turns registry entries into the GraphQL view of strategies and versions, and carries out lifecycle
  * changes (activation, rollback, shadow) for the resolver. `actor` is who asked: it goes to the audit log.
@@ -12,11 +18,13 @@ export class ModelsService {
   /** A version's offline metrics never change (they come from its manifest): built once, not per prediction. */
   readonly #offline = new WeakMap<ModelVersionEntry, ModelMetrics>();
 
-  constructor(
-    private readonly registry: ModelRegistry,
-    /** Absent where nothing may change (a schema built for tests of reads only). */
-    private readonly lifecycle?: ModelLifecycle,
-  ) {}
+  private readonly registry: ModelRegistry;
+  private readonly lifecycle: ModelLifecycle | undefined;
+
+  constructor({ registry, lifecycle }: ModelsServiceDeps) {
+    this.registry = registry;
+    this.lifecycle = lifecycle;
+  }
 
   strategies(): Strategy[] {
     return this.registry.strategies().flatMap((name) => {
