@@ -178,15 +178,14 @@ test(`point-in-time (${stackName}): no look-ahead, a bar after asOf changed does
  * carried forward by the adjusted-close ratio, as outcomes.service.ts measures it) fall inside
  * `interval(level: 0.95)`? Realized prices come from the CSVs, not from the gateway.
  */
-test(`point-in-time (${stackName}): coverage of interval(level: 0.95) over March 2020, 10 real symbols (measured)`, async () => {
+test(`point-in-time (${stackName}): coverage of interval(level: 0.95) over March 2020, 10 real symbols (at least 90%)`, async () => {
   const { covered, total } = await marchCoverage();
   assert.equal(total, SYMBOLS.length * 22, 'every symbol on every one of the 22 trading days of March 2020');
   process.stdout.write(`# March 2020 coverage of interval(level: 0.95): ${covered}/${total} = ${((100 * covered) / total).toFixed(1)}%\n`);
+  // Issue 19's bar for a crash month (the split-conformal interval covered 87.3% here; the
+  // volatility-normalised one of docs/decisions/adaptive-intervals.md 96.8%).
+  assert.ok(covered / total >= 0.9, `March 2020 coverage ${covered}/${total} is below 90%`);
 });
-
-// Not true yet with the split-conformal interval of models/direction-1d/v1 (measured ~84%: see the test
-// above); issue 19 item 4 replaces the interval method. Turn this into an assertion when that lands.
-test.todo('point-in-time: interval(level: 0.95) covers ≥ 90% of March 2020 outcomes for 10 real symbols (needs the adaptive interval)');
 
 async function marchCoverage(): Promise<{ covered: number; total: number }> {
   const days = csv
