@@ -42,6 +42,7 @@ describe('web app after start → import → restart', { skip: unavailable ?? fa
     await importRealBars(env);
     gateway = spawnGateway({ ...env, ...FAST_SYNTHETIC_ENV }, { timeoutMs: 300_000 });
     ({ url } = await gateway.ready);
+    await untilRecorded(url, 'AAPL');
     browser = await launchBrowser();
   });
 
@@ -77,3 +78,24 @@ describe('web app after start → import → restart', { skip: unavailable ?? fa
     await browser.screenshot('market-source-models');
   });
 });
+
+/**
+ * Serves AAPL's prediction over HTTP until its history holds a row: the history writer records served
+ * predictions asynchronously, and a page loaded before the first row is written shows the chart's empty
+ * caption, which is right but not what this test looks at.
+ */
+async function untilRecorded(url: string, symbol: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const query = `{ prediction(symbol: "${symbol}") { history(last: 1) { time } } }`;
+  for (;;) {
+    const response = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query }),
+    });
+    const body = (await response.json()) as { data?: { prediction?: { history?: unknown[] } | null } };
+    if ((body.data?.prediction?.history?.length ?? 0) > 0) return;
+    if (Date.now() > deadline) throw new Error(`no recorded ${symbol} prediction after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}

@@ -172,7 +172,7 @@ function IntervalCard({ prediction, level, onLevel }: { prediction: Prediction; 
         <div class="range-marker" style={{ left: `${at * 100}%` }} />
       </div>
       <p class="muted small">
-        {Math.round(prediction.interval.level * 100)}% split-conformal range for the close after {prediction.horizon}; last close{' '}
+        {Math.round(prediction.interval.level * 100)}% conformal range for the close after {prediction.horizon}; last close{' '}
         {fmt.price(close)} ({fmt.signedPercent(low / close - 1)} / {fmt.signedPercent(high / close - 1)}).
       </p>
     </div>
