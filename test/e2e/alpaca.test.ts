@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { FakeAlpaca, nextBar, nextWeekdays, walk, weekdays } from '../helpers/fake-alpaca.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { postQuery, wsClient } from '../helpers/graphql.js';
+import { historyRowsAt } from '../helpers/history-rows.js';
 import { stackName } from '../helpers/services.js';
 import { SignalRecorder } from '../helpers/signals.js';
 
@@ -25,16 +26,7 @@ describe(`the gateway on Alpaca Market Data v2 (a local fake on 127.0.0.1) (${st
   const ready = async () =>
     (await (await fetch(`${server.url}/health/ready`)).json()) as { components: Array<{ name: string; status: string; detail?: string }> };
   const marketComponent = async () => (await ready()).components.find((c) => c.name === 'market')!;
-  const historyRows = async (symbol: string, date: string) =>
-    Number(
-      (
-        await sql<{
-          n: string;
-        }>`select count(*) as n from prediction_history where symbol = ${symbol} and time = ${new Date(`${date}T00:00:00Z`)}`.execute(
-          server.gateway.database.db,
-        )
-      ).rows[0]!.n,
-    );
+  const historyRows = (symbol: string, date: string) => historyRowsAt(server.gateway.database.db, symbol, date);
 
   before(async () => {
     fake = await new FakeAlpaca({ pageSize: 100 }).start();

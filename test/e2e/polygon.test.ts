@@ -6,6 +6,7 @@ import { nextBar, nextWeekdays, walk, weekdays } from '../helpers/fake-alpaca.js
 import { FakePolygon } from '../helpers/fake-polygon.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { postQuery, wsClient } from '../helpers/graphql.js';
+import { historyRowsAt } from '../helpers/history-rows.js';
 import { stackName } from '../helpers/services.js';
 import { SignalRecorder } from '../helpers/signals.js';
 
@@ -27,14 +28,7 @@ describe(`the gateway on Polygon.io (a local fake on 127.0.0.1) (${stackName})`,
     for (const symbol of SYMBOLS) fake.addBars(symbol, [nextBar(fake.bars.get(symbol)!.at(-1)!, date, move)]);
     if (stream) fake.sendMinute(SYMBOLS, `${date}T19:59:00Z`);
   };
-  const historyRows = async (symbol: string, date: string) =>
-    Number(
-      (
-        await sql<{ n: string }>`select count(*) as n from prediction_history where symbol = ${symbol} and time = ${new Date(
-          `${date}T00:00:00Z`,
-        )}`.execute(server.gateway.database.db)
-      ).rows[0]!.n,
-    );
+  const historyRows = (symbol: string, date: string) => historyRowsAt(server.gateway.database.db, symbol, date);
 
   before(async () => {
     fake = await new FakePolygon({ pageSize: 100 }).start();

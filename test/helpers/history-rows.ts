@@ -1,3 +1,5 @@
+import { sql, type Kysely } from 'kysely';
+import type { Tables } from '../../src/infra/db/index.js';
 import type { HistoryRow } from '../../src/modules/history/index.js';
 
 /**
@@ -21,4 +23,11 @@ export function recordedPrediction(
     marketSource: 'stored',
     ...fields,
   };
+}
+
+/** How many predictions of `symbol` as of the session `date` (YYYY-MM-DD, midnight UTC) history holds. */
+export async function historyRowsAt(db: Kysely<Tables>, symbol: string, date: string): Promise<number> {
+  const { rows } = await sql<{ n: string }>`
+    select count(*) as n from prediction_history where symbol = ${symbol} and time = ${new Date(`${date}T00:00:00Z`)}`.execute(db);
+  return Number(rows[0]!.n);
 }

@@ -11,18 +11,11 @@ import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { createVendorHttpClient } from '../../src/infra/market-data/vendor-http.js';
 import { FakeAlpaca, nextBar, nextWeekdays, walk, weekdays, type FakeBar } from '../helpers/fake-alpaca.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
+import { until } from '../helpers/wait.js';
 
 const SYMBOLS = ['AAPL', 'MSFT', 'SPY'];
 // 60 sessions ending three weeks ago: the stream's "new" sessions after them are all in the past (final).
 const DATES = weekdays(60, 21);
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe(`Alpaca adapter against a local fake Alpaca (${stackName})`, () => {
   let target: TestDatabase;

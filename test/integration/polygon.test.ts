@@ -13,18 +13,11 @@ import { createVendorHttpClient } from '../../src/infra/market-data/vendor-http.
 import { nextBar, nextWeekdays, walk, weekdays, type FakeBar } from '../helpers/fake-alpaca.js';
 import { FakePolygon } from '../helpers/fake-polygon.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
+import { until } from '../helpers/wait.js';
 
 const SYMBOLS = ['AAPL', 'MSFT', 'SPY'];
 // 60 sessions ending three weeks ago: every "new" session after them is long final (extended hours included).
 const DATES = weekdays(60, 21);
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe(`Polygon adapter against a local fake Polygon (${stackName})`, () => {
   let target: TestDatabase;
