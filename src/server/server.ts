@@ -60,10 +60,24 @@ export interface GatewayServer {
   listen(host: string, port: number): Promise<{ port: number }>;
   /**
    * Graceful stop: readiness turns 503, running HTTP requests and WebSocket queries finish (bounded by
-   * `timeoutMs`), sockets close with 1001, the listener closes. Does not touch databases or Redis:
-   * the composition root closes those after this resolves.
+   * `timeoutMs`), sockets close with 1001, the listener closes. Whatever is still open when `timeoutMs`
+   * runs out is cut (with a warning); this never rejects. Does not touch databases or Redis: the
+   * composition root closes those after this resolves.
    */
   close(timeoutMs: number): Promise<void>;
+}
+
+/** Whether `promise` settles (either way) within `ms`; the timer is cleared either way. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
@@ -147,12 +161,14 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     crossOriginEmbedderPolicy: false,
   });
 
+  // Set by close(): the share of its budget running WebSocket queries may take before their sockets get 1001.
+  let wsDrainMs = 2_000;
   await fastify.register(websocket, {
     // graphql-ws's own check (maxMessageBytes) answers with a 4400 close and a reason; this is the backstop.
     options: { maxPayload: options.limits.maxBodyBytes * 2 },
     // Default preClose closes sockets without a code; ours waits for running queries, then sends 1001.
     preClose: async () => {
-      await ws.drain(2_000);
+      await ws.drain(wsDrainMs);
       await new Promise<void>((resolve) => fastify.websocketServer.close(() => resolve()));
     },
   });
@@ -280,15 +296,17 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     },
     async close(timeoutMs) {
       options.health.markDraining();
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`HTTP drain took longer than ${timeoutMs} ms`)), timeoutMs);
-      });
-      try {
-        await Promise.race([fastify.close(), timedOut]);
-      } finally {
-        clearTimeout(timer);
-      }
+      wsDrainMs = Math.min(2_000, Math.floor(timeoutMs / 2));
+      const closing = fastify.close().catch((error: unknown) => logger.warn({ err: error }, 'HTTP listener close failed'));
+      if (await settlesWithin(closing, timeoutMs)) return;
+      // A peer that never answers the WebSocket close handshake, or a request still running, would hold
+      // the process past its budget (ws waits 30 s for a close frame). Stopping must reach the end, so
+      // what is left is cut, as a load balancer's deadline would.
+      const websockets = fastify.websocketServer.clients.size;
+      logger.warn({ timeoutMs, websockets }, 'HTTP drain exceeded its budget; closing the remaining connections');
+      for (const client of fastify.websocketServer.clients) client.terminate();
+      fastify.server.closeAllConnections();
+      if (!(await settlesWithin(closing, 1_000))) logger.warn('HTTP listener still closing after its connections were cut');
     },
   };
 }
