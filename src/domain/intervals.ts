@@ -5,8 +5,10 @@ import type { ManifestInterval } from './manifest.js';
  * How wide a price interval is, as one pure function of the served feature vector, so that training
  * (which calibrates the quantiles) and the gateway (which serves them) compute the very same number.
  *
- * The interval for level L is close · e^(center ± q_L · scale · √h), where q_L is a conformal quantile of
- * the scores |r − center| / (scale · √h) on the validation period. `scale` is a volatility estimate:
+ * The interval for level L is close · e^(center − q⁻_L · scale · √h) … close · e^(center + q⁺_L · scale · √h),
+ * where q⁺_L and q⁻_L are conformal quantiles of the scores (r − center) / (scale · √h) on the validation
+ * period: symmetric (q⁻ = q⁺, of |score|) in manifests without `lowerQuantiles`, one per tail in those
+ * with them (a crash is a fall: the lower tail gets its own, larger quantile). `scale` is a volatility estimate:
  * - `split-conformal` (models trained before issue 19): the 20-bar volatility alone. It lags a crash by
  *   weeks, so in March 2020 the 95% interval covered 83.5% of 1-day outcomes.
  * - `volatility-normalised-conformal`: a weighted geometric mean of three volatility estimates of
@@ -52,19 +54,33 @@ export function intervalScale(scale: IntervalScale, values: ArrayLike<number>): 
 
 /** The conformal score of a realized forward log return: its distance from the centre in units of scale · √h. */
 export function intervalScore(forwardReturn: number, scale: number, center: number, horizonBars: number): number {
-  return Math.abs(forwardReturn - center) / (scale * Math.sqrt(horizonBars));
+  return Math.abs(signedIntervalScore(forwardReturn, scale, center, horizonBars));
 }
 
-/** [low, high] around `close` for quantile q: close · e^(center ± q · scale · √h). */
+/** The same with its sign (below the centre negative): what per-tail quantiles are taken of. */
+export function signedIntervalScore(forwardReturn: number, scale: number, center: number, horizonBars: number): number {
+  return (forwardReturn - center) / (scale * Math.sqrt(horizonBars));
+}
+
+/** [low, high] around `close`: close · e^(center − qLow · scale · √h) … close · e^(center + q · scale · √h). */
 export function intervalBounds(
   close: number,
   scale: number,
   center: number,
   q: number,
   horizonBars: number,
+  qLow: number = q,
 ): { low: number; high: number } {
-  const spread = q * scale * Math.sqrt(horizonBars);
-  return { low: close * Math.exp(center - spread), high: close * Math.exp(center + spread) };
+  const unit = scale * Math.sqrt(horizonBars);
+  return { low: close * Math.exp(center - qLow * unit), high: close * Math.exp(center + q * unit) };
+}
+
+/** The quantiles of `level` as [q⁻ (below the centre), q⁺ (above)], or undefined when the level is not calibrated. */
+export function intervalQuantiles(interval: ManifestInterval, level: number | string): [number, number] | undefined {
+  const q = interval.quantiles[String(level)];
+  if (q === undefined) return undefined;
+  const lower = interval.method === 'split-conformal' ? undefined : interval.lowerQuantiles?.[String(level)];
+  return [lower ?? q, q];
 }
 
 /** The scale a manifest's interval is served with. */

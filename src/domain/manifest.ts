@@ -158,23 +158,36 @@ const scaleWeight = z.number().min(0).max(1);
  * by the 20-bar volatility; `volatility-normalised-conformal` by a weighted geometric mean of three
  * volatility estimates whose weights sum to 1, so the scale stays a volatility.
  */
-export const intervalSchema = z.discriminatedUnion('method', [
-  z.object({ method: z.literal('split-conformal'), center: intervalCenter, quantiles: intervalQuantiles }),
-  z.object({
-    method: z.literal('volatility-normalised-conformal'),
-    center: intervalCenter,
-    quantiles: intervalQuantiles,
-    scale: z.object({
-      weights: z
-        .object({ vol_20d: scaleWeight, vol_5d: scaleWeight, hl_range: scaleWeight })
-        .partial()
-        .strict()
-        .refine((w) => Math.abs(Object.values(w).reduce((a, b) => a + b, 0) - 1) <= 1e-9, { message: 'scale weights must sum to 1' }),
-      /** Each volatility estimate is floored here before the logarithm: (0, 0.01]. */
-      floor: z.number().positive().max(0.01),
+export const intervalSchema = z
+  .discriminatedUnion('method', [
+    z.object({ method: z.literal('split-conformal'), center: intervalCenter, quantiles: intervalQuantiles }),
+    z.object({
+      method: z.literal('volatility-normalised-conformal'),
+      center: intervalCenter,
+      /** q⁺ per level: the upper bound is close · e^(center + q⁺ · scale · √h); also q⁻ when lowerQuantiles is absent. */
+      quantiles: intervalQuantiles,
+      /** q⁻ per level (same levels as quantiles), since the 5-day criterion of issue 19: the lower bound is close · e^(center − q⁻ · scale · √h). */
+      lowerQuantiles: intervalQuantiles.optional(),
+      /** The share of 1 − level left below the interval (0.5 = equal tails), chosen on the training period. */
+      lowerTailShare: z.number().gt(0).lt(1).optional(),
+      scale: z.object({
+        weights: z
+          .object({ vol_20d: scaleWeight, vol_5d: scaleWeight, hl_range: scaleWeight })
+          .partial()
+          .strict()
+          .refine((w) => Math.abs(Object.values(w).reduce((a, b) => a + b, 0) - 1) <= 1e-9, { message: 'scale weights must sum to 1' }),
+        /** Each volatility estimate is floored here before the logarithm: (0, 0.01]. */
+        floor: z.number().positive().max(0.01),
+      }),
     }),
-  }),
-]);
+  ])
+  .refine(
+    (interval) =>
+      interval.method === 'split-conformal' ||
+      !interval.lowerQuantiles ||
+      Object.keys(interval.lowerQuantiles).sort().join() === Object.keys(interval.quantiles).sort().join(),
+    { message: 'lowerQuantiles must calibrate the same levels as quantiles' },
+  );
 
 export const manifestSchema = z.object({
   strategy: z.string().regex(STRATEGY_PATTERN),

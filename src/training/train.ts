@@ -5,7 +5,15 @@ import { FEATURE_NAMES } from '../domain/features.js';
 import type { StrategyDefinition } from '../domain/strategies.js';
 import { applyPlatt, fitPlatt, type PlattCalibration } from './calibration.js';
 import { BOOTSTRAP_BLOCK, BOOTSTRAP_METHOD, blockBootstrap, monthBlock } from '../domain/statistics.js';
-import { INTERVAL_LEVELS, chooseScale, coverage, covered, fitConformal, type ConformalIntervals, type IntervalRows } from './conformal.js';
+import {
+  INTERVAL_LEVELS,
+  chooseIntervalShape,
+  coverage,
+  covered,
+  fitConformal,
+  type ConformalIntervals,
+  type IntervalRows,
+} from './conformal.js';
 import { VOL20_SCALE, intervalScale } from '../domain/intervals.js';
 import { buildSamples, selectPeriod, type Samples } from './dataset.js';
 import { binaryMetrics, calibrationEvidence } from './evaluate.js';
@@ -96,8 +104,15 @@ export function trainDirectionModel(
   };
   const center = mean(pick(samples.forwardReturn, train));
   onStep('choosing the interval scale on the training period, fitting its quantiles on the validation period');
-  const scale = chooseScale(intervalRows(samples, train), center, strategy.horizonBars);
-  const interval = fitConformal(center, scale, intervalRows(samples, validation), strategy.horizonBars);
+  const shape = chooseIntervalShape(intervalRows(samples, train), center, strategy.horizonBars);
+  const interval = fitConformal(
+    center,
+    shape.scale,
+    intervalRows(samples, validation),
+    strategy.horizonBars,
+    INTERVAL_LEVELS,
+    shape.lowerTailShare,
+  );
 
   onStep(`evaluating on ${test.length} held-out samples (with a month-block bootstrap of every metric)`);
   const yTest = pick(samples.y, test);
@@ -216,13 +231,18 @@ function coverageByPeriod(time: Float64Array, inside: Uint8Array, chars: 4 | 7):
 }
 
 /** Mean of (high − low) / close of the 95% interval over the rows. */
-function meanWidth(intervals: Pick<ConformalIntervals, 'center' | 'quantiles' | 'scale'>, rows: IntervalRows, horizonBars: number): number {
-  const q = intervals.quantiles['0.95']!;
+function meanWidth(
+  intervals: Pick<ConformalIntervals, 'center' | 'quantiles' | 'lowerQuantiles' | 'scale'>,
+  rows: IntervalRows,
+  horizonBars: number,
+): number {
+  const qHigh = intervals.quantiles['0.95']!;
+  const qLow = intervals.lowerQuantiles?.['0.95'] ?? qHigh;
   const F = rows.featureCount;
   let sum = 0;
   for (let i = 0; i < rows.forwardReturn.length; i++) {
-    const spread = q * intervalScale(intervals.scale, rows.x.subarray(i * F, (i + 1) * F)) * Math.sqrt(horizonBars);
-    sum += Math.exp(intervals.center + spread) - Math.exp(intervals.center - spread);
+    const unit = intervalScale(intervals.scale, rows.x.subarray(i * F, (i + 1) * F)) * Math.sqrt(horizonBars);
+    sum += Math.exp(intervals.center + qHigh * unit) - Math.exp(intervals.center - qLow * unit);
   }
   return sum / rows.forwardReturn.length;
 }

@@ -1,7 +1,7 @@
 import type { Bar } from '../../infra/market-data/market-data.js';
 import { isStaleBars } from '../../infra/market-data/resilient.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
-import { intervalBounds, intervalScale, scaleOfInterval } from '../../domain/intervals.js';
+import { intervalBounds, intervalQuantiles, intervalScale, scaleOfInterval } from '../../domain/intervals.js';
 import { signalOf, type Signal } from '../../domain/signal.js';
 import type { ModelVersionEntry } from '../models/index.js';
 import { invalidFeatures, invalidNumbers, invalidProbability } from './output-guard.js';
@@ -102,7 +102,7 @@ export function confidenceOf(signal: Signal, probability: number): number {
 /** The price range for the horizon at `level`, from the manifest's conformal quantiles and the record's scale. */
 export function priceInterval(record: PredictionRecord, level: number): { level: number; low: number; high: number } {
   const { interval } = record.model.manifest;
-  const q = interval.quantiles[String(level)];
+  const q = intervalQuantiles(interval, level);
   if (q === undefined) {
     throw codedError(
       ErrorCode.BAD_USER_INPUT,
@@ -119,9 +119,10 @@ export function priceInterval(record: PredictionRecord, level: number): { level:
   return { level, ...bounds };
 }
 
-function intervalAt(record: PredictionRecord, q: number): { low: number; high: number } {
+/** `q` is [q⁻, q⁺] (intervalQuantiles). */
+function intervalAt(record: PredictionRecord, [qLow, qHigh]: [number, number]): { low: number; high: number } {
   const { interval, horizonBars } = record.model.manifest;
-  return intervalBounds(record.quote.close, Math.max(record.volatility, 1e-6), interval.center, q, horizonBars);
+  return intervalBounds(record.quote.close, Math.max(record.volatility, 1e-6), interval.center, qHigh, horizonBars, qLow);
 }
 
 /**
@@ -142,8 +143,8 @@ export function invalidPrediction(record: PredictionRecord): string | undefined 
     }) ??
     invalidFeatures(record.features);
   if (problem) return problem;
-  for (const [level, q] of Object.entries(record.model.manifest.interval.quantiles)) {
-    const { low, high } = intervalAt(record, q);
+  for (const level of Object.keys(record.model.manifest.interval.quantiles)) {
+    const { low, high } = intervalAt(record, intervalQuantiles(record.model.manifest.interval, level)!);
     const bad = invalidNumbers({ [`interval(level: ${level}).low`]: low, [`interval(level: ${level}).high`]: high });
     if (bad) return bad;
   }

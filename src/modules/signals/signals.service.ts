@@ -6,6 +6,7 @@ import type { Bar, MarketDataProvider } from '../../infra/market-data/market-dat
 import { badUserInput, codedError, ErrorCode } from '../../shared/errors.js';
 import type { ModelRegistry, ModelVersionEntry } from '../models/index.js';
 import { DEFAULT_STRATEGY } from '../../domain/strategies.js';
+import { intervalQuantiles } from '../../domain/intervals.js';
 import type { PredictionRecord, PredictionService } from '../predictions/index.js';
 import { SignalsArgs } from './signals.args.js';
 import type { RecordedPrediction, SignalsRepository } from './signals.repository.js';
@@ -315,17 +316,20 @@ const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /**
  * A recorded prediction as the live one was. History keeps the 0.95 interval, not the volatility it
- * was scaled with, so that is recovered from the interval's width (exactly, as priceInterval is a
- * symmetric spread in log space); the quote is the stored bar when the market still has it, otherwise
+ * was scaled with, so that is recovered from the interval's width (exactly: in log space the interval
+ * spans (q⁻ + q⁺) · volatility · √h, q⁺ of it above centre + log close); the quote is the stored bar when the market still has it, otherwise
  * (a synthetic market restarted since) one rebuilt from the interval's centre and marked
  * `source: "history"`, with no range or volume.
  */
 export function fromRecorded(strategy: string, row: RecordedPrediction, model: ModelVersionEntry, bar: Bar | undefined): PredictionRecord {
   const { interval, horizonBars } = model.manifest;
-  const q = interval.quantiles[String(row.interval_level)];
-  const halfWidth = (Math.log(row.interval_high) - Math.log(row.interval_low)) / 2;
-  const volatility = q ? halfWidth / (q * Math.sqrt(horizonBars)) : 0;
-  const close = Math.sqrt(row.interval_low * row.interval_high) / Math.exp(interval.center);
+  const [qLow, qHigh] = intervalQuantiles(interval, row.interval_level) ?? [0, 0];
+  const logWidth = Math.log(row.interval_high) - Math.log(row.interval_low);
+  const volatility = qLow + qHigh ? logWidth / ((qLow + qHigh) * Math.sqrt(horizonBars)) : 0;
+  const close =
+    qLow !== qHigh
+      ? Math.exp(Math.log(row.interval_high) - interval.center - (qHigh * logWidth) / (qLow + qHigh))
+      : Math.sqrt(row.interval_low * row.interval_high) / Math.exp(interval.center);
   const quote: Bar = bar ?? {
     symbol: row.symbol,
     time: row.time,

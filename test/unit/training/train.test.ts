@@ -7,7 +7,7 @@ import { manifestSchema } from '../../../src/domain/manifest.js';
 import { FEATURE_NAMES, FEATURE_WINDOW, computeFeatures } from '../../../src/domain/features.js';
 import { findStrategy, type StrategyDefinition } from '../../../src/domain/strategies.js';
 import { applyPlatt, fitPlatt } from '../../../src/training/calibration.js';
-import { INTERVAL_LEVELS, chooseScale, fitConformal, type IntervalRows } from '../../../src/training/conformal.js';
+import { INTERVAL_LEVELS, chooseIntervalShape, fitConformal, type IntervalRows } from '../../../src/training/conformal.js';
 import { intervalScale } from '../../../src/domain/intervals.js';
 import { buildSamples, isSuspectBar, selectPeriod, type Samples } from '../../../src/training/dataset.js';
 import { blockBootstrap } from '../../../src/domain/statistics.js';
@@ -318,8 +318,9 @@ describe('trainDirectionModel', () => {
         forwardReturn: pick(samples.forwardReturn, rows),
         time: pick(samples.time, rows),
       });
-      const scale = chooseScale(rowsOf(train), center, h);
-      assert.deepEqual(result.interval, fitConformal(center, scale, rowsOf(validation), h));
+      const shape = chooseIntervalShape(rowsOf(train), center, h);
+      assert.deepEqual(result.interval, fitConformal(center, shape.scale, rowsOf(validation), h, INTERVAL_LEVELS, shape.lowerTailShare));
+      assert.ok(result.interval.lowerQuantiles && result.interval.lowerTailShare === shape.lowerTailShare);
       // Held-out metrics are computed on the test period with the calibrated model.
       const yTest = pick(samples.y, test);
       const rawTest = predictLogistic(model, samples.x, test, F);
@@ -368,15 +369,17 @@ describe('trainDirectionModel', () => {
       const trainingBaseRate = yValidation.reduce((s, v) => s + v, 0) / yValidation.length;
       assert.equal(m.trainingBaseRate, trainingBaseRate);
       const q = result.interval.quantiles['0.95']!;
+      const qLow = result.interval.lowerQuantiles!['0.95']!;
       const testReturn = pick(samples.forwardReturn, test);
       const scored = Array.from(test, (r, i) => {
-        const width = q * intervalScale(result.interval.scale, row(samples, r)) * Math.sqrt(h);
+        const unit = intervalScale(result.interval.scale, row(samples, r)) * Math.sqrt(h);
+        const away = testReturn[i]! - result.interval.center;
         const month = new Date(testTime[i]!).toISOString().slice(0, 7);
         return {
           block: Number(month.slice(0, 4)) * 12 + Number(month.slice(5, 7)) - 1,
           p: calibratedTest[i]!,
           y: yTest[i]!,
-          covered: Math.abs(testReturn[i]! - result.interval.center) <= width,
+          covered: -qLow * unit <= away && away <= q * unit,
         };
       });
       // Coverage per calendar year and month: the same `covered` flags, grouped by asOf.
