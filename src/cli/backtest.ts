@@ -128,14 +128,30 @@ async function main(): Promise<number> {
 function summary(r: BacktestResult): string {
   const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(2)}%`);
   const num = (x: number | null) => (x === null ? '—' : x.toFixed(3));
+  // The figure, then its interval where the bootstrap gave one: "12.34% [3.10%, 20.05%]".
+  const withInterval = (side: 'strategy' | 'benchmark', metric: string, value: number | null, format: (x: number | null) => string) => {
+    const e = r.estimates[side].find((x) => x.metric === metric);
+    return e ? `${format(value)} [${format(e.low)}, ${format(e.high)}]` : format(value);
+  };
+  const both = (
+    label: string,
+    metric: 'annualReturn' | 'volatility' | 'sharpe' | 'maxDrawdown' | 'hitRate',
+    format: (x: number | null) => string,
+  ) => [
+    label,
+    withInterval('strategy', metric, r.strategy[metric], format),
+    withInterval('benchmark', metric, r.benchmark[metric], format),
+  ];
+  const excess = r.estimates.strategy.find((e) => e.metric === 'excessAnnualReturn');
   const rows = [
     ['', 'strategy', 'benchmark'],
     ['total return', pct(r.strategy.totalReturn), pct(r.benchmark.totalReturn)],
-    ['annual return', pct(r.strategy.annualReturn), pct(r.benchmark.annualReturn)],
-    ['volatility', pct(r.strategy.volatility), pct(r.benchmark.volatility)],
-    ['sharpe', num(r.strategy.sharpe), num(r.benchmark.sharpe)],
-    ['max drawdown', pct(r.strategy.maxDrawdown), pct(r.benchmark.maxDrawdown)],
-    ['hit rate', pct(r.strategy.hitRate), pct(r.benchmark.hitRate)],
+    both('annual return', 'annualReturn', pct),
+    ...(excess ? [['excess annual return', `${pct(excess.value)} [${pct(excess.low)}, ${pct(excess.high)}]`, '']] : []),
+    both('volatility', 'volatility', pct),
+    both('sharpe', 'sharpe', num),
+    both('max drawdown', 'maxDrawdown', pct),
+    both('hit rate', 'hitRate', pct),
     ['turnover/day', num(r.strategy.turnover), num(r.benchmark.turnover)],
     ['costs paid', pct(r.strategy.costsPaid), pct(r.benchmark.costsPaid)],
     ['exposure', pct(r.strategy.exposure), pct(r.benchmark.exposure)],
@@ -145,7 +161,12 @@ function summary(r: BacktestResult): string {
     `${r.strategyName}@${r.version} ${r.rule} cost ${r.costBps} bps, ${r.symbols.length} symbols, ` +
     `${r.from.toISOString().slice(0, 10)}..${r.to.toISOString().slice(0, 10)}: ${r.predictions} predictions in ` +
     `${r.inferenceRuns} inference run(s) (${r.inferenceMs.toFixed(0)} ms), ${(r.elapsedMs / 1000).toFixed(2)} s in all`;
-  return [head, '', ...alignedRows(rows), ...r.warnings.map((w) => `warning: ${w}`), ''].join('\n');
+  const { estimation } = r.estimates;
+  const method = estimation
+    ? `[low, high]: ${estimation.level * 100}% intervals, ${estimation.method}; ${estimation.blocks} months, ${estimation.replicates} replicates, seed ${estimation.seed}`
+    : `no intervals: ${r.estimates.note}`;
+  const note = estimation && r.estimates.note ? [r.estimates.note] : [];
+  return [head, '', ...alignedRows(rows), '', method, ...note, ...r.warnings.map((w) => `warning: ${w}`), ''].join('\n');
 }
 
 function curveCsv(r: BacktestResult): string {

@@ -134,31 +134,62 @@ export function blockBootstrap(
   trainingBaseRate: number | null,
   options: BootstrapOptions = {},
 ): BootstrapResult {
+  const eceBins = options.eceBins ?? 10;
+  const stats = summarize(rows, eceBins);
+  const weights = new Float64Array(stats.blocks);
+  const resampled = resampleBlocks(stats.blocks, METRIC_NAMES, options, (drawn) => {
+    weights.fill(0);
+    for (const b of drawn) weights[b]!++;
+    return measure(stats, weights, trainingBaseRate, eceBins);
+  });
+  const skill = resampled.estimates.find((e) => e.metric === 'brierSkillVsTrainingBaseRate');
+  return { ...resampled, verdict: skill ? verdictOf(skill) : null };
+}
+
+/** A statistic of the sample made of the blocks `drawn` (block indexes, in draw order), by name; null where undefined. */
+export type BlockStatistic<M extends string> = (drawn: Uint32Array) => Readonly<Record<M, number | null>>;
+
+export interface ResampledEstimate<M extends string> extends Omit<MetricEstimate, 'metric'> {
+  readonly metric: M;
+}
+
+/**
+ * The calendar-block bootstrap itself, for any statistic: the point value is `statistic` of every block
+ * once, in order; each of `replicates` replicates draws `blocks` block indexes uniformly with replacement
+ * from the seeded PRNG and hands them to `statistic` in draw order (statistics of a path, such as a
+ * drawdown, read them as a concatenation; sums need only the counts). The interval is the percentile
+ * interval at `level` over the replicates where the statistic is defined, widened to the point value
+ * where it excludes it (`widened`). Metrics undefined at the point, or in every replicate, are left out.
+ * Model metrics ({@link blockBootstrap}) and backtest figures (modules/backtest) both resample here.
+ */
+export function resampleBlocks<M extends string>(
+  blocks: number,
+  names: readonly M[],
+  options: Omit<BootstrapOptions, 'eceBins'>,
+  statistic: BlockStatistic<M>,
+): { estimates: Array<ResampledEstimate<M>>; blocks: number; replicates: number; seed: number; level: number } {
   const replicates = options.replicates ?? DEFAULT_REPLICATES;
   const seed = options.seed ?? DEFAULT_SEED;
   const level = options.level ?? DEFAULT_LEVEL;
-  const eceBins = options.eceBins ?? 10;
   if (!Number.isInteger(replicates) || replicates < 1) throw new Error(`replicates must be a positive integer (got ${replicates})`);
   if (!(level > 0 && level < 1)) throw new Error(`level must be in (0, 1) (got ${level})`);
-  const stats = summarize(rows, eceBins);
-  const B = stats.blocks;
+  const B = blocks;
   const result = { blocks: B, replicates, seed, level };
-  if (B === 0) return { ...result, estimates: [], verdict: null };
+  if (B === 0) return { ...result, estimates: [] };
 
-  const point = measure(stats, new Float64Array(B).fill(1), trainingBaseRate, eceBins);
-  const draws = METRIC_NAMES.map(() => new Float64Array(replicates));
+  const point = statistic(Uint32Array.from({ length: B }, (_, b) => b));
+  const draws = names.map(() => new Float64Array(replicates));
   const random = seededRandom(seed);
-  const weights = new Float64Array(B);
+  const drawn = new Uint32Array(B);
   for (let r = 0; r < replicates; r++) {
-    weights.fill(0);
-    for (let k = 0; k < B; k++) weights[Math.floor(random() * B)]!++;
-    const m = measure(stats, weights, trainingBaseRate, eceBins);
-    METRIC_NAMES.forEach((name, j) => (draws[j]![r] = m[name] ?? Number.NaN));
+    for (let k = 0; k < B; k++) drawn[k] = Math.floor(random() * B);
+    const m = statistic(drawn);
+    names.forEach((name, j) => (draws[j]![r] = m[name] ?? Number.NaN));
   }
 
   const alpha = (1 - level) / 2;
-  const estimates: MetricEstimate[] = [];
-  METRIC_NAMES.forEach((metric, j) => {
+  const estimates: Array<ResampledEstimate<M>> = [];
+  names.forEach((metric, j) => {
     const value = point[metric];
     if (value === null) return;
     // A replicate can leave a statistic undefined (no up-rows drawn: no AUC); the interval is over the rest.
@@ -168,8 +199,7 @@ export function blockBootstrap(
     const high = percentile(finite, 1 - alpha);
     estimates.push({ metric, value, low: Math.min(low, value), high: Math.max(high, value), level, widened: value < low || value > high });
   });
-  const skill = estimates.find((e) => e.metric === 'brierSkillVsTrainingBaseRate');
-  return { ...result, estimates, verdict: skill ? verdictOf(skill) : null };
+  return { ...result, estimates };
 }
 
 /** Better when the whole interval of Brier skill is above 0, worse when below, otherwise no better. */

@@ -37,14 +37,21 @@ const LIST_SIZE_ARGS = ['symbols'] as const;
 const COUNT_ARGS = ['last', 'first', 'limit'] as const;
 
 /**
- * Fields whose work is not one item per selected field: a fixed cost for the work they do, added
- * once, and list arguments that size the work rather than the answer (so they do not multiply the
- * selection). `drift` computes features and scores every stored bar of its window for up to
- * DEFAULT_DRIFT_LIMITS.maxSymbols symbols (≈ 40,000 rows, and on first use per symbol set the ≈ 15
- * years of training bars of an older manifest), but answers one object: 500, a tenth of the default
- * MAX_QUERY_COST, so a few run at once and a rate-limited caller cannot loop it.
+ * Fields whose work is not one item per selected field: a cost for the work they do (from their
+ * arguments), added once, and list arguments that size the work rather than the answer (so they do
+ * not multiply the selection). `drift` computes features and scores every stored bar of its window for
+ * up to DEFAULT_DRIFT_LIMITS.maxSymbols symbols (≈ 40,000 rows, and on first use per symbol set the
+ * ≈ 15 years of training bars of an older manifest), but answers one object: 500, a tenth of the
+ * default MAX_QUERY_COST, so a few run at once and a rate-limited caller cannot loop it. `backtest`
+ * scores every symbol-day of its span and answers one object (a curve bounded by the span): 40 per
+ * symbol, so the largest one (DEFAULT_BACKTEST_LIMITS.maxSymbols, 100) costs 4,000 plus its selection,
+ * within the default MAX_QUERY_COST whatever it selects, and two of them in one operation are refused.
  */
-const WORK_FIELDS: ReadonlyMap<string, number> = new Map([['Query.drift', 500]]);
+type WorkCost = (args: Record<string, unknown>) => number;
+const WORK_FIELDS: ReadonlyMap<string, WorkCost> = new Map<string, WorkCost>([
+  ['Query.drift', () => 500],
+  ['Query.backtest', (args) => 40 * (Array.isArray(args.symbols) ? args.symbols.length : 1)],
+]);
 
 /** Thrown from an Apollo hook, an error says its own HTTP status, or it is answered 500. */
 const CLIENT_STATUS = { http: { status: 400 } };
@@ -131,9 +138,11 @@ export function measureOperation(
         if (field.args.length > 0) {
           const args = getArgumentValues(field, selection, variableValues);
           multiplier = listMultiplier(args, maxListSize);
-          if (work !== undefined) multiplier = 1;
-        }
-        if (work !== undefined) cost += work;
+          if (work !== undefined) {
+            multiplier = 1;
+            cost += work(args);
+          }
+        } else if (work !== undefined) cost += work({});
         let child: OperationSize = { cost: 0, nodes: 0 };
         if (selection.selectionSet)
           child = selectionsSize(selection.selectionSet.selections, getNamedType(field.type), new Set(), depth + 1);

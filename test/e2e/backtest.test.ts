@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
+import { seededRandom } from '../../src/domain/statistics.js';
 import { readBarsCsvFile } from '../../src/infra/market-data/csv.js';
 import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { BacktestDocument, type BacktestQueryVariables } from '../generated/graphql.js';
@@ -115,6 +116,105 @@ test(`backtest (${stackName}): the 2019 benchmark of 5 real symbols equals a rec
   close(m.costsPaid, (5 / 10_000) * data!.backtest.curve.reduce((s, p) => s + p.turnover, 0), 'costs paid');
   assert.equal(data!.backtest.predictions, SYMBOLS.length * 252);
   assert.deepEqual(data!.backtest.warnings, [], '2019 is held out for v1 (fitted on 2000..2017)');
+});
+
+test(`backtest (${stackName}): figures carry month-block bootstrap intervals that contain their values and recompute independently`, async () => {
+  const { data, errors } = await backtest({ rule: 'LONG_SHORT', costBps: 5 });
+  assert.equal(errors, undefined, JSON.stringify(errors));
+  const { metrics, benchmark, curve, estimation, estimatesNote } = data!.backtest;
+  assert.equal(estimatesNote, null);
+  assert.ok(estimation);
+  assert.equal(estimation.block, 'MONTH');
+  assert.equal(estimation.blocks, 12, 'the 2019 decision days fall in 12 calendar months');
+  assert.equal(estimation.replicates, 1000);
+  assert.equal(estimation.level, 0.95);
+  const figures = ['annualReturn', 'volatility', 'sharpe', 'maxDrawdown', 'hitRate'];
+  assert.deepEqual(
+    metrics.estimates.map((e) => e.metric),
+    [...figures, 'excessAnnualReturn'],
+  );
+  assert.deepEqual(
+    benchmark.estimates.map((e) => e.metric),
+    figures,
+  );
+  for (const [side, m] of [
+    ['strategy', metrics],
+    ['benchmark', benchmark],
+  ] as const) {
+    for (const e of m.estimates) {
+      assert.ok(e.low <= e.value && e.value <= e.high, `${side} ${e.metric}: ${e.value} outside [${e.low}, ${e.high}]`);
+      assert.ok(e.low < e.high, `${side} ${e.metric}: a degenerate interval from 12 months`);
+      assert.equal(e.level, 0.95);
+      if (e.metric !== 'excessAnnualReturn')
+        assert.equal(e.value, m[e.metric as keyof typeof m], `${side} ${e.metric} is the figure served`);
+    }
+  }
+  const excess = metrics.estimates.find((e) => e.metric === 'excessAnnualReturn')!;
+  assert.equal(excess.value, metrics.annualReturn! - benchmark.annualReturn!);
+
+  // The recomputation: its own month grouping, concatenation and type-7 percentile over the served daily
+  // returns; only the seeded PRNG (mulberry32) is shared, as the stated seed names it.
+  const months = new Map<string, Array<{ s: number; b: number }>>();
+  for (const p of curve) {
+    const key = p.time.slice(0, 7);
+    months.set(key, [...(months.get(key) ?? []), { s: p.dailyReturn, b: p.benchmarkReturn }]);
+  }
+  const blocks = [...months.keys()].sort().map((k) => months.get(k)!);
+  const random = seededRandom(estimation.seed);
+  const stats = (rs: number[]) => {
+    let equity = 1;
+    let peak = 1;
+    let drawdown = 0;
+    for (const r of rs) {
+      equity *= 1 + r;
+      peak = Math.max(peak, equity);
+      drawdown = Math.max(drawdown, 1 - equity / peak);
+    }
+    const mean = rs.reduce((x, y) => x + y, 0) / rs.length;
+    const sd = Math.sqrt(rs.reduce((x, r) => x + (r - mean) ** 2, 0) / (rs.length - 1));
+    return { annual: equity ** (252 / rs.length) - 1, sharpe: (mean / sd) * Math.sqrt(252), drawdown };
+  };
+  const draws = { drawdown: [] as number[], benchmarkSharpe: [] as number[], excess: [] as number[] };
+  for (let r = 0; r < estimation.replicates; r++) {
+    const sample = Array.from({ length: blocks.length }, () => blocks[Math.floor(random() * blocks.length)]!).flat();
+    const s = stats(sample.map((d) => d.s));
+    const b = stats(sample.map((d) => d.b));
+    draws.drawdown.push(s.drawdown);
+    draws.benchmarkSharpe.push(b.sharpe);
+    draws.excess.push(s.annual - b.annual);
+  }
+  const quantile = (values: number[], q: number) => {
+    const sorted = [...values].sort((x, y) => x - y);
+    const h = (sorted.length - 1) * q;
+    return sorted[Math.floor(h)]! + (h - Math.floor(h)) * (sorted[Math.ceil(h)]! - sorted[Math.floor(h)]!);
+  };
+  const check = (served: { value: number; low: number; high: number; widened: boolean }, values: number[], what: string) => {
+    const low = quantile(values, 0.025);
+    const high = quantile(values, 0.975);
+    assert.ok(Math.abs(served.low - Math.min(low, served.value)) <= 1e-12, `${what} low: ${served.low} vs ${low}`);
+    assert.ok(Math.abs(served.high - Math.max(high, served.value)) <= 1e-12, `${what} high: ${served.high} vs ${high}`);
+    assert.equal(served.widened, served.value < low || served.value > high, `${what} widened`);
+  };
+  check(
+    metrics.estimates.find((e) => e.metric === 'maxDrawdown')!,
+    draws.drawdown,
+    'strategy maxDrawdown',
+  );
+  check(
+    benchmark.estimates.find((e) => e.metric === 'sharpe')!,
+    draws.benchmarkSharpe,
+    'benchmark sharpe',
+  );
+  check(excess, draws.excess, 'excessAnnualReturn');
+});
+
+test(`backtest (${stackName}): fewer than 6 calendar months give no intervals, and say why`, async () => {
+  const { data, errors } = await backtest({ from: '2019-01-01T00:00:00.000Z', to: '2019-03-29T00:00:00.000Z' });
+  assert.equal(errors, undefined, JSON.stringify(errors));
+  assert.deepEqual(data!.backtest.metrics.estimates, []);
+  assert.deepEqual(data!.backtest.benchmark.estimates, []);
+  assert.equal(data!.backtest.estimation, null);
+  assert.match(data!.backtest.estimatesNote ?? '', /span 3 calendar month\(s\); intervals need at least 6/);
 });
 
 test(`backtest (${stackName}): a period the version was fitted on is answered with a warning`, async () => {

@@ -3,6 +3,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { readApiKey, storeApiKey } from './api/auth.js';
 import { createApi } from './api/client.js';
 import { useLinkStatus, type LinkStatusStore } from './api/connection.js';
+import { BacktestPage } from './pages/backtest.js';
 import { ModelsPage } from './pages/models.js';
 import { SymbolPage } from './pages/symbol.js';
 import { WatchlistPage } from './pages/watchlist.js';
@@ -36,6 +37,9 @@ export function App() {
           <a href={href.models()} class={route.page === 'models' ? 'on' : ''}>
             Models
           </a>
+          <a href={href.backtest()} class={route.page === 'backtest' ? 'on' : ''}>
+            Backtest
+          </a>
         </nav>
         <SymbolJump />
         <KeyField value={apiKey} onChange={changeKey} />
@@ -47,6 +51,7 @@ export function App() {
         {route.page === 'watchlist' && <WatchlistPage link={api.link} />}
         {route.page === 'symbol' && <SymbolPage key={route.symbol} symbol={route.symbol} />}
         {route.page === 'models' && <ModelsPage />}
+        {route.page === 'backtest' && <BacktestPage />}
         {route.page === 'missing' && (
           <section class="page">
             <h1>Not found</h1>

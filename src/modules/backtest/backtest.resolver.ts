@@ -26,10 +26,12 @@ export class BacktestResolver {
       to: result.to,
       symbols: [...result.symbols],
       predictions: result.predictions,
-      metrics: result.strategy,
-      benchmark: result.benchmark,
+      metrics: { ...result.strategy, estimates: result.estimates.strategy },
+      benchmark: { ...result.benchmark, estimates: result.estimates.benchmark },
       curve: result.curve,
       warnings: [...result.warnings],
+      estimation: result.estimates.estimation,
+      estimatesNote: result.estimates.note,
       definitions: BACKTEST_DEFINITIONS,
     };
   }

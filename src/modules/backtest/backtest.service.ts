@@ -5,6 +5,7 @@ import { findStrategy } from '../../domain/strategies.js';
 import { badUserInput, codedError, ErrorCode } from '../../shared/errors.js';
 import type { ModelRegistry, ModelVersionEntry } from '../models/index.js';
 import { invalidFeatures, scoreOneRun } from '../predictions/index.js';
+import { estimateBacktest, type BacktestEstimates } from './backtest.estimates.js';
 import { simulate, type DayInput, type Rule, type Simulation, type SymbolDay } from './backtest.simulate.js';
 
 export interface BacktestRequest {
@@ -35,6 +36,8 @@ export interface BacktestResult extends Simulation {
   readonly inferenceMs: number;
   readonly elapsedMs: number;
   readonly warnings: readonly string[];
+  /** Intervals of the strategy's and the benchmark's figures (backtest.estimates.ts). */
+  readonly estimates: BacktestEstimates;
 }
 
 export interface BacktestProgress {
@@ -63,6 +66,8 @@ export interface BacktestServiceOptions {
   readonly limits?: BacktestLimits;
   /** For tests; default: the clock. */
   readonly now?: () => Date;
+  /** Bootstrap replicates behind `estimates` (default 1,000, as for model metrics). */
+  readonly replicates?: number;
 }
 
 /**
@@ -165,6 +170,7 @@ export class BacktestService {
 
     const days = decisionDays(bars, rows, probabilities, model, from, to);
     const simulation = simulate(days, { rule: request.rule, costBps: request.costBps, quantile });
+    const estimates = estimateBacktest(simulation.curve, { replicates: this.#options.replicates });
     const warnings = [...trainingOverlap(model, from, to)];
     if (invalid > 0) warnings.push(`${invalid} symbol-day(s) had non-finite features and were left out`);
     const traded = new Set(days.flatMap((d) => d.symbols.map((s) => s.symbol)));
@@ -186,6 +192,7 @@ export class BacktestService {
       inferenceMs,
       elapsedMs: performance.now() - started,
       warnings,
+      estimates,
     };
   }
 }

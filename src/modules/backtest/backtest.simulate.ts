@@ -55,6 +55,11 @@ export interface CurvePoint {
   readonly benchmarkDrawdown: number;
   readonly positions: number;
   readonly turnover: number;
+  /** Positions with position × return > 0 (the hit rate's numerator for the day). */
+  readonly hits: number;
+  /** Eligible symbols, and how many of them rose: the benchmark's hit rate for the day. */
+  readonly eligible: number;
+  readonly eligibleUp: number;
 }
 
 export interface Performance {
@@ -108,9 +113,11 @@ export function simulate(days: readonly DayInput[], options: SimulationOptions):
   const turnovers: number[] = [];
   const exposures: number[] = [];
   const positionCounts: number[] = [];
+  const hitCounts: number[] = [];
   let hits = 0;
   let held = 0;
   for (const day of days) {
+    const hitsBefore = hits;
     const positions = positionsOf(options.rule, day.symbols, options.quantile);
     const weights = new Map<string, number>();
     for (const [symbol, position] of positions) weights.set(symbol, position / positions.size);
@@ -132,6 +139,7 @@ export function simulate(days: readonly DayInput[], options: SimulationOptions):
     turnovers.push(turnover);
     exposures.push(day.symbols.length > 0 ? positions.size / day.symbols.length : 0);
     positionCounts.push(positions.size);
+    hitCounts.push(hits - hitsBefore);
     previous = weights;
   }
   const equity = compound(strategyReturns);
@@ -146,6 +154,9 @@ export function simulate(days: readonly DayInput[], options: SimulationOptions):
     benchmarkDrawdown: benchmarkEquity.drawdown[i]!,
     positions: positionCounts[i]!,
     turnover: turnovers[i]!,
+    hits: hitCounts[i]!,
+    eligible: day.symbols.length,
+    eligibleUp: day.symbols.filter((s) => s.nextReturn > 0).length,
   }));
   const totalTurnover = turnovers.reduce((s, t) => s + t, 0);
   return {

@@ -1,5 +1,6 @@
 import { DateTimeISOResolver } from 'graphql-scalars';
 import { Field, Float, Int, ObjectType, registerEnumType } from 'type-graphql';
+import { EstimationMethod, MetricEstimate } from '../models/index.js';
 import { RULES, type Rule } from './backtest.simulate.js';
 
 export const RuleEnum = Object.fromEntries(RULES.map((rule) => [rule, rule])) as { readonly [R in Rule]: R };
@@ -26,6 +27,11 @@ export class BacktestMetrics {
   @Field(() => Float, { description: 'Mean daily Σ|Δweight|' }) turnover!: number;
   @Field(() => Float, { description: 'Σ costBps/10 000 × daily turnover' }) costsPaid!: number;
   @Field(() => Float, { description: 'Mean share of eligible symbols held' }) exposure!: number;
+  @Field(() => [MetricEstimate], {
+    description:
+      'annualReturn, volatility, sharpe, maxDrawdown, hitRate (and on `metrics`, excessAnnualReturn = annualReturn − benchmark annualReturn on the same resampled days) with intervals, by the calendar-block bootstrap in `Backtest.estimation`; empty (see `Backtest.estimatesNote`) when they cannot be made',
+  })
+  estimates!: MetricEstimate[];
 }
 
 @ObjectType({ description: 'One decision day: the return realized to the next trading day.', simpleResolvers: true })
@@ -57,5 +63,12 @@ export class Backtest {
   benchmark!: BacktestMetrics;
   @Field(() => [BacktestPoint]) curve!: BacktestPoint[];
   @Field(() => [String], { description: 'E.g. the version was fitted on part of [from, to]' }) warnings!: string[];
+  @Field(() => EstimationMethod, {
+    nullable: true,
+    description: 'How the `estimates` of `metrics` and `benchmark` were made; null when there are none',
+  })
+  estimation!: EstimationMethod | null;
+  @Field(() => String, { nullable: true, description: 'Why `estimates` are empty or lack a figure; null when nothing is missing' })
+  estimatesNote!: string | null;
   @Field(() => String) definitions!: string;
 }

@@ -14,10 +14,16 @@ export {
   type BacktestResult,
 } from './backtest.service.js';
 export { BACKTEST_DEFINITIONS, RULES, performance, positionsOf, simulate, type Rule } from './backtest.simulate.js';
+export { ESTIMATED_FIGURES, EXCESS_FIGURE, estimateBacktest, type BacktestEstimates, type BacktestFigure } from './backtest.estimates.js';
 export { Backtest, BacktestMetrics, BacktestPoint } from './backtest.type.js';
 
 /** The backtest module: its service (also used by `npm run backtest`) and resolver. */
-export function createBacktestModule(deps: { market: MarketDataProvider; registry: ModelRegistry; limits?: BacktestLimits }): {
+export function createBacktestModule(deps: {
+  market: MarketDataProvider;
+  registry: ModelRegistry;
+  limits?: BacktestLimits;
+  replicates?: number;
+}): {
   service: BacktestService;
   resolver: BacktestResolver;
 } {

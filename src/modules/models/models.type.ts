@@ -28,11 +28,11 @@ registerEnumType(MetricsVerdict, {
     'Whether the model beat always predicting the training base rate, from the interval of `brierSkillVsTrainingBaseRate`: BETTER when its low end is above 0, WORSE when its high end is below 0, otherwise NO_BETTER.',
 });
 
-@ObjectType({ description: 'A metric with its interval, from a calendar-block bootstrap (see `ModelMetrics.estimation`). Always low ≤ value ≤ high.', simpleResolvers: true })
+@ObjectType({ description: 'A metric with its interval, from a calendar-block bootstrap (see `ModelMetrics.estimation`, `Backtest.estimation`). Always low ≤ value ≤ high.', simpleResolvers: true })
 export class MetricEstimate {
   @Field(() => String, {
     description:
-      '`accuracy` (share right at threshold 0.5); `accuracyOverBaseline` (accuracy − baselineAccuracy); `brierSkillVsTrainingBaseRate` (1 − brier / trainingBaseRateBrier); `brierSkillVsHindsightBaseRate` (1 − brier / hindsightBaseRateBrier); `auc` (ROC area = Mann-Whitney probability an up outcome got the higher p, ties ½); `ece` (10 equal-width bins); `intervalCoverage` (share inside the 95% interval)',
+      '`accuracy` (share right at threshold 0.5); `accuracyOverBaseline` (accuracy − baselineAccuracy); `brierSkillVsTrainingBaseRate` (1 − brier / trainingBaseRateBrier); `brierSkillVsHindsightBaseRate` (1 − brier / hindsightBaseRateBrier); `auc` (ROC area = Mann-Whitney probability an up outcome got the higher p, ties ½); `ece` (10 equal-width bins); `intervalCoverage` (share inside the 95% interval). On `BacktestMetrics`: the figure of the same name (definitions in `Backtest.definitions`), and `excessAnnualReturn`',
   })
   metric!: string;
   @Field(() => Float, { description: 'The metric on the rows as they are' }) value!: number;

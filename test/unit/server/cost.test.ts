@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { buildSchema, execute, parse, validate, type ExecutionResult } from 'graphql';
@@ -190,5 +191,36 @@ describe('drift: a fixed cost for its work', () => {
       200,
     );
     assert.equal(twice.cost, 2 * (500 + 1 + 1));
+  });
+});
+
+describe('backtest: its symbols size the work, not the answer', () => {
+  test('costs 40 per symbol plus its selection once: the web page’s whole query for 100 symbols fits the default 5,000, two do not', async () => {
+    const schema = await buildGatewaySchema();
+    const page = readFileSync(new URL('../../../web/operations/backtest.graphql', import.meta.url), 'utf8');
+    const variables = (n: number) => ({
+      strategy: 'direction-1d',
+      symbols: Array.from({ length: n }, (_, i) => `S${i}`),
+      from: '2019-01-01T00:00:00Z',
+      to: '2019-12-31T00:00:00Z',
+    });
+    const one = measureOperation(schema, parse(page), 'BacktestRun', variables(1), 200);
+    const hundred = measureOperation(schema, parse(page), 'BacktestRun', variables(100), 200);
+    assert.equal(hundred.cost - one.cost, 99 * 40, 'only the work grows with the symbols');
+    assert.equal(hundred.nodes, one.nodes);
+    assert.ok(hundred.cost <= 5_000, `the page's query for 100 symbols costs ${hundred.cost}`);
+    assert.ok(one.cost > 40 + 50, `the selection (${one.cost - 40}) is counted once`);
+    const symbols = variables(100)
+      .symbols.map((s) => `"${s}"`)
+      .join(', ');
+    const field = (alias: string) =>
+      `${alias}: backtest(strategy: "direction-1d", symbols: [${symbols}], from: "2019-01-01T00:00:00Z", to: "2019-12-31T00:00:00Z") { days: predictions }`;
+    const twice = measureOperation(schema, parse(`{ ${field('a')} ${field('b')} }`), undefined, {}, 200);
+    assert.equal(twice.cost, 2 * (4_000 + 1 + 1));
+    assert.throws(
+      () => measureOperation(schema, parse(page), 'BacktestRun', variables(11), 10),
+      (error: unknown) => codeOf(error) === 'BAD_USER_INPUT',
+      'its symbols still obey the list limit',
+    );
   });
 });
