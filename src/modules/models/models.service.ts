@@ -1,3 +1,4 @@
+import { modelVersionId, strategyId } from '../../domain/entity-ids.js';
 import { findStrategy } from '../../domain/strategies.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import type { ModelLifecycle } from './models.lifecycle.js';
@@ -38,6 +39,7 @@ export class ModelsService {
     const serving = this.registry.serving(name);
     if (!definition || !serving) return undefined;
     return {
+      id: strategyId(name),
       name,
       horizon: definition.horizon,
       description: definition.description,
@@ -70,6 +72,7 @@ export class ModelsService {
   view(entry: ModelVersionEntry): ModelVersion {
     const { manifest } = entry;
     return {
+      id: modelVersionId(manifest.strategy, manifest.version),
       strategy: manifest.strategy,
       version: manifest.version,
       createdAt: new Date(manifest.createdAt),

@@ -39,6 +39,10 @@ export interface PointInTimeNote {
   /** The instant asked about; the prediction's `asOf` is the last stored bar at or before it. */
   readonly requested: Date;
   readonly versionChosenBy: VersionChoice;
+  /** The `asOf` argument as given (undefined: the newest stored bar): with askedVersion, what keys the prediction's id. */
+  readonly askedAsOf: Date | undefined;
+  /** The `version` argument as given (undefined: chosen by the serving record). */
+  readonly askedVersion: string | undefined;
 }
 
 /** Why a point-in-time prediction used its version. */

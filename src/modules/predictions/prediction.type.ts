@@ -1,5 +1,5 @@
 import { DateTimeISOResolver } from 'graphql-scalars';
-import { Field, Float, ObjectType, registerEnumType } from 'type-graphql';
+import { Field, Float, ID, ObjectType, registerEnumType } from 'type-graphql';
 import { SIGNALS, type Signal } from '../../domain/signal.js';
 import { QUALITY_REASONS, type QualityReason } from '../../infra/market-data/bar-quality.js';
 import { type ModelVersion } from '../models/index.js';
@@ -30,13 +30,17 @@ registerEnumType(BarQualityEnum, {
 // middlewares and field auth, which these fields do not use) that graphql-js calls once per field per item.
 @ObjectType({ description: 'The last bar the prediction was computed from.', simpleResolvers: true })
 export class Quote {
-  @Field(() => String) symbol!: string;
-  @Field(() => DateTimeISOResolver) time!: Date;
-  @Field(() => Float) open!: number;
-  @Field(() => Float) high!: number;
-  @Field(() => Float) low!: number;
-  @Field(() => Float) close!: number;
-  @Field(() => Float) volume!: number;
+  // Resolved from the bar (predictions.resolver.ts bindSyncPredictionFields): bars carry no id of their own.
+  @Field(() => ID, { description: 'Opaque, stable id of this bar (market source, symbol, time) for client caches' })
+  id!: string;
+  @Field(() => String, { description: 'The ticker, e.g. `AAPL`' }) symbol!: string;
+  @Field(() => DateTimeISOResolver, { description: 'Start of the bar (a daily bar is stamped 00:00 UTC of its trading date)' })
+  time!: Date;
+  @Field(() => Float, { description: 'First traded price of the bar' }) open!: number;
+  @Field(() => Float, { description: 'Highest traded price of the bar' }) high!: number;
+  @Field(() => Float, { description: 'Lowest traded price of the bar' }) low!: number;
+  @Field(() => Float, { description: 'Last traded price of the bar: the price the interval is centred on' }) close!: number;
+  @Field(() => Float, { description: 'Shares traded in the bar (0 for a quote rebuilt from history)' }) volume!: number;
   @Field(() => String, { description: '`synthetic` for the built-in simulated market; otherwise where the bar came from' })
   source!: string;
   @Field(() => [BarQualityEnum], {
@@ -51,9 +55,11 @@ export class Quote {
   simpleResolvers: true,
 })
 export class PriceInterval {
-  @Field(() => Float) level!: number;
-  @Field(() => Float) low!: number;
-  @Field(() => Float) high!: number;
+  @Field(() => ID, { description: 'Opaque, stable id (strategy, symbol, bar, model version, level) for client caches' })
+  id!: string;
+  @Field(() => Float, { description: 'Probability the outcome falls in [low, high]: 0.8, 0.9, 0.95 or 0.99' }) level!: number;
+  @Field(() => Float, { description: 'Lower end of the price range' }) low!: number;
+  @Field(() => Float, { description: 'Upper end of the price range' }) high!: number;
 }
 
 const VERSION_CHOICES: readonly VersionChoice[] = ['REQUESTED', 'RECORDED_ACTIVE', 'CURRENT_ACTIVE'];
@@ -74,7 +80,10 @@ registerEnumType(VersionChoiceEnum, {
 export class PointInTime {
   @Field(() => DateTimeISOResolver, { description: 'The instant asked about; `Prediction.asOf` is the last stored bar at or before it' })
   requested!: Date;
-  @Field(() => VersionChoiceEnum) versionChosenBy!: VersionChoice;
+  @Field(() => VersionChoiceEnum, {
+    description: 'Whether `version` named the model version, the serving record chose it, or the active one answered',
+  })
+  versionChosenBy!: VersionChoice;
 }
 
 @ObjectType({
@@ -82,11 +91,15 @@ export class PointInTime {
   simpleResolvers: true,
 })
 export class Prediction {
-  @Field(() => String) symbol!: string;
-  @Field(() => String) strategy!: string;
+  // id is a field resolver (predictions.resolver.ts): it is derived from the record, not stored in it.
+  @Field(() => String, { description: 'The ticker predicted, e.g. `AAPL`' }) symbol!: string;
+  @Field(() => String, { description: 'The strategy (`Strategy.name`) that made the prediction, e.g. `direction-1d`' }) strategy!: string;
   @Field(() => String, { description: 'How far ahead the event is, e.g. `1d`' }) horizon!: string;
   @Field(() => DateTimeISOResolver, { description: 'Time of the last bar used' }) asOf!: Date;
-  @Field(() => SignalEnum) signal!: Signal;
+  @Field(() => SignalEnum, {
+    description: 'BUY when `probability` is above the model’s buy threshold, SELL when below its sell threshold, otherwise HOLD',
+  })
+  signal!: Signal;
   @Field(() => Float, { description: 'Calibrated probability that the strategy’s event happens' }) probability!: number;
   @Field(() => Float, { description: 'Calibrated probability that the signal is right' }) confidence!: number;
   @Field(() => Float, { nullable: true, description: 'Expected return over the horizon; null while no return model is served' })

@@ -185,10 +185,15 @@ export class PointInTimePredictions {
         continue;
       }
       ready.forEach((i, n) => {
-        const { symbol } = keys[i]!;
+        const { symbol, version } = keys[i]!;
         const record: PredictionRecord = {
           ...recordOf(model, symbol, bars.get(symbol)!, features.get(symbol) as CachedFeatures, probabilities[n]!),
-          pointInTime: { requested: asOf ?? bars.get(symbol)!.at(-1)!.time, versionChosenBy: group.chosenBy },
+          pointInTime: {
+            requested: asOf ?? bars.get(symbol)!.at(-1)!.time,
+            versionChosenBy: group.chosenBy,
+            askedAsOf: asOf,
+            askedVersion: version,
+          },
         };
         const problem = invalidPrediction(record);
         results[i] = problem

@@ -1,4 +1,4 @@
-import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
+import { Args, Authorized, Ctx, FieldResolver, ID, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../context/context.js';
 import { Role } from '../access/index.js';
 import { badUserInput, unavailable } from '../../shared/errors.js';
@@ -9,6 +9,8 @@ import { Prediction, PriceInterval, Quote } from './prediction.type.js';
 import { priceInterval, type PredictionRecord } from './prediction.record.js';
 import type { PredictionService } from './predictions.service.js';
 import { DEFAULT_STRATEGY } from '../../domain/strategies.js';
+import { predictionId, priceIntervalId, quoteId } from '../../domain/entity-ids.js';
+import type { Bar } from '../../infra/market-data/market-data.js';
 
 @Resolver(() => Prediction)
 export class PredictionsResolver {
@@ -72,9 +74,18 @@ export class PredictionsResolver {
     return this.service.symbols();
   }
 
+  @FieldResolver(() => ID, {
+    description:
+      'Opaque, stable id for client caches: the live prediction of a strategy and symbol keeps one id across bars (a `signals` event updates it); ' +
+      'a point-in-time one (asked with `asOf` or `version`) has its own, keyed by what was asked',
+  })
+  id(@Root() prediction: PredictionRecord): string {
+    return idOf(prediction);
+  }
+
   @FieldResolver(() => PriceInterval, { description: 'Price range for the horizon at `level` (0.8, 0.9, 0.95 or 0.99)' })
   interval(@Root() prediction: PredictionRecord, @Args(() => IntervalArgs) { level }: IntervalArgs): PriceInterval {
-    return priceInterval(prediction, level);
+    return intervalOf(prediction, level);
   }
 
   @FieldResolver(() => ModelVersion, { description: 'The model version that made this prediction' })
@@ -82,10 +93,17 @@ export class PredictionsResolver {
     return this.models.view(prediction.model);
   }
 
-  @FieldResolver(() => Quote)
-  quote(@Root() prediction: PredictionRecord): Quote {
+  @FieldResolver(() => Quote, { description: 'The last bar the prediction was computed from' })
+  quote(@Root() prediction: PredictionRecord): Bar {
     return prediction.quote;
   }
+}
+
+const idOf = (prediction: PredictionRecord): string => predictionId(prediction.strategy, prediction.symbol, prediction.pointInTime);
+
+function intervalOf(prediction: PredictionRecord, level: number): PriceInterval {
+  const { strategy, symbol, asOf, model } = prediction;
+  return { id: priceIntervalId(strategy, symbol, asOf, model.manifest.version, level), ...priceInterval(prediction, level) };
 }
 
 /**
@@ -106,7 +124,10 @@ export type BindSyncField = <Root, Result, Args extends object = Record<string, 
  * whose resolvers never run) `model` is left as declared.
  */
 export function bindSyncPredictionFields(bind: BindSyncField, models?: ModelsService): void {
-  bind('Prediction', 'interval', (prediction: PredictionRecord, { level }: IntervalArgs) => priceInterval(prediction, level), IntervalArgs);
+  bind('Prediction', 'id', idOf);
+  bind('Prediction', 'interval', (prediction: PredictionRecord, { level }: IntervalArgs) => intervalOf(prediction, level), IntervalArgs);
   bind('Prediction', 'quote', (prediction: PredictionRecord) => prediction.quote);
+  // Quote is the bar as the market returned it, which has no id: the id is derived here, for every quote.
+  bind('Quote', 'id', (bar: Bar) => quoteId(bar.source, bar.symbol, bar.time));
   if (models) bind('Prediction', 'model', (prediction: PredictionRecord) => models.view(prediction.model));
 }
