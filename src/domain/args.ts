@@ -31,15 +31,15 @@ function stacked(...decorators: PropertyDecorator[]): PropertyDecorator {
 }
 
 /** A required `String!` checked by `rule`; with `optional`, a nullable `String` that may be left out. */
-function nameField(rule: PropertyDecorator, optional?: { description: string }): PropertyDecorator {
+function nameField(rule: PropertyDecorator, description: string, optional = false): PropertyDecorator {
   return optional
     ? stacked(
-        Field(() => String, { nullable: true, description: optional.description }),
+        Field(() => String, { nullable: true, description }),
         IsOptional(),
         rule,
       )
     : stacked(
-        Field(() => String),
+        Field(() => String, { description }),
         rule,
       );
 }
@@ -47,13 +47,17 @@ function nameField(rule: PropertyDecorator, optional?: { description: string }):
 /** `strategy: String!`, or with `optional` `strategy: String` that defaults to `direction-1d`. */
 export function StrategyField(options: { optional?: boolean } = {}): PropertyDecorator {
   const rule = Matches(STRATEGY_PATTERN, { message: strategyMessage });
-  return nameField(rule, options.optional ? { description: 'Defaults to `direction-1d`' } : undefined);
+  return options.optional
+    ? nameField(rule, 'Defaults to `direction-1d`', true)
+    : nameField(rule, 'The strategy, e.g. `direction-1d` (`strategies` lists them)');
 }
 
 /** `symbol: String!`, or with `description` an optional `symbol: String`. */
 export function SymbolField(options: { description?: string } = {}): PropertyDecorator {
   const rule = Matches(SYMBOL_PATTERN, { message: `symbol ${symbolMessage}` });
-  return nameField(rule, options.description === undefined ? undefined : { description: options.description });
+  return options.description === undefined
+    ? nameField(rule, 'The ticker, e.g. `AAPL` (`symbols` lists them)')
+    : nameField(rule, options.description, true);
 }
 
 /**
@@ -71,7 +75,7 @@ export function SymbolsField(options: { description: string; per: 'request' | 's
 
 /** An optional `version: String` of a history or metrics query. */
 export function QueriedVersionField(description: string): PropertyDecorator {
-  return nameField(Matches(QUERIED_VERSION_PATTERN, { message: queriedVersionMessage }), { description });
+  return nameField(Matches(QUERIED_VERSION_PATTERN, { message: queriedVersionMessage }), description, true);
 }
 
 /**
@@ -79,10 +83,11 @@ export function QueriedVersionField(description: string): PropertyDecorator {
  * predictions to read (`stored`, `synthetic`, `unknown`); left out, the market this gateway serves.
  */
 export function MarketSourceField(): PropertyDecorator {
-  return nameField(Matches(MARKET_SOURCE_PATTERN, { message: marketSourceMessage }), {
-    description:
-      'The market whose recorded predictions to read: "stored" (imported or vendor bars), "synthetic", or "unknown" (recorded before markets were recorded). Defaults to the market this gateway serves',
-  });
+  return nameField(
+    Matches(MARKET_SOURCE_PATTERN, { message: marketSourceMessage }),
+    'The market whose recorded predictions to read: "stored" (imported or vendor bars), "synthetic", or "unknown" (recorded before markets were recorded). Defaults to the market this gateway serves',
+    true,
+  );
 }
 
 /** `strategy: String!`: the arguments of everything about one strategy. */

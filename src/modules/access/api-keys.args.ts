@@ -15,7 +15,7 @@ export class CreateApiKeyArgs {
 
 @ArgsType()
 export class RevokeApiKeyArgs {
-  @Field(() => ID)
+  @Field(() => ID, { description: 'The key’s id (`ApiKey.id`)' })
   @IsUUID('4', { message: 'id must be an API key id (a UUID)' })
   id!: string;
 }

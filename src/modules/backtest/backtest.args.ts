@@ -19,7 +19,7 @@ export class BacktestArgs extends StrategyArgs {
   @Field(() => DateTimeISOResolver, { description: 'Last bar used (inclusive): the last decision day is the trading day before it' })
   to!: Date;
 
-  @Field(() => RuleEnum, { defaultValue: 'LONG_SHORT' })
+  @Field(() => RuleEnum, { defaultValue: 'LONG_SHORT', description: 'How predictions become positions each day' })
   @IsIn(RULES)
   rule!: Rule;
 

@@ -6,8 +6,8 @@ import { SYMBOL_PATTERN, symbolMessage } from '../../domain/names.js';
 
 @InputType({ description: 'A date range over stored bars, both ends inclusive (on the bar’s date)' })
 export class DateWindow {
-  @Field(() => DateTimeISOResolver) from!: Date;
-  @Field(() => DateTimeISOResolver) to!: Date;
+  @Field(() => DateTimeISOResolver, { description: 'First day (inclusive)' }) from!: Date;
+  @Field(() => DateTimeISOResolver, { description: 'Last day (inclusive)' }) to!: Date;
 }
 
 @ArgsType()

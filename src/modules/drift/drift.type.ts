@@ -19,7 +19,7 @@ export class VariableDrift {
   psi!: number;
   @Field(() => Float, { description: 'Kolmogorov-Smirnov distance, the largest gap of the two cumulative distributions at the bin edges' })
   ks!: number;
-  @Field(() => DriftStatus) status!: DriftStatus;
+  @Field(() => DriftStatus, { description: 'The PSI read against `Drift.thresholds`' }) status!: DriftStatus;
   @Field(() => Int, { description: 'Recent values measured' }) samples!: number;
   @Field(() => Int, { description: 'Bins of the reference histogram' }) bins!: number;
   @Field(() => Float, { nullable: true, description: 'Mean of the recent values' }) recentMean!: number | null;
@@ -33,9 +33,10 @@ export class VariableDrift {
 @ObjectType({ description: 'Drift within one calendar month of the window', simpleResolvers: true })
 export class PeriodDrift {
   @Field(() => String, { description: 'YYYY-MM' }) month!: string;
-  @Field(() => Int) samples!: number;
-  @Field(() => [VariableDrift]) features!: VariableDrift[];
-  @Field(() => VariableDrift, { nullable: true }) probability!: VariableDrift | null;
+  @Field(() => Int, { description: 'Feature vectors measured this month' }) samples!: number;
+  @Field(() => [VariableDrift], { description: 'Every model input this month, in the model’s order' }) features!: VariableDrift[];
+  @Field(() => VariableDrift, { nullable: true, description: 'The calibrated probability this month; null as `Drift.probability`' })
+  probability!: VariableDrift | null;
   @Field(() => [String], { description: 'Features whose status is DRIFTED this month' }) drifted!: string[];
 }
 
@@ -48,8 +49,8 @@ export class DriftReferenceInfo {
       'or `featureStats` (up to 10 bins implied by its training quantiles)',
   })
   features!: string;
-  @Field(() => String) featuresFrom!: string;
-  @Field(() => String) featuresTo!: string;
+  @Field(() => String, { description: 'First day of the training period the feature reference covers' }) featuresFrom!: string;
+  @Field(() => String, { description: 'Last day of the training period the feature reference covers' }) featuresTo!: string;
   @Field(() => String, {
     nullable: true,
     description:
@@ -72,22 +73,22 @@ export class DriftThresholds {
     'with the realized calibration and coverage of its recorded predictions in the window',
 })
 export class Drift {
-  @Field(() => String) strategy!: string;
-  @Field(() => String) version!: string;
-  @Field(() => DateTimeISOResolver) from!: Date;
-  @Field(() => DateTimeISOResolver) to!: Date;
+  @Field(() => String, { description: 'The strategy measured' }) strategy!: string;
+  @Field(() => String, { description: 'The model version measured' }) version!: string;
+  @Field(() => DateTimeISOResolver, { description: 'Start of the window (inclusive)' }) from!: Date;
+  @Field(() => DateTimeISOResolver, { description: 'End of the window (inclusive)' }) to!: Date;
   @Field(() => [String], { description: 'Symbols measured (stored, with enough history)' }) symbols!: string[];
   @Field(() => Int, { description: 'Distinct trading days measured' }) days!: number;
   @Field(() => Int, { description: 'Feature vectors measured (symbol × day, features from bars ≤ that day only)' }) samples!: number;
-  @Field(() => DriftReferenceInfo) reference!: DriftReferenceInfo;
-  @Field(() => DriftThresholds) thresholds!: DriftThresholds;
+  @Field(() => DriftReferenceInfo, { description: 'What the window’s distributions were compared against' }) reference!: DriftReferenceInfo;
+  @Field(() => DriftThresholds, { description: 'The PSI thresholds each `status` is read from' }) thresholds!: DriftThresholds;
   @Field(() => [VariableDrift], { description: 'Every model input, in the model’s order' }) features!: VariableDrift[];
   @Field(() => VariableDrift, {
     nullable: true,
     description: 'The calibrated probability; null when there is no reference (see `probabilityReason`)',
   })
   probability!: VariableDrift | null;
-  @Field(() => String, { nullable: true }) probabilityReason!: string | null;
+  @Field(() => String, { nullable: true, description: 'Why `probability` is null; null when it is not' }) probabilityReason!: string | null;
   @Field(() => [String], { description: 'Features whose status over the whole window is DRIFTED' }) drifted!: string[];
   @Field(() => [PeriodDrift], { description: 'The same per calendar month of the window' }) months!: PeriodDrift[];
   @Field(() => ModelMetrics, {

@@ -22,8 +22,8 @@ export class Factor {
 export class AccuracyEvidence {
   @Field(() => Float, { nullable: true, description: 'Same as `historicalAccuracy`: null when the evidence is thin (see `reason`)' })
   accuracy!: number | null;
-  @Field(() => Float, { nullable: true }) low!: number | null;
-  @Field(() => Float, { nullable: true }) high!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Lower end of the interval around `accuracy`; null with it' }) low!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Upper end of the interval around `accuracy`; null with it' }) high!: number | null;
   @Field(() => Float, { description: 'Two-sided level of [low, high]' }) level!: number;
   @Field(() => String, { description: '`history`, `offline` or `none`, as `historicalAccuracySource`' }) source!: string;
   @Field(() => Int, {

@@ -20,6 +20,6 @@ export class Health {
   @Field(() => String, { description: 'Gateway version' })
   version!: string;
 
-  @Field(() => [ComponentHealth])
+  @Field(() => [ComponentHealth], { description: 'Each part the gateway depends on (database, redis, models, …) and its state' })
   components!: ComponentHealth[];
 }

@@ -27,12 +27,12 @@ export class ConfidencePoint {
     'Confidence statistics of one symbol over a window ending at its latest recorded prediction. Null statistics (and samples 0) when nothing is recorded.',
 })
 export class ConfidenceTrend {
-  @Field(() => String) symbol!: string;
-  @Field(() => String) strategy!: string;
+  @Field(() => String, { description: 'The ticker, as asked' }) symbol!: string;
+  @Field(() => String, { description: 'The strategy whose recorded predictions were read' }) strategy!: string;
   @Field(() => Float, { nullable: true, description: 'Confidence of the latest recorded prediction' }) current!: number | null;
-  @Field(() => Float, { nullable: true }) mean!: number | null;
-  @Field(() => Float, { nullable: true }) min!: number | null;
-  @Field(() => Float, { nullable: true }) max!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Mean confidence in the window' }) mean!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Lowest confidence in the window' }) min!: number | null;
+  @Field(() => Float, { nullable: true, description: 'Highest confidence in the window' }) max!: number | null;
   @Field(() => Float, { nullable: true, description: 'Least-squares slope of confidence over time, in confidence per day' }) slope!:
     number | null;
   @Field(() => Float, { nullable: true, description: 'Sample standard deviation of confidence in the window' }) volatility!: number | null;

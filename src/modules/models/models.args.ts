@@ -7,7 +7,7 @@ import { VERSION_PATTERN, versionMessage } from '../../domain/names.js';
 
 @ArgsType()
 export class ActivateModelVersionArgs extends StrategyArgs {
-  @Field(() => String)
+  @Field(() => String, { description: 'The version to serve: its directory under the strategy in the models directory' })
   @Matches(VERSION_PATTERN, { message: versionMessage })
   version!: string;
 }

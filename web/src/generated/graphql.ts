@@ -14,7 +14,9 @@ export type BacktestRule =
 
 /** A date range over stored bars, both ends inclusive (on the bar’s date) */
 export type DateWindow = {
+  /** First day (inclusive) */
   from: string;
+  /** Last day (inclusive) */
   to: string;
 };
 
