@@ -14,6 +14,7 @@ import { ErrorCode } from '../shared/errors.js';
 import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
 import { createApollo } from './apollo.js';
+import type { CacheControlOptions } from './cache-control.js';
 import { healthRoutes } from './health-routes.js';
 import type { InflightBudget } from './inflight.js';
 import { limitRules, type QueryLimits } from './limits.js';
@@ -52,6 +53,8 @@ export interface GatewayServerOptions {
   corsOrigins: readonly string[];
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
+  /** Cache-Control on GET answers (cache-control.ts). */
+  cacheControl: CacheControlOptions;
   /** The built web app to serve at `/`; undefined: none. */
   webApp?: { dir: string } | undefined;
 }
@@ -74,7 +77,13 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
     timer = setTimeout(() => resolve(false), ms);
   });
   try {
-    return await Promise.race([promise.then(() => true, () => true), late]);
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      late,
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -129,6 +138,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     maxTokens: options.limits.maxTokens,
     maxResponseItems: options.limits.maxResponseItems,
     inflight: options.inflight,
+    cacheControl: options.cacheControl,
     extraPlugins: [fastifyApolloDrainPlugin(fastify)],
   });
   const ws = createWsTransport({
