@@ -60,11 +60,13 @@ describe('every CLI in src/cli: --help, unknown flags, a held data directory', (
   const heldDir = path.join(root, 'held');
   const csv = path.join(root, 'bars.csv');
   let holder: ChildProcess | undefined;
+  let held: Promise<number> | undefined;
 
-  before(async () => {
+  before(() => {
     writeFileSync(csv, 'date,open,high,low,close,volume\n');
     // Another process holds the embedded database, as a running gateway does (the lock is per process:
-    // this one holding it would not be refused).
+    // this one holding it would not be refused). Started here, awaited where needed: the in-process
+    // --help runs go on meanwhile.
     holder = spawn(
       process.execPath,
       [
@@ -78,10 +80,11 @@ describe('every CLI in src/cli: --help, unknown flags, a held data directory', (
       ],
       { cwd: projectRoot, stdio: ['ignore', 'pipe', 'inherit'] },
     );
-    await new Promise<void>((resolve, reject) => {
-      holder!.stdout!.once('data', () => resolve());
+    held = new Promise<number>((resolve, reject) => {
+      holder!.stdout!.once('data', () => resolve(holder!.pid!));
       holder!.once('exit', (code) => reject(new Error(`the holder exited with ${code}`)));
     });
+    held.catch(() => undefined); // reported by the tests that await it
   });
   after(() => {
     holder?.kill('SIGKILL');
@@ -108,6 +111,7 @@ describe('every CLI in src/cli: --help, unknown flags, a held data directory', (
   });
 
   test('every CLI that opens the database says the data directory is held in the same one line, exit 1', async () => {
+    const holderPid = await held!;
     const env = { NODE_ENV: 'test', DATA_DIR: heldDir };
     const opening: Array<[file: string, name: string, argv: string[]]> = [
       ['keys', 'keys', ['list']],
@@ -129,13 +133,13 @@ describe('every CLI in src/cli: --help, unknown flags, a held data directory', (
       const match = LOCK_LINE.exec(lines[0]!);
       assert.ok(match, lines[0]);
       assert.equal(match[1], name);
-      assert.equal(Number(match[3]), holder!.pid);
+      assert.equal(Number(match[3]), holderPid);
       reasons.add(match[2]!);
     }
     assert.equal(reasons.size, 1, [...reasons].join('\n'));
   });
 
-  test('as commands: `npm run keys -- --help` exits 0, an unknown flag exits 2 on stderr, a held data directory is one line on stderr and exit 1', async () => {
+  test("as commands: `npm run keys -- --help` and the benchmark scripts' --help exit 0, an unknown flag exits 2 on stderr, a held data directory is one line on stderr and exit 1", async () => {
     // One at a time: a few tsx start-ups at once on a loaded 2-core machine are slower than in turn.
     const help = await spawned('npm', ['run', '-s', 'keys', '--', '--help'], path.join(root, 'npm-help'));
     assert.equal(help.code, 0, help.stderr);
@@ -148,13 +152,25 @@ describe('every CLI in src/cli: --help, unknown flags, a held data directory', (
     assert.match(bogus.stderr, /^migrate: Unknown option '--bogus'.*\n\nusage: npm run migrate\n/);
     assert.equal(existsSync(path.join(root, 'bogus')), false);
 
-    const held = await spawned(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', 'list'], heldDir);
-    assert.equal(held.code, 1, held.stderr);
-    assert.equal(held.stdout, '');
-    const lines = held.stderr.split('\n').filter(Boolean);
-    assert.equal(lines.length, 1, held.stderr);
+    const holderPid = await held!;
+    // The benchmark scripts are top-level programs (no main to call): spawned, their --help together.
+    const benches = ['bench/run.ts', 'bench/backtest.ts', 'bench/soak.ts'];
+    const helps = await Promise.all(benches.map((file) => spawned(process.execPath, ['--import', 'tsx', file, '--help'], root)));
+    helps.forEach((run, i) => {
+      assert.equal(run.code, 0, `${benches[i]} --help: ${run.stderr}`);
+      assert.match(run.stdout, /^usage: npm run /, benches[i]);
+    });
+    const soak = await spawned(process.execPath, ['--import', 'tsx', 'bench/soak.ts', '--bogus'], root);
+    assert.equal(soak.code, 2, soak.stderr);
+    assert.match(soak.stderr, /^soak: Unknown option '--bogus'.*\n\nusage: npm run soak/);
+
+    const refused = await spawned(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', 'list'], heldDir);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.equal(refused.stdout, '');
+    const lines = refused.stderr.split('\n').filter(Boolean);
+    assert.equal(lines.length, 1, refused.stderr);
     const match = LOCK_LINE.exec(lines[0]!);
     assert.ok(match, lines[0]);
-    assert.deepEqual([match[1], Number(match[3])], ['keys', holder!.pid]);
+    assert.deepEqual([match[1], Number(match[3])], ['keys', holderPid]);
   });
 });
