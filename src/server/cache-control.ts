@@ -33,7 +33,8 @@ export interface CacheControlOptions {
 
 /**
  * `Cache-Control` on GET answers (docs/decisions/http-cache-control.md). POST answers are not cached by
- * HTTP caches and get none. A GET answer is
+ * HTTP caches and get none. GET answers Apollo gives before any plugin runs (a CSRF refusal, a
+ * credential that does not verify) get `no-store` from server.ts. A GET answer is
  * - `no-store` when it carries an error, is not a query, or selects a field outside MARKET_BOUND_FIELDS;
  * - otherwise `max-age` = whole seconds until the next bar could arrive, at most `maxAgeSeconds`
  *   (`no-cache` when that is 0), `public` for an anonymous caller and `private` for one with credentials:
@@ -58,6 +59,8 @@ export function cacheControlPlugin(options: CacheControlOptions): ApolloServerPl
           // an anonymous caller may read is what a shared cache may hand to anyone.
           const credentialed = request.http.headers.has('authorization');
           response.http.headers.set('cache-control', cacheable ? cacheControlValue(options, credentialed) : 'no-store');
+          // Apollo answers `application/graphql-response+json` or `application/json` by the Accept header.
+          if (cacheable) response.http.headers.set('vary', 'accept');
         },
       };
     },

@@ -275,6 +275,12 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     url: '/graphql',
     handler: tracedHandler,
     errorHandler,
+    // What Apollo answers before its plugins run (CSRF refusal, a bad credential) and fastify's own
+    // refusals carry no Cache-Control from cache-control.ts; an error must never be reused.
+    onSend: async (_request, reply, payload) => {
+      if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
+      return payload;
+    },
     wsHandler: (socket, request) => ws.handler(socket, request),
   });
   fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: tracedHandler, errorHandler });

@@ -13,6 +13,7 @@ const PREFLIGHT = { 'apollo-require-preflight': 'true' };
 interface Answer {
   status: number;
   cacheControl: string | null;
+  vary: string | null;
   body: { data?: unknown; errors?: Array<{ message: string; extensions?: { code?: string } }> };
 }
 
@@ -29,6 +30,7 @@ describe(`HTTP conventions: GET for queries, Cache-Control, persisted queries ($
     return {
       status: response.status,
       cacheControl: response.headers.get('cache-control'),
+      vary: response.headers.get('vary'),
       body: (await response.json()) as Answer['body'],
     };
   }
@@ -43,6 +45,7 @@ describe(`HTTP conventions: GET for queries, Cache-Control, persisted queries ($
   test('a GET query needs apollo-require-preflight or a JSON content type (CSRF prevention); with either it is answered', async () => {
     const plain = await get({ query: '{ __typename }' }, {});
     assert.equal(plain.status, 400);
+    assert.equal(plain.cacheControl, 'no-store');
     assert.deepEqual(codes(plain), ['BAD_REQUEST']);
     assert.match(plain.body.errors![0]!.message, /apollo-require-preflight/);
 
@@ -66,6 +69,7 @@ describe(`HTTP conventions: GET for queries, Cache-Control, persisted queries ($
     const keyedAge = /^private, max-age=(\d+)$/.exec(keyed.cacheControl ?? '');
     const anonymousAge = /^public, max-age=(\d+)$/.exec(anonymous.cacheControl ?? '');
     assert.ok(keyedAge, `credentialed: ${keyed.cacheControl}`);
+    assert.equal(keyed.vary, 'accept');
     assert.ok(anonymousAge, `anonymous: ${anonymous.cacheControl}`);
     // The bar clock's own reading brackets what the answers promise (unless a tick fell in between,
     // when the reading after is the larger one).
@@ -85,7 +89,10 @@ describe(`HTTP conventions: GET for queries, Cache-Control, persisted queries ($
       'health beside predictions': await get({ query: `{ health { status } ${PREDICTIONS.slice(1)}` }, { ...PREFLIGHT, ...bearer(viewer) }),
       'health through a fragment': await get({ query: '{ ...F } fragment F on Query { health { status } }' }),
     };
-    for (const [name, answer] of Object.entries(cases)) assert.equal(answer.cacheControl, 'no-store', name);
+    const badKey = await get({ query: PREDICTIONS }, { ...PREFLIGHT, ...bearer('sib_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA') });
+    assert.equal(badKey.status, 401);
+    for (const [name, answer] of Object.entries({ ...cases, 'unknown API key': badKey }))
+      assert.equal(answer.cacheControl, 'no-store', name);
     assert.deepEqual(codes(cases['anonymous predictions']), ['UNAUTHENTICATED']);
     assert.deepEqual(codes(cases['unknown symbol']), ['UNKNOWN_SYMBOL']);
     assert.equal(cases.health.body.errors, undefined);
