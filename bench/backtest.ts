@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { parseCli, processIo } from '../src/cli/args.js';
 import { FEATURE_WINDOW } from '../src/domain/features.js';
 import { createOnnxEngine } from '../src/infra/inference/onnx.js';
 import { createLogger } from '../src/infra/logger/logger.js';
@@ -19,6 +20,16 @@ import { scoreOneRun } from '../src/modules/predictions/index.js';
  * own work (feature windows, inference, simulation) without the database read; the database read of
  * 61 × ~850 bars is one query (bars-repository.ts) and is not what this measures.
  */
+const parsed = parseCli(
+  {
+    name: 'bench:backtest',
+    usage:
+      'usage: npm run bench:backtest\n\nTimes a 3-year backtest of every stored model over the real daily bars (SIBYL_MARKET_DATA) beside raw inference.\nTakes no arguments.\n',
+  },
+  processIo(),
+);
+if ('exitCode' in parsed) process.exit(parsed.exitCode);
+
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dailyAdjusted = path.join(process.env.SIBYL_MARKET_DATA ?? path.resolve(root, '../shared/data/market'), 'daily_adjusted');
 const FROM = new Date('2018-04-23T00:00:00.000Z');

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { parseCli, processIo } from '../src/cli/args.js';
 import type { Bench, BenchContext, BenchOutcome } from './lib/bench.js';
 import { runCleanups } from './lib/cleanup.js';
 import { startSharedGateways, type GatewayConfig } from './lib/gateways.js';
@@ -55,15 +56,20 @@ type ChildResult =
   { ok: true; title: string; outcome: BenchOutcome; shared: Record<string, unknown> } | { ok: false; title?: string; error: string };
 
 async function main(argv: readonly string[]): Promise<number> {
-  const smoke = argv.includes('--smoke');
-  const unknownFlags = argv.filter((a) => a.startsWith('-') && a !== '--smoke');
-  const names = argv.filter((a) => !a.startsWith('-'));
+  const usage =
+    `usage: npm run bench [-- [--smoke] [${BENCHES.map((b) => b.name).join('|')}]…]\n\n` +
+    'Runs the benchmarks (all, or those named), each in its own process, and writes bench/results.\n' +
+    '  --smoke   run each briefly to check it works; nothing is measured\n';
+  const parsed = parseCli(
+    { name: 'bench', usage, options: { smoke: { type: 'boolean' } }, allowPositionals: true },
+    { ...processIo(), argv },
+  );
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const smoke = parsed.values.smoke === true;
+  const names = parsed.positionals;
   const unknown = names.filter((n) => !BENCHES.some((b) => b.name === n));
-  if (unknownFlags.length || unknown.length) {
-    process.stderr.write(
-      `unknown ${unknownFlags.length ? `option ${unknownFlags.join(' ')}` : `benchmark ${unknown.join(' ')}`}\n` +
-        `usage: npm run bench [-- [--smoke] [${BENCHES.map((b) => b.name).join('|')}]…]\n`,
-    );
+  if (unknown.length) {
+    process.stderr.write(`bench: unknown benchmark ${unknown.join(' ')}\n\n${usage}`);
     return 2;
   }
   const selected = names.length ? BENCHES.filter((b) => names.includes(b.name)) : BENCHES;

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
+import { parseCli, processIo } from '../src/cli/args.js';
 import { PrivatePostgres, findPostgres } from '../test/helpers/private-postgres.js';
 import { PrivateRedis, findRedisServer } from '../test/helpers/private-redis.js';
 import { BENCH_AUTHORIZATION } from './lib/auth.js';
@@ -32,28 +32,30 @@ import { startGateway, type ServerProcess } from './lib/process.js';
  * The private servers come from test/helpers (the same managers the fault tests use).
  */
 
-const { values } = parseArgs({
-  options: {
-    minutes: { type: 'string', default: '5' },
-    clients: { type: 'string', default: '6' },
-    'tick-ms': { type: 'string', default: '250' },
-    help: { type: 'boolean', default: false },
+const USAGE =
+  'usage: npm run soak -- [--minutes 5] [--clients 6] [--tick-ms 250]\n\n' +
+  'Mixed load against one gateway on a private PostgreSQL and Redis, with both restarted twice;\n' +
+  'checks that no served history row is lost or stored twice, no crash, RSS growth under 20%.\n' +
+  'Writes bench/results/soak.json and soak.md; exits 1 when an acceptance figure fails.\n';
+const parsed = parseCli(
+  {
+    name: 'soak',
+    usage: USAGE,
+    options: {
+      minutes: { type: 'string', default: '5' },
+      clients: { type: 'string', default: '6' },
+      'tick-ms': { type: 'string', default: '250' },
+    },
   },
-});
-const USAGE = 'usage: npm run soak -- [--minutes 5] [--clients 6] [--tick-ms 250]\n';
-if (values.help) {
-  process.stdout.write(
-    `${USAGE}\nMixed load against one gateway on a private PostgreSQL and Redis, with both restarted twice;\n` +
-      'checks that no served history row is lost or stored twice, no crash, RSS growth under 20%.\n' +
-      'Writes bench/results/soak.json and soak.md; exits 1 when an acceptance figure fails.\n',
-  );
-  process.exit(0);
-}
+  processIo(),
+);
+if ('exitCode' in parsed) process.exit(parsed.exitCode);
+const { values } = parsed;
 const minutes = Number(values.minutes);
 const clients = Number(values.clients);
 const tickMs = Number(values['tick-ms']);
 if (!(minutes > 0 && clients > 0 && tickMs >= 20)) {
-  process.stderr.write(USAGE);
+  process.stderr.write(`soak: --minutes and --clients must be above 0, --tick-ms at least 20\n\n${USAGE}`);
   process.exit(2);
 }
 

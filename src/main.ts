@@ -5,6 +5,7 @@ import { composeInfrastructure } from './infra/compose.js';
 import type { Logger } from './infra/logger/logger.js';
 import { BarsRepository } from './infra/market-data/bars-repository.js';
 import { chooseMarket } from './infra/market-data/choose-market.js';
+import { msUntilNextBar } from './infra/market-data/feed.js';
 import { serveMarket } from './infra/market-data/serving.js';
 import { createAccessModule } from './modules/access/index.js';
 import { createBacktestModule } from './modules/backtest/index.js';
@@ -101,6 +102,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       metrics,
       logger,
       rateLimitStore: infra.redis?.command,
+      msUntilNextBar: () => msUntilNextBar(choice.feed),
     });
     logger.info(
       {

@@ -1,4 +1,6 @@
+import { pathToFileURL } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { configFromEnvironment, type Config } from '../config/index.js';
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>;
 
@@ -18,6 +20,31 @@ export interface CliSpec<Options extends ParseArgsOptionsConfig> {
 
 export const USAGE_ERROR = 2;
 
+/**
+ * What a CLI reads and writes besides files and databases: its arguments, its environment and its two
+ * streams. The process's own when run as a command ({@link processIo}); a test's, when it calls a
+ * CLI's `main` in-process.
+ */
+export interface CliIo {
+  readonly argv: readonly string[];
+  /** Where configuration comes from; undefined: the process's environment. */
+  readonly env: Readonly<Record<string, string | undefined>> | undefined;
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** Every CLI's entry: returns the exit code; what it throws, {@link runCli} reports as one line. */
+export type CliMain = (io: CliIo) => Promise<number>;
+
+export function processIo(): CliIo {
+  return {
+    argv: process.argv.slice(2),
+    env: undefined,
+    out: (text) => void process.stdout.write(text),
+    err: (text) => void process.stderr.write(text),
+  };
+}
+
 export type ParsedCli<Options extends ParseArgsOptionsConfig> =
   | { readonly exitCode: number }
   | {
@@ -25,14 +52,12 @@ export type ParsedCli<Options extends ParseArgsOptionsConfig> =
       readonly positionals: string[];
     };
 
-export function parseCli<Options extends ParseArgsOptionsConfig>(
-  spec: CliSpec<Options>,
-  argv: readonly string[] = process.argv.slice(2),
-): ParsedCli<Options> {
+export function parseCli<Options extends ParseArgsOptionsConfig>(spec: CliSpec<Options>, io: CliIo): ParsedCli<Options> {
   const usage = spec.usage.endsWith('\n') ? spec.usage : `${spec.usage}\n`;
+  const { argv } = io;
   // --help wins wherever it stands, even beside a bad flag: asking for usage is never a mistake.
   if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(usage);
+    io.out(usage);
     return { exitCode: 0 };
   }
   try {
@@ -44,21 +69,36 @@ export function parseCli<Options extends ParseArgsOptionsConfig>(
     });
     return { values: values as never, positionals };
   } catch (error) {
-    process.stderr.write(`${spec.name}: ${firstLine(error)}\n\n${usage}`);
+    io.err(`${spec.name}: ${firstLine(error)}\n\n${usage}`);
     return { exitCode: USAGE_ERROR };
   }
 }
 
 /**
- * Runs a CLI's main and sets the exit code; anything it throws is reported as one line (exit 1), so
- * an operator sees the reason (e.g. "the embedded database in … is in use by process 123") rather
- * than a stack trace.
+ * Runs a CLI's main and returns its exit code; anything it throws is reported as one line (exit 1), so
+ * an operator sees the reason (e.g. "keys: the embedded database in … is in use by process 123; …")
+ * rather than a stack trace. Every CLI that opens the database lets that failure reach here
+ * (database-job.ts openCliDatabase), so it reads the same everywhere.
  */
-export async function runCli(name: string, main: () => Promise<number>): Promise<void> {
-  process.exitCode = await main().catch((error: unknown) => {
-    process.stderr.write(`${name}: ${firstLine(error)}\n`);
+export async function runCli(name: string, main: CliMain, io: CliIo = processIo()): Promise<number> {
+  return main(io).catch((error: unknown) => {
+    io.err(`${name}: ${firstLine(error)}\n`);
     return 1;
   });
+}
+
+/**
+ * Runs the CLI when its module is the command (`node --import tsx src/cli/<name>.ts`), not when a test
+ * imports it for its `main`.
+ */
+export async function runAsCommand(moduleUrl: string, name: string, main: CliMain): Promise<void> {
+  if (process.argv[1] === undefined || moduleUrl !== pathToFileURL(process.argv[1]).href) return;
+  process.exitCode = await runCli(name, main);
+}
+
+/** The validated configuration from the CLI's environment, or undefined after naming every bad variable on its stderr. */
+export function cliConfig(io: CliIo): Config | undefined {
+  return configFromEnvironment(io.env, (text) => io.err(text));
 }
 
 function firstLine(error: unknown): string {

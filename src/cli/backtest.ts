@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises';
 import { GraphQLError } from 'graphql';
-import { parseCli, runCli, USAGE_ERROR } from './args.js';
+import { cliConfig, type CliIo, parseCli, runAsCommand, USAGE_ERROR } from './args.js';
+import { openCliDatabase } from './database-job.js';
 import { alignedRows, liveBar } from './terminal.js';
-import { configFromEnvironment } from '../config/index.js';
-import { migrateToLatest, openDatabase } from '../infra/db/index.js';
+import { migrateToLatest } from '../infra/db/index.js';
 import { createOnnxEngine } from '../infra/inference/onnx.js';
 import { createLogger } from '../infra/logger/logger.js';
 import { BarsRepository } from '../infra/market-data/bars-repository.js';
@@ -50,31 +50,31 @@ const OPTIONS = {
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
-function usageError(message: string): number {
-  process.stderr.write(`backtest: ${message}\n\n${USAGE}`);
+function usageError(io: CliIo, message: string): number {
+  io.err(`backtest: ${message}\n\n${USAGE}`);
   return USAGE_ERROR;
 }
 
-async function main(): Promise<number> {
-  const parsed = parseCli({ name: 'backtest', usage: USAGE, options: OPTIONS });
+export async function main(io: CliIo): Promise<number> {
+  const parsed = parseCli({ name: 'backtest', usage: USAGE, options: OPTIONS }, io);
   if ('exitCode' in parsed) return parsed.exitCode;
   const v = parsed.values;
-  if (!v.from || !DATE.test(v.from) || Number.isNaN(Date.parse(v.from))) return usageError('--from YYYY-MM-DD is required');
-  if (!v.to || !DATE.test(v.to) || Number.isNaN(Date.parse(v.to))) return usageError('--to YYYY-MM-DD is required');
-  if (!(RULES as readonly string[]).includes(v.rule)) return usageError(`--rule must be one of ${RULES.join(', ')}`);
+  if (!v.from || !DATE.test(v.from) || Number.isNaN(Date.parse(v.from))) return usageError(io, '--from YYYY-MM-DD is required');
+  if (!v.to || !DATE.test(v.to) || Number.isNaN(Date.parse(v.to))) return usageError(io, '--to YYYY-MM-DD is required');
+  if (!(RULES as readonly string[]).includes(v.rule)) return usageError(io, `--rule must be one of ${RULES.join(', ')}`);
   const costBps = Number(v['cost-bps']);
   const quantile = Number(v.quantile);
-  if (!Number.isFinite(costBps)) return usageError('--cost-bps must be a number');
-  if (!Number.isFinite(quantile)) return usageError('--quantile must be a number');
-  if (v.out !== undefined && !/\.(csv|json)$/.test(v.out)) return usageError('--out must name a .csv or .json file');
+  if (!Number.isFinite(costBps)) return usageError(io, '--cost-bps must be a number');
+  if (!Number.isFinite(quantile)) return usageError(io, '--quantile must be a number');
+  if (v.out !== undefined && !/\.(csv|json)$/.test(v.out)) return usageError(io, '--out must name a .csv or .json file');
   const named = v.symbols === 'all' ? undefined : v.symbols.split(',').map((s) => s.trim().toUpperCase());
   const bad = named?.filter((s) => !SYMBOL_PATTERN.test(s)) ?? [];
-  if (bad.length) return usageError(`not a symbol: ${bad.join(' ')}`);
+  if (bad.length) return usageError(io, `not a symbol: ${bad.join(' ')}`);
 
-  const config = configFromEnvironment();
+  const config = cliConfig(io);
   if (!config) return 1;
   const logger = createLogger({ ...config.log, level: 'warn' });
-  const database = await openDatabase(config.database, logger);
+  const database = await openCliDatabase(config, logger);
   const registry = await ModelRegistry.load({
     directory: config.modelsDir,
     engine: createOnnxEngine(),
@@ -86,7 +86,7 @@ async function main(): Promise<number> {
     await migrateToLatest(database.db);
     const repository = new BarsRepository(database.db);
     const symbols = named ?? (await repository.listSymbols());
-    if (symbols.length === 0) return usageError('no bars stored: import some first (npm run import)');
+    if (symbols.length === 0) return usageError(io, 'no bars stored: import some first (npm run import)');
     const { service } = createBacktestModule({ market: createBarsStoreProvider(repository), registry });
     let result: BacktestResult;
     try {
@@ -106,17 +106,18 @@ async function main(): Promise<number> {
     } catch (error) {
       bar?.stop();
       const code = error instanceof GraphQLError ? error.extensions.code : undefined;
-      if (typeof code === 'string' && CLIENT_ERROR_CODES.has(code) && code !== 'UNAVAILABLE') return usageError((error as Error).message);
+      if (typeof code === 'string' && CLIENT_ERROR_CODES.has(code) && code !== 'UNAVAILABLE')
+        return usageError(io, (error as Error).message);
       throw error;
     }
     bar?.stop();
-    process.stdout.write(summary(result));
+    io.out(summary(result));
     if (v.out) {
       await writeFile(
         v.out,
         v.out.endsWith('.csv') ? curveCsv(result) : JSON.stringify({ ...result, definitions: BACKTEST_DEFINITIONS }, null, 2),
       );
-      process.stdout.write(`wrote ${v.out}\n`);
+      io.out(`wrote ${v.out}\n`);
     }
     return 0;
   } finally {
@@ -187,4 +188,4 @@ function curveCsv(r: BacktestResult): string {
   return `${[header, ...lines].join('\n')}\n`;
 }
 
-await runCli('backtest', main);
+await runAsCommand(import.meta.url, 'backtest', main);

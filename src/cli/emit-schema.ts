@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import path from 'node:path';
 import { emitSchemaDefinitionFile } from 'type-graphql';
-import { parseCli, runCli } from './args.js';
+import { type CliIo, parseCli, runAsCommand } from './args.js';
 import { buildGatewaySchema } from '../schema/build-schema.js';
 
 /**
@@ -13,18 +13,18 @@ const USAGE = `usage: npm run schema [-- <file>]
 Writes the GraphQL schema the gateway serves, as SDL, to <file> (default: schema.graphql).
 `;
 
-async function main(): Promise<number> {
-  const parsed = parseCli({ name: 'schema', usage: USAGE, allowPositionals: true });
+export async function main(io: CliIo): Promise<number> {
+  const parsed = parseCli({ name: 'schema', usage: USAGE, allowPositionals: true }, io);
   if ('exitCode' in parsed) return parsed.exitCode;
   if (parsed.positionals.length > 1) {
-    process.stderr.write(`schema: one file at most\n\n${USAGE}`);
+    io.err(`schema: one file at most\n\n${USAGE}`);
     return 2;
   }
   const target = path.resolve(parsed.positionals[0] ?? 'schema.graphql');
   const schema = await buildGatewaySchema();
   await emitSchemaDefinitionFile(target, schema);
-  process.stdout.write(`wrote ${path.relative(process.cwd(), target)}\n`);
+  io.out(`wrote ${path.relative(process.cwd(), target)}\n`);
   return 0;
 }
 
-await runCli('schema', main);
+await runAsCommand(import.meta.url, 'schema', main);

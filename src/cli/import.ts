@@ -1,8 +1,7 @@
 import path from 'node:path';
-import { USAGE_ERROR, parseCli, positiveNumberOption, runCli } from './args.js';
+import { cliConfig, type CliIo, parseCli, positiveNumberOption, runAsCommand, USAGE_ERROR } from './args.js';
 import { alignedRows, liveBar } from './terminal.js';
 import { runDatabaseJob, type ProgressDisplay } from './database-job.js';
-import { configFromEnvironment } from '../config/index.js';
 import { QUALITY_DEFAULTS } from '../infra/market-data/bar-quality.js';
 import { findCsvFiles, importFiles, type FileReport, type ImportProgress, type ImportReport } from '../infra/market-data/importer.js';
 
@@ -35,32 +34,32 @@ Options:
 
 const EXIT_CODES = { complete: 0, partial: 2, failed: 1 } as const;
 
-async function main(): Promise<number> {
-  const parsed = parseCli({ name: 'import', usage: USAGE, allowPositionals: true, options: { 'move-sigmas': { type: 'string' } } });
+export async function main(io: CliIo): Promise<number> {
+  const parsed = parseCli({ name: 'import', usage: USAGE, allowPositionals: true, options: { 'move-sigmas': { type: 'string' } } }, io);
   if ('exitCode' in parsed) return parsed.exitCode;
   const moveSigmas = positiveNumberOption(parsed.values['move-sigmas']);
   if (moveSigmas === 'invalid') {
-    process.stderr.write(`import: --move-sigmas must be a number above 0\n\n${USAGE}`);
+    io.err(`import: --move-sigmas must be a number above 0\n\n${USAGE}`);
     return USAGE_ERROR;
   }
   const args = parsed.positionals;
   if (args.length === 0) {
-    process.stderr.write(USAGE);
+    io.err(USAGE);
     return 1;
   }
-  const config = configFromEnvironment();
+  const config = cliConfig(io);
   if (!config) return 1;
   let files: string[];
   try {
     // Paths first, so a typo fails before the database is opened or migrated.
     files = await findCsvFiles(args);
   } catch (error) {
-    process.stderr.write(`${(error as Error).message}\n`);
+    io.err(`${(error as Error).message}\n`);
     return 1;
   }
-  return runDatabaseJob(config, {
+  return runDatabaseJob(config, io, {
     name: 'import',
-    display: { bar: progressBar, lines: progressLines },
+    display: { bar: progressBar, lines: () => progressLines(io) },
     async run(db, { onProgress }) {
       const report = await importFiles(db, files, { onProgress, quality: { moveSigmas } });
       return { summary: formatSummary(report), exitCode: EXIT_CODES[report.outcome] };
@@ -88,12 +87,12 @@ function progressBar(): ProgressDisplay<ImportProgress> {
 }
 
 /** One line per finished file, for logs and pipes where a redrawn bar would be noise. */
-function progressLines(): ProgressDisplay<ImportProgress> {
+function progressLines(io: CliIo): ProgressDisplay<ImportProgress> {
   return {
     update(p) {
       if (!p.finished) return;
       const position = `[${String(p.fileIndex + 1).padStart(String(p.fileCount).length)}/${p.fileCount}]`;
-      process.stderr.write(`${position} ${describeFile(p.finished)}\n`);
+      io.err(`${position} ${describeFile(p.finished)}\n`);
     },
     stop() {},
   };
@@ -138,4 +137,4 @@ function formatSummary(report: ImportReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-await runCli('import', main);
+await runAsCommand(import.meta.url, 'import', main);

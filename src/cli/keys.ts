@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
-import { parseCli, runCli } from './args.js';
-import { configFromEnvironment } from '../config/index.js';
-import { migrateToLatest, openDatabase } from '../infra/db/index.js';
+import { cliConfig, type CliIo, parseCli, runAsCommand } from './args.js';
+import { openCliDatabase } from './database-job.js';
+import { migrateToLatest } from '../infra/db/index.js';
 import { createLogger } from '../infra/logger/logger.js';
 import { createRedisEventBus } from '../infra/pubsub/pubsub.js';
 import { connectRedis, type RedisConnections } from '../infra/redis/redis.js';
@@ -21,32 +21,35 @@ const USAGE = `usage:
  * announced to the running instances, which close WebSocket connections using the key at once
  * (without it they find out within WS_CREDENTIAL_RECHECK_MS).
  */
-async function main(): Promise<number> {
-  const parsed = parseCli({
-    name: 'keys',
-    usage: USAGE,
-    allowPositionals: true,
-    options: { name: { type: 'string' }, role: { type: 'string' } },
-  });
+export async function main(io: CliIo): Promise<number> {
+  const parsed = parseCli(
+    {
+      name: 'keys',
+      usage: USAGE,
+      allowPositionals: true,
+      options: { name: { type: 'string' }, role: { type: 'string' } },
+    },
+    io,
+  );
   if ('exitCode' in parsed) return parsed.exitCode;
   const { positionals, values } = parsed;
   const [command, ...rest] = positionals;
   if (command !== 'create' && command !== 'list' && command !== 'revoke') {
-    process.stderr.write(`${USAGE}\n`);
+    io.err(`${USAGE}\n`);
     return 2;
   }
   if (command === 'create' && (!values.name || !isRole(values.role))) {
-    process.stderr.write(`create needs --name and --role viewer|analyst|admin\n${USAGE}\n`);
+    io.err(`create needs --name and --role viewer|analyst|admin\n${USAGE}\n`);
     return 2;
   }
   if (command === 'revoke' && rest.length !== 1) {
-    process.stderr.write(`revoke needs one key id (see list)\n${USAGE}\n`);
+    io.err(`revoke needs one key id (see list)\n${USAGE}\n`);
     return 2;
   }
-  const config = configFromEnvironment();
+  const config = cliConfig(io);
   if (!config) return 1;
   const logger = createLogger({ ...config.log, level: 'warn' });
-  const database = await openDatabase(config.database, logger);
+  const database = await openCliDatabase(config, logger);
   let redis: RedisConnections | undefined;
   try {
     await migrateToLatest(database.db);
@@ -60,24 +63,24 @@ async function main(): Promise<number> {
     const actor = `cli:${userInfo().username}`;
     if (command === 'create') {
       const { key, record } = await keys.create({ name: values.name!, role: values.role as 'viewer', actor });
-      process.stderr.write(`created ${record.role} key "${record.name}" (id ${record.id}); it is shown this once:\n`);
-      process.stdout.write(`${key}\n`);
+      io.err(`created ${record.role} key "${record.name}" (id ${record.id}); it is shown this once:\n`);
+      io.out(`${key}\n`);
     } else if (command === 'list') {
       for (const k of await keys.list()) {
         const state = k.revokedAt ? `revoked ${k.revokedAt.toISOString()}` : 'active';
-        process.stdout.write(`${k.id}  ${k.role.padEnd(7)}  ${k.prefix}…  ${state.padEnd(32)}  ${k.name}\n`);
+        io.out(`${k.id}  ${k.role.padEnd(7)}  ${k.prefix}…  ${state.padEnd(32)}  ${k.name}\n`);
       }
     } else {
       const row = await keys.revoke(rest[0]!, actor);
       if (!row) {
-        process.stderr.write(`no API key with id ${rest[0]}\n`);
+        io.err(`no API key with id ${rest[0]}\n`);
         return 1;
       }
-      process.stdout.write(`revoked ${row.id} (${row.name}); refused from the next request on\n`);
+      io.out(`revoked ${row.id} (${row.name}); refused from the next request on\n`);
     }
     return 0;
   } catch (error) {
-    process.stderr.write(`keys ${command} failed: ${(error as Error).message}\n`);
+    io.err(`keys ${command} failed: ${(error as Error).message}\n`);
     return 1;
   } finally {
     await redis?.close(); // QUIT goes after the PUBLISH it queued
@@ -85,4 +88,4 @@ async function main(): Promise<number> {
   }
 }
 
-await runCli('keys', main);
+await runAsCommand(import.meta.url, 'keys', main);

@@ -1,6 +1,6 @@
-import { parseCli, runCli } from './args.js';
-import { configFromEnvironment } from '../config/index.js';
-import { migrateToLatest, openDatabase, pendingMigrations } from '../infra/db/index.js';
+import { cliConfig, type CliIo, parseCli, runAsCommand } from './args.js';
+import { openCliDatabase } from './database-job.js';
+import { migrateToLatest, pendingMigrations } from '../infra/db/index.js';
 import { createLogger } from '../infra/logger/logger.js';
 
 /**
@@ -13,29 +13,29 @@ Applies pending migrations to the configured database (DATABASE_URL, or the embe
 and prints what it did. Takes no arguments.
 `;
 
-async function main(): Promise<number> {
-  const parsed = parseCli({ name: 'migrate', usage: USAGE });
+export async function main(io: CliIo): Promise<number> {
+  const parsed = parseCli({ name: 'migrate', usage: USAGE }, io);
   if ('exitCode' in parsed) return parsed.exitCode;
-  const config = configFromEnvironment();
+  const config = cliConfig(io);
   if (!config) return 1;
   const logger = createLogger({ ...config.log, level: 'warn' });
-  const database = await openDatabase(config.database, logger);
+  const database = await openCliDatabase(config, logger);
   try {
     const before = await pendingMigrations(database.db);
     const { applied } = await migrateToLatest(database.db);
     const where = database.engine === 'pglite' ? `embedded database in ${config.dataDir}` : 'PostgreSQL';
-    process.stdout.write(
+    io.out(
       applied.length
         ? `applied ${applied.length} migration(s) to the ${where}: ${applied.join(', ')}\n`
         : `the ${where} is up to date (${before.length} pending before, none now)\n`,
     );
     return 0;
   } catch (error) {
-    process.stderr.write(`migration failed: ${(error as Error).message}\n`);
+    io.err(`migration failed: ${(error as Error).message}\n`);
     return 1;
   } finally {
     await database.close();
   }
 }
 
-await runCli('migrate', main);
+await runAsCommand(import.meta.url, 'migrate', main);

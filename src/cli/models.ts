@@ -1,8 +1,9 @@
 import os from 'node:os';
 import path from 'node:path';
-import { parseCli, runCli } from './args.js';
-import { configFromEnvironment, redactUrl, type Config } from '../config/index.js';
-import { migrateToLatest, openDatabase, type Database } from '../infra/db/index.js';
+import { cliConfig, type CliIo, parseCli, runAsCommand } from './args.js';
+import { openCliDatabase } from './database-job.js';
+import { redactUrl, type Config } from '../config/index.js';
+import { migrateToLatest, type Database } from '../infra/db/index.js';
 import { createOnnxEngine } from '../infra/inference/onnx.js';
 import { createLogger, type Logger } from '../infra/logger/logger.js';
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from '../infra/pubsub/pubsub.js';
@@ -37,28 +38,28 @@ const USAGE = `usage: npm run models -- <command>
 The audit log records the actor as cli:<user name>.
 `;
 
-async function main(): Promise<number> {
-  const parsed = parseCli({ name: 'models', usage: USAGE, allowPositionals: true });
+export async function main(io: CliIo): Promise<number> {
+  const parsed = parseCli({ name: 'models', usage: USAGE, allowPositionals: true }, io);
   if ('exitCode' in parsed) return parsed.exitCode;
   const [command, ...rest] = parsed.positionals;
   if (!command) {
-    process.stderr.write(USAGE);
+    io.err(USAGE);
     return 1;
   }
   const arity: Record<string, [number, number]> = { list: [0, 0], verify: [0, 2], activate: [2, 2], rollback: [1, 1], shadow: [2, 2] };
   const expected = arity[command];
   if (!expected || rest.length < expected[0] || rest.length > expected[1]) {
-    process.stderr.write(`${expected ? `wrong number of arguments for "${command}"` : `unknown command "${command}"`}\n\n${USAGE}`);
+    io.err(`${expected ? `wrong number of arguments for "${command}"` : `unknown command "${command}"`}\n\n${USAGE}`);
     return 1;
   }
-  const config = configFromEnvironment();
+  const config = cliConfig(io);
   if (!config) return 1;
   const logger = createLogger({ ...config.log, level: 'silent' });
-  if (command === 'verify') return verify(config, logger, rest[0], rest[1]);
+  if (command === 'verify') return verify(io, config, logger, rest[0], rest[1]);
 
   const session = await openSession(config, logger);
   try {
-    if (command === 'list') return await list(session);
+    if (command === 'list') return await list(io, session);
     const actor = `cli:${os.userInfo().username}`;
     const [strategy, version] = rest as [string, string | undefined];
     // Start from what the gateways serve (recording the default for a strategy without a record, as
@@ -70,12 +71,12 @@ async function main(): Promise<number> {
       else if (command === 'rollback') await session.lifecycle.rollback(strategy, actor);
       else await session.lifecycle.setShadow(strategy, version === 'none' ? null : version!, actor);
     } catch (error) {
-      process.stderr.write(`refused: ${(error as Error).message}\n`);
+      io.err(`refused: ${(error as Error).message}\n`);
       return 1;
     }
     const after = session.registry.serving(strategy)!;
     const shadow = (entry: ModelVersionEntry | undefined) => entry?.manifest.version ?? 'none';
-    process.stdout.write(
+    io.out(
       `${strategy}: active ${before?.active.manifest.version ?? 'none'} → ${after.active.manifest.version}, ` +
         `shadow ${shadow(before?.shadow)} → ${shadow(after.shadow)} (recorded by ${actor})\n` +
         (session.redis
@@ -88,7 +89,7 @@ async function main(): Promise<number> {
   }
 }
 
-async function verify(config: Config, logger: Logger, strategy?: string, version?: string): Promise<number> {
+async function verify(io: CliIo, config: Config, logger: Logger, strategy?: string, version?: string): Promise<number> {
   const registry = await ModelRegistry.load({
     directory: config.modelsDir,
     engine: createOnnxEngine(),
@@ -96,7 +97,7 @@ async function verify(config: Config, logger: Logger, strategy?: string, version
     logger,
   });
   try {
-    process.stderr.write(`verifying models in ${config.modelsDir}\n`);
+    io.err(`verifying models in ${config.modelsDir}\n`);
     const results: Array<{ name: string; ok: boolean; detail: string }> = [];
     if (strategy && version) {
       // One version, from disk, exactly as activation checks it.
@@ -116,32 +117,32 @@ async function verify(config: Config, logger: Logger, strategy?: string, version
         if (!strategy || name.startsWith(`${strategy}/`)) results.push({ name, ok: false, detail: refused.reason });
       }
     }
-    for (const r of results) process.stdout.write(`${r.ok ? 'ok     ' : 'REFUSED'} ${r.name}: ${r.detail}\n`);
+    for (const r of results) io.out(`${r.ok ? 'ok     ' : 'REFUSED'} ${r.name}: ${r.detail}\n`);
     const bad = results.filter((r) => !r.ok).length;
-    process.stdout.write(`${results.length} version(s) checked, ${results.length - bad} ok, ${bad} refused\n`);
+    io.out(`${results.length} version(s) checked, ${results.length - bad} ok, ${bad} refused\n`);
     return bad > 0 || results.length === 0 ? 1 : 0;
   } finally {
     await registry.close();
   }
 }
 
-async function list(session: Session): Promise<number> {
+async function list(io: CliIo, session: Session): Promise<number> {
   const { registry, repository, config } = session;
   const records = await repository.all();
-  process.stdout.write(`models in ${config.modelsDir}\n`);
+  io.out(`models in ${config.modelsDir}\n`);
   for (const strategy of registry.strategies()) {
     const record: ServingRecord | undefined = records.get(strategy);
-    process.stdout.write(`\n${strategy}${record ? '' : ' (no record yet: the newest version becomes active at the first start)'}\n`);
+    io.out(`\n${strategy}${record ? '' : ' (no record yet: the newest version becomes active at the first start)'}\n`);
     for (const entry of registry.versionsOf(strategy)) {
       const { version } = entry.manifest;
       const role = version === record?.activeVersion ? 'ACTIVE' : version === record?.shadowVersion ? 'SHADOW' : '';
-      process.stdout.write(`  ${role.padEnd(6)} ${version.padEnd(12)} ${describe(entry)}\n`);
+      io.out(`  ${role.padEnd(6)} ${version.padEnd(12)} ${describe(entry)}\n`);
     }
-    if (record) process.stdout.write(`  changed ${record.updatedAt.toISOString()} by ${record.updatedBy}\n`);
+    if (record) io.out(`  changed ${record.updatedAt.toISOString()} by ${record.updatedBy}\n`);
   }
   if (registry.refused.length) {
-    process.stdout.write('\nrefused (not servable):\n');
-    for (const r of registry.refused) process.stdout.write(`  ${path.relative(config.modelsDir, r.directory)}: ${r.reason}\n`);
+    io.out('\nrefused (not servable):\n');
+    for (const r of registry.refused) io.out(`  ${path.relative(config.modelsDir, r.directory)}: ${r.reason}\n`);
   }
   return 0;
 }
@@ -164,7 +165,7 @@ interface Session {
 }
 
 async function openSession(config: Config, logger: Logger): Promise<Session> {
-  const database: Database = await openDatabase(config.database, logger);
+  const database: Database = await openCliDatabase(config, logger);
   const closers: Array<() => Promise<void>> = [() => database.close()];
   const close = async () => {
     for (const c of closers.reverse()) await c();
@@ -193,4 +194,4 @@ async function openSession(config: Config, logger: Logger): Promise<Session> {
   }
 }
 
-await runCli('models', main);
+await runAsCommand(import.meta.url, 'models', main);

@@ -1,7 +1,6 @@
-import { parseCli, runCli } from './args.js';
+import { cliConfig, type CliIo, parseCli, runAsCommand } from './args.js';
 import { alignedRows, liveBar } from './terminal.js';
 import { runDatabaseJob, type ProgressDisplay } from './database-job.js';
-import { configFromEnvironment } from '../config/index.js';
 import { BarsRepository } from '../infra/market-data/bars-repository.js';
 import { createBarsStoreProvider } from '../infra/market-data/bars-store.js';
 import { STORED_MARKET, SYMBOL_PATTERN } from '../infra/market-data/market-data.js';
@@ -23,20 +22,20 @@ using the bars stored in the configured database (DATABASE_URL, or the embedded 
 With symbols, only those. A running gateway does the same every OUTCOMES_INTERVAL_MS.
 `;
 
-async function main(): Promise<number> {
-  const parsed = parseCli({ name: 'outcomes', usage: USAGE, allowPositionals: true });
+export async function main(io: CliIo): Promise<number> {
+  const parsed = parseCli({ name: 'outcomes', usage: USAGE, allowPositionals: true }, io);
   if ('exitCode' in parsed) return parsed.exitCode;
   const args = parsed.positionals;
   const bad = args.filter((a) => !SYMBOL_PATTERN.test(a));
   if (bad.length) {
-    process.stderr.write(`not a symbol: ${bad.join(' ')}\n${USAGE}`);
+    io.err(`not a symbol: ${bad.join(' ')}\n${USAGE}`);
     return 1;
   }
-  const config = configFromEnvironment();
+  const config = cliConfig(io);
   if (!config) return 1;
-  return runDatabaseJob(config, {
+  return runDatabaseJob(config, io, {
     name: 'outcomes',
-    display: { bar: progressBar, lines: progressLines },
+    display: { bar: progressBar, lines: () => progressLines(io) },
     async run(db, { logger, onProgress }) {
       const bars = new BarsRepository(db);
       if ((await bars.listSymbols()).length === 0) {
@@ -66,9 +65,9 @@ function progressBar(): ProgressDisplay<ResolveProgress> {
   };
 }
 
-function progressLines(): ProgressDisplay<ResolveProgress> {
+function progressLines(io: CliIo): ProgressDisplay<ResolveProgress> {
   return {
-    update: (p) => process.stderr.write(`[${p.symbolsDone}/${p.symbolCount} symbols] ${p.resolved} outcomes stored\n`),
+    update: (p) => io.err(`[${p.symbolsDone}/${p.symbolCount} symbols] ${p.resolved} outcomes stored\n`),
     stop() {},
   };
 }
@@ -92,4 +91,4 @@ function formatSummary(r: ResolveReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-await runCli('outcomes', main);
+await runAsCommand(import.meta.url, 'outcomes', main);

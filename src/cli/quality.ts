@@ -1,9 +1,8 @@
 import path from 'node:path';
-import { USAGE_ERROR, parseCli, positiveNumberOption, runCli } from './args.js';
+import { cliConfig, type CliIo, parseCli, positiveNumberOption, runAsCommand, USAGE_ERROR } from './args.js';
+import { openCliDatabase } from './database-job.js';
 import { alignedRows } from './terminal.js';
-import { configFromEnvironment } from '../config/index.js';
-import { migrateToLatest, openDatabase } from '../infra/db/index.js';
-import { createLogger } from '../infra/logger/logger.js';
+import { migrateToLatest } from '../infra/db/index.js';
 import {
   QUALITY_DEFAULTS,
   QUALITY_POLICY,
@@ -59,12 +58,12 @@ interface FlaggedRow {
 
 const PAGE_ROWS = 1_000;
 
-async function main(): Promise<number> {
-  const parsed = parseCli({ name: 'quality', usage: USAGE, allowPositionals: true, options: OPTIONS });
+export async function main(io: CliIo): Promise<number> {
+  const parsed = parseCli({ name: 'quality', usage: USAGE, allowPositionals: true, options: OPTIONS }, io);
   if ('exitCode' in parsed) return parsed.exitCode;
   const { values, positionals } = parsed;
   const problem = (message: string) => {
-    process.stderr.write(`quality: ${message}\n\n${USAGE}`);
+    io.err(`quality: ${message}\n\n${USAGE}`);
     return USAGE_ERROR;
   };
   const symbols = values.symbol ?? [];
@@ -86,18 +85,23 @@ async function main(): Promise<number> {
   if (limit === 'invalid' || (limit !== undefined && !Number.isInteger(limit))) return problem('--limit must be a whole number above 0');
 
   const filter: FlaggedFilter = { symbols, reasons, ...(from && { from }), ...(to && { to }) };
-  const rows = positionals.length > 0 ? await fromFiles(positionals, filter, moveSigmas) : await fromDatabase(filter);
+  const rows = positionals.length > 0 ? await fromFiles(io, positionals, filter, moveSigmas) : await fromDatabase(io, filter);
   if (typeof rows === 'number') return rows;
-  process.stdout.write(formatReport(rows, limit ?? 1_000));
+  io.out(formatReport(rows, limit ?? 1_000));
   return 0;
 }
 
-async function fromFiles(paths: readonly string[], filter: FlaggedFilter, moveSigmas: number | undefined): Promise<FlaggedRow[] | number> {
+async function fromFiles(
+  io: CliIo,
+  paths: readonly string[],
+  filter: FlaggedFilter,
+  moveSigmas: number | undefined,
+): Promise<FlaggedRow[] | number> {
   let files: string[];
   try {
     files = await findCsvFiles(paths);
   } catch (error) {
-    process.stderr.write(`quality: ${(error as Error).message}\n`);
+    io.err(`quality: ${(error as Error).message}\n`);
     return 1;
   }
   const rows: FlaggedRow[] = [];
@@ -110,7 +114,7 @@ async function fromFiles(paths: readonly string[], filter: FlaggedFilter, moveSi
     const position = `[${String(index + 1).padStart(String(files.length).length)}/${files.length}]`;
     if (!parsed.ok) {
       failed++;
-      process.stderr.write(`${position} ${file}: refused: ${parsed.reason}\n`);
+      io.err(`${position} ${file}: refused: ${parsed.reason}\n`);
       continue;
     }
     const series = [...parsed.bars].sort((a, b) => a.time.getTime() - b.time.getTime());
@@ -122,15 +126,15 @@ async function fromFiles(paths: readonly string[], filter: FlaggedFilter, moveSi
       found++;
       rows.push({ bar, detail: flags[i]!.map((flag) => describeFlag(flag, bar, series[i - 1])).join('; ') });
     });
-    process.stderr.write(`${position} ${path.basename(file)}: ${parsed.symbol} ${parsed.bars.length} bars, ${found} flagged\n`);
+    io.err(`${position} ${path.basename(file)}: ${parsed.symbol} ${parsed.bars.length} bars, ${found} flagged\n`);
   }
   return failed === files.length ? 1 : rows;
 }
 
-async function fromDatabase(filter: FlaggedFilter): Promise<FlaggedRow[] | number> {
-  const config = configFromEnvironment();
+async function fromDatabase(io: CliIo, filter: FlaggedFilter): Promise<FlaggedRow[] | number> {
+  const config = cliConfig(io);
   if (!config) return 1;
-  const database = await openDatabase(config.database, createLogger({ ...config.log, level: 'warn' }));
+  const database = await openCliDatabase(config);
   try {
     await migrateToLatest(database.db);
     const repository = new BarsRepository(database.db);
@@ -139,7 +143,7 @@ async function fromDatabase(filter: FlaggedFilter): Promise<FlaggedRow[] | numbe
     for (;;) {
       const page = await repository.listFlagged(filter, PAGE_ROWS, after);
       rows.push(...page.map((bar) => ({ bar })));
-      process.stderr.write(`${rows.length} flagged bars read\n`);
+      io.err(`${rows.length} flagged bars read\n`);
       const last = page.at(-1);
       if (!last || page.length < PAGE_ROWS) break;
       after = { symbol: last.symbol, time: last.time };
@@ -201,4 +205,4 @@ function parseDay(text: string): Date | null {
   return Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== text ? null : date;
 }
 
-await runCli('quality', main);
+await runAsCommand(import.meta.url, 'quality', main);

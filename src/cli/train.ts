@@ -2,10 +2,9 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
-import { parseCli, runCli } from './args.js';
-import { configFromEnvironment } from '../config/index.js';
-import { migrateToLatest, openDatabase } from '../infra/db/index.js';
-import { createLogger } from '../infra/logger/logger.js';
+import { cliConfig, type CliIo, parseCli, runAsCommand } from './args.js';
+import { openCliDatabase } from './database-job.js';
+import { migrateToLatest } from '../infra/db/index.js';
 import { BarsRepository } from '../infra/market-data/bars-repository.js';
 import { parseBarsCsv } from '../infra/market-data/csv.js';
 import { findCsvFiles } from '../infra/market-data/importer.js';
@@ -26,45 +25,48 @@ const USAGE = `usage: npm run train -- --strategy <${STRATEGIES.map((s) => s.nam
  * `npm run train`: walk-forward training of a strategy's model from CSV files or the bars store, written
  * as ONNX + manifest (offline metrics beside the base rate, calibration, intervals, provenance).
  */
-async function main(): Promise<number> {
-  const parsed = parseCli({
-    name: 'train',
-    usage: USAGE,
-    options: {
-      strategy: { type: 'string' },
-      data: { type: 'string', multiple: true },
-      out: { type: 'string' },
-      version: { type: 'string' },
-      'created-at': { type: 'string' },
+export async function main(io: CliIo): Promise<number> {
+  const parsed = parseCli(
+    {
+      name: 'train',
+      usage: USAGE,
+      options: {
+        strategy: { type: 'string' },
+        data: { type: 'string', multiple: true },
+        out: { type: 'string' },
+        version: { type: 'string' },
+        'created-at': { type: 'string' },
+      },
+      allowPositionals: true,
     },
-    allowPositionals: true,
-  });
+    io,
+  );
   if ('exitCode' in parsed) return parsed.exitCode;
   const { values, positionals } = parsed;
   const strategy = values.strategy ? findStrategy(values.strategy) : undefined;
   const dataArgs = [...(values.data ?? []), ...positionals];
   if (!strategy || dataArgs.length === 0) {
-    process.stderr.write(`${values.strategy && !strategy ? `unknown strategy "${values.strategy}"\n` : ''}${USAGE}\n`);
+    io.err(`${values.strategy && !strategy ? `unknown strategy "${values.strategy}"\n` : ''}${USAGE}\n`);
     return 1;
   }
   const version = values.version ?? `v${new Date().toISOString().slice(0, 10).replaceAll('-', '')}`;
   if (!VERSION_PATTERN.test(version)) {
-    process.stderr.write(`--version must be 1-64 of A-Z a-z 0-9 . _ - (got "${version}")\n`);
+    io.err(`--version must be 1-64 of A-Z a-z 0-9 . _ - (got "${version}")\n`);
     return 1;
   }
   const createdAt = values['created-at'] === undefined ? new Date() : new Date(values['created-at']);
   if (Number.isNaN(createdAt.getTime())) {
-    process.stderr.write(`--created-at must be an ISO date-time, e.g. 2026-11-21T01:01:27.270Z (got "${values['created-at']}")\n`);
+    io.err(`--created-at must be an ISO date-time, e.g. 2026-11-21T01:01:27.270Z (got "${values['created-at']}")\n`);
     return 1;
   }
   const started = performance.now();
 
-  const data = dataArgs.length === 1 && dataArgs[0] === 'db' ? await loadFromDatabase() : await loadFromCsv(dataArgs);
+  const data = dataArgs.length === 1 && dataArgs[0] === 'db' ? await loadFromDatabase(io) : await loadFromCsv(io, dataArgs);
   if (!data) return 1;
   const barCount = [...data.bars.values()].reduce((n, list) => n + list.length, 0);
-  process.stderr.write(`loaded ${barCount.toLocaleString('en-US')} bars of ${data.bars.size} symbols from ${data.source}\n`);
+  io.err(`loaded ${barCount.toLocaleString('en-US')} bars of ${data.bars.size} symbols from ${data.source}\n`);
 
-  const result = trainDirectionModel(data.bars, strategy, undefined, (step) => process.stderr.write(`${strategy.name}: ${step}\n`));
+  const result = trainDirectionModel(data.bars, strategy, undefined, (step) => io.err(`${strategy.name}: ${step}\n`));
   const onnx = exportModel(result, { strategy: strategy.name, version });
   const manifest = buildManifest({
     strategy,
@@ -83,7 +85,7 @@ async function main(): Promise<number> {
 
   const m = result.offlineMetrics;
   const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);
-  process.stdout.write(
+  io.out(
     [
       '',
       `${strategy.name} ${version} → ${path.relative(process.cwd(), directory)}`,
@@ -134,7 +136,7 @@ interface TrainingData {
   sha256?: string;
 }
 
-async function loadFromCsv(paths: string[]): Promise<TrainingData | undefined> {
+async function loadFromCsv(io: CliIo, paths: string[]): Promise<TrainingData | undefined> {
   const files = await findCsvFiles(paths);
   const bars = new Map<string, Bar[]>();
   const hash = createHash('sha256');
@@ -148,34 +150,33 @@ async function loadFromCsv(paths: string[]): Promise<TrainingData | undefined> {
     hash.update(path.basename(file)).update(text);
     const parsed = parseBarsCsv(text, { file });
     if (!parsed.ok) {
-      process.stderr.write(`skipping ${file}: ${parsed.reason}\n`);
+      io.err(`skipping ${file}: ${parsed.reason}\n`);
     } else {
       rejected += parsed.rejected.length;
       bars.set(parsed.symbol, parsed.bars);
     }
     if (bar) bar.update(i + 1, { file: path.basename(file) });
-    else if ((i + 1) % 10 === 0 || i + 1 === files.length) process.stderr.write(`read ${i + 1}/${files.length} files\n`);
+    else if ((i + 1) % 10 === 0 || i + 1 === files.length) io.err(`read ${i + 1}/${files.length} files\n`);
   }
   bar?.stop();
-  if (rejected)
-    process.stderr.write(`${rejected} rows rejected by validation and left out (run \`npm run import\` on the same files to see them)\n`);
+  if (rejected) io.err(`${rejected} rows rejected by validation and left out (run \`npm run import\` on the same files to see them)\n`);
   if (bars.size === 0) {
-    process.stderr.write('no usable bars in the given files\n');
+    io.err('no usable bars in the given files\n');
     return undefined;
   }
   return { bars, source: `CSV: ${paths.join(', ')} (${files.length} files)`, sha256: hash.digest('hex') };
 }
 
-async function loadFromDatabase(): Promise<TrainingData | undefined> {
-  const config = configFromEnvironment();
+async function loadFromDatabase(io: CliIo): Promise<TrainingData | undefined> {
+  const config = cliConfig(io);
   if (!config) return undefined;
-  const database = await openDatabase(config.database, createLogger({ level: 'warn', format: config.log.format }));
+  const database = await openCliDatabase(config);
   try {
     await migrateToLatest(database.db);
     const repository = new BarsRepository(database.db);
     const symbols = await repository.listSymbols();
     if (symbols.length === 0) {
-      process.stderr.write('the database holds no bars: import some first (npm run import -- <csv files>)\n');
+      io.err('the database holds no bars: import some first (npm run import -- <csv files>)\n');
       return undefined;
     }
     const bars = await repository.fetchBars(symbols, { lookback: 1_000_000 });
@@ -185,4 +186,4 @@ async function loadFromDatabase(): Promise<TrainingData | undefined> {
   }
 }
 
-await runCli('train', main);
+await runAsCommand(import.meta.url, 'train', main);

@@ -11,7 +11,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as Vite from 'vite';
-import { parseCli } from './args.js';
+import { parseCli, runAsCommand, type CliIo } from './args.js';
 import { logSettingsFromEnvironment } from '../config/index.js';
 import { createLogger } from '../infra/logger/logger.js';
 
@@ -46,27 +46,27 @@ Builds the reference web app (web/) into web/dist with Vite.
   --if-stale  build only when web/dist is missing or older than its sources (what \`npm start\` does first)
 `;
 
-async function main(): Promise<void> {
-  const parsed = parseCli({ name: 'web:build', usage: USAGE, options: { 'if-stale': { type: 'boolean' } } });
-  if ('exitCode' in parsed) {
-    process.exitCode = parsed.exitCode;
-    return;
-  }
-  if (parsed.values['if-stale'] && !isStale()) return;
+export async function main(io: CliIo): Promise<number> {
+  const parsed = parseCli({ name: 'web:build', usage: USAGE, options: { 'if-stale': { type: 'boolean' } } }, io);
+  if ('exitCode' in parsed) return parsed.exitCode;
+  if (parsed.values['if-stale'] && !isStale()) return 0;
   let vite: typeof Vite;
   try {
     vite = await import('vite');
   } catch {
     logger.warn('web app: vite is not installed (npm install without dev dependencies?); the gateway serves the API without the app');
-    return;
+    return 0;
   }
   const started = performance.now();
-  await vite.build({ configFile: path.join(webRoot, 'vite.config.ts'), logLevel: 'warn' });
+  try {
+    await vite.build({ configFile: path.join(webRoot, 'vite.config.ts'), logLevel: 'warn' });
+  } catch (error) {
+    logger.error({ err: error }, 'web app: build failed');
+    return 1;
+  }
   const dist = path.relative(process.cwd(), path.dirname(distIndex)) || '.';
   logger.info({ dist, ms: Math.round(performance.now() - started) }, `web app: built ${dist}`);
+  return 0;
 }
 
-main().catch((error: unknown) => {
-  logger.error({ err: error }, 'web app: build failed');
-  process.exitCode = 1;
-});
+await runAsCommand(import.meta.url, 'web:build', main);

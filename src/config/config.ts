@@ -240,14 +240,17 @@ export function redactUrl(url: string): string {
 
 /**
  * For entry points (the server and the CLIs): the validated config, or `undefined` after printing
- * every bad variable to stderr, so the caller can exit 1 without a stack trace.
+ * every bad variable to stderr (or `report`), so the caller can exit 1 without a stack trace.
  */
-export function configFromEnvironment(environment: Readonly<Record<string, string | undefined>> = process.env): Config | undefined {
+export function configFromEnvironment(
+  environment: Readonly<Record<string, string | undefined>> = process.env,
+  report: (text: string) => void = (text) => void process.stderr.write(text),
+): Config | undefined {
   try {
     return loadConfig(environment);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`${error.message}\n`);
+    report(`${error.message}\n`);
     return undefined;
   }
 }

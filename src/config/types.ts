@@ -18,6 +18,8 @@ export type Config = Readonly<{
   /** Key prefix used by the in-process engines too, so names look the same in logs either way. */
   keyPrefix: string;
   graphql: { introspection: boolean; landingPage: 'sandbox' | 'production' };
+  /** Ceiling of GET answers' Cache-Control max-age, in seconds (server/cache-control.ts). */
+  httpCacheMaxAgeSeconds: number;
   shutdownTimeoutMs: number;
   modelsDir: string;
   /** How often new model versions are looked for and the serving record re-read; 0 = never. */

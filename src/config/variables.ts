@@ -554,6 +554,14 @@ export const VARIABLES = {
     at: 'corsOrigins',
     doc: 'comma-separated origins allowed to call from browsers, e.g. `https://app.example.com`',
   },
+  HTTP_CACHE_MAX_AGE_S: {
+    schema: integer(0, 86_400),
+    default: '60',
+    at: 'httpCacheMaxAgeSeconds',
+    doc:
+      'longest `max-age` a GET answer may carry; the actual one is also bounded by when the next bar could arrive (0 with a ' +
+      'vendor stream; see HTTP conventions). 0 = every GET answer `no-cache`',
+  },
   METRICS_TOKEN: {
     schema: z.string().min(16, { message: 'must be at least 16 characters' }),
     shown: '(unset: /metrics open)',

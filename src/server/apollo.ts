@@ -9,6 +9,7 @@ import { GraphQLError, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { Context } from '../context/context.js';
 import { startSpan } from '../infra/tracing/tracing.js';
 import { holdAdmitted, rateHeaders, type Admission } from './admission.js';
+import { cacheControlPlugin, type CacheControlOptions } from './cache-control.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
 import type { InflightBudget, Lease } from './inflight.js';
 import type { OperationObserver } from './observe.js';
@@ -27,6 +28,8 @@ export interface ApolloOptions {
   maxResponseItems: number;
   /** The in-flight budget admission uses; long unsized lists reserve their items in it too. */
   inflight?: InflightBudget | undefined;
+  /** Cache-Control on GET answers (cache-control.ts). */
+  cacheControl: CacheControlOptions;
   extraPlugins?: ApolloServerPlugin<Context>[];
 }
 
@@ -52,6 +55,8 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
       // Apollo installs its cache-control plugin whenever it is not disabled, and it costs on every
       // field; we set no cache hints, so it stays off.
       ApolloServerPluginCacheControlDisabled(),
+      // Ours instead: one decision per answer from its root fields, not a hint per field.
+      cacheControlPlugin(options.cacheControl),
       options.landingPage === 'sandbox'
         ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
         : ApolloServerPluginLandingPageProductionDefault({ footer: false }),

@@ -18,6 +18,8 @@ export interface ServeOptions {
   readonly access: Pick<AccessModule, 'authenticator' | 'revocations'>;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** How long the bars now served stay the newest, bounding GET answers' Cache-Control (feed.ts msUntilNextBar). */
+  readonly msUntilNextBar: () => number;
   /** Shares the rate limit between instances; in-process without it. */
   readonly rateLimitStore?: RateLimiterOptions['redis'] | undefined;
 }
@@ -30,7 +32,15 @@ export interface Serving {
 }
 
 /** The schema, and the HTTP and WebSocket server with its admission (cost, rate, in-flight budget), listening. */
-export async function serveGateway({ config, services, access, metrics, logger, rateLimitStore }: ServeOptions): Promise<Serving> {
+export async function serveGateway({
+  config,
+  services,
+  access,
+  metrics,
+  logger,
+  rateLimitStore,
+  msUntilNextBar,
+}: ServeOptions): Promise<Serving> {
   const schema = await buildGatewaySchema(services);
   const { predictions, pointInTime, explanations, history, health } = services;
   const { limits } = config;
@@ -75,6 +85,7 @@ export async function serveGateway({ config, services, access, metrics, logger, 
     corsOrigins: config.corsOrigins,
     metricsToken: config.metricsToken,
     webApp: config.webApp,
+    cacheControl: { maxAgeSeconds: config.httpCacheMaxAgeSeconds, msUntilNextBar },
   });
   const { port } = await server.listen(config.host, config.port);
   const rateLimit = rateLimiter ? `${limits.ratePoints}/${limits.rateWindowSeconds}s (${rateLimiter.engine})` : 'off';

@@ -14,6 +14,7 @@ import { ErrorCode } from '../shared/errors.js';
 import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
 import { createApollo } from './apollo.js';
+import type { CacheControlOptions } from './cache-control.js';
 import { healthRoutes } from './health-routes.js';
 import type { InflightBudget } from './inflight.js';
 import { limitRules, type QueryLimits } from './limits.js';
@@ -52,6 +53,8 @@ export interface GatewayServerOptions {
   corsOrigins: readonly string[];
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
+  /** Cache-Control on GET answers (cache-control.ts). */
+  cacheControl: CacheControlOptions;
   /** The built web app to serve at `/`; undefined: none. */
   webApp?: { dir: string } | undefined;
 }
@@ -135,6 +138,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     maxTokens: options.limits.maxTokens,
     maxResponseItems: options.limits.maxResponseItems,
     inflight: options.inflight,
+    cacheControl: options.cacheControl,
     extraPlugins: [fastifyApolloDrainPlugin(fastify)],
   });
   const ws = createWsTransport({
@@ -271,6 +275,12 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     url: '/graphql',
     handler: tracedHandler,
     errorHandler,
+    // What Apollo answers before its plugins run (CSRF refusal, a bad credential) and fastify's own
+    // refusals carry no Cache-Control from cache-control.ts; an error must never be reused.
+    onSend: async (_request, reply, payload) => {
+      if (!reply.hasHeader('cache-control')) void reply.header('cache-control', 'no-store');
+      return payload;
+    },
     wsHandler: (socket, request) => ws.handler(socket, request),
   });
   fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: tracedHandler, errorHandler });

@@ -6,7 +6,7 @@ import { openDatabase } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import { HealthDocument } from '../generated/graphql.js';
 import { execute } from '../helpers/graphql.js';
-import { spawnGateway } from '../helpers/process.js';
+import { childPids, spawnGateway } from '../helpers/process.js';
 import { createTestDatabase, stackName, testRedisEnv, type TestDatabase } from '../helpers/services.js';
 
 const logger = createLogger({ level: 'silent', format: 'json' });
@@ -151,40 +151,101 @@ describe(`the gateway process (${stackName})`, () => {
     }
   });
 
-  test('SIGTERM to the `npm start` process alone stops the gateway: exit 0, every accepted history row stored', async () => {
-    const database = await createTestDatabase();
-    let gateway: ReturnType<typeof spawnGateway> | undefined;
-    try {
+  describe('under `npm start` (both at once: each waits on its own processes)', { concurrency: true }, () => {
+    /** Whether anything still accepts connections on `port`. */
+    const listening = (port: number) =>
+      new Promise<boolean>((resolve) => {
+        const socket = net.connect(port, '127.0.0.1');
+        socket.once('connect', () => (socket.destroy(), resolve(true)));
+        socket.once('error', () => resolve(false));
+      });
+
+    /**
+     * `npm start` on a fresh database with signals recorded every 150 ms and kept in the history buffer;
+     * `signal(npm, node)` stops it. Asserts what a process manager relies on: npm exits 0 (it exits with
+     * its child's code, so node exited 0) within the shutdown budget, node is gone, the port is free and
+     * every accepted history row is stored.
+     */
+    async function stopsCleanly(signal: (npm: number, node: number, gateway: ReturnType<typeof spawnGateway>) => Promise<void>) {
+      const budgetMs = 3_000;
+      const database = await createTestDatabase();
+      let gateway: ReturnType<typeof spawnGateway> | undefined;
+      try {
+        gateway = spawnGateway(
+          {
+            ...database.env,
+            ...testRedisEnv(),
+            SYNTHETIC_TICK_MS: '150',
+            SIGNALS_WATCHLIST: 'AAPL',
+            HISTORY_FLUSH_INTERVAL_MS: '60000',
+            SHUTDOWN_TIMEOUT_MS: String(budgetMs),
+          },
+          { viaNpm: true },
+        );
+        const { port } = await gateway.ready;
+        const [node] = childPids(gateway.child.pid!);
+        assert.ok(node, 'npm runs node as its direct child (the start script execs it)');
+        const deadline = Date.now() + 20_000;
+        while (!gateway.logs.some((l) => l.msg === 'signals monitor: this instance runs the monitor') && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
+        await new Promise((resolve) => setTimeout(resolve, 400)); // a few ticks' rows, still buffered
+        const started = performance.now();
+        await signal(gateway.child.pid!, node, gateway);
+        const { code } = await gateway.exited;
+        const stopMs = performance.now() - started;
+        assert.equal(code, 0, `npm's exit code; logs: ${JSON.stringify(gateway.logs.slice(-5))}`);
+        assert.ok(stopMs < budgetMs, `stopped in ${Math.round(stopMs)} ms, budget ${budgetMs} ms`);
+        assert.throws(() => process.kill(node, 0), { code: 'ESRCH' }, 'node is gone, not orphaned');
+        assert.equal(await listening(port), false, `port ${port} still accepts connections after npm exited`);
+        const messages = gateway.logs.map((l) => l.msg);
+        assert.ok(!messages.includes('second signal: exiting now'), 'one stop request is one shutdown');
+        const account = gateway.logs.find((l) => l.msg === 'history writer closed');
+        assert.ok(account, 'the gateway shut down (its history writer closed)');
+        assert.ok((account.acceptedRows as number) > 0, 'rows were recorded');
+        assert.equal(account.writtenRows, account.acceptedRows, 'every accepted row written by the final flush');
+        assert.equal(await storedHistoryRows(database), account.acceptedRows);
+        return gateway;
+      } finally {
+        if (gateway && gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.kill('SIGKILL');
+        await database.drop();
+      }
+    }
+
+    test('SIGTERM to the npm process alone stops the gateway: exit 0 within the budget, port free, every accepted history row stored', async () => {
       // What a process manager does: signal the process it started (npm), nothing else. Before the start
       // script exec'd node, npm and its shell exited and the gateway kept serving with parent 1.
-      gateway = spawnGateway(
-        { ...database.env, ...testRedisEnv(), SYNTHETIC_TICK_MS: '150', SIGNALS_WATCHLIST: 'AAPL', HISTORY_FLUSH_INTERVAL_MS: '60000' },
-        { viaNpm: true },
-      );
-      const { port } = await gateway.ready;
-      const deadline = Date.now() + 20_000;
-      while (!gateway.logs.some((l) => l.msg === 'signals monitor: this instance runs the monitor') && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 50));
-      await new Promise((resolve) => setTimeout(resolve, 500)); // a few ticks' rows, still buffered
-      gateway.kill('SIGTERM');
-      const { code } = await gateway.exited;
-      assert.equal(code, 0, `npm's exit code; logs: ${JSON.stringify(gateway.logs.slice(-5))}`);
-      const account = gateway.logs.find((l) => l.msg === 'history writer closed');
-      assert.ok(account, 'the gateway shut down (its history writer closed)');
-      assert.equal(account.writtenRows, account.acceptedRows, 'every accepted row written by the final flush');
-      // Nothing listens on its port any more: the gateway is gone, not orphaned.
-      const refused = await new Promise<boolean>((resolve) => {
-        const socket = net.connect(port, '127.0.0.1');
-        socket.once('connect', () => (socket.destroy(), resolve(false)));
-        socket.once('error', () => resolve(true));
-      });
-      assert.ok(refused, `port ${port} still accepts connections after npm exited`);
+      await stopsCleanly(async (npm) => void process.kill(npm, 'SIGTERM'));
+    });
 
-      assert.equal(await storedHistoryRows(database), account.acceptedRows);
-    } finally {
-      if (gateway && gateway.child.exitCode === null && gateway.child.signalCode === null) gateway.kill('SIGKILL');
-      await database.drop();
-    }
+    test('a signal that reaches node and npm both (Ctrl-C, kill -- -PGID) is one shutdown, not "second signal: exit 1"', async () => {
+      let held: net.Socket | undefined;
+      try {
+        const gateway = await stopsCleanly(async (npm, node, gateway) => {
+          // A WebSocket that never answers the close handshake keeps the drain going, so npm's forwarded
+          // copy arrives while node is still shutting down, as it does with a busy gateway.
+          const { port } = await gateway.ready;
+          held = net.connect(port, '127.0.0.1');
+          held.on('data', () => undefined);
+          held.write(
+            'GET /graphql HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+              'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n',
+          );
+          await new Promise((resolve) => held!.once('data', resolve)); // 101 Switching Protocols
+          // The group's copies, in the order a terminal's Ctrl-C produces them: node's own, then npm's forward.
+          process.kill(node, 'SIGTERM');
+          const deadline = Date.now() + 5_000;
+          while (!gateway.logs.some((l) => l.msg === 'shutting down: draining connections') && Date.now() < deadline)
+            await new Promise((r) => setTimeout(r, 10));
+          process.kill(npm, 'SIGTERM');
+        });
+        assert.ok(
+          gateway.logs.some((l) => String(l.msg).startsWith('the same signal again')),
+          "npm's forwarded copy reached node while it drained",
+        );
+      } finally {
+        held?.destroy();
+      }
+    });
   });
 
   test('bad environment variables exit 1 and name every bad variable', async () => {

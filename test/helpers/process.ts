@@ -103,3 +103,8 @@ export function spawnGateway(env: Record<string, string>, options: { timeoutMs?:
     },
   };
 }
+
+/** The pids of a process's children (Linux: /proc), e.g. the node that `npm start` runs. */
+export function childPids(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}

@@ -29,6 +29,22 @@ export interface MarketFeed {
   start(listener: BarsListener): void;
   /** Stops announcing; no listener call starts after it resolves. */
   stop(): Promise<void>;
+  /**
+   * The earliest time (ms since the epoch) a bar beyond those already served could be served, for
+   * feeds on a fixed clock (synthetic, replay); absent or undefined: at any moment (a vendor's stream).
+   * What HTTP answers' Cache-Control may promise is bounded by it (server/cache-control.ts).
+   */
+  nextBarAt?(): number | undefined;
+}
+
+/**
+ * How long the bars now served stay the newest: until the feed's next bar could arrive; 0 when a
+ * bar could arrive at any moment; Infinity without a feed (stored bars change only through imports).
+ */
+export function msUntilNextBar(feed: Pick<MarketFeed, 'nextBarAt'> | undefined, now = Date.now()): number {
+  if (!feed) return Number.POSITIVE_INFINITY;
+  const at = feed.nextBarAt?.();
+  return at === undefined ? 0 : Math.max(0, at - now);
 }
 
 /**
@@ -41,15 +57,23 @@ export type BarsListener = (bars: readonly Bar[]) => unknown;
 /** The synthetic market ticking every `tickMs`: one new bar per symbol per tick. */
 export function syntheticFeed(market: SyntheticMarket, tickMs: number): MarketFeed {
   let timer: NodeJS.Timeout | undefined;
+  let lastTick: number | undefined;
   return {
     name: 'synthetic',
     start(listener) {
       if (timer) throw new Error('syntheticFeed: start() was called twice');
-      timer = setInterval(() => listener(market.advance()), tickMs);
+      lastTick = Date.now();
+      timer = setInterval(() => {
+        lastTick = Date.now();
+        listener(market.advance());
+      }, tickMs);
     },
     async stop() {
       clearInterval(timer);
     },
+    // A bar is served the moment its tick runs, and Node runs an interval's next callback no sooner
+    // than tickMs after the previous one started. Not started: no tick is scheduled yet.
+    nextBarAt: () => (lastTick === undefined ? undefined : lastTick + tickMs),
   };
 }
 

@@ -41,6 +41,7 @@ export function createReplay(options: ReplayOptions): Replay {
   let clock = options.from;
   let timer: NodeJS.Timeout | undefined;
   let stepping = false;
+  let lastTick: number | undefined;
   let symbols: string[] | undefined;
 
   const provider: MarketDataProvider = {
@@ -59,10 +60,12 @@ export function createReplay(options: ReplayOptions): Replay {
       name: 'replay',
       start(listener) {
         if (timer) throw new Error('replay feed: start() was called twice');
+        lastTick = Date.now();
         timer = setInterval(() => {
           // A slow database must not stack steps up: a tick that finds the previous one running skips.
           if (stepping) return;
           stepping = true;
+          lastTick = Date.now();
           void (async () => {
             try {
               symbols ??= await repository.listSymbols();
@@ -85,6 +88,9 @@ export function createReplay(options: ReplayOptions): Replay {
       async stop() {
         clearInterval(timer);
       },
+      // The clock moves only inside a step: while one runs, its bar may appear at any moment; otherwise
+      // the next step starts no sooner than tickMs after the last one did.
+      nextBarAt: () => (lastTick === undefined || stepping ? undefined : lastTick + options.tickMs),
     },
   };
 }
