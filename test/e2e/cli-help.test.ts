@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli, type CliIo, type CliMain } from '../../src/cli/args.js';
+import { runCliInProcess } from '../helpers/cli.js';
 import { projectRoot } from '../helpers/process.js';
 
 interface Run {
@@ -26,16 +26,6 @@ const CLIS = [
   { script: 'web:build', file: 'web-build' },
   { script: 'quality', file: 'quality' },
 ] as const;
-
-/** A CLI's main, called in this process with its own argv, environment and streams. */
-async function inProcess(file: string, name: string, argv: string[], env: Record<string, string>): Promise<Run> {
-  const { main } = (await import(`../../src/cli/${file}.ts`)) as { main: CliMain };
-  let stdout = '';
-  let stderr = '';
-  const io: CliIo = { argv, env, out: (text) => void (stdout += text), err: (text) => void (stderr += text) };
-  const code = await runCli(name, main, io);
-  return { code, stdout, stderr };
-}
 
 /** A command as a user runs it, with the embedded database in `dataDir` (never DATABASE_URL). */
 function spawned(command: string, args: string[], dataDir: string): Promise<Run> {
@@ -94,12 +84,12 @@ describe('every CLI in src/cli: --help, unknown flags, a held data directory', (
   test('--help prints usage on stdout and returns 0 without doing anything; --bogus returns 2 with one line and the usage on stderr', async () => {
     for (const { script, file } of CLIS) {
       const dataDir = path.join(root, `help-${file}`);
-      const help = await inProcess(file, script, ['--help'], { NODE_ENV: 'test', DATA_DIR: dataDir });
+      const help = await runCliInProcess(file, ['--help'], { NODE_ENV: 'test', DATA_DIR: dataDir });
       assert.equal(help.code, 0, `${script} --help: ${help.stderr}`);
       assert.match(help.stdout, /^usage:/, `${script} --help stdout`);
       assert.equal(help.stderr, '', `${script} --help stderr`);
 
-      const bogus = await inProcess(file, script, ['--bogus'], { NODE_ENV: 'test', DATA_DIR: dataDir });
+      const bogus = await runCliInProcess(file, ['--bogus'], { NODE_ENV: 'test', DATA_DIR: dataDir });
       assert.equal(bogus.code, 2, `${script} --bogus: ${bogus.stderr}`);
       assert.equal(bogus.stdout, '', `${script} --bogus stdout`);
       const [first, blank, usage] = bogus.stderr.split('\n');
@@ -125,7 +115,7 @@ describe('every CLI in src/cli: --help, unknown flags, a held data directory', (
     ];
     const reasons = new Set<string>();
     for (const [file, name, argv] of opening) {
-      const run = await inProcess(file, name, argv, env);
+      const run = await runCliInProcess(file, argv, env);
       assert.equal(run.code, 1, `${name}: ${run.stderr}`);
       assert.equal(run.stdout, '', name);
       const lines = run.stderr.split('\n').filter(Boolean);

@@ -1,25 +1,16 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { StrategyVersionsDocument } from '../generated/graphql.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { execute } from '../helpers/graphql.js';
 import { corruptModelFile, eventually, modelsFixture, type ModelsFixture } from '../helpers/models.js';
-import { projectRoot } from '../helpers/process.js';
+import { runCliInProcess } from '../helpers/cli.js';
 import { createTestDatabase, realPostgresUrl, stackName, testRedisEnv, type TestDatabase } from '../helpers/services.js';
 
 const S = 'direction-1d';
 
-function models(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/cli/models.ts', ...args],
-      { cwd: projectRoot, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', ...env } },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+/** `npm run models` in this process (test/helpers/cli.ts); exit codes and streams as a command's. */
+const models = (args: string[], env: Record<string, string>) => runCliInProcess('models', args, env);
 
 /** `npm run models -- list|verify|activate|rollback|shadow`, and a gateway following what it records. */
 describe(`npm run models (${stackName})`, () => {

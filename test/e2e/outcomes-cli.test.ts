@@ -1,29 +1,19 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { promisify } from 'node:util';
 import { migrateToLatest, openDatabase } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
 import { createSyntheticMarket } from '../../src/infra/market-data/synthetic.js';
 import { HistoryRepository, type HistoryRow } from '../../src/modules/history/index.js';
-import { projectRoot } from '../helpers/process.js';
+import { runCliInProcess } from '../helpers/cli.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
 
-const run = promisify(execFile);
 const silent = createLogger({ level: 'silent', format: 'json' });
 
-/** `npm run outcomes` as a process: its output, exit codes and what it stores. */
+/** `npm run outcomes` (in this process, test/helpers/cli.ts): its output, exit codes and what it stores. */
 describe(`npm run outcomes (${stackName})`, () => {
   let target: TestDatabase;
-  const cli = (args: string[]) =>
-    run(process.execPath, ['--import', 'tsx', 'src/cli/outcomes.ts', ...args], {
-      cwd: projectRoot,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...target.env, LOG_LEVEL: 'warn' },
-    }).then(
-      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
-    );
+  const cli = (args: string[]) => runCliInProcess('outcomes', args, { ...target.env, LOG_LEVEL: 'warn' });
 
   before(async () => {
     target = await createTestDatabase();

@@ -1,32 +1,18 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { assessSeries } from '../../src/infra/market-data/bar-quality.js';
 import { readBarsCsvFile } from '../../src/infra/market-data/csv.js';
+import { runCliInProcess } from '../helpers/cli.js';
 import { projectRoot } from '../helpers/process.js';
 import { createTestDatabase, stackName, tempDir, type TestDatabase } from '../helpers/services.js';
 
 const marketData = process.env.SIBYL_MARKET_DATA ?? path.resolve(projectRoot, '../shared/data/market');
 const dailyAdjusted = path.join(marketData, 'daily_adjusted');
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(file: string, args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', `src/cli/${file}.ts`, ...args],
-      { cwd: projectRoot, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
-}
+/** `npm run <file>` in this process (test/helpers/cli.ts); exit codes and streams as a command's. */
+const cli = (file: string, args: string[], env: Record<string, string>) => runCliInProcess(file, args, env);
 
 /** Two small Yahoo files: FQ with a flat bar (2021-04-14) and a missing session (2021-04-16), FR clean. */
 function writeFixture(dir: string): void {

@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { bearer } from '../helpers/access.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { postQuery } from '../helpers/graphql.js';
-import { projectRoot } from '../helpers/process.js';
+import { runCliInProcess } from '../helpers/cli.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
 
-function keysCli(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/keys.ts', ...args], {
-    cwd: projectRoot,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
+/** `npm run keys` in this process (test/helpers/cli.ts); exit codes and streams as a command's. */
+const keysCli = (args: string[], env: Record<string, string>) => runCliInProcess('keys', args, env);
 
 describe(`npm run keys (${stackName})`, () => {
   let database: TestDatabase;
