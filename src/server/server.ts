@@ -14,6 +14,7 @@ import { ErrorCode } from '../shared/errors.js';
 import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
 import { createApollo } from './apollo.js';
+import type { ExplorerOptions } from './explorer.js';
 import { healthRoutes } from './health-routes.js';
 import type { InflightBudget } from './inflight.js';
 import { limitRules, type QueryLimits } from './limits.js';
@@ -33,7 +34,8 @@ export interface GatewayServerOptions {
   logger: Logger;
   isProduction: boolean;
   introspection: boolean;
-  landingPage: 'sandbox' | 'production';
+  /** GET /graphql in a browser, and the built-in explorer at /explorer/. */
+  explorer: ExplorerOptions;
   maxSubscriptionsPerConnection?: number;
   authenticator: Authenticator;
   /** Revoked API keys, announced by any instance: WebSocket connections using one are closed at once. */
@@ -128,7 +130,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   const apollo = createApollo({
     schema: options.schema,
     isProduction: options.isProduction,
-    landingPage: options.landingPage,
+    explorer: options.explorer,
     validationRules,
     observer,
     admission: options.admission,
@@ -159,11 +161,12 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   // Only listed origins may call from a browser page on another origin; Apollo's CSRF prevention
   // (csrfPrevention) covers the simple requests CORS does not stop.
   await fastify.register(cors, { origin: options.corsOrigins.length > 0 ? [...options.corsOrigins] : false, maxAge: 600 });
-  // Security headers. Apollo Sandbox (development landing page) runs inline scripts from Apollo's CDN
-  // in an iframe, which a strict Content-Security-Policy blocks; production serves no such page. The
-  // web app needs only same-origin scripts and styles, plus its WebSocket (graphql-ws) to this host.
+  // Security headers. The web app and the built-in explorer need only same-origin scripts, styles and
+  // workers, plus their WebSocket (graphql-ws) to this host. Apollo Sandbox (EXPLORER=sandbox) loads
+  // scripts from Apollo's CDN into an iframe: its page at GET /graphql carries its own policy (a meta
+  // tag with nonces) and is exempted from this one below, and only it.
   await fastify.register(helmet, {
-    contentSecurityPolicy: options.landingPage === 'sandbox' ? false : { directives: { 'connect-src': ["'self'", 'ws:', 'wss:'] } },
+    contentSecurityPolicy: { directives: { 'connect-src': ["'self'", 'ws:', 'wss:'] } },
     crossOriginEmbedderPolicy: false,
   });
 
@@ -269,13 +272,19 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   fastify.route({
     method: 'GET',
     url: '/graphql',
+    ...(options.explorer.page === 'sandbox' && { helmet: { contentSecurityPolicy: false } }),
     handler: tracedHandler,
     errorHandler,
     wsHandler: (socket, request) => ws.handler(socket, request),
   });
   fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: tracedHandler, errorHandler });
 
-  if (options.webApp) await fastify.register(webApp(options.webApp.dir, logger));
+  const explorerServed = options.explorer.page !== 'off';
+  if (options.webApp || explorerServed) {
+    await fastify.register(
+      webApp({ dir: options.webApp?.dir ?? options.explorer.dir, app: Boolean(options.webApp), explorer: explorerServed }, logger),
+    );
+  }
 
   await fastify.register(
     healthRoutes({ health: options.health, isProduction: options.isProduction, perSecond: options.healthRateLimitPerSecond ?? 30 }),
