@@ -72,11 +72,15 @@ function sandboxWithFallback(runTelemetry: boolean): ApolloServerPlugin<BaseCont
       const listener = await sandbox.serverWillStart?.(service);
       const render = listener?.renderLandingPage;
       if (!render) throw new Error('Apollo Sandbox landing page plugin rendered no page');
+      const htmlOf = async (page: Awaited<ReturnType<typeof render>>) => (typeof page.html === 'string' ? page.html : page.html());
+      // Once at start, so a Sandbox page we can no longer add the offline pointer to stops the gateway
+      // here rather than failing each visit.
+      withExplorerLinks(await htmlOf(await render()));
       return {
         async renderLandingPage() {
           const page = await render();
           return {
-            html: async () => withExplorerLinks(typeof page.html === 'string' ? page.html : await page.html()),
+            html: async () => withExplorerLinks(await htmlOf(page)),
           };
         },
       };
