@@ -25,7 +25,7 @@ const logger = createLogger({
 const webRoot = fileURLToPath(new URL('../../web/', import.meta.url));
 const distIndex = path.join(webRoot, 'dist', 'index.html');
 /** What the build reads: a change to any of these makes web/dist stale. */
-const sources = ['index.html', 'vite.config.ts', 'src', 'operations'].map((p) => path.join(webRoot, p));
+const sources = ['index.html', 'explorer', 'vite.config.ts', 'src', 'operations'].map((p) => path.join(webRoot, p));
 
 function newestMtime(target: string): number {
   if (!existsSync(target)) return 0;

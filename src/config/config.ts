@@ -78,6 +78,7 @@ type Ruled = Pick<
   signals: Pick<Config['signals'], 'watchlist'>;
   auth: Pick<Config['auth'], 'mode' | 'jwt'>;
   limits: Pick<Config['limits'], 'ratePoints'>;
+  explorer: Pick<Config['explorer'], 'page' | 'dir'>;
 };
 
 function ruledFields(env: Environment, cwd: string): Ruled {
@@ -92,7 +93,10 @@ function ruledFields(env: Environment, cwd: string): Ruled {
       ? { kind: 'postgres', url: env.DATABASE_URL, poolMax: env.DATABASE_POOL_MAX }
       : { kind: 'pglite', dataDir: path.join(dataDir, 'pglite') },
     redis: env.REDIS_URL ? { url: env.REDIS_URL, keyPrefix: env.REDIS_KEY_PREFIX } : undefined,
-    graphql: { introspection: env.INTROSPECTION ?? !isProduction, landingPage: isProduction ? 'production' : 'sandbox' },
+    graphql: { introspection: env.INTROSPECTION ?? !isProduction },
+    // Production's default is the built-in explorer: it needs no third-party CDN and runs under the
+    // gateway's Content-Security-Policy (docs/decisions/explorer.md).
+    explorer: { page: env.EXPLORER ?? (isProduction ? 'graphiql' : 'sandbox'), dir: path.resolve(cwd, env.WEB_APP_DIR) },
     modelsDir: path.resolve(cwd, env.MODELS_DIR),
     replay: env.MARKET_REPLAY_FROM ? { from: env.MARKET_REPLAY_FROM, tickMs: env.MARKET_REPLAY_TICK_MS } : undefined,
     marketProvider: marketProviderSettings(env),

@@ -24,7 +24,7 @@ export const VARIABLES = {
   NODE_ENV: {
     schema: z.enum(['development', 'production', 'test']),
     default: 'development',
-    doc: '`development`, `test` or `production` (JSON logs, production landing page, introspection off, errors masked)',
+    doc: '`development`, `test` or `production` (JSON logs, introspection off, errors masked, `EXPLORER=graphiql`)',
   },
   HOST: {
     schema: z.string().min(1),
@@ -577,7 +577,18 @@ export const VARIABLES = {
   WEB_APP_DIR: {
     schema: z.string().min(1),
     default: './web/dist',
-    doc: 'where the built web app is; when it is missing, `/` says how to build it',
+    doc: 'where the built web app and explorer are; when they are missing, `/` and `/explorer/` say how to build them',
+  },
+  EXPLORER: {
+    schema: z.enum(['sandbox', 'graphiql', 'off']),
+    shown: 'sandbox (graphiql in production)',
+    doc: '`GET /graphql` in a browser: `sandbox` (Apollo Sandbox from its CDN; offline it opens the built-in explorer), `graphiql` (the built-in explorer, no internet needed), `off`; unless `off`, the built-in explorer is also at `/explorer/`',
+  },
+  SANDBOX_TELEMETRY: {
+    schema: booleanString,
+    default: 'false',
+    at: 'explorer.sandboxTelemetry',
+    doc: "let Apollo Sandbox send usage telemetry to Apollo (Apollo's default is on; ours is off)",
   },
   OTEL_EXPORTER_OTLP_ENDPOINT: {
     schema: urlWithProtocols(['https:', 'http:']),

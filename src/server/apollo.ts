@@ -1,9 +1,5 @@
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
-import {
-  ApolloServerPluginLandingPageLocalDefault,
-  ApolloServerPluginLandingPageProductionDefault,
-} from '@apollo/server/plugin/landingPage/default';
 import { trace } from '@opentelemetry/api';
 import { GraphQLError, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { Context } from '../context/context.js';
@@ -11,6 +7,7 @@ import { startSpan } from '../infra/tracing/tracing.js';
 import { holdAdmitted, rateHeaders, type Admission } from './admission.js';
 import { cacheControlPlugin, type CacheControlOptions } from './cache-control.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
+import { explorerLandingPage, type ExplorerOptions } from './explorer.js';
 import type { InflightBudget, Lease } from './inflight.js';
 import type { OperationObserver } from './observe.js';
 import { meterOf } from './response-meter.js';
@@ -18,7 +15,8 @@ import { meterOf } from './response-meter.js';
 export interface ApolloOptions {
   schema: GraphQLSchema;
   isProduction: boolean;
-  landingPage: 'sandbox' | 'production';
+  /** What GET /graphql shows a browser. */
+  explorer: ExplorerOptions;
   validationRules: readonly ValidationRule[];
   observer: OperationObserver;
   admission: Admission;
@@ -57,9 +55,7 @@ export function createApollo(options: ApolloOptions): ApolloServer<Context> {
       ApolloServerPluginCacheControlDisabled(),
       // Ours instead: one decision per answer from its root fields, not a hint per field.
       cacheControlPlugin(options.cacheControl),
-      options.landingPage === 'sandbox'
-        ? ApolloServerPluginLandingPageLocalDefault({ embed: true, includeCookies: false })
-        : ApolloServerPluginLandingPageProductionDefault({ footer: false }),
+      explorerLandingPage(options.explorer),
       // Before observePlugin, so what is observed and logged is the response actually sent.
       responseLimitPlugin(options.isProduction),
       observePlugin(options),

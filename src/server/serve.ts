@@ -63,7 +63,7 @@ export async function serveGateway({
     logger,
     isProduction: config.isProduction,
     introspection: config.graphql.introspection,
-    landingPage: config.graphql.landingPage,
+    explorer: config.explorer,
     maxSubscriptionsPerConnection: config.ws.maxSubscriptionsPerConnection,
     authenticator: access.authenticator,
     revocations: access.revocations,

@@ -15,6 +15,7 @@ import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
 import { createApollo } from './apollo.js';
 import type { CacheControlOptions } from './cache-control.js';
+import type { ExplorerOptions } from './explorer.js';
 import { healthRoutes } from './health-routes.js';
 import type { InflightBudget } from './inflight.js';
 import { limitRules, type QueryLimits } from './limits.js';
@@ -34,7 +35,8 @@ export interface GatewayServerOptions {
   logger: Logger;
   isProduction: boolean;
   introspection: boolean;
-  landingPage: 'sandbox' | 'production';
+  /** GET /graphql in a browser, and the built-in explorer at /explorer/. */
+  explorer: ExplorerOptions;
   maxSubscriptionsPerConnection?: number;
   authenticator: Authenticator;
   /** Revoked API keys, announced by any instance: WebSocket connections using one are closed at once. */
@@ -131,7 +133,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   const apollo = createApollo({
     schema: options.schema,
     isProduction: options.isProduction,
-    landingPage: options.landingPage,
+    explorer: options.explorer,
     validationRules,
     observer,
     admission: options.admission,
@@ -163,11 +165,12 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   // Only listed origins may call from a browser page on another origin; Apollo's CSRF prevention
   // (csrfPrevention) covers the simple requests CORS does not stop.
   await fastify.register(cors, { origin: options.corsOrigins.length > 0 ? [...options.corsOrigins] : false, maxAge: 600 });
-  // Security headers. Apollo Sandbox (development landing page) runs inline scripts from Apollo's CDN
-  // in an iframe, which a strict Content-Security-Policy blocks; production serves no such page. The
-  // web app needs only same-origin scripts and styles, plus its WebSocket (graphql-ws) to this host.
+  // Security headers. The web app and the built-in explorer need only same-origin scripts, styles and
+  // workers, plus their WebSocket (graphql-ws) to this host. Apollo Sandbox (EXPLORER=sandbox) loads
+  // scripts from Apollo's CDN into an iframe: its page at GET /graphql carries its own policy (a meta
+  // tag with nonces) and is exempted from this one below, and only it.
   await fastify.register(helmet, {
-    contentSecurityPolicy: options.landingPage === 'sandbox' ? false : { directives: { 'connect-src': ["'self'", 'ws:', 'wss:'] } },
+    contentSecurityPolicy: { directives: { 'connect-src': ["'self'", 'ws:', 'wss:'] } },
     crossOriginEmbedderPolicy: false,
   });
 
@@ -273,6 +276,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   fastify.route({
     method: 'GET',
     url: '/graphql',
+    ...(options.explorer.page === 'sandbox' && { helmet: { contentSecurityPolicy: false } }),
     handler: tracedHandler,
     errorHandler,
     // What Apollo answers before its plugins run (CSRF refusal, a bad credential) and fastify's own
@@ -285,7 +289,12 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   });
   fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: tracedHandler, errorHandler });
 
-  if (options.webApp) await fastify.register(webApp(options.webApp.dir, logger));
+  const explorerServed = options.explorer.page !== 'off';
+  if (options.webApp || explorerServed) {
+    await fastify.register(
+      webApp({ dir: options.webApp?.dir ?? options.explorer.dir, app: Boolean(options.webApp), explorer: explorerServed }, logger),
+    );
+  }
 
   await fastify.register(
     healthRoutes({ health: options.health, isProduction: options.isProduction, perSecond: options.healthRateLimitPerSecond ?? 30 }),

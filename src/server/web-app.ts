@@ -1,36 +1,53 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import fastifyStatic from '@fastify/static';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Logger } from '../infra/logger/logger.js';
+import { EXPLORER_NOT_BUILT, EXPLORER_PATH, explorerIndex } from './explorer.js';
 
 /**
- * Serves the reference web app (web/, built by Vite into `dir`) at `/`. GraphQL, health and metrics
- * keep their own routes: fastify matches those exact paths before the static wildcard.
+ * Serves the web build (web/, built by Vite into `dir`): the reference web app at `/` when `app`, the
+ * built-in GraphQL explorer at `/explorer/` when `explorer` (EXPLORER is not `off`), and their shared
+ * hashed assets. GraphQL, health and metrics keep their own routes: fastify matches those exact paths
+ * before the static wildcard.
  *
- * Without a build the gateway still starts and `/` says how to make one, since the API does not need it.
+ * Without a build the gateway still starts and both pages say how to make one, since the API does not
+ * need them.
  */
-export function webApp(dir: string, logger: Logger): FastifyPluginAsync {
+export function webApp(options: { dir: string; app: boolean; explorer: boolean }, logger: Logger): FastifyPluginAsync {
+  const { dir } = options;
   return async (fastify) => {
-    if (!existsSync(path.join(dir, 'index.html'))) {
-      logger.warn({ dir }, 'web app not built: `/` explains how to build it (npm run web:build)');
-      fastify.get('/', async (_request, reply) => {
-        reply.code(503).type('text/html; charset=utf-8');
-        return NOT_BUILT;
-      });
-      return;
+    if (options.explorer) {
+      fastify.get('/explorer', async (_request, reply) => reply.redirect(EXPLORER_PATH, 301));
     }
+    const builtApp = existsSync(path.join(dir, 'index.html'));
+    const builtExplorer = existsSync(explorerIndex(dir));
+    if ((options.app && !builtApp) || (options.explorer && !builtExplorer)) {
+      logger.warn({ dir }, 'web build missing: `/` and `/explorer/` explain how to build it (npm run web:build)');
+    }
+    if (options.app && !builtApp) fastify.get('/', notBuilt(NOT_BUILT));
+    if (options.explorer && !builtExplorer) fastify.get(EXPLORER_PATH, notBuilt(EXPLORER_NOT_BUILT));
+    if (!builtApp && !builtExplorer) return;
     await fastify.register(fastifyStatic, {
       root: dir,
       prefix: '/',
       index: 'index.html',
-      // Vite names assets by content hash, so they never change; the page itself must be revalidated to
-      // pick up a new build.
+      // One build holds both pages: serve only the ones configured (and the assets they share).
+      allowedPath: (pathname) => pathname.startsWith('/assets/') || (pathname.startsWith(EXPLORER_PATH) ? options.explorer : options.app),
+      // Vite names assets by content hash, so they never change; the pages themselves must be
+      // revalidated to pick up a new build.
       setHeaders(reply, filePath) {
         const immutable = filePath.startsWith(path.join(dir, 'assets') + path.sep);
         reply.header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
       },
     });
+  };
+}
+
+function notBuilt(page: string) {
+  return async (_request: unknown, reply: FastifyReply) => {
+    reply.code(503).type('text/html; charset=utf-8');
+    return page;
   };
 }
 

@@ -52,10 +52,20 @@ describe(`gateway over HTTP and WebSocket (${stackName})`, () => {
     assert.equal(csrf.status, 400);
   });
 
-  test('the development landing page is Apollo Sandbox', async () => {
+  test('the development landing page is Apollo Sandbox, telemetry off, with links to the built-in explorer and the web app', async () => {
     const page = await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' } });
     assert.equal(page.status, 200);
-    assert.match(await page.text(), /new window\.EmbeddedSandbox/);
+    // Sandbox's page brings its own policy (meta tag); the gateway's would refuse Apollo's CDN.
+    assert.equal(page.headers.get('content-security-policy'), null);
+    const html = await page.text();
+    assert.match(html, /new window\.EmbeddedSandbox/);
+    assert.match(html, /"runTelemetry":false/);
+    assert.match(html, /<a href="\/explorer\/">Built-in explorer/);
+    assert.match(html, /<a href="\/">Web app<\/a>/);
+    assert.match(html, /if \(typeof window\.EmbeddedSandbox !== 'function'\) location\.replace\("\/explorer\/"\)/);
+    // Everything else keeps the gateway's policy.
+    const root = await fetch(`${server.url}/`);
+    assert.match(root.headers.get('content-security-policy') ?? '', /script-src 'self'/);
   });
 
   test('bad queries get a code, never a stack trace', async () => {
@@ -153,10 +163,13 @@ describe(`gateway in production mode (${stackName})`, () => {
     }
   });
 
-  test('the landing page is the production one, not Sandbox', async () => {
-    const html = await (await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' } })).text();
-    assert.doesNotMatch(html, /EmbeddedSandbox/);
-    assert.match(html, /Welcome to Apollo Server/);
+  test('the landing page is the built-in explorer (no CDN), under the CSP', async () => {
+    const page = await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' } });
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    const html = await page.text();
+    assert.doesNotMatch(html, /EmbeddedSandbox|cdn\.apollographql\.com/);
+    // The explorer's page when web/dist is built, or the page saying how to build it.
+    assert.match(html, /<title>Sibyl(?: GraphQL explorer|: explorer not built)<\/title>/);
   });
 
   test('no field suggestions leak the schema', async () => {

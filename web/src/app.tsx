@@ -40,6 +40,10 @@ export function App() {
           <a href={href.backtest()} class={route.page === 'backtest' ? 'on' : ''}>
             Backtest
           </a>
+          {/* The gateway's configured explorer (EXPLORER); it falls back to the built-in one offline. */}
+          <a href="/graphql" title="Write and run GraphQL queries against this gateway">
+            API explorer
+          </a>
         </nav>
         <SymbolJump />
         <KeyField value={apiKey} onChange={changeKey} />
@@ -62,8 +66,8 @@ export function App() {
         )}
       </main>
       <footer class="bottom">
-        Every number on these pages comes from the Sibyl GraphQL API at <a href="/graphql">/graphql</a>. Predictions are model output, not
-        advice.
+        Every number on these pages comes from the Sibyl GraphQL API at <a href="/graphql">/graphql</a> (explorer that works offline:{' '}
+        <a href="/explorer/">/explorer/</a>). Predictions are model output, not advice.
       </footer>
     </Provider>
   );

@@ -17,15 +17,18 @@ describe('loadConfig', () => {
     assert.deepEqual(config.database, { kind: 'pglite', dataDir: '/srv/sibyl/data/pglite' });
     assert.equal(config.redis, undefined);
     assert.equal(config.graphql.introspection, true);
-    assert.equal(config.graphql.landingPage, 'sandbox');
+    assert.deepEqual(config.explorer, { page: 'sandbox', sandboxTelemetry: false, dir: '/srv/sibyl/web/dist' });
     assert.equal(config.log.format, 'pretty');
   });
 
-  test('production switches logs to JSON, introspection off and the production landing page', () => {
+  test('production switches logs to JSON, introspection off and the built-in explorer', () => {
     const config = loadConfig({ NODE_ENV: 'production' });
     assert.equal(config.log.format, 'json');
     assert.equal(config.graphql.introspection, false);
-    assert.equal(config.graphql.landingPage, 'production');
+    assert.equal(config.explorer.page, 'graphiql');
+    assert.equal(loadConfig({ NODE_ENV: 'production', EXPLORER: 'sandbox' }).explorer.page, 'sandbox');
+    assert.equal(loadConfig({ EXPLORER: 'off', SANDBOX_TELEMETRY: 'true' }).explorer.page, 'off');
+    assert.equal(loadConfig({ SANDBOX_TELEMETRY: 'true' }).explorer.sandboxTelemetry, true);
     assert.equal(loadConfig({ NODE_ENV: 'production', INTROSPECTION: 'true' }).graphql.introspection, true);
   });
 
