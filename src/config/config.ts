@@ -71,7 +71,18 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
 /** The fields no single variable fills: set by the rules below. */
 type Ruled = Pick<
   Config,
-  'env' | 'isProduction' | 'dataDir' | 'database' | 'redis' | 'graphql' | 'modelsDir' | 'replay' | 'marketProvider' | 'tracing' | 'webApp' | 'trustedDocuments'
+  | 'env'
+  | 'isProduction'
+  | 'dataDir'
+  | 'database'
+  | 'redis'
+  | 'graphql'
+  | 'modelsDir'
+  | 'replay'
+  | 'marketProvider'
+  | 'tracing'
+  | 'webApp'
+  | 'trustedDocuments'
 > & {
   log: Pick<Config['log'], 'format'>;
   history: Pick<Config['history'], 'spillDir'>;

@@ -53,7 +53,8 @@ export function trustedDocuments(manifest: unknown, source = 'the trusted docume
     } catch (error) {
       throw new Error(`${source}: the document of ${key} does not parse: ${error instanceof GraphQLError ? error.message : String(error)}`);
     }
-    if (hash !== key) throw new Error(`${source}: the entry ${key} holds a document whose hash is ${hash} (regenerate it: npm run codegen)`);
+    if (hash !== key)
+      throw new Error(`${source}: the entry ${key} holds a document whose hash is ${hash} (regenerate it: npm run codegen)`);
     hashes.add(hash);
   }
   const known = new WeakMap<DocumentNode, boolean>();

@@ -90,7 +90,10 @@ describe('trusted documents: the registered set', () => {
   });
 
   test('a manifest whose key is not its document hash, or an empty one, stops start-up with the file named', async () => {
-    assert.throws(() => trustedDocuments({ ['0'.repeat(64)]: '{ symbols }' }, 'm.json'), /m\.json: the entry 0+ holds a document whose hash is/);
+    assert.throws(
+      () => trustedDocuments({ ['0'.repeat(64)]: '{ symbols }' }, 'm.json'),
+      /m\.json: the entry 0+ holds a document whose hash is/,
+    );
     assert.throws(() => trustedDocuments({ x: '{ symbols' }, 'm.json'), /does not parse/);
     assert.throws(() => trustedDocuments([], 'm.json'), /expected a JSON object/);
     const dir = await mkdtemp(path.join(tmpdir(), 'sibyl-trusted-'));
@@ -155,7 +158,7 @@ describe(`TRUSTED_DOCUMENTS_ONLY=true, AUTH_MODE=apikey (${stackName})`, () => {
         watchlist.data?.predictions.map((p) => p.symbol),
         ['AAPL', 'MSFT'],
       );
-      const signal = (await firstEvent(ws, byName('Signals'), VARIABLES.Signals, 5_000)) as { data?: { signals: { symbol: string } } };
+      const signal = (await firstEvent(ws, byName('Signals'), VARIABLES.Signals!, 5_000)) as { data?: { signals: { symbol: string } } };
       assert.ok(['AAPL', 'MSFT'].includes(signal.data?.signals.symbol ?? ''));
     } finally {
       await ws.dispose();
