@@ -71,7 +71,18 @@ export function loadConfig(environment: Readonly<Record<string, string | undefin
 /** The fields no single variable fills: set by the rules below. */
 type Ruled = Pick<
   Config,
-  'env' | 'isProduction' | 'dataDir' | 'database' | 'redis' | 'graphql' | 'modelsDir' | 'replay' | 'marketProvider' | 'tracing' | 'webApp'
+  | 'env'
+  | 'isProduction'
+  | 'dataDir'
+  | 'database'
+  | 'redis'
+  | 'graphql'
+  | 'modelsDir'
+  | 'replay'
+  | 'marketProvider'
+  | 'tracing'
+  | 'webApp'
+  | 'trustedDocuments'
 > & {
   log: Pick<Config['log'], 'format'>;
   history: Pick<Config['history'], 'spillDir'>;
@@ -106,6 +117,7 @@ function ruledFields(env: Environment, cwd: string): Ruled {
     limits: { ratePoints: env.RATE_LIMIT_POINTS ?? (isProduction ? 60_000 : 0) },
     tracing: env.OTEL_EXPORTER_OTLP_ENDPOINT ? { otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT } : undefined,
     webApp: env.WEB_APP ? { dir: path.resolve(cwd, env.WEB_APP_DIR) } : undefined,
+    trustedDocuments: env.TRUSTED_DOCUMENTS_ONLY ? { file: path.resolve(cwd, env.TRUSTED_DOCUMENTS_FILE) } : undefined,
   };
 }
 

@@ -103,6 +103,8 @@ export type Config = Readonly<{
   tracing: { otlpEndpoint: string } | undefined;
   /** The built web app served at `/`; undefined: not served. */
   webApp: { dir: string } | undefined;
+  /** TRUSTED_DOCUMENTS_ONLY: where the registered documents are; undefined: every operation may run. */
+  trustedDocuments: { file: string } | undefined;
 }>;
 
 /** Alpaca Market Data v2: REST backfill and the real-time stream. The keys are secrets: never log them. */

@@ -82,6 +82,18 @@ export const VARIABLES = {
     shown: 'true (false in production)',
     doc: 'allow GraphQL introspection',
   },
+  TRUSTED_DOCUMENTS_ONLY: {
+    schema: booleanString,
+    default: 'false',
+    doc:
+      'callers below the analyst role (viewers, anonymous) may run only the registered trusted documents (the web ' +
+      "app's operations), others are refused 403 `FORBIDDEN_OPERATION`; analysts and admins run anything (see Trusted documents)",
+  },
+  TRUSTED_DOCUMENTS_FILE: {
+    schema: z.string().min(1),
+    default: './web/src/generated/persisted-documents.json',
+    doc: 'the registered documents, `sha256 → document` JSON (written by `npm run codegen`), read at start-up when TRUSTED_DOCUMENTS_ONLY=true',
+  },
   SHUTDOWN_TIMEOUT_MS: {
     schema: integer(100, 60_000),
     default: '8000',

@@ -7,6 +7,7 @@ import type { OperationSize } from './cost.js';
 import type { InflightBudget, Lease } from './inflight.js';
 import { nestingExceeds, operationCost, tooComplex, variablesTooDeep } from './limits.js';
 import { startMeter } from './response-meter.js';
+import type { TrustedDocuments } from './trusted-documents.js';
 
 export interface AdmissionRequest {
   document: DocumentNode;
@@ -36,14 +37,16 @@ const NO_LEASE: Lease = { cost: 0, release: () => undefined };
  *
  * 1. variables nested at most MAX_VARIABLES_DEPTH deep, else BAD_USER_INPUT, checked without
  *    recursion before anything walks them;
- * 2. introspection (`__schema`, `__type`) needs the analyst role (INTROSPECTION=false refuses it for
+ * 2. with TRUSTED_DOCUMENTS_ONLY, a caller below the analyst role (a viewer, or anonymous) runs only a
+ *    registered document (trusted-documents.ts), else 403 FORBIDDEN_OPERATION;
+ * 3. introspection (`__schema`, `__type`) needs the analyst role (INTROSPECTION=false refuses it for
  *    everyone earlier, in validation);
- * 3. list arguments at most MAX_SYMBOLS_PER_REQUEST long, else BAD_USER_INPUT; fields after fragment
+ * 4. list arguments at most MAX_SYMBOLS_PER_REQUEST long, else BAD_USER_INPUT; fields after fragment
  *    expansion at most MAX_EXPANDED_NODES and cost (cost.ts) at most MAX_QUERY_COST, else
  *    QUERY_TOO_COMPLEX; an operation whose size cannot be measured is refused, never charged a guess;
- * 4. the cost is charged to the caller's rate-limit budget (API key or JWT subject; the address when
+ * 5. the cost is charged to the caller's rate-limit budget (API key or JWT subject; the address when
  *    anonymous), else RATE_LIMITED with `retryAfterSeconds`;
- * 5. the cost is held in the instance's in-flight budget (inflight.ts) until the transport releases
+ * 6. the cost is held in the instance's in-flight budget (inflight.ts) until the transport releases
  *    the lease: a short wait when full, then RATE_LIMITED.
  *
  * Throws the coded GraphQLError to send; resolves with what the HTTP layer turns into headers.
@@ -65,6 +68,8 @@ export function createAdmission(options: {
   /** INFLIGHT_COST_BUDGET; undefined: operations are not held back. */
   inflight?: InflightBudget | undefined;
   authEnabled: boolean;
+  /** TRUSTED_DOCUMENTS_ONLY's registered set; undefined: any document may run. */
+  trustedDocuments?: TrustedDocuments | undefined;
 }): Admission {
   const costOf = memoizedCost(options.schema, options.maxListSize);
   const maxNodes = options.maxNodes ?? Number.POSITIVE_INFINITY;
@@ -72,6 +77,10 @@ export function createAdmission(options: {
   return {
     async admit(request) {
       if (request.variables != null && nestingExceeds(request.variables, maxVariablesDepth)) throw variablesTooDeep(maxVariablesDepth);
+      const trusted = options.trustedDocuments;
+      if (trusted && !(request.principal && roleAtLeast(request.principal.role, Role.Analyst)) && !trusted.has(request.document)) {
+        throw untrustedOperation(request.principal);
+      }
       if (options.authEnabled && asksForIntrospection(request.document)) {
         if (!request.principal) throw unauthenticated('introspection needs the analyst role');
         if (!roleAtLeast(request.principal.role, Role.Analyst)) {
@@ -127,6 +136,20 @@ export function createAdmission(options: {
       return { cost, rate, lease: await hold() };
     },
   };
+}
+
+/**
+ * One code for viewers and anonymous callers alike: what either needs to do is the same (send one of the
+ * registered operations, or use an analyst's credential), and a client handles one code.
+ */
+function untrustedOperation(principal: Principal | undefined) {
+  const who = principal ? `you are ${principal.role}` : 'you sent no credential';
+  return codedError(
+    ErrorCode.FORBIDDEN_OPERATION,
+    `Forbidden: this gateway runs only its registered trusted documents (the web app's operations) for callers below ` +
+      `the analyst role (${who}); send one of them unchanged, or use an analyst's credential`,
+    { requiredRole: Role.Analyst, http: { status: 403 } },
+  );
 }
 
 /**

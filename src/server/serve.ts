@@ -10,6 +10,7 @@ import { buildGatewaySchema, type SchemaServices } from '../schema/build-schema.
 import { createAdmission } from './admission.js';
 import { INFLIGHT_MAX_QUEUE, InflightBudget } from './inflight.js';
 import { createGatewayServer, type GatewayServer } from './server.js';
+import { loadTrustedDocuments } from './trusted-documents.js';
 
 export interface ServeOptions {
   readonly config: Config;
@@ -42,6 +43,8 @@ export async function serveGateway({
   msUntilNextBar,
 }: ServeOptions): Promise<Serving> {
   const schema = await buildGatewaySchema(services);
+  const trustedDocuments = config.trustedDocuments ? await loadTrustedDocuments(config.trustedDocuments.file) : undefined;
+  if (trustedDocuments) logger.info({ documents: trustedDocuments.size }, 'trusted documents only, for callers below the analyst role');
   const { predictions, pointInTime, explanations, history, health } = services;
   const { limits } = config;
   const rateLimiter =
@@ -79,6 +82,7 @@ export async function serveGateway({
       rateLimiter,
       inflight,
       authEnabled: config.auth.mode !== 'off',
+      trustedDocuments,
     }),
     inflight,
     limits,

@@ -10,6 +10,8 @@ export const ErrorCode = {
   UNKNOWN_STRATEGY: 'UNKNOWN_STRATEGY',
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   FORBIDDEN: 'FORBIDDEN',
+  /** TRUSTED_DOCUMENTS_ONLY: the operation is not a registered trusted document and the caller is below analyst. */
+  FORBIDDEN_OPERATION: 'FORBIDDEN_OPERATION',
   RATE_LIMITED: 'RATE_LIMITED',
   QUERY_TOO_COMPLEX: 'QUERY_TOO_COMPLEX',
   UNAVAILABLE: 'UNAVAILABLE',
@@ -29,6 +31,7 @@ export const CLIENT_ERROR_CODES: ReadonlySet<string> = new Set([
   ErrorCode.UNKNOWN_STRATEGY,
   ErrorCode.UNAUTHENTICATED,
   ErrorCode.FORBIDDEN,
+  ErrorCode.FORBIDDEN_OPERATION,
   ErrorCode.RATE_LIMITED,
   ErrorCode.QUERY_TOO_COMPLEX,
   ErrorCode.UNAVAILABLE,
