@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { BENCH_AUTH_ENV } from './auth.js';
 import { registerCleanup, tempDir } from './cleanup.js';
-import { gatewayNodeArgs } from '../../test/helpers/process.js';
+import { ensureBuilt, gatewayNodeArgs, type GatewayBuild } from '../../test/helpers/process.js';
 import { projectRoot } from './paths.js';
 
 /**
@@ -125,10 +125,13 @@ export interface GatewayOptions {
   /** An existing DATA_DIR to reuse; by default a fresh temporary one, removed on stop. */
   readonly dataDir?: string;
   readonly timeoutMs?: number;
+  /** Compiled dist/ as `npm start` runs it (default, built first if stale), or src/ through tsx (`npm run dev`). */
+  readonly build?: GatewayBuild;
 }
 
 /**
- * The gateway as `npm start` runs it (the start script's node arguments), configured as in production: JSON
+ * The gateway as `npm start` runs it (the start script's node arguments, on compiled dist/ unless `build`
+ * says source), configured as in production: JSON
  * logs at the default level, so the per-request log line is part of what is measured, like in a
  * deployment. DATA_DIR is always a temporary directory so the developer's ./data is never touched.
  */
@@ -145,10 +148,12 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Server
     ...options.env,
   };
   const removeDir = () => ownDir?.remove();
+  const build = options.build ?? 'compiled';
   let server: ServerProcess;
   try {
+    if (build === 'compiled') ensureBuilt();
     server = await startServer('gateway', 'src/main.ts', env, {
-      nodeArgs: gatewayNodeArgs(),
+      nodeArgs: gatewayNodeArgs(build),
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });
   } catch (error) {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { withDeadline } from '../../src/shared/deadline.js';
@@ -6,17 +6,34 @@ import { fileURLToPath } from 'node:url';
 
 export const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+/** How the gateway runs: `compiled` is dist/ as `npm start` runs it, `source` is src/ through tsx (`npm run dev`). */
+export type GatewayBuild = 'compiled' | 'source';
+
+/** The compiled entry point, relative to the project root (tsconfig.build.json keeps src/ and db/ side by side in dist/). */
+export const COMPILED_ENTRY = 'dist/src/main.js';
+
 /**
  * The arguments `npm start` gives node (package.json's `start` script, e.g. the V8 heap budget), so
- * process tests and benchmarks run the gateway exactly as a user does, from one definition.
+ * process tests and benchmarks run the gateway exactly as a user does, from one definition: on the
+ * compiled entry as `npm start` does, or on the sources through tsx with the same node options.
  */
-export function gatewayNodeArgs(): string[] {
+export function gatewayNodeArgs(build: GatewayBuild = 'source'): string[] {
   const { scripts } = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { scripts: { start: string } };
   // `exec` lets npm's SIGTERM reach node itself rather than the shell npm starts the script in.
   const [exec, command, ...args] = scripts.start.trim().split(/\s+/);
-  if (exec !== 'exec' || command !== 'node' || args.at(-1) !== 'src/main.ts')
-    throw new Error(`package.json's start script is not "exec node … src/main.ts": ${scripts.start}`);
-  return args;
+  if (exec !== 'exec' || command !== 'node' || args.at(-1) !== COMPILED_ENTRY)
+    throw new Error(`package.json's start script is not "exec node … ${COMPILED_ENTRY}": ${scripts.start}`);
+  const options = args.slice(0, -1);
+  return build === 'compiled' ? [...options, COMPILED_ENTRY] : [...options, '--import', 'tsx', 'src/main.ts'];
+}
+
+/**
+ * Compiles src/ to dist/ when dist/ is missing or older than its sources (what `npm start` does first),
+ * so a compiled run never exercises stale code. Fast (a file-time walk) when dist/ is current.
+ */
+export function ensureBuilt(): void {
+  const result = spawnSync(process.execPath, ['tools/build.mjs', '--if-stale'], { cwd: projectRoot, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`npm run build failed (exit ${result.status}):\n${result.stderr}`);
 }
 
 export interface GatewayProcess {
@@ -31,14 +48,19 @@ export interface GatewayProcess {
 }
 
 /**
- * Runs `src/main.ts` as `npm start` does (same node arguments), with JSON logs, so tests see the real
- * process: its exit code, its signals, its output. With `viaNpm`, runs `npm start` itself (its
- * prestart step included), so `child` is npm's process, the one a process manager would signal.
+ * Runs the gateway with `npm start`'s node arguments, with JSON logs, so tests see the real process: its
+ * exit code, its signals, its output. By default from src/ through tsx (the code as it is, no build
+ * needed); `build: 'compiled'` runs dist/ (call ensureBuilt() first). With `viaNpm`, runs `npm start`
+ * itself (its prestart build step included), so `child` is npm's process, the one a process manager
+ * would signal.
  */
-export function spawnGateway(env: Record<string, string>, options: { timeoutMs?: number; viaNpm?: boolean } = {}): GatewayProcess {
-  const [command, args] = options.viaNpm ? ['npm', ['start']] : [process.execPath, gatewayNodeArgs()];
+export function spawnGateway(
+  env: Record<string, string>,
+  options: { timeoutMs?: number; viaNpm?: boolean; build?: GatewayBuild; cwd?: string } = {},
+): GatewayProcess {
+  const [command, args] = options.viaNpm ? ['npm', ['start']] : [process.execPath, gatewayNodeArgs(options.build)];
   const child = spawn(command, args, {
-    cwd: projectRoot,
+    cwd: options.cwd ?? projectRoot,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', NODE_ENV: 'test', LOG_FORMAT: 'json', PORT: '0', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
