@@ -28,18 +28,25 @@ export async function startTracing(options: {
   serviceName: string;
   version: string;
 }): Promise<{ shutdown(): Promise<void> }> {
-  const [{ NodeSDK }, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
-    import('@opentelemetry/sdk-node'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
-    import('@opentelemetry/resources'),
-  ]);
-  const sdk = new NodeSDK({
+  // The trace SDK alone, not @opentelemetry/sdk-node: that one pulls every OTLP flavour (gRPC, protobuf),
+  // logs and metrics SDKs and Prometheus/Zipkin exporters, ~180 MB of production install for an
+  // OTLP/HTTP trace exporter (docs/decisions/quiet-install.md).
+  const [{ NodeTracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }] =
+    await Promise.all([
+      import('@opentelemetry/sdk-trace-node'),
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      import('@opentelemetry/resources'),
+    ]);
+  const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': options.serviceName, 'service.version': options.version }),
-    traceExporter: new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/$/, '')}/v1/traces` }),
-    instrumentations: [],
+    spanProcessors: [
+      new BatchSpanProcessor(new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/$/, '')}/v1/traces` })),
+    ],
   });
-  sdk.start();
-  return { shutdown: () => sdk.shutdown() };
+  // Registers the provider, the AsyncLocalStorage context manager and the W3C trace-context propagator,
+  // as NodeSDK's start() did.
+  provider.register();
+  return { shutdown: () => provider.shutdown() };
 }
 
 /**
