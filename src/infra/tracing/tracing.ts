@@ -31,17 +31,18 @@ export async function startTracing(options: {
   // The trace SDK alone, not @opentelemetry/sdk-node: that one pulls every OTLP flavour (gRPC, protobuf),
   // logs and metrics SDKs and Prometheus/Zipkin exporters, ~180 MB of production install for an
   // OTLP/HTTP trace exporter (docs/decisions/quiet-install.md).
-  const [{ NodeTracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { resourceFromAttributes }] =
+  const [{ NodeTracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { detectResources, envDetector, resourceFromAttributes }] =
     await Promise.all([
       import('@opentelemetry/sdk-trace-node'),
       import('@opentelemetry/exporter-trace-otlp-http'),
       import('@opentelemetry/resources'),
     ]);
   const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({ 'service.name': options.serviceName, 'service.version': options.version }),
-    spanProcessors: [
-      new BatchSpanProcessor(new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/$/, '')}/v1/traces` })),
-    ],
+    // OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME override the configured attributes, as under NodeSDK.
+    resource: resourceFromAttributes({ 'service.name': options.serviceName, 'service.version': options.version }).merge(
+      detectResources({ detectors: [envDetector] }),
+    ),
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/$/, '')}/v1/traces` }))],
   });
   // Registers the provider, the AsyncLocalStorage context manager and the W3C trace-context propagator,
   // as NodeSDK's start() did.
