@@ -28,18 +28,26 @@ export async function startTracing(options: {
   serviceName: string;
   version: string;
 }): Promise<{ shutdown(): Promise<void> }> {
-  const [{ NodeSDK }, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
-    import('@opentelemetry/sdk-node'),
-    import('@opentelemetry/exporter-trace-otlp-http'),
-    import('@opentelemetry/resources'),
-  ]);
-  const sdk = new NodeSDK({
-    resource: resourceFromAttributes({ 'service.name': options.serviceName, 'service.version': options.version }),
-    traceExporter: new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/$/, '')}/v1/traces` }),
-    instrumentations: [],
+  // The trace SDK alone, not @opentelemetry/sdk-node: that one pulls every OTLP flavour (gRPC, protobuf),
+  // logs and metrics SDKs and Prometheus/Zipkin exporters, ~180 MB of production install for an
+  // OTLP/HTTP trace exporter (docs/decisions/quiet-install.md).
+  const [{ NodeTracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { detectResources, envDetector, resourceFromAttributes }] =
+    await Promise.all([
+      import('@opentelemetry/sdk-trace-node'),
+      import('@opentelemetry/exporter-trace-otlp-http'),
+      import('@opentelemetry/resources'),
+    ]);
+  const provider = new NodeTracerProvider({
+    // OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME override the configured attributes, as under NodeSDK.
+    resource: resourceFromAttributes({ 'service.name': options.serviceName, 'service.version': options.version }).merge(
+      detectResources({ detectors: [envDetector] }),
+    ),
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: `${options.endpoint.replace(/\/$/, '')}/v1/traces` }))],
   });
-  sdk.start();
-  return { shutdown: () => sdk.shutdown() };
+  // Registers the provider, the AsyncLocalStorage context manager and the W3C trace-context propagator,
+  // as NodeSDK's start() did.
+  provider.register();
+  return { shutdown: () => provider.shutdown() };
 }
 
 /**
