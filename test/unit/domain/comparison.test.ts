@@ -73,9 +73,13 @@ describe('model comparison (Diebold–Mariano, block bootstrap, power)', () => {
 
   test('Newey–West equals an independent double-sum implementation for any series and lag', () => {
     fc.assert(
-      fc.property(fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: 2, maxLength: 40 }), fc.integer({ min: 0, max: 8 }), (x, lag) => {
-        close(neweyWestVariance(x, Math.min(lag, x.length - 1)), naiveLrv(x, Math.min(lag, x.length - 1)), 'LRV', 1e-9);
-      }),
+      fc.property(
+        fc.array(fc.double({ min: -1, max: 1, noNaN: true }), { minLength: 2, maxLength: 40 }),
+        fc.integer({ min: 0, max: 8 }),
+        (x, lag) => {
+          close(neweyWestVariance(x, Math.min(lag, x.length - 1)), naiveLrv(x, Math.min(lag, x.length - 1)), 'LRV', 1e-9);
+        },
+      ),
     );
   });
 
@@ -139,29 +143,35 @@ describe('model comparison (Diebold–Mariano, block bootstrap, power)', () => {
 
   test('swapping a and b negates the difference, the statistic and the interval; p-value, MDE and days needed stay', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 400 }), fc.double({ min: -0.02, max: 0.02, noNaN: true }), fc.integer({ min: 1, max: 1e6 }), (T, edge, seed) => {
-        const rows = pairedRows(T, edge, seed);
-        const ab = compareDailyLosses(dailyLosses(rows), { horizonBars: 1, replicates: 50, seed });
-        const ba = compareDailyLosses(
-          dailyLosses(rows.map((r) => ({ day: r.day, lossA: r.lossB, lossB: r.lossA }))),
-          { horizonBars: 1, replicates: 50, seed },
-        );
-        close(ba.meanDifference, -ab.meanDifference!, 'mean', 1e-9);
-        assert.equal(ba.dmStatistic === null, ab.dmStatistic === null);
-        if (ab.dmStatistic !== null) {
-          close(ba.dmStatistic, -ab.dmStatistic, 'DM', 1e-6);
-          close(ba.pValue, ab.pValue!, 'p', 1e-6);
-        }
-        close(ba.mde80, ab.mde80!, 'MDE', 1e-9);
-        assert.equal(ba.interval === null, ab.interval === null);
-        if (ab.interval) {
-          close(ba.interval!.low, -ab.interval.high, 'low', 1e-9);
-          close(ba.interval!.high, -ab.interval.low, 'high', 1e-9);
-        }
-        const swapped = { A_BETTER: 'B_BETTER', B_BETTER: 'A_BETTER', NO_DIFFERENCE_YET: 'NO_DIFFERENCE_YET' } as const;
-        assert.equal(ba.verdict, swapped[ab.verdict]);
-        assert.ok(ab.interval === null || (ab.interval.low <= ab.meanDifference! && ab.meanDifference! <= ab.interval.high));
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 400 }),
+        fc.double({ min: -0.02, max: 0.02, noNaN: true }),
+        fc.integer({ min: 1, max: 1e6 }),
+        (T, edge, seed) => {
+          const rows = pairedRows(T, edge, seed);
+          const ab = compareDailyLosses(dailyLosses(rows), { horizonBars: 1, replicates: 50, seed });
+          const ba = compareDailyLosses(dailyLosses(rows.map((r) => ({ day: r.day, lossA: r.lossB, lossB: r.lossA }))), {
+            horizonBars: 1,
+            replicates: 50,
+            seed,
+          });
+          close(ba.meanDifference, -ab.meanDifference!, 'mean', 1e-9);
+          assert.equal(ba.dmStatistic === null, ab.dmStatistic === null);
+          if (ab.dmStatistic !== null) {
+            close(ba.dmStatistic, -ab.dmStatistic, 'DM', 1e-6);
+            close(ba.pValue, ab.pValue!, 'p', 1e-6);
+          }
+          close(ba.mde80, ab.mde80!, 'MDE', 1e-9);
+          assert.equal(ba.interval === null, ab.interval === null);
+          if (ab.interval) {
+            close(ba.interval!.low, -ab.interval.high, 'low', 1e-9);
+            close(ba.interval!.high, -ab.interval.low, 'high', 1e-9);
+          }
+          const swapped = { A_BETTER: 'B_BETTER', B_BETTER: 'A_BETTER', NO_DIFFERENCE_YET: 'NO_DIFFERENCE_YET' } as const;
+          assert.equal(ba.verdict, swapped[ab.verdict]);
+          assert.ok(ab.interval === null || (ab.interval.low <= ab.meanDifference! && ab.meanDifference! <= ab.interval.high));
+        },
+      ),
       { numRuns: 60 },
     );
   });
