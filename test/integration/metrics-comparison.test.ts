@@ -47,6 +47,7 @@ describe(`compareModels pairing SQL (${stackName})`, () => {
       add({ time, symbol: 'PD', modelVersion: 'v1', probability: 0.9 }, 1);
       add({ time, symbol: 'PE', modelVersion: 'v1', probability: 0.1, marketSource: 'synthetic' }, 1);
       add({ time, symbol: 'PE', modelVersion: 'v2', probability: 0.9, marketSource: 'synthetic' }, 1);
+      add({ time, symbol: 'PA', modelVersion: 'v2', probability: 0.95, marketSource: 'synthetic' }, 1);
       add({ time, symbol: 'PA', modelVersion: 'v3', probability: 0.99 }, -1);
       add({ time, symbol: 'PA', strategy: 'direction-5d', modelVersion: 'v1', horizon: '5d', probability: 0.2 }, 1);
       add({ time, symbol: 'PA', strategy: 'direction-5d', modelVersion: 'v2', horizon: '5d', probability: 0.8 }, 1);
