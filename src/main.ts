@@ -93,6 +93,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         models: models.service,
         history: history.queries,
         metrics: modelMetrics.service,
+        comparison: modelMetrics.comparison,
         drift: drift.service,
         apiKeys: access.apiKeys,
         signals: signals.service,

@@ -214,7 +214,7 @@ export const VARIABLES = {
     default: '1000',
     at: 'metricsEstimates.replicates',
     doc:
-      'bootstrap replicates behind every `modelMetrics` interval (`estimates`; 100-20000): more gives steadier interval ends ' +
+      'bootstrap replicates behind every `modelMetrics` interval (`estimates`) and `compareModels` interval (100-20000): more gives steadier interval ends ' +
       'at proportional CPU cost',
   },
   METRICS_ESTIMATES_MAX_ROWS: {

@@ -7,7 +7,7 @@ import { DriftResolver, type DriftService } from '../modules/drift/index.js';
 import { ExplanationsResolver } from '../modules/explanations/index.js';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
 import { HistoryResolver, PredictionHistoryResolver, type HistoryQueryService } from '../modules/history/index.js';
-import { MetricsResolver, type MetricsService } from '../modules/metrics/index.js';
+import { MetricsResolver, type ComparisonService, type MetricsService } from '../modules/metrics/index.js';
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
 import {
   PredictionsResolver,
@@ -28,6 +28,8 @@ export interface SchemaServices {
   models: ModelsService;
   history: HistoryQueryService;
   metrics: MetricsService;
+  /** Without it `compareModels` answers UNAVAILABLE. */
+  comparison?: ComparisonService;
   apiKeys: ApiKeysService;
   /** Without it `backtest` answers UNAVAILABLE. */
   backtest?: BacktestService;
@@ -55,7 +57,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
           [ExplanationsResolver, new ExplanationsResolver()],
           [HistoryResolver, new HistoryResolver(services.history)],
           [PredictionHistoryResolver, new PredictionHistoryResolver(services.history)],
-          [MetricsResolver, new MetricsResolver(services.metrics)],
+          [MetricsResolver, new MetricsResolver(services.metrics, services.comparison)],
           [DriftResolver, new DriftResolver(services.drift)],
           [SignalsResolver, new SignalsResolver()],
           [ApiKeysResolver, new ApiKeysResolver(services.apiKeys)],

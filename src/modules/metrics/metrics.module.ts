@@ -3,6 +3,7 @@ import type { Database } from '../../infra/db/index.js';
 import type { ModelRegistry } from '../models/index.js';
 import { MetricsRepository } from './metrics.repository.js';
 import { MetricsService } from './metrics.service.js';
+import { ComparisonService } from './comparison.service.js';
 
 export interface MetricsModuleDeps {
   readonly config: Pick<Config, 'metricsEstimates'>;
@@ -15,17 +16,25 @@ export interface MetricsModuleDeps {
 
 export interface MetricsModule {
   readonly service: MetricsService;
+  readonly comparison: ComparisonService;
 }
 
-/** Realized model metrics (accuracy, calibration, coverage) from history joined with outcomes. */
+/** Realized model metrics (accuracy, calibration, coverage) from history joined with outcomes, and comparisons of two versions on them. */
 export function createMetricsModule({ config, database, source, registry }: MetricsModuleDeps): MetricsModule {
+  const repository = new MetricsRepository(database.db);
   const service = new MetricsService({
-    repository: new MetricsRepository(database.db),
+    repository,
     activeVersion: (strategy) => registry.active(strategy)?.manifest.version,
     servingMarket: source,
     trainingBaseRate: (strategy, version) => registry.find(strategy, version)?.manifest.offlineMetrics.trainingBaseRate,
     replicates: config.metricsEstimates.replicates,
     maxRows: config.metricsEstimates.maxRows,
   });
-  return { service };
+  const comparison = new ComparisonService({
+    repository,
+    knownVersion: (strategy, version) => registry.find(strategy, version) !== undefined,
+    servingMarket: source,
+    replicates: config.metricsEstimates.replicates,
+  });
+  return { service, comparison };
 }

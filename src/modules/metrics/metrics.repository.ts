@@ -172,6 +172,66 @@ export class MetricsRepository {
     `.execute(db);
     return rows[0]!;
   }
+  /**
+   * The rows both versions `a` and `b` predicted, with a realized outcome, paired on (strategy, market,
+   * symbol, asOf) and reduced per UTC day of asOf to each version's mean loss, in ONE statement: Brier
+   * (p − y)² and log loss with p clamped as in {@link realized}; y from `a`'s row (both rows hold the same
+   * bar's outcome). Oldest day first.
+   */
+  async pairedDailyLosses(filter: PairFilter, db: Db = this.db): Promise<PairedDayRow[]> {
+    const eps = LOG_LOSS_EPS;
+    const where = [
+      sql`a.strategy = ${filter.strategy}`,
+      sql`a.market_source = ${filter.source}`,
+      sql`a.model_version = ${filter.a}`,
+      sql`a.realized_return is not null`,
+      sql`b.realized_return is not null`,
+      ...(filter.from != null ? [sql`a.time >= ${filter.from}::timestamptz`] : []),
+      ...(filter.to != null ? [sql`a.time <= ${filter.to}::timestamptz`] : []),
+    ];
+    const { rows } = await sql<PairedDayRow>`
+      with p as (
+        select to_char(a.time at time zone 'UTC', 'YYYY-MM-DD') as day,
+               a.probability as pa, b.probability as pb,
+               greatest(least(a.probability, 1 - ${eps}::float8), ${eps}::float8) as ca,
+               greatest(least(b.probability, 1 - ${eps}::float8), ${eps}::float8) as cb,
+               (a.realized_return > 0)::int as y
+        from prediction_history a
+        join prediction_history b
+          on b.strategy = a.strategy and b.market_source = a.market_source and b.symbol = a.symbol and b.time = a.time
+         and b.model_version = ${filter.b}
+        where ${sql.join(where, sql` and `)}
+      )
+      select day, count(*)::int as rows,
+             avg((pa - y) * (pa - y)) as "brierA", avg((pb - y) * (pb - y)) as "brierB",
+             avg(-(y * ln(ca) + (1 - y) * ln(1 - ca))) as "logLossA", avg(-(y * ln(cb) + (1 - y) * ln(1 - cb))) as "logLossB"
+      from p
+      group by day
+      order by day
+    `.execute(db);
+    return rows;
+  }
+}
+
+/** Two versions of a strategy to compare on the rows both predicted. */
+export interface PairFilter {
+  readonly strategy: string;
+  readonly source: string;
+  readonly a: string;
+  readonly b: string;
+  readonly from?: Date | null | undefined;
+  /** Inclusive. */
+  readonly to?: Date | null | undefined;
+}
+
+/** One UTC day of paired rows: how many, and each version's mean Brier score and log loss over them. */
+export interface PairedDayRow {
+  readonly day: string;
+  readonly rows: number;
+  readonly brierA: number;
+  readonly brierB: number;
+  readonly logLossA: number;
+  readonly logLossB: number;
 }
 
 function conditions(filter: MetricsFilter) {

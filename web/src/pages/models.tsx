@@ -2,6 +2,7 @@ import { useQuery } from '@urql/preact';
 import type { ChartConfiguration } from 'chart.js';
 import { useMemo } from 'preact/hooks';
 import { ChartCanvas } from '../components/chart.js';
+import { ComparePanel } from '../components/compare-panel.js';
 import { DriftPanel } from '../components/drift-panel.js';
 import { ProblemBox } from '../components/problem.js';
 import { fmt } from '../format.js';
@@ -44,6 +45,12 @@ export function ModelsPage() {
               </div>
             )}
           </div>
+          <ComparePanel
+            strategy={strategy.name}
+            versions={strategy.versions.map((v) => v.version)}
+            active={strategy.activeVersion.version}
+            shadow={strategy.shadowVersion?.version ?? null}
+          />
           <DriftPanel strategy={strategy.name} version={strategy.activeVersion.version} />
         </article>
       ))}
