@@ -23,6 +23,7 @@ const AD_HOC = '{ prediction(symbol: "AAPL") { symbol signal confidence } }';
 const VARIABLES: Record<string, Record<string, unknown>> = {
   BacktestChoices: {},
   BacktestRun: { strategy: 'direction-1d', symbols: ['AAPL'], from: '2024-01-01T00:00:00Z', to: '2024-06-30T00:00:00Z' },
+  CompareModels: { strategy: 'direction-1d', a: 'v1', b: 'v2' },
   ConfidenceHistory: { symbol: 'AAPL', bucket: '1 day' },
   ModelDrift: { strategy: 'direction-1d', window: { from: '2024-01-01T00:00:00Z', to: '2024-03-31T00:00:00Z' } },
   RealizedMetrics: { strategy: 'direction-1d' },
