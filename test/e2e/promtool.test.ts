@@ -78,6 +78,16 @@ describe('alerting rules (promtool)', { skip: noPromtool }, () => {
 });
 
 describe('alerting rules: coverage of the unit tests', () => {
+  test("compose's Prometheus loads ops/prometheus/rules.yml", () => {
+    const compose = parse(readFileSync(path.join(projectRoot, 'compose.yaml'), 'utf8')) as {
+      services: Record<string, { volumes?: string[] }>;
+    };
+    const mount = compose.services.prometheus?.volumes?.find((v) => v.startsWith('./ops/prometheus/rules.yml:'));
+    assert.ok(mount, 'compose.yaml mounts ops/prometheus/rules.yml into the prometheus service');
+    const config = parse(readFileSync(path.join(projectRoot, 'prometheus.yml'), 'utf8')) as { rule_files?: string[] };
+    assert.deepEqual(config.rule_files, [mount.split(':')[1]]);
+  });
+
   test('every alert has a test case where it fires and one where it does not', () => {
     const cases = (
       parse(readFileSync(RULES_TEST, 'utf8')) as {
