@@ -61,7 +61,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger,
     });
     const explanations = createExplanationsModule({ database, source: choice.source, logger });
-    const modelMetrics = createMetricsModule({ config, database, source: choice.source, registry });
+    const modelMetrics = createMetricsModule({ config, database, source: choice.source, registry, metrics });
     const drift = createDriftModule({ registry, market: choice.provider, modelMetrics: modelMetrics.service, metrics });
     const signals = createSignalsModule({
       config,

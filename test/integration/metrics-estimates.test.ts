@@ -166,6 +166,34 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
     }
   });
 
+  test('onVersionCoverage (the sibyl_model_interval_coverage gauges) is told one version over all symbols of the serving market, nothing narrower', async () => {
+    await seed();
+    const told: Array<[string, string, number, number]> = [];
+    const service = new MetricsService({
+      repository: new MetricsRepository(database.db),
+      activeVersion: () => 'v1',
+      servingMarket: 'stored',
+      replicates: REPLICATES,
+      onVersionCoverage: (...args) => told.push(args),
+    });
+    const used = (await stored()).filter(
+      (r) => r.realized_return !== null && r.model_version === 'v1' && r.interval_level === 0.95 && r.covered !== null,
+    );
+    const whole = await service.modelMetrics({ strategy: 'direction-1d' });
+    assert.equal(told.length, 1);
+    const [strategy, version, coverage, samples] = told[0]!;
+    assert.deepEqual([strategy, version, samples], ['direction-1d', 'v1', used.length]);
+    close(coverage, used.filter((r) => r.covered).length / used.length, 'coverage');
+    close(coverage, whole.intervalCoverage!, 'coverage = intervalCoverage');
+    await service.modelMetrics({ strategy: 'direction-1d', version: 'v2' });
+    assert.equal(told.at(-1)![1], 'v2');
+    const before = told.length;
+    // One symbol, or another market's predictions, would describe something other than the version as served.
+    await service.modelMetrics({ strategy: 'direction-1d', symbol: 'EA' });
+    await service.modelMetrics({ strategy: 'direction-1d', source: 'synthetic' });
+    assert.equal(told.length, before);
+  });
+
   test('estimates equal a naive block bootstrap of the same rows; every interval holds its value; point values agree with the SQL metrics', async () => {
     await seed();
     const reference = 0.52;

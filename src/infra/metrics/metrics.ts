@@ -8,11 +8,19 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  // prom-client's three gauges named `*_total` break the exposition naming rule (`promtool check metrics`:
+  // "non-counter metrics should not have _total suffix"), and each is the sum of the same family
+  // without the suffix, by type (nodejs_active_handles, nodejs_active_requests, nodejs_active_resources).
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+    registry.removeSingleMetric(name);
   /** Where `sibyl_market_bars_flagged` reads the stored counts from; set once the bars store is open. */
   const flaggedBars: { source?: () => Promise<ReadonlyMap<string, number>> } = {};
+  /** Where the `sibyl_models_*` load gauges read from; set once the model registry is loaded. */
+  const modelLoading: { source?: () => { refused: number; unservable: number } } = {};
   return {
     registry,
     flaggedBars,
+    modelLoading,
     marketBarsFlaggedTotal: new Counter({
       name: 'sibyl_market_bars_flagged_total',
       help: 'Bars stored by this instance with a data-quality flag (vendor ingest), by flag (a bar with two counts under both)',
@@ -76,6 +84,24 @@ export function createMetrics() {
       labelNames: ['provider'] as const,
       registers: [registry],
     }),
+    modelsRefused: new Gauge({
+      name: 'sibyl_models_refused',
+      help: 'Model version directories on disk this instance could not load (bad manifest, checksum, shape or smoke inference), read at scrape time',
+      registers: [registry],
+      collect() {
+        const state = modelLoading.source?.();
+        if (state) this.set(state.refused);
+      },
+    }),
+    modelsActiveUnservable: new Gauge({
+      name: 'sibyl_models_active_unservable',
+      help: 'Strategies whose recorded active version this instance cannot load (it serves another or nothing), read at scrape time',
+      registers: [registry],
+      collect() {
+        const state = modelLoading.source?.();
+        if (state) this.set(state.unservable);
+      },
+    }),
     cacheRequestsTotal: new Counter({
       name: 'sibyl_cache_requests_total',
       help: 'Cache lookups by tier (market, features, predictions) and result (hit, miss)',
@@ -101,6 +127,26 @@ export function createMetrics() {
       name: 'sibyl_signals_published_total',
       help: 'Live predictions published by the signals monitor (counted on the instance running it), by strategy',
       labelNames: ['strategy'] as const,
+      registers: [registry],
+    }),
+    signalsTicksTotal: new Counter({
+      name: 'sibyl_signals_ticks_total',
+      help: 'Signals monitor ticks that had something to compute (counted on the instance running it), by trigger: bars (the feed announced new bars) or interval',
+      labelNames: ['trigger'] as const,
+      registers: [registry],
+    }),
+    // Set each time realized `modelMetrics` of one version over all symbols is computed, for the same
+    // reason the drift gauges are (below): the window is the asker's choice, not a timer's.
+    modelIntervalCoverage: new Gauge({
+      name: 'sibyl_model_interval_coverage',
+      help: 'Realized coverage of the 95% price interval over the last window modelMetrics was asked for (all symbols, serving market), by model version',
+      labelNames: ['strategy', 'version'] as const,
+      registers: [registry],
+    }),
+    modelIntervalCoverageSamples: new Gauge({
+      name: 'sibyl_model_interval_coverage_samples',
+      help: 'Resolved predictions with a 95% interval behind sibyl_model_interval_coverage',
+      labelNames: ['strategy', 'version'] as const,
       registers: [registry],
     }),
     // Set each time `drift` is computed (docs/decisions/drift.md: computing it on a timer would pick a

@@ -1,5 +1,6 @@
 import type { Config } from '../../config/index.js';
 import type { Database } from '../../infra/db/index.js';
+import type { Metrics } from '../../infra/metrics/metrics.js';
 import type { ModelRegistry } from '../models/index.js';
 import { MetricsRepository } from './metrics.repository.js';
 import { MetricsService } from './metrics.service.js';
@@ -12,6 +13,7 @@ export interface MetricsModuleDeps {
   readonly source: string;
   /** Which version serves a strategy now, and each version's training base rate. */
   readonly registry: Pick<ModelRegistry, 'active' | 'find'>;
+  readonly metrics: Pick<Metrics, 'modelIntervalCoverage' | 'modelIntervalCoverageSamples'>;
 }
 
 export interface MetricsModule {
@@ -20,7 +22,7 @@ export interface MetricsModule {
 }
 
 /** Realized model metrics (accuracy, calibration, coverage) from history joined with outcomes, and comparisons of two versions on them. */
-export function createMetricsModule({ config, database, source, registry }: MetricsModuleDeps): MetricsModule {
+export function createMetricsModule({ config, database, source, registry, metrics }: MetricsModuleDeps): MetricsModule {
   const repository = new MetricsRepository(database.db);
   const service = new MetricsService({
     repository,
@@ -29,6 +31,10 @@ export function createMetricsModule({ config, database, source, registry }: Metr
     trainingBaseRate: (strategy, version) => registry.find(strategy, version)?.manifest.offlineMetrics.trainingBaseRate,
     replicates: config.metricsEstimates.replicates,
     maxRows: config.metricsEstimates.maxRows,
+    onVersionCoverage: (strategy, version, coverage, samples) => {
+      metrics.modelIntervalCoverage.set({ strategy, version }, coverage);
+      metrics.modelIntervalCoverageSamples.set({ strategy, version }, samples);
+    },
   });
   const comparison = new ComparisonService({
     repository,

@@ -19,6 +19,11 @@ export interface MetricsServiceOptions {
   readonly replicates?: number;
   /** Most rows read for the estimates; more matching rows leave them out, saying so (default 1,000,000). */
   readonly maxRows?: number;
+  /**
+   * Told after each answer that describes one model version over all symbols of the serving market
+   * (the sibyl_model_interval_coverage gauges): the 95% interval's realized coverage and its rows.
+   */
+  readonly onVersionCoverage?: (strategy: string, version: string, coverage: number, samples: number) => void;
 }
 
 /**
@@ -73,6 +78,10 @@ export class MetricsService {
       { strategy, version, source: query.source ?? this.options.servingMarket, symbol: query.symbol, from: query.from, to: query.to },
       maxRows + 1,
     );
+    const coverageSamples = coverageByYear.reduce((n, period) => n + period.samples, 0);
+    const servingMarket = (query.source ?? this.options.servingMarket) === this.options.servingMarket;
+    if (version !== undefined && query.symbol === undefined && servingMarket && row.intervalCoverage !== null)
+      this.options.onVersionCoverage?.(strategy, version, row.intervalCoverage, coverageSamples);
     const bins = new Map(row.bins.map((b) => [b.bin, b]));
     const reference = version === undefined ? undefined : this.options.trainingBaseRate?.(strategy, version);
     const base = row.baseRate;

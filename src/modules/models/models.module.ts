@@ -19,7 +19,7 @@ export interface ModelsModuleDeps {
   readonly events: EventBus;
   /** Calls its listener when the event bus reconnects: a change published meanwhile was lost. */
   readonly onEventsReconnected: (listener: () => void) => void;
-  readonly metrics: Pick<Metrics, 'inferenceRunsTotal' | 'inferenceBatchSize' | 'inferenceSeconds'>;
+  readonly metrics: Pick<Metrics, 'inferenceRunsTotal' | 'inferenceBatchSize' | 'inferenceSeconds' | 'modelLoading'>;
   readonly logger: Logger;
 }
 
@@ -70,6 +70,7 @@ export async function createModelsModule({
     await registry.close();
     throw error;
   }
+  metrics.modelLoading.source = () => ({ refused: registry.refused.length, unservable: lifecycle.problems().size });
   onEventsReconnected(
     () =>
       void lifecycle

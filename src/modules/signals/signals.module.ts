@@ -37,7 +37,7 @@ export interface SignalsModuleDeps {
   readonly predictions: PredictionService;
   /** Committing what was just recorded, awaited (bounded) before publishing when SIGNALS_RECORD_WAIT_MS > 0. */
   readonly history: { flush(): Promise<unknown> };
-  readonly metrics: Pick<Metrics, 'subscriptionsActive' | 'signalsPublishedTotal'>;
+  readonly metrics: Pick<Metrics, 'subscriptionsActive' | 'signalsPublishedTotal' | 'signalsTicksTotal'>;
   readonly logger: Logger;
 }
 
@@ -90,6 +90,7 @@ export function createSignalsModule(deps: SignalsModuleDeps): SignalsModule {
     intervalMs: config.signals.intervalMs,
     logger,
     onPublished: (strategy, count) => metrics.signalsPublishedTotal.inc({ strategy }, count),
+    onTick: (trigger) => metrics.signalsTicksTotal.inc({ trigger }),
   });
   service.listen(registry.strategies());
   interest.start();

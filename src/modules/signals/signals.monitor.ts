@@ -49,6 +49,13 @@ export interface SignalsMonitorOptions {
   readonly logger: Logger;
   /** Told after each publish (sibyl_signals_published_total{strategy}). */
   readonly onPublished?: (strategy: string, count: number) => void;
+  /**
+   * Told when a tick finds something wanted, before computing it (sibyl_signals_ticks_total{trigger}):
+   * `bars` when the feed announced bars since the last tick (announcements folded into one tick count
+   * once), else `interval`. A `bars` tick that publishes nothing means the bars brought nothing new
+   * for anything wanted, or every prediction failed: what the "no signal for N ticks" alert watches.
+   */
+  readonly onTick?: (trigger: 'bars' | 'interval') => void;
 }
 
 /**
@@ -87,6 +94,8 @@ export class SignalsMonitor {
   #followUp: { promise: Promise<void>; resolve: () => void } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** The feed announced bars that no tick has started on yet. */
+  #barsPending = false;
 
   constructor(private readonly options: SignalsMonitorOptions) {}
 
@@ -117,6 +126,7 @@ export class SignalsMonitor {
    * catching up session by session) announces its next bars only after these are published.
    */
   onBars(_bars: readonly Bar[]): Promise<void> {
+    if (!this.#stopped && this.options.lease.held) this.#barsPending = true;
     return this.tickAfterNow();
   }
 
@@ -167,8 +177,11 @@ export class SignalsMonitor {
   }
 
   async #tickOnce(): Promise<void> {
+    const trigger = this.#barsPending ? 'bars' : 'interval';
+    this.#barsPending = false;
     const keys = await this.#wanted();
     if (keys.length === 0) return;
+    this.options.onTick?.(trigger);
     // One trace per tick (market fetch, features, inference, SQL inside), the work behind every
     // subscriber's event; the events' own executions are traced by the WebSocket transport.
     await inSpan('signals.tick', { 'sibyl.keys': keys.length }, () => this.#compute(keys));

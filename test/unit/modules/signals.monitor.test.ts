@@ -138,9 +138,11 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
       received?: (strategy: string, symbol: string) => number | undefined;
       bus?: SignalsBus;
       maxCatchUpBars?: number;
+      onTick?: (trigger: 'bars' | 'interval') => void;
+      wanted?: readonly string[];
     }) => {
       const interest = options.interest ?? createLocalInterest();
-      interest.add(SYMBOLS.map((s) => `${STRATEGY}|${s}`));
+      interest.add((options.wanted ?? SYMBOLS).map((s) => `${STRATEGY}|${s}`));
       const m = new SignalsMonitor({
         predictions: predictions(),
         strategies: () => [],
@@ -155,6 +157,7 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
         intervalMs: 0,
         logger,
         ...(options.maxCatchUpBars !== undefined && { maxCatchUpBars: options.maxCatchUpBars }),
+        ...(options.onTick && { onTick: options.onTick }),
       });
       m.start();
       return m;
@@ -205,6 +208,44 @@ describe('SignalsMonitor: every bar once across hand-overs', () => {
     assert.equal(caught.featuresHash, then.featuresHash);
     await m.stop();
     await d.stop();
+  });
+
+  test('onTick (sibyl_signals_ticks_total) counts ticks with something wanted, on the holder only, by trigger; folded bar announcements count once', async () => {
+    const d = deployment();
+    clock = FEATURE_WINDOW + 10;
+    const ticks: string[] = [];
+    const lease = new TestLease();
+    const m = d.monitor({ lease, marks: createLocalMarks(), onTick: (t) => ticks.push(t) });
+    await m.onBars([]); // not the holder: it does not tick
+    assert.deepEqual(ticks, []);
+    lease.set(true); // gaining the lease ticks at once
+    await m.idle();
+    assert.deepEqual(ticks, ['interval']);
+    clock += 1;
+    await m.onBars([]);
+    await m.idle();
+    assert.deepEqual(ticks, ['interval', 'bars']);
+    // Three announcements while a tick runs: one follow-up tick, counted once as `bars`.
+    clock += 1;
+    const running = m.tick();
+    await Promise.all([m.onBars([]), m.onBars([]), m.onBars([]), running]);
+    await m.idle();
+    assert.deepEqual(ticks, ['interval', 'bars', 'interval', 'bars']);
+    // An announcement that brought nothing new still counts: the alert compares these with what was published.
+    await m.onBars([]);
+    await m.idle();
+    assert.deepEqual(ticks.slice(4), ['bars']);
+    await m.stop();
+
+    const idle: string[] = [];
+    const nobody = new TestLease();
+    const unwanted = d.monitor({ lease: nobody, marks: createLocalMarks(), wanted: [], onTick: (t) => idle.push(t) });
+    nobody.set(true);
+    await unwanted.onBars([]);
+    await unwanted.idle();
+    assert.deepEqual(idle, [], 'nothing wanted: no tick is counted');
+    await unwanted.stop();
+    d.stop();
   });
 
   test('the holder dies: the next holder continues right after the persisted last bar', async () => {
