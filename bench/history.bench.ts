@@ -42,6 +42,7 @@ const COLUMNS = [
   'symbol',
   'strategy',
   'model_version',
+  'market_source',
   'horizon',
   'probability',
   'confidence',
@@ -88,6 +89,7 @@ async function plainInsert(url: string, rows: readonly HistoryRow[]): Promise<nu
             r.symbol,
             r.strategy,
             r.modelVersion,
+            r.marketSource,
             r.horizon,
             r.probability,
             r.confidence,
@@ -197,7 +199,7 @@ async function ingest(context: BenchContext): Promise<{ rows: Row[]; notes: stri
       }),
     ],
     notes: [
-      `Ingest: median of ${repetitions} repetition(s), each path into its own fresh scratch database (migrated: same unique key, CHECKs and the indexes of 0003/0004). insertMany binds 13 column arrays per 10,000-row statement (ON CONFLICT DO NOTHING); HistoryWriter batches 10,000 rows per write here (its default is 2,000, for latency); the baseline sends INSERT … VALUES of ${STATEMENT_ROWS} rows (13 parameters per row), one transaction per ${TRANSACTION_ROWS} rows, no ON CONFLICT.`,
+      `Ingest: median of ${repetitions} repetition(s), each path into its own fresh scratch database (migrated: same unique key, CHECKs and the indexes of 0003/0004). insertMany binds one array per column per 10,000-row statement (ON CONFLICT DO NOTHING); HistoryWriter batches 10,000 rows per write here (its default is 2,000, for latency); the baseline sends INSERT … VALUES of ${STATEMENT_ROWS} rows (${COLUMNS.length} parameters per row: the columns without defaults), one transaction per ${TRANSACTION_ROWS} rows, no ON CONFLICT.`,
     ],
   };
 }
