@@ -1,10 +1,9 @@
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { row, type Bench, type BenchContext } from './lib/bench.js';
 import { tempDir } from './lib/cleanup.js';
-import { closedLoop, graphql, type LoadResult } from './lib/load.js';
+import { closedLoop, graphql, post, type JsonRequest, type LoadResult } from './lib/load.js';
 import { SERIES, delta, scrape } from './lib/metrics.js';
 import { seededGateways } from './lib/gateways.js';
 import { benchSymbols } from './lib/postgres.js';
@@ -15,8 +14,10 @@ import { expectPredictions, predictionsRequest } from './lib/workload.js';
  * What the gateway costs on its fastest path: a 50-symbol `predictions` query whose every answer is
  * in cache, under closed-loop load. Compared, with the same autocannon settings and the same bytes on
  * the wire, with (a) plain node:http sending the gateway's captured answer, the most this machine can
- * serve of this payload, and (b) bare Apollo Server answering the same query from a static array, what
- * a GraphQL server costs before doing any work of its own.
+ * serve of this payload, (b) bare Apollo Server answering the same query from a static array, what
+ * a GraphQL server costs before doing any work of its own, and two compiled-execution servers answering
+ * from the same array: (c) mercurius + graphql-jit, the fastest common Node GraphQL server, and (d)
+ * Apollo Server + graphql-jit, what the gateway's own framework can do with a compiled executor.
  *
  * Data: 60 symbols of the seeded synthetic market, stored through BarsRepository in a fresh PostgreSQL
  * scratch database, so the gateway serves the bars store as it serves imported data (the built-in
@@ -75,22 +76,27 @@ async function run(context: BenchContext) {
     writeFileSync(bodyFile, answer.raw);
     writeFileSync(predictionsFile, JSON.stringify(answer.data.predictions));
 
-    // Both baselines start together (nothing is measured meanwhile) and are measured one at a time;
-    // the idle one costs nothing.
-    const [raw, apollo] = await startBoth(
+    // The baselines start together (nothing is measured meanwhile) and are measured one at a time;
+    // the idle ones cost nothing. Each must send the gateway's exact bytes before it is measured, and
+    // again after (mercurius switches to its compiled query only after the first executions).
+    const predictionsEnv = { BENCH_PREDICTIONS_FILE: predictionsFile, NODE_ENV: 'production' };
+    const baselines = await startAll([
       startServer('raw node:http', 'bench/lib/raw-http-server.ts', { BENCH_BODY_FILE: bodyFile, NODE_ENV: 'production' }),
-      startServer('bare Apollo Server', 'bench/lib/apollo-server.ts', { BENCH_PREDICTIONS_FILE: predictionsFile, NODE_ENV: 'production' }),
-    );
-    let rawResult: LoadResult;
-    let apolloResult: LoadResult;
+      startServer('mercurius + graphql-jit', 'bench/lib/mercurius-server.ts', predictionsEnv),
+      startServer('Apollo Server + graphql-jit', 'bench/lib/apollo-jit-server.ts', predictionsEnv),
+      startServer('bare Apollo Server', 'bench/lib/apollo-server.ts', predictionsEnv),
+    ]);
+    const results: LoadResult[] = [];
     try {
-      rawResult = await measure(raw);
-      const same = await graphql<{ predictions: unknown[] }>(apollo.url, request);
-      if (!isDeepStrictEqual(same.data, answer.data)) throw new Error('bare Apollo Server does not answer the same data as the gateway');
-      apolloResult = await measure(apollo);
+      for (const server of baselines) {
+        for (let i = 0; i < 2; i++) await expectSameBytes(server, request, answer.raw);
+        results.push(await measure(server));
+        await expectSameBytes(server, request, answer.raw);
+      }
     } finally {
-      await Promise.all([raw.stop(), apollo.stop()]);
+      await Promise.all(baselines.map((server) => server.stop()));
     }
+    const [rawResult, mercuriusResult, apolloJitResult, apolloResult] = results as [LoadResult, LoadResult, LoadResult, LoadResult];
 
     const workload = `predictions ×${SYMBOLS}, warm caches, ${settings.connections} conns × ${settings.seconds} s`;
     const describe = (name: string, r: LoadResult) =>
@@ -99,12 +105,36 @@ async function run(context: BenchContext) {
       describe('gateway', gw),
       describe('raw node:http (a)', rawResult),
       describe('bare Apollo Server 5 (b)', apolloResult),
+      describe('mercurius + graphql-jit (c)', mercuriusResult),
+      describe('Apollo Server 5 + graphql-jit (d)', apolloJitResult),
       cache,
-      `Load: autocannon ${autocannonVersion()} in the benchmark's own process (never a server's), ${settings.connections} keep-alive connections, no pipelining, after a ${settings.warmupSeconds} s warm-up of each server; every server in its own process, measured one at a time (the two baselines are started together and wait idle for their turn). Latencies are percentiles of every response time autocannon reported.`,
+      `Load: autocannon ${autocannonVersion()} in the benchmark's own process (never a server's), ${settings.connections} keep-alive connections, no pipelining, after a ${settings.warmupSeconds} s warm-up of each server; every server in its own process, measured one at a time (the four baselines are started together and wait idle for their turn). Latencies are percentiles of every response time autocannon reported.`,
       `Gateway as deployed: NODE_ENV=production, JSON request log at level info (one line per request, part of the cost), in-process cache with default TTLs, PostgreSQL scratch database seeded with 60 symbols × 250 synthetic bars. Bare Apollo runs with its defaults, which include the cache-control plugin the gateway disables.`,
-      `The answer is ${answer.raw.length} bytes; raw node:http sends exactly those bytes and bare Apollo answers the same data (checked).`,
+      `Baselines (b), (c) and (d) share one schema of the gateway's shape and answer from one static array, the gateway's own predictions (bench/lib/predictions-schema.ts). (c): mercurius ${packageVersion('mercurius')} on Fastify, jit: 1 (graphql-jit ${packageVersion('graphql-jit')}), otherwise defaults, plus an onSend hook appending the newline Apollo ends its answers with. (d): the same standalone Apollo Server as (b), executing through graphql-jit behind Apollo's gateway interface (each document compiled once, cached by its text), cache-control plugin disabled.`,
+      `The answer is ${answer.raw.length} bytes; every baseline sent exactly those bytes before and after being measured (checked).`,
     );
+    const servers: Array<[string, LoadResult]> = [
+      ['Sibyl (production, JWT, warm caches, PostgreSQL)', gw],
+      ['(a) raw node:http sending the bytes', rawResult],
+      ['(c) mercurius + graphql-jit, static array', mercuriusResult],
+      ['(d) Apollo Server 5 + graphql-jit (gateway executor), no cache-control', apolloJitResult],
+      ['(b) bare Apollo Server 5, defaults, static array', apolloResult],
+    ];
+    const times = (r: LoadResult, base: LoadResult) => (r.requestsPerSecond / base.requestsPerSecond).toFixed(3);
+    const table = {
+      title: `every server on the same query (${workload}), one run`,
+      headers: ['server', 'req/s', 'p50 / p99 ms', '× raw', '× bare Apollo', '× mercurius+jit'],
+      rows: servers.map(([name, r]) => [
+        name,
+        r.requestsPerSecond.toLocaleString('en-US', { maximumFractionDigits: 0 }),
+        `${r.latency.p50.toFixed(1)} / ${r.latency.p99.toFixed(1)}`,
+        times(r, rawResult),
+        times(r, apolloResult),
+        times(r, mercuriusResult),
+      ]),
+    };
     return {
+      tables: [table],
       rows: [
         row({
           bench: NAME,
@@ -121,6 +151,21 @@ async function run(context: BenchContext) {
           figure: { value: gw.requestsPerSecond, unit: 'req/s' },
           baseline: { name: 'bare Apollo', value: apolloResult.requestsPerSecond, unit: 'req/s' },
           target: { text: '≥ 2× Apollo', meets: (_, ratio) => (ratio ?? 0) >= 2 },
+        }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'throughput',
+          figure: { value: gw.requestsPerSecond, unit: 'req/s' },
+          baseline: { name: 'mercurius + graphql-jit', value: mercuriusResult.requestsPerSecond, unit: 'req/s' },
+          target: { text: '≥ 1.0× mercurius + jit', meets: (_, ratio) => (ratio ?? 0) >= 1 },
+        }),
+        row({
+          bench: NAME,
+          workload,
+          metric: 'throughput',
+          figure: { value: gw.requestsPerSecond, unit: 'req/s' },
+          baseline: { name: 'Apollo + graphql-jit', value: apolloJitResult.requestsPerSecond, unit: 'req/s' },
         }),
         row({
           bench: NAME,
@@ -153,20 +198,36 @@ async function run(context: BenchContext) {
   }
 }
 
-/** Two servers started in parallel; if one fails, the other is stopped before the error is thrown. */
-async function startBoth(a: Promise<ServerProcess>, b: Promise<ServerProcess>): Promise<[ServerProcess, ServerProcess]> {
-  const [x, y] = await Promise.allSettled([a, b]);
-  if (x.status === 'fulfilled' && y.status === 'fulfilled') return [x.value, y.value];
-  await Promise.all([x, y].map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
-  throw x.status === 'rejected' ? x.reason : (y as PromiseRejectedResult).reason;
+/** Servers started in parallel; if one fails, the others are stopped before the error is thrown. */
+async function startAll(starting: ReadonlyArray<Promise<ServerProcess>>): Promise<ServerProcess[]> {
+  const settled = await Promise.allSettled(starting);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (!failed) return settled.map((s) => (s as PromiseFulfilledResult<ServerProcess>).value);
+  await Promise.all(settled.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
+  throw failed.reason;
+}
+
+/** Fails unless `server` answers `request` with exactly `expected`, byte for byte. */
+async function expectSameBytes(server: ServerProcess, request: JsonRequest, expected: string): Promise<void> {
+  const { status, body } = await post(new URL(request.path, server.url), request.body);
+  if (status === 200 && body === expected) return;
+  const at = [...body].findIndex((c, i) => c !== expected[i]);
+  throw new Error(
+    `${server.name} does not send the gateway's bytes (status ${status}, ${body.length} vs ${expected.length} bytes, first difference at ${at}): …${body.slice(Math.max(0, at - 60), at + 60)}…`,
+  );
+}
+
+function packageVersion(name: string): string {
+  return (createRequire(import.meta.url)(`${name}/package.json`) as { version: string }).version;
 }
 
 function autocannonVersion(): string {
-  return (createRequire(import.meta.url)('autocannon/package.json') as { version: string }).version;
+  return packageVersion('autocannon');
 }
 
 export default {
   name: NAME,
-  title: 'a warm 50-symbol predictions query under load, vs raw node:http and bare Apollo Server',
+  title:
+    'a warm 50-symbol predictions query under load, vs raw node:http, bare Apollo Server, mercurius + graphql-jit and Apollo + graphql-jit',
   run,
 } satisfies Bench;

@@ -111,7 +111,14 @@ async function main(argv: readonly string[]): Promise<number> {
     let error = result.ok ? problems(result.outcome) : result.error;
     if (result.ok && !error) {
       shared = result.shared;
-      benches.push({ name: bench.name, title: result.title, seconds, rows: result.outcome.rows, notes: result.outcome.notes ?? [] });
+      benches.push({
+        name: bench.name,
+        title: result.title,
+        seconds,
+        rows: result.outcome.rows,
+        notes: result.outcome.notes ?? [],
+        ...(result.outcome.tables && { tables: result.outcome.tables }),
+      });
     } else {
       error ??= 'failed';
       process.stderr.write(`  ✗ ${bench.name} failed: ${error}\n`);

@@ -26,6 +26,17 @@ export interface BenchOutcome {
   readonly rows: readonly Row[];
   /** How it was measured and what to keep in mind reading it. */
   readonly notes?: readonly string[];
+  /**
+   * Side-by-side comparisons that do not fit one figure against one baseline (e.g. every server of a
+   * benchmark against every other), printed after the main table. Cells are preformatted text.
+   */
+  readonly tables?: readonly Table[];
+}
+
+export interface Table {
+  readonly title: string;
+  readonly headers: readonly string[];
+  readonly rows: ReadonlyArray<readonly string[]>;
 }
 
 export interface Quantity {

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MachineInfo } from './machine.js';
-import type { Quantity, Row } from './bench.js';
+import type { Quantity, Row, Table } from './bench.js';
 
 /** Everything one run produced: written as JSON (for tools) and Markdown (for people). */
 export interface RunReport {
@@ -16,6 +16,7 @@ export interface RunReport {
     readonly seconds: number;
     readonly rows: readonly Row[];
     readonly notes: readonly string[];
+    readonly tables?: readonly Table[];
     readonly error?: string;
   }>;
 }
@@ -72,16 +73,30 @@ function header(report: RunReport): string[] {
   ];
 }
 
-/** A plain-text table for the terminal. */
-export function formatText(report: RunReport): string {
-  const rows = [HEADERS, ...allRows(report)];
-  const widths = HEADERS.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  const line = (r: string[]) =>
+/** The benchmarks' own comparison tables, with the benchmark each comes from. */
+function extraTables(report: RunReport): Array<{ bench: string; table: Table }> {
+  return report.benches.flatMap((bench) => (bench.error ? [] : (bench.tables ?? []).map((table) => ({ bench: bench.name, table }))));
+}
+
+function alignedText(headers: readonly string[], body: ReadonlyArray<readonly string[]>): string[] {
+  const rows = [headers, ...body];
+  const widths = headers.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const line = (r: readonly string[]) =>
     r
       .map((cell, c) => cell.padEnd(widths[c]!))
       .join('  ')
       .trimEnd();
-  return [...header(report), '', line(rows[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];
+}
+
+/** A plain-text table for the terminal. */
+export function formatText(report: RunReport): string {
+  const extras = extraTables(report).flatMap(({ bench, table }) => [
+    '',
+    `${bench}: ${table.title}${report.mode === 'smoke' ? ' (smoke: figures mean nothing)' : ''}`,
+    ...alignedText(table.headers, table.rows),
+  ]);
+  return [...header(report), '', ...alignedText(HEADERS, allRows(report)), ...extras].join('\n');
 }
 
 export function formatMarkdown(report: RunReport): string {
@@ -95,6 +110,14 @@ export function formatMarkdown(report: RunReport): string {
     `| ${HEADERS.map(() => '---').join(' | ')} |`,
     ...allRows(report).map((r) => `| ${r.map(escape).join(' | ')} |`),
     '',
+    ...extraTables(report).flatMap(({ bench, table }) => [
+      `**${bench}: ${escape(table.title)}**${report.mode === 'smoke' ? ' (smoke: figures mean nothing)' : ''}`,
+      '',
+      `| ${table.headers.map(escape).join(' | ')} |`,
+      `| ${table.headers.map(() => '---').join(' | ')} |`,
+      ...table.rows.map((r) => `| ${r.map(escape).join(' | ')} |`),
+      '',
+    ]),
     '## How each was measured',
     '',
   ];
