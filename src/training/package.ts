@@ -92,7 +92,7 @@ function familyFields(result: TrainingResult): { modelType: string; family?: 'gb
   if (result.family === 'logistic') return { modelType: 'logistic-regression (L2, Newton/IRLS), standardization folded into the graph' };
   const o = result.model.options;
   return {
-    modelType: `gradient-boosted trees (logistic loss, Newton leaves, depth ≤ ${o.maxDepth}, tree count early-stopped on the validation period), ai.onnx.ml TreeEnsembleRegressor + Sigmoid`,
+    modelType: `gradient-boosted trees (logistic loss, Newton leaves, depth ≤ ${o.maxDepth} picked on the validation period, tree count early-stopped on the validation period), ai.onnx.ml TreeEnsembleRegressor + Sigmoid`,
     family: 'gbt',
   };
 }

@@ -41,6 +41,7 @@ export const DEFAULT_PERIODS: TrainingPeriods = {
 };
 
 const L2_GRID = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1];
+const GBT_DEPTH_GRID = [2, 3, 4];
 
 /** The model families `npm run train -- --family` fits; everything after the fit is shared. */
 export { MODEL_FAMILIES };
@@ -226,9 +227,16 @@ function fitFamily(
   if (family === 'gbt') {
     const o = GBT_DEFAULTS;
     onStep(
-      `fitting gradient-boosted trees on ${train.length} samples (depth ${o.maxDepth}, learning rate ${o.learningRate}, ≥ ${o.minSamplesLeaf} rows a leaf, ≤ ${o.maxTrees} trees, early stopping on the validation log loss)`,
+      `fitting gradient-boosted trees on ${train.length} samples (depth grid ${GBT_DEPTH_GRID.join(', ')}, learning rate ${o.learningRate}, ≥ ${o.minSamplesLeaf} rows a leaf, ≤ ${o.maxTrees} trees, early stopping on the validation log loss)`,
     );
-    const model = fitGbt(samples.x, samples.y, train, validation, F);
+    // Depth picked on the validation log loss, as the logistic model's L2 is (ties keep the shallower).
+    let best: { model: GbtModel; logLoss: number } | undefined;
+    for (const maxDepth of GBT_DEPTH_GRID) {
+      const model = fitGbt(samples.x, samples.y, train, validation, F, { maxDepth });
+      const logLoss = model.validationLogLoss[model.trees.length]!;
+      if (!best || logLoss < best.logLoss) best = { model, logLoss };
+    }
+    const { model } = best!;
     return { predict: (rows) => predictGbt(model, samples.x, rows, F), result: { family, model } };
   }
   onStep(`fitting logistic regression on ${train.length} samples (L2 grid ${L2_GRID.join(', ')})`);

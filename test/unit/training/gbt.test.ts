@@ -196,7 +196,7 @@ describe('trainDirectionModel with family gbt', () => {
     assert.equal(parsed.family, 'gbt');
     assert.match(parsed.modelType, /^gradient-boosted trees/);
     assert.equal(parsed.training.hyperparameters['trees'], result.model.trees.length);
-    assert.equal(parsed.training.hyperparameters['maxDepth'], GBT_DEFAULTS.maxDepth);
+    assert.equal(parsed.training.hyperparameters['maxDepth'], result.model.options.maxDepth);
     const m = parsed.offlineMetrics;
     assert.equal(m.period.from, '2022-01-01');
     assert.ok(
@@ -219,6 +219,18 @@ describe('trainDirectionModel with family gbt', () => {
     });
     assert.equal('family' in logisticManifest, false);
     assert.equal(manifestSchema.safeParse({ ...logisticManifest, family: 'forest' }).success, false);
+  });
+
+  test('the depth is the one of the grid 2, 3, 4 with the lowest validation log loss', () => {
+    const samples = buildSamples(bars, strategy.horizonBars);
+    const train = selectPeriod(samples, new Date(0), PERIODS.validationFrom);
+    const validation = selectPeriod(samples, PERIODS.validationFrom, PERIODS.testFrom);
+    const losses = [2, 3, 4].map((maxDepth) => {
+      const model = fitGbt(samples.x, samples.y, train, validation, F, { maxDepth });
+      return model.validationLogLoss[model.trees.length]!;
+    });
+    assert.equal(result.model.options.maxDepth, [2, 3, 4][losses.indexOf(Math.min(...losses))]);
+    assert.deepEqual(result.model, fitGbt(samples.x, samples.y, train, validation, F, { maxDepth: result.model.options.maxDepth }));
   });
 
   test('deterministic: a second run gives identical numbers and identical ONNX bytes', () => {
