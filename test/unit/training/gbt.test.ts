@@ -272,11 +272,17 @@ describe('trainDirectionModel with family gbt', () => {
       fixture?.remove();
     });
 
-    test('the registry loads the gbt version (smoke inference included) and a prediction asked of it is its calibrated probability', async () => {
+    test('the registry loads the gbt version (smoke inference included); a prediction asked of it is its calibrated probability, with an explanation', async () => {
       for (const symbol of ['GBT1', 'GBT2']) {
-        const response = await postQuery<{ prediction: { probability: number; model: { version: string } } }>(
+        const response = await postQuery<{
+          prediction: {
+            probability: number;
+            model: { version: string };
+            explanation: { baseline: number; factors: Array<{ contribution: number }> };
+          };
+        }>(
           server.url,
-          'query ($symbol: String!) { prediction(symbol: $symbol, version: "v2-gbt") { probability model { version } } }',
+          'query ($symbol: String!) { prediction(symbol: $symbol, version: "v2-gbt") { probability model { version } explanation { baseline factors { contribution } } } }',
           { symbol },
         );
         assert.equal(response.errors, undefined, JSON.stringify(response.errors));
