@@ -20,6 +20,9 @@ import { mulberry32 } from '../../../src/shared/random.js';
 import { startTestGateway, type TestGateway } from '../../helpers/gateway.js';
 import { postQuery } from '../../helpers/graphql.js';
 import { modelsFixture, type ModelsFixture } from '../../helpers/models.js';
+import { runCliInProcess } from '../../helpers/cli.js';
+import { tempDir } from '../../helpers/services.js';
+import { readFile } from 'node:fs/promises';
 
 const F = FEATURE_NAMES.length;
 const sessions: ort.InferenceSession[] = [];
@@ -297,5 +300,46 @@ describe('trainDirectionModel with family gbt', () => {
         );
       }
     });
+  });
+});
+
+describe('npm run train -- --family', () => {
+  test('an unknown family is refused with the choices, before any data is read', async () => {
+    const run = await runCliInProcess('train', ['--strategy', 'direction-1d', '--family', 'forest', '--data', '/nonexistent'], {});
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /--family must be one of logistic, gbt \(got "forest"\)/);
+  });
+
+  test('--family gbt writes a gbt model.onnx and a manifest that validates, from CSV files', async () => {
+    const temp = tempDir('sibyl-train-gbt-');
+    try {
+      const symbols = ['AAA', 'BBB'];
+      // Ends 2021-04: the default periods (validation from 2015, held out from 2018) all have rows.
+      const market = createSyntheticMarket({ symbols, seed: 11, historyBars: 5400, startTime: new Date('2021-04-21T00:00:00Z') });
+      const bars = await market.fetchBars(symbols, { lookback: 5400 });
+      const data = path.join(temp.dir, 'data');
+      await mkdir(data);
+      for (const [symbol, list] of bars) {
+        const lines = list.map((b) => [b.time.toISOString().slice(0, 10), b.open, b.high, b.low, b.close, b.adjClose, b.volume].join(','));
+        await writeFile(path.join(data, `${symbol}.csv`), ['Date,Open,High,Low,Close,Adj Close,Volume', ...lines].join('\n'));
+      }
+      const out = path.join(temp.dir, 'models');
+      const run = await runCliInProcess(
+        'train',
+        ['--strategy', 'direction-1d', '--family', 'gbt', '--data', data, '--out', out, '--version', 'v2-gbt'],
+        {},
+      );
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stdout, /\d+ trees of depth ≤ [234], learning rate 0\.05/);
+      const dir = path.join(out, 'direction-1d', 'v2-gbt');
+      const manifest = manifestSchema.parse(JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8')));
+      assert.equal(manifest.family, 'gbt');
+      const bytes = await readFile(path.join(dir, 'model.onnx'));
+      const session = await ort.InferenceSession.create(bytes);
+      sessions.push(session);
+      assert.deepEqual(session.outputNames, ['probability']);
+    } finally {
+      temp.remove();
+    }
   });
 });
