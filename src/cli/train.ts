@@ -12,11 +12,12 @@ import type { Bar } from '../infra/market-data/market-data.js';
 import { VERSION_PATTERN } from '../domain/names.js';
 import { STRATEGIES, findStrategy } from '../domain/strategies.js';
 import { buildManifest, exportModel } from '../training/package.js';
-import { trainDirectionModel } from '../training/train.js';
+import { MODEL_FAMILIES, trainDirectionModel, type ModelFamily, type TrainingResult } from '../training/train.js';
 
-const USAGE = `usage: npm run train -- --strategy <${STRATEGIES.map((s) => s.name).join('|')}> --data <csv files or dirs…|db> [--out models] [--version v1] [--created-at <ISO time>]
+const USAGE = `usage: npm run train -- --strategy <${STRATEGIES.map((s) => s.name).join('|')}> --data <csv files or dirs…|db> [--family ${MODEL_FAMILIES.join('|')}] [--out models] [--version v1] [--created-at <ISO time>]
 
   --data db   trains on the bars stored in the configured database (DATABASE_URL, or PGlite in DATA_DIR)
+  --family    logistic (default): L2 logistic regression; gbt: gradient-boosted trees (ai.onnx.ml TreeEnsembleRegressor)
   --out       models directory to write <strategy>/<version>/{model.onnx,manifest.json} into (default: models)
   --version   version name (default: v<yyyymmdd>)
   --created-at  the manifest's createdAt (default: now); give the committed one to regenerate a model bit for bit`;
@@ -35,6 +36,7 @@ export async function main(io: CliIo): Promise<number> {
         data: { type: 'string', multiple: true },
         out: { type: 'string' },
         version: { type: 'string' },
+        family: { type: 'string' },
         'created-at': { type: 'string' },
       },
       allowPositionals: true,
@@ -47,6 +49,11 @@ export async function main(io: CliIo): Promise<number> {
   const dataArgs = [...(values.data ?? []), ...positionals];
   if (!strategy || dataArgs.length === 0) {
     io.err(`${values.strategy && !strategy ? `unknown strategy "${values.strategy}"\n` : ''}${USAGE}\n`);
+    return 1;
+  }
+  const family = (values.family ?? 'logistic') as ModelFamily;
+  if (!MODEL_FAMILIES.includes(family)) {
+    io.err(`--family must be one of ${MODEL_FAMILIES.join(', ')} (got "${values.family}")\n`);
     return 1;
   }
   const version = values.version ?? `v${new Date().toISOString().slice(0, 10).replaceAll('-', '')}`;
@@ -66,7 +73,9 @@ export async function main(io: CliIo): Promise<number> {
   const barCount = [...data.bars.values()].reduce((n, list) => n + list.length, 0);
   io.err(`loaded ${barCount.toLocaleString('en-US')} bars of ${data.bars.size} symbols from ${data.source}\n`);
 
-  const result = trainDirectionModel(data.bars, strategy, undefined, (step) => io.err(`${strategy.name}: ${step}\n`));
+  const result: TrainingResult = trainDirectionModel(data.bars, strategy, undefined, (step) => io.err(`${strategy.name}: ${step}\n`), {
+    family,
+  });
   const onnx = exportModel(result, { strategy: strategy.name, version });
   const manifest = buildManifest({
     strategy,
@@ -89,7 +98,11 @@ export async function main(io: CliIo): Promise<number> {
     [
       '',
       `${strategy.name} ${version} → ${path.relative(process.cwd(), directory)}`,
-      `  training    ${result.training.train.from} … ${result.training.train.to}   ${result.training.train.samples.toLocaleString('en-US')} samples (L2 ${result.l2})`,
+      `  training    ${result.training.train.from} … ${result.training.train.to}   ${result.training.train.samples.toLocaleString('en-US')} samples (${
+        result.family === 'logistic'
+          ? `L2 ${result.l2}`
+          : `${result.model.trees.length} trees of depth ≤ ${result.model.options.maxDepth}, learning rate ${result.model.options.learningRate}`
+      })`,
       `  validation  ${result.training.validation.from} … ${result.training.validation.to}   ${result.training.validation.samples.toLocaleString('en-US')} samples`,
       `  held-out    ${m.period.from} … ${m.period.to}   ${m.sampleSize.toLocaleString('en-US')} samples, base rate ${pct(m.baseRate)}`,
       '',

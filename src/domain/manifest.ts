@@ -189,6 +189,14 @@ export const intervalSchema = z
     { message: 'lowerQuantiles must calibrate the same levels as quantiles' },
   );
 
+/**
+ * The model families training writes (issue 22). Serving does not depend on it (any ONNX model with
+ * the manifest's I/O serves); it says what produced the file. Absent means 'logistic', the only family
+ * before, so older manifests (and the committed ones, which training regenerates byte for byte) stay as
+ * they are.
+ */
+export const MODEL_FAMILIES = ['logistic', 'gbt'] as const;
+
 export const manifestSchema = z.object({
   strategy: z.string().regex(STRATEGY_PATTERN),
   version: z.string().regex(VERSION_PATTERN),
@@ -197,6 +205,7 @@ export const manifestSchema = z.object({
   createdAt: z.string().datetime(),
   description: z.string(),
   modelType: z.string(),
+  family: z.enum(MODEL_FAMILIES).optional(),
   featureSet: z.string(),
   features: z.array(z.string()).min(1),
   input: z.object({ name: z.string(), featureCount: z.number().int().positive() }),

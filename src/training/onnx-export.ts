@@ -69,6 +69,10 @@ function fail(rule: string, got: unknown): never {
   throw new Error(`invalid MlpSpec: ${rule}; got ${show(got)}`);
 }
 
+function failTree(rule: string, got: unknown): never {
+  throw new Error(`invalid TreeEnsembleSpec: ${rule}; got ${show(got)}`);
+}
+
 /** Values are stored as float32, so finiteness and positivity are judged after rounding to float32. */
 function checkNumbers(values: unknown, path: string, length: number, positive = false): void {
   if (!Array.isArray(values)) fail(`${path} must be an array of ${length} numbers`, values);
@@ -225,4 +229,149 @@ export function mlpForward(spec: MlpSpec, rows: number[][]): number[] {
     }
     return 1 / (1 + Math.exp(-h[0]!));
   });
+}
+
+/** ai.onnx.ml opset shipped with ONNX 1.8 beside opset 13 (TreeEnsembleRegressor is at version 1 there). */
+export const ONNX_ML_OPSET_VERSION = 2;
+
+export interface TreeEnsembleSpec {
+  /** Node arrays per tree (node 0 the root); a leaf has feature −1. A row goes left when x ≤ threshold. */
+  trees: ReadonlyArray<{
+    readonly feature: readonly number[];
+    readonly threshold: readonly number[];
+    readonly left: readonly number[];
+    readonly right: readonly number[];
+    readonly value: readonly number[];
+  }>;
+  /** Added to the sum of the leaves: the logit every row starts from. */
+  baseScore: number;
+  featureCount: number;
+  inputName?: string;
+  outputName?: string;
+  metadata?: Record<string, string>;
+  producerName?: string;
+}
+
+/**
+ * Gradient-boosted trees as ONNX: features[batch, F] → ai.onnx.ml TreeEnsembleRegressor (SUM, one
+ * target, base value = baseScore) → Sigmoid → probability[batch, 1], the same I/O as exportMlpToOnnx
+ * so the gateway serves either without knowing which it has.
+ */
+export function exportTreeEnsembleToOnnx(spec: TreeEnsembleSpec): Uint8Array {
+  const input = spec.inputName ?? DEFAULT_INPUT;
+  const output = spec.outputName ?? DEFAULT_OUTPUT;
+  if (!Number.isInteger(spec.featureCount) || spec.featureCount < 1) failTree('featureCount must be a positive integer', spec.featureCount);
+  if (!Number.isFinite(Math.fround(spec.baseScore))) failTree('baseScore must be a finite float32', spec.baseScore);
+  for (const name of [input, output]) {
+    if (typeof name !== 'string' || name.length === 0 || name.startsWith(P))
+      failTree(`input and output names must be non-empty and not start with '${P}'`, name);
+  }
+  if (input === output) failTree('inputName and outputName must differ', output);
+  if (spec.trees.length === 0)
+    failTree('trees must hold at least one tree (a model of no trees is a constant: export it as one)', spec.trees);
+  const treeIds: number[] = [];
+  const nodeIds: number[] = [];
+  const featureIds: number[] = [];
+  const values: number[] = [];
+  const modes: Uint8Array[] = [];
+  const trueIds: number[] = [];
+  const falseIds: number[] = [];
+  const targetTree: number[] = [];
+  const targetNode: number[] = [];
+  const targetWeight: number[] = [];
+  const encoder = new TextEncoder();
+  spec.trees.forEach((tree, t) => {
+    const size = tree.feature.length;
+    for (const [key, list] of Object.entries(tree)) {
+      if (list.length !== size) failTree(`trees[${t}].${key} must have one entry per node (${size})`, list);
+    }
+    for (let node = 0; node < size; node++) {
+      const leaf = tree.feature[node]! < 0;
+      const at = `trees[${t}] node ${node}`;
+      if (!leaf) {
+        if (!(tree.feature[node]! < spec.featureCount)) failTree(`${at}: feature must be < featureCount`, tree.feature[node]);
+        for (const child of [tree.left[node]!, tree.right[node]!]) {
+          if (!(Number.isInteger(child) && child > node && child < size))
+            failTree(`${at}: children must be later nodes of the same tree`, child);
+        }
+        if (!Number.isFinite(Math.fround(tree.threshold[node]!)))
+          failTree(`${at}: threshold must be a finite float32`, tree.threshold[node]);
+      } else if (!Number.isFinite(Math.fround(tree.value[node]!))) failTree(`${at}: leaf value must be a finite float32`, tree.value[node]);
+      treeIds.push(t);
+      nodeIds.push(node);
+      featureIds.push(leaf ? 0 : tree.feature[node]!);
+      values.push(leaf ? 0 : tree.threshold[node]!);
+      modes.push(encoder.encode(leaf ? 'LEAF' : 'BRANCH_LEQ'));
+      trueIds.push(leaf ? 0 : tree.left[node]!);
+      falseIds.push(leaf ? 0 : tree.right[node]!);
+      if (leaf) {
+        targetTree.push(t);
+        targetNode.push(node);
+        targetWeight.push(tree.value[node]!);
+      }
+    }
+  });
+  const ints = (name: string, list: number[]): proto.IAttributeProto => ({
+    name,
+    type: onnx.AttributeProto.AttributeType.INTS,
+    ints: list,
+  });
+  const floats = (name: string, list: number[]): proto.IAttributeProto => ({
+    name,
+    type: onnx.AttributeProto.AttributeType.FLOATS,
+    floats: list,
+  });
+  const strings = (name: string, list: Uint8Array[]): proto.IAttributeProto => ({
+    name,
+    type: onnx.AttributeProto.AttributeType.STRINGS,
+    strings: list,
+  });
+  const string = (name: string, value: string): proto.IAttributeProto => ({
+    name,
+    type: onnx.AttributeProto.AttributeType.STRING,
+    s: encoder.encode(value),
+  });
+  const nodes: proto.INodeProto[] = [
+    {
+      opType: 'TreeEnsembleRegressor',
+      domain: 'ai.onnx.ml',
+      name: `${P}trees`,
+      input: [input],
+      output: [`${P}score`],
+      attribute: [
+        { name: 'n_targets', type: onnx.AttributeProto.AttributeType.INT, i: 1 },
+        string('aggregate_function', 'SUM'),
+        string('post_transform', 'NONE'),
+        floats('base_values', [spec.baseScore]),
+        ints('nodes_treeids', treeIds),
+        ints('nodes_nodeids', nodeIds),
+        ints('nodes_featureids', featureIds),
+        floats('nodes_values', values),
+        strings('nodes_modes', modes),
+        ints('nodes_truenodeids', trueIds),
+        ints('nodes_falsenodeids', falseIds),
+        ints('target_treeids', targetTree),
+        ints('target_nodeids', targetNode),
+        ints('target_ids', new Array<number>(targetTree.length).fill(0)),
+        floats('target_weights', targetWeight),
+      ],
+    },
+    { opType: 'Sigmoid', name: `${P}sigmoid`, input: [`${P}score`], output: [output] },
+  ];
+  const model: proto.IModelProto = {
+    irVersion: ONNX_IR_VERSION,
+    opsetImport: [
+      { domain: '', version: ONNX_OPSET_VERSION },
+      { domain: 'ai.onnx.ml', version: ONNX_ML_OPSET_VERSION },
+    ],
+    producerName: spec.producerName ?? DEFAULT_PRODUCER,
+    graph: {
+      name: 'sibyl_gbt',
+      node: nodes,
+      input: [floatValueInfo(input, [BATCH_DIM, spec.featureCount])],
+      output: [floatValueInfo(output, [BATCH_DIM, 1])],
+    },
+    metadataProps: Object.entries(spec.metadata ?? {}).map(([key, value]) => ({ key, value })),
+  };
+  return onnx.ModelProto.encode(model).finish();
 }

@@ -3,20 +3,31 @@ import type { Bar } from '../infra/market-data/market-data.js';
 import { manifestSchema, type Manifest } from '../domain/manifest.js';
 import { FEATURE_NAMES, FEATURE_SET_VERSION } from '../domain/features.js';
 import type { StrategyDefinition } from '../domain/strategies.js';
-import { exportMlpToOnnx } from './onnx-export.js';
+import { exportMlpToOnnx, exportTreeEnsembleToOnnx } from './onnx-export.js';
 import type { TrainingResult } from './train.js';
 
 /**
  * Turns a training result into what the gateway serves: the ONNX bytes (a logistic regression is one
- * Gemm + Sigmoid, with the standardization folded in) and the manifest that describes them.
+ * Gemm + Sigmoid, with the standardization folded in; boosted trees an ai.onnx.ml TreeEnsembleRegressor
+ * + Sigmoid, with the same input and output) and the manifest that describes them.
  */
 export function exportModel(result: TrainingResult, metadata: { strategy: string; version: string }): Uint8Array {
+  const meta = { ...metadata, featureSet: FEATURE_SET_VERSION, features: FEATURE_NAMES.join(',') };
+  if (result.family === 'gbt') {
+    return exportTreeEnsembleToOnnx({
+      // Early stopping may keep no tree (none beat the base rate on validation): that constant is one leaf of 0.
+      trees: result.model.trees.length ? result.model.trees : [{ feature: [-1], threshold: [0], left: [-1], right: [-1], value: [0] }],
+      baseScore: result.model.baseScore,
+      featureCount: FEATURE_NAMES.length,
+      metadata: { ...meta, family: 'gbt' },
+    });
+  }
   return exportMlpToOnnx({
     inputMean: result.model.mean,
     inputScale: result.model.scale,
     layers: [{ weights: [result.model.weights], bias: [result.model.bias], activation: 'none' }],
     outputActivation: 'sigmoid',
-    metadata: { ...metadata, featureSet: FEATURE_SET_VERSION, features: FEATURE_NAMES.join(',') },
+    metadata: meta,
   });
 }
 
@@ -52,7 +63,7 @@ export function buildManifest(input: ManifestInput): Manifest {
     horizonBars: strategy.horizonBars,
     createdAt: input.createdAt.toISOString(),
     description: strategy.description,
-    modelType: 'logistic-regression (L2, Newton/IRLS), standardization folded into the graph',
+    ...familyFields(result),
     featureSet: FEATURE_SET_VERSION,
     features: [...FEATURE_NAMES],
     input: { name: 'features', featureCount: FEATURE_NAMES.length },
@@ -63,7 +74,7 @@ export function buildManifest(input: ManifestInput): Manifest {
     offlineMetrics: result.offlineMetrics,
     featureStats: result.featureStats,
     driftReference: result.driftReference,
-    training: { ...result.training, hyperparameters: { l2: result.l2, newtonIterations: result.model.iterations } },
+    training: { ...result.training, hyperparameters: hyperparameters(result) },
     data: {
       source: input.source,
       symbols: [...input.bars.keys()].sort(),
@@ -74,4 +85,31 @@ export function buildManifest(input: ManifestInput): Manifest {
     },
     sha256: createHash('sha256').update(input.onnx).digest('hex'),
   });
+}
+
+/** The logistic fields are written exactly as before families existed (no `family`), so regenerating a committed model gives the same bytes. */
+function familyFields(result: TrainingResult): { modelType: string; family?: 'gbt' } {
+  if (result.family === 'logistic') return { modelType: 'logistic-regression (L2, Newton/IRLS), standardization folded into the graph' };
+  const o = result.model.options;
+  return {
+    modelType: `gradient-boosted trees (logistic loss, Newton leaves, depth ≤ ${o.maxDepth} picked on the validation period, tree count early-stopped on the validation period), ai.onnx.ml TreeEnsembleRegressor + Sigmoid`,
+    family: 'gbt',
+  };
+}
+
+function hyperparameters(result: TrainingResult): Record<string, number> {
+  if (result.family === 'logistic') return { l2: result.l2, newtonIterations: result.model.iterations };
+  const { options: o, trees, validationLogLoss } = result.model;
+  return {
+    trees: trees.length,
+    treesTried: validationLogLoss.length - 1,
+    maxTrees: o.maxTrees,
+    maxDepth: o.maxDepth,
+    learningRate: o.learningRate,
+    minSamplesLeaf: o.minSamplesLeaf,
+    leafL2: o.l2,
+    bins: o.bins,
+    patience: o.patience,
+    validationLogLoss: validationLogLoss[trees.length]!,
+  };
 }

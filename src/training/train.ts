@@ -1,5 +1,5 @@
 import type { Bar } from '../infra/market-data/market-data.js';
-import type { DriftReference, FeatureStats, OfflineMetrics, PeriodCoverage } from '../domain/manifest.js';
+import { MODEL_FAMILIES, type DriftReference, type FeatureStats, type OfflineMetrics, type PeriodCoverage } from '../domain/manifest.js';
 import { driftReferenceOf } from '../domain/drift.js';
 import { FEATURE_NAMES } from '../domain/features.js';
 import type { StrategyDefinition } from '../domain/strategies.js';
@@ -19,10 +19,12 @@ import { buildSamples, selectPeriod, type Samples } from './dataset.js';
 import { binaryMetrics, calibrationEvidence } from './evaluate.js';
 import { featureStats } from './feature-stats.js';
 import { fitLogistic, predictLogistic, type LogisticModel } from './logistic.js';
+import { GBT_DEFAULTS, fitGbt, predictGbt, type GbtModel } from './gbt.js';
 
 /**
  * Walk-forward training of a direction model:
- *   train       [start, validationFrom)        fit the logistic regression (L2 picked on validation)
+ *   train       [start, validationFrom)        fit the model: the logistic regression (L2 picked on validation)
+ *                                              or gradient-boosted trees (tree count early-stopped on validation)
  *   validation  [validationFrom, testFrom)      Platt calibration, signal thresholds, conformal quantiles
  *   test        [testFrom, end]                 held-out metrics written to the manifest, next to the base rate
  * Features at t use bars ≤ t; a sample whose label lies beyond its period's end is dropped (no leak).
@@ -39,10 +41,27 @@ export const DEFAULT_PERIODS: TrainingPeriods = {
 };
 
 const L2_GRID = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1];
+const GBT_DEPTH_GRID = [2, 3, 4];
 
-export interface TrainingResult {
+/** The model families `npm run train -- --family` fits; everything after the fit is shared. */
+export { MODEL_FAMILIES };
+export type ModelFamily = (typeof MODEL_FAMILIES)[number];
+
+export type TrainingResult = LogisticTrainingResult | GbtTrainingResult;
+export type TrainingResultOf<F extends ModelFamily> = Extract<TrainingResult, { family: F }>;
+
+export interface LogisticTrainingResult extends SharedResult {
+  readonly family: 'logistic';
   readonly model: LogisticModel;
   readonly l2: number;
+}
+
+export interface GbtTrainingResult extends SharedResult {
+  readonly family: 'gbt';
+  readonly model: GbtModel;
+}
+
+interface SharedResult {
   readonly calibration: PlattCalibration;
   readonly signal: { buyAbove: number; sellBelow: number };
   readonly interval: ConformalIntervals;
@@ -61,13 +80,13 @@ interface PeriodInfo {
   samples: number;
 }
 
-export function trainDirectionModel(
+export function trainDirectionModel<Family extends ModelFamily = 'logistic'>(
   bars: ReadonlyMap<string, readonly Bar[]>,
   strategy: StrategyDefinition,
   periods: TrainingPeriods = DEFAULT_PERIODS,
   onStep: (step: string) => void = () => undefined,
-  options: { readonly replicates?: number } = {},
-): TrainingResult {
+  options: { readonly replicates?: number; readonly family?: Family } = {},
+): TrainingResultOf<Family> {
   onStep('building features and labels');
   const samples = buildSamples(bars, strategy.horizonBars);
   const start = new Date(extreme(samples.time, Math.min));
@@ -82,20 +101,13 @@ export function trainDirectionModel(
   ] as const) {
     if (rows.length < 100) throw new Error(`the ${name} period has ${rows.length} samples; need at least 100 (is the data long enough?)`);
   }
-  const F = samples.featureCount;
 
-  onStep(`fitting logistic regression on ${train.length} samples (L2 grid ${L2_GRID.join(', ')})`);
   const yValidation = pick(samples.y, validation);
-  let best: { model: LogisticModel; l2: number; logLoss: number } | undefined;
-  for (const l2 of L2_GRID) {
-    const model = fitLogistic(samples.x, samples.y, train, F, { l2 });
-    const { logLoss } = binaryMetrics(predictLogistic(model, samples.x, validation, F), yValidation);
-    if (!best || logLoss < best.logLoss) best = { model, l2, logLoss };
-  }
-  const { model, l2 } = best!;
+  const fitted = fitFamily(options.family ?? 'logistic', samples, train, validation, yValidation, onStep);
+  const predict = fitted.predict;
 
   onStep('calibrating on the validation period');
-  const rawValidation = predictLogistic(model, samples.x, validation, F);
+  const rawValidation = predict(validation);
   const calibration = fitPlatt(rawValidation, yValidation);
   const calibratedValidation = rawValidation.map((p) => applyPlatt(calibration, p));
   const signal = {
@@ -116,7 +128,7 @@ export function trainDirectionModel(
 
   onStep(`evaluating on ${test.length} held-out samples (with a month-block bootstrap of every metric)`);
   const yTest = pick(samples.y, test);
-  const rawTest = predictLogistic(model, samples.x, test, F);
+  const rawTest = predict(test);
   const calibratedTest = rawTest.map((p) => applyPlatt(calibration, p));
   const metrics = binaryMetrics(calibratedTest, yTest);
   // The baseline gets the same information calibration had: the base rate of the validation period.
@@ -181,10 +193,9 @@ export function trainDirectionModel(
     },
   };
   const trainInfo = periodInfo(samples, train);
-  const calibratedTrain = predictLogistic(model, samples.x, train, F).map((p) => applyPlatt(calibration, p));
+  const calibratedTrain = predict(train).map((p) => applyPlatt(calibration, p));
   return {
-    model,
-    l2,
+    ...fitted.result,
     calibration,
     signal,
     interval,
@@ -196,7 +207,47 @@ export function trainDirectionModel(
       validation: periodInfo(samples, validation),
     },
     samples: samples.length,
-  };
+  } as TrainingResultOf<Family>;
+}
+
+type Fitted = {
+  readonly predict: (rows: Uint32Array) => Float64Array;
+  readonly result: Pick<LogisticTrainingResult, 'family' | 'model' | 'l2'> | Pick<GbtTrainingResult, 'family' | 'model'>;
+};
+
+function fitFamily(
+  family: ModelFamily,
+  samples: Samples,
+  train: Uint32Array,
+  validation: Uint32Array,
+  yValidation: Float64Array,
+  onStep: (step: string) => void,
+): Fitted {
+  const F = samples.featureCount;
+  if (family === 'gbt') {
+    const o = GBT_DEFAULTS;
+    onStep(
+      `fitting gradient-boosted trees on ${train.length} samples (depth grid ${GBT_DEPTH_GRID.join(', ')}, learning rate ${o.learningRate}, ≥ ${o.minSamplesLeaf} rows a leaf, ≤ ${o.maxTrees} trees, early stopping on the validation log loss)`,
+    );
+    // Depth picked on the validation log loss, as the logistic model's L2 is (ties keep the shallower).
+    let best: { model: GbtModel; logLoss: number } | undefined;
+    for (const maxDepth of GBT_DEPTH_GRID) {
+      const model = fitGbt(samples.x, samples.y, train, validation, F, { maxDepth });
+      const logLoss = model.validationLogLoss[model.trees.length]!;
+      if (!best || logLoss < best.logLoss) best = { model, logLoss };
+    }
+    const { model } = best!;
+    return { predict: (rows) => predictGbt(model, samples.x, rows, F), result: { family, model } };
+  }
+  onStep(`fitting logistic regression on ${train.length} samples (L2 grid ${L2_GRID.join(', ')})`);
+  let best: { model: LogisticModel; l2: number; logLoss: number } | undefined;
+  for (const l2 of L2_GRID) {
+    const model = fitLogistic(samples.x, samples.y, train, F, { l2 });
+    const { logLoss } = binaryMetrics(predictLogistic(model, samples.x, validation, F), yValidation);
+    if (!best || logLoss < best.logLoss) best = { model, l2, logLoss };
+  }
+  const { model, l2 } = best!;
+  return { predict: (rows) => predictLogistic(model, samples.x, rows, F), result: { family, model, l2 } };
 }
 
 /** Says plainly whether the model beat always predicting the validation base rate on held-out data. */

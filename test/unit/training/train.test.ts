@@ -14,7 +14,12 @@ import { blockBootstrap } from '../../../src/domain/statistics.js';
 import { binaryMetrics } from '../../../src/training/evaluate.js';
 import { fitLogistic, predictLogistic } from '../../../src/training/logistic.js';
 import { buildManifest, exportModel } from '../../../src/training/package.js';
-import { trainDirectionModel, type TrainingPeriods, type TrainingResult } from '../../../src/training/train.js';
+import {
+  trainDirectionModel,
+  type LogisticTrainingResult,
+  type TrainingPeriods,
+  type TrainingResult,
+} from '../../../src/training/train.js';
 
 const DAY = 86_400_000;
 const F = FEATURE_NAMES.length;
@@ -208,7 +213,7 @@ describe('trainDirectionModel', () => {
   const PERIODS: TrainingPeriods = { validationFrom: new Date('2020-01-01T00:00:00Z'), testFrom: new Date('2022-01-01T00:00:00Z') };
   const L2_GRID = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1];
   let bars: Map<string, Bar[]>;
-  const results = new Map<string, TrainingResult>();
+  const results = new Map<string, LogisticTrainingResult>();
   const steps: string[] = [];
   const sessions: ort.InferenceSession[] = [];
 
