@@ -25,10 +25,16 @@ import type { Bar } from '../src/infra/market-data/market-data.js';
 import { buildSamples, selectPeriod } from '../src/training/dataset.js';
 import { binaryMetrics } from '../src/training/evaluate.js';
 
-const [dataDir, ...modelDirs] = process.argv.slice(2);
-if (!dataDir || modelDirs.length !== 2) {
-  console.error('usage: node --import tsx tools/compare-families.ts <data dir> <model dir A> <model dir B>');
-  process.exit(1);
+const USAGE = 'usage: node --import tsx tools/compare-families.ts <data dir> <model dir A> <model dir B>\n';
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const [dataDir, ...modelDirs] = args;
+if (!dataDir || modelDirs.length !== 2 || args.some((arg) => arg.startsWith('-'))) {
+  process.stderr.write(`compare-families: expected a data directory and two model directories\n\n${USAGE}`);
+  process.exit(2);
 }
 
 const models = await Promise.all(
