@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from 'graphql-ws';
 import { sql } from 'kysely';
-import { nextBar, nextWeekdays, walk, weekdays } from '../helpers/fake-alpaca.js';
+import { nextBar, nextWeekdays, walk, weekdays } from '../helpers/fake-vendor.js';
 import { FakePolygon } from '../helpers/fake-polygon.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { postQuery, wsClient } from '../helpers/graphql.js';

@@ -1,6 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { WebSocket } from 'ws';
+import { adjustedPrice, FakeVendor, newYorkMidnight, type FakeBar } from './fake-vendor.js';
 
 /**
  * A local Alpaca Market Data v2 on 127.0.0.1: a real HTTP server for historical bars and a real
@@ -20,18 +20,6 @@ import { WebSocketServer, type WebSocket } from 'ws';
  *   (or `[{"T":"error","code":405,"msg":"symbol limit exceeded"}]`); daily bars
  *   `[{"T":"d","S":"AAPL","o","h","l","c","v","t","n","vw"}]`.
  */
-export interface FakeBar {
-  /** Session date, YYYY-MM-DD. */
-  readonly date: string;
-  readonly o: number;
-  readonly h: number;
-  readonly l: number;
-  readonly c: number;
-  readonly v: number;
-  /** adjustment=all multiplies prices by this (splits and dividends after the bar); default 1. */
-  readonly factor?: number;
-}
-
 export interface FakeAlpacaOptions {
   keyId?: string;
   secretKey?: string;
@@ -47,33 +35,20 @@ export interface FakeRequest {
   readonly status: number;
 }
 
-export class FakeAlpaca {
-  readonly bars = new Map<string, FakeBar[]>();
+interface AlpacaClient {
+  authenticated: boolean;
+  dailyBars: Set<string>;
+}
+
+export class FakeAlpaca extends FakeVendor<AlpacaClient> {
   readonly requests: FakeRequest[] = [];
-  /** Every JSON message a stream client sent (the auth message too, keys included: the fake's own). */
-  readonly received: unknown[] = [];
   /** Answer the next N REST requests with 429 and this Retry-After. */
   throttle = { remaining: 0, retryAfterS: 0 };
   /** Answer the next N REST requests with a body that breaks the schema. */
   malformed = 0;
-  /** While false, stream handshakes are refused (HTTP 503), as during an outage. */
-  acceptingStream = true;
-  restUrl = '';
-  streamUrl = '';
-  readonly #http: Server;
-  readonly #wsHttp: Server;
-  readonly #wss: WebSocketServer;
-  readonly #clients = new Map<WebSocket, { authenticated: boolean; dailyBars: Set<string> }>();
 
   constructor(readonly options: FakeAlpacaOptions = {}) {
-    this.#http = createServer((req, res) => this.#rest(req, res));
-    this.#wsHttp = createServer((_req, res) => res.writeHead(426).end());
-    this.#wss = new WebSocketServer({
-      server: this.#wsHttp,
-      path: '/v2/iex',
-      verifyClient: (_info, done) => (this.acceptingStream ? done(true) : done(false, 503, 'unavailable')),
-    });
-    this.#wss.on('connection', (ws) => this.#connected(ws));
+    super('/v2/iex', '');
   }
 
   get keyId() {
@@ -83,36 +58,9 @@ export class FakeAlpaca {
     return this.options.secretKey ?? 'test-secret-do-not-log';
   }
 
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.#http.listen(0, '127.0.0.1', resolve));
-    await new Promise<void>((resolve) => this.#wsHttp.listen(0, '127.0.0.1', resolve));
-    this.restUrl = `http://127.0.0.1:${(this.#http.address() as AddressInfo).port}`;
-    this.streamUrl = `ws://127.0.0.1:${(this.#wsHttp.address() as AddressInfo).port}`;
-    return this;
-  }
-
-  async close(): Promise<void> {
-    for (const ws of this.#clients.keys()) ws.terminate();
-    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
-    this.#http.closeAllConnections();
-    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
-    await new Promise<void>((resolve) => this.#wsHttp.close(() => resolve()));
-  }
-
   /** Stream clients that are authenticated and subscribed. */
   get subscribers(): number {
-    return [...this.#clients.values()].filter((c) => c.authenticated && c.dailyBars.size > 0).length;
-  }
-
-  addBars(symbol: string, bars: readonly FakeBar[]): void {
-    const list = this.bars.get(symbol) ?? [];
-    for (const bar of bars) {
-      const at = list.findIndex((b) => b.date === bar.date);
-      if (at >= 0) list[at] = bar;
-      else list.push(bar);
-    }
-    list.sort((a, b) => (a.date < b.date ? -1 : 1));
-    this.bars.set(symbol, list);
+    return [...this.clients.values()].filter((c) => c.authenticated && c.dailyBars.size > 0).length;
   }
 
   /** A new daily bar: kept for REST and, with `send`, pushed to subscribed stream clients. */
@@ -123,26 +71,17 @@ export class FakeAlpaca {
 
   /** Pushes daily bars (one frame) without storing them for REST: duplicates, late or stray bars. */
   sendDaily(entries: ReadonlyArray<{ symbol: string; bar: FakeBar }>): void {
-    for (const [ws, client] of this.#clients) {
+    for (const [ws, client] of this.clients) {
       const mine = entries.filter((e) => client.authenticated && client.dailyBars.has(e.symbol));
       if (mine.length) ws.send(JSON.stringify(mine.map(({ symbol, bar }) => ({ T: 'd', S: symbol, ...wireBar(bar, 1) }))));
     }
   }
 
-  /** Sends a raw text frame to every connected client. */
-  sendRaw(text: string): void {
-    for (const ws of this.#clients.keys()) ws.send(text);
+  protected newClient(): AlpacaClient {
+    return { authenticated: false, dailyBars: new Set<string>() };
   }
 
-  /** Cuts every stream connection (no close frame), as a network drop would. */
-  dropStream(): void {
-    for (const ws of this.#clients.keys()) ws.terminate();
-  }
-
-  #connected(ws: WebSocket): void {
-    const client = { authenticated: false, dailyBars: new Set<string>() };
-    this.#clients.set(ws, client);
-    ws.on('close', () => this.#clients.delete(ws));
+  protected onConnection(ws: WebSocket, client: AlpacaClient): void {
     ws.send(JSON.stringify([{ T: 'success', msg: 'connected' }]));
     ws.on('message', (data) => {
       let message: { action?: string; key?: string; secret?: string; dailyBars?: string[] };
@@ -196,7 +135,7 @@ export class FakeAlpaca {
     });
   }
 
-  #rest(req: IncomingMessage, res: ServerResponse): void {
+  protected handleRest(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://fake');
     const query = Object.fromEntries(url.searchParams);
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -234,65 +173,14 @@ export class FakeAlpaca {
 
 /** A bar as Alpaca stamps it: `t` at midnight New York time of the session. */
 function wireBar(bar: FakeBar, factor: number) {
-  const round = (x: number) => Math.round(x * factor * 10_000) / 10_000;
   return {
-    t: newYorkMidnight(bar.date),
-    o: round(bar.o),
-    h: round(bar.h),
-    l: round(bar.l),
-    c: round(bar.c),
+    t: newYorkMidnight(bar.date).toISOString().replace('.000Z', 'Z'),
+    o: adjustedPrice(bar.o, factor),
+    h: adjustedPrice(bar.h, factor),
+    l: adjustedPrice(bar.l, factor),
+    c: adjustedPrice(bar.c, factor),
     v: bar.v,
     n: 1_000,
-    vw: round((bar.h + bar.l + bar.c) / 3),
+    vw: adjustedPrice((bar.h + bar.l + bar.c) / 3, factor),
   };
-}
-
-function newYorkMidnight(date: string): string {
-  const edt = new Date(`${date}T04:00:00Z`);
-  const hour = Number(new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', hour: 'numeric', hourCycle: 'h23' }).format(edt));
-  return hour === 0 ? edt.toISOString().replace('.000Z', 'Z') : `${date}T05:00:00Z`;
-}
-
-/** Weekdays (YYYY-MM-DD) ending `endDaysAgo` calendar days before today, oldest first. */
-export function weekdays(count: number, endDaysAgo: number, now = new Date()): string[] {
-  const out: string[] = [];
-  let t = Math.floor(now.getTime() / 86_400_000) * 86_400_000 - endDaysAgo * 86_400_000;
-  while (out.length < count) {
-    const day = new Date(t).getUTCDay();
-    if (day !== 0 && day !== 6) out.unshift(new Date(t).toISOString().slice(0, 10));
-    t -= 86_400_000;
-  }
-  return out;
-}
-
-/** The weekdays after `date`, up to `count` of them. */
-export function nextWeekdays(date: string, count: number): string[] {
-  const out: string[] = [];
-  let t = new Date(`${date}T00:00:00Z`).getTime();
-  while (out.length < count) {
-    t += 86_400_000;
-    const day = new Date(t).getUTCDay();
-    if (day !== 0 && day !== 6) out.push(new Date(t).toISOString().slice(0, 10));
-  }
-  return out;
-}
-
-/** A deterministic random walk of daily bars over `dates`. */
-export function walk(dates: readonly string[], seed: number, startPrice = 100): FakeBar[] {
-  let state = seed >>> 0 || 1;
-  const rand = () => (state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0) / 2 ** 32;
-  let close = startPrice;
-  return dates.map((date) => {
-    const open = close;
-    close = Math.round(open * (1 + (rand() - 0.5) * 0.04) * 100) / 100;
-    const h = Math.round(Math.max(open, close) * (1 + rand() * 0.01) * 100) / 100;
-    const l = Math.round(Math.min(open, close) * (1 - rand() * 0.01) * 100) / 100;
-    return { date, o: open, h, l, c: close, v: Math.round(1e6 + rand() * 1e6) };
-  });
-}
-
-/** The bar after `previous`, moved by `move` (0.01 = +1%). */
-export function nextBar(previous: FakeBar, date: string, move = 0.01): FakeBar {
-  const c = Math.round(previous.c * (1 + move) * 100) / 100;
-  return { date, o: previous.c, h: Math.max(previous.c, c) * 1.005, l: Math.min(previous.c, c) * 0.995, c, v: 1_234_567 };
 }

@@ -1,6 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { WebSocket } from 'ws';
 import {
   NOT_ENTITLED,
   STATUS_AUTH_FAILED,
@@ -13,7 +12,7 @@ import {
   subscribed,
   unsubscribed,
 } from '../fixtures/polygon/wire.js';
-import type { FakeBar } from './fake-alpaca.js';
+import { adjustedPrice, FakeVendor, newYorkMidnight, type FakeBar } from './fake-vendor.js';
 
 /**
  * A local Polygon.io on 127.0.0.1: a real HTTP server for daily aggregates (custom bars) and a real
@@ -41,77 +40,37 @@ export interface FakePolygonRequest {
   readonly authorization: string | undefined;
 }
 
-export class FakePolygon {
-  readonly bars = new Map<string, FakeBar[]>();
+interface PolygonClient {
+  authenticated: boolean;
+  symbols: Set<string>;
+}
+
+export class FakePolygon extends FakeVendor<PolygonClient> {
   readonly requests: FakePolygonRequest[] = [];
-  /** Every JSON message a stream client sent (the auth message too, with the fake's own key). */
-  readonly received: unknown[] = [];
   /** Answer the next N REST requests with a throttle refusal: HTTP 429, or HTTP 200 with the refusal body. */
   throttle = { remaining: 0, inBody: false };
   /** Answer the next N REST requests with a body that breaks the schema. */
   malformed = 0;
   /** Pages hold every bar twice and in reverse order (a vendor that repeats and reorders). */
   disorder = false;
-  /** While false, stream handshakes are refused (HTTP 503), as during an outage. */
-  acceptingStream = true;
-  restUrl = '';
-  streamUrl = '';
-  readonly #http: Server;
-  readonly #wsHttp: Server;
-  readonly #wss: WebSocketServer;
-  readonly #clients = new Map<WebSocket, { authenticated: boolean; symbols: Set<string> }>();
 
   constructor(readonly options: FakePolygonOptions = {}) {
-    this.#http = createServer((req, res) => this.#rest(req, res));
-    this.#wsHttp = createServer((_req, res) => res.writeHead(426).end());
-    this.#wss = new WebSocketServer({
-      server: this.#wsHttp,
-      path: '/stocks',
-      verifyClient: (_info, done) => (this.acceptingStream ? done(true) : done(false, 503, 'unavailable')),
-    });
-    this.#wss.on('connection', (ws) => this.#connected(ws));
+    super('/stocks');
   }
 
   get apiKey() {
     return this.options.apiKey ?? 'polygon-test-key-do-not-log';
   }
 
-  async start(): Promise<this> {
-    await new Promise<void>((resolve) => this.#http.listen(0, '127.0.0.1', resolve));
-    await new Promise<void>((resolve) => this.#wsHttp.listen(0, '127.0.0.1', resolve));
-    this.restUrl = `http://127.0.0.1:${(this.#http.address() as AddressInfo).port}`;
-    this.streamUrl = `ws://127.0.0.1:${(this.#wsHttp.address() as AddressInfo).port}/stocks`;
-    return this;
-  }
-
-  async close(): Promise<void> {
-    for (const ws of this.#clients.keys()) ws.terminate();
-    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
-    this.#http.closeAllConnections();
-    await new Promise<void>((resolve) => this.#http.close(() => resolve()));
-    await new Promise<void>((resolve) => this.#wsHttp.close(() => resolve()));
-  }
-
   /** Symbols some authenticated client is subscribed to. */
   get subscribedSymbols(): Set<string> {
-    return new Set([...this.#clients.values()].filter((c) => c.authenticated).flatMap((c) => [...c.symbols]));
-  }
-
-  addBars(symbol: string, bars: readonly FakeBar[]): void {
-    const list = this.bars.get(symbol) ?? [];
-    for (const bar of bars) {
-      const at = list.findIndex((b) => b.date === bar.date);
-      if (at >= 0) list[at] = bar;
-      else list.push(bar);
-    }
-    list.sort((a, b) => (a.date < b.date ? -1 : 1));
-    this.bars.set(symbol, list);
+    return new Set([...this.clients.values()].filter((c) => c.authenticated).flatMap((c) => [...c.symbols]));
   }
 
   /** A minute aggregate at `minute` (UTC ISO) for each symbol, to subscribed clients, one frame. */
   sendMinute(symbols: readonly string[], minute: string, price = 100): void {
     const s = Date.parse(minute);
-    for (const [ws, client] of this.#clients) {
+    for (const [ws, client] of this.clients) {
       const mine = symbols.filter((symbol) => client.authenticated && client.symbols.has(symbol));
       if (mine.length === 0) continue;
       const events = mine.map((sym) => ({
@@ -134,20 +93,11 @@ export class FakePolygon {
     }
   }
 
-  /** Sends a raw text frame to every connected client. */
-  sendRaw(text: string): void {
-    for (const ws of this.#clients.keys()) ws.send(text);
+  protected newClient(): PolygonClient {
+    return { authenticated: false, symbols: new Set<string>() };
   }
 
-  /** Cuts every stream connection (no close frame), as a network drop would. */
-  dropStream(): void {
-    for (const ws of this.#clients.keys()) ws.terminate();
-  }
-
-  #connected(ws: WebSocket): void {
-    const client = { authenticated: false, symbols: new Set<string>() };
-    this.#clients.set(ws, client);
-    ws.on('close', () => this.#clients.delete(ws));
+  protected onConnection(ws: WebSocket, client: PolygonClient): void {
     ws.send(JSON.stringify([STATUS_CONNECTED]));
     ws.on('message', (data) => {
       let message: { action?: string; params?: string };
@@ -175,7 +125,7 @@ export class FakePolygon {
     });
   }
 
-  #rest(req: IncomingMessage, res: ServerResponse): void {
+  protected handleRest(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://fake');
     const query = Object.fromEntries(url.searchParams);
     const authorization = req.headers.authorization;
@@ -224,21 +174,14 @@ export class FakePolygon {
 
 /** A daily aggregate as Polygon stamps it: `t` in Unix ms at midnight New York time of the session. */
 function wireAgg(bar: FakeBar, factor: number) {
-  const round = (x: number) => Math.round(x * factor * 10_000) / 10_000;
   return {
     v: bar.v,
-    vw: round((bar.h + bar.l + bar.c) / 3),
-    o: round(bar.o),
-    c: round(bar.c),
-    h: round(bar.h),
-    l: round(bar.l),
-    t: newYorkMidnightMs(bar.date),
+    vw: adjustedPrice((bar.h + bar.l + bar.c) / 3, factor),
+    o: adjustedPrice(bar.o, factor),
+    c: adjustedPrice(bar.c, factor),
+    h: adjustedPrice(bar.h, factor),
+    l: adjustedPrice(bar.l, factor),
+    t: newYorkMidnight(bar.date).getTime(),
     n: 1_000,
   };
-}
-
-function newYorkMidnightMs(date: string): number {
-  const edt = new Date(`${date}T04:00:00Z`);
-  const hour = Number(new Intl.DateTimeFormat('en-US', { timeZone: 'America/New_York', hour: 'numeric', hourCycle: 'h23' }).format(edt));
-  return hour === 0 ? edt.getTime() : Date.parse(`${date}T05:00:00Z`);
 }

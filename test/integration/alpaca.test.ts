@@ -9,7 +9,8 @@ import { sessionClose } from '../../src/infra/market-data/alpaca-protocol.js';
 import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
 import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { createVendorHttpClient } from '../../src/infra/market-data/vendor-http.js';
-import { FakeAlpaca, nextBar, nextWeekdays, walk, weekdays, type FakeBar } from '../helpers/fake-alpaca.js';
+import { FakeAlpaca } from '../helpers/fake-alpaca.js';
+import { nextBar, nextWeekdays, walk, weekdays, type FakeBar } from '../helpers/fake-vendor.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
 import { until } from '../helpers/wait.js';
 

@@ -10,7 +10,7 @@ import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { createPolygonFeed } from '../../src/infra/market-data/polygon.js';
 import { sessionClose } from '../../src/infra/market-data/trading-calendar.js';
 import { createVendorHttpClient } from '../../src/infra/market-data/vendor-http.js';
-import { nextBar, nextWeekdays, walk, weekdays, type FakeBar } from '../helpers/fake-alpaca.js';
+import { nextBar, nextWeekdays, walk, weekdays, type FakeBar } from '../helpers/fake-vendor.js';
 import { FakePolygon } from '../helpers/fake-polygon.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
 import { until } from '../helpers/wait.js';
