@@ -158,7 +158,8 @@ export const VARIABLES = {
     at: 'retrain.timeoutMs',
     doc:
       'longest one scheduled training may take, reading the bars included; past it the child process is killed and the run ' +
-      'recorded as failed. Another instance may take a run over once its claimant has been silent this long plus a minute',
+      'recorded as failed. A run still unfinished this long plus a minute after its claim (its instance died) is recorded as ' +
+      'failed by the next claim, which takes over',
   },
   RETRAIN_MAX_MEMORY_MB: {
     schema: integer(128, 65_536),
