@@ -81,7 +81,11 @@ export async function trainInChild(
       if (message.type === 'step') options.onStep?.(message.step);
       else result = message;
     });
-    child.once('error', (error) => stop(new TrainingFailed(`could not run the training process: ${error.message}`, 'crash')));
+    child.once('error', (error) => {
+      stop(new TrainingFailed(`could not run the training process: ${error.message}`, 'crash'));
+      // A process that never started emits no 'exit'.
+      if (child.pid === undefined) reject(stopped);
+    });
     child.once('exit', (code, signal) => {
       if (stopped) reject(stopped);
       else if (result?.type === 'written' && code === 0) resolve();

@@ -227,7 +227,9 @@ export class RetrainingService {
       directory: written,
       source: `bars store (${market.engine}), ${symbols.length} symbols up to the session of ${session.toISOString().slice(0, 10)}`,
     };
-    await mkdir(path.dirname(written), { recursive: true });
+    await mkdir(path.dirname(written), { recursive: true }).catch((error: unknown) => {
+      throw new RunFailed('install', `cannot write in MODELS_DIR: ${(error as Error).message}`);
+    });
     await trainInChild(job, readBars(market.provider, symbols, until), {
       maxMemoryMb,
       deadline,
