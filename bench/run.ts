@@ -49,6 +49,7 @@ const BENCHES: ReadonlyArray<{
   { name: 'model-metrics', load: () => import('./model-metrics.bench.js') },
   { name: 'startup', load: () => import('./startup.bench.js'), after: ['gateway-overhead'] },
   { name: 'fanout', load: () => import('./fanout.bench.js') },
+  { name: 'retrain', load: () => import('./retrain.bench.js') },
 ];
 
 /** What a child process reports back on stdout. */

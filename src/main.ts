@@ -16,6 +16,7 @@ import { createHistoryModule } from './modules/history/index.js';
 import { createMetricsModule } from './modules/metrics/index.js';
 import { createModelsModule } from './modules/models/index.js';
 import { createPredictionsModule } from './modules/predictions/index.js';
+import { createRetrainingModule } from './modules/retraining/index.js';
 import { createSignalsModule } from './modules/signals/index.js';
 import { runProcess } from './process.js';
 import { serveGateway } from './server/serve.js';
@@ -76,6 +77,18 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger,
     });
     lifecycle.add(...signals.closeSteps);
+    // After the models, the market and the database in the close order's reverse: a training child is
+    // killed and its run recorded before the database closes.
+    const retraining = await createRetrainingModule({
+      config,
+      database,
+      market: choice,
+      registry,
+      lifecycle: models.lifecycle,
+      metrics,
+      logger,
+    });
+    lifecycle.add(...retraining.closeSteps);
     const access = await createAccessModule({ config, database, events, logger });
     lifecycle.add(...access.closeSteps);
     const health = createHealthModule({
@@ -126,6 +139,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       ...{ port, config, database, cache, events, market: market.provider, registry, lifecycle: models.lifecycle },
       ...{ history: history.writer, outcomes: history.outcomes },
       signals: { service: signals.service, monitor: signals.monitor, feed: choice.feed },
+      retraining: { service: retraining.service, schedule: retraining.schedule, runs: retraining.runs },
       stop: () => (stopping ??= server.close(budget.drainMs).finally(() => lifecycle.stop())),
     };
   } catch (error) {

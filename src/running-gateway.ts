@@ -6,6 +6,7 @@ import type { MarketDataProvider } from './infra/market-data/market-data.js';
 import type { EventBus } from './infra/pubsub/pubsub.js';
 import type { HistoryWriter, OutcomesService } from './modules/history/index.js';
 import type { ModelLifecycle, ModelRegistry } from './modules/models/index.js';
+import type { RetrainingModule } from './modules/retraining/index.js';
 import type { SignalsMonitor, SignalsService } from './modules/signals/index.js';
 
 /** Everything a running gateway holds, for tests and for the shutdown sequence. */
@@ -23,6 +24,8 @@ export interface RunningGateway {
   readonly outcomes: OutcomesService;
   /** Live signals: the subscriber side (every instance) and the monitor (runs where the lease is held). */
   readonly signals: { readonly service: SignalsService; readonly monitor: SignalsMonitor; readonly feed: MarketFeed | undefined };
+  /** Scheduled retraining: its service and schedule when RETRAIN_SCHEDULE is set, and the recorded runs. */
+  readonly retraining: Pick<RetrainingModule, 'service' | 'schedule' | 'runs'>;
   /** Drains and releases everything; resolves when the process may exit. */
   stop(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { cliConfig, type CliIo, parseCli, runAsCommand } from './args.js';
@@ -11,8 +11,8 @@ import { findCsvFiles } from '../infra/market-data/importer.js';
 import type { Bar } from '../infra/market-data/market-data.js';
 import { VERSION_PATTERN } from '../domain/names.js';
 import { STRATEGIES, findStrategy } from '../domain/strategies.js';
-import { buildManifest, exportModel } from '../training/package.js';
-import { MODEL_FAMILIES, trainDirectionModel, type ModelFamily, type TrainingResult } from '../training/train.js';
+import { MODEL_FAMILIES, type ModelFamily } from '../training/train.js';
+import { trainVersion, writeVersion } from '../training/version.js';
 
 const USAGE = `usage: npm run train -- --strategy <${STRATEGIES.map((s) => s.name).join('|')}> --data <csv files or dirs…|db> [--family ${MODEL_FAMILIES.join('|')}] [--out models] [--version v1] [--created-at <ISO time>]
 
@@ -73,24 +73,19 @@ export async function main(io: CliIo): Promise<number> {
   const barCount = [...data.bars.values()].reduce((n, list) => n + list.length, 0);
   io.err(`loaded ${barCount.toLocaleString('en-US')} bars of ${data.bars.size} symbols from ${data.source}\n`);
 
-  const result: TrainingResult = trainDirectionModel(data.bars, strategy, undefined, (step) => io.err(`${strategy.name}: ${step}\n`), {
-    family,
-  });
-  const onnx = exportModel(result, { strategy: strategy.name, version });
-  const manifest = buildManifest({
+  const trained = trainVersion({
     strategy,
     version,
+    family,
     createdAt,
-    result,
-    onnx,
     bars: data.bars,
     source: data.source,
     dataSha256: data.sha256,
+    onStep: (step) => io.err(`${strategy.name}: ${step}\n`),
   });
+  const { result } = trained;
   const directory = path.resolve(values.out ?? 'models', strategy.name, version);
-  await mkdir(directory, { recursive: true });
-  await writeFile(path.join(directory, 'model.onnx'), onnx);
-  await writeFile(path.join(directory, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  await writeVersion(directory, trained);
 
   const m = result.offlineMetrics;
   const pct = (x: number | null) => (x === null ? '—' : `${(x * 100).toFixed(2)}%`);

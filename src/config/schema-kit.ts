@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { Cron } from 'croner';
 import { z } from 'zod';
 
 /**
@@ -129,3 +130,55 @@ function parseTrustProxy(value: string): false | string[] | string {
   }
   return entries;
 }
+
+/**
+ * A cron expression as croner (the scheduler that runs it) reads it: 5 fields (minute hour day-of-month
+ * month day-of-week), 6 with seconds first, 7 with a year last, or a nickname (`@daily`, `@weekly`, …).
+ * Refused: anything croner cannot parse, a date (croner would run it once; a schedule repeats), and a
+ * pattern no date matches (`0 0 30 2 *`), which would be off without saying so.
+ */
+export const cronExpression = z.string().transform((value, ctx) => {
+  const text = value.trim().replace(/\s+/g, ' ');
+  if (!/^(@[A-Za-z]+|\S+( \S+){4,6})$/.test(text)) {
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'expected a cron expression: 5 fields (minute hour day-of-month month day-of-week), 6 with seconds first, or @hourly, @daily, @weekly, @monthly, @yearly',
+    });
+    return z.NEVER;
+  }
+  let next: Date | null;
+  try {
+    // No function given: croner parses and computes, and starts no timer.
+    next = new Cron(text, { timezone: 'UTC' }).nextRun();
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', message: `not a valid cron expression: ${(error as Error).message.replace(/^Cron\w*:\s*/, '')}` });
+    return z.NEVER;
+  }
+  if (!next) {
+    ctx.addIssue({ code: 'custom', message: 'no date matches it, so it would never fire' });
+    return z.NEVER;
+  }
+  return text;
+});
+
+/** An IANA time zone name the runtime knows (`America/New_York`, `Europe/London`, `UTC`). */
+export const timeZone = z.string().refine(
+  (value) => {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: value });
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected an IANA time zone such as America/New_York, Europe/London or UTC' },
+);
+
+/** Comma-separated strategy names (lower-case words joined by `-`, as `direction-1d`), de-duplicated. */
+export const strategyNames = z
+  .string()
+  .regex(/^\s*[a-z0-9]+(-[a-z0-9]+)*\s*(,\s*[a-z0-9]+(-[a-z0-9]+)*\s*)*$/, {
+    message: 'expected comma-separated strategy names such as direction-1d,direction-5d',
+  })
+  .transform((v) => [...new Set(v.split(',').map((s) => s.trim()))]);

@@ -26,6 +26,18 @@ export type Config = Readonly<{
   modelsDir: string;
   /** How often new model versions are looked for and the serving record re-read; 0 = never. */
   modelsRescanIntervalMs: number;
+  /**
+   * Scheduled retraining (src/modules/retraining): off when `schedule` is undefined. `strategies`
+   * undefined means every strategy served; `timeoutMs` bounds one run; `maxMemoryMb` is the child's heap.
+   */
+  retrain: {
+    schedule: string | undefined;
+    timezone: string;
+    strategies: readonly string[] | undefined;
+    family: 'logistic' | 'gbt';
+    timeoutMs: number;
+    maxMemoryMb: number;
+  };
   predictions: { maxSymbolsPerRequest: number };
   inference: { maxBatchSize: number; maxQueueDelayMs: number };
   marketFetch: { maxDelayMs: number; timeoutMs: number; retries: number; breakerResetMs: number };

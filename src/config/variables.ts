@@ -1,5 +1,17 @@
 import { z } from 'zod';
-import { booleanString, commaList, integer, tickers, token, trustedProxies, urlWithProtocols, utcDate } from './schema-kit.js';
+import {
+  booleanString,
+  commaList,
+  cronExpression,
+  integer,
+  strategyNames,
+  tickers,
+  timeZone,
+  token,
+  trustedProxies,
+  urlWithProtocols,
+  utcDate,
+} from './schema-kit.js';
 import type { Variable, ValueOf } from './schema-kit.js';
 import type { ConfigAt, ConfigPath } from './types.js';
 
@@ -112,6 +124,48 @@ export const VARIABLES = {
     doc:
       'how often the models directory is rescanned for new versions (loaded, never activated) and the active-version record ' +
       're-read from the database (0 = never)',
+  },
+  RETRAIN_SCHEDULE: {
+    schema: cronExpression,
+    shown: '(unset: off)',
+    at: 'retrain.schedule',
+    doc:
+      'cron expression (`30 18 * * 1-5`: 5 fields, or 6 with seconds first; `@daily`) on which one instance retrains each ' +
+      'of `RETRAIN_STRATEGIES` on the stored bars, in a child process, and registers the new version as its shadow (see ' +
+      'Scheduled retraining); checked at start-up; unset or empty = off',
+  },
+  RETRAIN_TIMEZONE: {
+    schema: timeZone,
+    default: 'America/New_York',
+    at: 'retrain.timezone',
+    doc: "IANA time zone `RETRAIN_SCHEDULE` is read in (the exchange's by default; `UTC`, `Europe/London`, …)",
+  },
+  RETRAIN_STRATEGIES: {
+    schema: strategyNames,
+    shown: '(unset: every strategy served)',
+    at: 'retrain.strategies',
+    doc: 'comma-separated strategies the schedule retrains, one after another (an unknown name fails start-up)',
+  },
+  RETRAIN_FAMILY: {
+    schema: z.enum(['logistic', 'gbt']),
+    default: 'logistic',
+    at: 'retrain.family',
+    doc: 'model family the schedule trains: `logistic` or `gbt` (as `npm run train -- --family`)',
+  },
+  RETRAIN_TIMEOUT_MS: {
+    schema: integer(1_000, 86_400_000),
+    default: '3600000',
+    at: 'retrain.timeoutMs',
+    doc:
+      'longest one scheduled training may take, reading the bars included; past it the child process is killed and the run ' +
+      'recorded as failed. A run still unfinished this long plus a minute after its claim (its instance died) is recorded as ' +
+      'failed by the next claim, which takes over',
+  },
+  RETRAIN_MAX_MEMORY_MB: {
+    schema: integer(128, 65_536),
+    default: '2048',
+    at: 'retrain.maxMemoryMb',
+    doc: "V8 heap limit of the training child process (`--max-old-space-size`): a training that outgrows it fails alone, the gateway's memory is its own",
   },
   MAX_SYMBOLS_PER_REQUEST: {
     schema: integer(1, 5_000),

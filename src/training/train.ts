@@ -40,6 +40,19 @@ export const DEFAULT_PERIODS: TrainingPeriods = {
   testFrom: new Date('2018-01-01T00:00:00Z'),
 };
 
+/**
+ * Rolling periods for retraining on data that keeps growing: the held-out (test) period is the last
+ * `years` years up to `end`, validation the `years` years before it, training everything earlier. With
+ * the fixed {@link DEFAULT_PERIODS}, new bars would only ever lengthen the held-out period and the model
+ * would never learn from them. On the committed data (to 2021-04-21) three years give 2015-04-21 and
+ * 2018-04-21, close to the defaults, so a scheduled version reads like the committed one.
+ */
+export function periodsEndingAt(end: Date, years = 3): TrainingPeriods {
+  const back = (date: Date, n: number) => new Date(Date.UTC(date.getUTCFullYear() - n, date.getUTCMonth(), date.getUTCDate()));
+  const testFrom = back(end, years);
+  return { validationFrom: back(testFrom, years), testFrom };
+}
+
 const L2_GRID = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1];
 const GBT_DEPTH_GRID = [2, 3, 4];
 

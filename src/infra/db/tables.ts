@@ -10,6 +10,7 @@ export interface Tables {
   market_bars: MarketBarsTable;
   prediction_history: PredictionHistoryTable;
   model_serving: ModelServingTable;
+  retrain_runs: RetrainRunsTable;
 }
 
 export interface AuditLogTable {
@@ -81,4 +82,20 @@ export interface ModelServingTable {
   shadow_version: string | null;
   updated_at: ColumnType<Date, Date | undefined, Date | undefined>;
   updated_by: string;
+}
+
+/** One claimed scheduled retraining run; see db/migrations/0011_retrain_runs.ts. */
+export interface RetrainRunsTable {
+  strategy: string;
+  /** The schedule's tick the run belongs to (the same on every instance that fired it). */
+  scheduled_for: Date;
+  /** The instance that claimed it (its random id, logged at start). */
+  instance: string;
+  status: 'running' | 'succeeded' | 'failed' | 'cancelled';
+  started_at: ColumnType<Date, Date | undefined, never>;
+  expires_at: Date;
+  finished_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  /** The version trained (set when the run started training, kept whatever its outcome). */
+  version: string | null;
+  detail: ColumnType<Record<string, unknown>, string | undefined, string>;
 }

@@ -1,3 +1,5 @@
+import { isFinalSession, newYorkDateOf } from './trading-calendar.js';
+
 /**
  * The NYSE trading calendar for daily bars: which dates are full or early-close sessions. Dates are
  * session dates in America/New_York, carried as 00:00 UTC of that date (as bars are stamped).
@@ -85,6 +87,20 @@ export function closedReason(date: Date): string | undefined {
 /** Whether `date` (00:00 UTC of a session date) is an NYSE session; dates before the calendar count as sessions. */
 export function isSession(date: Date): boolean {
   return closedReason(date) === undefined;
+}
+
+/**
+ * The newest NYSE session whose regular session has closed at `now` (16:00 New York time, early closes
+ * treated as 16:00: late, never early), as 00:00 UTC of its date: the last session whose daily bar is
+ * final. Before 16:00 on a session day that is the previous session; on a weekend or holiday, the last
+ * session before it. What scheduled retraining trains up to.
+ */
+export function lastCompleteSession(now: Date): Date {
+  let date = new Date(`${newYorkDateOf(now)}T00:00:00Z`);
+  for (;;) {
+    if (isSession(date) && isFinalSession(date, now)) return date;
+    date = addDays(date, -1);
+  }
 }
 
 /**

@@ -17,10 +17,13 @@ export function createMetrics() {
   const flaggedBars: { source?: () => Promise<ReadonlyMap<string, number>> } = {};
   /** Where the `sibyl_models_*` load gauges read from; set once the model registry is loaded. */
   const modelLoading: { source?: () => { refused: number; unservable: number } } = {};
+  /** Where `sibyl_retrain_last_run_timestamp_seconds` reads the recorded runs from; set by the retraining module. */
+  const retrainRuns: { source?: () => Promise<ReadonlyArray<{ strategy: string; status: string; finishedAt: Date }>> } = {};
   return {
     registry,
     flaggedBars,
     modelLoading,
+    retrainRuns,
     marketBarsFlaggedTotal: new Counter({
       name: 'sibyl_market_bars_flagged_total',
       help: 'Bars stored by this instance with a data-quality flag (vendor ingest), by flag (a bar with two counts under both)',
@@ -162,6 +165,40 @@ export function createMetrics() {
       help: 'Kolmogorov-Smirnov distance (on the reference bins) of a model input (or `probability`) over the last window `drift` was asked for',
       labelNames: ['strategy', 'version', 'feature'] as const,
       registers: [registry],
+    }),
+    retrainRunsTotal: new Counter({
+      name: 'sibyl_retrain_runs_total',
+      help: 'Scheduled retraining runs on this instance, by strategy and result: succeeded, failed, cancelled (shutdown), skipped (another instance has the tick, or a run is still going)',
+      labelNames: ['strategy', 'result'] as const,
+      registers: [registry],
+    }),
+    retrainSeconds: new Histogram({
+      name: 'sibyl_retrain_seconds',
+      help: 'Duration of a scheduled retraining run this instance ran (reading bars, training in the child, verifying, registering), by strategy and result',
+      labelNames: ['strategy', 'result'] as const,
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600],
+      registers: [registry],
+    }),
+    retrainInProgress: new Gauge({
+      name: 'sibyl_retrain_in_progress',
+      help: 'Whether this instance is running a scheduled retraining of the strategy now (1) or not (0)',
+      labelNames: ['strategy'] as const,
+      registers: [registry],
+    }),
+    // From the database (retrain_runs), so every instance reports the same and a restart forgets nothing:
+    // "the last run failed" outlives the process that ran it.
+    retrainLastRun: new Gauge({
+      name: 'sibyl_retrain_last_run_timestamp_seconds',
+      help: 'When the last scheduled retraining run of the strategy with this result finished (unix seconds; any instance), read from the database at scrape time',
+      labelNames: ['strategy', 'result'] as const,
+      registers: [registry],
+      async collect() {
+        if (!retrainRuns.source) return;
+        const runs = await retrainRuns.source().catch(() => undefined);
+        if (!runs) return;
+        this.reset();
+        for (const run of runs) this.set({ strategy: run.strategy, result: run.status }, run.finishedAt.getTime() / 1000);
+      },
     }),
     driftWindowEndSeconds: new Gauge({
       name: 'sibyl_drift_window_end_seconds',

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { InferenceEngine, LoadedModel } from '../../infra/inference/engine.js';
@@ -21,6 +22,8 @@ import { manifestSchema, type Manifest } from '../../domain/manifest.js';
  * and output; the strategy is known; the features are ours (same feature-set version, names we compute);
  * and a smoke inference on known inputs returns one finite probability in [0, 1] per row. Anything else
  * is refused with one log line naming the file and the reason, and the other versions keep serving.
+ * Hidden directories (a name starting with `.`, such as the scheduled retraining's `.staging`) are not
+ * versions: they are never scanned.
  *
  * Which version serves is a choice made elsewhere (the lifecycle, from the database): until it is made,
  * the newest version by `createdAt` serves. A switch replaces one immutable {@link Serving} object, so a
@@ -162,6 +165,23 @@ export class ModelRegistry {
   }
 
   /**
+   * Runs every check {@link verify} runs (files, sha256, manifest, features, smoke inference) on a version
+   * directory that need not be in the models directory yet (a staging copy, which must still sit in
+   * `<strategy>/<version>` directories), then releases what it loaded. Resolves with its manifest;
+   * rejects with a {@link ModelRefusedError}.
+   */
+  async verifyDirectory(directory: string): Promise<Manifest> {
+    let entry: ModelVersionEntry;
+    try {
+      entry = await loadVersion(directory, this.options);
+    } catch (error) {
+      throw new ModelRefusedError(directory, (error as Error).message);
+    }
+    await entry.model.release();
+    return entry.manifest;
+  }
+
+  /**
    * Registers a loaded entry and returns the one to use. An entry for the same version with the same
    * sha256 is kept (the new one is released); a different one is replaced, and the old one released at
    * {@link close}, since a run may still be using it.
@@ -277,9 +297,10 @@ async function findVersionDirectories(root: string): Promise<string[]> {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;
   }
-  for (const strategy of strategies.filter((d) => d.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+  const visibleDirectories = (d: Dirent) => d.isDirectory() && !d.name.startsWith('.');
+  for (const strategy of strategies.filter(visibleDirectories).sort((a, b) => a.name.localeCompare(b.name))) {
     const versions = await readdir(path.join(root, strategy.name), { withFileTypes: true });
-    for (const version of versions.filter((d) => d.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const version of versions.filter(visibleDirectories).sort((a, b) => a.name.localeCompare(b.name))) {
       found.push(path.join(root, strategy.name, version.name));
     }
   }
