@@ -114,11 +114,28 @@ export async function createModelsModule({
         onDecision: (strategy, action, applied) => metrics.modelPromotionsTotal.inc({ strategy, action: action.toLowerCase(), applied: String(applied) }),
         onFailure: (strategy) => metrics.modelPromotionFailuresTotal.inc({ strategy }),
       });
+      if (intervalMs > 0) {
+        // Every series from 0, so an alert on increase() sees the first decision of each kind.
+        for (const strategy of registry.strategies()) {
+          metrics.modelPromotionFailuresTotal.inc({ strategy }, 0);
+          for (const [action, applied] of PROMOTION_SERIES) metrics.modelPromotionsTotal.inc({ strategy, action, applied }, 0);
+        }
+      }
       loop.start();
       return { loop, closeSteps: [{ name: 'promotion loop', close: () => loop.stop() }] };
     },
   };
 }
+
+/** The (action, applied) pairs a decision can be counted under: only a PROMOTE or ROLLBACK switches. */
+const PROMOTION_SERIES = [
+  ['promote', 'true'],
+  ['promote', 'false'],
+  ['rollback', 'true'],
+  ['rollback', 'false'],
+  ['alert', 'false'],
+  ['hold', 'false'],
+] as const;
 
 /** The two-sided level of the comparison's interval the policy reads (compareModels' default). */
 const PROMOTION_LEVEL = 0.95;
