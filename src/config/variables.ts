@@ -293,8 +293,9 @@ export const VARIABLES = {
     default: 'rollback',
     at: 'promotion.degradationAction',
     doc:
-      'when the active version breaks a check: `rollback` to the version it replaced (with PROMOTION_POLICY=auto, and only to ' +
-      'a version that does not break the same check), or only `alert` (recorded and counted, never switched)',
+      'when the active version breaks a check: `rollback` to the version it replaced (with PROMOTION_POLICY=auto; not to a ' +
+      'version the policy rolled back from, nor when that version breaks every check the active one breaks), or only `alert` ' +
+      '(recorded and counted, never switched)',
   },
   SYNTHETIC_TICK_MS: {
     schema: integer(0, 3_600_000),
