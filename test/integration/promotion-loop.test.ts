@@ -98,7 +98,10 @@ describe(`promotion loop (${stackName})`, () => {
       const first = await server.gateway.promotion.evaluate(S);
       assert.ok(first.recorded, JSON.stringify(first));
       const d = first.decision;
-      assert.deepEqual([d.policy, d.action, d.reason, d.applied, d.fromVersion, d.toVersion], ['manual', 'PROMOTE', 'SHADOW_BETTER', false, 'v1', 'v2']);
+      assert.deepEqual(
+        [d.policy, d.action, d.reason, d.applied, d.fromVersion, d.toVersion],
+        ['manual', 'PROMOTE', 'SHADOW_BETTER', false, 'v1', 'v2'],
+      );
       assert.ok(d.comparison!.days >= 120 && d.comparison!.interval!.low > 0, JSON.stringify(d.comparison));
       assert.equal(server.gateway.registry.active(S)!.manifest.version, 'v1');
       assert.equal(server.gateway.registry.shadow(S)!.manifest.version, 'v2');
@@ -178,35 +181,48 @@ describe(`promotion loop (${stackName})`, () => {
     });
   });
 
-  describe('one instance at a time', { skip: !(realPostgresUrl && realRedisUrl) && 'needs PostgreSQL and Redis (two instances on one database)' }, () => {
-    let database: TestDatabase;
-    const servers: TestGateway[] = [];
-    before(async () => {
-      database = await createTestDatabase();
-      const env = { ...ENV, MODELS_DIR: fixture.dir, PROMOTION_POLICY: 'manual', PROMOTION_INTERVAL_MS: '200', SIGNALS_LEASE_MS: '1000' };
-      const prefix = `promotion-lease-${process.pid}-${Date.now()}:`;
-      // The same key prefix: both contend for the same lease.
-      for (let i = 0; i < 2; i++) servers.push(await startTestGateway({ ...env, REDIS_KEY_PREFIX: prefix }, { database }));
-      await servers[0]!.gateway.lifecycle.setShadow(S, 'v2', 'test');
-      await insertPairedHistory(servers[0]!, 0, 240, 5);
-    });
-    after(async () => {
-      for (const server of servers) await server.gateway.stop();
-      await database?.drop();
-    });
+  describe(
+    'one instance at a time',
+    { skip: !(realPostgresUrl && realRedisUrl) && 'needs PostgreSQL and Redis (two instances on one database)' },
+    () => {
+      let database: TestDatabase;
+      const servers: TestGateway[] = [];
+      before(async () => {
+        database = await createTestDatabase();
+        const env = { ...ENV, MODELS_DIR: fixture.dir, PROMOTION_POLICY: 'manual', PROMOTION_INTERVAL_MS: '200', SIGNALS_LEASE_MS: '1000' };
+        const prefix = `promotion-lease-${process.pid}-${Date.now()}:`;
+        // The same key prefix: both contend for the same lease.
+        for (let i = 0; i < 2; i++) servers.push(await startTestGateway({ ...env, REDIS_KEY_PREFIX: prefix }, { database }));
+        await servers[0]!.gateway.lifecycle.setShadow(S, 'v2', 'test');
+        await insertPairedHistory(servers[0]!, 0, 240, 5);
+      });
+      after(async () => {
+        for (const server of servers) await server.gateway.stop();
+        await database?.drop();
+      });
 
-    test('only the holder of the lease evaluates; when it stops, the other takes over', async () => {
-      const counted = (server: TestGateway) => metric(server, `sibyl_model_promotions_total{strategy="${S}",action="promote",applied="false"}`);
-      await eventually('a recommendation', async () => ((await counted(servers[0]!)) + (await counted(servers[1]!)) > 0 ? true : undefined), 20_000);
-      await new Promise((resolve) => setTimeout(resolve, 1_000));
-      const counts = [await counted(servers[0]!), await counted(servers[1]!)];
-      assert.deepEqual([...counts].sort(), [0, 1], `one instance recorded it once: ${counts}`);
-      const holder = counts[0] === 1 ? 0 : 1;
-      await servers[holder]!.gateway.stop();
-      // New evidence: the other instance, now holding the lease, records it.
-      await insertPairedHistory(servers[1 - holder]!, 240, 3, 6);
-      await eventually('the other instance to take over', async () => ((await counted(servers[1 - holder]!)) === 1 ? true : undefined), 20_000);
-      servers.splice(holder, 1);
-    });
-  });
+      test('only the holder of the lease evaluates; when it stops, the other takes over', async () => {
+        const counted = (server: TestGateway) =>
+          metric(server, `sibyl_model_promotions_total{strategy="${S}",action="promote",applied="false"}`);
+        await eventually(
+          'a recommendation',
+          async () => ((await counted(servers[0]!)) + (await counted(servers[1]!)) > 0 ? true : undefined),
+          20_000,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        const counts = [await counted(servers[0]!), await counted(servers[1]!)];
+        assert.deepEqual([...counts].sort(), [0, 1], `one instance recorded it once: ${counts}`);
+        const holder = counts[0] === 1 ? 0 : 1;
+        await servers[holder]!.gateway.stop();
+        // New evidence: the other instance, now holding the lease, records it.
+        await insertPairedHistory(servers[1 - holder]!, 240, 3, 6);
+        await eventually(
+          'the other instance to take over',
+          async () => ((await counted(servers[1 - holder]!)) === 1 ? true : undefined),
+          20_000,
+        );
+        servers.splice(holder, 1);
+      });
+    },
+  );
 });
