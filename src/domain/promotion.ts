@@ -339,9 +339,11 @@ function percent(x: number): string {
 /**
  * What makes two evaluations the same decision: the action and reason, the versions, and how much
  * evidence there was (paired days and rows, each version's window and outcomes). A re-evaluation that
- * finds no new outcome gives the same fingerprint and is not recorded again.
+ * finds no new outcome gives the same fingerprint and is not recorded again. A hold for want of a shadow
+ * says the same however many outcomes arrive, so it is one decision until something else changes.
  */
 export function decisionFingerprint(evidence: PromotionEvidence, decision: PromotionDecision): string {
+  if (decision.reason === 'NO_SHADOW') return JSON.stringify([decision.action, decision.reason, evidence.active]);
   const health = (h: HealthEvidence | null) => (h ? [h.version, h.to?.toISOString() ?? null, h.outcomes] : null);
   return JSON.stringify([
     decision.action,

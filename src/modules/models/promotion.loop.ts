@@ -94,6 +94,8 @@ export class PromotionLoop {
   #running: Promise<EvaluationResult[]> | undefined;
   #again = false;
   #stopped = false;
+  /** Evaluations run one at a time, whoever asks (the timer, an outcome pass, a test or an operator tool). */
+  #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: PromotionLoopOptions) {
     this.#options = options;
@@ -153,11 +155,22 @@ export class PromotionLoop {
   }
 
   /**
-   * Gathers the evidence for one strategy, decides, carries it out and records it. Throws when the
-   * evidence cannot be gathered (nothing decided, nothing changed).
+   * Gathers the evidence for one strategy, decides, carries it out and records it, after any evaluation
+   * under way. Throws when the evidence cannot be gathered (nothing decided, nothing changed).
    */
-  async evaluate(strategy: string): Promise<EvaluationResult> {
+  evaluate(strategy: string): Promise<EvaluationResult> {
+    const run = this.#queue.then(
+      () => this.#evaluate(strategy),
+      () => this.#evaluate(strategy),
+    );
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #evaluate(strategy: string): Promise<EvaluationResult> {
     const { registry, settings, decisions, logger } = this.#options;
+    const started = performance.now();
+    const elapsedMs = () => Math.round(performance.now() - started);
     const serving = registry.serving(strategy);
     if (!serving) return { strategy, recorded: false, why: 'not served' };
     const active = serving.active.manifest.version;
@@ -196,13 +209,16 @@ export class PromotionLoop {
         this.#options.onDecision?.(strategy, decision.action, false);
         return { strategy, recorded: true, decision: failed };
       }
-      logger.warn({ strategy, action: decision.action, from: active, to: decision.toVersion }, `promotion policy: ${decision.summary}`);
+      logger.warn({ strategy, action: decision.action, from: active, to: decision.toVersion, elapsedMs: elapsedMs() }, `promotion policy: ${decision.summary}`);
       this.#options.onDecision?.(strategy, decision.action, true);
       return { strategy, recorded: true, decision: applied };
     }
     await decisions.record(strategy, recorded);
     const log = decision.action === 'HOLD' ? logger.info.bind(logger) : logger.warn.bind(logger);
-    log({ strategy, action: decision.action, reason: decision.reason, policy: settings.policy }, `promotion policy (${settings.policy}): ${decision.summary}`);
+    log(
+      { strategy, action: decision.action, reason: decision.reason, policy: settings.policy, elapsedMs: elapsedMs() },
+      `promotion policy (${settings.policy}): ${decision.summary}`,
+    );
     this.#options.onDecision?.(strategy, decision.action, false);
     return { strategy, recorded: true, decision: recorded };
   }

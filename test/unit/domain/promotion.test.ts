@@ -291,4 +291,13 @@ describe('decisionFingerprint', () => {
     // Same decision under another policy: the policy is recorded beside it, not in what it decided.
     assert.equal(decisionFingerprint(e, manual), decisionFingerprint(e, d));
   });
+
+  test('a hold for want of a shadow is one decision however many outcomes arrive, until the active version changes', () => {
+    const hold = (over: Partial<PromotionEvidence>) => {
+      const e = evidence({ shadow: null, comparison: null, shadowHealth: null, ...over });
+      return decisionFingerprint(e, decidePromotion(e, SETTINGS));
+    };
+    assert.equal(hold({}), hold({ activeHealth: healthy('v2', { outcomes: 900, to: new Date('2019-09-30T00:00:00Z') }) }));
+    assert.notEqual(hold({}), hold({ active: 'v3', activeHealth: healthy('v3') }));
+  });
 });
