@@ -64,6 +64,18 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     const explanations = createExplanationsModule({ database, source: choice.source, logger });
     const modelMetrics = createMetricsModule({ config, database, source: choice.source, registry, metrics });
     const drift = createDriftModule({ registry, market: choice.provider, modelMetrics: modelMetrics.service, metrics });
+    // The promotion loop reads its evidence through the same services the API answers with.
+    const promotion = models.startPromotionLoop(
+      {
+        compare: (query) => modelMetrics.comparison.compareModels(query),
+        latestOutcome: (strategy, version) => modelMetrics.service.latestOutcome(strategy, version),
+        realized: (query) => modelMetrics.service.modelMetrics(query),
+        drift: (query) => drift.service.drift(query),
+      },
+      infra.leaseFor('models:promotion'),
+    );
+    lifecycle.add(...promotion.closeSteps);
+    history.outcomes.onResolved(() => promotion.loop.evaluateSoon());
     const signals = createSignalsModule({
       config,
       events,
@@ -137,7 +149,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
     let stopping: Promise<void> | undefined;
     return {
       ...{ port, config, database, cache, events, market: market.provider, registry, lifecycle: models.lifecycle },
-      ...{ history: history.writer, outcomes: history.outcomes },
+      ...{ history: history.writer, outcomes: history.outcomes, promotion: promotion.loop },
       signals: { service: signals.service, monitor: signals.monitor, feed: choice.feed },
       retraining: { service: retraining.service, schedule: retraining.schedule, runs: retraining.runs },
       stop: () => (stopping ??= server.close(budget.drainMs).finally(() => lifecycle.stop())),

@@ -5,7 +5,7 @@ import type { MarketFeed } from './infra/market-data/feed.js';
 import type { MarketDataProvider } from './infra/market-data/market-data.js';
 import type { EventBus } from './infra/pubsub/pubsub.js';
 import type { HistoryWriter, OutcomesService } from './modules/history/index.js';
-import type { ModelLifecycle, ModelRegistry } from './modules/models/index.js';
+import type { ModelLifecycle, ModelRegistry, PromotionLoop } from './modules/models/index.js';
 import type { RetrainingModule } from './modules/retraining/index.js';
 import type { SignalsMonitor, SignalsService } from './modules/signals/index.js';
 
@@ -22,6 +22,8 @@ export interface RunningGateway {
   readonly history: HistoryWriter;
   /** Fills in realized outcomes (periodically when OUTCOMES_INTERVAL_MS > 0; callable on new bars). */
   readonly outcomes: OutcomesService;
+  /** The promotion evaluator (evaluates where its lease is held, every PROMOTION_INTERVAL_MS and after outcome passes). */
+  readonly promotion: PromotionLoop;
   /** Live signals: the subscriber side (every instance) and the monitor (runs where the lease is held). */
   readonly signals: { readonly service: SignalsService; readonly monitor: SignalsMonitor; readonly feed: MarketFeed | undefined };
   /** Scheduled retraining: its service and schedule when RETRAIN_SCHEDULE is set, and the recorded runs. */

@@ -49,6 +49,19 @@ export const integer = (min: number, max: number) =>
         .max(max, { message: `must be at most ${max}` }),
     );
 
+/** A decimal number in [min, max], such as 0.9 or 2.5. */
+export const decimal = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^-?(\d+(\.\d*)?|\.\d+)$/, { message: `expected a number between ${min} and ${max}` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { message: `must be at least ${min}` })
+        .max(max, { message: `must be at most ${max}` }),
+    );
+
 export const urlWithProtocols = (protocols: string[]) =>
   z.string().refine(
     (value) => {

@@ -66,6 +66,21 @@ export type Config = Readonly<{
   outcomes: { intervalMs: number };
   /** `modelMetrics` estimates: bootstrap replicates, and the most resolved rows one answer reads for them. */
   metricsEstimates: { replicates: number; maxRows: number };
+  /** The promotion evaluator (modules/models/promotion.*.ts): policy and thresholds, see docs/decisions/promotion.md. */
+  promotion: {
+    policy: 'manual' | 'auto';
+    /** How often it runs; 0 = never. */
+    intervalMs: number;
+    minDays: number;
+    loss: 'brier' | 'logLoss';
+    healthWindowDays: number;
+    minOutcomes: number;
+    coverageFloor: number;
+    maxEce: number;
+    /** 0 = drift not checked. */
+    maxDriftPsi: number;
+    degradationAction: 'rollback' | 'alert';
+  };
   auth: {
     mode: AuthMode;
     /** Set when the mode accepts JWTs; exactly one way to verify them. */

@@ -3,6 +3,7 @@ import {
   booleanString,
   commaList,
   cronExpression,
+  decimal,
   integer,
   strategyNames,
   tickers,
@@ -278,6 +279,78 @@ export const VARIABLES = {
     doc:
       'most resolved predictions one `modelMetrics` answer reads to compute `estimates`; beyond it `estimates` is empty and ' +
       '`estimatesNote` says why (narrow the query with `from`/`to`/`symbol`)',
+  },
+  PROMOTION_POLICY: {
+    schema: z.enum(['manual', 'auto']),
+    default: 'manual',
+    at: 'promotion.policy',
+    doc:
+      '`manual`: the promotion evaluator only records what it would do (recommendations, alerts) in the audit log and ' +
+      '`strategies { promotions }`; `auto`: it also promotes a shadow proven better and rolls back a degraded active version ' +
+      '(see Model lifecycle: the promotion loop)',
+  },
+  PROMOTION_INTERVAL_MS: {
+    schema: integer(0, 86_400_000),
+    default: '3600000',
+    at: 'promotion.intervalMs',
+    doc:
+      'how often the promotion evaluator runs (on one instance: a lease); it also runs after every outcome pass that stored ' +
+      'outcomes. 0 = never (no decisions are made or recorded)',
+  },
+  PROMOTION_MIN_DAYS: {
+    schema: integer(20, 5_000),
+    default: '120',
+    at: 'promotion.minDays',
+    doc:
+      'fewest UTC days of paired realized outcomes (active and shadow on the same rows) before a shadow may be promoted; the ' +
+      'comparison also needs 6 calendar months for its interval',
+  },
+  PROMOTION_LOSS: {
+    schema: z.enum(['brier', 'logLoss']),
+    default: 'brier',
+    at: 'promotion.loss',
+    doc: 'the loss a shadow must beat the active version on (`brier` or `logLoss`, as `compareModels` computes them)',
+  },
+  PROMOTION_HEALTH_WINDOW_DAYS: {
+    schema: integer(7, 400),
+    default: '90',
+    at: 'promotion.healthWindowDays',
+    doc:
+      "calendar days of asOf, ending at a version's latest realized outcome, over which its coverage, calibration and feature " +
+      'drift are checked',
+  },
+  PROMOTION_MIN_OUTCOMES: {
+    schema: integer(1, 10_000_000),
+    default: '200',
+    at: 'promotion.minOutcomes',
+    doc: 'fewest realized outcomes in that window before coverage and calibration are judged (fewer: not judged)',
+  },
+  PROMOTION_COVERAGE_FLOOR: {
+    schema: decimal(0, 1),
+    default: '0.9',
+    at: 'promotion.coverageFloor',
+    doc: 'realized coverage of the 95% interval below this over the window breaks the version (0 = never)',
+  },
+  PROMOTION_MAX_ECE: {
+    schema: decimal(0, 1),
+    default: '0.2',
+    at: 'promotion.maxEce',
+    doc: 'realized expected calibration error (10 equal-width bins) above this over the window breaks the version (1 = never)',
+  },
+  PROMOTION_MAX_DRIFT_PSI: {
+    schema: decimal(0, 1_000),
+    default: '3',
+    at: 'promotion.maxDriftPsi',
+    doc: "PSI of any model input over the window, against the version's training distribution, above this breaks the version (0 = not checked)",
+  },
+  DEGRADATION_ACTION: {
+    schema: z.enum(['rollback', 'alert']),
+    default: 'rollback',
+    at: 'promotion.degradationAction',
+    doc:
+      'when the active version breaks a check: `rollback` to the version it replaced (with PROMOTION_POLICY=auto; not to a ' +
+      'version the policy rolled back from, nor when that version breaks every check the active one breaks), or only `alert` ' +
+      '(recorded and counted, never switched)',
   },
   SYNTHETIC_TICK_MS: {
     schema: integer(0, 3_600_000),

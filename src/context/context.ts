@@ -2,6 +2,7 @@ import type { Logger } from '../infra/logger/logger.js';
 import type { Principal } from '../modules/access/index.js';
 import type { ExplanationLoaders, ExplanationService } from '../modules/explanations/index.js';
 import type { HistoryLoaders, HistoryQueryService } from '../modules/history/index.js';
+import type { ModelsLoaders, ModelsService } from '../modules/models/index.js';
 import type { PointInTimeLoader, PointInTimePredictions, PredictionLoaders, PredictionService } from '../modules/predictions/index.js';
 
 /**
@@ -28,6 +29,8 @@ export interface Context {
     readonly pointInTime: PointInTimeLoader;
     readonly explanations: ExplanationLoaders;
     readonly history: HistoryLoaders;
+    /** `Strategy.promotions`. */
+    readonly models: ModelsLoaders;
   };
 }
 
@@ -56,6 +59,7 @@ export function createContextFactory(services: {
   pointInTime: PointInTimePredictions;
   explanations: ExplanationService;
   history: HistoryQueryService;
+  models: ModelsService;
 }): ContextFactory {
   return (input) => ({
     requestId: input.requestId,
@@ -69,6 +73,7 @@ export function createContextFactory(services: {
       pointInTime: services.pointInTime.createLoader(),
       explanations: services.explanations.createLoaders(),
       history: services.history.createLoaders(),
+      models: services.models.createLoaders(),
     },
   });
 }

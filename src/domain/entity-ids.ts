@@ -9,7 +9,7 @@
  * docs/decisions/client-ids.md; clients must not parse ids (the parts may gain members), only
  * compare them.
  */
-export type EntityType = 'Prediction' | 'Strategy' | 'ModelVersion' | 'Quote' | 'PriceInterval';
+export type EntityType = 'Prediction' | 'Strategy' | 'ModelVersion' | 'Quote' | 'PriceInterval' | 'PromotionDecision';
 
 export function entityId(type: EntityType, ...parts: ReadonlyArray<string | number | null>): string {
   return Buffer.from(JSON.stringify([type, ...parts]), 'utf8').toString('base64url');
@@ -23,6 +23,9 @@ export function decodeEntityId(id: string): [string, ...Array<string | number | 
 export const strategyId = (name: string): string => entityId('Strategy', name);
 
 export const modelVersionId = (strategy: string, version: string): string => entityId('ModelVersion', strategy, version);
+
+/** A recorded decision of the promotion policy: its audit log row, which never changes. */
+export const promotionDecisionId = (strategy: string, auditId: number): string => entityId('PromotionDecision', strategy, auditId);
 
 /**
  * A live prediction is the entity "what `strategy` predicts for `symbol` now": one id for every bar,

@@ -30,6 +30,13 @@ export interface Infrastructure {
   readonly health: readonly HealthCheck[];
   /** Calls `listener` whenever the event bus reconnects (a change published meanwhile was lost). */
   onEventsReconnected(listener: () => void): void;
+  /**
+   * A lease of its own for a job one instance at a time must run (`name` is the key after the prefix,
+   * e.g. `models:promotion`): local (always held) without Redis, a Redis lease with it, of the
+   * SIGNALS_LEASE_MS lifetime. Unlike the monitor's, it is never held "alone" while Redis is down: such
+   * a job waits rather than runs on every instance.
+   */
+  leaseFor(name: string): Lease;
 }
 
 export interface ComposeOptions {
@@ -71,6 +78,15 @@ export async function composeInfrastructure({ config, logger, lifecycle }: Compo
     metrics: createMetrics(),
     health: redis ? [redis.health] : [],
     onEventsReconnected: (listener) => redis?.subscriber.on('ready', listener),
+    leaseFor: (name) =>
+      redis
+        ? createRedisLease({
+            redis: redis.command,
+            key: `${config.keyPrefix}${name}`,
+            ttlMs: config.signals.leaseMs,
+            logger: logger.child({ component: 'lease', lease: name }),
+          })
+        : createLocalLease(),
   };
 }
 

@@ -45,7 +45,7 @@ export async function serveGateway({
   const schema = await buildGatewaySchema(services);
   const trustedDocuments = config.trustedDocuments ? await loadTrustedDocuments(config.trustedDocuments.file) : undefined;
   if (trustedDocuments) logger.info({ documents: trustedDocuments.size }, 'trusted documents only, for callers below the analyst role');
-  const { predictions, pointInTime, explanations, history, health } = services;
+  const { predictions, pointInTime, explanations, history, health, models } = services;
   const { limits } = config;
   const rateLimiter =
     limits.ratePoints > 0
@@ -59,7 +59,7 @@ export async function serveGateway({
   const inflight = new InflightBudget(limits.inflightCostBudget, { maxWaitMs: limits.inflightQueueMs, maxQueue: INFLIGHT_MAX_QUEUE });
   const server = await createGatewayServer({
     schema,
-    createContext: createContextFactory({ predictions, pointInTime, explanations, history }),
+    createContext: createContextFactory({ predictions, pointInTime, explanations, history, models }),
     health,
     healthRateLimitPerSecond: config.health.rateLimitPerSecond,
     metrics,

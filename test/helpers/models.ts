@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { cp, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import onnxProto from 'onnx-proto';
 import { projectRoot } from './process.js';
 import { tempDir } from './services.js';
 
@@ -88,4 +90,54 @@ export async function eventually<T>(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+const { onnx } = onnxProto;
+
+export interface Degradation {
+  /** Standard deviation of Gaussian noise added to every weight of the model's one dense layer (seeded). */
+  readonly weightNoise?: number;
+  /** Multiplies every weight (−1 flips the model: it predicts the other way). */
+  readonly weightScale?: number;
+  /** Multiplies the manifest's interval quantiles: below 1 the 95% interval is narrower than calibrated. */
+  readonly intervalScale?: number;
+  readonly seed?: number;
+}
+
+/**
+ * A damaged copy of a version's model, made to be worse and still to load: the dense layer's weights in
+ * model.onnx are scaled and/or noised (decoded and re-encoded with onnx-proto), the manifest's sha256 is
+ * set to the new file's, so the registry verifies it like any trained version. For `damage` of
+ * {@link ModelsFixture.addVersion}.
+ */
+export function degradeModel(degradation: Degradation): (dir: string) => Promise<void> {
+  return async (dir) => {
+    const file = path.join(dir, 'model.onnx');
+    const model = onnx.ModelProto.decode(await readFile(file));
+    const weights = model.graph!.initializer!.find((t) => t.name === 'sibyl.layer0.weight');
+    if (!weights?.rawData) throw new Error(`${file}: no sibyl.layer0.weight initializer with raw data`);
+    const raw = weights.rawData;
+    const values = new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+    const normal = gaussian(degradation.seed ?? 7);
+    for (let i = 0; i < values.length; i++)
+      values[i] = values[i]! * (degradation.weightScale ?? 1) + (degradation.weightNoise ?? 0) * normal();
+    weights.rawData = new Uint8Array(values.buffer);
+    const bytes = onnx.ModelProto.encode(model).finish();
+    await writeFile(file, bytes);
+    await editManifest(dir, (m) => {
+      m.sha256 = createHash('sha256').update(bytes).digest('hex');
+      const scale = degradation.intervalScale;
+      if (scale !== undefined) {
+        for (const table of [m.interval.quantiles, m.interval.lowerQuantiles])
+          for (const level of Object.keys(table ?? {})) table[level] *= scale;
+      }
+    });
+  };
+}
+
+/** Standard normal draws (Box–Muller over an LCG), the test's own: the damage does not depend on the code under test. */
+function gaussian(seed: number): () => number {
+  let s = seed >>> 0;
+  const uniform = () => ((s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0) + 0.5) / 4_294_967_296;
+  return () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
 }

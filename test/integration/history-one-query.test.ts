@@ -112,15 +112,16 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
     const pointInTime = new PointInTimePredictions({ market, registry, logger: silent });
     // `history` is analyst-only (@Authorized); the caller is one, as the authenticator would say.
     const analyst = { principal: { id: 'test', name: 'test', role: Role.Analyst, via: 'apikey' as const }, clientAddress: '127.0.0.1' };
+    const models = new ModelsService({ registry });
     const schema = await buildGatewaySchema({
       health: new HealthService({ checks: [], version: 'test' }),
       predictions,
-      models: new ModelsService({ registry }),
+      models,
       history,
       metrics: new MetricsService({ repository: new MetricsRepository(database.db), activeVersion: () => 'v1', servingMarket: 'stored' }),
       apiKeys: new ApiKeysService({ repository: new ApiKeysRepository(database.db), audit: new AuditLog(database.db) }),
     });
-    const context = createContextFactory({ predictions, pointInTime, history, explanations })({
+    const context = createContextFactory({ predictions, pointInTime, history, explanations, models })({
       requestId: 't',
       logger: silent,
       transport: 'http',
@@ -154,7 +155,7 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
       schema,
       document,
       variableValues: { symbols },
-      contextValue: createContextFactory({ predictions, pointInTime, history, explanations })({
+      contextValue: createContextFactory({ predictions, pointInTime, history, explanations, models })({
         requestId: 'u',
         logger: silent,
         transport: 'http',

@@ -152,6 +152,18 @@ export function createMetrics() {
       labelNames: ['strategy', 'version'] as const,
       registers: [registry],
     }),
+    modelPromotionsTotal: new Counter({
+      name: 'sibyl_model_promotions_total',
+      help: 'Decisions the promotion policy recorded (on the instance holding its lease), by strategy, action (promote, rollback, alert, hold) and whether the serving version changed (applied)',
+      labelNames: ['strategy', 'action', 'applied'] as const,
+      registers: [registry],
+    }),
+    modelPromotionFailuresTotal: new Counter({
+      name: 'sibyl_model_promotion_failures_total',
+      help: 'Promotion evaluations that failed before deciding (evidence could not be read), by strategy; nothing changed',
+      labelNames: ['strategy'] as const,
+      registers: [registry],
+    }),
     // Set each time `drift` is computed (docs/decisions/drift.md: computing it on a timer would pick a
     // window and a symbol set for the operator, and spend minutes of CPU per instance nobody asked for).
     driftPsi: new Gauge({

@@ -36,7 +36,13 @@ export interface DriftDependencies {
   /** Stored bars (the bars store, not a vendor): drift reads history, many bars per symbol. */
   readonly market: Pick<MarketDataProvider, 'fetchBars' | 'listSymbols'>;
   /** Realized metrics of recorded predictions (modules/metrics). */
-  readonly realized: (query: { strategy: string; version: string; from: Date; to: Date }) => Promise<ModelMetrics>;
+  readonly realized: (query: {
+    strategy: string;
+    version: string;
+    from: Date;
+    to: Date;
+    quiet?: boolean | undefined;
+  }) => Promise<ModelMetrics>;
   /** Called with every answer: the gauges on /metrics show the last computed drift. */
   readonly onComputed?: (drift: Drift) => void;
   readonly limits?: Partial<DriftLimits>;
@@ -47,6 +53,11 @@ export interface DriftQuery {
   readonly version?: string | undefined;
   readonly window: { readonly from: Date; readonly to: Date };
   readonly symbols?: readonly string[] | undefined;
+  /**
+   * Asked by the promotion evaluator on its own schedule, not by a person: the sibyl_drift_* gauges
+   * (and the alert on them) keep describing the last window a person asked for.
+   */
+  readonly quiet?: boolean | undefined;
 }
 
 const DAY_MS = 86_400_000;
@@ -148,9 +159,9 @@ export class DriftService {
           `than ${MIN_REFERENCE_ROWS} rows for these symbols, and the manifest records no probability reference`,
       drifted: features.filter((f) => f.status === DriftStatus.DRIFTED).map((f) => f.name),
       months,
-      realized: await this.deps.realized({ strategy, version: manifest.version, from, to }),
+      realized: await this.deps.realized({ strategy, version: manifest.version, from, to, quiet: query.quiet }),
     };
-    this.deps.onComputed?.(drift);
+    if (!query.quiet) this.deps.onComputed?.(drift);
     return drift;
   }
 

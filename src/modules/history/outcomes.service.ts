@@ -78,6 +78,7 @@ export class OutcomesService {
   readonly #maxBarsBack: number;
   readonly #rowsPerQuery: number;
   #running: Promise<ResolveReport> | undefined;
+  readonly #resolvedListeners: Array<(report: ResolveReport) => void> = [];
 
   private readonly repository: OutcomesRepository;
   private readonly market: MarketDataProvider;
@@ -94,6 +95,14 @@ export class OutcomesService {
   }
 
   /**
+   * Calls `listener` after every pass (scheduled or on demand) that stored at least one outcome: new
+   * evidence for whatever judges models on outcomes (the promotion loop). A throwing listener is logged.
+   */
+  onResolved(listener: (report: ResolveReport) => void): void {
+    this.#resolvedListeners.push(listener);
+  }
+
+  /**
    * One pass over pending rows. Passes never overlap: a call while one runs waits for it and then runs
    * its own (so a caller that just saw new bars is sure they were considered). Throws if the database
    * or the market fails; whatever was stored before that stays stored.
@@ -105,11 +114,22 @@ export class OutcomesService {
       return this.#resolve(options);
     })();
     this.#running = run;
+    let report: ResolveReport;
     try {
-      return await run;
+      report = await run;
     } finally {
       if (this.#running === run) this.#running = undefined;
     }
+    if (report.resolved > 0) {
+      for (const listener of this.#resolvedListeners) {
+        try {
+          listener(report);
+        } catch (error) {
+          this.logger.warn({ err: error }, 'realized outcomes: a listener failed');
+        }
+      }
+    }
+    return report;
   }
 
   /**

@@ -126,6 +126,14 @@ export class MetricsRepository {
     return rows;
   }
 
+  /** The asOf of the latest resolved prediction matching `filter` (an index scan), or null when none is resolved. */
+  async latestResolved(filter: MetricsFilter): Promise<Date | null> {
+    const { rows } = await sql<{ latest: Date | null }>`
+      select max(time) as latest from prediction_history where ${sql.join(conditions(filter), sql` and `)}
+    `.execute(this.db);
+    return rows[0]?.latest ?? null;
+  }
+
   async realized(filter: MetricsFilter, db: Db = this.db): Promise<RealizedMetricsRow> {
     const where = conditions(filter);
     const eps = LOG_LOSS_EPS;

@@ -40,6 +40,11 @@ export interface ModelMetricsQuery {
   readonly to?: Date | undefined;
   /** The market whose predictions to measure; default the serving market. */
   readonly source?: string | undefined;
+  /**
+   * Asked by the promotion evaluator on its own schedule, not by a person: leaves the
+   * sibyl_model_interval_coverage gauges as the last person's question set them.
+   */
+  readonly quiet?: boolean | undefined;
 }
 
 /**
@@ -80,7 +85,7 @@ export class MetricsService {
     );
     const coverageSamples = coverageByYear.reduce((n, period) => n + period.samples, 0);
     const servingMarket = (query.source ?? this.options.servingMarket) === this.options.servingMarket;
-    if (version !== undefined && query.symbol === undefined && servingMarket && row.intervalCoverage !== null)
+    if (version !== undefined && query.symbol === undefined && servingMarket && row.intervalCoverage !== null && !query.quiet)
       this.options.onVersionCoverage?.(strategy, version, row.intervalCoverage, coverageSamples);
     const bins = new Map(row.bins.map((b) => [b.bin, b]));
     const reference = version === undefined ? undefined : this.options.trainingBaseRate?.(strategy, version);
@@ -122,6 +127,15 @@ export class MetricsService {
       to: query.to ?? row.last,
       ...estimates,
     };
+  }
+
+  /**
+   * The asOf of the latest realized outcome of a version's predictions (the serving market's unless
+   * `source` says otherwise): where the promotion evaluator's health window ends. Undefined when none.
+   */
+  async latestOutcome(strategy: string, version: string, source?: string): Promise<Date | undefined> {
+    const latest = await this.repository.latestResolved({ strategy, version, source: source ?? this.options.servingMarket });
+    return latest ?? undefined;
   }
 
   private estimates(

@@ -1,5 +1,5 @@
-import { IsOptional, Matches } from 'class-validator';
-import { ArgsType, Field } from 'type-graphql';
+import { IsInt, IsOptional, Matches, Max, Min } from 'class-validator';
+import { ArgsType, Field, Int } from 'type-graphql';
 import { StrategyArgs } from '../../domain/args.js';
 import { VERSION_PATTERN, versionMessage } from '../../domain/names.js';
 
@@ -18,4 +18,18 @@ export class ShadowModelVersionArgs extends StrategyArgs {
   @IsOptional()
   @Matches(VERSION_PATTERN, { message: versionMessage })
   version?: string | null;
+}
+
+/** Most decisions one `Strategy.promotions` returns. */
+export const MAX_PROMOTIONS = 200;
+
+@ArgsType()
+export class PromotionsArgs {
+  // Nullable like `history(last:)`: an explicit null means the default.
+  @Field(() => Int, { nullable: true, defaultValue: 20, description: `How many of the latest decisions (1..${MAX_PROMOTIONS}; null: 20)` })
+  @IsOptional()
+  @IsInt()
+  @Min(1, { message: `last must be between 1 and ${MAX_PROMOTIONS}` })
+  @Max(MAX_PROMOTIONS, { message: `last must be between 1 and ${MAX_PROMOTIONS}` })
+  last?: number | null;
 }

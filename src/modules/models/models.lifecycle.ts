@@ -3,7 +3,7 @@ import type { Logger } from '../../infra/logger/logger.js';
 import type { EventBus } from '../../infra/pubsub/pubsub.js';
 import { badUserInput, codedError, ErrorCode } from '../../shared/errors.js';
 import { findStrategy } from '../../domain/strategies.js';
-import type { ModelServingRepository, ServingRecord } from './models.repository.js';
+import type { AuditRow, ModelServingRepository, ServingRecord } from './models.repository.js';
 import { ModelRefusedError, type ModelRegistry, type ModelVersionEntry, type Serving } from './registry.js';
 
 /** The event every instance receives when a strategy's serving record changes. */
@@ -16,6 +16,16 @@ export interface ServingChangedEvent {
   readonly actor: string;
   /** The instance that made the change (it applied it already). */
   readonly origin: string;
+}
+
+export interface ActivateOptions {
+  /** Another audit row to commit with the switch (the promotion policy's decision), or with nothing if it fails. */
+  readonly why?: AuditRow | undefined;
+  /**
+   * The version the caller saw serving when it decided: if another is serving by the time this change
+   * runs (an operator switched meanwhile), it is refused (a plain Error: only internal callers pass it) and nothing changes.
+   */
+  readonly expectActive?: string | undefined;
 }
 
 export interface ModelLifecycleOptions {
@@ -96,11 +106,16 @@ export class ModelLifecycle {
    * and in `extensions.reason`) or UNAVAILABLE (the database could not record it); in each case
    * nothing switched.
    */
-  activate(strategy: string, version: string, actor: string): Promise<Serving> {
+  activate(strategy: string, version: string, actor: string, options: ActivateOptions = {}): Promise<Serving> {
     return this.#serialize(async () => {
       this.#knownStrategy(strategy);
+      if (options.expectActive !== undefined) {
+        const current = this.#options.registry.active(strategy)?.manifest.version;
+        if (current !== options.expectActive)
+          throw new Error(`${strategy} is served by ${current ?? 'nothing'}, not ${options.expectActive}: the decision is stale; nothing changed`);
+      }
       const entry = await this.#verified(strategy, version, 'activate');
-      const { previous, record } = await this.#write(() => this.#options.repository.activate({ strategy, version, actor }));
+      const { previous, record } = await this.#write(() => this.#options.repository.activate({ strategy, version, actor, why: options.why }));
       const shadow = record.shadowVersion ? await this.#resolve(strategy, record.shadowVersion) : undefined;
       const serving: Serving = { active: entry, shadow: shadow instanceof Error ? undefined : shadow };
       this.#options.registry.setServing(strategy, serving);

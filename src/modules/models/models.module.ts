@@ -1,4 +1,5 @@
 import type { Config } from '../../config/index.js';
+import type { Lease } from '../../infra/coordination/lease.js';
 import type { Database } from '../../infra/db/index.js';
 import { createOnnxEngine } from '../../infra/inference/onnx.js';
 import type { Logger } from '../../infra/logger/logger.js';
@@ -10,16 +11,21 @@ import type { CloseStep } from '../../shared/lifecycle.js';
 import { ModelLifecycle } from './models.lifecycle.js';
 import { ModelServingRepository } from './models.repository.js';
 import { ModelsService } from './models.service.js';
+import { PromotionLoop, type PromotionSources } from './promotion.loop.js';
+import { PromotionRepository } from './promotion.repository.js';
 import { ModelRegistry } from './registry.js';
 
 export interface ModelsModuleDeps {
-  readonly config: Pick<Config, 'modelsDir' | 'inference' | 'modelsRescanIntervalMs'>;
+  readonly config: Pick<Config, 'modelsDir' | 'inference' | 'modelsRescanIntervalMs' | 'promotion'>;
   readonly database: Pick<Database, 'db'>;
   /** Carries activations between instances. */
   readonly events: EventBus;
   /** Calls its listener when the event bus reconnects: a change published meanwhile was lost. */
   readonly onEventsReconnected: (listener: () => void) => void;
-  readonly metrics: Pick<Metrics, 'inferenceRunsTotal' | 'inferenceBatchSize' | 'inferenceSeconds' | 'modelLoading'>;
+  readonly metrics: Pick<
+    Metrics,
+    'inferenceRunsTotal' | 'inferenceBatchSize' | 'inferenceSeconds' | 'modelLoading' | 'modelPromotionsTotal' | 'modelPromotionFailuresTotal'
+  >;
   readonly logger: Logger;
 }
 
@@ -31,6 +37,11 @@ export interface ModelsModule {
   readonly recordedActiveAt: (strategy: string, time: Date) => Promise<string | undefined>;
   readonly health: HealthCheck;
   readonly closeSteps: readonly CloseStep[];
+  /**
+   * Starts the promotion loop (README, Model lifecycle: the promotion loop) once the modules it reads
+   * evidence from exist; `lease` lets one instance at a time evaluate. Its close step stops it.
+   */
+  startPromotionLoop(sources: PromotionSources, lease: Lease): { readonly loop: PromotionLoop; readonly closeSteps: readonly CloseStep[] };
 }
 
 /** The model versions on disk, which of them serves each strategy (from the database), and their readiness. */
@@ -77,18 +88,57 @@ export async function createModelsModule({
         .sync('redis reconnected')
         .catch((error: unknown) => parent.warn({ err: error }, 'model sync after reconnect failed')),
   );
+  const decisions = new PromotionRepository(database.db);
   return {
     registry,
     lifecycle,
-    service: new ModelsService({ registry, lifecycle }),
+    service: new ModelsService({ registry, lifecycle, decisions }),
     recordedActiveAt: (strategy, time) => servingRecords.activeAt(strategy, time),
     health: modelsHealth(registry, lifecycle),
     closeSteps: [
       { name: 'models', close: () => registry.close() },
       { name: 'model lifecycle', close: () => lifecycle.close() },
     ],
+    startPromotionLoop(sources, lease) {
+      const { policy, degradationAction, intervalMs, ...thresholds } = config.promotion;
+      const loop = new PromotionLoop({
+        registry,
+        lifecycle,
+        serving: servingRecords,
+        decisions,
+        sources,
+        settings: { policy, degradationAction, level: PROMOTION_LEVEL, ...thresholds },
+        intervalMs,
+        lease,
+        logger: parent.child({ component: 'promotion' }),
+        onDecision: (strategy, action, applied) => metrics.modelPromotionsTotal.inc({ strategy, action: action.toLowerCase(), applied: String(applied) }),
+        onFailure: (strategy) => metrics.modelPromotionFailuresTotal.inc({ strategy }),
+      });
+      if (intervalMs > 0) {
+        // Every series from 0, so an alert on increase() sees the first decision of each kind.
+        for (const strategy of registry.strategies()) {
+          metrics.modelPromotionFailuresTotal.inc({ strategy }, 0);
+          for (const [action, applied] of PROMOTION_SERIES) metrics.modelPromotionsTotal.inc({ strategy, action, applied }, 0);
+        }
+      }
+      loop.start();
+      return { loop, closeSteps: [{ name: 'promotion loop', close: () => loop.stop() }] };
+    },
   };
 }
+
+/** The (action, applied) pairs a decision can be counted under: only a PROMOTE or ROLLBACK switches. */
+const PROMOTION_SERIES = [
+  ['promote', 'true'],
+  ['promote', 'false'],
+  ['rollback', 'true'],
+  ['rollback', 'false'],
+  ['alert', 'false'],
+  ['hold', 'false'],
+] as const;
+
+/** The two-sided level of the comparison's interval the policy reads (compareModels' default). */
+const PROMOTION_LEVEL = 0.95;
 
 /**
  * Ready when every known strategy has a version to serve; refused versions, or an instance that cannot

@@ -70,9 +70,11 @@ export class ModelServingRepository {
   /**
    * Makes `version` the active one. A shadow equal to the new active version is cleared (promoting the
    * shadow ends its evaluation). Resolves with the version it replaced (null when there was no record).
+   * `why`, when given, is one more audit row written in the same transaction (the promotion policy's
+   * decision): the switch and the decision that made it commit together or not at all.
    */
-  async activate(change: { strategy: string; version: string; actor: string }): Promise<{ previous: string | null; record: ServingRecord }> {
-    const { strategy, version, actor } = change;
+  async activate(change: { strategy: string; version: string; actor: string; why?: AuditRow | undefined }): Promise<{ previous: string | null; record: ServingRecord }> {
+    const { strategy, version, actor, why } = change;
     return this.db.transaction().execute(async (trx) => {
       const current = await trx.selectFrom('model_serving').selectAll().where('strategy', '=', strategy).forUpdate().executeTakeFirst();
       const shadow = current?.shadow_version === version ? null : (current?.shadow_version ?? null);
@@ -84,6 +86,8 @@ export class ModelServingRepository {
         .executeTakeFirstOrThrow();
       const previous = current?.active_version ?? null;
       await audit(trx, actor, AuditAction.ACTIVATE, strategy, { version, previous, shadow, ...(current?.shadow_version === version && { promotedShadow: true }) });
+      // Last, after the switch is written: if it fails, the switch is rolled back with it.
+      if (why) await trx.insertInto('audit_log').values(why).execute();
       return { previous, record: toRecord(row) };
     });
   }
@@ -162,6 +166,14 @@ export class ModelServingRepository {
 }
 
 type Executor = Pick<Db, 'insertInto'>;
+
+/** An `audit_log` row as inserted (`detail` is JSON text). */
+export interface AuditRow {
+  readonly actor: string;
+  readonly action: string;
+  readonly subject: string;
+  readonly detail: string;
+}
 
 async function audit(db: Executor, actor: string, action: string, subject: string, detail: Record<string, unknown>): Promise<void> {
   await db.insertInto('audit_log').values({ actor, action, subject, detail: JSON.stringify(detail) }).execute();

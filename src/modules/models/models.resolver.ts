@@ -1,9 +1,10 @@
-import { Args, Authorized, Ctx, Mutation, Query, Resolver } from 'type-graphql';
+import { Args, Authorized, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
 import type { Context } from '../../context/context.js';
 import { Role } from '../access/index.js';
 import { StrategyArgs } from '../../domain/args.js';
-import { ActivateModelVersionArgs, ShadowModelVersionArgs } from './models.args.js';
+import { ActivateModelVersionArgs, PromotionsArgs, ShadowModelVersionArgs } from './models.args.js';
 import { Strategy } from './models.type.js';
+import { PromotionDecision } from './promotion.type.js';
 import type { ModelsService } from './models.service.js';
 
 /**
@@ -11,6 +12,8 @@ import type { ModelsService } from './models.service.js';
  * with AUTH_MODE=off), never the credential. The mutations are admin-only, so there always is one.
  */
 const actorOf = (ctx: Context) => ctx.principal?.id ?? 'anonymous';
+
+const DEFAULT_PROMOTIONS = 20;
 
 @Resolver(() => Strategy)
 export class ModelsResolver {
@@ -20,6 +23,15 @@ export class ModelsResolver {
   @Query(() => [Strategy], { description: 'Every strategy with a loaded model, its active version and all versions' })
   strategies(): Strategy[] {
     return this.models.strategies();
+  }
+
+  @Authorized(Role.Viewer)
+  @FieldResolver(() => [PromotionDecision], {
+    description:
+      'The promotion policy’s latest recorded decisions for this strategy, newest first: promotions, rollbacks, alerts and holds, each with its evidence (README, Model lifecycle: the promotion loop)',
+  })
+  promotions(@Root() strategy: Strategy, @Args(() => PromotionsArgs) { last }: PromotionsArgs, @Ctx() ctx: Context): Promise<PromotionDecision[]> {
+    return ctx.loaders.models.promotions.load({ strategy: strategy.name, last: last ?? DEFAULT_PROMOTIONS });
   }
 
   @Authorized(Role.Admin)

@@ -1,14 +1,25 @@
+import DataLoader from 'dataloader';
 import { modelVersionId, strategyId } from '../../domain/entity-ids.js';
 import { findStrategy } from '../../domain/strategies.js';
 import { codedError, ErrorCode } from '../../shared/errors.js';
 import type { ModelLifecycle } from './models.lifecycle.js';
 import type { EstimationMethod, MetricsVerdict, ModelMetrics, ModelVersion, Strategy } from './models.type.js';
 import type { ModelRegistry, ModelVersionEntry } from './registry.js';
+import type { PromotionRepository } from './promotion.repository.js';
+import type { PromotionDecision } from './promotion.type.js';
+import { promotionView } from './promotion.view.js';
 
 export interface ModelsServiceDeps {
   readonly registry: ModelRegistry;
   /** Absent where nothing may change (a schema built for tests of reads only). */
   readonly lifecycle?: ModelLifecycle | undefined;
+  /** The promotion policy's recorded decisions; absent: `Strategy.promotions` answers UNAVAILABLE. */
+  readonly decisions?: PromotionRepository | undefined;
+}
+
+/** Per-request loaders: every `Strategy.promotions` of one operation is ONE statement. */
+export interface ModelsLoaders {
+  readonly promotions: DataLoader<{ strategy: string; last: number }, PromotionDecision[], string>;
 }
 
 /**
@@ -21,10 +32,31 @@ export class ModelsService {
 
   private readonly registry: ModelRegistry;
   private readonly lifecycle: ModelLifecycle | undefined;
+  private readonly decisions: PromotionRepository | undefined;
 
-  constructor({ registry, lifecycle }: ModelsServiceDeps) {
+  constructor({ registry, lifecycle, decisions }: ModelsServiceDeps) {
     this.registry = registry;
     this.lifecycle = lifecycle;
+    this.decisions = decisions;
+  }
+
+  createLoaders(): ModelsLoaders {
+    return {
+      promotions: new DataLoader(
+        async (keys) => {
+          const decisions = this.decisions;
+          if (!decisions) throw codedError(ErrorCode.UNAVAILABLE, 'promotion decisions are not available on this instance');
+          // One statement for the largest `last` asked; each key keeps its own count.
+          const last = Math.max(...keys.map((k) => k.last));
+          const byStrategy = await decisions.recent(
+            keys.map((k) => k.strategy),
+            last,
+          );
+          return keys.map((k) => (byStrategy.get(k.strategy) ?? []).slice(0, k.last).map(promotionView));
+        },
+        { cacheKeyFn: (k) => `${k.strategy}\u0000${k.last}` },
+      ),
+    };
   }
 
   strategies(): Strategy[] {
