@@ -9,6 +9,7 @@ import { ExplanationsRepository } from '../../src/modules/explanations/explanati
 import {
   HistoryQueryService,
   HistoryReadRepository,
+  historyRollupsOf,
   HistoryRepository,
   OutcomesRepository,
   type HistoryRow,
@@ -161,7 +162,7 @@ describe(`market source of recorded predictions (${stackName})`, () => {
 
     test('confidenceHistory: points and the defaulted `to` come from the serving market; `source` asks for another', async () => {
       const stored = new HistoryQueryService({
-        repository: new HistoryReadRepository(database.db),
+        repository: new HistoryReadRepository(database.db, { rollups: historyRollupsOf(database) }),
         market,
         maxSymbolsPerRequest: 200,
         servingMarket: 'stored',
@@ -183,7 +184,7 @@ describe(`market source of recorded predictions (${stackName})`, () => {
       assert.ok(asked.every((p) => p.time >= SYNTHETIC_START));
 
       const syntheticGateway = new HistoryQueryService({
-        repository: new HistoryReadRepository(database.db),
+        repository: new HistoryReadRepository(database.db, { rollups: historyRollupsOf(database) }),
         market,
         maxSymbolsPerRequest: 200,
         servingMarket: 'synthetic',
@@ -198,7 +199,7 @@ describe(`market source of recorded predictions (${stackName})`, () => {
     test('whole-hour and whole-day buckets (the rollups) keep markets apart too', async () => {
       const from = new Date(REAL_END.getTime() - 20 * DAY);
       const to = new Date(SYNTHETIC_START.getTime() + DAY);
-      for (const rollups of [true, false]) {
+      for (const rollups of [historyRollupsOf(database), 'none'] as const) {
         const reads = new HistoryReadRepository(database.db, { rollups });
         for (const bucketMs of [HOUR, DAY]) {
           for (const [source, expected] of [
@@ -218,7 +219,7 @@ describe(`market source of recorded predictions (${stackName})`, () => {
 
     test('trends and Prediction.history read the serving market', async () => {
       const stored = new HistoryQueryService({
-        repository: new HistoryReadRepository(database.db),
+        repository: new HistoryReadRepository(database.db, { rollups: historyRollupsOf(database) }),
         market,
         maxSymbolsPerRequest: 200,
         servingMarket: 'stored',
@@ -228,7 +229,7 @@ describe(`market source of recorded predictions (${stackName})`, () => {
       const [syntheticTrend] = await stored.confidenceTrends({ symbols: ['AAPL'], window: '3 days', source: 'synthetic' });
       assert.equal(syntheticTrend?.samples, 30, 'the window ends at the synthetic market’s latest row');
 
-      const reads = new HistoryReadRepository(database.db);
+      const reads = new HistoryReadRepository(database.db, { rollups: historyRollupsOf(database) });
       const [last, lastSynthetic] = await reads.lastPoints([
         { symbol: 'AAPL', strategy: 'direction-1d', version: 'v1', source: 'stored', last: 5 },
         { symbol: 'AAPL', strategy: 'direction-1d', version: 'v1', source: 'synthetic', last: 5 },

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../../infra/db/index.js';
 import type { Signal } from '../../domain/signal.js';
 
@@ -63,15 +63,33 @@ const ORIGIN = sql`timestamptz '2000-01-01 00:00:00+00'`;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
+/**
+ * Where confidenceHistory finds pre-aggregated buckets:
+ * - `tables`: the trigger-kept rollup tables `prediction_confidence_hourly` and `_daily` (migrations
+ *   0005/0008/0009 create them on plain PostgreSQL and PGlite);
+ * - `continuous-aggregates`: TimescaleDB's `prediction_history_hourly` and `_daily` (0011), read only
+ *   where they are known to be exact, the raw rows elsewhere;
+ * - `none`: the raw rows only.
+ */
+export type HistoryRollups = 'tables' | 'continuous-aggregates' | 'none';
+
+/** The rollups a migrated database has: the continuous aggregates on TimescaleDB, the tables elsewhere. */
+export function historyRollupsOf(database: { readonly timescale: boolean }): HistoryRollups {
+  return database.timescale ? 'continuous-aggregates' : 'tables';
+}
+
+type Level = 'hourly' | 'daily';
+const ROLLUP_TABLES: Record<Level, string> = { hourly: 'prediction_confidence_hourly', daily: 'prediction_confidence_daily' };
+const AGGREGATES: Record<Level, { view: string; width: string }> = {
+  hourly: { view: 'prediction_history_hourly', width: '1 hour' },
+  daily: { view: 'prediction_history_daily', width: '1 day' },
+};
+
 export class HistoryReadRepository {
-  /**
-   * `rollups`: whether `prediction_confidence_hourly` and `prediction_confidence_daily` exist and are
-   * kept by triggers (migrations 0005 and 0008 create them without TimescaleDB). Default true; main.ts
-   * passes false on TimescaleDB.
-   */
+  /** `rollups`: see {@link HistoryRollups}; {@link historyRollupsOf} gives a migrated database's. */
   constructor(
     private readonly db: Db,
-    private readonly options: { rollups?: boolean } = {},
+    private readonly options: { readonly rollups: HistoryRollups },
   ) {}
 
   /**
@@ -83,13 +101,20 @@ export class HistoryReadRepository {
    * of ~8,760 (or every prediction); the answer is the same (means are sums over counts; the signal
    * is that of the latest row). Bucket origins are whole UTC hours and midnights, so every rollup row
    * falls into exactly one bucket.
+   *
+   * With continuous aggregates, a rollup bucket is taken from the aggregate only where
+   * `prediction_history_unmaterialized` (migration 0011) says it is exact, i.e. materialized and not
+   * modified since; the other buckets of the span come from the raw rows, range by range. Right
+   * after a refresh that is the buckets past the watermark only; rows recorded for older asOfs make
+   * their buckets raw until the next refresh.
    */
   async confidenceHistory(range: HistoryRange): Promise<ConfidencePointRow[]> {
     const from = range.from.getTime();
     const to = range.to.getTime();
     const hours = { start: Math.ceil(from / HOUR_MS) * HOUR_MS, end: Math.floor(to / HOUR_MS) * HOUR_MS };
     const bucket = sql`date_bin(make_interval(secs => ${range.bucketMs / 1000}::float8), time, ${ORIGIN})`;
-    const rollups = (this.options.rollups ?? true) && range.bucketMs % HOUR_MS === 0 && hours.start < hours.end;
+    const kind = this.options.rollups;
+    const rollups = kind !== 'none' && range.bucketMs % HOUR_MS === 0 && hours.start < hours.end;
     if (!rollups) {
       const { rows } = await sql<ConfidencePointRow>`
         select ${bucket} as time,
@@ -111,24 +136,48 @@ export class HistoryReadRepository {
       range.bucketMs % DAY_MS === 0 && dayStart < dayEnd ? { start: dayStart, end: dayEnd } : { start: hours.end, end: hours.end };
     const key = sql`symbol = ${range.symbol} and strategy = ${range.strategy} and market_source = ${range.source}
       ${versionFilter(range.version)}`;
-    const fromRollup = (table: 'prediction_confidence_hourly' | 'prediction_confidence_daily', start: number, end: number) => sql`
-        select bucket as time, count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal
-        from ${sql.id(table)}
-        where ${key} and bucket >= ${new Date(start)}::timestamptz and bucket < ${new Date(end)}::timestamptz`;
-    const fromRaw = (start: Date, end: Date, endInclusive: boolean) => sql`
+    const at = (ms: number | Date) => sql`${new Date(ms)}::timestamptz`;
+    const rollupColumns = sql`count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal`;
+    // Rows in [start, end) (or [start, end]); the bounds are timestamptz expressions.
+    const fromRaw = (start: RawBuilder<unknown>, end: RawBuilder<unknown>, endInclusive: boolean) => sql`
         select time, 1 as count, probability as sum_probability, confidence as sum_confidence, confidence as min_confidence,
                confidence as max_confidence, time as last_time, signal as last_signal
         from prediction_history
-        where ${key} and time >= ${start}::timestamptz and time ${endInclusive ? sql`<=` : sql`<`} ${end}::timestamptz`;
+        where ${key} and time >= ${start} and time ${endInclusive ? sql`<=` : sql`<`} ${end}`;
+    const fromTable = (level: Level, start: number, end: number) => sql`
+        select bucket as time, ${rollupColumns}
+        from ${sql.id(ROLLUP_TABLES[level])}
+        where ${key} and bucket >= ${at(start)} and bucket < ${at(end)}`;
+    // The aggregate's exact buckets in [start, end), and the raw rows of the others (`stale` below).
+    const fromAggregate = (level: Level, start: number, end: number) => {
+      return sql`
+        select v.bucket as time, ${rollupColumns}
+        from ${sql.id(AGGREGATES[level].view)} v, stale
+        where ${key} and v.bucket >= ${at(start)} and v.bucket < ${at(end)}
+          and not (tstzrange(v.bucket, v.bucket + ${AGGREGATES[level].width}::interval) && stale.${sql.raw(level)})
+        union all
+        select raw.*
+        from stale
+        cross join lateral unnest(stale.${sql.raw(level)} * tstzmultirange(tstzrange(${at(start)}, ${at(end)}))) as s(span)
+        cross join lateral (${fromRaw(sql`lower(s.span)`, sql`upper(s.span)`, false)}) raw`;
+    };
+    const fromRollup = kind === 'tables' ? fromTable : fromAggregate;
     const parts = [
-      fromRaw(range.from, new Date(hours.start), false),
-      fromRollup('prediction_confidence_hourly', hours.start, days.start),
-      ...(days.start < days.end ? [fromRollup('prediction_confidence_daily', days.start, days.end)] : []),
-      fromRollup('prediction_confidence_hourly', days.end, hours.end),
-      fromRaw(new Date(hours.end), range.to, true),
+      fromRaw(at(range.from), at(hours.start), false),
+      fromRollup('hourly', hours.start, days.start),
+      ...(days.start < days.end ? [fromRollup('daily', days.start, days.end)] : []),
+      fromRollup('hourly', days.end, hours.end),
+      fromRaw(at(hours.end), at(range.to), true),
     ];
+    const stale =
+      kind === 'continuous-aggregates'
+        ? sql`stale as (
+            select prediction_history_unmaterialized(${AGGREGATES.hourly.view}::regclass, ${AGGREGATES.hourly.width}::interval) as hourly,
+                   prediction_history_unmaterialized(${AGGREGATES.daily.view}::regclass, ${AGGREGATES.daily.width}::interval) as daily
+          ),`
+        : sql``;
     const { rows } = await sql<ConfidencePointRow>`
-      with parts as (${sql.join(parts, sql` union all `)})
+      with ${stale} parts as (${sql.join(parts, sql` union all `)})
       select ${bucket} as time,
              sum(sum_probability) / sum(count) as probability, sum(sum_confidence) / sum(count) as confidence,
              min(min_confidence) as min, max(max_confidence) as max, sum(count)::int as count,
