@@ -63,10 +63,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 
   // TimescaleDB stores times as microseconds since 1970; its range ends (−2^63, 2^63 − 1, and one below
   // the lowest timestamp) stand for "no bound" and do not convert, so they become ±infinity here.
+  // PL/pgSQL rather than SQL: a SQL function with a WITH cannot be inlined and was planned again on
+  // every call (~7 ms); PL/pgSQL keeps its plan for the session (~0.1 ms a call).
   await sql`
     create function prediction_history_unmaterialized(view regclass, width interval) returns tstzmultirange
-    language sql stable as $$
-      with aggregate as (
+    language plpgsql stable as $$
+    begin
+      return (with aggregate as (
         select c.mat_hypertable_id, c.raw_hypertable_id
         from _timescaledb_catalog.continuous_agg c
         join pg_class r on r.relname = c.user_view_name
@@ -95,7 +98,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
                case when isfinite(low) then date_bin(width, low, ${ORIGIN}) else low end,
                case when isfinite(high) then date_bin(width, high, ${ORIGIN}) + width else high end)), '{}')
       from spans
-      where low <= high
+      where low <= high);
+    end
     $$
   `.execute(db);
   await sql`

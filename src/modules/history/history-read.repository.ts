@@ -1,4 +1,4 @@
-import { sql, type RawBuilder } from 'kysely';
+import { sql } from 'kysely';
 import type { Db } from '../../infra/db/index.js';
 import type { Signal } from '../../domain/signal.js';
 
@@ -104,9 +104,10 @@ export class HistoryReadRepository {
    *
    * With continuous aggregates, a rollup bucket is taken from the aggregate only where
    * `prediction_history_unmaterialized` (migration 0011) says it is exact, i.e. materialized and not
-   * modified since; the other buckets of the span come from the raw rows, range by range. Right
-   * after a refresh that is the buckets past the watermark only; rows recorded for older asOfs make
-   * their buckets raw until the next refresh.
+   * modified since (a first, small statement asks where that is); a day that is not comes from the
+   * hourly aggregate's exact hours, and an hour that is not from the raw rows. Right after a refresh
+   * that is the buckets past the watermark only; rows recorded for older asOfs make their hours raw
+   * until the next refresh.
    */
   async confidenceHistory(range: HistoryRange): Promise<ConfidencePointRow[]> {
     const from = range.from.getTime();
@@ -138,46 +139,35 @@ export class HistoryReadRepository {
       ${versionFilter(range.version)}`;
     const at = (ms: number | Date) => sql`${new Date(ms)}::timestamptz`;
     const rollupColumns = sql`count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal`;
-    // Rows in [start, end) (or [start, end]); the bounds are timestamptz expressions.
-    const fromRaw = (start: RawBuilder<unknown>, end: RawBuilder<unknown>, endInclusive: boolean) => sql`
+    const fromRaw = (start: number | Date, end: number | Date, endInclusive = false) => sql`
         select time, 1 as count, probability as sum_probability, confidence as sum_confidence, confidence as min_confidence,
                confidence as max_confidence, time as last_time, signal as last_signal
         from prediction_history
-        where ${key} and time >= ${start} and time ${endInclusive ? sql`<=` : sql`<`} ${end}`;
-    const fromTable = (level: Level, start: number, end: number) => sql`
+        where ${key} and time >= ${at(start)} and time ${endInclusive ? sql`<=` : sql`<`} ${at(end)}`;
+    const fromTable = (table: string, start: number, end: number) => sql`
         select bucket as time, ${rollupColumns}
-        from ${sql.id(ROLLUP_TABLES[level])}
+        from ${sql.id(table)}
         where ${key} and bucket >= ${at(start)} and bucket < ${at(end)}`;
-    // The aggregate's exact buckets in [start, end), and the raw rows of the others (`stale` below).
-    const fromAggregate = (level: Level, start: number, end: number) => {
-      return sql`
-        select v.bucket as time, ${rollupColumns}
-        from ${sql.id(AGGREGATES[level].view)} v, stale
-        where ${key} and v.bucket >= ${at(start)} and v.bucket < ${at(end)}
-          and not (tstzrange(v.bucket, v.bucket + ${AGGREGATES[level].width}::interval) && stale.${sql.raw(level)})
-        union all
-        select raw.*
-        from stale
-        cross join lateral unnest(stale.${sql.raw(level)} * tstzmultirange(tstzrange(${at(start)}, ${at(end)}))) as s(span)
-        cross join lateral (${fromRaw(sql`lower(s.span)`, sql`upper(s.span)`, false)}) raw`;
+    // Continuous aggregates: the exact stretches of [start, end) from the view, the stale ones raw.
+    const stale = kind === 'continuous-aggregates' ? await this.#unmaterialized(hours.start, hours.end) : undefined;
+    // A stale day falls back to the hourly aggregate's exact hours, and only stale hours to the raw rows.
+    const fromRollup = (level: Level, start: number, end: number): Array<ReturnType<typeof fromRaw>> => {
+      if (!stale) return [fromTable(ROLLUP_TABLES[level], start, end)];
+      const { exact, inexact } = splitSpan(start, end, stale[level]);
+      return [
+        ...exact.map(([a, b]) => fromTable(AGGREGATES[level].view, a, b)),
+        ...inexact.flatMap(([a, b]) => (level === 'daily' ? fromRollup('hourly', a, b) : [fromRaw(a, b)])),
+      ];
     };
-    const fromRollup = kind === 'tables' ? fromTable : fromAggregate;
     const parts = [
-      fromRaw(at(range.from), at(hours.start), false),
-      fromRollup('hourly', hours.start, days.start),
-      ...(days.start < days.end ? [fromRollup('daily', days.start, days.end)] : []),
-      fromRollup('hourly', days.end, hours.end),
-      fromRaw(at(hours.end), at(range.to), true),
+      fromRaw(range.from, hours.start),
+      ...fromRollup('hourly', hours.start, days.start),
+      ...(days.start < days.end ? fromRollup('daily', days.start, days.end) : []),
+      ...fromRollup('hourly', days.end, hours.end),
+      fromRaw(hours.end, range.to, true),
     ];
-    const stale =
-      kind === 'continuous-aggregates'
-        ? sql`stale as (
-            select prediction_history_unmaterialized(${AGGREGATES.hourly.view}::regclass, ${AGGREGATES.hourly.width}::interval) as hourly,
-                   prediction_history_unmaterialized(${AGGREGATES.daily.view}::regclass, ${AGGREGATES.daily.width}::interval) as daily
-          ),`
-        : sql``;
     const { rows } = await sql<ConfidencePointRow>`
-      with ${stale} parts as (${sql.join(parts, sql` union all `)})
+      with parts as (${sql.join(parts, sql` union all `)})
       select ${bucket} as time,
              sum(sum_probability) / sum(count) as probability, sum(sum_confidence) / sum(count) as confidence,
              min(min_confidence) as min, max(max_confidence) as max, sum(count)::int as count,
@@ -187,6 +177,28 @@ export class HistoryReadRepository {
       order by 1
     `.execute(this.db);
     return rows;
+  }
+
+  /**
+   * Where in [start, end) each continuous aggregate may differ from the raw rows (migration 0011's
+   * `prediction_history_unmaterialized`), as disjoint [start, end) spans in milliseconds, oldest first.
+   * A statement of its own, so that the read itself carries constant bounds: with the spans joined in
+   * laterally, PostgreSQL planned the raw scan over every chunk with default row estimates (a million
+   * rows per span), and JIT-compiling that plan took seconds.
+   */
+  async #unmaterialized(start: number, end: number): Promise<Record<Level, Array<[number, number]>>> {
+    const within = sql`tstzmultirange(tstzrange(${new Date(start)}::timestamptz, ${new Date(end)}::timestamptz))`;
+    const spans = (level: Level) => sql`
+      select ${level}::text as level, lower(s) as start, upper(s) as end
+      from unnest(prediction_history_unmaterialized(${AGGREGATES[level].view}::regclass, ${AGGREGATES[level].width}::interval) * ${within}) as s`;
+    const { rows } = await sql<{
+      level: Level;
+      start: Date;
+      end: Date;
+    }>`${spans('hourly')} union all ${spans('daily')} order by 1, 2`.execute(this.db);
+    const result: Record<Level, Array<[number, number]>> = { hourly: [], daily: [] };
+    for (const row of rows) result[row.level].push([row.start.getTime(), row.end.getTime()]);
+    return result;
   }
 
   /** The newest asOf of a symbol and strategy recorded from market `source`, if any. */
@@ -270,6 +282,30 @@ export class HistoryReadRepository {
     for (const { key, ...point } of rows) result[key]!.push(point);
     return result;
   }
+}
+
+/**
+ * [start, end) cut into the stretches outside `stale` (exact) and inside it (inexact); `stale` is
+ * sorted and disjoint, as range_agg returns it. Milliseconds.
+ */
+export function splitSpan(
+  start: number,
+  end: number,
+  stale: ReadonlyArray<readonly [number, number]>,
+): { exact: Array<[number, number]>; inexact: Array<[number, number]> } {
+  const exact: Array<[number, number]> = [];
+  const inexact: Array<[number, number]> = [];
+  let at = start;
+  for (const [a, b] of stale) {
+    const lo = Math.max(a, start);
+    const hi = Math.min(b, end);
+    if (lo >= hi) continue;
+    if (at < lo) exact.push([at, lo]);
+    inexact.push([lo, hi]);
+    at = hi;
+  }
+  if (at < end) exact.push([at, end]);
+  return { exact, inexact };
 }
 
 function versionFilter(version: string | null | undefined, prefix = sql``) {
