@@ -21,6 +21,7 @@ import { MetricsRepository, MetricsService } from '../../src/modules/metrics/ind
 import { binaryMetrics } from '../../src/training/evaluate.js';
 import { recordedPrediction } from '../helpers/history-rows.js';
 import { redoMigrationsFrom, refreshHistoryAggregates } from '../helpers/migrations.js';
+import { historyWithOutcomes } from '../helpers/outcomes.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
 
 const silent = createLogger({ level: 'silent', format: 'json' });
@@ -81,9 +82,8 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     await sql`truncate market_bars`.execute(database.db);
   });
 
-  async function stored() {
-    return database.db.selectFrom('prediction_history').selectAll().orderBy('symbol').orderBy('strategy').orderBy('time').execute();
-  }
+  /** Every history row with its realized outcome (null while pending). */
+  const stored = () => historyWithOutcomes(database.db);
 
   /** The expected outcome of a row, computed here from the bars (independently of outcomeOf). */
   function expected(row: HistoryRow, bars: readonly Bar[]) {
