@@ -65,7 +65,6 @@ async function seed(database: Database, rows: readonly HistoryRow[]): Promise<vo
     realizedReturn: sql`(h.probability - 0.5) * 0.2 + sin(hashtext(h.features_hash)::float8) * 0.01`,
     covered: sql`cos(hashtext(h.features_hash)::float8) > -0.9`,
   });
-  await sql`analyze prediction_history`.execute(database.db);
   await sql`analyze prediction_outcomes`.execute(database.db);
 }
 
@@ -119,13 +118,10 @@ async function measure(context: BenchContext, engine: string, database: Database
   const evidence = await timeIt(times, () => explanations.evidenceInBands(bands));
   const buckets = await timeIt(times, () =>
     sql`
-      select h.strategy, h.model_version as version, least(floor(h.confidence * 100)::int, 99) as bucket,
+      select o.strategy, o.model_version as version, least(floor(o.confidence * 100)::int, 99) as bucket,
              count(*)::int as samples, (count(*) filter (where o.correct))::int as correct
       from prediction_outcomes o
-      join prediction_history h
-        on h.symbol = o.symbol and h.strategy = o.strategy and h.model_version = o.model_version
-       and h.market_source = o.market_source and h.time = o.time
-      join unnest(${['direction-1d']}::text[], ${['v1']}::text[]) as m(strategy, version) on h.strategy = m.strategy and h.model_version = m.version
+      join unnest(${['direction-1d']}::text[], ${['v1']}::text[]) as m(strategy, version) on o.strategy = m.strategy and o.model_version = m.version
       group by 1, 2, 3
       order by 1, 2, 3
     `.execute(database.db),

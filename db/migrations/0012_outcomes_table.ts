@@ -12,19 +12,21 @@ import { type Kysely, sql } from 'kysely';
  *   (symbol, strategy, model_version, market_source, time), append-only: inserted once by the outcome
  *   job (`on conflict do nothing`), never updated. Columns as 0004 defined them on the history row:
  *   realized_return, correct, covered (null only for an outcome migrated from a row that had none),
- *   plus resolved_at. Its primary key leads with (strategy, market_source, model_version): what
- *   modelMetrics, explanations and compareModels filter on. Readers join it to prediction_history on
- *   the key, so an outcome counts only while its prediction is kept (retention drops history chunks).
+ *   plus resolved_at, and the three facts of the prediction its readers score (probability,
+ *   confidence, interval_level; a history row never changes, so the copies cannot go stale). With
+ *   those, modelMetrics, compareModels, interval coverage and explanations read this table alone: joined
+ *   to history on the key they took twice as long (a hash join over all of the model's rows). Its
+ *   primary key leads with (strategy, market_source, model_version): what they all filter on.
  * - `prediction_outcomes_pending`: the predictions still waiting for an outcome, with what computing
- *   one needs (probability, interval bounds), keyed by (market_source, time, …) in the job's paging
- *   order. HistoryRepository adds each row it inserts in the same statement; the job deletes the row
+ *   one needs (probability, interval bounds) and what the outcome row copies (confidence, interval
+ *   level), keyed by (market_source, time, …) in the job's paging order. HistoryRepository adds each row it inserts in the same statement; the job deletes the row
  *   in the statement that stores its outcome. It replaces 0004's partial index of pending history rows,
  *   and like it stays about one horizon's rows large; the job never reads prediction_history, so
  *   compressed chunks are not even decompressed for reading.
  * - TRUNCATE of prediction_history empties both (a trigger, as the rollups of 0005 are emptied): no
- *   outcome or queued row outlives a history emptied wholesale. Rows deleted one by one (or dropped
- *   with chunks by retention) leave theirs: readers join on the key, so an orphaned outcome is never
- *   counted, and a queued one is resolved into such an orphan.
+ *   outcome or queued row outlives a history emptied wholesale. Rows deleted one by one, or dropped with
+ *   chunks by TimescaleDB's retention, leave their outcome: the track record outlives the raw
+ *   predictions, as continuous aggregates outlive dropped chunks.
  * - Existing data: every outcome stored on a history row is copied (a missing `correct` is derived
  *   from its definition, (probability ≥ 0.5) = (realized_return > 0)); every row without one becomes
  *   pending. Then 0004's indexes and the three columns go.
@@ -43,6 +45,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       model_version text not null,
       market_source text not null,
       time timestamptz not null,
+      probability double precision not null,
+      confidence double precision not null,
+      interval_level double precision not null,
       realized_return double precision not null,
       correct boolean not null,
       covered boolean,
@@ -59,6 +64,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       market_source text not null,
       time timestamptz not null,
       probability double precision not null,
+      confidence double precision not null,
+      interval_level double precision not null,
       interval_low double precision not null,
       interval_high double precision not null,
       constraint prediction_outcomes_pending_pkey primary key (market_source, time, symbol, strategy, model_version)
@@ -79,14 +86,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   `.execute(db);
 
   await sql`
-    insert into prediction_outcomes (${KEY}, realized_return, correct, covered)
-    select ${KEY}, realized_return, coalesce(correct, (probability >= 0.5) = (realized_return > 0)), covered
+    insert into prediction_outcomes (${KEY}, probability, confidence, interval_level, realized_return, correct, covered)
+    select ${KEY}, probability, confidence, interval_level, realized_return, coalesce(correct, (probability >= 0.5) = (realized_return > 0)), covered
     from prediction_history
     where realized_return is not null
   `.execute(db);
   await sql`
-    insert into prediction_outcomes_pending (${KEY}, probability, interval_low, interval_high)
-    select ${KEY}, probability, interval_low, interval_high
+    insert into prediction_outcomes_pending (${KEY}, probability, confidence, interval_level, interval_low, interval_high)
+    select ${KEY}, probability, confidence, interval_level, interval_low, interval_high
     from prediction_history
     where realized_return is null
   `.execute(db);

@@ -23,11 +23,12 @@ export async function storeOutcomes(
   const correct = spec.correct ?? sql`(h.probability >= 0.5) = (${spec.realizedReturn} > 0)`;
   const { rows } = await sql<{ stored: number }>`
     with resolved as materialized (
-      select h.symbol, h.strategy, h.model_version, h.market_source, h.time,
+      select h.symbol, h.strategy, h.model_version, h.market_source, h.time, h.probability, h.confidence, h.interval_level,
              (${spec.realizedReturn})::float8 as realized_return, (${correct})::boolean as correct, (${spec.covered ?? sql`null`})::boolean as covered
       from ${spec.from}
     ), stored as (
-      insert into prediction_outcomes (symbol, strategy, model_version, market_source, time, realized_return, correct, covered)
+      insert into prediction_outcomes (symbol, strategy, model_version, market_source, time,
+                                       probability, confidence, interval_level, realized_return, correct, covered)
       select * from resolved where realized_return is not null
       on conflict (strategy, market_source, model_version, symbol, time)
       do update set realized_return = excluded.realized_return, correct = excluded.correct, covered = excluded.covered
@@ -50,14 +51,17 @@ export async function storeOutcomes(
 export async function forgetOutcomes(db: Db, from: RawBuilder<unknown>): Promise<number> {
   const { rows } = await sql<{ forgotten: number }>`
     with rows as materialized (
-      select h.symbol, h.strategy, h.model_version, h.market_source, h.time, h.probability, h.interval_low, h.interval_high from ${from}
+      select h.symbol, h.strategy, h.model_version, h.market_source, h.time,
+             h.probability, h.confidence, h.interval_level, h.interval_low, h.interval_high
+      from ${from}
     ), forgotten as (
       delete from prediction_outcomes o using rows r
       where o.symbol = r.symbol and o.strategy = r.strategy and o.model_version = r.model_version
         and o.market_source = r.market_source and o.time = r.time
       returning o.symbol, o.strategy, o.model_version, o.market_source, o.time
     ), queued as (
-      insert into prediction_outcomes_pending (symbol, strategy, model_version, market_source, time, probability, interval_low, interval_high)
+      insert into prediction_outcomes_pending
+        (symbol, strategy, model_version, market_source, time, probability, confidence, interval_level, interval_low, interval_high)
       select r.* from rows r
       join forgotten f on f.symbol = r.symbol and f.strategy = r.strategy and f.model_version = r.model_version
        and f.market_source = r.market_source and f.time = r.time

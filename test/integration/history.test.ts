@@ -130,8 +130,10 @@ describe(`prediction history (${stackName})`, () => {
       );
     const { rows: extra } = await sql<{ pending: number; resolved: number; fresh: boolean }>`
       select (select count(*) from prediction_outcomes_pending p
-               where (p.symbol, p.strategy, p.model_version, p.market_source, p.time, p.probability, p.interval_low, p.interval_high)
-                  in (select symbol, strategy, model_version, market_source, time, probability, interval_low, interval_high from prediction_history))::int as pending,
+               where (p.symbol, p.strategy, p.model_version, p.market_source, p.time,
+                      p.probability, p.confidence, p.interval_level, p.interval_low, p.interval_high)
+                  in (select symbol, strategy, model_version, market_source, time,
+                             probability, confidence, interval_level, interval_low, interval_high from prediction_history))::int as pending,
              (select count(*) from prediction_outcomes)::int as resolved,
              bool_and(created_at > now() - interval '1 minute') as fresh
       from prediction_history

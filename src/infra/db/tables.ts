@@ -80,6 +80,10 @@ export interface PredictionOutcomesTable {
   model_version: string;
   market_source: string;
   time: Date;
+  /** Copied from the prediction (never changes there). */
+  probability: number;
+  confidence: number;
+  interval_level: number;
   realized_return: number;
   correct: boolean;
   /** Null only for an outcome migrated from a history row that had none. */
@@ -95,6 +99,8 @@ export interface PredictionOutcomesPendingTable {
   market_source: string;
   time: Date;
   probability: number;
+  confidence: number;
+  interval_level: number;
   interval_low: number;
   interval_high: number;
 }

@@ -51,9 +51,20 @@ const SELECTED = sql.join(
   ),
 );
 
-/** What the outcome job needs of a row, queued beside it. */
+/** What the outcome job needs of a row (and copies onto its outcome), queued beside it. */
 const PENDING_COLUMNS = sql.join(
-  ['symbol', 'strategy', 'model_version', 'market_source', 'time', 'probability', 'interval_low', 'interval_high'].map((c) => sql.ref(c)),
+  [
+    'symbol',
+    'strategy',
+    'model_version',
+    'market_source',
+    'time',
+    'probability',
+    'confidence',
+    'interval_level',
+    'interval_low',
+    'interval_high',
+  ].map((c) => sql.ref(c)),
 );
 
 function valuesOf(rows: readonly HistoryRow[], field: HistoryField) {

@@ -104,10 +104,12 @@ export class OutcomesRepository {
           using o
           where p.market_source = ${this.market} and p.time = o.time and p.symbol = o.symbol
             and p.strategy = o.strategy and p.model_version = o.model_version
-          returning p.symbol, p.strategy, p.model_version, p.market_source, p.time
+          returning p.symbol, p.strategy, p.model_version, p.market_source, p.time, p.probability, p.confidence, p.interval_level
         ), appended as (
-          insert into prediction_outcomes (symbol, strategy, model_version, market_source, time, realized_return, correct, covered)
-          select d.symbol, d.strategy, d.model_version, d.market_source, d.time, o.realized_return, o.correct, o.covered
+          insert into prediction_outcomes (symbol, strategy, model_version, market_source, time,
+                                           probability, confidence, interval_level, realized_return, correct, covered)
+          select d.symbol, d.strategy, d.model_version, d.market_source, d.time,
+                 d.probability, d.confidence, d.interval_level, o.realized_return, o.correct, o.covered
           from dequeued d
           join o on o.symbol = d.symbol and o.strategy = d.strategy and o.model_version = d.model_version and o.time = d.time
           on conflict do nothing

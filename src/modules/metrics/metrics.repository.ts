@@ -40,10 +40,10 @@ export const LOG_LOSS_EPS = 1e-15;
 export const CALIBRATION_BINS = 10;
 
 /**
- * Model metrics over realized outcomes, computed by PostgreSQL in ONE statement: the predictions of
- * `prediction_history` joined on their key to their outcomes in `prediction_outcomes` (migration 0012;
- * its primary key serves the filter on strategy, market and version). Definitions, for rows with
- * p = probability, y = (realized_return > 0):
+ * Model metrics over realized outcomes, computed by PostgreSQL in ONE statement over
+ * `prediction_outcomes` (migration 0012: one row per resolved prediction, carrying the prediction's
+ * probability and interval level; its primary key serves the filter on strategy, market and version).
+ * Definitions, for rows with p = probability, y = (realized_return > 0):
  *
  * - accuracy = mean of `correct` = share where (p ≥ 0.5) = y; precision, recall and F1 of the class
  *   "up" at threshold 0.5 (null where undefined: no predicted or no actual ups);
@@ -96,7 +96,7 @@ export class MetricsRepository {
                probability as p,
                (realized_return > 0)::int as y,
                case when interval_level <> 0.95 or covered is null then '' when covered then '1' else '0' end as covered
-        from ${RESOLVED}
+        from prediction_outcomes
         where ${sql.join(conditions(filter), sql` and `)}
         limit ${limit}
       ) r
@@ -120,7 +120,7 @@ export class MetricsRepository {
       select to_char(time at time zone 'UTC', ${format}) as period,
              avg(covered::int::float8) as coverage,
              count(*)::int as samples
-      from ${RESOLVED}
+      from prediction_outcomes
       where ${sql.join([...conditions(filter), sql`interval_level = 0.95`, sql`covered is not null`], sql` and `)}
       group by 1
       order by 1
@@ -135,7 +135,7 @@ export class MetricsRepository {
       with r as (
         select probability as p, greatest(least(probability, 1 - ${eps}::float8), ${eps}::float8) as pc,
                (realized_return > 0)::int as y, correct, covered, interval_level, time
-        from ${RESOLVED}
+        from prediction_outcomes
         where ${sql.join(where, sql` and `)}
       ),
       a as (
@@ -195,13 +195,11 @@ export class MetricsRepository {
                a.probability as pa, b.probability as pb,
                greatest(least(a.probability, 1 - ${eps}::float8), ${eps}::float8) as ca,
                greatest(least(b.probability, 1 - ${eps}::float8), ${eps}::float8) as cb,
-               (oa.realized_return > 0)::int as y
-        from prediction_history a
-        join prediction_outcomes oa ${sameKey('oa', 'a')}
-        join prediction_history b
+               (a.realized_return > 0)::int as y
+        from prediction_outcomes a
+        join prediction_outcomes b
           on b.strategy = a.strategy and b.market_source = a.market_source and b.symbol = a.symbol and b.time = a.time
          and b.model_version = ${filter.b}
-        join prediction_outcomes ob ${sameKey('ob', 'b')}
         where ${sql.join(where, sql` and `)}
       )
       select day, count(*)::int as rows,
@@ -234,17 +232,6 @@ export interface PairedDayRow {
   readonly brierB: number;
   readonly logLossA: number;
   readonly logLossB: number;
-}
-
-/** Resolved predictions: history rows with their outcome (the key's columns merged by USING). */
-const RESOLVED = sql`prediction_history join prediction_outcomes using (symbol, strategy, model_version, market_source, time)`;
-
-/** `on` the key of the outcome alias `outcome` and the history alias `history`. */
-function sameKey(outcome: string, history: string) {
-  const on = ['symbol', 'strategy', 'model_version', 'market_source', 'time'].map(
-    (c) => sql`${sql.ref(`${outcome}.${c}`)} = ${sql.ref(`${history}.${c}`)}`,
-  );
-  return sql`on ${sql.join(on, sql` and `)}`;
 }
 
 function conditions(filter: MetricsFilter) {
