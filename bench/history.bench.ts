@@ -4,6 +4,7 @@ import { createLogger } from '../src/infra/logger/logger.js';
 import {
   HistoryQueryService,
   HistoryReadRepository,
+  historyRollupsOf,
   HistoryRepository,
   HistoryWriter,
   type HistoryRow,
@@ -251,7 +252,7 @@ async function query(context: BenchContext): Promise<{ rows: Row[]; notes: strin
       const from = new Date(YEAR_START);
       const to = new Date(YEAR_START + YEAR_MS);
       const service = new HistoryQueryService({
-        repository: new HistoryReadRepository(database.db),
+        repository: new HistoryReadRepository(database.db, { rollups: historyRollupsOf(database) }),
         market: { listSymbols: async () => ['AAPL'] },
         maxSymbolsPerRequest: 200,
         servingMarket: 'stored',

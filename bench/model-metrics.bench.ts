@@ -12,6 +12,7 @@ import { tempDir } from './lib/cleanup.js';
 import { benchSymbols, createScratchDatabase, openMigrated } from './lib/postgres.js';
 import { median } from './lib/stats.js';
 import { recordedPrediction } from '../test/helpers/history-rows.js';
+import { storeOutcomes } from '../test/helpers/outcomes.js';
 
 /**
  * What the uncertainty of issue 19 costs. Workload: the realized history of the 1d strategy over the
@@ -59,13 +60,12 @@ async function seed(database: Database, rows: readonly HistoryRow[]): Promise<vo
   const history = new HistoryRepository(database.db);
   for (let i = 0; i < rows.length; i += 5_000) await history.insertMany(rows.slice(i, i + 5_000));
   // Deterministic outcomes, a little informative: up more often when p is high.
-  await sql`
-    update prediction_history
-    set realized_return = (probability - 0.5) * 0.2 + sin(hashtext(features_hash)::float8) * 0.01,
-        correct = (probability >= 0.5) = ((probability - 0.5) * 0.2 + sin(hashtext(features_hash)::float8) * 0.01 > 0),
-        covered = cos(hashtext(features_hash)::float8) > -0.9
-  `.execute(database.db);
-  await sql`analyze prediction_history`.execute(database.db);
+  await storeOutcomes(database.db, {
+    from: sql`prediction_history h`,
+    realizedReturn: sql`(h.probability - 0.5) * 0.2 + sin(hashtext(h.features_hash)::float8) * 0.01`,
+    covered: sql`cos(hashtext(h.features_hash)::float8) > -0.9`,
+  });
+  await sql`analyze prediction_outcomes`.execute(database.db);
 }
 
 async function timeIt(times: number, work: () => Promise<unknown>): Promise<number> {
@@ -118,11 +118,10 @@ async function measure(context: BenchContext, engine: string, database: Database
   const evidence = await timeIt(times, () => explanations.evidenceInBands(bands));
   const buckets = await timeIt(times, () =>
     sql`
-      select h.strategy, h.model_version as version, least(floor(h.confidence * 100)::int, 99) as bucket,
-             count(*)::int as samples, (count(*) filter (where h.correct))::int as correct
-      from prediction_history h
-      join unnest(${['direction-1d']}::text[], ${['v1']}::text[]) as m(strategy, version) on h.strategy = m.strategy and h.model_version = m.version
-      where h.correct is not null
+      select o.strategy, o.model_version as version, least(floor(o.confidence * 100)::int, 99) as bucket,
+             count(*)::int as samples, (count(*) filter (where o.correct))::int as correct
+      from prediction_outcomes o
+      join unnest(${['direction-1d']}::text[], ${['v1']}::text[]) as m(strategy, version) on o.strategy = m.strategy and o.model_version = m.version
       group by 1, 2, 3
       order by 1, 2, 3
     `.execute(database.db),

@@ -46,6 +46,7 @@ const BENCHES: ReadonlyArray<{
   { name: 'explanations', load: () => import('./explanations.bench.js'), gateways: ['default'] },
   { name: 'import', load: () => import('./import.bench.js') },
   { name: 'history', load: () => import('./history.bench.js'), gateways: ['default'] },
+  { name: 'timescale-history', load: () => import('./timescale-history.bench.js') },
   { name: 'model-metrics', load: () => import('./model-metrics.bench.js') },
   { name: 'startup', load: () => import('./startup.bench.js'), after: ['gateway-overhead'] },
   { name: 'fanout', load: () => import('./fanout.bench.js') },

@@ -10,6 +10,8 @@ import * as m0008 from './0008_history_daily_rollup.js';
 import * as m0009 from './0009_market_source.js';
 import * as m0010 from './0010_bar_quality.js';
 import * as m0011 from './0011_retrain_runs.js';
+import * as m0012 from './0012_history_aggregates_latest_signal.js';
+import * as m0013 from './0013_outcomes_table.js';
 
 /**
  * Every migration, in order. Listed here rather than discovered on disk so the set is fixed at build
@@ -28,4 +30,6 @@ export const migrations: Record<string, Migration> = {
   '0009_market_source': m0009,
   '0010_bar_quality': m0010,
   '0011_retrain_runs': m0011,
+  '0012_history_aggregates_latest_signal': m0012,
+  '0013_outcomes_table': m0013,
 };

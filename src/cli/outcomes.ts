@@ -17,7 +17,7 @@ import { OutcomesRepository, OutcomesService, type ResolveProgress, type Resolve
  */
 const USAGE = `usage: npm run outcomes [-- SYMBOL...]
 
-Fills in realized_return, correct and covered for recorded predictions whose horizon has passed,
+Stores realized_return, correct and covered for recorded predictions whose horizon has passed,
 using the bars stored in the configured database (DATABASE_URL, or the embedded one in DATA_DIR).
 With symbols, only those. A running gateway does the same every OUTCOMES_INTERVAL_MS.
 `;

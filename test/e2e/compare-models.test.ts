@@ -9,6 +9,7 @@ import { execute } from '../helpers/graphql.js';
 import { recordedPrediction } from '../helpers/history-rows.js';
 import { modelsFixture, type ModelsFixture } from '../helpers/models.js';
 import { stackName } from '../helpers/services.js';
+import { storeOutcomes } from '../helpers/outcomes.js';
 
 const S = 'direction-1d';
 const SYMBOLS = ['CA', 'CB', 'CC', 'CD', 'CE'];
@@ -58,11 +59,10 @@ describe(`compareModels over GraphQL (${stackName})`, () => {
     const db = server.gateway.database.db;
     await new HistoryRepository(db).insertMany(rows);
     const hashes = [...y.keys()];
-    await sql`
-      update prediction_history h set realized_return = case when o.y = 1 then 0.01 else -0.01 end
-      from unnest(${hashes}::text[], ${hashes.map((h) => y.get(h)!)}::int[]) as o(hash, y)
-      where h.features_hash = o.hash
-    `.execute(db);
+    await storeOutcomes(db, {
+      from: sql`prediction_history h join unnest(${hashes}::text[], ${hashes.map((h) => y.get(h)!)}::int[]) as o(hash, y) on h.features_hash = o.hash`,
+      realizedReturn: sql`case when o.y = 1 then 0.01 else -0.01 end`,
+    });
   });
   after(async () => {
     await server?.close();

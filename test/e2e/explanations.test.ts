@@ -19,6 +19,7 @@ import { execute, postQuery, wsClient, wsExecute } from '../helpers/graphql.js';
 import { metricDeltas } from '../helpers/metrics.js';
 import { projectRoot } from '../helpers/process.js';
 import { stackName } from '../helpers/services.js';
+import { storeOutcomes } from '../helpers/outcomes.js';
 
 const SYMBOLS = Array.from({ length: 120 }, (_, i) => `E${String(i).padStart(3, '0')}`);
 const RUNS_1D = 'sibyl_inference_runs_total{strategy="direction-1d",version="v1"}';
@@ -163,7 +164,12 @@ describe(`Prediction.explanation (${stackName})`, () => {
     ];
     await new HistoryRepository(db).insertMany(rows);
     const mark = (hashes: string[], correct: boolean) =>
-      sql`update prediction_history set correct = ${correct} where features_hash = any(${hashes}::text[])`.execute(db);
+      storeOutcomes(db, {
+        from: sql`prediction_history h where h.features_hash = any(${hashes}::text[])`,
+        // Explanations read `correct` only; a realized return that agrees with it.
+        realizedReturn: sql`case when (h.probability >= 0.5) = ${correct} then 0.01 else -0.01 end`,
+        correct: sql`${correct}`,
+      });
     await mark(
       rows.slice(0, 30).map((r) => r.featuresHash),
       true,

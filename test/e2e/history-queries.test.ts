@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
 import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { createSyntheticMarket } from '../../src/infra/market-data/synthetic.js';
 import { HistoryRepository, type HistoryRow } from '../../src/modules/history/index.js';
@@ -19,6 +20,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { execute, postQuery } from '../helpers/graphql.js';
 import { REPO_MODELS } from '../helpers/models.js';
 import { recordedPrediction } from '../helpers/history-rows.js';
+import { historyWithOutcomes } from '../helpers/outcomes.js';
 import { stackName } from '../helpers/services.js';
 
 const SYMBOLS = ['E01', 'E02', 'E03', 'E04'];
@@ -208,9 +210,9 @@ describe(`confidence history and model metrics over GraphQL (${stackName})`, () 
       const { data, errors } = await execute(server.url, ModelMetricsDocument, variables);
       assert.equal(errors, undefined, JSON.stringify(errors));
       const m = data!.modelMetrics;
-      const rows = (
-        await server.gateway.database.db.selectFrom('prediction_history').selectAll().where('realized_return', 'is not', null).execute()
-      ).filter((r) => r.model_version === 'v1' && (!('symbol' in variables) || r.symbol === variables.symbol));
+      const rows = (await historyWithOutcomes(server.gateway.database.db, sql`o.realized_return is not null`)).filter(
+        (r) => r.model_version === 'v1' && (!('symbol' in variables) || r.symbol === variables.symbol),
+      );
       const want = binaryMetrics(
         rows.map((r) => r.probability),
         rows.map((r): number => (r.realized_return! > 0 ? 1 : 0)),
@@ -343,16 +345,10 @@ describe(`outcomes are filled in by the gateway itself as the synthetic market t
     const deadline = Date.now() + 15_000;
     let resolved: Array<{ symbol: string; realized_return: number | null; correct: boolean | null; covered: boolean | null }> = [];
     while (Date.now() < deadline) {
-      resolved = await server.gateway.database.db
-        .selectFrom('prediction_history')
-        .select(['symbol', 'realized_return', 'correct', 'covered'])
-        .where(
-          'time',
-          'in',
-          asOf.map((t) => new Date(t)),
-        )
-        .where('realized_return', 'is not', null)
-        .execute();
+      resolved = await historyWithOutcomes(
+        server.gateway.database.db,
+        sql`h.time = any(${asOf}::timestamptz[]) and o.realized_return is not null`,
+      );
       if (resolved.length === 2) break;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

@@ -69,11 +69,7 @@ describe(`npm run outcomes (${stackName})`, () => {
 
     const check = await openDatabase(target.settings, silent);
     try {
-      const resolved = await check.db
-        .selectFrom('prediction_history')
-        .select(['realized_return', 'correct', 'covered'])
-        .where('realized_return', 'is not', null)
-        .execute();
+      const resolved = await check.db.selectFrom('prediction_outcomes').select(['realized_return', 'correct', 'covered']).execute();
       assert.equal(resolved.length, 50);
       assert.ok(resolved.every((r) => typeof r.correct === 'boolean' && typeof r.covered === 'boolean'));
     } finally {

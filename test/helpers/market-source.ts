@@ -49,8 +49,12 @@ export async function rowsPerMarket(database: TestDatabase): Promise<MarketRows[
   const direct = await openDatabase(database.settings, silent);
   try {
     const { rows } = await sql<MarketRows>`
-      select market_source as market, count(*)::int as rows, count(realized_return)::int as resolved, max(time) as latest
-      from prediction_history group by 1 order by 1`.execute(direct.db);
+      select h.market_source as market, count(*)::int as rows, count(o.realized_return)::int as resolved, max(h.time) as latest
+      from prediction_history h
+      left join prediction_outcomes o
+        on o.symbol = h.symbol and o.strategy = h.strategy and o.model_version = h.model_version
+       and o.market_source = h.market_source and o.time = h.time
+      group by 1 order by 1`.execute(direct.db);
     return rows;
   } finally {
     await direct.close();

@@ -7,10 +7,11 @@ import { ExplanationsRepository, type ConfidenceBand } from '../../src/modules/e
 import { HistoryRepository } from '../../src/modules/history/history.repository.js';
 import type { HistoryRow } from '../../src/modules/history/history.types.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
+import { storeOutcomes } from '../helpers/outcomes.js';
 
 const T0 = Date.UTC(2021, 0, 4, 21);
 
-/** A recorded prediction; `correct` is set afterwards the way the outcomes job does (an UPDATE). */
+/** A recorded prediction; `correct` is stored afterwards the way the outcomes job does (an outcome row). */
 function row(i: number, strategy: string, modelVersion: string, confidence: number): HistoryRow {
   return {
     // Three rows a day, the third late in the UTC day: days are UTC dates.
@@ -56,8 +57,11 @@ describe(`explanations: realized accuracy evidence by confidence band (${stackNa
     written.push(...rows.map((r) => ({ row: r, correct: null as boolean | null })));
     const outcome = (from: number, to: number, correct: boolean) => {
       for (let k = from; k < to; k++) written[k]!.correct = correct;
-      return sql`update prediction_history set correct = ${correct}, realized_return = 0.01
-          where features_hash = any(${Array.from({ length: to - from }, (_, k) => `h${from + k}`)}::text[])`.execute(database.db);
+      return storeOutcomes(database.db, {
+        from: sql`prediction_history h where h.features_hash = any(${Array.from({ length: to - from }, (_, k) => `h${from + k}`)}::text[])`,
+        realizedReturn: sql`0.01`,
+        correct: sql`${correct}`,
+      });
     };
     await outcome(0, 7, true);
     await outcome(7, 10, false);

@@ -15,7 +15,7 @@ import { ApiKeysRepository, ApiKeysService, Role } from '../../src/modules/acces
 import { AuditLog } from '../../src/modules/audit/index.js';
 import { ExplanationService, ExplanationsRepository } from '../../src/modules/explanations/index.js';
 import { HealthService } from '../../src/modules/health/index.js';
-import { HistoryQueryService, HistoryReadRepository, HistoryRepository } from '../../src/modules/history/index.js';
+import { HistoryQueryService, HistoryReadRepository, historyRollupsOf, HistoryRepository } from '../../src/modules/history/index.js';
 import { MetricsRepository, MetricsService } from '../../src/modules/metrics/index.js';
 import { ModelRegistry, ModelsService } from '../../src/modules/models/index.js';
 import { PointInTimePredictions, PredictionService, type CachedFeatures } from '../../src/modules/predictions/index.js';
@@ -103,7 +103,7 @@ describe(`Prediction.history costs one SQL statement per request (${stackName})`
       },
     } satisfies KyselyPlugin);
     const history = new HistoryQueryService({
-      repository: new HistoryReadRepository(counted),
+      repository: new HistoryReadRepository(counted, { rollups: historyRollupsOf(database) }),
       market,
       maxSymbolsPerRequest: 200,
       servingMarket: 'stored',

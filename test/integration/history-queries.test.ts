@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { sql, type Kysely, type KyselyPlugin } from 'kysely';
-import * as marketSource from '../../db/migrations/0009_market_source.js';
+import { sql, type KyselyPlugin } from 'kysely';
 import { migrateToLatest, openDatabase, type Database, type Db } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
@@ -12,6 +11,7 @@ import {
   applyHistoryRetention,
   HistoryQueryService,
   HistoryReadRepository,
+  historyRollupsOf,
   HistoryRepository,
   OutcomesRepository,
   OutcomesService,
@@ -20,6 +20,8 @@ import {
 import { MetricsRepository, MetricsService } from '../../src/modules/metrics/index.js';
 import { binaryMetrics } from '../../src/training/evaluate.js';
 import { recordedPrediction } from '../helpers/history-rows.js';
+import { redoMigrationsFrom, refreshHistoryAggregates } from '../helpers/migrations.js';
+import { historyWithOutcomes } from '../helpers/outcomes.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
 
 const silent = createLogger({ level: 'silent', format: 'json' });
@@ -80,9 +82,8 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     await sql`truncate market_bars`.execute(database.db);
   });
 
-  async function stored() {
-    return database.db.selectFrom('prediction_history').selectAll().orderBy('symbol').orderBy('strategy').orderBy('time').execute();
-  }
+  /** Every history row with its realized outcome (null while pending). */
+  const stored = () => historyWithOutcomes(database.db);
 
   /** The expected outcome of a row, computed here from the bars (independently of outcomeOf). */
   function expected(row: HistoryRow, bars: readonly Bar[]) {
@@ -217,7 +218,7 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
       }
     }
     await writes.insertMany(rows);
-    const reads = new HistoryReadRepository(database.db);
+    const reads = new HistoryReadRepository(database.db, { rollups: historyRollupsOf(database) });
     const market = { listSymbols: async () => [...symbols, 'QD'] }; // QD: known to the market, nothing recorded
     const service = new HistoryQueryService({ repository: reads, market, maxSymbolsPerRequest: 200, servingMarket: 'stored' });
 
@@ -258,7 +259,7 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     // Trends over a 12-hour window ending at each symbol's latest row, for all symbols in one query.
     const trendCount = counting(database.db);
     const trends = await new HistoryQueryService({
-      repository: new HistoryReadRepository(trendCount.db),
+      repository: new HistoryReadRepository(trendCount.db, { rollups: historyRollupsOf(database) }),
       market,
       maxSymbolsPerRequest: 200,
       servingMarket: 'stored',
@@ -306,7 +307,7 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     // The loader: many keys loaded in one tick → one statement; each gets its last N rows, oldest first.
     const loaderCount = counting(database.db);
     const loaders = new HistoryQueryService({
-      repository: new HistoryReadRepository(loaderCount.db),
+      repository: new HistoryReadRepository(loaderCount.db, { rollups: historyRollupsOf(database) }),
       market,
       maxSymbolsPerRequest: 200,
       servingMarket: 'stored',
@@ -436,8 +437,8 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     await writes.insertMany(rows.slice(0, 600));
     await writes.insertMany(rows.slice(300, 1000));
     await writes.insertMany(rows.slice(1000));
-    const rollup = new HistoryReadRepository(database.db);
-    const raw = new HistoryReadRepository(database.db, { rollups: false });
+    const rollup = new HistoryReadRepository(database.db, { rollups: historyRollupsOf(database) });
+    const raw = new HistoryReadRepository(database.db, { rollups: 'none' });
     const compare = async (what: string) => {
       const ranges: Array<[number, number, number, string | undefined]> = [
         [t0, t0 + 7 * 86_400_000, 3_600_000, undefined],
@@ -481,22 +482,42 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
       }
     };
     await compare('after inserts');
-    // 0009 undone and applied again: its down rebuilds the rollups without the market (through 0008's
-    // up), its up rebuilds both from the history by market, and the triggers it installs keep both exact.
-    const migrationDb = database.db as unknown as Kysely<unknown>;
-    await marketSource.down(migrationDb);
-    await marketSource.up(migrationDb);
+    // TimescaleDB: the continuous aggregates hold nothing until refreshed (every bucket was read raw
+    // above); materialized, they answer, and rows written after the refresh are read raw until the next.
+    await refreshHistoryAggregates(database);
+    await compare('after the aggregates were refreshed');
+    // 0009 undone and applied again (with everything after it): its down rebuilds the rollups without
+    // the market (through 0008's up), its up rebuilds both from the history by market, and the
+    // triggers it installs keep both exact; on TimescaleDB, 0012 recreates the aggregates.
+    await redoMigrationsFrom(database.db, '0009_market_source');
     await compare('after 0009 rebuilt the rollups');
+    await refreshHistoryAggregates(database);
     await writes.insertMany(Array.from({ length: 300 }, (_, i) => make(1500 + i, 'v1')));
     await compare('after more inserts');
     await sql`delete from prediction_history where symbol = 'RU' and time >= ${new Date(t0 + 2 * 86_400_000)}::timestamptz and time < ${new Date(t0 + 2 * 86_400_000 + 150 * 60_000)}::timestamptz`.execute(
       database.db,
     );
     await compare('after a delete through the middle of some hours');
+    await refreshHistoryAggregates(database);
+    await compare('after a delete, refreshed');
     await sql`truncate prediction_history`.execute(database.db);
-    const { rows: left } = await sql<{ n: number }>`
-      select (select count(*) from prediction_confidence_hourly)::int + (select count(*) from prediction_confidence_daily)::int as n
-    `.execute(database.db);
-    assert.equal(left[0]!.n, 0, 'truncate empties both rollups');
+    if (database.timescale) {
+      const day = {
+        symbol: 'RU',
+        strategy: 'direction-1d',
+        source: 'stored',
+        from: new Date(t0),
+        to: new Date(t0 + 9 * DAY),
+        bucketMs: DAY,
+      };
+      const { rows: held } = await sql<{ n: number }>`select count(*)::int as n from prediction_history_daily`.execute(database.db);
+      assert.ok(held[0]!.n > 0, 'the daily aggregate still holds the truncated rows until its next refresh');
+      assert.deepEqual(await rollup.confidenceHistory(day), [], 'but they are not read: truncate invalidated every bucket');
+    } else {
+      const { rows: left } = await sql<{ n: number }>`
+        select (select count(*) from prediction_confidence_hourly)::int + (select count(*) from prediction_confidence_daily)::int as n
+      `.execute(database.db);
+      assert.equal(left[0]!.n, 0, 'truncate empties both rollups');
+    }
   });
 });

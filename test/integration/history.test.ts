@@ -86,23 +86,13 @@ describe(`prediction history (${stackName})`, () => {
     `.execute(database.db);
     assert.deepEqual(
       indexes.map((i) => i.indexname),
-      // 0004 adds the partial indexes of pending (outcome job) and resolved (modelMetrics) rows.
-      [
-        'prediction_history_key',
-        'prediction_history_pending_idx',
-        'prediction_history_resolved_idx',
-        'prediction_history_symbol_strategy_time_idx',
-      ],
+      // 0004's partial indexes of pending and resolved rows went with the outcome columns (0013).
+      ['prediction_history_key', 'prediction_history_symbol_strategy_time_idx'],
     );
     const def = (name: string) => indexes.find((i) => i.indexname === name)!.indexdef;
     assert.match(def('prediction_history_key'), /UNIQUE.*\(symbol, strategy, model_version, market_source, "?time"?\)/);
     assert.match(def('prediction_history_symbol_strategy_time_idx'), /\(symbol, strategy, market_source, "?time"? DESC\)/);
-    assert.match(def('prediction_history_pending_idx'), /WHERE \(?realized_return IS NULL\)?/);
-    assert.match(
-      def('prediction_history_resolved_idx'),
-      /\(strategy, model_version, market_source, "?time"?\) WHERE \(?realized_return IS NOT NULL\)?/,
-    );
-    // HISTORY_COLUMNS, the one definition of a written row, names every column but those filled later.
+    // HISTORY_COLUMNS, the one definition of a written row, names every column but its creation time.
     const { rows: columns } = await sql<{ column_name: string }>`
       select column_name from information_schema.columns where table_name = 'prediction_history' and table_schema = current_schema()
     `.execute(database.db);
@@ -112,7 +102,7 @@ describe(`prediction history (${stackName})`, () => {
         .sort(),
       columns
         .map((c) => c.column_name)
-        .filter((name) => !['created_at', 'realized_return', 'correct', 'covered'].includes(name))
+        .filter((name) => name !== 'created_at')
         .sort(),
     );
     if (database.timescale) {
@@ -138,12 +128,21 @@ describe(`prediction history (${stackName})`, () => {
         back.find((r) => historyKey(r) === historyKey(original)),
         original,
       );
-    const { rows: extra } = await sql<{ outcomes: number; fresh: boolean }>`
-      select count(*) filter (where realized_return is null and correct is null and covered is null)::int as outcomes,
+    const { rows: extra } = await sql<{ pending: number; resolved: number; fresh: boolean }>`
+      select (select count(*) from prediction_outcomes_pending p
+               where (p.symbol, p.strategy, p.model_version, p.market_source, p.time,
+                      p.probability, p.confidence, p.interval_level, p.interval_low, p.interval_high)
+                  in (select symbol, strategy, model_version, market_source, time,
+                             probability, confidence, interval_level, interval_low, interval_high from prediction_history))::int as pending,
+             (select count(*) from prediction_outcomes)::int as resolved,
              bool_and(created_at > now() - interval '1 minute') as fresh
       from prediction_history
     `.execute(database.db);
-    assert.deepEqual(extra[0], { outcomes: 3, fresh: true }, 'outcomes start null; created_at defaults to now()');
+    assert.deepEqual(
+      extra[0],
+      { pending: 3, resolved: 0, fresh: true },
+      'every row queued for its outcome, none resolved; created_at defaults to now()',
+    );
   });
 
   test('a key already stored is skipped (count 0), never updated; within one call the first row of a key wins', async () => {
@@ -154,6 +153,8 @@ describe(`prediction history (${stackName})`, () => {
     assert.equal(await history.insertMany([row(0, { modelVersion: 'v2' }), row(0, { strategy: 'other' })]), 2);
     const back = await stored();
     assert.equal(back.length, 5);
+    const { rows: queued } = await sql<{ n: number }>`select count(*)::int as n from prediction_outcomes_pending`.execute(database.db);
+    assert.equal(queued[0]!.n, 5, 'a skipped repeat is not queued twice');
     assert.equal(back.find((r) => historyKey(r) === historyKey(row(0)))?.probability, 0.61);
     assert.equal(back.find((r) => historyKey(r) === historyKey(row(2)))?.featuresHash, 'first');
   });

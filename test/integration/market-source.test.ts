@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Migrator, sql } from 'kysely';
+import { Migrator, sql, type RawBuilder } from 'kysely';
 import { migrations } from '../../db/migrations/index.js';
 import { migrateToLatest, openDatabase, type Database } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
@@ -9,6 +9,7 @@ import { ExplanationsRepository } from '../../src/modules/explanations/explanati
 import {
   HistoryQueryService,
   HistoryReadRepository,
+  historyRollupsOf,
   HistoryRepository,
   OutcomesRepository,
   type HistoryRow,
@@ -16,6 +17,8 @@ import {
 import { MetricsRepository, MetricsService } from '../../src/modules/metrics/index.js';
 import { SignalsRepository } from '../../src/modules/signals/signals.repository.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
+import { forgetOutcomes, historyWithOutcomes, storeOutcomes } from '../helpers/outcomes.js';
+import { refreshHistoryAggregates } from '../helpers/migrations.js';
 
 /**
  * Every recorded prediction carries its market (`market_source`, migration 0009), and every reader
@@ -77,6 +80,16 @@ describe(`market source of recorded predictions (${stackName})`, () => {
       await target.drop();
     });
 
+    /**
+     * The rows of a rollup by bucket: the trigger-kept table, or on TimescaleDB the continuous aggregate
+     * once refreshed (as its policy would).
+     */
+    async function rollup(level: 'hourly' | 'daily', columns: RawBuilder<unknown>) {
+      await refreshHistoryAggregates(database);
+      const table = database.timescale ? `prediction_history_${level}` : `prediction_confidence_${level}`;
+      return (await sql<Record<string, unknown>>`select ${columns} from ${sql.id(table)} order by bucket`.execute(database.db)).rows;
+    }
+
     test('backfills stored where a stored bar vouches for the asOf, unknown elsewhere; rollups and down follow', async () => {
       const migrator = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } });
       assert.equal((await migrator.migrateTo('0008_history_daily_rollup')).error, undefined);
@@ -102,18 +115,12 @@ describe(`market source of recorded predictions (${stackName})`, () => {
         { features_hash: 'synthetic', market_source: 'unknown' },
         { features_hash: 'synthetic-2', market_source: 'unknown' },
       ]);
-      const hourly = await sql<{ market_source: string; count: number }>`
-        select market_source, count from prediction_confidence_hourly order by bucket`.execute(database.db);
-      assert.deepEqual(hourly.rows, [
-        { market_source: 'stored', count: 1 },
-        { market_source: 'unknown', count: 2 },
-      ]);
-      const daily = await sql<{ market_source: string; count: number }>`
-        select market_source, count from prediction_confidence_daily order by bucket`.execute(database.db);
-      assert.deepEqual(daily.rows, [
-        { market_source: 'stored', count: 1 },
-        { market_source: 'unknown', count: 2 },
-      ]);
+      for (const level of ['hourly', 'daily'] as const) {
+        assert.deepEqual(await rollup(level, sql`market_source, count::int`), [
+          { market_source: 'stored', count: 1 },
+          { market_source: 'unknown', count: 2 },
+        ]);
+      }
       // No column default: a writer that forgets the market is refused.
       await assert.rejects(insert(new Date(0), 'no-market').execute(database.db), /market_source/);
 
@@ -123,8 +130,7 @@ describe(`market source of recorded predictions (${stackName})`, () => {
       assert.match(String(refused.error), /more than one market/);
       await sql`delete from prediction_history where market_source = 'synthetic'`.execute(database.db);
       assert.equal((await migrator.migrateTo('0008_history_daily_rollup')).error, undefined);
-      const back = await sql<{ count: number }>`select count from prediction_confidence_daily order by bucket`.execute(database.db);
-      assert.deepEqual(back.rows, [{ count: 1 }, { count: 2 }]);
+      assert.deepEqual(await rollup('daily', sql`count::int`), [{ count: 1 }, { count: 2 }]);
       await migrateToLatest(database.db);
       assert.equal((await sql<{ n: number }>`select count(*)::int as n from prediction_history`.execute(database.db)).rows[0]?.n, 3);
     });
@@ -149,8 +155,12 @@ describe(`market source of recorded predictions (${stackName})`, () => {
         'the same key in two markets is two rows',
       );
       // Outcomes: every real row but the last; every synthetic row.
-      await sql`update prediction_history set realized_return = 0.01, correct = probability >= 0.5, covered = true
-                where market_source = 'synthetic' or time < ${REAL_END}`.execute(database.db);
+      await storeOutcomes(database.db, {
+        from: sql`prediction_history h where h.market_source = 'synthetic' or h.time < ${REAL_END}`,
+        realizedReturn: sql`0.01`,
+        correct: sql`h.probability >= 0.5`,
+        covered: sql`true`,
+      });
     });
     after(async () => {
       await database.close();
@@ -161,7 +171,7 @@ describe(`market source of recorded predictions (${stackName})`, () => {
 
     test('confidenceHistory: points and the defaulted `to` come from the serving market; `source` asks for another', async () => {
       const stored = new HistoryQueryService({
-        repository: new HistoryReadRepository(database.db),
+        repository: new HistoryReadRepository(database.db, { rollups: historyRollupsOf(database) }),
         market,
         maxSymbolsPerRequest: 200,
         servingMarket: 'stored',
@@ -183,7 +193,7 @@ describe(`market source of recorded predictions (${stackName})`, () => {
       assert.ok(asked.every((p) => p.time >= SYNTHETIC_START));
 
       const syntheticGateway = new HistoryQueryService({
-        repository: new HistoryReadRepository(database.db),
+        repository: new HistoryReadRepository(database.db, { rollups: historyRollupsOf(database) }),
         market,
         maxSymbolsPerRequest: 200,
         servingMarket: 'synthetic',
@@ -198,7 +208,7 @@ describe(`market source of recorded predictions (${stackName})`, () => {
     test('whole-hour and whole-day buckets (the rollups) keep markets apart too', async () => {
       const from = new Date(REAL_END.getTime() - 20 * DAY);
       const to = new Date(SYNTHETIC_START.getTime() + DAY);
-      for (const rollups of [true, false]) {
+      for (const rollups of [historyRollupsOf(database), 'none'] as const) {
         const reads = new HistoryReadRepository(database.db, { rollups });
         for (const bucketMs of [HOUR, DAY]) {
           for (const [source, expected] of [
@@ -218,7 +228,7 @@ describe(`market source of recorded predictions (${stackName})`, () => {
 
     test('trends and Prediction.history read the serving market', async () => {
       const stored = new HistoryQueryService({
-        repository: new HistoryReadRepository(database.db),
+        repository: new HistoryReadRepository(database.db, { rollups: historyRollupsOf(database) }),
         market,
         maxSymbolsPerRequest: 200,
         servingMarket: 'stored',
@@ -228,7 +238,7 @@ describe(`market source of recorded predictions (${stackName})`, () => {
       const [syntheticTrend] = await stored.confidenceTrends({ symbols: ['AAPL'], window: '3 days', source: 'synthetic' });
       assert.equal(syntheticTrend?.samples, 30, 'the window ends at the synthetic market’s latest row');
 
-      const reads = new HistoryReadRepository(database.db);
+      const reads = new HistoryReadRepository(database.db, { rollups: historyRollupsOf(database) });
       const [last, lastSynthetic] = await reads.lastPoints([
         { symbol: 'AAPL', strategy: 'direction-1d', version: 'v1', source: 'stored', last: 5 },
         { symbol: 'AAPL', strategy: 'direction-1d', version: 'v1', source: 'synthetic', last: 5 },
@@ -267,9 +277,7 @@ describe(`market source of recorded predictions (${stackName})`, () => {
       assert.equal(synth?.samples, 31);
 
       const outcomes = new OutcomesRepository(database.db, 'stored');
-      await sql`
-        update prediction_history set realized_return = null, correct = null, covered = null where features_hash = 'synthetic-999'
-      `.execute(database.db);
+      assert.equal(await forgetOutcomes(database.db, sql`prediction_history h where h.features_hash = 'synthetic-999'`), 1);
       assert.deepEqual(
         (await outcomes.pendingSymbols()).map((p) => [p.symbol, p.rows]),
         [['AAPL', 1]],
@@ -281,10 +289,11 @@ describe(`market source of recorded predictions (${stackName})`, () => {
       );
       const outcome = { ...pending[0]!, realizedReturn: 0.02, correct: true, covered: true };
       assert.equal(await outcomes.saveOutcomes([outcome]), 1, 'only the stored row at the shared key');
-      const left = await sql<{ features_hash: string }>`select features_hash from prediction_history where realized_return is null`.execute(
-        database.db,
+      const left = await historyWithOutcomes(database.db, sql`o.realized_return is null`);
+      assert.deepEqual(
+        left.map((r) => r.features_hash),
+        ['synthetic-999'],
       );
-      assert.deepEqual(left.rows, [{ features_hash: 'synthetic-999' }]);
 
       const since = new Date(REAL_END.getTime() - 2 * DAY);
       const resumed = await new SignalsRepository(database.db, 'stored').recordedSince('direction-1d', ['AAPL'], since, 100);

@@ -7,6 +7,7 @@ import { HistoryRepository, type HistoryRow } from '../../src/modules/history/in
 import { MetricsRepository } from '../../src/modules/metrics/index.js';
 import { recordedPrediction } from '../helpers/history-rows.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
+import { storeOutcomes } from '../helpers/outcomes.js';
 
 const silent = createLogger({ level: 'silent', format: 'json' });
 const DAY = 86_400_000;
@@ -56,11 +57,11 @@ describe(`compareModels pairing SQL (${stackName})`, () => {
     }
     await new HistoryRepository(database.db).insertMany(rows);
     const hashes = [...outcome.keys()];
-    await sql`
-      update prediction_history h set realized_return = o.r
-      from unnest(${hashes}::text[], ${hashes.map((h) => outcome.get(h)!)}::float8[]) as o(hash, r)
-      where h.features_hash = o.hash
-    `.execute(database.db);
+    await storeOutcomes(database.db, {
+      from: sql`prediction_history h join unnest(${hashes}::text[], ${hashes.map((h) => outcome.get(h)!)}::float8[]) as o(hash, r)
+                on h.features_hash = o.hash`,
+      realizedReturn: sql`o.r`,
+    });
   });
   after(async () => {
     await database?.close();

@@ -7,6 +7,7 @@ import { HistoryRepository, type HistoryRow } from '../../src/modules/history/in
 import { MetricsRepository, MetricsService, MIN_ESTIMATE_BLOCKS } from '../../src/modules/metrics/index.js';
 import { naiveBootstrap, type NaiveRow } from '../helpers/naive-metrics.js';
 import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
+import { storeOutcomes } from '../helpers/outcomes.js';
 
 const silent = createLogger({ level: 'silent', format: 'json' });
 const DAY = 86_400_000;
@@ -83,19 +84,23 @@ describe(`modelMetrics estimates over rows stored in SQL (${stackName})`, () => 
       }
     }
     await new HistoryRepository(database.db).insertMany(rows);
-    await sql`
-      update prediction_history h
-      set realized_return = o.r, covered = o.covered, correct = case when o.r is null then null else (h.probability >= 0.5) = (o.r > 0) end
-      from unnest(${outcomes.map((o) => o.hash)}::text[], ${outcomes.map((o) => o.r)}::float8[], ${outcomes.map((o) => o.covered)}::boolean[]) as o(hash, r, covered)
-      where h.features_hash = o.hash
-    `.execute(database.db);
+    await storeOutcomes(database.db, {
+      from: sql`prediction_history h
+        join unnest(${outcomes.map((o) => o.hash)}::text[], ${outcomes.map((o) => o.r)}::float8[], ${outcomes.map((o) => o.covered)}::boolean[])
+          as o(hash, r, covered) on h.features_hash = o.hash`,
+      realizedReturn: sql`o.r`,
+      covered: sql`o.covered`,
+    });
   }
 
   const stored = async () =>
     (
-      await sql<Stored>`select time, model_version, symbol, probability, realized_return, covered, interval_level from prediction_history`.execute(
-        database.db,
-      )
+      await sql<Stored>`
+        select h.time, h.model_version, h.symbol, h.probability, o.realized_return, o.covered, h.interval_level
+        from prediction_history h
+        left join prediction_outcomes o
+          on o.symbol = h.symbol and o.strategy = h.strategy and o.model_version = h.model_version
+         and o.market_source = h.market_source and o.time = h.time`.execute(database.db)
     ).rows;
 
   /** The rows as the test reads them: months from JS Dates, outcome and coverage by their own definitions. */

@@ -11,6 +11,7 @@ import { importFiles } from '../../src/infra/market-data/importer.js';
 import { STORED_MARKET, type Bar } from '../../src/infra/market-data/market-data.js';
 import { isSession } from '../../src/infra/market-data/nyse-calendar.js';
 import { HistoryRepository, OutcomesRepository, OutcomesService, type HistoryRow } from '../../src/modules/history/index.js';
+import { historyWithOutcomes } from '../helpers/outcomes.js';
 import { createTestDatabase, stackName, tempDir, type TestDatabase } from '../helpers/services.js';
 
 const silent = createLogger({ level: 'silent', format: 'json' });
@@ -130,8 +131,11 @@ describe(`data quality: import stores flags, ingest flags and counts, outcomes s
     }).resolve();
     assert.equal(report.excluded, 3);
     assert.equal(report.resolved, 2);
-    const stored = await database.db.selectFrom('prediction_history').select(['time', 'realized_return']).orderBy('time').execute();
-    const pending = stored.filter((r) => r.realized_return === null).map((r) => r.time.toISOString().slice(0, 10));
+    const stored = await historyWithOutcomes(database.db);
+    const pending = stored
+      .filter((r) => r.realized_return === null)
+      .map((r) => r.time.toISOString().slice(0, 10))
+      .sort();
     assert.deepEqual(pending, [dates[24], dates[25], dates[29]]);
   });
 

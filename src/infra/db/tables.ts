@@ -9,6 +9,8 @@ export interface Tables {
   api_keys: ApiKeysTable;
   market_bars: MarketBarsTable;
   prediction_history: PredictionHistoryTable;
+  prediction_outcomes: PredictionOutcomesTable;
+  prediction_outcomes_pending: PredictionOutcomesPendingTable;
   model_serving: ModelServingTable;
   retrain_runs: RetrainRunsTable;
 }
@@ -51,7 +53,7 @@ export interface MarketBarsTable {
 
 /**
  * One recorded prediction; see db/migrations/0003_prediction_history.ts for its key and constraints.
- * The outcome columns (`realized_return`, `correct`, `covered`) are null until the horizon has passed.
+ * Never updated: its realized outcome, once known, is a row of `prediction_outcomes` with the same key.
  */
 export interface PredictionHistoryTable {
   time: Date;
@@ -70,9 +72,38 @@ export interface PredictionHistoryTable {
   features_hash: string;
   /** The market the prediction was made from (`stored`, `synthetic`; `unknown` for rows older than 0009). */
   market_source: string;
-  realized_return: ColumnType<number | null, number | null | undefined, number | null>;
-  correct: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
-  covered: ColumnType<boolean | null, boolean | null | undefined, boolean | null>;
+}
+
+/** The realized outcome of a prediction_history row, same key; append-only (db/migrations/0013_outcomes_table.ts). */
+export interface PredictionOutcomesTable {
+  symbol: string;
+  strategy: string;
+  model_version: string;
+  market_source: string;
+  time: Date;
+  /** Copied from the prediction (never changes there). */
+  probability: number;
+  confidence: number;
+  interval_level: number;
+  realized_return: number;
+  correct: boolean;
+  /** Null only for an outcome migrated from a history row that had none. */
+  covered: boolean | null;
+  resolved_at: ColumnType<Date, Date | undefined, never>;
+}
+
+/** A prediction_history row still waiting for its outcome, with what computing one needs (0013). */
+export interface PredictionOutcomesPendingTable {
+  symbol: string;
+  strategy: string;
+  model_version: string;
+  market_source: string;
+  time: Date;
+  probability: number;
+  confidence: number;
+  interval_level: number;
+  interval_low: number;
+  interval_high: number;
 }
 
 /** The version serving each strategy (and its shadow); see db/migrations/0007_model_serving.ts. */

@@ -35,9 +35,10 @@ export const CONFIDENCE_BUCKETS = 100;
 const NO_EVIDENCE: BandEvidence = { samples: 0, correct: 0, days: 0, sumRows2: 0, sumCorrect2: 0, sumCorrectRows: 0 };
 
 /**
- * All SQL of explanations: reads `prediction_history`'s realized outcomes (`correct`, filled by the
- * outcomes job; rows whose outcome is still unknown are left out) of one market: the one the gateway
- * serves, so a synthetic run's outcomes never stand behind a real prediction's historicalAccuracy.
+ * All SQL of explanations: reads realized outcomes (`prediction_outcomes`: `correct` and the
+ * prediction's confidence, appended by the outcomes job; predictions whose outcome is still unknown
+ * are left out) of one market: the one the gateway serves, so a synthetic run's outcomes never stand
+ * behind a real prediction's historicalAccuracy.
  *
  * ```ts
  * const evidence = new ExplanationsRepository(db, STORED_MARKET);
@@ -71,11 +72,11 @@ export class ExplanationsRepository implements AccuracySource {
         select m.i, m.strategy, m.version, g.bucket from m cross join lateral generate_series(m.lo, m.hi) as g(bucket)
       ),
       b as materialized (
-        select h.strategy, h.model_version as version, least(floor(h.confidence * ${CONFIDENCE_BUCKETS})::int, ${CONFIDENCE_BUCKETS - 1}) as bucket,
-               (h.time at time zone 'UTC')::date as day, count(*)::float8 as n, (count(*) filter (where h.correct))::float8 as c
-        from prediction_history h
-        where h.correct is not null and h.market_source = ${this.market}
-          and (h.strategy, h.model_version) in (select strategy, version from m)
+        select o.strategy, o.model_version as version, least(floor(o.confidence * ${CONFIDENCE_BUCKETS})::int, ${CONFIDENCE_BUCKETS - 1}) as bucket,
+               (o.time at time zone 'UTC')::date as day, count(*)::float8 as n, (count(*) filter (where o.correct))::float8 as c
+        from prediction_outcomes o
+        where o.market_source = ${this.market}
+          and (o.strategy, o.model_version) in (select strategy, version from m)
         group by 1, 2, 3, 4
       ),
       d as (

@@ -63,15 +63,33 @@ const ORIGIN = sql`timestamptz '2000-01-01 00:00:00+00'`;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
+/**
+ * Where confidenceHistory finds pre-aggregated buckets:
+ * - `tables`: the trigger-kept rollup tables `prediction_confidence_hourly` and `_daily` (migrations
+ *   0005/0008/0009 create them on plain PostgreSQL and PGlite);
+ * - `continuous-aggregates`: TimescaleDB's `prediction_history_hourly` and `_daily` (0012), read only
+ *   where they are known to be exact, the raw rows elsewhere;
+ * - `none`: the raw rows only.
+ */
+export type HistoryRollups = 'tables' | 'continuous-aggregates' | 'none';
+
+/** The rollups a migrated database has: the continuous aggregates on TimescaleDB, the tables elsewhere. */
+export function historyRollupsOf(database: { readonly timescale: boolean }): HistoryRollups {
+  return database.timescale ? 'continuous-aggregates' : 'tables';
+}
+
+type Level = 'hourly' | 'daily';
+const ROLLUP_TABLES: Record<Level, string> = { hourly: 'prediction_confidence_hourly', daily: 'prediction_confidence_daily' };
+const AGGREGATES: Record<Level, { view: string; width: string }> = {
+  hourly: { view: 'prediction_history_hourly', width: '1 hour' },
+  daily: { view: 'prediction_history_daily', width: '1 day' },
+};
+
 export class HistoryReadRepository {
-  /**
-   * `rollups`: whether `prediction_confidence_hourly` and `prediction_confidence_daily` exist and are
-   * kept by triggers (migrations 0005 and 0008 create them without TimescaleDB). Default true; main.ts
-   * passes false on TimescaleDB.
-   */
+  /** `rollups`: see {@link HistoryRollups}; {@link historyRollupsOf} gives a migrated database's. */
   constructor(
     private readonly db: Db,
-    private readonly options: { rollups?: boolean } = {},
+    private readonly options: { readonly rollups: HistoryRollups },
   ) {}
 
   /**
@@ -83,13 +101,21 @@ export class HistoryReadRepository {
    * of ~8,760 (or every prediction); the answer is the same (means are sums over counts; the signal
    * is that of the latest row). Bucket origins are whole UTC hours and midnights, so every rollup row
    * falls into exactly one bucket.
+   *
+   * With continuous aggregates, a rollup bucket is taken from the aggregate only where
+   * `prediction_history_unmaterialized` (migration 0012) says it is exact, i.e. materialized and not
+   * modified since (a first, small statement asks where that is); a day that is not comes from the
+   * hourly aggregate's exact hours, and an hour that is not from the raw rows. Right after a refresh
+   * that is the buckets past the watermark only; rows recorded for older asOfs make their hours raw
+   * until the next refresh.
    */
   async confidenceHistory(range: HistoryRange): Promise<ConfidencePointRow[]> {
     const from = range.from.getTime();
     const to = range.to.getTime();
     const hours = { start: Math.ceil(from / HOUR_MS) * HOUR_MS, end: Math.floor(to / HOUR_MS) * HOUR_MS };
     const bucket = sql`date_bin(make_interval(secs => ${range.bucketMs / 1000}::float8), time, ${ORIGIN})`;
-    const rollups = (this.options.rollups ?? true) && range.bucketMs % HOUR_MS === 0 && hours.start < hours.end;
+    const kind = this.options.rollups;
+    const rollups = kind !== 'none' && range.bucketMs % HOUR_MS === 0 && hours.start < hours.end;
     if (!rollups) {
       const { rows } = await sql<ConfidencePointRow>`
         select ${bucket} as time,
@@ -111,21 +137,34 @@ export class HistoryReadRepository {
       range.bucketMs % DAY_MS === 0 && dayStart < dayEnd ? { start: dayStart, end: dayEnd } : { start: hours.end, end: hours.end };
     const key = sql`symbol = ${range.symbol} and strategy = ${range.strategy} and market_source = ${range.source}
       ${versionFilter(range.version)}`;
-    const fromRollup = (table: 'prediction_confidence_hourly' | 'prediction_confidence_daily', start: number, end: number) => sql`
-        select bucket as time, count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal
-        from ${sql.id(table)}
-        where ${key} and bucket >= ${new Date(start)}::timestamptz and bucket < ${new Date(end)}::timestamptz`;
-    const fromRaw = (start: Date, end: Date, endInclusive: boolean) => sql`
+    const at = (ms: number | Date) => sql`${new Date(ms)}::timestamptz`;
+    const rollupColumns = sql`count, sum_probability, sum_confidence, min_confidence, max_confidence, last_time, last_signal`;
+    const fromRaw = (start: number | Date, end: number | Date, endInclusive = false) => sql`
         select time, 1 as count, probability as sum_probability, confidence as sum_confidence, confidence as min_confidence,
                confidence as max_confidence, time as last_time, signal as last_signal
         from prediction_history
-        where ${key} and time >= ${start}::timestamptz and time ${endInclusive ? sql`<=` : sql`<`} ${end}::timestamptz`;
+        where ${key} and time >= ${at(start)} and time ${endInclusive ? sql`<=` : sql`<`} ${at(end)}`;
+    const fromTable = (table: string, start: number, end: number) => sql`
+        select bucket as time, ${rollupColumns}
+        from ${sql.id(table)}
+        where ${key} and bucket >= ${at(start)} and bucket < ${at(end)}`;
+    // Continuous aggregates: the exact stretches of [start, end) from the view, the stale ones raw.
+    const stale = kind === 'continuous-aggregates' ? await this.#unmaterialized(hours.start, hours.end) : undefined;
+    // A stale day falls back to the hourly aggregate's exact hours, and only stale hours to the raw rows.
+    const fromRollup = (level: Level, start: number, end: number): Array<ReturnType<typeof fromRaw>> => {
+      if (!stale) return [fromTable(ROLLUP_TABLES[level], start, end)];
+      const { exact, inexact } = splitSpan(start, end, stale[level]);
+      return [
+        ...exact.map(([a, b]) => fromTable(AGGREGATES[level].view, a, b)),
+        ...inexact.flatMap(([a, b]) => (level === 'daily' ? fromRollup('hourly', a, b) : [fromRaw(a, b)])),
+      ];
+    };
     const parts = [
-      fromRaw(range.from, new Date(hours.start), false),
-      fromRollup('prediction_confidence_hourly', hours.start, days.start),
-      ...(days.start < days.end ? [fromRollup('prediction_confidence_daily', days.start, days.end)] : []),
-      fromRollup('prediction_confidence_hourly', days.end, hours.end),
-      fromRaw(new Date(hours.end), range.to, true),
+      fromRaw(range.from, hours.start),
+      ...fromRollup('hourly', hours.start, days.start),
+      ...(days.start < days.end ? fromRollup('daily', days.start, days.end) : []),
+      ...fromRollup('hourly', days.end, hours.end),
+      fromRaw(hours.end, range.to, true),
     ];
     const { rows } = await sql<ConfidencePointRow>`
       with parts as (${sql.join(parts, sql` union all `)})
@@ -138,6 +177,28 @@ export class HistoryReadRepository {
       order by 1
     `.execute(this.db);
     return rows;
+  }
+
+  /**
+   * Where in [start, end) each continuous aggregate may differ from the raw rows (migration 0012's
+   * `prediction_history_unmaterialized`), as disjoint [start, end) spans in milliseconds, oldest first.
+   * A statement of its own, so that the read itself carries constant bounds: with the spans joined in
+   * laterally, PostgreSQL planned the raw scan over every chunk with default row estimates (a million
+   * rows per span), and JIT-compiling that plan took seconds.
+   */
+  async #unmaterialized(start: number, end: number): Promise<Record<Level, Array<[number, number]>>> {
+    const within = sql`tstzmultirange(tstzrange(${new Date(start)}::timestamptz, ${new Date(end)}::timestamptz))`;
+    const spans = (level: Level) => sql`
+      select ${level}::text as level, lower(s) as start, upper(s) as end
+      from unnest(prediction_history_unmaterialized(${AGGREGATES[level].view}::regclass, ${AGGREGATES[level].width}::interval) * ${within}) as s`;
+    const { rows } = await sql<{
+      level: Level;
+      start: Date;
+      end: Date;
+    }>`${spans('hourly')} union all ${spans('daily')} order by 1, 2`.execute(this.db);
+    const result: Record<Level, Array<[number, number]>> = { hourly: [], daily: [] };
+    for (const row of rows) result[row.level].push([row.start.getTime(), row.end.getTime()]);
+    return result;
   }
 
   /** The newest asOf of a symbol and strategy recorded from market `source`, if any. */
@@ -221,6 +282,30 @@ export class HistoryReadRepository {
     for (const { key, ...point } of rows) result[key]!.push(point);
     return result;
   }
+}
+
+/**
+ * [start, end) cut into the stretches outside `stale` (exact) and inside it (inexact); `stale` is
+ * sorted and disjoint, as range_agg returns it. Milliseconds.
+ */
+export function splitSpan(
+  start: number,
+  end: number,
+  stale: ReadonlyArray<readonly [number, number]>,
+): { exact: Array<[number, number]>; inexact: Array<[number, number]> } {
+  const exact: Array<[number, number]> = [];
+  const inexact: Array<[number, number]> = [];
+  let at = start;
+  for (const [a, b] of stale) {
+    const lo = Math.max(a, start);
+    const hi = Math.min(b, end);
+    if (lo >= hi) continue;
+    if (at < lo) exact.push([at, lo]);
+    inexact.push([lo, hi]);
+    at = hi;
+  }
+  if (at < end) exact.push([at, end]);
+  return { exact, inexact };
 }
 
 function versionFilter(version: string | null | undefined, prefix = sql``) {

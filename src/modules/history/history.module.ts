@@ -7,7 +7,7 @@ import type { HealthCheck } from '../../shared/health.js';
 import type { CloseStep, ShutdownBudget } from '../../shared/lifecycle.js';
 import type { PredictionSink } from '../predictions/index.js';
 import { HistoryQueryService } from './history-query.service.js';
-import { HistoryReadRepository } from './history-read.repository.js';
+import { HistoryReadRepository, historyRollupsOf } from './history-read.repository.js';
 import { applyHistoryRetention } from './history-retention.js';
 import { HistoryRepository } from './history.repository.js';
 import { HistoryWriter } from './history.writer.js';
@@ -72,7 +72,7 @@ export async function createHistoryModule({
     writer,
     sink: historyOfPredictions(writer, market.source),
     queries: new HistoryQueryService({
-      repository: new HistoryReadRepository(database.db, { rollups: !database.timescale }),
+      repository: new HistoryReadRepository(database.db, { rollups: historyRollupsOf(database) }),
       market: market.provider,
       maxSymbolsPerRequest: config.predictions.maxSymbolsPerRequest,
       servingMarket: market.source,

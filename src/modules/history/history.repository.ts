@@ -10,7 +10,7 @@ import { HISTORY_COLUMNS, HISTORY_FIELDS, historyKey, type HistoryField, type Hi
 const INSERT_CHUNK_ROWS = 10_000;
 
 /**
- * All SQL over `prediction_history`.
+ * All SQL writing `prediction_history` (and the outcome queue beside it).
  *
  * ```ts
  * const history = new HistoryRepository(database.db);
@@ -51,6 +51,22 @@ const SELECTED = sql.join(
   ),
 );
 
+/** What the outcome job needs of a row (and copies onto its outcome), queued beside it. */
+const PENDING_COLUMNS = sql.join(
+  [
+    'symbol',
+    'strategy',
+    'model_version',
+    'market_source',
+    'time',
+    'probability',
+    'confidence',
+    'interval_level',
+    'interval_low',
+    'interval_high',
+  ].map((c) => sql.ref(c)),
+);
+
 function valuesOf(rows: readonly HistoryRow[], field: HistoryField) {
   const values = field === 'time' ? rows.map((row) => row.time.getTime()) : rows.map((row) => row[field]);
   return sql`${values}::${sql.raw(HISTORY_COLUMNS[field].sqlType)}[]`;
@@ -60,6 +76,10 @@ function valuesOf(rows: readonly HistoryRow[], field: HistoryField) {
  * One statement. Times travel as float8 epoch milliseconds: pg formats each Date parameter as a
  * local-time string, which for thousands of rows costs more than the numbers; to_timestamp(ms / 1000)
  * is exact to the microsecond. The count is taken server-side from the rows actually inserted.
+ *
+ * Every row inserted is also queued for its realized outcome (`prediction_outcomes_pending`, migration
+ * 0013) in the same statement, so no row can be stored without being queued: the outcome job reads
+ * that queue, never prediction_history itself. A row skipped as a repeat is not queued again.
  */
 async function insertChunk(db: Db, rows: readonly HistoryRow[]): Promise<number> {
   const { rows: counts } = await sql<{ inserted: number }>`
@@ -68,7 +88,10 @@ async function insertChunk(db: Db, rows: readonly HistoryRow[]): Promise<number>
       select ${SELECTED}
       from unnest(${sql.join(HISTORY_FIELDS.map((field) => valuesOf(rows, field)))}) as r(${COLUMNS})
       on conflict (symbol, strategy, model_version, market_source, time) do nothing
-      returning 1
+      returning ${PENDING_COLUMNS}
+    ), queued as (
+      insert into prediction_outcomes_pending (${PENDING_COLUMNS})
+      select ${PENDING_COLUMNS} from written
     )
     select count(*)::int as inserted from written
   `.execute(db);

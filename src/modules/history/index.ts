@@ -18,7 +18,14 @@ export {
   type ResolveReport,
   type OutcomesServiceOptions,
 } from './outcomes.service.js';
-export { HistoryReadRepository, type ConfidencePointRow, type ConfidenceTrendRow, type LastPointsKey } from './history-read.repository.js';
+export {
+  HistoryReadRepository,
+  historyRollupsOf,
+  type ConfidencePointRow,
+  type ConfidenceTrendRow,
+  type HistoryRollups,
+  type LastPointsKey,
+} from './history-read.repository.js';
 export { HistoryQueryService, MAX_BUCKETS, knownStrategy, type HistoryLoaders } from './history-query.service.js';
 export { HistoryResolver, PredictionHistoryResolver } from './history.resolver.js';
 export { ConfidencePoint, ConfidenceTrend } from './history.type.js';

@@ -31,11 +31,13 @@ export interface PendingCursor {
   readonly modelVersion: string;
 }
 
-const UPDATE_CHUNK_ROWS = 10_000;
+const SAVE_CHUNK_ROWS = 10_000;
 
 /**
- * The SQL of the outcome job: which rows wait for an outcome, and storing outcomes. Reads use the
- * partial index of pending rows (db/migrations/0004_prediction_outcomes.ts). Bound to one market: a
+ * The SQL of the outcome job: which predictions wait for an outcome, and storing outcomes. Both touch
+ * only the outcome tables of migration 0013: the queue `prediction_outcomes_pending` (filled by the
+ * history writer, paged by its key) and the append-only `prediction_outcomes`; never
+ * `prediction_history`, whose rows may sit in compressed TimescaleDB chunks. Bound to one market: a
  * row's outcome is computed from the bars of the market it was predicted from, so the job reading the
  * bars store resolves only `stored` rows, and the synthetic market only its own.
  */
@@ -50,8 +52,8 @@ export class OutcomesRepository {
   async pendingSymbols(symbols?: readonly string[]): Promise<Array<{ symbol: string; oldest: Date; rows: number }>> {
     const { rows } = await sql<{ symbol: string; oldest: Date; rows: number }>`
       select symbol, min(time) as oldest, count(*)::int as rows
-      from prediction_history
-      where realized_return is null and market_source = ${this.market} ${symbols ? sql`and symbol = any(${[...symbols]}::text[])` : sql``}
+      from prediction_outcomes_pending
+      where market_source = ${this.market} ${symbols ? sql`and symbol = any(${[...symbols]}::text[])` : sql``}
       group by symbol
       order by symbol
     `.execute(this.db);
@@ -69,8 +71,8 @@ export class OutcomesRepository {
     const { rows } = await sql<PendingOutcome>`
       select symbol, strategy, model_version as "modelVersion", time, probability,
              interval_low as "intervalLow", interval_high as "intervalHigh"
-      from prediction_history
-      where realized_return is null and market_source = ${this.market}
+      from prediction_outcomes_pending
+      where market_source = ${this.market}
         and symbol = any(${[...symbols]}::text[]) and time >= ${since}::timestamptz ${after}
       order by time, symbol, strategy, model_version
       limit ${limit}
@@ -79,27 +81,44 @@ export class OutcomesRepository {
   }
 
   /**
-   * Stores outcomes, one UPDATE per 10,000 rows (rows travel as column arrays through `unnest`). Only rows
-   * still pending are touched, so two jobs racing write each outcome once. Resolves with rows updated.
+   * Stores outcomes, one statement per 10,000 (rows travel as column arrays through `unnest`): each
+   * statement takes the rows off the queue and appends their outcomes, so an outcome is stored exactly
+   * when its row leaves the queue. Only queued rows are stored: of two jobs racing, the second finds
+   * the row gone and stores nothing. Resolves with outcomes stored.
    */
   async saveOutcomes(outcomes: readonly Outcome[]): Promise<number> {
-    let updated = 0;
-    for (let start = 0; start < outcomes.length; start += UPDATE_CHUNK_ROWS) {
-      const chunk = outcomes.slice(start, start + UPDATE_CHUNK_ROWS);
+    let stored = 0;
+    for (let start = 0; start < outcomes.length; start += SAVE_CHUNK_ROWS) {
+      const chunk = outcomes.slice(start, start + SAVE_CHUNK_ROWS);
       const column = <K extends keyof Outcome>(key: K) => chunk.map((o) => o[key]);
-      const result = await sql`
-        update prediction_history as h
-        set realized_return = o.realized_return, correct = o.correct, covered = o.covered
-        from unnest(
-          ${column('symbol')}::text[], ${column('strategy')}::text[], ${column('modelVersion')}::text[],
-          ${chunk.map((o) => o.time.getTime())}::float8[], ${column('realizedReturn')}::float8[],
-          ${column('correct')}::boolean[], ${column('covered')}::boolean[]
-        ) as o(symbol, strategy, model_version, epoch_ms, realized_return, correct, covered)
-        where h.symbol = o.symbol and h.strategy = o.strategy and h.model_version = o.model_version
-          and h.market_source = ${this.market} and h.time = to_timestamp(o.epoch_ms / 1000.0) and h.realized_return is null
+      const { rows } = await sql<{ stored: number }>`
+        with o as (
+          select symbol, strategy, model_version, to_timestamp(epoch_ms / 1000.0) as time, realized_return, correct, covered
+          from unnest(
+            ${column('symbol')}::text[], ${column('strategy')}::text[], ${column('modelVersion')}::text[],
+            ${chunk.map((o) => o.time.getTime())}::float8[], ${column('realizedReturn')}::float8[],
+            ${column('correct')}::boolean[], ${column('covered')}::boolean[]
+          ) as o(symbol, strategy, model_version, epoch_ms, realized_return, correct, covered)
+        ), dequeued as (
+          delete from prediction_outcomes_pending p
+          using o
+          where p.market_source = ${this.market} and p.time = o.time and p.symbol = o.symbol
+            and p.strategy = o.strategy and p.model_version = o.model_version
+          returning p.symbol, p.strategy, p.model_version, p.market_source, p.time, p.probability, p.confidence, p.interval_level
+        ), appended as (
+          insert into prediction_outcomes (symbol, strategy, model_version, market_source, time,
+                                           probability, confidence, interval_level, realized_return, correct, covered)
+          select d.symbol, d.strategy, d.model_version, d.market_source, d.time,
+                 d.probability, d.confidence, d.interval_level, o.realized_return, o.correct, o.covered
+          from dequeued d
+          join o on o.symbol = d.symbol and o.strategy = d.strategy and o.model_version = d.model_version and o.time = d.time
+          on conflict do nothing
+          returning 1
+        )
+        select count(*)::int as stored from appended
       `.execute(this.db);
-      updated += Number(result.numAffectedRows ?? 0);
+      stored += rows[0]?.stored ?? 0;
     }
-    return updated;
+    return stored;
   }
 }

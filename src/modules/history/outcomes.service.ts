@@ -6,9 +6,10 @@ import type { Outcome, OutcomesRepository, PendingCursor, PendingOutcome } from 
 
 /**
  * Fills in what happened after recorded predictions: once the bar `horizonBars` after a prediction's
- * asOf exists, its `realized_return`, `correct` and `covered` are stored (definitions in
- * db/migrations/0004_prediction_outcomes.ts). Bars come through the market-data contract, so the same
- * code resolves outcomes against stored bars and against the synthetic market.
+ * asOf exists, its `realized_return`, `correct` and `covered` are appended to `prediction_outcomes`
+ * (definitions in db/migrations/0004_prediction_outcomes.ts; the table in 0013_outcomes_table.ts).
+ * Bars come through the market-data contract, so the same code resolves outcomes against stored bars
+ * and against the synthetic market.
  *
  * ```ts
  * const outcomes = new OutcomesService({ repository: new OutcomesRepository(db), market, logger });

@@ -40,8 +40,10 @@ export const LOG_LOSS_EPS = 1e-15;
 export const CALIBRATION_BINS = 10;
 
 /**
- * Model metrics over realized outcomes, computed by PostgreSQL in ONE statement (served by the index of
- * resolved rows from migration 0004). Definitions, for rows with p = probability, y = (realized_return > 0):
+ * Model metrics over realized outcomes, computed by PostgreSQL in ONE statement over
+ * `prediction_outcomes` (migration 0013: one row per resolved prediction, carrying the prediction's
+ * probability and interval level; its primary key serves the filter on strategy, market and version).
+ * Definitions, for rows with p = probability, y = (realized_return > 0):
  *
  * - accuracy = mean of `correct` = share where (p ≥ 0.5) = y; precision, recall and F1 of the class
  *   "up" at threshold 0.5 (null where undefined: no predicted or no actual ups);
@@ -94,7 +96,7 @@ export class MetricsRepository {
                probability as p,
                (realized_return > 0)::int as y,
                case when interval_level <> 0.95 or covered is null then '' when covered then '1' else '0' end as covered
-        from prediction_history
+        from prediction_outcomes
         where ${sql.join(conditions(filter), sql` and `)}
         limit ${limit}
       ) r
@@ -118,7 +120,7 @@ export class MetricsRepository {
       select to_char(time at time zone 'UTC', ${format}) as period,
              avg(covered::int::float8) as coverage,
              count(*)::int as samples
-      from prediction_history
+      from prediction_outcomes
       where ${sql.join([...conditions(filter), sql`interval_level = 0.95`, sql`covered is not null`], sql` and `)}
       group by 1
       order by 1
@@ -141,7 +143,7 @@ export class MetricsRepository {
       with r as (
         select probability as p, greatest(least(probability, 1 - ${eps}::float8), ${eps}::float8) as pc,
                (realized_return > 0)::int as y, correct, covered, interval_level, time
-        from prediction_history
+        from prediction_outcomes
         where ${sql.join(where, sql` and `)}
       ),
       a as (
@@ -192,8 +194,6 @@ export class MetricsRepository {
       sql`a.strategy = ${filter.strategy}`,
       sql`a.market_source = ${filter.source}`,
       sql`a.model_version = ${filter.a}`,
-      sql`a.realized_return is not null`,
-      sql`b.realized_return is not null`,
       ...(filter.from != null ? [sql`a.time >= ${filter.from}::timestamptz`] : []),
       ...(filter.to != null ? [sql`a.time <= ${filter.to}::timestamptz`] : []),
     ];
@@ -204,8 +204,8 @@ export class MetricsRepository {
                greatest(least(a.probability, 1 - ${eps}::float8), ${eps}::float8) as ca,
                greatest(least(b.probability, 1 - ${eps}::float8), ${eps}::float8) as cb,
                (a.realized_return > 0)::int as y
-        from prediction_history a
-        join prediction_history b
+        from prediction_outcomes a
+        join prediction_outcomes b
           on b.strategy = a.strategy and b.market_source = a.market_source and b.symbol = a.symbol and b.time = a.time
          and b.model_version = ${filter.b}
         where ${sql.join(where, sql` and `)}
@@ -246,7 +246,6 @@ function conditions(filter: MetricsFilter) {
   return [
     sql`strategy = ${filter.strategy}`,
     sql`market_source = ${filter.source}`,
-    sql`realized_return is not null`,
     ...(filter.version != null ? [sql`model_version = ${filter.version}`] : []),
     ...(filter.symbol != null ? [sql`symbol = ${filter.symbol}`] : []),
     ...(filter.from != null ? [sql`time >= ${filter.from}::timestamptz`] : []),
