@@ -62,7 +62,8 @@ export async function timescaleOnServer(): Promise<{ available: true; version: s
     );
     const version = rows[0]?.version;
     if (!version) return { available: false, reason: 'the timescaledb extension is not installed on this PostgreSQL' };
-    const preload = (await client.query<{ value: string }>("select current_setting('shared_preload_libraries') as value")).rows[0]?.value ?? '';
+    const preload =
+      (await client.query<{ value: string }>("select current_setting('shared_preload_libraries') as value")).rows[0]?.value ?? '';
     if (!preload.split(',').some((library) => library.trim().replace(/"/g, '') === 'timescaledb'))
       return { available: false, reason: `timescaledb ${version} is installed but not in shared_preload_libraries ('${preload}')` };
     return { available: true, version };
