@@ -7,7 +7,7 @@ import { createLogger } from '../../src/infra/logger/logger.js';
 import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
 import type { Bar } from '../../src/infra/market-data/market-data.js';
 import { applyHistoryChunkInterval, historyChunkDays } from '../../src/modules/history/index.js';
-import { createTestDatabase, stackName, timescaleTests, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, runStatement, stackName, timescaleTests, type TestDatabase } from '../helpers/services.js';
 
 const DAY_MS = 86_400_000;
 
@@ -113,6 +113,31 @@ describe(`chunk intervals and time-bounded bar fetches (${stackName})`, () => {
     await chunkIntervals.up(migrationDb());
     assert.deepEqual(await intervals(), { market_bars: 365, prediction_history: 365 });
   });
+
+  test(
+    'TimescaleDB created after the migrations made plain tables: nothing to size, nothing fails',
+    { skip: !timescaleTests && 'needs TimescaleDB (SIBYL_TEST_TIMESCALE=1)' },
+    async () => {
+      const late = await createTestDatabase();
+      try {
+        await runStatement(late.env.DATABASE_URL!, 'drop extension timescaledb');
+        const plain = await openDatabase(late.settings, silent);
+        await migrateToLatest(plain.db);
+        await plain.close();
+        await runStatement(late.env.DATABASE_URL!, 'create extension timescaledb');
+        const extended = await openDatabase(late.settings, silent);
+        try {
+          assert.equal(extended.timescale, true);
+          assert.equal(await applyChunkInterval(extended, 'market_bars', 30), undefined);
+          await applyHistoryChunkInterval(extended, 1, silent);
+        } finally {
+          await extended.close();
+        }
+      } finally {
+        await late.drop();
+      }
+    },
+  );
 
   test('HISTORY_CHUNK_DAYS unset: a year for daily markets, a day for the synthetic one; set, it wins', () => {
     assert.equal(historyChunkDays(undefined, 'stored'), 365);

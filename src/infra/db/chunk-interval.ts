@@ -8,8 +8,9 @@ export type ChunkedTable = 'market_bars' | 'prediction_history';
  * On TimescaleDB, makes `table`'s chunks `days` wide from its next new chunk on: set_chunk_time_interval
  * shapes only chunks created after it, existing ones keep their width (docs/decisions/timescaledb-chunks.md
  * says how to rechunk stored data). Returns the width it replaced, in days, or undefined when nothing
- * changed: no TimescaleDB, or already `days` wide (so a restart with the same setting writes nothing
- * and takes no lock on the hypertable's catalog row).
+ * changed: no TimescaleDB; a plain table (the extension created after the migrations had made plain
+ * tables: nothing is chunked); or already `days` wide (so a restart with the same setting writes
+ * nothing and takes no lock on the hypertable's catalog row).
  */
 export async function applyChunkInterval(
   database: Pick<Database, 'db' | 'timescale'>,
@@ -25,9 +26,7 @@ export async function applyChunkInterval(
     where hypertable_schema = current_schema() and hypertable_name = ${table} and dimension_number = 1
   `.execute(database.db);
   const current = rows[0]?.days;
-  if (current === undefined)
-    throw new Error(`${table} is not a hypertable in this TimescaleDB database (migrations 0002/0003 make it one)`);
-  if (current === days) return undefined;
+  if (current === undefined || current === days) return undefined;
   await sql`select set_chunk_time_interval(${table}::regclass, make_interval(days => ${days}::int))`.execute(database.db);
   return current;
 }
