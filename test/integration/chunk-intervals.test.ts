@@ -194,8 +194,7 @@ describe(`chunk intervals and time-bounded bar fetches (${stackName})`, () => {
       assert.ok(chunks >= 20 && chunks <= 21, `20 years in yearly chunks: ${chunks}`);
       const captured = capturing(database.db);
       const bars = new BarsRepository(captured.db);
-      const plannedChunks = async () => {
-        const statement = captured.statements.at(-1)!;
+      const plannedChunks = async (statement = captured.statements.at(-1)!) => {
         const { rows: plan } = await database.db.executeQuery<{ 'QUERY PLAN': string }>(
           CompiledQuery.raw(`explain (costs off) ${statement.sql}`, [...statement.parameters]),
         );
@@ -207,6 +206,10 @@ describe(`chunk intervals and time-bounded bar fetches (${stackName})`, () => {
       assert.ok((await plannedChunks()) <= 2, 'the next one: the chunks of its window only');
       await bars.fetchBars(['AAPL'], { lookback: 60, until: new Date('2010-06-01') });
       assert.ok((await plannedChunks()) <= 2, 'with until: the chunks of its window only');
+      const sent = captured.statements.length;
+      await bars.fetchBars(['AAPL', 'NOPE'], { lookback: 60 });
+      assert.equal(captured.statements.length - sent, 2, 'the unknown symbol is read again, alone, without the bound');
+      assert.ok((await plannedChunks(captured.statements[sent]!)) <= 2, 'an unknown symbol in the batch does not unbound the others');
     },
   );
 });

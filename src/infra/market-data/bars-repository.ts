@@ -115,21 +115,21 @@ export class BarsRepository {
   /**
    * The lower time bound of a fetch: `until` (or, without one, the oldest of the symbols' newest bars
    * seen so far) less the calendar time `lookback` daily bars take — five trading days a week, plus
-   * two weeks for holidays. Undefined (no bound) for a symbol never fetched before, or a window of over
-   * a century (a training run's whole history).
+   * two weeks for holidays. A symbol never seen (new, or unknown: a batch may carry a client's typo)
+   * does not hold the others back; if it has too few bars in the window it is read again without the
+   * bound. Undefined (no bound) when no symbol has been seen, or for a window of over a century (a
+   * training run's whole history).
    */
   private fetchFloor(symbols: readonly string[], lookback: number, until: Date | undefined): Date | undefined {
     const spanDays = Math.ceil((lookback * 7) / 5) + 14;
     if (spanDays > 36_500) return undefined;
     let anchor = until?.getTime();
     if (anchor === undefined) {
-      for (const symbol of symbols) {
-        const seen = this.#newestSeen.get(symbol);
-        if (seen === undefined) return undefined;
-        anchor = Math.min(anchor ?? Infinity, seen);
-      }
+      const seen = symbols.map((symbol) => this.#newestSeen.get(symbol)).filter((time) => time !== undefined);
+      if (seen.length === 0) return undefined;
+      anchor = Math.min(...seen);
     }
-    return anchor === undefined ? undefined : new Date(anchor - spanDays * DAY_MS);
+    return new Date(anchor - spanDays * DAY_MS);
   }
 
   private async fetchWindow(
