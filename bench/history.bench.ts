@@ -219,7 +219,7 @@ async function ingest(context: BenchContext): Promise<{ rows: Row[]; notes: stri
     ],
     notes: [
       timescale.available
-        ? `TimescaleDB ${timescale.version}: insertMany into a scratch database created with the extension (prediction_history a hypertable with the continuous aggregates and compression settings of 0005/0009, chunks as 0011 sizes them), in the same alternation.`
+        ? `TimescaleDB ${timescale.version}: insertMany into a scratch database created with the extension (prediction_history a hypertable with the continuous aggregates and compression settings of 0005/0009, chunks as 0014 sizes them), in the same alternation.`
         : `TimescaleDB: not measured (${timescale.reason}).`,
       `Ingest: median of ${repetitions} repetition(s), each path into its own fresh scratch database (migrated: same unique key, CHECKs and the indexes of 0003/0004). insertMany binds one array per column per 10,000-row statement (ON CONFLICT DO NOTHING); HistoryWriter batches 10,000 rows per write here (its default is 2,000, for latency); the baseline sends INSERT … VALUES of ${STATEMENT_ROWS} rows (${COLUMNS.length} parameters per row: the columns without defaults), one transaction per ${TRANSACTION_ROWS} rows, no ON CONFLICT.`,
     ],

@@ -125,7 +125,7 @@ async function run(context: BenchContext) {
       `Baseline: pg.Client, INSERT … VALUES of ${STATEMENT_ROWS} rows per statement (${COLUMNS.length} parameters per row), one transaction per ${TRANSACTION_ROWS} rows, no ON CONFLICT; rows parsed beforehand and not timed. importFiles is timed by its own report (elapsedMs), which includes reading and parsing the files.`,
       `Read + parse only (readFile + parseBarsCsv, one pass, cold JIT): ${parseSeconds.toFixed(2)} s for ${bars.length.toLocaleString('en-US')} rows.`,
       timescale.available
-        ? `TimescaleDB ${timescale.version}: importFiles into a scratch database created with the extension (market_bars a hypertable, chunks as migration 0011 sizes them: ${chunks} chunks after the import), alternating with the plain PostgreSQL run on the same server.`
+        ? `TimescaleDB ${timescale.version}: importFiles into a scratch database created with the extension (market_bars a hypertable, chunks as migration 0014 sizes them: ${chunks} chunks after the import), alternating with the plain PostgreSQL run on the same server.`
         : `TimescaleDB: not measured (${timescale.reason}).`,
     ],
   };

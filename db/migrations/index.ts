@@ -9,7 +9,7 @@ import * as m0007 from './0007_model_serving.js';
 import * as m0008 from './0008_history_daily_rollup.js';
 import * as m0009 from './0009_market_source.js';
 import * as m0010 from './0010_bar_quality.js';
-import * as m0011 from './0011_chunk_intervals.js';
+import * as m0014 from './0014_chunk_intervals.js';
 
 /**
  * Every migration, in order. Listed here rather than discovered on disk so the set is fixed at build
@@ -27,5 +27,5 @@ export const migrations: Record<string, Migration> = {
   '0008_history_daily_rollup': m0008,
   '0009_market_source': m0009,
   '0010_bar_quality': m0010,
-  '0011_chunk_intervals': m0011,
+  '0014_chunk_intervals': m0014,
 };

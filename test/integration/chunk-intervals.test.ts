@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { CompiledQuery, createQueryId, sql, type Kysely, type KyselyPlugin, type RootOperationNode } from 'kysely';
-import * as chunkIntervals from '../../db/migrations/0011_chunk_intervals.js';
+import * as chunkIntervals from '../../db/migrations/0014_chunk_intervals.js';
 import { applyChunkInterval, migrateToLatest, openDatabase, type Database, type Db } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
@@ -81,7 +81,7 @@ describe(`chunk intervals and time-bounded bar fetches (${stackName})`, () => {
     return Object.fromEntries(rows.map((r) => [r.table, r.days]));
   }
 
-  test("0011 makes both hypertables' chunks a year wide; the settings change them and a repeat changes nothing", async () => {
+  test("0014 makes both hypertables' chunks a year wide; the settings change them and a repeat changes nothing", async () => {
     assert.equal(database.timescale, timescaleTests, 'TimescaleDB is in the test database exactly when SIBYL_TEST_TIMESCALE=1');
     if (!database.timescale) {
       // Nothing to size: no hypertable, and both the migration and the setting are no-ops.

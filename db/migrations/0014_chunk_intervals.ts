@@ -1,6 +1,8 @@
 import { type Kysely, sql } from 'kysely';
 
 /**
+ * Numbered after 0011-0013, which were written beside it; it depends on none of them.
+ *
  * TimescaleDB only (nothing happens without the extension): chunks sized for the data instead of
  * create_hypertable's default of 7 days, which over 21 years of daily bars made 1,121 chunks of about
  * 300 rows each, every one of them planned and locked by any read that is not bounded by time
