@@ -13,7 +13,7 @@ import { row, type Bench, type BenchContext, type Row } from './lib/bench.js';
 import { tempDir } from './lib/cleanup.js';
 import { sequentialClient } from './lib/load.js';
 import { sharedGateway } from './lib/gateways.js';
-import { createScratchDatabase, openMigrated } from './lib/postgres.js';
+import { createScratchDatabase, openMigrated, timescaleOnServer } from './lib/postgres.js';
 import { startGateway } from './lib/process.js';
 import { recordedPrediction } from '../test/helpers/history-rows.js';
 import { median, percentile } from './lib/stats.js';
@@ -25,7 +25,9 @@ import { median, percentile } from './lib/stats.js';
  *    ON CONFLICT DO NOTHING), (b) through HistoryWriter (record() + flush(), the path every served
  *    prediction takes), and (c) as a baseline by plain multi-row INSERT … VALUES of 1,000 rows per
  *    statement through pg, no ON CONFLICT, one transaction per 10,000 rows — each into a fresh scratch
- *    database migrated by the project's migrations (same table, key, CHECKs and indexes).
+ *    database migrated by the project's migrations (same table, key, CHECKs and indexes). When this
+ *    PostgreSQL has TimescaleDB (installed and preloaded), (a) runs once more into a database with the
+ *    extension (a hypertable), reported against (a) on plain PostgreSQL (the issue's target: within 1.5×).
  * 2. Bucketed one-year query: ~100k predictions of one symbol spread over a year (one per 315 s) among
  *    100k rows of two other symbols; confidenceHistory with bucket "1 day" over the whole year, p95 of
  *    sequential calls (a) through the gateway over HTTP (GraphQL, a separate process), (b) through
@@ -127,15 +129,17 @@ async function ingest(context: BenchContext): Promise<{ rows: Row[]; notes: stri
   const data = context.smoke ? ingestRows(5, 1_000) : ingestRows(20, 10_000);
   const repetitions = context.smoke ? 1 : 3;
   const silent = createLogger({ level: 'silent', format: 'json' });
-  const rates = { repository: [] as number[], writer: [] as number[], plain: [] as number[] };
+  const rates = { repository: [] as number[], writer: [] as number[], plain: [] as number[], timescale: [] as number[] };
+  const timescale = await timescaleOnServer();
+  const kinds = ['repository', 'writer', 'plain', ...(timescale.available ? (['timescale'] as const) : [])] as const;
   for (let rep = 0; rep < repetitions; rep++) {
-    for (const kind of ['repository', 'writer', 'plain'] as const) {
-      const scratch = await createScratchDatabase(`history_${kind}`);
+    for (const kind of kinds) {
+      const scratch = await createScratchDatabase(`history_${kind}`, { timescale: kind === 'timescale' });
       try {
         const database = await openMigrated(scratch.url);
         let seconds: number;
         try {
-          if (kind === 'repository') {
+          if (kind === 'repository' || kind === 'timescale') {
             const started = performance.now();
             const inserted = await new HistoryRepository(database.db).insertMany(data);
             seconds = (performance.now() - started) / 1000;
@@ -198,8 +202,26 @@ async function ingest(context: BenchContext): Promise<{ rows: Row[]; notes: stri
         baseline,
         target,
       }),
+      ...(timescale.available
+        ? [
+            row({
+              bench: NAME,
+              workload,
+              metric: 'insertMany on TimescaleDB',
+              figure: { value: median(rates.timescale), unit: 'rows/s' },
+              baseline: { name: 'insertMany on plain PostgreSQL', value: median(rates.repository), unit: 'rows/s' },
+              target: {
+                text: '≥ 0.67× plain PostgreSQL (within 1.5×)',
+                meets: (_figure, ratio) => ratio !== undefined && ratio >= 1 / 1.5,
+              },
+            }),
+          ]
+        : []),
     ],
     notes: [
+      timescale.available
+        ? `TimescaleDB ${timescale.version}: insertMany into a scratch database created with the extension (prediction_history a hypertable with the continuous aggregates and compression settings of 0005/0009, chunks as 0014 sizes them), in the same alternation.`
+        : `TimescaleDB: not measured (${timescale.reason}).`,
       `Ingest: median of ${repetitions} repetition(s), each path into its own fresh scratch database (migrated: same unique key, CHECKs and the indexes of 0003/0004). insertMany binds one array per column per 10,000-row statement (ON CONFLICT DO NOTHING); HistoryWriter batches 10,000 rows per write here (its default is 2,000, for latency); the baseline sends INSERT … VALUES of ${STATEMENT_ROWS} rows (${COLUMNS.length} parameters per row: the columns without defaults), one transaction per ${TRANSACTION_ROWS} rows, no ON CONFLICT.`,
     ],
   };

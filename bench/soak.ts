@@ -221,7 +221,7 @@ async function main(): Promise<number> {
   registerCleanup(() => postgres.destroy());
   await postgres.init();
   await postgres.start();
-  await postgres.query('create database sibyl_soak', 'postgres');
+  await postgres.createDatabase();
   const redis = new PrivateRedis(redisBinary);
   registerCleanup(() => redis.kill());
   await redis.start();

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { migrateToLatest, openDatabase, type Database } from '../../src/infra/db/index.js';
 import { createLogger } from '../../src/infra/logger/logger.js';
 import { BarsRepository } from '../../src/infra/market-data/bars-repository.js';
@@ -20,11 +21,23 @@ export interface ScratchDatabase {
 
 let counter = 0;
 
-export async function createScratchDatabase(kind: string): Promise<ScratchDatabase> {
+/**
+ * A fresh database; with `timescale`, the timescaledb extension is created in it first, so the
+ * migrations make hypertables (check {@link timescaleOnServer} before asking).
+ */
+export async function createScratchDatabase(kind: string, options: { timescale?: boolean } = {}): Promise<ScratchDatabase> {
   const name = `sibyl_bench_${kind.replace(/\W/g, '_')}_${process.pid}_${Date.now().toString(36)}_${counter++}`;
   await runStatement(adminUrl, `create database ${name}`);
   const url = new URL(adminUrl);
   url.pathname = `/${name}`;
+  if (options.timescale) {
+    try {
+      await runStatement(url.toString(), 'create extension timescaledb');
+    } catch (error) {
+      await runStatement(adminUrl, `drop database if exists ${name} with (force)`);
+      throw error;
+    }
+  }
   let dropped = false;
   const drop = async () => {
     if (dropped) return;
@@ -34,6 +47,29 @@ export async function createScratchDatabase(kind: string): Promise<ScratchDataba
   };
   const unregister = registerCleanup(drop);
   return { name, url: url.toString(), drop };
+}
+
+/**
+ * Whether scratch databases can have TimescaleDB: the extension installed on the server and its library
+ * preloaded. The benchmarks that compare it with plain PostgreSQL measure it only then, and say why not.
+ */
+export async function timescaleOnServer(): Promise<{ available: true; version: string } | { available: false; reason: string }> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ version: string }>(
+      "select default_version as version from pg_available_extensions where name = 'timescaledb'",
+    );
+    const version = rows[0]?.version;
+    if (!version) return { available: false, reason: 'the timescaledb extension is not installed on this PostgreSQL' };
+    const preload =
+      (await client.query<{ value: string }>("select current_setting('shared_preload_libraries') as value")).rows[0]?.value ?? '';
+    if (!preload.split(',').some((library) => library.trim().replace(/"/g, '') === 'timescaledb'))
+      return { available: false, reason: `timescaledb ${version} is installed but not in shared_preload_libraries ('${preload}')` };
+    return { available: true, version };
+  } finally {
+    await client.end();
+  }
 }
 
 /** Opens a scratch database through the project's own code and applies the migrations. */

@@ -12,6 +12,7 @@ import * as m0010 from './0010_bar_quality.js';
 import * as m0011 from './0011_retrain_runs.js';
 import * as m0012 from './0012_history_aggregates_latest_signal.js';
 import * as m0013 from './0013_outcomes_table.js';
+import * as m0014 from './0014_chunk_intervals.js';
 
 /**
  * Every migration, in order. Listed here rather than discovered on disk so the set is fixed at build
@@ -32,4 +33,5 @@ export const migrations: Record<string, Migration> = {
   '0011_retrain_runs': m0011,
   '0012_history_aggregates_latest_signal': m0012,
   '0013_outcomes_table': m0013,
+  '0014_chunk_intervals': m0014,
 };

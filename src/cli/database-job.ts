@@ -1,6 +1,6 @@
 import type { CliIo } from './args.js';
 import type { Config } from '../config/index.js';
-import { migrateToLatest, openDatabase, type Database, type Db } from '../infra/db/index.js';
+import { applyChunkInterval, migrateToLatest, openDatabase, type Database, type Db } from '../infra/db/index.js';
 import { createLogger, type Logger } from '../infra/logger/logger.js';
 
 /**
@@ -36,6 +36,8 @@ export async function runDatabaseJob<Progress>(config: Config, io: CliIo, job: D
   const display = process.stderr.isTTY ? job.display.bar() : job.display.lines();
   try {
     await migrateToLatest(database.db);
+    // As the gateway does at start-up: an import run before any gateway start writes chunks of the configured width.
+    await applyChunkInterval(database, 'market_bars', config.barsChunkDays);
     const { summary, exitCode } = await job.run(database.db, { logger, onProgress: display.update });
     display.stop();
     io.out(summary);

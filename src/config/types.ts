@@ -14,6 +14,8 @@ export type Config = Readonly<{
   log: { level: string; format: 'pretty' | 'json' };
   dataDir: string;
   database: { kind: 'postgres'; url: string; poolMax: number } | { kind: 'pglite'; dataDir: string };
+  /** Days per `market_bars` chunk on TimescaleDB (chunk-interval.ts). */
+  barsChunkDays: number;
   redis: { url: string; keyPrefix: string } | undefined;
   /** Key prefix used by the in-process engines too, so names look the same in logs either way. */
   keyPrefix: string;
@@ -61,7 +63,11 @@ export type Config = Readonly<{
    * (the socket's peer is the client), or the addresses/CIDRs of the proxies.
    */
   trustProxy: false | readonly string[];
-  history: { flushIntervalMs: number; maxBufferRows: number; spillDir: string; retentionDays: number };
+  /**
+   * History storage: `chunkDays` is HISTORY_CHUNK_DAYS when set; unset, the history module sizes chunks
+   * for the market it serves (history-chunks.ts).
+   */
+  history: { flushIntervalMs: number; maxBufferRows: number; spillDir: string; retentionDays: number; chunkDays: number | undefined };
   /** How often realized outcomes are filled in; 0 turns the periodic pass off. */
   outcomes: { intervalMs: number };
   /** `modelMetrics` estimates: bootstrap replicates, and the most resolved rows one answer reads for them. */

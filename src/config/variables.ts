@@ -79,6 +79,14 @@ export const VARIABLES = {
     default: '10',
     doc: 'PostgreSQL pool size',
   },
+  BARS_CHUNK_DAYS: {
+    schema: integer(1, 3_650),
+    default: '365',
+    at: 'barsChunkDays',
+    doc:
+      'with TimescaleDB only: days of stored bars per `market_bars` chunk, applied at start-up to chunks created from then on ' +
+      '(docs/decisions/timescaledb-chunks.md); ignored on plain PostgreSQL and PGlite',
+  },
   REDIS_URL: {
     schema: urlWithProtocols(['redis:', 'rediss:']),
     shown: '(unset: in-process)',
@@ -255,6 +263,14 @@ export const VARIABLES = {
     doc:
       'with TimescaleDB only: drop history chunks older than this many days (0 = keep everything); ignored on plain ' +
       'PostgreSQL and PGlite',
+  },
+  HISTORY_CHUNK_DAYS: {
+    schema: integer(1, 3_650),
+    shown: '365 (1 on the synthetic market)',
+    at: 'history.chunkDays',
+    doc:
+      'with TimescaleDB only: days of prediction time per `prediction_history` chunk, applied at start-up to chunks created ' +
+      'from then on (docs/decisions/timescaledb-chunks.md); ignored on plain PostgreSQL and PGlite',
   },
   OUTCOMES_INTERVAL_MS: {
     schema: integer(0, 86_400_000),

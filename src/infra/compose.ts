@@ -9,7 +9,7 @@ import { createRedisCache } from './cache/redis.js';
 import { createLocalInterest, createRedisInterest, type InterestSet } from './coordination/interest.js';
 import { createLocalLease, createRedisLease, type Lease } from './coordination/lease.js';
 import { createLocalMarks, createRedisMarks, type Marks } from './coordination/marks.js';
-import { migrateToLatest, openDatabase, type Database } from './db/index.js';
+import { applyChunkInterval, migrateToLatest, openDatabase, type Database } from './db/index.js';
 import type { Logger } from './logger/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './pubsub/pubsub.js';
@@ -64,6 +64,9 @@ export async function composeInfrastructure({ config, logger, lifecycle }: Compo
     { engine: database.engine, version: database.serverVersion, timescale: database.timescale, migrationsApplied: applied },
     applied.length ? `database migrated (${applied.length} applied)` : 'database schema up to date',
   );
+  const barsChunkWas = await applyChunkInterval(database, 'market_bars', config.barsChunkDays);
+  if (barsChunkWas !== undefined)
+    logger.info({ days: config.barsChunkDays, was: barsChunkWas }, 'market_bars chunk interval set (chunks created from now on)');
 
   let redis: RedisConnections | undefined;
   if (config.redis) {

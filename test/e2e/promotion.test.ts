@@ -132,9 +132,8 @@ async function pairedLosses(
     select count(*)::int as rows, min(time) as first,
            avg(power(x.probability - (x.realized_return > 0)::int, 2)) as brier_a,
            avg(power(y.probability - (y.realized_return > 0)::int, 2)) as brier_b
-    from prediction_history x join prediction_history y using (symbol, strategy, time)
-    where x.strategy = ${S} and x.model_version = ${a} and y.model_version = ${b}
-      and x.realized_return is not null and y.realized_return is not null`.execute(server.gateway.database.db);
+    from prediction_outcomes x join prediction_outcomes y using (symbol, strategy, market_source, time)
+    where x.strategy = ${S} and x.model_version = ${a} and y.model_version = ${b}`.execute(server.gateway.database.db);
   return { rows: rows[0]!.rows, brierA: rows[0]!.brier_a, brierB: rows[0]!.brier_b, first: rows[0]!.first };
 }
 
@@ -305,8 +304,8 @@ describe(`promotion loop on the real data, replayed (${stackName})`, { timeout: 
 
       // The recorded coverage and ECE, recomputed here from v2's rows of the window.
       const { rows } = await sql<{ probability: number; up: number; covered: boolean }>`
-        select probability, (realized_return > 0)::int as up, covered from prediction_history
-        where strategy = ${S} and model_version = 'v2' and market_source = 'stored' and realized_return is not null
+        select probability, (realized_return > 0)::int as up, covered from prediction_outcomes
+        where strategy = ${S} and model_version = 'v2' and market_source = 'stored'
           and time >= ${h.from}::timestamptz and time <= ${h.to}::timestamptz`.execute(server.gateway.database.db);
       // Outcomes of the window keep arriving after the decision (a row recorded late resolves on the next
       // pass), so the table now holds at least what the decision read, and says the same.

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { timescaleTests } from './services.js';
 
 /**
  * A throw-away PostgreSQL server of a test's own, which the test may stop and start at will. The rule on
@@ -74,8 +75,14 @@ export class PrivatePostgres {
 
   constructor(
     private readonly binaries: PostgresBinaries,
-    /** The database `url` and `query` use; create it with `query('create database …', 'postgres')`. */
+    /** The database `url` and `query` use; create it with {@link createDatabase}. */
     readonly database = 'sibyl_fault',
+    /**
+     * Preload TimescaleDB and create the extension in every database made by {@link createDatabase}:
+     * on by default on the suite's TimescaleDB leg (SIBYL_TEST_TIMESCALE=1), so the fault tests run on
+     * hypertables there too.
+     */
+    readonly timescale = timescaleTests,
   ) {
     this.dir = mkdtempSync(path.join(tmpdir(), 'sibyl-pgprivate-'));
     if (binaries.owner) chownSync(this.dir, binaries.owner.uid, binaries.owner.gid);
@@ -94,7 +101,8 @@ export class PrivatePostgres {
 
   /** Starts on `this.port` and waits until it accepts connections (`-w`). */
   async start(): Promise<void> {
-    const options = `-p ${this.port} -k "${this.dir}" -c listen_addresses=127.0.0.1 -c fsync=off`;
+    const timescale = this.timescale ? ' -c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off' : '';
+    const options = `-p ${this.port} -k "${this.dir}" -c listen_addresses=127.0.0.1 -c fsync=off${timescale}`;
     // -l: the postmaster must not inherit our stdout pipe, or execFile would wait for it to exit.
     await this.#run(this.binaries.pgCtl, ['-D', this.dataDir, '-l', this.logFile, '-o', options, '-w', '-t', '30', 'start']);
     this.running = true;
@@ -104,6 +112,12 @@ export class PrivatePostgres {
   async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
     await this.#run(this.binaries.pgCtl, ['-D', this.dataDir, '-m', mode, '-w', '-t', '30', 'stop']);
     this.running = false;
+  }
+
+  /** A new, empty database (with the timescaledb extension when {@link timescale}). */
+  async createDatabase(name = this.database): Promise<void> {
+    await this.query(`create database ${name}`, 'postgres');
+    if (this.timescale) await this.query('create extension timescaledb', name);
   }
 
   async query<R extends pg.QueryResultRow>(text: string, database = this.database): Promise<R[]> {

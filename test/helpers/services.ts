@@ -13,7 +13,24 @@ import pg from 'pg';
 export const realPostgresUrl: string | undefined = process.env.DATABASE_URL || undefined;
 export const realRedisUrl: string | undefined = process.env.REDIS_URL || undefined;
 
-export const stackName = `${realPostgresUrl ? 'postgres' : 'pglite'}+${realRedisUrl ? 'redis' : 'memory'}`;
+/**
+ * SIBYL_TEST_TIMESCALE=1 (the third leg of `.ci/run`): every test database on the real PostgreSQL gets
+ * `create extension timescaledb` before anything else, so the migrations take their TimescaleDB branches
+ * and the suite runs on hypertables. Unset, no test database has the extension, whatever the server
+ * offers: the plain PostgreSQL leg stays plain. It needs DATABASE_URL (PGlite has no TimescaleDB), and
+ * the server must preload the library (`shared_preload_libraries = 'timescaledb'`), or the extension
+ * cannot be created and the first test database says so.
+ */
+export const timescaleTests: boolean = timescaleSwitch(process.env.SIBYL_TEST_TIMESCALE);
+
+function timescaleSwitch(value: string | undefined): boolean {
+  if (value === undefined || value === '' || value === '0') return false;
+  if (value !== '1') throw new Error(`SIBYL_TEST_TIMESCALE must be 1 (on) or 0/unset (off); got "${value}"`);
+  if (!realPostgresUrl) throw new Error('SIBYL_TEST_TIMESCALE=1 needs DATABASE_URL: TimescaleDB runs on a real PostgreSQL, not PGlite');
+  return true;
+}
+
+export const stackName = `${realPostgresUrl ? (timescaleTests ? 'timescaledb' : 'postgres') : 'pglite'}+${realRedisUrl ? 'redis' : 'memory'}`;
 
 let counter = 0;
 const uniqueName = (kind: string) => `sibyl_t_${kind}_${process.pid}_${Date.now().toString(36)}_${counter++}`;
@@ -81,6 +98,14 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await runStatement(realPostgresUrl, `create database ${name}`);
   const url = new URL(realPostgresUrl);
   url.pathname = `/${name}`;
+  if (timescaleTests) {
+    try {
+      await createTimescaleExtension(url.toString());
+    } catch (error) {
+      await runStatement(realPostgresUrl, `drop database if exists ${name} with (force)`);
+      throw error;
+    }
+  }
   return {
     env: { DATABASE_URL: url.toString(), DATA_DIR: data.dir },
     settings: { kind: 'postgres', url: url.toString(), poolMax: 5 },
@@ -89,6 +114,22 @@ export async function createTestDatabase(): Promise<TestDatabase> {
       data.remove();
     },
   };
+}
+
+/**
+ * `create extension timescaledb` in the database at `url`, with a message that says what to fix when
+ * the server cannot (the library not installed, or not preloaded).
+ */
+export async function createTimescaleExtension(url: string): Promise<void> {
+  try {
+    await runStatement(url, 'create extension if not exists timescaledb');
+  } catch (error) {
+    throw new Error(
+      `SIBYL_TEST_TIMESCALE=1 but this PostgreSQL cannot create the timescaledb extension (is it installed, and in ` +
+        `shared_preload_libraries?): ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
 }
 
 /** Runs one statement on its own connection (create/drop database cannot run inside a pool's transaction). */

@@ -141,7 +141,7 @@ describe('API-key authentication across a PostgreSQL outage (private PostgreSQL 
     postgres = new PrivatePostgres(found as PostgresBinaries);
     await postgres.init();
     await postgres.start();
-    await postgres.query('create database sibyl_fault', 'postgres');
+    await postgres.createDatabase();
     relay = new CuttableRelay(postgres.port);
     await relay.open();
     dataDir = mkdtempSync(path.join(tmpdir(), 'sibyl-keys-outage-'));

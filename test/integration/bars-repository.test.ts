@@ -117,7 +117,10 @@ describe(`bars repository (${stackName})`, () => {
   });
 
   test('an upsert larger than one statement can bind (over 70k bars) is chunked', async () => {
-    const many = ['A', 'B', 'C', 'D', 'E', 'F', 'G'].flatMap((symbol) => dailyBars(symbol, 10_100));
+    // Many symbols over two years rather than a few over decades: on TimescaleDB every chunk the one
+    // transaction writes is locked until it commits (with its indexes), and the lock table is shared by
+    // the whole server. Two years are two or three chunks at the default chunk interval (0014).
+    const many = Array.from({ length: 101 }, (_, i) => `S${i}`).flatMap((symbol) => dailyBars(symbol, 700));
     assert.deepEqual(await bars.upsert(many), { inserted: 70_700, updated: 0 });
     assert.equal(await bars.countBars(), 70_700);
   });

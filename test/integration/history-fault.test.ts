@@ -146,7 +146,7 @@ describe('prediction history across a PostgreSQL outage (private PostgreSQL star
     dataDir = mkdtempSync(path.join(tmpdir(), 'sibyl-fault-data-'));
     await postgres.init();
     await postgres.start();
-    await postgres.query('create database sibyl_fault', 'postgres');
+    await postgres.createDatabase();
     config = loadConfig({
       NODE_ENV: 'test',
       PORT: '0',
@@ -404,7 +404,7 @@ describe('prediction history across a PostgreSQL outage (private PostgreSQL star
     { timeout: 40_000 },
     async (t) => {
       if (!postgres.running) await postgres.start();
-      await postgres.query('create database sibyl_hang', 'postgres');
+      await postgres.createDatabase('sibyl_hang');
       relay = await HangingRelay.open(postgres.port);
       hangDataDir = mkdtempSync(path.join(tmpdir(), 'sibyl-fault-hang-'));
       child = spawnGateway({

@@ -22,7 +22,7 @@ import { binaryMetrics } from '../../src/training/evaluate.js';
 import { recordedPrediction } from '../helpers/history-rows.js';
 import { redoMigrationsFrom, refreshHistoryAggregates } from '../helpers/migrations.js';
 import { historyWithOutcomes } from '../helpers/outcomes.js';
-import { createTestDatabase, stackName, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, stackName, timescaleTests, type TestDatabase } from '../helpers/services.js';
 
 const silent = createLogger({ level: 'silent', format: 'json' });
 const DAY = 86_400_000;
@@ -400,27 +400,64 @@ describe(`realized outcomes, confidence queries and model metrics in SQL (${stac
     );
   });
 
-  test('TimescaleDB extras are skipped without the extension: 0005 is a no-op, retention is logged as ignored', async () => {
-    assert.equal(database.timescale, false, 'this suite runs without TimescaleDB (PGlite, or the machine’s PostgreSQL 15)');
-    const { rows } = await sql<{
-      n: number;
-    }>`select count(*)::int as n from pg_matviews where matviewname like 'prediction_history_%'`.execute(database.db);
-    assert.equal(rows[0]!.n, 0);
-    const logged: Array<Record<string, unknown>> = [];
-    const logger = createLogger({
-      level: 'warn',
-      format: 'json',
-      destination: { write: (line: string) => void logged.push(JSON.parse(line)) },
-    });
-    await applyHistoryRetention(database, 30, logger);
-    await applyHistoryRetention(database, 0, logger);
-    assert.deepEqual(
-      logged.map((l) => [l.days, l.msg]),
-      [[30, 'HISTORY_RETENTION_DAYS needs TimescaleDB; ignored on this database (history is kept)']],
-    );
-  });
+  test(
+    timescaleTests
+      ? 'TimescaleDB extras: 0005 makes the continuous aggregates, retention adds and removes its policy'
+      : 'TimescaleDB extras are skipped without the extension: 0005 is a no-op, retention is logged as ignored',
+    async () => {
+      assert.equal(database.timescale, timescaleTests, 'TimescaleDB is in the test database exactly when SIBYL_TEST_TIMESCALE=1');
+      const logged: Array<Record<string, unknown>> = [];
+      const logger = createLogger({
+        level: 'info',
+        format: 'json',
+        destination: { write: (line: string) => void logged.push(JSON.parse(line)) },
+      });
+      const { rows } = await sql<{
+        n: number;
+      }>`select count(*)::int as n from pg_matviews where matviewname like 'prediction_history_%'`.execute(database.db);
+      assert.equal(rows[0]!.n, 0, 'no plain materialized view on either engine');
+      if (!database.timescale) {
+        await applyHistoryRetention(database, 30, logger);
+        await applyHistoryRetention(database, 0, logger);
+        assert.deepEqual(
+          logged.map((l) => [l.days, l.msg]),
+          [[30, 'HISTORY_RETENTION_DAYS needs TimescaleDB; ignored on this database (history is kept)']],
+        );
+        return;
+      }
+      const { rows: views } = await sql<{ view_name: string }>`
+        select view_name from timescaledb_information.continuous_aggregates
+        where hypertable_name = 'prediction_history' order by view_name
+      `.execute(database.db);
+      assert.deepEqual(
+        views.map((v) => v.view_name),
+        ['prediction_history_daily', 'prediction_history_hourly'],
+      );
+      const retention = async () =>
+        (
+          await sql<{ drop_after: string }>`
+            select config->>'drop_after' as drop_after from timescaledb_information.jobs
+            where proc_name = 'policy_retention' and hypertable_name = 'prediction_history'
+          `.execute(database.db)
+        ).rows.map((r) => r.drop_after);
+      await applyHistoryRetention(database, 30, logger);
+      assert.deepEqual(await retention(), ['30 days']);
+      await applyHistoryRetention(database, 30, logger);
+      assert.deepEqual(await retention(), ['30 days'], 'applied again: replaced, not added');
+      await applyHistoryRetention(database, 0, logger);
+      assert.deepEqual(await retention(), [], '0 removes the policy');
+      assert.deepEqual(
+        logged.map((l) => [l.days, l.msg]),
+        [
+          [30, 'history retention policy set'],
+          [30, 'history retention policy set'],
+        ],
+      );
+    },
+  );
 
-  test('the hourly and daily rollups answer exactly as the raw rows do, after inserts, repeats, deletes and truncates', async () => {
+  test('the hourly and daily rollups answer exactly as the raw rows do, after inserts, repeats, deletes and truncates', async (t) => {
+    if (database.timescale) return t.skip('the rollup tables and their triggers exist only without TimescaleDB (0005, 0008, 0009)');
     const t0 = Date.UTC(2024, 1, 1, 0, 0);
     const make = (i: number, version: string): HistoryRow =>
       recordedPrediction({

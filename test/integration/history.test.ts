@@ -7,7 +7,7 @@ import { createLogger } from '../../src/infra/logger/logger.js';
 import { HistoryRepository } from '../../src/modules/history/history.repository.js';
 import { HISTORY_COLUMNS, historyKey, type HistoryRow } from '../../src/modules/history/history.types.js';
 import { HistoryWriter, isRowError } from '../../src/modules/history/history.writer.js';
-import { createTestDatabase, stackName, tempDir, type TestDatabase } from '../helpers/services.js';
+import { createTestDatabase, stackName, tempDir, timescaleTests, type TestDatabase } from '../helpers/services.js';
 
 const T0 = Date.UTC(2021, 3, 21, 20); // an asOf with an hour in it, so time zones would show
 
@@ -84,12 +84,20 @@ describe(`prediction history (${stackName})`, () => {
     const { rows: indexes } = await sql<{ indexname: string; indexdef: string }>`
       select indexname, indexdef from pg_indexes where tablename = 'prediction_history' order by indexname
     `.execute(database.db);
+    assert.equal(database.timescale, timescaleTests, 'TimescaleDB is in the test database exactly when SIBYL_TEST_TIMESCALE=1');
     assert.deepEqual(
       indexes.map((i) => i.indexname),
-      // 0004's partial indexes of pending and resolved rows went with the outcome columns (0013).
-      ['prediction_history_key', 'prediction_history_symbol_strategy_time_idx'],
+      // 0004's partial indexes of pending and resolved rows went with the outcome columns (0013);
+      // create_hypertable adds its default index on time, which continuous-aggregate refreshes (time
+      // ranges over every symbol) use.
+      [
+        'prediction_history_key',
+        'prediction_history_symbol_strategy_time_idx',
+        ...(database.timescale ? ['prediction_history_time_idx'] : []),
+      ],
     );
     const def = (name: string) => indexes.find((i) => i.indexname === name)!.indexdef;
+    if (database.timescale) assert.match(def('prediction_history_time_idx'), /\("?time"? DESC\)/);
     assert.match(def('prediction_history_key'), /UNIQUE.*\(symbol, strategy, model_version, market_source, "?time"?\)/);
     assert.match(def('prediction_history_symbol_strategy_time_idx'), /\(symbol, strategy, market_source, "?time"? DESC\)/);
     // HISTORY_COLUMNS, the one definition of a written row, names every column but its creation time.
@@ -182,16 +190,20 @@ describe(`prediction history (${stackName})`, () => {
   });
 
   test('more rows than one statement takes are chunked in one transaction', async () => {
-    const many = Array.from({ length: 25_000 }, (_, i) => row(i % 5_000, { symbol: `S${Math.floor(i / 5_000)}` }));
+    // Rows a minute apart, not a day: 15,000 days would be 41 years of TimescaleDB chunks, each locked
+    // (with its indexes) by the one transaction, in a lock table the whole server shares.
+    const minutely = (i: number, symbol: string, overrides: Partial<HistoryRow> = {}) =>
+      row(i, { symbol, time: new Date(T0 + i * 60_000), ...overrides });
+    const many = Array.from({ length: 25_000 }, (_, i) => minutely(i % 5_000, `S${Math.floor(i / 5_000)}`));
     assert.equal(await history.insertMany(many), 25_000);
     assert.equal(await history.insertMany(many), 0);
-    const refused = [...Array.from({ length: 15_000 }, (_, i) => row(i, { symbol: 'NEW' })), row(0, { symbol: 'NEW2', probability: 2 })];
+    const refused = [...Array.from({ length: 15_000 }, (_, i) => minutely(i, 'NEW')), minutely(0, 'NEW2', { probability: 2 })];
     await assert.rejects(history.insertMany(refused), /prediction_history_probability_unit/);
     const { rows } = await sql<{ n: number }>`select count(*)::int as n from prediction_history`.execute(database.db);
     assert.equal(rows[0]?.n, 25_000, 'the refused call left nothing behind, its first chunk included');
     // A bad row in an early chunk: the statements queued behind it fail too (the transaction is
     // aborted), but the error reported is the row's own, which the writer needs to isolate it.
-    const early = Array.from({ length: 12_000 }, (_, i) => row(i, { symbol: 'EARLY', ...(i === 3_000 && { confidence: -1 }) }));
+    const early = Array.from({ length: 12_000 }, (_, i) => minutely(i, 'EARLY', i === 3_000 ? { confidence: -1 } : {}));
     await assert.rejects(
       history.insertMany(early),
       (error: unknown) => isRowError(error) && /prediction_history_confidence_unit/.test(String(error)),

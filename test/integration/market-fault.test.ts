@@ -61,7 +61,7 @@ describe('market data across a PostgreSQL outage (stored bars; private PostgreSQ
     dataDir = mkdtempSync(path.join(tmpdir(), 'sibyl-market-fault-'));
     await postgres.init();
     await postgres.start();
-    await postgres.query('create database sibyl_market_fault', 'postgres');
+    await postgres.createDatabase();
     const market = createSyntheticMarket({
       symbols: [...SYMBOLS, UNSEEN],
       seed: 11,

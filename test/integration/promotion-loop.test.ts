@@ -7,6 +7,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { execute, postQuery } from '../helpers/graphql.js';
 import { recordedPrediction } from '../helpers/history-rows.js';
 import { eventually, modelsFixture, type ModelsFixture } from '../helpers/models.js';
+import { storeOutcomes } from '../helpers/outcomes.js';
 import { createTestDatabase, realPostgresUrl, realRedisUrl, stackName, type TestDatabase } from '../helpers/services.js';
 
 const S = 'direction-1d';
@@ -43,10 +44,11 @@ async function insertPairedHistory(server: TestGateway, firstDay: number, days: 
   const db = server.gateway.database.db;
   await new HistoryRepository(db).insertMany(rows);
   const hashes = [...up.keys()];
-  await sql`
-    update prediction_history h set realized_return = case when o.y = 1 then 0.01 else -0.01 end, covered = true
-    from unnest(${hashes}::text[], ${hashes.map((h) => up.get(h)!)}::int[]) as o(hash, y)
-    where h.features_hash = o.hash`.execute(db);
+  await storeOutcomes(db, {
+    from: sql`prediction_history h join unnest(${hashes}::text[], ${hashes.map((h) => up.get(h)!)}::int[]) as o(hash, y) on h.features_hash = o.hash`,
+    realizedReturn: sql`case when o.y = 1 then 0.01 else -0.01 end`,
+    covered: sql`true`,
+  });
 }
 
 async function decisionRows(server: TestGateway): Promise<Array<{ action: string; detail: Record<string, unknown> }>> {
@@ -139,7 +141,7 @@ describe(`promotion loop (${stackName})`, () => {
 
     test('a database fault part-way through the evidence decides nothing, records nothing, switches nothing, and is counted', async () => {
       const db = server.gateway.database.db;
-      // The comparison and the health read prediction_history; the rollback target and the last decision read audit_log.
+      // The comparison and the health read prediction_outcomes; the rollback target and the last decision read audit_log.
       await sql`alter table audit_log rename to audit_log_away`.execute(db);
       try {
         await assert.rejects(server.gateway.promotion.evaluate(S), /audit_log/);

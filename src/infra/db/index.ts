@@ -6,6 +6,7 @@ import { createPostgresDatabase } from './postgres.js';
 export type { Database, Db } from './database.js';
 export type { Tables } from './tables.js';
 export { migrateToLatest, pendingMigrations, migrationCount } from './migrate.js';
+export { applyChunkInterval, type ChunkedTable } from './chunk-interval.js';
 
 export type DatabaseSettings = { kind: 'postgres'; url: string; poolMax: number } | { kind: 'pglite'; dataDir: string };
 

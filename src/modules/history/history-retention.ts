@@ -8,7 +8,7 @@ import type { Logger } from '../../infra/logger/logger.js';
  * chunk to drop cheaply, so a non-zero setting is logged as ignored rather than turned into DELETEs.
  * Idempotent: the policy is replaced, so every start converges on the configured value.
  *
- * Untested on this project's machines (no TimescaleDB); see db/migrations/0005_history_rollups.ts.
+ * Tested on the suite's TimescaleDB leg (test/integration/history-queries.test.ts).
  */
 export async function applyHistoryRetention(database: Pick<Database, 'db' | 'timescale'>, days: number, logger: Logger): Promise<void> {
   if (!database.timescale) {

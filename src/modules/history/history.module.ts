@@ -8,6 +8,7 @@ import type { CloseStep, ShutdownBudget } from '../../shared/lifecycle.js';
 import type { PredictionSink } from '../predictions/index.js';
 import { HistoryQueryService } from './history-query.service.js';
 import { HistoryReadRepository, historyRollupsOf } from './history-read.repository.js';
+import { applyHistoryChunkInterval, historyChunkDays } from './history-chunks.js';
 import { applyHistoryRetention } from './history-retention.js';
 import { HistoryRepository } from './history.repository.js';
 import { HistoryWriter } from './history.writer.js';
@@ -52,6 +53,11 @@ export async function createHistoryModule({
   budget,
   logger,
 }: HistoryModuleDeps): Promise<HistoryModule> {
+  await applyHistoryChunkInterval(
+    database,
+    historyChunkDays(config.history.chunkDays, market.source),
+    logger.child({ component: 'history' }),
+  );
   await applyHistoryRetention(database, config.history.retentionDays, logger.child({ component: 'history' }));
   const writer = await HistoryWriter.open({
     repository: new HistoryRepository(database.db),

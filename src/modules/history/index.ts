@@ -31,5 +31,6 @@ export { HistoryResolver, PredictionHistoryResolver } from './history.resolver.j
 export { ConfidencePoint, ConfidenceTrend } from './history.type.js';
 export { parseSpan, autoBucket, AUTO_BUCKETS, SpanError, type Span } from './bucket.js';
 export { applyHistoryRetention } from './history-retention.js';
+export { applyHistoryChunkInterval, historyChunkDays } from './history-chunks.js';
 export { historyOfPredictions } from './prediction-sink.js';
 export { createHistoryModule, type HistoryModule, type HistoryModuleDeps } from './history.module.js';
