@@ -4,6 +4,7 @@ import type { Database } from './infra/db/index.js';
 import type { MarketFeed } from './infra/market-data/feed.js';
 import type { MarketDataProvider } from './infra/market-data/market-data.js';
 import type { EventBus } from './infra/pubsub/pubsub.js';
+import type { ResponseCache } from './infra/response-cache/response-cache.js';
 import type { HistoryWriter, OutcomesService } from './modules/history/index.js';
 import type { ModelLifecycle, ModelRegistry } from './modules/models/index.js';
 import type { SignalsMonitor, SignalsService } from './modules/signals/index.js';
@@ -19,6 +20,8 @@ export interface RunningGateway {
   readonly registry: ModelRegistry;
   readonly lifecycle: ModelLifecycle;
   readonly history: HistoryWriter;
+  /** RESPONSE_CACHE=on: the cache of whole answers (its versions say when inputs last changed). */
+  readonly responseCache: ResponseCache | undefined;
   /** Fills in realized outcomes (periodically when OUTCOMES_INTERVAL_MS > 0; callable on new bars). */
   readonly outcomes: OutcomesService;
   /** Live signals: the subscriber side (every instance) and the monitor (runs where the lease is held). */

@@ -9,7 +9,7 @@ import type { ContextFactory, OperationTrace } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
 import type { Metrics } from '../infra/metrics/metrics.js';
 import { inSpan } from '../infra/tracing/tracing.js';
-import type { Authenticator, Revocations } from '../modules/access/index.js';
+import type { Authenticator, Principal, Revocations } from '../modules/access/index.js';
 import { ErrorCode } from '../shared/errors.js';
 import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
@@ -21,6 +21,7 @@ import type { InflightBudget } from './inflight.js';
 import { limitRules, type QueryLimits } from './limits.js';
 import { createOperationObserver } from './observe.js';
 import { oncePerOperationRule } from './once-per-operation.js';
+import { cachingHandler, responseCachePlugin, type AnswerCache } from './response-cache/http.js';
 import { meterListFields } from './response-meter.js';
 import { webApp } from './web-app.js';
 import { createWsTransport } from './ws.js';
@@ -59,6 +60,8 @@ export interface GatewayServerOptions {
   cacheControl: CacheControlOptions;
   /** The built web app to serve at `/`; undefined: none. */
   webApp?: { dir: string } | undefined;
+  /** RESPONSE_CACHE=on: whole answers of POST queries (response-cache/http.ts); undefined: off. */
+  responseCache?: AnswerCache | undefined;
 }
 
 export interface GatewayServer {
@@ -141,7 +144,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     maxResponseItems: options.limits.maxResponseItems,
     inflight: options.inflight,
     cacheControl: options.cacheControl,
-    extraPlugins: [fastifyApolloDrainPlugin(fastify)],
+    extraPlugins: [fastifyApolloDrainPlugin(fastify), ...(options.responseCache ? [responseCachePlugin(options.schema)] : [])],
   });
   const ws = createWsTransport({
     schema: options.schema,
@@ -204,18 +207,26 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
         operationType,
         role: request.trace?.role,
         errorCodes: errorCodes?.length ? errorCodes : undefined,
+        responseCache: request.trace?.responseCache,
       },
       'request',
     );
   });
 
   await apollo.start();
+  // Once per request: the response cache authenticates before Apollo does (the role is part of its key).
+  const principals = new WeakMap<FastifyRequest, Promise<Principal | undefined>>();
+  const principalOf = (request: FastifyRequest): Promise<Principal | undefined> => {
+    let principal = principals.get(request);
+    if (!principal) principals.set(request, (principal = options.authenticator.authenticate(request.headers.authorization)));
+    return principal;
+  };
   const graphqlHandler = fastifyApolloHandler(apollo, {
     context: async (request: FastifyRequest) => {
       // Throws UNAUTHENTICATED (HTTP 401) for a credential that does not verify; none is anonymous.
       let principal;
       try {
-        principal = await options.authenticator.authenticate(request.headers.authorization);
+        principal = await principalOf(request);
       } catch (error) {
         // Apollo runs no plugin when the context cannot be built: count and log the refusal here.
         const code = String((error as { extensions?: { code?: unknown } }).extensions?.code ?? 'INTERNAL_SERVER_ERROR');
@@ -234,12 +245,27 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       });
     },
   });
+  const responseCache = options.responseCache;
+  const postHandler = responseCache
+    ? cachingHandler(graphqlHandler, {
+        cache: responseCache,
+        principalOf,
+        admission: options.admission,
+        observer,
+        count: {
+          lookup: (result) => options.metrics.cacheRequestsTotal.inc({ tier: 'response', result }),
+          store: (outcome) => options.metrics.responseCacheStoresTotal.inc({ outcome }),
+        },
+      })
+    : graphqlHandler;
   // The request's span is the active one while Apollo runs it, so phase and resolver spans nest under it.
-  const tracedHandler: typeof graphqlHandler = function (request, reply) {
-    return inSpan('graphql.request', { 'http.request.method': request.method, 'sibyl.request_id': request.id }, async () =>
-      graphqlHandler.call(this, request, reply),
-    );
-  };
+  const traced = (handler: typeof graphqlHandler): typeof graphqlHandler =>
+    function (request, reply) {
+      return inSpan('graphql.request', { 'http.request.method': request.method, 'sibyl.request_id': request.id }, async () =>
+        handler.call(this, request, reply),
+      );
+    };
+  const tracedHandler = traced(graphqlHandler);
   /**
    * What fastify refuses before Apollo sees the request (a body over MAX_BODY_BYTES, JSON that does not
    * parse, an unsupported content type) is answered in GraphQL's shape, with fastify's status kept, so
@@ -287,7 +313,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     },
     wsHandler: (socket, request) => ws.handler(socket, request),
   });
-  fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: tracedHandler, errorHandler });
+  fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: traced(postHandler), errorHandler });
 
   const explorerServed = options.explorer.page !== 'off';
   if (options.webApp || explorerServed) {

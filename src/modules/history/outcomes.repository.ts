@@ -44,6 +44,8 @@ export class OutcomesRepository {
     private readonly db: Db,
     /** The market whose rows are resolved (`market_source`), the one the job's bars come from. */
     private readonly market: string,
+    /** Runs each write of outcomes (the response cache's announcement of a history change around it). */
+    private readonly announce: <T>(write: () => Promise<T>) => Promise<T> = (write) => write(),
   ) {}
 
   /** Per symbol with pending rows: the oldest pending asOf and how many rows wait. */
@@ -82,7 +84,11 @@ export class OutcomesRepository {
    * Stores outcomes, one UPDATE per 10,000 rows (rows travel as column arrays through `unnest`). Only rows
    * still pending are touched, so two jobs racing write each outcome once. Resolves with rows updated.
    */
-  async saveOutcomes(outcomes: readonly Outcome[]): Promise<number> {
+  saveOutcomes(outcomes: readonly Outcome[]): Promise<number> {
+    return outcomes.length === 0 ? Promise.resolve(0) : this.announce(() => this.#save(outcomes));
+  }
+
+  async #save(outcomes: readonly Outcome[]): Promise<number> {
     let updated = 0;
     for (let start = 0; start < outcomes.length; start += UPDATE_CHUNK_ROWS) {
       const chunk = outcomes.slice(start, start + UPDATE_CHUNK_ROWS);

@@ -63,8 +63,15 @@ export class PredictionService {
     this.sink = options.sink ?? { served: () => undefined, shadow: () => undefined };
   }
 
-  createLoaders(): PredictionLoaders {
-    const bars = new DataLoader<string, Bar[] | undefined>((symbols) => this.loadBars(symbols), { maxBatchSize: 5_000 });
+  /**
+   * `volatile` is told when the request's answer depends on something no event announces: bars served
+   * stale while the market is failing (they are replaced by fresh ones when it recovers, which changes
+   * the answer). The response cache keeps no answer so marked.
+   */
+  createLoaders(options: { volatile?: (reason: string) => void } = {}): PredictionLoaders {
+    const bars = new DataLoader<string, Bar[] | undefined>((symbols) => this.loadBars(symbols, { volatile: options.volatile }), {
+      maxBatchSize: 5_000,
+    });
     const prediction = new DataLoader<PredictionKey, PredictionRecord, string>((keys) => this.predict(keys, bars), {
       cacheKeyFn: (key) => `${key.strategy}\u0000${key.symbol}`,
     });
@@ -186,7 +193,12 @@ export class PredictionService {
    * says `stale`) but never cached, so the first fresh answer after recovery replaces them at once. A
    * symbol with no last good bars gets the failure as its own error.
    */
-  private async loadBars(symbols: readonly string[], options: { fresh?: boolean } = {}): Promise<Array<Bar[] | undefined | Error>> {
+  private async loadBars(
+    symbols: readonly string[],
+    options: { fresh?: boolean; volatile?: ((reason: string) => void) | undefined } = {},
+  ): Promise<Array<Bar[] | undefined | Error>> {
+    // Taken before anything is read: bars fetched before an invalidation must not refill the tier after it.
+    const invalidations = this.caches.market.invalidations();
     const cached = options.fresh
       ? symbols.map(() => undefined)
       : await this.caches.market.getMany(symbols.map((s) => `${this.market.name}:${s}`));
@@ -202,7 +214,11 @@ export class PredictionService {
         fetched = new Map(error.stale);
       }
       const fresh = [...fetched].filter(([, list]) => !isStaleBars(list));
-      await this.caches.market.setMany(fresh.map(([symbol, list]) => ({ key: `${this.market.name}:${symbol}`, value: list })));
+      if (failure || fresh.length < fetched.size) options.volatile?.('stale market data');
+      await this.caches.market.setMany(
+        fresh.map(([symbol, list]) => ({ key: `${this.market.name}:${symbol}`, value: list })),
+        { unlessInvalidatedSince: invalidations },
+      );
     }
     return symbols.map((symbol, i) => cached[i] ?? fetched.get(symbol) ?? failure);
   }

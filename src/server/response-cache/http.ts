@@ -1,0 +1,226 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { DocumentNode, GraphQLError, GraphQLSchema } from 'graphql';
+import type { Context, OperationTrace } from '../../context/context.js';
+import type { ResponseCache, StoreOutcome } from '../../infra/response-cache/response-cache.js';
+import type { Principal } from '../../modules/access/index.js';
+import { rateHeaders, type Admission } from '../admission.js';
+import type { OperationObserver } from '../observe.js';
+import { planOperation, type Plan } from './plan.js';
+
+/** One stored answer: the bytes Apollo sent, their content type, and what admission needs to admit it again. */
+export interface CachedAnswer {
+  readonly body: Buffer;
+  readonly contentType: string;
+  /** The parsed operation, for admission (cost, trusted documents, introspection) on every hit. */
+  readonly document: DocumentNode;
+  readonly operationName: string | undefined;
+}
+
+export type AnswerCache = ResponseCache<CachedAnswer>;
+
+/** Why a miss's answer was or was not stored (`sibyl_response_cache_stores_total{outcome}`). */
+export type StoreResult = StoreOutcome | 'uncacheable' | 'volatile' | 'error' | 'no-store';
+
+export interface CachingOptions {
+  readonly cache: AnswerCache;
+  /** The request's principal, authenticated once per request (the Apollo context reuses it). */
+  readonly principalOf: (request: FastifyRequest) => Promise<Principal | undefined>;
+  readonly admission: Admission;
+  readonly observer: OperationObserver;
+  readonly count: {
+    lookup(result: 'hit' | 'miss'): void;
+    store(result: StoreResult): void;
+  };
+}
+
+/** What a POST asked, when it is a candidate for the cache. */
+interface Asked {
+  readonly query: string;
+  readonly operationName: string | undefined;
+  readonly variables: Record<string, unknown> | undefined;
+  /** The part of the key after the role. */
+  readonly key: string;
+  /** `Cache-Control: no-cache` from the client: look nothing up (the answer may still be stored). */
+  readonly noCache: boolean;
+  /** `Cache-Control: no-store` from the client: store nothing from this request. */
+  readonly noStore: boolean;
+}
+
+/** What the miss path learns while Apollo runs the operation, by the request's trace object. */
+interface Pending {
+  readonly since: number;
+  plan?: Plan;
+  document?: DocumentNode;
+  /** Apollo's response had no error and status 200. */
+  clean?: boolean;
+}
+
+const pending = new WeakMap<OperationTrace, Pending>();
+/** Admission's refusal of a hit, for the Apollo path to send as it sends any refusal. */
+const refusals = new WeakMap<OperationTrace, GraphQLError>();
+
+/**
+ * The response cache on the HTTP path (docs/decisions/response-cache.md): wraps the POST /graphql
+ * handler. A query answered before by the same role, with the same document, operation name, variables,
+ * extensions and Accept header, whose inputs have not changed since, is sent from the cache without
+ * parsing, validating or executing it. What guards every request guards a hit too, in the same order:
+ * the credential is authenticated (its role is part of the key), and admission runs on the stored
+ * parsed document (variables depth, trusted documents, introspection role, cost, the caller's rate
+ * limit and RateLimit headers, the in-flight budget). A hit that admission refuses is handed to Apollo,
+ * which sends the refusal as it sends every refusal (admission is not charged twice).
+ *
+ * Everything else, and every miss, runs through Apollo unchanged; a miss's answer is stored only if it
+ * is a query without errors, every field it selects is in the field map (plan.ts), nothing it reads
+ * changed while it ran (versions taken before Apollo saw the request), and no resolver marked it
+ * volatile (stale bars served while the market is failing). GET requests are never cached here: they
+ * carry Cache-Control for HTTP caches instead (cache-control.ts).
+ */
+export function cachingHandler<Handler extends (...args: never[]) => unknown>(apolloHandler: Handler, options: CachingOptions): Handler {
+  const { cache, count } = options;
+  // Fastify's handler type is generic over the route; this one only passes the request and reply on.
+  const next = apolloHandler as unknown as (this: unknown, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+  const handler = async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
+    const asked = askedOf(request);
+    if (!asked) return next.call(this, request, reply);
+    if (!cache.available) {
+      count.lookup('miss');
+      count.store('unavailable');
+      return next.call(this, request, reply);
+    }
+    let principal: Principal | undefined;
+    try {
+      principal = await options.principalOf(request);
+    } catch {
+      // The Apollo context authenticates the same request (memoized: the same refusal) and answers it.
+      return next.call(this, request, reply);
+    }
+    const role = principal?.role ?? 'anonymous';
+    const key = `${role}\n${asked.key}`;
+    const hit = asked.noCache ? undefined : cache.lookup(key);
+    if (hit) {
+      count.lookup('hit');
+      return serveHit(this, request, reply, hit, asked, principal, role);
+    }
+    count.lookup('miss');
+    const state: Pending = { since: cache.versions.now() };
+    pending.set(request.trace, state);
+    const body: unknown = await next.call(this, request, reply);
+    count.store(store(key, asked, state, request, reply, body));
+    return body;
+  };
+  return handler as unknown as Handler;
+
+  async function serveHit(
+    self: unknown,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    hit: CachedAnswer,
+    asked: Asked,
+    principal: Principal | undefined,
+    role: string,
+  ) {
+    const started = performance.now();
+    let admitted;
+    try {
+      admitted = await options.admission.admit({
+        document: hit.document,
+        operationName: asked.operationName,
+        variables: asked.variables,
+        principal,
+        clientAddress: request.ip,
+      });
+    } catch (error) {
+      refusals.set(request.trace, error as GraphQLError);
+      return next.call(self, request, reply);
+    }
+    try {
+      Object.assign(request.trace, { operationName: hit.operationName, operationType: 'query', role, responseCache: 'hit' });
+      void reply.code(200).header('content-type', hit.contentType);
+      if (admitted.rate) for (const [name, value] of Object.entries(rateHeaders(admitted.rate, false))) void reply.header(name, value);
+      options.observer.observe({
+        transport: 'http',
+        requestId: request.id,
+        operationType: 'query',
+        operationName: hit.operationName,
+        seconds: (performance.now() - started) / 1000,
+        errorCodes: [],
+      });
+      return await reply.send(hit.body);
+    } finally {
+      admitted.lease.release();
+    }
+  }
+
+  function store(key: string, asked: Asked, state: Pending, request: FastifyRequest, reply: FastifyReply, body: unknown): StoreResult {
+    if (asked.noStore) return 'no-store';
+    if (!state.plan || !state.document) return 'error';
+    if (!state.plan.cacheable) return 'uncacheable';
+    // Apollo writes `errors` before `data`: an answer starting with data carries no error.
+    if (!state.clean || reply.statusCode !== 200 || typeof body !== 'string' || !body.startsWith('{"data":')) return 'error';
+    if (request.trace.uncacheable) return 'volatile';
+    const contentType = reply.getHeader('content-type');
+    if (typeof contentType !== 'string') return 'error';
+    const bytes = Buffer.from(body);
+    const answer: CachedAnswer = { body: bytes, contentType, document: state.document, operationName: asked.operationName };
+    return cache.store(key, answer, bytes.length + asked.key.length * 2, state.plan.inputs, state.since);
+  }
+}
+
+/**
+ * The Apollo half: on a request the HTTP half is caching, records the parsed document and the plan of
+ * what it reads (once the operation is resolved), and whether the response went out clean. Must come
+ * after every plugin that may replace the response in willSendResponse (the response-size limit).
+ */
+export function responseCachePlugin(schema: GraphQLSchema): ApolloServerPlugin<Context> {
+  return {
+    async requestDidStart({ contextValue }) {
+      const state = pending.get(contextValue.trace);
+      if (!state) return;
+      return {
+        async didResolveOperation({ document, operationName, request }) {
+          state.document = document;
+          state.plan = planOperation(schema, document, operationName, request.variables);
+        },
+        async willSendResponse({ response }) {
+          const status = response.http.status ?? 200;
+          state.clean = status === 200 && response.body.kind === 'single' && !response.body.singleResult.errors?.length;
+        },
+      };
+    },
+  };
+}
+
+/** A hit refused by admission, taken once by the Apollo admission plugin to throw instead of admitting again. */
+export function takeRefusal(trace: OperationTrace): GraphQLError | undefined {
+  const refusal = refusals.get(trace);
+  if (refusal) refusals.delete(trace);
+  return refusal;
+}
+
+/**
+ * The cache key's request part, for a POST with a JSON object body shaped as Apollo reads it (any other
+ * request is not a candidate: Apollo answers it, usually with a 400). Apollo picks the answer's
+ * content type from Accept, so Accept is part of the key.
+ */
+function askedOf(request: FastifyRequest): Asked | undefined {
+  if (request.method !== 'POST') return undefined;
+  const body = request.body as Record<string, unknown> | null | undefined;
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const { query, operationName, variables, extensions } = body;
+  if (typeof query !== 'string') return undefined;
+  if (operationName != null && typeof operationName !== 'string') return undefined;
+  if (variables != null && (typeof variables !== 'object' || Array.isArray(variables))) return undefined;
+  if (extensions != null && (typeof extensions !== 'object' || Array.isArray(extensions))) return undefined;
+  const control = request.headers['cache-control'];
+  const directives = typeof control === 'string' ? control.toLowerCase() : '';
+  const accept = request.headers.accept ?? '';
+  return {
+    query,
+    operationName: operationName ?? undefined,
+    variables: (variables as Record<string, unknown> | null) ?? undefined,
+    key: `${accept}\n${JSON.stringify(operationName ?? null)}\n${JSON.stringify(variables ?? null)}\n${JSON.stringify(extensions ?? null)}\n${query}`,
+    noCache: directives.includes('no-cache'),
+    noStore: directives.includes('no-store'),
+  };
+}
