@@ -6,7 +6,7 @@ import type { Logger } from './infra/logger/logger.js';
 import { BarsRepository } from './infra/market-data/bars-repository.js';
 import { chooseMarket } from './infra/market-data/choose-market.js';
 import { msUntilNextBar, tapFeed } from './infra/market-data/feed.js';
-import { barsOf, modelsOf } from './infra/response-cache/inputs.js';
+import { ALL_BARS, barsOf, modelsOf } from './infra/response-cache/inputs.js';
 import { serveMarket } from './infra/market-data/serving.js';
 import { createAccessModule } from './modules/access/index.js';
 import { createBacktestModule } from './modules/backtest/index.js';
@@ -58,7 +58,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       changes && chosen.feed
         ? { ...chosen, feed: tapFeed(chosen.feed, (bars) => changes.changed([...new Set(bars.map((bar) => barsOf(bar.symbol)))])) }
         : chosen;
-    const market = serveMarket({ choice, config, metrics, logger });
+    const market = serveMarket({ choice, config, metrics, logger, onBreakerStateChange: changes && (() => changes.changed([ALL_BARS])) });
     lifecycle.add(...market.closeSteps);
     const history = await createHistoryModule({ config, database, market, metrics, budget, logger, changes });
     lifecycle.add(...history.closeSteps);

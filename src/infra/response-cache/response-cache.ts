@@ -51,6 +51,9 @@ export interface ChangeReporter {
 }
 
 export interface ResponseCacheStats {
+  /** Lookups that found an answer, and those that did not (unavailable included). */
+  readonly hits: number;
+  readonly misses: number;
   readonly entries: number;
   readonly bytes: number;
   /** Answers evicted because something they read changed. */
@@ -71,6 +74,8 @@ export function createResponseCache<T>(options: ResponseCacheOptions): ResponseC
     maxEntryBytes: options.maxEntryBytes ?? Math.floor(options.maxBytes / 8),
   });
   let available = true;
+  let hits = 0;
+  let misses = 0;
   versions.onChange((change) => {
     if ('all' in change) store.clear();
     else store.evict(change.inputs);
@@ -81,7 +86,10 @@ export function createResponseCache<T>(options: ResponseCacheOptions): ResponseC
       return available;
     },
     lookup(key) {
-      return available ? store.get(key) : undefined;
+      const found = available ? store.get(key) : undefined;
+      if (found === undefined) misses++;
+      else hits++;
+      return found;
     },
     store(key, value, bytes, inputs, since) {
       if (!available) return 'unavailable';
@@ -97,6 +105,12 @@ export function createResponseCache<T>(options: ResponseCacheOptions): ResponseC
       available = next;
     },
     stats: {
+      get hits() {
+        return hits;
+      },
+      get misses() {
+        return misses;
+      },
       get entries() {
         return store.entries;
       },

@@ -4,7 +4,7 @@ import { CacheTier, type Codec } from '../../infra/cache/tier.js';
 import type { Logger } from '../../infra/logger/logger.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
 import type { Metrics } from '../../infra/metrics/metrics.js';
-import { symbolsOfBars } from '../../infra/response-cache/inputs.js';
+import { barsOf, symbolsOfBars } from '../../infra/response-cache/inputs.js';
 import type { ChangeReporter } from '../../infra/response-cache/response-cache.js';
 import { dateSafeJson } from '../../shared/date-safe-json.js';
 import type { ModelRegistry } from '../models/index.js';
@@ -31,7 +31,7 @@ export interface PredictionsModuleDeps {
    * bars in this process and drops a symbol's the moment its bars change (here or on another instance),
    * so an answer recomputed after a new bar never reads the bars before it from this tier.
    */
-  readonly changes?: Pick<ChangeReporter, 'onChange'> | undefined;
+  readonly changes?: Pick<ChangeReporter, 'onChange' | 'changed'> | undefined;
 }
 
 export interface PredictionsModule {
@@ -73,6 +73,8 @@ export function createPredictionsModule({
     maxSymbolsPerRequest: config.predictions.maxSymbolsPerRequest,
     logger: logger.child({ component: 'predictions' }),
     sink,
+    // Answers stored before the market failed say `stale: false`; from now on these symbols' say true.
+    onStaleBars: changes && ((symbols) => changes.changed(symbols.map(barsOf))),
   });
   const pointInTime = new PointInTimePredictions({
     market: pastBars,

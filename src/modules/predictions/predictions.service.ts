@@ -39,6 +39,11 @@ export interface PredictionServiceOptions {
   readonly logger: Logger;
   /** Where served and shadow predictions are recorded (history); nowhere when absent. */
   readonly sink?: PredictionSink;
+  /**
+   * Told of symbols the moment they start being served from the last good bars (marked stale) because
+   * the market fails: what their predictions say changes then, with no new bar (the response cache).
+   */
+  readonly onStaleBars?: (symbols: readonly string[]) => void;
 }
 
 /**
@@ -55,12 +60,16 @@ export class PredictionService {
   private readonly caches: PredictionCaches;
   private readonly logger: Logger;
   private readonly sink: PredictionSink;
+  private readonly onStaleBars: (symbols: readonly string[]) => void;
+  /** Symbols last served stale: told to onStaleBars once when they become so, not on every request. */
+  readonly #servedStale = new Set<string>();
   readonly maxSymbolsPerRequest: number;
 
   constructor(options: PredictionServiceOptions) {
     ({ market: this.market, registry: this.registry, caches: this.caches, logger: this.logger } = options);
     this.maxSymbolsPerRequest = options.maxSymbolsPerRequest;
     this.sink = options.sink ?? { served: () => undefined, shadow: () => undefined };
+    this.onStaleBars = options.onStaleBars ?? (() => undefined);
   }
 
   /**
@@ -214,7 +223,16 @@ export class PredictionService {
         fetched = new Map(error.stale);
       }
       const fresh = [...fetched].filter(([, list]) => !isStaleBars(list));
-      if (failure || fresh.length < fetched.size) options.volatile?.('stale market data');
+      for (const [symbol] of fresh) this.#servedStale.delete(symbol);
+      if (failure || fresh.length < fetched.size) {
+        options.volatile?.('stale market data');
+        const served = new Set(fresh.map(([symbol]) => symbol));
+        // Without a failure, a symbol missing from the answer is unknown, not stale.
+        const stale = missing.filter((symbol) => !served.has(symbol) && (failure !== undefined || fetched.has(symbol)));
+        const newlyStale = stale.filter((symbol) => !this.#servedStale.has(symbol));
+        for (const symbol of newlyStale) this.#servedStale.add(symbol);
+        if (newlyStale.length) this.onStaleBars(newlyStale);
+      }
       await this.caches.market.setMany(
         fresh.map(([symbol, list]) => ({ key: `${this.market.name}:${symbol}`, value: list })),
         { unlessInvalidatedSince: invalidations },
