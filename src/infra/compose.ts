@@ -15,7 +15,7 @@ import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './pubsub/pubsub.js';
 import { connectRedis, type RedisConnections } from './redis/redis.js';
 import { inputKind } from './response-cache/inputs.js';
-import { shareInvalidations } from './response-cache/redis-invalidations.js';
+import { invalidationsChannel, shareInvalidations } from './response-cache/redis-invalidations.js';
 import { createResponseCache, type ResponseCache } from './response-cache/response-cache.js';
 import { startTracing } from './tracing/tracing.js';
 
@@ -86,7 +86,7 @@ export async function composeInfrastructure({ config, logger, lifecycle }: Compo
         cache,
         publisher: redis.publisher,
         subscriber: redis.subscriber,
-        channel: `${config.keyPrefix}response-cache`,
+        channel: invalidationsChannel(config.keyPrefix),
         logger: logger.child({ component: 'response-cache' }),
       });
       // Before Redis closes (registered after it, so released first).

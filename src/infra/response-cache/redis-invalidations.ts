@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger/logger.js';
+import type { InputName } from './inputs.js';
 import type { ResponseCache } from './response-cache.js';
 
 export interface SharedInvalidationsOptions {
@@ -8,7 +9,7 @@ export interface SharedInvalidationsOptions {
   readonly publisher: Redis;
   /** A connection in subscriber mode (shared with the event bus: this adds its own channel and listener). */
   readonly subscriber: Redis;
-  /** `<REDIS_KEY_PREFIX>response-cache`. */
+  /** {@link invalidationsChannel}. */
   readonly channel: string;
   readonly logger: Logger;
   /** How often the round trip through Redis is proven (default 1 s). */
@@ -23,6 +24,19 @@ interface Message {
   readonly i?: readonly string[];
   readonly a?: 1;
   readonly p?: string;
+}
+
+/** The channel every instance of a deployment listens on: `<REDIS_KEY_PREFIX>response-cache`. */
+export const invalidationsChannel = (keyPrefix: string): string => `${keyPrefix}response-cache`;
+
+/**
+ * Tells every running instance's response cache that `inputs` changed, from a process that has no
+ * cache of its own (a CLI that wrote bars or outcomes). Resolves with how many instances heard it.
+ */
+export async function announceChanges(publisher: Pick<Redis, 'publish'>, keyPrefix: string, inputs: readonly InputName[]): Promise<number> {
+  if (inputs.length === 0) return 0;
+  const message: Message = { o: `announce:${randomUUID()}`, i: inputs };
+  return publisher.publish(invalidationsChannel(keyPrefix), JSON.stringify(message));
 }
 
 /**

@@ -98,6 +98,8 @@ export function createResponseCache<T>(options: ResponseCacheOptions): ResponseC
     },
     setAvailable(next) {
       if (next === available) return;
+      // Going away: what is held can no longer be trusted to be evicted in time; drop it now.
+      if (!next) store.clear();
       // Coming back: whatever was stored may have missed a change; executions that started before this
       // point must not store either (changedAll moves every input past their starting position). Not a
       // change made here, so not one to announce to other instances.
