@@ -182,6 +182,66 @@ describe(`response cache: races, failures and what still guards a hit (${stackNa
   });
 });
 
+describe(`response cache: hits answered before fastify, and what they hand over (${stackName})`, () => {
+  let server: TestGateway;
+  const lines: Array<Record<string, unknown>> = [];
+
+  before(async () => {
+    server = await startTestGateway(
+      { RESPONSE_CACHE: 'on', SYNTHETIC_TICK_MS: '0', MAX_BODY_BYTES: '4096', LOG_LEVEL: 'info' },
+      {
+        logDestination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+      },
+    );
+  });
+
+  after(async () => {
+    await server?.close();
+  });
+
+  const raw = async (body: string, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
+    return { status: response.status, body: await response.text(), id: response.headers.get('x-request-id') };
+  };
+
+  test('a hit writes the request log line and echoes a sane request id, as the fastify path does', async () => {
+    const body = JSON.stringify({ query: '{ symbols }' });
+    await raw(body);
+    const hit = await raw(body, { 'x-request-id': 'client-chosen.id-1' });
+    assert.equal(hit.id, 'client-chosen.id-1');
+    const line = lines.find((l) => l.reqId === 'client-chosen.id-1');
+    assert.ok(line, 'logged');
+    assert.equal(line.msg, 'request');
+    assert.equal(line.status, 200);
+    assert.equal(line.responseCache, 'hit');
+    assert.equal(line.operationType, 'query');
+    const odd = await raw(body, { 'x-request-id': 'not ok: spaces' });
+    assert.notEqual(odd.id, 'not ok: spaces');
+    assert.match(odd.id ?? '', /^[0-9a-f-]{36}$/);
+  });
+
+  test('what it cannot answer is handed over whole: fastify and Apollo answer as without a cache', async () => {
+    const body = JSON.stringify({ query: '{ symbols }' });
+    await raw(body);
+    const bad = await raw('{"query": ');
+    assert.equal(bad.status, 400, bad.body);
+    assert.equal(JSON.parse(bad.body).errors[0].extensions.code, 'BAD_REQUEST');
+    const poisoned = await raw('{"query": "{ symbols }", "__proto__": { "x": 1 }}');
+    assert.equal(poisoned.status, 400, poisoned.body);
+    const large = await raw(JSON.stringify({ query: '{ symbols }', variables: { pad: 'x'.repeat(5000) } }));
+    assert.equal(large.status, 413, large.body);
+    assert.equal(JSON.parse(large.body).errors[0].extensions.limit, 'bodyBytes');
+    // A body handed over after being read (a miss) reaches Apollo intact.
+    const missed = await raw(JSON.stringify({ query: 'query S { strategies { name } }', operationName: 'S' }));
+    assert.equal(missed.status, 200, missed.body);
+    assert.ok(JSON.parse(missed.body).data.strategies.length >= 1);
+  });
+});
+
 describe(`response cache: a hit is authenticated and admitted like any request (${stackName})`, () => {
   let server: TestGateway;
   let cache: ResponseCache;

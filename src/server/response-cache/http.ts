@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { DocumentNode, GraphQLError, GraphQLSchema } from 'graphql';
@@ -6,12 +7,19 @@ import type { ResponseCache, StoreOutcome } from '../../infra/response-cache/res
 import type { Principal } from '../../modules/access/index.js';
 import { rateHeaders, type Admission } from '../admission.js';
 import type { OperationObserver } from '../observe.js';
+import { askedOf, cacheKey, replayableHeaders, type Asked } from './asked.js';
 import { planOperation, type Plan } from './plan.js';
 
 /** One stored answer: the bytes Apollo sent, their content type, and what admission needs to admit it again. */
 export interface CachedAnswer {
   readonly body: Buffer;
   readonly contentType: string;
+  /**
+   * Every header the miss's response carried that is not the request's own (asked.ts replayableHeaders):
+   * the content type, and the security and CORS headers the server's hooks set, which a hit answered
+   * before those hooks run (fast-lane.ts) replays as they were.
+   */
+  readonly headers: ReadonlyArray<readonly [string, string]>;
   /** The parsed operation, for admission (cost, trusted documents, introspection) on every hit. */
   readonly document: DocumentNode;
   readonly operationName: string | undefined;
@@ -24,27 +32,16 @@ export type StoreResult = StoreOutcome | 'uncacheable' | 'volatile' | 'error' | 
 
 export interface CachingOptions {
   readonly cache: AnswerCache;
-  /** The request's principal, authenticated once per request (the Apollo context reuses it). */
-  readonly principalOf: (request: FastifyRequest) => Promise<Principal | undefined>;
+  /** The request's principal, authenticated once per request (the fast lane and the Apollo context reuse it). */
+  readonly principalOf: (request: IncomingMessage) => Promise<Principal | undefined>;
   readonly admission: Admission;
   readonly observer: OperationObserver;
   readonly count: {
     lookup(result: 'hit' | 'miss'): void;
     store(result: StoreResult): void;
   };
-}
-
-/** What a POST asked, when it is a candidate for the cache. */
-interface Asked {
-  readonly query: string;
-  readonly operationName: string | undefined;
-  readonly variables: Record<string, unknown> | undefined;
-  /** The part of the key after the role. */
-  readonly key: string;
-  /** `Cache-Control: no-cache` from the client: look nothing up (the answer may still be stored). */
-  readonly noCache: boolean;
-  /** `Cache-Control: no-store` from the client: store nothing from this request. */
-  readonly noStore: boolean;
+  /** Whether the fast lane already looked this request up and found nothing (fast-lane.ts). */
+  readonly missedInLane?: ((request: IncomingMessage) => boolean) | undefined;
 }
 
 /** What the miss path learns while Apollo runs the operation, by the request's trace object. */
@@ -59,6 +56,13 @@ interface Pending {
 const pending = new WeakMap<OperationTrace, Pending>();
 /** Admission's refusal of a hit, for the Apollo path to send as it sends any refusal. */
 const refusals = new WeakMap<OperationTrace, GraphQLError>();
+/** The same, from the fast lane, which runs before the request has a trace. */
+const laneRefusals = new WeakMap<IncomingMessage, GraphQLError>();
+
+/** The fast lane's hand-over of a hit admission refused (fast-lane.ts). */
+export function refusedInLane(request: IncomingMessage, refusal: GraphQLError): void {
+  laneRefusals.set(request, refusal);
+}
 
 /**
  * The response cache on the HTTP path (docs/decisions/response-cache.md): wraps the POST /graphql
@@ -81,7 +85,12 @@ export function cachingHandler<Handler extends (...args: never[]) => unknown>(ap
   // Fastify's handler type is generic over the route; this one only passes the request and reply on.
   const next = apolloHandler as unknown as (this: unknown, request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
   const handler = async function (this: unknown, request: FastifyRequest, reply: FastifyReply) {
-    const asked = askedOf(request);
+    const refusedEarlier = laneRefusals.get(request.raw);
+    if (refusedEarlier) {
+      refusals.set(request.trace, refusedEarlier);
+      return next.call(this, request, reply);
+    }
+    const asked = askedOf(request.method, request.headers, request.body);
     if (!asked) return next.call(this, request, reply);
     if (!cache.available) {
       count.lookup('miss');
@@ -90,14 +99,14 @@ export function cachingHandler<Handler extends (...args: never[]) => unknown>(ap
     }
     let principal: Principal | undefined;
     try {
-      principal = await options.principalOf(request);
+      principal = await options.principalOf(request.raw);
     } catch {
       // The Apollo context authenticates the same request (memoized: the same refusal) and answers it.
       return next.call(this, request, reply);
     }
     const role = principal?.role ?? 'anonymous';
-    const key = `${role}\n${asked.key}`;
-    const hit = asked.noCache ? undefined : cache.lookup(key);
+    const key = cacheKey(role, asked);
+    const hit = asked.noCache || options.missedInLane?.(request.raw) ? undefined : cache.lookup(key);
     if (hit) {
       count.lookup('hit');
       return serveHit(this, request, reply, hit, asked, principal, role);
@@ -162,8 +171,9 @@ export function cachingHandler<Handler extends (...args: never[]) => unknown>(ap
     const contentType = reply.getHeader('content-type');
     if (typeof contentType !== 'string') return 'error';
     const bytes = Buffer.from(body);
-    const answer: CachedAnswer = { body: bytes, contentType, document: state.document, operationName: asked.operationName };
-    return cache.store(key, answer, bytes.length + asked.key.length * 2, state.plan.inputs, state.since);
+    const headers = replayableHeaders(reply.getHeaders());
+    const answer: CachedAnswer = { body: bytes, contentType, headers, document: state.document, operationName: asked.operationName };
+    return cache.store(key, answer, bytes.length + asked.key.length * 2 + 512, state.plan.inputs, state.since);
   }
 }
 
@@ -196,31 +206,4 @@ export function takeRefusal(trace: OperationTrace): GraphQLError | undefined {
   const refusal = refusals.get(trace);
   if (refusal) refusals.delete(trace);
   return refusal;
-}
-
-/**
- * The cache key's request part, for a POST with a JSON object body shaped as Apollo reads it (any other
- * request is not a candidate: Apollo answers it, usually with a 400). Apollo picks the answer's
- * content type from Accept, so Accept is part of the key.
- */
-function askedOf(request: FastifyRequest): Asked | undefined {
-  if (request.method !== 'POST') return undefined;
-  const body = request.body as Record<string, unknown> | null | undefined;
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
-  const { query, operationName, variables, extensions } = body;
-  if (typeof query !== 'string') return undefined;
-  if (operationName != null && typeof operationName !== 'string') return undefined;
-  if (variables != null && (typeof variables !== 'object' || Array.isArray(variables))) return undefined;
-  if (extensions != null && (typeof extensions !== 'object' || Array.isArray(extensions))) return undefined;
-  const control = request.headers['cache-control'];
-  const directives = typeof control === 'string' ? control.toLowerCase() : '';
-  const accept = request.headers.accept ?? '';
-  return {
-    query,
-    operationName: operationName ?? undefined,
-    variables: (variables as Record<string, unknown> | null) ?? undefined,
-    key: `${accept}\n${JSON.stringify(operationName ?? null)}\n${JSON.stringify(variables ?? null)}\n${JSON.stringify(extensions ?? null)}\n${query}`,
-    noCache: directives.includes('no-cache'),
-    noStore: directives.includes('no-store'),
-  };
 }
