@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { GraphQLError } from 'graphql';
 import type { Logger } from '../../infra/logger/logger.js';
@@ -7,7 +7,6 @@ import { isTracing } from '../../infra/tracing/tracing.js';
 import type { Principal } from '../../modules/access/index.js';
 import { rateHeaders, type Admission } from '../admission.js';
 import type { OperationObserver } from '../observe.js';
-import { askedOf, cacheKey } from './asked.js';
 import { refusedInLane, type AnswerCache, type CachingOptions } from './http.js';
 
 export interface FastLaneOptions {
@@ -30,8 +29,8 @@ export interface FastLane {
   handle(request: IncomingMessage, response: ServerResponse, next: (request: IncomingMessage, response: ServerResponse) => void): void;
   /** For fastify's preParsing hook: the body of a request the lane read and handed over, as a stream. */
   bodyOf(request: IncomingMessage): Readable | undefined;
-  /** Whether the lane looked this request up and found nothing (fastify's path then does not look again). */
-  missed(request: IncomingMessage): boolean;
+  /** The key under which the lane looked this request up and found nothing (fastify's path stores under it). */
+  missed(request: IncomingMessage): string | undefined;
   /** From now on every request goes to fastify (which answers 503 while closing). */
   close(): void;
 }
@@ -45,14 +44,15 @@ const JSON_TYPE = /^application\/json\s*(;|$)/i;
  * the fastify path would, and hands everything else over untouched, body included:
  *
  * - only `POST /graphql` with a JSON content type and a Content-Length within MAX_BODY_BYTES, whose body
- *   parses (and holds no `__proto__` or `constructor` key, which fastify's parser refuses), shaped as
- *   Apollo reads it, without `Cache-Control: no-cache`; not while spans are recorded (the fastify path
- *   makes them);
+ *   holds no `__proto__` or `constructor` (which fastify's parser refuses); not while spans are recorded
+ *   (the fastify path makes them); with `Cache-Control: no-cache` nothing is looked up;
  * - the credential is authenticated as on the fastify path (memoized per request: a refusal is handed
- *   over and answered there); the stored answer is looked up under the caller's role;
+ *   over and answered there); the stored answer is looked up under the caller's role, Accept, Origin and
+ *   the body's bytes, not parsed: the same bytes ask the same thing, and a miss is stored under this key
+ *   by the fastify path (a body that is not JSON, or not shaped as Apollo reads it, is never stored);
  * - admission runs as on every request (variables depth, trusted documents, introspection, cost, rate
- *   limit, in-flight budget); a refusal is handed over with the request and sent by Apollo as every
- *   refusal is, without charging again;
+ *   limit, in-flight budget), on the parsed document and variables kept with the answer; a refusal is
+ *   handed over with the request and sent by Apollo as every refusal is, without charging again;
  * - the answer goes out with the headers the fastify path sent with it when it was stored (security and
  *   CORS headers, content type: Origin and Accept are in the key) plus this request's own: its request
  *   id and RateLimit headers; the request log line, the duration histogram and the hit counter are the
@@ -61,7 +61,7 @@ const JSON_TYPE = /^application\/json\s*(;|$)/i;
 export function createFastLane(options: FastLaneOptions): FastLane {
   const { cache, logger, requestLines } = options;
   const bodies = new WeakMap<IncomingMessage, Buffer>();
-  const misses = new WeakSet<IncomingMessage>();
+  const misses = new WeakMap<IncomingMessage, string>();
   let closed = false;
 
   const handOver = (request: IncomingMessage, response: ServerResponse, next: Next, body?: Buffer) => {
@@ -72,32 +72,29 @@ export function createFastLane(options: FastLaneOptions): FastLane {
   async function answer(request: IncomingMessage, response: ServerResponse, next: Next, body: Buffer, started: number): Promise<void> {
     const text = body.toString('utf8');
     if (text.includes('__proto__') || text.includes('constructor')) return handOver(request, response, next, body);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return handOver(request, response, next, body);
-    }
-    const asked = askedOf('POST', request.headers, parsed);
-    if (!asked || asked.noCache) return handOver(request, response, next, body);
     let principal: Principal | undefined;
     try {
       principal = await options.principalOf(request);
     } catch {
       return handOver(request, response, next, body);
     }
-    const role = principal?.role ?? 'anonymous';
-    const hit = cache.lookup(cacheKey(role, asked));
+    // The body's bytes stand for what they parse to: the same bytes are the same query, operation name,
+    // variables and extensions (the key of an answer stored from a request the lane handed over).
+    const key = laneKey(principal?.role ?? 'anonymous', request.headers, text);
+    // `Cache-Control: no-cache`: nothing looked up; the answer may still be stored (under this key).
+    const control = request.headers['cache-control'];
+    const hit = control !== undefined && control.toLowerCase().includes('no-cache') ? undefined : cache.lookup(key);
     if (!hit) {
-      misses.add(request);
+      misses.set(request, key);
       return handOver(request, response, next, body);
     }
+    const role = principal?.role ?? 'anonymous';
     let admitted;
     try {
       admitted = await options.admission.admit({
         document: hit.document,
-        operationName: asked.operationName,
-        variables: asked.variables,
+        operationName: hit.operationName,
+        variables: hit.variables,
         principal,
         clientAddress: request.socket.remoteAddress ?? '',
       });
@@ -181,7 +178,7 @@ export function createFastLane(options: FastLaneOptions): FastLane {
       bodies.delete(request);
       return Object.assign(Readable.from([body]), { receivedEncodedLength: body.length });
     },
-    missed: (request) => misses.has(request),
+    missed: (request) => misses.get(request),
     close() {
       closed = true;
     },
@@ -189,3 +186,8 @@ export function createFastLane(options: FastLaneOptions): FastLane {
 }
 
 type Next = (request: IncomingMessage, response: ServerResponse) => void;
+
+/** The fast lane's key: the role, Accept and Origin (as in asked.ts), and the body's bytes as sent. */
+function laneKey(role: string, headers: IncomingHttpHeaders, body: string): string {
+  return `${role}\n${headers.accept ?? ''}\n${headers.origin ?? ''}\nbody:${body}`;
+}

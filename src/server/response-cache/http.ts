@@ -23,6 +23,8 @@ export interface CachedAnswer {
   /** The parsed operation, for admission (cost, trusted documents, introspection) on every hit. */
   readonly document: DocumentNode;
   readonly operationName: string | undefined;
+  /** The request's variables, as parsed when it was stored: every request with this key sent the same. */
+  readonly variables: Record<string, unknown> | undefined;
 }
 
 export type AnswerCache = ResponseCache<CachedAnswer>;
@@ -40,8 +42,11 @@ export interface CachingOptions {
     lookup(result: 'hit' | 'miss'): void;
     store(result: StoreResult): void;
   };
-  /** Whether the fast lane already looked this request up and found nothing (fast-lane.ts). */
-  readonly missedInLane?: ((request: IncomingMessage) => boolean) | undefined;
+  /**
+   * The key under which the fast lane looked this request up and found nothing (fast-lane.ts): the
+   * answer is stored under it, and not looked up again.
+   */
+  readonly missedInLane?: ((request: IncomingMessage) => string | undefined) | undefined;
 }
 
 /** What the miss path learns while Apollo runs the operation, by the request's trace object. */
@@ -105,8 +110,9 @@ export function cachingHandler<Handler extends (...args: never[]) => unknown>(ap
       return next.call(this, request, reply);
     }
     const role = principal?.role ?? 'anonymous';
-    const key = cacheKey(role, asked);
-    const hit = asked.noCache || options.missedInLane?.(request.raw) ? undefined : cache.lookup(key);
+    const laneKey = options.missedInLane?.(request.raw);
+    const key = laneKey ?? cacheKey(role, asked);
+    const hit = asked.noCache || laneKey !== undefined ? undefined : cache.lookup(key);
     if (hit) {
       count.lookup('hit');
       return serveHit(this, request, reply, hit, asked, principal, role);
@@ -172,8 +178,15 @@ export function cachingHandler<Handler extends (...args: never[]) => unknown>(ap
     if (typeof contentType !== 'string') return 'error';
     const bytes = Buffer.from(body);
     const headers = replayableHeaders(reply.getHeaders());
-    const answer: CachedAnswer = { body: bytes, contentType, headers, document: state.document, operationName: asked.operationName };
-    return cache.store(key, answer, bytes.length + asked.key.length * 2 + 512, state.plan.inputs, state.since);
+    const answer: CachedAnswer = {
+      body: bytes,
+      contentType,
+      headers,
+      document: state.document,
+      operationName: asked.operationName,
+      variables: asked.variables,
+    };
+    return cache.store(key, answer, bytes.length + key.length * 2 + 512, state.plan.inputs, state.since);
   }
 }
 
