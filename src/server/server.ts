@@ -141,8 +141,18 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       : undefined;
   const fastify = Fastify({
     ...(lane && {
-      serverFactory: (handler: (request: IncomingMessage, response: ServerResponse) => void) =>
-        http.createServer((request, response) => lane.handle(request, response, handler)),
+      serverFactory: (
+        handler: (request: IncomingMessage, response: ServerResponse) => void,
+        settings: { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number },
+      ) => {
+        const server = http.createServer((request, response) => lane.handle(request, response, handler));
+        // What fastify sets on a server it creates itself, and does not on one a factory made.
+        if (settings.keepAliveTimeout !== undefined) server.keepAliveTimeout = settings.keepAliveTimeout;
+        if (settings.requestTimeout !== undefined) server.requestTimeout = settings.requestTimeout;
+        if (settings.connectionTimeout !== undefined) server.setTimeout(settings.connectionTimeout);
+        if (settings.maxRequestsPerSocket) server.maxRequestsPerSocket = settings.maxRequestsPerSocket;
+        return server;
+      },
     }),
     loggerInstance: logger,
     // Fastify's two lines per request are replaced by our one (onResponse below), which knows the operation.

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Bar, FetchBarsOptions, MarketDataProvider } from '../../src/infra/market-data/market-data.js';
 import type { ResponseCache } from '../../src/infra/response-cache/response-cache.js';
 import { apiKeysOf, bearer } from '../helpers/access.js';
+import { wsClient, wsExecute } from '../helpers/graphql.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
 import { modelsFixture, type ModelsFixture } from '../helpers/models.js';
 import { stackName } from '../helpers/services.js';
@@ -222,6 +223,16 @@ describe(`response cache: hits answered before fastify, and what they hand over 
     const odd = await raw(body, { 'x-request-id': 'not ok: spaces' });
     assert.notEqual(odd.id, 'not ok: spaces');
     assert.match(odd.id ?? '', /^[0-9a-f-]{36}$/);
+  });
+
+  test('the server the lane listens on still upgrades WebSockets: graphql-ws runs on the same port', async () => {
+    const client = wsClient(server.url);
+    try {
+      const result = await wsExecute(client, '{ symbols }');
+      assert.ok(Array.isArray((result.data as { symbols: unknown[] }).symbols), JSON.stringify(result));
+    } finally {
+      await client.dispose();
+    }
   });
 
   test('what it cannot answer is handed over whole: fastify and Apollo answer as without a cache', async () => {

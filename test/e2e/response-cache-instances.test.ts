@@ -105,6 +105,10 @@ describe(
       const predictions = { query: '{ predictions(symbols: ["AAPL", "MSFT"]) { symbol asOf probability model { version active } } }' };
       const strategies = { query: '{ strategies { name activeVersion { version } } }' };
       const trends = { query: '{ confidenceTrends(symbols: ["JPM"]) { symbol samples } }' };
+      // B's own predictions are recorded (history B writes, within HISTORY_FLUSH_INTERVAL_MS): let that
+      // write land before caching what reads history.
+      await post(b.url, predictions);
+      await new Promise((resolve) => setTimeout(resolve, 600));
       for (const body of [predictions, strategies, trends]) await post(b.url, body);
       const hits = cache.stats.hits;
       for (const body of [predictions, strategies, trends]) await post(b.url, body);

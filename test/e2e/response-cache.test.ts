@@ -85,13 +85,16 @@ describe(`response cache: every cached answer equals an execution at the same mo
       versions: ['v1', 'v2'],
       past,
     };
-    // A pool small enough that combinations repeat (the cache has something to answer from).
+    // A pool small enough that combinations repeat between changes (a tick drops every prediction, a
+    // history write everything that read history): the cache has something to answer from. Mostly
+    // callers who may run the queries; anonymous ones and unknown symbols make the errors.
     const pool: Array<{ query: NamedQuery; role: Role; body: string }> = [];
-    while (pool.length < 30) {
+    while (pool.length < 16) {
       const query = pick(queries);
       if (heavy.has(query.name) && random() < 0.7) continue;
       const variables = randomVariables(query, random, choices);
-      pool.push({ query, role: pick(ROLES), body: JSON.stringify({ operationName: query.name, query: query.query, variables }) });
+      const role = random() < 0.1 ? 'anonymous' : pick(ROLES.slice(1));
+      pool.push({ query, role, body: JSON.stringify({ operationName: query.name, query: query.query, variables }) });
     }
 
     const changes = { bars: 0, models: 0, history: 0, all: 0 };
@@ -105,10 +108,11 @@ describe(`response cache: every cached answer equals an execution at the same mo
 
     const counts = { compared: 0, hits: 0, raced: 0, hitsAfterBars: 0, hitsAfterModels: 0, hitsAfterHistory: 0 };
     const seen = { bars: 0, models: 0, history: 0 };
-    const deadline = Date.now() + 25_000;
+    // Until enough answers came from the cache (at least 200 rounds), or a minute has passed.
+    const deadline = Date.now() + 60_000;
     let round = 0;
     try {
-      while (Date.now() < deadline && round < 400) {
+      while (Date.now() < deadline && (round < 200 || counts.hits < 60) && round < 1_000) {
         round++;
         if (round % 20 === 0) {
           // An operator's change, through the API as any admin makes it.
@@ -173,10 +177,11 @@ describe(`response cache: every cached answer equals an execution at the same mo
       stop();
     }
     const summary = JSON.stringify({ rounds: round, ...counts, changes });
+    // Bounds that a slow machine (fewer rounds before the deadline) still meets.
     assert.ok(counts.compared >= 100, `too few comparisons: ${summary}`);
     assert.ok(counts.hits >= 30, `too few answers came from the cache: ${summary}`);
     assert.ok(
-      counts.hitsAfterBars >= 3 && counts.hitsAfterModels >= 2 && counts.hitsAfterHistory >= 3,
+      counts.hitsAfterBars >= 2 && counts.hitsAfterModels >= 2 && counts.hitsAfterHistory >= 2,
       `changes did not interleave with hits: ${summary}`,
     );
     assert.ok(counts.raced < counts.compared, `most pairs should see no change between them: ${summary}`);
