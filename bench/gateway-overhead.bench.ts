@@ -23,6 +23,12 @@ import { expectPredictions, predictionsRequest } from './lib/workload.js';
  * scratch database, so the gateway serves the bars store as it serves imported data (the built-in
  * synthetic market has only 20 symbols). Caches run with their default TTLs, as deployed: the market
  * tier (1 s) expires during the run and is refetched, which the notes quantify with hit rates.
+ *
+ * A second gateway on the same database runs with the response cache on (RESPONSE_CACHE=on): the same
+ * query, every answer after the first a hit (no bar arrives during the run: stored bars, no feed), which
+ * still authenticates the JWT, admits the operation (cost, rate limit, in-flight budget) and writes the
+ * request log line. It must send the same bytes as the first gateway, and its hit counter must account
+ * for the requests measured.
  */
 const NAME = 'gateway-overhead';
 const SYMBOLS = 50;
@@ -34,7 +40,7 @@ async function run(context: BenchContext) {
   const request = predictionsRequest(symbols);
   const check = expectPredictions(SYMBOLS);
   const scratch = tempDir('sibyl-bench-overhead-');
-  const seeded = await seededGateways(context.shared, 'overhead', { symbols: 60, bars: 250, configs: ['default'] });
+  const seeded = await seededGateways(context.shared, 'overhead', { symbols: 60, bars: 250, configs: ['default', 'responseCache'] });
   const notes: string[] = [];
   try {
     const measure = async (server: ServerProcess): Promise<LoadResult> => {
@@ -50,9 +56,12 @@ async function run(context: BenchContext) {
 
     // The gateway first: its answer becomes the payload of both baselines.
     const gateway = seeded.gateways[0]!;
+    const cachedGateway = seeded.gateways[1]!;
     let gw: LoadResult;
+    let hits: LoadResult;
     let answer: { data: { predictions: unknown[] }; raw: string };
     let cache: string;
+    let hitCount: string;
     try {
       const idle = await scrape(gateway.url);
       answer = await graphql<{ predictions: unknown[] }>(gateway.url, request);
@@ -67,6 +76,18 @@ async function run(context: BenchContext) {
       cache = `cache hit rates over the first query, warm-up and run: ${tiers.join(', ')}; ${delta(idle, loaded, SERIES.marketFetches)} market fetches and ${delta(idle, loaded, SERIES.inferenceRuns)} inference runs during them`;
       context.shared.set('rss', { idle: idle.get(SERIES.rss), afterLoad: loaded.get(SERIES.rss) });
       check((await graphql<{ predictions: unknown[] }>(gateway.url, request)).raw);
+
+      // The response cache's hits: the same bytes (checked before and after), and the hits counted.
+      const HIT = 'sibyl_cache_requests_total{tier="response",result="hit"}';
+      for (let i = 0; i < 2; i++) await expectSameBytes(cachedGateway, request, answer.raw);
+      const before = (await scrape(cachedGateway.url)).get(HIT) ?? 0;
+      hits = await measure(cachedGateway);
+      const after = (await scrape(cachedGateway.url)).get(HIT) ?? 0;
+      await expectSameBytes(cachedGateway, request, answer.raw);
+      // The warm-up's requests are hits too; the measured ones must all be.
+      const measuredHits = after - before;
+      if (measuredHits < hits.requests) throw new Error(`response cache: ${measuredHits} hits for ${hits.requests} requests measured`);
+      hitCount = `response cache gateway: ${measuredHits} hits counted over warm-up and run (${hits.requests} requests measured), every answer the gateway's bytes`;
     } finally {
       await seeded.release();
     }
@@ -103,6 +124,8 @@ async function run(context: BenchContext) {
       `${name}: ${r.requestsPerSecond.toFixed(0)} req/s (${r.requests} requests in ${r.seconds.toFixed(1)} s), latency mean ${r.latency.mean.toFixed(2)} / p50 ${r.latency.p50.toFixed(2)} / p90 ${r.latency.p90.toFixed(2)} / p99 ${r.latency.p99.toFixed(2)} / max ${r.latency.max.toFixed(1)} ms (autocannon's 1 ms histogram: p99 ${r.autocannonP99} ms), ${Math.round(r.bytesPerResponse)} bytes per response`;
     notes.push(
       describe('gateway', gw),
+      describe('gateway, response cache hit', hits),
+      hitCount,
       describe('raw node:http (a)', rawResult),
       describe('bare Apollo Server 5 (b)', apolloResult),
       describe('mercurius + graphql-jit (c)', mercuriusResult),
@@ -114,6 +137,7 @@ async function run(context: BenchContext) {
       `The answer is ${answer.raw.length} bytes; every baseline sent exactly those bytes before and after being measured (checked).`,
     );
     const servers: Array<[string, LoadResult]> = [
+      ['Sibyl, response cache hit (production, JWT, PostgreSQL)', hits],
       ['Sibyl (production, JWT, warm caches, PostgreSQL)', gw],
       ['(a) raw node:http sending the bytes', rawResult],
       ['(c) mercurius + graphql-jit, static array', mercuriusResult],
@@ -136,6 +160,21 @@ async function run(context: BenchContext) {
     return {
       tables: [table],
       rows: [
+        row({
+          bench: NAME,
+          workload: `${workload}, response cache hit`,
+          metric: 'throughput',
+          figure: { value: hits.requestsPerSecond, unit: 'req/s' },
+          baseline: { name: 'raw node:http', value: rawResult.requestsPerSecond, unit: 'req/s' },
+          target: { text: '≥ 0.5× raw', meets: (_, ratio) => (ratio ?? 0) >= 0.5 },
+        }),
+        row({
+          bench: NAME,
+          workload: `${workload}, response cache hit`,
+          metric: 'p99 latency',
+          figure: { value: hits.latency.p99, unit: 'ms' },
+          baseline: { name: 'raw node:http', value: rawResult.latency.p99, unit: 'ms' },
+        }),
         row({
           bench: NAME,
           workload,

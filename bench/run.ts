@@ -39,7 +39,7 @@ const BENCHES: ReadonlyArray<{
   /** Benchmarks whose values in `shared` it reads, so it runs after them. */
   after?: readonly string[];
 }> = [
-  { name: 'gateway-overhead', load: () => import('./gateway-overhead.bench.js'), gateways: ['default'] },
+  { name: 'gateway-overhead', load: () => import('./gateway-overhead.bench.js'), gateways: ['default', 'responseCache'] },
   { name: 'cold-path', load: () => import('./cold-path.bench.js'), gateways: ['cold', 'default'] },
   { name: 'inference', load: () => import('./inference.bench.js') },
   { name: 'batching', load: () => import('./batching.bench.js'), gateways: ['cold', 'unbatched'] },

@@ -5,7 +5,8 @@ import { composeInfrastructure } from './infra/compose.js';
 import type { Logger } from './infra/logger/logger.js';
 import { BarsRepository } from './infra/market-data/bars-repository.js';
 import { chooseMarket } from './infra/market-data/choose-market.js';
-import { msUntilNextBar } from './infra/market-data/feed.js';
+import { msUntilNextBar, tapFeed } from './infra/market-data/feed.js';
+import { ALL_BARS, barsOf, modelsOf } from './infra/response-cache/inputs.js';
 import { serveMarket } from './infra/market-data/serving.js';
 import { createAccessModule } from './modules/access/index.js';
 import { createBacktestModule } from './modules/backtest/index.js';
@@ -38,15 +39,29 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
   const lifecycle = new Lifecycle({ logger, stepMs: budget.stepMs });
   try {
     const infra = await composeInfrastructure({ config, logger, lifecycle });
-    const { database, cache, events, metrics } = infra;
+    const { database, cache, events, metrics, responseCache } = infra;
+    // With the response cache on, every change of what answers read is reported to it (inputs.ts).
+    const changes = responseCache?.versions;
 
     const models = await createModelsModule({ config, database, events, onEventsReconnected: infra.onEventsReconnected, metrics, logger });
     lifecycle.add(...models.closeSteps);
-    const choice = await chooseMarket({ config, repository: new BarsRepository(database.db), metrics, logger });
-    lifecycle.add({ name: 'market vendor', close: choice.release });
-    const market = serveMarket({ choice, config, metrics, logger });
+    if (changes) models.registry.onChange((strategy) => changes.changed([modelsOf(strategy)]));
+    const chosen = await chooseMarket({
+      config,
+      repository: new BarsRepository(database.db),
+      metrics,
+      logger,
+      announceWrites: changes && ((symbols, write) => changes.writing(symbols.map(barsOf), write)),
+    });
+    lifecycle.add({ name: 'market vendor', close: chosen.release });
+    // Every feed announces its bars once the provider serves them: the moment their symbols' bars change.
+    const choice =
+      changes && chosen.feed
+        ? { ...chosen, feed: tapFeed(chosen.feed, (bars) => changes.changed([...new Set(bars.map((bar) => barsOf(bar.symbol)))])) }
+        : chosen;
+    const market = serveMarket({ choice, config, metrics, logger, onBreakerStateChange: changes && (() => changes.changed([ALL_BARS])) });
     lifecycle.add(...market.closeSteps);
-    const history = await createHistoryModule({ config, database, market, metrics, budget, logger });
+    const history = await createHistoryModule({ config, database, market, metrics, budget, logger, changes });
     lifecycle.add(...history.closeSteps);
 
     const { registry } = models;
@@ -60,6 +75,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       sink: history.sink,
       metrics,
       logger,
+      changes,
     });
     const explanations = createExplanationsModule({ database, source: choice.source, logger });
     const modelMetrics = createMetricsModule({ config, database, source: choice.source, registry, metrics });
@@ -129,6 +145,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       logger,
       rateLimitStore: infra.redis?.command,
       msUntilNextBar: () => msUntilNextBar(choice.feed),
+      responseCache,
     });
     logger.info(
       {
@@ -141,6 +158,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
         strategies: registry.strategies(),
         auth: config.auth.mode,
         rateLimit,
+        responseCache: responseCache ? `${Math.round(config.responseCache.maxBytes / 1_048_576)} MiB` : 'off',
         startupMs: Math.round(performance.now() - started),
       },
       `sibyl ${VERSION} listening on http://${config.host}:${port}/graphql`,
@@ -148,7 +166,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
 
     let stopping: Promise<void> | undefined;
     return {
-      ...{ port, config, database, cache, events, market: market.provider, registry, lifecycle: models.lifecycle },
+      ...{ port, config, database, cache, events, market: market.provider, registry, lifecycle: models.lifecycle, responseCache },
       ...{ history: history.writer, outcomes: history.outcomes, promotion: promotion.loop },
       signals: { service: signals.service, monitor: signals.monitor, feed: choice.feed },
       retraining: { service: retraining.service, schedule: retraining.schedule, runs: retraining.runs },

@@ -4,6 +4,7 @@ import type { Database } from './infra/db/index.js';
 import type { MarketFeed } from './infra/market-data/feed.js';
 import type { MarketDataProvider } from './infra/market-data/market-data.js';
 import type { EventBus } from './infra/pubsub/pubsub.js';
+import type { ResponseCache } from './infra/response-cache/response-cache.js';
 import type { HistoryWriter, OutcomesService } from './modules/history/index.js';
 import type { ModelLifecycle, ModelRegistry, PromotionLoop } from './modules/models/index.js';
 import type { RetrainingModule } from './modules/retraining/index.js';
@@ -20,6 +21,8 @@ export interface RunningGateway {
   readonly registry: ModelRegistry;
   readonly lifecycle: ModelLifecycle;
   readonly history: HistoryWriter;
+  /** RESPONSE_CACHE=on: the cache of whole answers (its versions say when inputs last changed). */
+  readonly responseCache: ResponseCache | undefined;
   /** Fills in realized outcomes (periodically when OUTCOMES_INTERVAL_MS > 0; callable on new bars). */
   readonly outcomes: OutcomesService;
   /** The promotion evaluator (evaluates where its lease is held, every PROMOTION_INTERVAL_MS and after outcome passes). */

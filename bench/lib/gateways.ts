@@ -15,6 +15,8 @@ import { startGateway, type ServerProcess } from './process.js';
 export const GATEWAY_CONFIGS = {
   /** As deployed: default cache TTLs and batching. */
   default: {},
+  /** As deployed, with the response cache on (whole answers until an input changes). */
+  responseCache: { RESPONSE_CACHE: 'on' },
   /** Every cache off: each request fetches bars, computes features and runs the model. */
   cold: { MARKET_CACHE_TTL_MS: '0', FEATURES_CACHE_TTL_MS: '0', PREDICTIONS_CACHE_TTL_MS: '0' },
   /** Caches off and every inference run one row: cross-request batching switched off. */

@@ -2,6 +2,9 @@ import type { CliIo } from './args.js';
 import type { Config } from '../config/index.js';
 import { applyChunkInterval, migrateToLatest, openDatabase, type Database, type Db } from '../infra/db/index.js';
 import { createLogger, type Logger } from '../infra/logger/logger.js';
+import { connectRedis } from '../infra/redis/redis.js';
+import type { InputName } from '../infra/response-cache/inputs.js';
+import { announceChanges } from '../infra/response-cache/redis-invalidations.js';
 
 /**
  * The configured database, for a CLI, with a logger that only speaks up for warnings. Its failure
@@ -22,7 +25,14 @@ export interface DatabaseJob<Progress> {
   /** Names the job in its failure line (`<name> failed: …`). */
   name: string;
   display: { bar(): ProgressDisplay<Progress>; lines(): ProgressDisplay<Progress> };
-  run(db: Db, context: { logger: Logger; onProgress: (progress: Progress) => void }): Promise<{ summary: string; exitCode: number }>;
+  /**
+   * `changed`: what the job wrote, as response-cache inputs (infra/response-cache/inputs.ts), announced
+   * to running gateways through Redis when REDIS_URL is set.
+   */
+  run(
+    db: Db,
+    context: { logger: Logger; onProgress: (progress: Progress) => void },
+  ): Promise<{ summary: string; exitCode: number; changed?: readonly InputName[] }>;
 }
 
 /**
@@ -38,9 +48,10 @@ export async function runDatabaseJob<Progress>(config: Config, io: CliIo, job: D
     await migrateToLatest(database.db);
     // As the gateway does at start-up: an import run before any gateway start writes chunks of the configured width.
     await applyChunkInterval(database, 'market_bars', config.barsChunkDays);
-    const { summary, exitCode } = await job.run(database.db, { logger, onProgress: display.update });
+    const { summary, exitCode, changed = [] } = await job.run(database.db, { logger, onProgress: display.update });
     display.stop();
     io.out(summary);
+    if (changed.length > 0 && config.redis) await announce(config, changed, io, logger);
     return exitCode;
   } catch (error) {
     display.stop();
@@ -48,5 +59,26 @@ export async function runDatabaseJob<Progress>(config: Config, io: CliIo, job: D
     return 1;
   } finally {
     await database.close();
+  }
+}
+
+/**
+ * Running gateways with RESPONSE_CACHE=on keep whole answers until what they read changes; a CLI's writes
+ * reach them through Redis. Failing to announce does not fail the job (its writes are done): it says what
+ * it means instead.
+ */
+async function announce(config: Config, changed: readonly InputName[], io: CliIo, logger: Logger): Promise<void> {
+  try {
+    const redis = await connectRedis({ url: config.redis!.url, logger, connectTimeoutMs: 3_000 });
+    try {
+      await announceChanges(redis.publisher, config.keyPrefix, changed);
+    } finally {
+      await redis.close();
+    }
+  } catch (error) {
+    io.err(
+      `could not announce the change to running gateways through Redis (${(error as Error).message}); those with RESPONSE_CACHE=on ` +
+        `may answer from before it until what it changed changes again, or until they restart\n`,
+    );
   }
 }

@@ -4,6 +4,7 @@ import { alignedRows, liveBar } from './terminal.js';
 import { runDatabaseJob, type ProgressDisplay } from './database-job.js';
 import { QUALITY_DEFAULTS } from '../infra/market-data/bar-quality.js';
 import { findCsvFiles, importFiles, type FileReport, type ImportProgress, type ImportReport } from '../infra/market-data/importer.js';
+import { barsOf } from '../infra/response-cache/inputs.js';
 
 /**
  * `npm run import -- <files|dirs…>`: stores daily bars from CSV files in the configured database
@@ -62,7 +63,8 @@ export async function main(io: CliIo): Promise<number> {
     display: { bar: progressBar, lines: () => progressLines(io) },
     async run(db, { onProgress }) {
       const report = await importFiles(db, files, { onProgress, quality: { moveSigmas } });
-      return { summary: formatSummary(report), exitCode: EXIT_CODES[report.outcome] };
+      const written = report.files.filter((f) => f.symbol !== undefined && f.inserted + f.updated > 0).map((f) => barsOf(f.symbol!));
+      return { summary: formatSummary(report), exitCode: EXIT_CODES[report.outcome], changed: [...new Set(written)] };
     },
   });
 }

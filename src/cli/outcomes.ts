@@ -4,6 +4,7 @@ import { runDatabaseJob, type ProgressDisplay } from './database-job.js';
 import { BarsRepository } from '../infra/market-data/bars-repository.js';
 import { createBarsStoreProvider } from '../infra/market-data/bars-store.js';
 import { STORED_MARKET, SYMBOL_PATTERN } from '../infra/market-data/market-data.js';
+import { HISTORY } from '../infra/response-cache/inputs.js';
 import { OutcomesRepository, OutcomesService, type ResolveProgress, type ResolveReport } from '../modules/history/index.js';
 
 /**
@@ -52,7 +53,7 @@ export async function main(io: CliIo): Promise<number> {
         logger,
       });
       const report = await service.resolve({ ...(args.length > 0 && { symbols: args }), onProgress });
-      return { summary: formatSummary(report), exitCode: 0 };
+      return { summary: formatSummary(report), exitCode: 0, changed: report.resolved > 0 ? [HISTORY] : [] };
     },
   });
 }

@@ -45,6 +45,8 @@ export type Config = Readonly<{
   marketFetch: { maxDelayMs: number; timeoutMs: number; retries: number; breakerResetMs: number };
   /** Time to live per cache tier, in ms; 0 turns the tier off. */
   cacheTtlMs: { market: number; features: number; predictions: number };
+  /** RESPONSE_CACHE, RESPONSE_CACHE_MAX_MB (in bytes): whole answers kept until an input changes (infra/response-cache/). */
+  responseCache: { enabled: boolean; maxBytes: number };
   synthetic: { tickMs: number; seed: number };
   /** Stored bars replayed as a live stream, when set. */
   replay: { from: Date; tickMs: number } | undefined;

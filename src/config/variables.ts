@@ -242,6 +242,21 @@ export const VARIABLES = {
     at: 'cacheTtlMs.predictions',
     doc: 'prediction cache lifetime, keyed by model version + featuresHash (0 = off)',
   },
+  RESPONSE_CACHE: {
+    schema: z.enum(['on', 'off']).transform((value) => value === 'on'),
+    default: 'off',
+    at: 'responseCache.enabled',
+    doc:
+      '`on`: whole answers of POST queries are kept per role until something they read changes (a new bar of one of their ' +
+      'symbols, a model activation, a history write; no time to live), and served without parsing or executing them; ' +
+      'with Redis, every instance hears every change, and the cache serves nothing while it cannot (see Response cache)',
+  },
+  RESPONSE_CACHE_MAX_MB: {
+    schema: integer(1, 65_536).transform((mb) => mb * 1024 * 1024),
+    default: '64',
+    at: 'responseCache.maxBytes',
+    doc: 'memory the response cache may hold, in MiB (least recently used answers go first; one answer at most an eighth of it)',
+  },
   HISTORY_FLUSH_INTERVAL_MS: {
     schema: integer(10, 60_000),
     default: '1000',

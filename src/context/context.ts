@@ -41,6 +41,13 @@ export interface OperationTrace {
   errorCodes?: string[] | undefined;
   /** Role of the caller, for the request log (never the credential). */
   role?: string | undefined;
+  /**
+   * Set by a resolver whose answer must not be kept by the response cache although its fields are
+   * cacheable (the reason: predictions from stale bars while the market is failing).
+   */
+  uncacheable?: string | undefined;
+  /** `hit` when the answer came from the response cache (server/response-cache/), for the request log. */
+  responseCache?: 'hit' | undefined;
 }
 
 export interface ContextInput {
@@ -61,19 +68,22 @@ export function createContextFactory(services: {
   history: HistoryQueryService;
   models: ModelsService;
 }): ContextFactory {
-  return (input) => ({
-    requestId: input.requestId,
-    logger: input.logger,
-    transport: input.transport,
-    principal: input.principal,
-    clientAddress: input.clientAddress,
-    trace: input.trace ?? {},
-    loaders: {
-      predictions: services.predictions.createLoaders(),
-      pointInTime: services.pointInTime.createLoader(),
-      explanations: services.explanations.createLoaders(),
-      history: services.history.createLoaders(),
-      models: services.models.createLoaders(),
-    },
-  });
+  return (input) => {
+    const trace = input.trace ?? {};
+    return {
+      requestId: input.requestId,
+      logger: input.logger,
+      transport: input.transport,
+      principal: input.principal,
+      clientAddress: input.clientAddress,
+      trace,
+      loaders: {
+        predictions: services.predictions.createLoaders({ volatile: (reason) => void (trace.uncacheable ??= reason) }),
+        pointInTime: services.pointInTime.createLoader(),
+        explanations: services.explanations.createLoaders(),
+        history: services.history.createLoaders(),
+        models: services.models.createLoaders(),
+      },
+    };
+  };
 }

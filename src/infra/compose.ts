@@ -14,6 +14,9 @@ import type { Logger } from './logger/logger.js';
 import { createMetrics, type Metrics } from './metrics/metrics.js';
 import { createMemoryEventBus, createRedisEventBus, type EventBus } from './pubsub/pubsub.js';
 import { connectRedis, type RedisConnections } from './redis/redis.js';
+import { inputKind } from './response-cache/inputs.js';
+import { invalidationsChannel, shareInvalidations } from './response-cache/redis-invalidations.js';
+import { createResponseCache, type ResponseCache } from './response-cache/response-cache.js';
 import { startTracing } from './tracing/tracing.js';
 
 /** The concrete infrastructure the configuration asks for, behind the contracts modules know. */
@@ -37,6 +40,11 @@ export interface Infrastructure {
    * a job waits rather than runs on every instance.
    */
   leaseFor(name: string): Lease;
+  /**
+   * RESPONSE_CACHE=on: whole answers until an input changes; with Redis, changes are shared between
+   * instances and it serves only while they arrive (response-cache/redis-invalidations.ts).
+   */
+  readonly responseCache: ResponseCache | undefined;
 }
 
 export interface ComposeOptions {
@@ -74,11 +82,32 @@ export async function composeInfrastructure({ config, logger, lifecycle }: Compo
     lifecycle.add({ name: 'redis', close: () => connected.close() });
     logger.info({ redis: redactUrl(config.redis.url) }, 'redis connected');
   }
+  const metrics = createMetrics();
+  let responseCache: ResponseCache | undefined;
+  if (config.responseCache.enabled) {
+    const cache = (responseCache = createResponseCache({ maxBytes: config.responseCache.maxBytes }));
+    metrics.responseCache.source = () => ({ entries: cache.stats.entries, bytes: cache.stats.bytes, available: cache.available });
+    cache.versions.onChange((change, origin) => {
+      const kinds = 'all' in change ? ['all'] : [...new Set(change.inputs.map(inputKind))];
+      for (const input of kinds) metrics.responseCacheInvalidationsTotal.inc({ input, origin });
+    });
+    if (redis) {
+      const sharing = shareInvalidations({
+        cache,
+        publisher: redis.publisher,
+        subscriber: redis.subscriber,
+        channel: invalidationsChannel(config.keyPrefix),
+        logger: logger.child({ component: 'response-cache' }),
+      });
+      // Before Redis closes (registered after it, so released first).
+      lifecycle.add({ name: 'response cache invalidations', close: () => sharing.close() });
+    }
+  }
   return {
     database,
     redis,
     ...(redis ? onRedis(redis, config, logger) : inProcess(config)),
-    metrics: createMetrics(),
+    metrics,
     health: redis ? [redis.health] : [],
     onEventsReconnected: (listener) => redis?.subscriber.on('ready', listener),
     leaseFor: (name) =>
@@ -90,6 +119,7 @@ export async function composeInfrastructure({ config, logger, lifecycle }: Compo
             logger: logger.child({ component: 'lease', lease: name }),
           })
         : createLocalLease(),
+    responseCache,
   };
 }
 

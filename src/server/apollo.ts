@@ -10,6 +10,7 @@ import { errorCodes, formatGraphQLError } from './errors.js';
 import { explorerLandingPage, type ExplorerOptions } from './explorer.js';
 import type { InflightBudget, Lease } from './inflight.js';
 import type { OperationObserver } from './observe.js';
+import { takeRefusal } from './response-cache/http.js';
 import { meterOf } from './response-meter.js';
 
 export interface ApolloOptions {
@@ -125,6 +126,9 @@ function admissionPlugin(
           // HTTP never runs a subscription (subscriptionsOverWebSocketPlugin refuses it); Apollo runs the
           // plugins' hooks concurrently, so without this the refused operation would still be charged.
           if (operation?.operation === 'subscription') return;
+          // A response-cache hit that admission refused already (response-cache/http.ts): its refusal, not a second charge.
+          const refused = takeRefusal(contextValue.trace);
+          if (refused) throw refused;
           const admitted = await admission.admit({
             document,
             operationName,

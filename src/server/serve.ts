@@ -3,12 +3,14 @@ import { createContextFactory } from '../context/context.js';
 import { createRateLimiter, type RateLimiterOptions } from '../infra/limits/rate-limiter.js';
 import type { Logger } from '../infra/logger/logger.js';
 import type { Metrics } from '../infra/metrics/metrics.js';
+import type { ResponseCache } from '../infra/response-cache/response-cache.js';
 import type { AccessModule } from '../modules/access/index.js';
 import type { ExplanationService } from '../modules/explanations/index.js';
 import type { PointInTimePredictions } from '../modules/predictions/index.js';
 import { buildGatewaySchema, type SchemaServices } from '../schema/build-schema.js';
 import { createAdmission } from './admission.js';
 import { INFLIGHT_MAX_QUEUE, InflightBudget } from './inflight.js';
+import type { AnswerCache } from './response-cache/http.js';
 import { createGatewayServer, type GatewayServer } from './server.js';
 import { loadTrustedDocuments } from './trusted-documents.js';
 
@@ -23,6 +25,8 @@ export interface ServeOptions {
   readonly msUntilNextBar: () => number;
   /** Shares the rate limit between instances; in-process without it. */
   readonly rateLimitStore?: RateLimiterOptions['redis'] | undefined;
+  /** RESPONSE_CACHE=on: where whole answers are kept (server/response-cache/). */
+  readonly responseCache?: ResponseCache | undefined;
 }
 
 export interface Serving {
@@ -41,6 +45,7 @@ export async function serveGateway({
   logger,
   rateLimitStore,
   msUntilNextBar,
+  responseCache,
 }: ServeOptions): Promise<Serving> {
   const schema = await buildGatewaySchema(services);
   const trustedDocuments = config.trustedDocuments ? await loadTrustedDocuments(config.trustedDocuments.file) : undefined;
@@ -90,6 +95,7 @@ export async function serveGateway({
     metricsToken: config.metricsToken,
     webApp: config.webApp,
     cacheControl: { maxAgeSeconds: config.httpCacheMaxAgeSeconds, msUntilNextBar },
+    responseCache: responseCache as AnswerCache | undefined,
   });
   const { port } = await server.listen(config.host, config.port);
   const rateLimit = rateLimiter ? `${limits.ratePoints}/${limits.rateWindowSeconds}s (${rateLimiter.engine})` : 'off';

@@ -1,4 +1,5 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
@@ -6,10 +7,10 @@ import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { NoSchemaIntrospectionCustomRule, specifiedRules, type GraphQLSchema, type ValidationRule } from 'graphql';
 import type { ContextFactory, OperationTrace } from '../context/context.js';
-import type { Logger } from '../infra/logger/logger.js';
+import { fixedFieldsLogger, type Logger } from '../infra/logger/logger.js';
 import type { Metrics } from '../infra/metrics/metrics.js';
 import { inSpan } from '../infra/tracing/tracing.js';
-import type { Authenticator, Revocations } from '../modules/access/index.js';
+import type { Authenticator, Principal, Revocations } from '../modules/access/index.js';
 import { ErrorCode } from '../shared/errors.js';
 import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
@@ -21,6 +22,8 @@ import type { InflightBudget } from './inflight.js';
 import { limitRules, type QueryLimits } from './limits.js';
 import { createOperationObserver } from './observe.js';
 import { oncePerOperationRule } from './once-per-operation.js';
+import { createFastLane } from './response-cache/fast-lane.js';
+import { cachingHandler, responseCachePlugin, type AnswerCache, type StoreResult } from './response-cache/http.js';
 import { meterListFields } from './response-meter.js';
 import { webApp } from './web-app.js';
 import { createWsTransport } from './ws.js';
@@ -59,6 +62,8 @@ export interface GatewayServerOptions {
   cacheControl: CacheControlOptions;
   /** The built web app to serve at `/`; undefined: none. */
   webApp?: { dir: string } | undefined;
+  /** RESPONSE_CACHE=on: whole answers of POST queries (response-cache/http.ts); undefined: off. */
+  responseCache?: AnswerCache | undefined;
 }
 
 export interface GatewayServer {
@@ -103,7 +108,52 @@ declare module 'fastify' {
 
 export async function createGatewayServer(options: GatewayServerOptions): Promise<GatewayServer> {
   const { logger } = options;
+  const observer = createOperationObserver(options.metrics, logger);
+  // The request log line holds only fields set below: it needs no redaction pass.
+  const requestLines = fixedFieldsLogger(logger);
+  // Once per request: the response cache authenticates before Apollo does (the role is part of its key).
+  const principals = new WeakMap<IncomingMessage, Promise<Principal | undefined>>();
+  const principalOf = (request: IncomingMessage): Promise<Principal | undefined> => {
+    let principal = principals.get(request);
+    if (!principal) principals.set(request, (principal = options.authenticator.authenticate(request.headers.authorization)));
+    return principal;
+  };
+  const responseCache = options.responseCache;
+  const countCache = {
+    lookup: (result: 'hit' | 'miss') => options.metrics.cacheRequestsTotal.inc({ tier: 'response', result }),
+    store: (outcome: StoreResult) => options.metrics.responseCacheStoresTotal.inc({ outcome }),
+  };
+  // Hits answered before fastify's lifecycle (response-cache/fast-lane.ts). Behind trusted proxies the
+  // client address (rate limits of anonymous callers) is fastify's to work out: hits go through fastify.
+  const lane =
+    responseCache && !options.trustProxy
+      ? createFastLane({
+          cache: responseCache,
+          principalOf,
+          admission: options.admission,
+          observer,
+          count: countCache,
+          logger,
+          requestLines,
+          maxBodyBytes: options.limits.maxBodyBytes,
+          requestId: REQUEST_ID,
+        })
+      : undefined;
   const fastify = Fastify({
+    ...(lane && {
+      serverFactory: (
+        handler: (request: IncomingMessage, response: ServerResponse) => void,
+        settings: { keepAliveTimeout?: number; requestTimeout?: number; connectionTimeout?: number; maxRequestsPerSocket?: number },
+      ) => {
+        const server = http.createServer((request, response) => lane.handle(request, response, handler));
+        // What fastify sets on a server it creates itself, and does not on one a factory made.
+        if (settings.keepAliveTimeout !== undefined) server.keepAliveTimeout = settings.keepAliveTimeout;
+        if (settings.requestTimeout !== undefined) server.requestTimeout = settings.requestTimeout;
+        if (settings.connectionTimeout !== undefined) server.setTimeout(settings.connectionTimeout);
+        if (settings.maxRequestsPerSocket) server.maxRequestsPerSocket = settings.maxRequestsPerSocket;
+        return server;
+      },
+    }),
     loggerInstance: logger,
     // Fastify's two lines per request are replaced by our one (onResponse below), which knows the operation.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'reqId' }),
@@ -129,7 +179,6 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     // The component report is cached, but each alias of `health` would still be a resolver run.
     oncePerOperationRule(['health']),
   ];
-  const observer = createOperationObserver(options.metrics, logger);
   const apollo = createApollo({
     schema: options.schema,
     isProduction: options.isProduction,
@@ -141,7 +190,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     maxResponseItems: options.limits.maxResponseItems,
     inflight: options.inflight,
     cacheControl: options.cacheControl,
-    extraPlugins: [fastifyApolloDrainPlugin(fastify)],
+    extraPlugins: [fastifyApolloDrainPlugin(fastify), ...(options.responseCache ? [responseCachePlugin(options.schema)] : [])],
   });
   const ws = createWsTransport({
     schema: options.schema,
@@ -187,6 +236,8 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   });
 
   fastify.decorateRequest('trace', null as unknown as OperationTrace);
+  // A request the fast lane read and handed over: its body, read again from what the lane kept.
+  if (lane) fastify.addHook('preParsing', async (request, _reply, payload) => lane.bodyOf(request.raw) ?? payload);
   fastify.addHook('onRequest', async (request, reply) => {
     request.trace = {};
     reply.header('x-request-id', request.id);
@@ -194,8 +245,9 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   fastify.addHook('onResponse', async (request, reply) => {
     if (request.url.startsWith('/health') || request.url === '/metrics' || request.url.startsWith('/assets/')) return;
     const { operationName, operationType, errorCodes } = request.trace ?? {};
-    request.log.info(
+    requestLines.info(
       {
+        reqId: request.id,
         method: request.method,
         url: request.url,
         status: reply.statusCode,
@@ -204,6 +256,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
         operationType,
         role: request.trace?.role,
         errorCodes: errorCodes?.length ? errorCodes : undefined,
+        responseCache: request.trace?.responseCache,
       },
       'request',
     );
@@ -215,7 +268,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       // Throws UNAUTHENTICATED (HTTP 401) for a credential that does not verify; none is anonymous.
       let principal;
       try {
-        principal = await options.authenticator.authenticate(request.headers.authorization);
+        principal = await principalOf(request.raw);
       } catch (error) {
         // Apollo runs no plugin when the context cannot be built: count and log the refusal here.
         const code = String((error as { extensions?: { code?: unknown } }).extensions?.code ?? 'INTERNAL_SERVER_ERROR');
@@ -234,12 +287,24 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
       });
     },
   });
+  const postHandler = responseCache
+    ? cachingHandler(graphqlHandler, {
+        cache: responseCache,
+        principalOf,
+        admission: options.admission,
+        observer,
+        count: countCache,
+        missedInLane: lane?.missed,
+      })
+    : graphqlHandler;
   // The request's span is the active one while Apollo runs it, so phase and resolver spans nest under it.
-  const tracedHandler: typeof graphqlHandler = function (request, reply) {
-    return inSpan('graphql.request', { 'http.request.method': request.method, 'sibyl.request_id': request.id }, async () =>
-      graphqlHandler.call(this, request, reply),
-    );
-  };
+  const traced = (handler: typeof graphqlHandler): typeof graphqlHandler =>
+    function (request, reply) {
+      return inSpan('graphql.request', { 'http.request.method': request.method, 'sibyl.request_id': request.id }, async () =>
+        handler.call(this, request, reply),
+      );
+    };
+  const tracedHandler = traced(graphqlHandler);
   /**
    * What fastify refuses before Apollo sees the request (a body over MAX_BODY_BYTES, JSON that does not
    * parse, an unsupported content type) is answered in GraphQL's shape, with fastify's status kept, so
@@ -287,7 +352,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     },
     wsHandler: (socket, request) => ws.handler(socket, request),
   });
-  fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: tracedHandler, errorHandler });
+  fastify.route({ method: ['POST', 'OPTIONS'], url: '/graphql', handler: traced(postHandler), errorHandler });
 
   const explorerServed = options.explorer.page !== 'off';
   if (options.webApp || explorerServed) {
@@ -321,6 +386,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     },
     async close(timeoutMs) {
       options.health.markDraining();
+      lane?.close();
       wsDrainMs = Math.min(2_000, Math.floor(timeoutMs / 2));
       const closing = fastify.close().catch((error: unknown) => logger.warn({ err: error }, 'HTTP listener close failed'));
       if (await settlesWithin(closing, timeoutMs)) return;

@@ -16,11 +16,12 @@ export interface TestGateway {
 /**
  * Starts a whole gateway in this process through the real composition root, on a free port, with a
  * fresh database and key prefix. `env` overrides configuration (e.g. NODE_ENV=production); `bars` are
- * stored before start-up, which makes the gateway serve the bars store instead of the synthetic market.
+ * stored before start-up, which makes the gateway serve the bars store instead of the synthetic market;
+ * `logDestination` receives its JSON log lines.
  */
 export async function startTestGateway(
   env: Record<string, string> = {},
-  options: { bars?: readonly Bar[]; database?: TestDatabase } = {},
+  options: { bars?: readonly Bar[]; database?: TestDatabase; logDestination?: { write(line: string): void } } = {},
 ): Promise<TestGateway> {
   const database = options.database ?? (await createTestDatabase());
   if (options.bars?.length) {
@@ -33,7 +34,11 @@ export async function startTestGateway(
     }
   }
   const config = loadConfig({ PORT: '0', LOG_LEVEL: 'silent', NODE_ENV: 'test', ...database.env, ...testRedisEnv(), ...env });
-  const logger = createLogger({ level: config.log.level, format: 'json' });
+  const logger = createLogger({
+    level: config.log.level,
+    format: 'json',
+    ...(options.logDestination && { destination: options.logDestination }),
+  });
   const gateway = await startGateway(config, logger);
   return {
     url: `http://127.0.0.1:${gateway.port}`,

@@ -18,7 +18,15 @@ export interface Codec<T> {
  */
 export class CacheTier<T extends object | number | string> {
   readonly #local: LRUCache<string, T> | undefined;
+  /** Invalidations so far, and the count at each key's latest one (see {@link invalidate}). */
+  #invalidations = 0;
+  readonly #invalidatedAt = new Map<string, number>();
+  #allInvalidatedAt = 0;
 
+  /**
+   * `local`: keep values in this process even when the shared engine is Redis, so that
+   * {@link invalidate} reaches every copy at once (the market tier, when the response cache is on).
+   */
   constructor(
     private readonly cache: Cache,
     readonly name: string,
@@ -26,8 +34,31 @@ export class CacheTier<T extends object | number | string> {
     private readonly count: (tier: string, result: 'hit' | 'miss', n: number) => void,
     private readonly codec: Codec<T> = { encode: JSON.stringify, decode: JSON.parse },
     maxLocalEntries = 50_000,
+    options: { local?: boolean } = {},
   ) {
-    if (cache.engine === 'memory' && ttlMs > 0) this.#local = new LRUCache<string, T>({ max: maxLocalEntries, ttl: ttlMs });
+    if ((cache.engine === 'memory' || options.local) && ttlMs > 0)
+      this.#local = new LRUCache<string, T>({ max: maxLocalEntries, ttl: ttlMs });
+  }
+
+  /** A mark to pass to {@link setMany} as `unlessInvalidatedSince`, taken before the values are read from their source. */
+  invalidations(): number {
+    return this.#invalidations;
+  }
+
+  /**
+   * Drops `keys` now, and refuses the values of {@link setMany} calls whose mark is older: a value read
+   * from its source before the invalidation, stored after it, would bring the old value back until its
+   * TTL ran out. In-process values go at once; with Redis, the shared copies are deleted too (in the
+   * background), and another instance's late write is its own invalidation's to refuse.
+   */
+  invalidate(keys: readonly string[]): void {
+    if (keys.length === 0) return;
+    const at = ++this.#invalidations;
+    for (const key of keys) {
+      this.#invalidatedAt.set(key, at);
+      if (this.#local) this.#local.delete(key);
+      else void this.cache.delete(`${this.name}:${key}`);
+    }
   }
 
   get enabled(): boolean {
@@ -63,8 +94,20 @@ export class CacheTier<T extends object | number | string> {
     return values;
   }
 
-  async setMany(entries: ReadonlyArray<{ key: string; value: T }>): Promise<void> {
+  /** {@link invalidate} of every key: in-process values only (the shared engine has no "every key of a tier"). */
+  invalidateAll(): void {
+    this.#allInvalidatedAt = ++this.#invalidations;
+    this.#invalidatedAt.clear();
+    this.#local?.clear();
+  }
+
+  async setMany(entries: ReadonlyArray<{ key: string; value: T }>, options: { unlessInvalidatedSince?: number } = {}): Promise<void> {
     if (!this.enabled || entries.length === 0) return;
+    const since = options.unlessInvalidatedSince;
+    if (since !== undefined && since < this.#invalidations) {
+      if (since < this.#allInvalidatedAt) return;
+      entries = entries.filter(({ key }) => (this.#invalidatedAt.get(key) ?? 0) <= since);
+    }
     if (this.#local) {
       for (const { key, value } of entries) this.#local.set(key, value);
       return;

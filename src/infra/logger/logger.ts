@@ -56,3 +56,13 @@ export function createLogger(options: LoggerOptions): Logger {
   }
   return pino(base);
 }
+
+/**
+ * The logger for lines whose fields are fixed and hold no secret (the request log line: id, method, URL,
+ * status, duration, operation, role, error codes): the same output without the redaction pass, which
+ * walks every wildcard path over every line and was most of what a request's log line cost
+ * (docs/decisions/response-cache.md). Never pass it an object from elsewhere (a request, an error).
+ */
+export function fixedFieldsLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: { paths: [] } });
+}

@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { withDeadline } from '../../shared/deadline.js';
 import { type BarsRepository } from './bars-repository.js';
 import { createBarsStoreProvider } from './bars-store.js';
-import { countingFlags, syntheticFeed, type MarketFeed } from './feed.js';
+import { announcingWrites, countingFlags, syntheticFeed, type MarketFeed } from './feed.js';
 import { STORED_MARKET, SYNTHETIC_MARKET, type MarketDataProvider } from './market-data.js';
 import { createReplay } from './replay.js';
 import { DEFAULT_SYNTHETIC_UNIVERSE, createSyntheticMarket } from './synthetic.js';
@@ -35,6 +35,8 @@ export interface ChooseMarketOptions {
   /** Where the store's flagged bars (bar-quality.ts) are counted: in the store, and as a vendor stores them. */
   readonly metrics?: Pick<Metrics, 'flaggedBars' | 'marketBarsFlaggedTotal'>;
   readonly logger: Logger;
+  /** Runs every write of a vendor's bars to the store, given the symbols (the response cache's announcement). */
+  readonly announceWrites?: (<T>(symbols: readonly string[], write: () => Promise<T>) => Promise<T>) | undefined;
 }
 
 type ProviderKind = Config['marketProvider']['kind'];
@@ -108,9 +110,13 @@ async function storedOrSynthetic({ config, repository, logger }: ChooseMarketOpt
 }
 
 /** A live vendor (vendors.ts): daily bars backfilled over REST into the bars store, then streamed or polled; queries read the store. */
-async function liveVendor(settings: VendorSettings, { config, repository, metrics, logger }: ChooseMarketOptions): Promise<MarketChoice> {
+async function liveVendor(
+  settings: VendorSettings,
+  { config, repository, metrics, logger, announceWrites }: ChooseMarketOptions,
+): Promise<MarketChoice> {
   const symbols = settings.symbols ?? [...new Set([...config.signals.watchlist, ...DEFAULT_SYNTHETIC_UNIVERSE])];
-  const store = metrics ? countingFlags(repository, (reason, n) => metrics.marketBarsFlaggedTotal.inc({ reason }, n)) : repository;
+  const counted = metrics ? countingFlags(repository, (reason, n) => metrics.marketBarsFlaggedTotal.inc({ reason }, n)) : repository;
+  const store = announceWrites ? announcingWrites(counted, announceWrites) : counted;
   const vendor = createMarketVendor(settings, { symbols, store, logger: logger.child({ component: 'market' }) });
   logger.info(vendor.describe, `market data: ${settings.kind}, backfilling into the bars store`);
   // Start-up waits for the backfill, but not for a vendor that hangs (4 attempts of 10 s): after 15 s

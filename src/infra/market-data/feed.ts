@@ -160,6 +160,45 @@ async function previousBars(store: Pick<BarsRepository, 'fetchBars'>, bars: read
 }
 
 /**
+ * The same feed, with `onBars` told of every announcement just before the feed's listener is (the
+ * response cache learns of new bars this way, whatever the feed). `onBars` must not throw.
+ */
+export function tapFeed<Feed extends MarketFeed>(feed: Feed, onBars: (bars: readonly Bar[]) => void): Feed {
+  return new Proxy(feed, {
+    get(target, property, receiver) {
+      if (property === 'start') {
+        return (listener: BarsListener) =>
+          target.start((bars) => {
+            onBars(bars);
+            return listener(bars);
+          });
+      }
+      const value: unknown = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/**
+ * The bars store with every upsert run inside `around`, given the symbols written (the response cache
+ * counts them as changing while the write runs, so no answer computed from the bars before it is kept).
+ */
+export function announcingWrites<Store extends Pick<BarsRepository, 'upsert'>>(
+  store: Store,
+  around: <T>(symbols: readonly string[], write: () => Promise<T>) => Promise<T>,
+): Store {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property !== 'upsert') {
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      }
+      return (bars: readonly Bar[]) => around([...new Set(bars.map((bar) => bar.symbol))], () => target.upsert(bars));
+    },
+  });
+}
+
+/**
  * The bars store with every upsert's flagged bars counted, per flag (for `sibyl_market_bars_flagged_total`):
  * wraps the store an ingest feed writes through, so every vendor's bars are counted with no vendor code.
  */

@@ -28,6 +28,11 @@ export interface ServedMarketOptions {
   readonly config: Pick<Config, 'marketFetch'>;
   readonly metrics: Pick<Metrics, 'marketFetchesTotal' | 'marketBreakerState'>;
   readonly logger: Logger;
+  /**
+   * Told on every transition of the breaker: while it is not closed predictions come from the last
+   * good bars marked stale, so what every prediction says may change with no new bar (the response cache).
+   */
+  readonly onBreakerStateChange?: ((state: 'closed' | 'half-open' | 'open') => void) | undefined;
 }
 
 const BREAKER_GAUGE = { closed: 0, 'half-open': 1, open: 2 } as const;
@@ -36,7 +41,7 @@ const BREAKER_GAUGE = { closed: 0, 'half-open': 1, open: 2 } as const;
  * Outermost first: requests coalesce into one fetch; a fetch goes through the breaker (serving the
  * last good bars as stale while it is open); only calls that reach the provider are counted.
  */
-export function serveMarket({ choice, config, metrics, logger }: ServedMarketOptions): ServedMarket {
+export function serveMarket({ choice, config, metrics, logger, onBreakerStateChange }: ServedMarketOptions): ServedMarket {
   const { provider } = choice;
   const counted = () => countingFetches(provider, (name) => metrics.marketFetchesTotal.inc({ provider: name }));
   const resilient = resilientFetches(counted(), {
@@ -48,7 +53,10 @@ export function serveMarket({ choice, config, metrics, logger }: ServedMarketOpt
     logger: logger.child({ component: 'market' }),
   });
   metrics.marketBreakerState.set({ provider: provider.name }, 0);
-  resilient.onBreakerStateChange((state) => metrics.marketBreakerState.set({ provider: provider.name }, BREAKER_GAUGE[state]));
+  resilient.onBreakerStateChange((state) => {
+    metrics.marketBreakerState.set({ provider: provider.name }, BREAKER_GAUGE[state]);
+    onBreakerStateChange?.(state);
+  });
   return {
     provider,
     source: choice.source,

@@ -19,11 +19,56 @@ export function createMetrics() {
   const modelLoading: { source?: () => { refused: number; unservable: number } } = {};
   /** Where `sibyl_retrain_last_run_timestamp_seconds` reads the recorded runs from; set by the retraining module. */
   const retrainRuns: { source?: () => Promise<ReadonlyArray<{ strategy: string; status: string; finishedAt: Date }>> } = {};
+  /** Where the `sibyl_response_cache_*` gauges read from; set when the response cache is on. */
+  const responseCache: { source?: () => { entries: number; bytes: number; available: boolean } } = {};
   return {
     registry,
     flaggedBars,
     modelLoading,
     retrainRuns,
+    responseCache,
+    responseCacheStoresTotal: new Counter({
+      name: 'sibyl_response_cache_stores_total',
+      help:
+        'What became of the answer of each response-cache miss, by outcome: stored, or why not (changed: an input changed while it ran; ' +
+        'uncacheable: a field outside the field map, or not a query; volatile: stale market data; error; too-large; unavailable: invalidations ' +
+        'from other instances not arriving; no-store: asked by the client)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    responseCacheInvalidationsTotal: new Counter({
+      name: 'sibyl_response_cache_invalidations_total',
+      help: 'Changes of inputs of cached answers, by input kind (bars, models, history, all) and origin (local: made here; remote: heard from another instance)',
+      labelNames: ['input', 'origin'] as const,
+      registers: [registry],
+    }),
+    responseCacheEntries: new Gauge({
+      name: 'sibyl_response_cache_entries',
+      help: 'Answers held by the response cache',
+      registers: [registry],
+      collect() {
+        const state = responseCache.source?.();
+        if (state) this.set(state.entries);
+      },
+    }),
+    responseCacheBytes: new Gauge({
+      name: 'sibyl_response_cache_bytes',
+      help: 'Bytes held by the response cache (answers and keys), against RESPONSE_CACHE_MAX_MB',
+      registers: [registry],
+      collect() {
+        const state = responseCache.source?.();
+        if (state) this.set(state.bytes);
+      },
+    }),
+    responseCacheAvailable: new Gauge({
+      name: 'sibyl_response_cache_available',
+      help: 'Whether the response cache serves (1) or is bypassed because invalidations from other instances cannot be received (0)',
+      registers: [registry],
+      collect() {
+        const state = responseCache.source?.();
+        if (state) this.set(state.available ? 1 : 0);
+      },
+    }),
     marketBarsFlaggedTotal: new Counter({
       name: 'sibyl_market_bars_flagged_total',
       help: 'Bars stored by this instance with a data-quality flag (vendor ingest), by flag (a bar with two counts under both)',
@@ -107,7 +152,7 @@ export function createMetrics() {
     }),
     cacheRequestsTotal: new Counter({
       name: 'sibyl_cache_requests_total',
-      help: 'Cache lookups by tier (market, features, predictions) and result (hit, miss)',
+      help: 'Cache lookups by tier (market, features, predictions, response) and result (hit, miss)',
       labelNames: ['tier', 'result'] as const,
       registers: [registry],
     }),

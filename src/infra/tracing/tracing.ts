@@ -57,6 +57,11 @@ export async function startTracing(options: {
 const NOOP_PROVIDER: TracerProvider = new ProxyTracerProvider().getDelegate();
 const UNTRACED_SPAN: Span = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
 
+/** Whether spans are being recorded (a provider was registered by startTracing). */
+export function isTracing(): boolean {
+  return tracing();
+}
+
 function tracing(): boolean {
   const provider = trace.getTracerProvider();
   return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_PROVIDER;

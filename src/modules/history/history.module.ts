@@ -3,6 +3,8 @@ import type { Database } from '../../infra/db/index.js';
 import type { Logger } from '../../infra/logger/logger.js';
 import type { MarketDataProvider } from '../../infra/market-data/market-data.js';
 import type { Metrics } from '../../infra/metrics/metrics.js';
+import { HISTORY } from '../../infra/response-cache/inputs.js';
+import type { ChangeReporter } from '../../infra/response-cache/response-cache.js';
 import type { HealthCheck } from '../../shared/health.js';
 import type { CloseStep, ShutdownBudget } from '../../shared/lifecycle.js';
 import type { PredictionSink } from '../predictions/index.js';
@@ -30,6 +32,8 @@ export interface HistoryModuleDeps {
   readonly metrics: Pick<Metrics, 'historyRowsWrittenTotal' | 'historyBufferRows'>;
   readonly budget: ShutdownBudget;
   readonly logger: Logger;
+  /** With the response cache on: every write of prediction_history (rows, outcomes) is announced as a change of `history`. */
+  readonly changes?: Pick<ChangeReporter, 'writing'> | undefined;
 }
 
 export interface HistoryModule {
@@ -52,6 +56,7 @@ export async function createHistoryModule({
   metrics,
   budget,
   logger,
+  changes,
 }: HistoryModuleDeps): Promise<HistoryModule> {
   await applyHistoryChunkInterval(
     database,
@@ -59,8 +64,10 @@ export async function createHistoryModule({
     logger.child({ component: 'history' }),
   );
   await applyHistoryRetention(database, config.history.retentionDays, logger.child({ component: 'history' }));
+  const announce = changes ? <T>(write: () => Promise<T>) => changes.writing([HISTORY], write) : <T>(write: () => Promise<T>) => write();
+  const rows = new HistoryRepository(database.db);
   const writer = await HistoryWriter.open({
-    repository: new HistoryRepository(database.db),
+    repository: { insertMany: (batch) => announce(() => rows.insertMany(batch)) },
     logger: logger.child({ component: 'history' }),
     spillDir: config.history.spillDir,
     flushIntervalMs: config.history.flushIntervalMs,
@@ -70,7 +77,7 @@ export async function createHistoryModule({
     closeTimeoutMs: budget.historyMs,
   });
   const outcomes = new OutcomesService({
-    repository: new OutcomesRepository(database.db, market.source),
+    repository: new OutcomesRepository(database.db, market.source, announce),
     market: market.forPastBars,
     logger: logger.child({ component: 'outcomes' }),
   });

@@ -46,6 +46,8 @@ export class OutcomesRepository {
     private readonly db: Db,
     /** The market whose rows are resolved (`market_source`), the one the job's bars come from. */
     private readonly market: string,
+    /** Runs each write of outcomes (the response cache's announcement of a history change around it). */
+    private readonly announce: <T>(write: () => Promise<T>) => Promise<T> = (write) => write(),
   ) {}
 
   /** Per symbol with pending rows: the oldest pending asOf and how many rows wait. */
@@ -86,7 +88,11 @@ export class OutcomesRepository {
    * when its row leaves the queue. Only queued rows are stored: of two jobs racing, the second finds
    * the row gone and stores nothing. Resolves with outcomes stored.
    */
-  async saveOutcomes(outcomes: readonly Outcome[]): Promise<number> {
+  saveOutcomes(outcomes: readonly Outcome[]): Promise<number> {
+    return outcomes.length === 0 ? Promise.resolve(0) : this.announce(() => this.#save(outcomes));
+  }
+
+  async #save(outcomes: readonly Outcome[]): Promise<number> {
     let stored = 0;
     for (let start = 0; start < outcomes.length; start += SAVE_CHUNK_ROWS) {
       const chunk = outcomes.slice(start, start + SAVE_CHUNK_ROWS);

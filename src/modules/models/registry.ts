@@ -82,6 +82,7 @@ export class ModelRegistry {
   /** Entries replaced by a re-verified copy: maybe still in use by a run, so released only at close. */
   readonly #retired: ModelVersionEntry[] = [];
   #scanning: Promise<{ added: ModelVersionEntry[]; refused: RefusedModel[] }> | undefined;
+  readonly #listeners = new Set<(strategy: string) => void>();
 
   private constructor(private readonly options: ModelRegistryOptions) {}
 
@@ -196,6 +197,7 @@ export class ModelRegistry {
       return existing;
     }
     versions.set(version, entry);
+    this.#changed(strategy);
     if (existing) {
       this.#retired.push(existing);
       const serving = this.#serving.get(strategy);
@@ -218,7 +220,23 @@ export class ModelRegistry {
       }
     }
     if (serving.shadow === serving.active) throw new Error(`${strategy}@${serving.active.manifest.version} cannot shadow itself`);
+    const previous = this.#serving.get(strategy);
     this.#serving.set(strategy, Object.freeze({ ...serving }));
+    if (previous?.active !== serving.active || previous?.shadow !== serving.shadow) this.#changed(strategy);
+  }
+
+  /**
+   * Calls `listener` with the strategy, synchronously, whenever what the registry answers for it changes:
+   * a version added or replaced, the active or shadow version switched. (The response cache's `models`
+   * inputs.) A listener that throws is not this registry's problem: it must not.
+   */
+  onChange(listener: (strategy: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #changed(strategy: string): void {
+    for (const listener of this.#listeners) listener(strategy);
   }
 
   strategies(): string[] {

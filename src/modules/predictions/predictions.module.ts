@@ -4,6 +4,8 @@ import { CacheTier, type Codec } from '../../infra/cache/tier.js';
 import type { Logger } from '../../infra/logger/logger.js';
 import type { Bar, MarketDataProvider } from '../../infra/market-data/market-data.js';
 import type { Metrics } from '../../infra/metrics/metrics.js';
+import { barsOf, symbolsOfBars } from '../../infra/response-cache/inputs.js';
+import type { ChangeReporter } from '../../infra/response-cache/response-cache.js';
 import { dateSafeJson } from '../../shared/date-safe-json.js';
 import type { ModelRegistry } from '../models/index.js';
 import type { CachedFeatures, PredictionSink } from './prediction.record.js';
@@ -24,6 +26,12 @@ export interface PredictionsModuleDeps {
   readonly sink: PredictionSink;
   readonly metrics: Pick<Metrics, 'cacheRequestsTotal'>;
   readonly logger: Logger;
+  /**
+   * With the response cache on: where changes of bars are announced. The market tier then keeps its
+   * bars in this process and drops a symbol's the moment its bars change (here or on another instance),
+   * so an answer recomputed after a new bar never reads the bars before it from this tier.
+   */
+  readonly changes?: Pick<ChangeReporter, 'onChange' | 'changed'> | undefined;
 }
 
 export interface PredictionsModule {
@@ -43,19 +51,30 @@ export function createPredictionsModule({
   sink,
   metrics,
   logger,
+  changes,
 }: PredictionsModuleDeps): PredictionsModule {
   const count = (tier: string, result: 'hit' | 'miss', n: number) => metrics.cacheRequestsTotal.inc({ tier, result }, n);
+  const marketTier = new CacheTier<Bar[]>(cache, 'market', config.cacheTtlMs.market, count, barsCodec, undefined, {
+    local: changes !== undefined,
+  });
+  changes?.onChange((change) => {
+    const symbols = 'all' in change ? 'all' : symbolsOfBars(change.inputs);
+    if (symbols === 'all') marketTier.invalidateAll();
+    else marketTier.invalidate(symbols.map((symbol) => `${market.name}:${symbol}`));
+  });
   const service = new PredictionService({
     market,
     registry,
     caches: {
-      market: new CacheTier<Bar[]>(cache, 'market', config.cacheTtlMs.market, count, barsCodec),
+      market: marketTier,
       features: new CacheTier<CachedFeatures>(cache, 'features', config.cacheTtlMs.features, count),
       predictions: new CacheTier<number>(cache, 'predictions', config.cacheTtlMs.predictions, count),
     },
     maxSymbolsPerRequest: config.predictions.maxSymbolsPerRequest,
     logger: logger.child({ component: 'predictions' }),
     sink,
+    // Answers stored before the market failed say `stale: false`; from now on these symbols' say true.
+    onStaleBars: changes && ((symbols) => changes.changed(symbols.map(barsOf))),
   });
   const pointInTime = new PointInTimePredictions({
     market: pastBars,

@@ -39,6 +39,11 @@ export interface PredictionServiceOptions {
   readonly logger: Logger;
   /** Where served and shadow predictions are recorded (history); nowhere when absent. */
   readonly sink?: PredictionSink;
+  /**
+   * Told of symbols the moment they start being served from the last good bars (marked stale) because
+   * the market fails: what their predictions say changes then, with no new bar (the response cache).
+   */
+  readonly onStaleBars?: (symbols: readonly string[]) => void;
 }
 
 /**
@@ -55,16 +60,27 @@ export class PredictionService {
   private readonly caches: PredictionCaches;
   private readonly logger: Logger;
   private readonly sink: PredictionSink;
+  private readonly onStaleBars: (symbols: readonly string[]) => void;
+  /** Symbols last served stale: told to onStaleBars once when they become so, not on every request. */
+  readonly #servedStale = new Set<string>();
   readonly maxSymbolsPerRequest: number;
 
   constructor(options: PredictionServiceOptions) {
     ({ market: this.market, registry: this.registry, caches: this.caches, logger: this.logger } = options);
     this.maxSymbolsPerRequest = options.maxSymbolsPerRequest;
     this.sink = options.sink ?? { served: () => undefined, shadow: () => undefined };
+    this.onStaleBars = options.onStaleBars ?? (() => undefined);
   }
 
-  createLoaders(): PredictionLoaders {
-    const bars = new DataLoader<string, Bar[] | undefined>((symbols) => this.loadBars(symbols), { maxBatchSize: 5_000 });
+  /**
+   * `volatile` is told when the request's answer depends on something no event announces: bars served
+   * stale while the market is failing (they are replaced by fresh ones when it recovers, which changes
+   * the answer). The response cache keeps no answer so marked.
+   */
+  createLoaders(options: { volatile?: (reason: string) => void } = {}): PredictionLoaders {
+    const bars = new DataLoader<string, Bar[] | undefined>((symbols) => this.loadBars(symbols, { volatile: options.volatile }), {
+      maxBatchSize: 5_000,
+    });
     const prediction = new DataLoader<PredictionKey, PredictionRecord, string>((keys) => this.predict(keys, bars), {
       cacheKeyFn: (key) => `${key.strategy}\u0000${key.symbol}`,
     });
@@ -186,7 +202,12 @@ export class PredictionService {
    * says `stale`) but never cached, so the first fresh answer after recovery replaces them at once. A
    * symbol with no last good bars gets the failure as its own error.
    */
-  private async loadBars(symbols: readonly string[], options: { fresh?: boolean } = {}): Promise<Array<Bar[] | undefined | Error>> {
+  private async loadBars(
+    symbols: readonly string[],
+    options: { fresh?: boolean; volatile?: ((reason: string) => void) | undefined } = {},
+  ): Promise<Array<Bar[] | undefined | Error>> {
+    // Taken before anything is read: bars fetched before an invalidation must not refill the tier after it.
+    const invalidations = this.caches.market.invalidations();
     const cached = options.fresh
       ? symbols.map(() => undefined)
       : await this.caches.market.getMany(symbols.map((s) => `${this.market.name}:${s}`));
@@ -202,7 +223,20 @@ export class PredictionService {
         fetched = new Map(error.stale);
       }
       const fresh = [...fetched].filter(([, list]) => !isStaleBars(list));
-      await this.caches.market.setMany(fresh.map(([symbol, list]) => ({ key: `${this.market.name}:${symbol}`, value: list })));
+      for (const [symbol] of fresh) this.#servedStale.delete(symbol);
+      if (failure || fresh.length < fetched.size) {
+        options.volatile?.('stale market data');
+        const served = new Set(fresh.map(([symbol]) => symbol));
+        // Without a failure, a symbol missing from the answer is unknown, not stale.
+        const stale = missing.filter((symbol) => !served.has(symbol) && (failure !== undefined || fetched.has(symbol)));
+        const newlyStale = stale.filter((symbol) => !this.#servedStale.has(symbol));
+        for (const symbol of newlyStale) this.#servedStale.add(symbol);
+        if (newlyStale.length) this.onStaleBars(newlyStale);
+      }
+      await this.caches.market.setMany(
+        fresh.map(([symbol, list]) => ({ key: `${this.market.name}:${symbol}`, value: list })),
+        { unlessInvalidatedSince: invalidations },
+      );
     }
     return symbols.map((symbol, i) => cached[i] ?? fetched.get(symbol) ?? failure);
   }
