@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe } from 'node:test';
+import { StrategyPromotionsDocument } from '../generated/graphql.js';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { execute } from '../helpers/graphql.js';
 import {
   browserUnavailable,
   ensureWebBuilt,
@@ -15,7 +17,7 @@ import {
 /**
  * The reference web app in headless Chromium against a whole gateway (embedded defaults, synthetic
  * market ticking every second), as a newcomer would use it: the watchlist loads and updates live, the
- * symbol view draws its charts, a bad symbol shows the gateway's message, and a gateway restart shows
+ * symbol view draws its charts, the models view its decisions, a bad symbol shows the gateway's message, and a gateway restart shows
  * the lost-connection banner and then resumes live updates. Screenshots: test-artifacts/browser/.
  */
 const unavailable = browserUnavailable();
@@ -127,6 +129,25 @@ describe('web app in a browser', { skip: unavailable ?? false, timeout: 180_000 
     assert.match((await panel.locator('tr[data-feature=vol_20d]').textContent()) ?? '', /vol_20d\d+\.\d{3}/);
     assert.match((await panel.locator('[data-field=months]').textContent()) ?? '', /Drifted by month: \d{4}-\d{2}/);
     await browser.screenshot('models-drift');
+  });
+
+  step('the models view lists the latest promotion decisions of each strategy', async () => {
+    const { page } = browser;
+    // One evaluation, as the loop makes them (recorded unless the same evidence already was).
+    await server.gateway.promotion.evaluate('direction-1d');
+    const { data, errors } = await execute(server.url, StrategyPromotionsDocument, { last: 1 });
+    assert.equal(errors, undefined, JSON.stringify(errors));
+    const latest = data!.strategies.find((s) => s.name === 'direction-1d')!.promotions[0]!;
+    await page.goto(`${server.url}/#/models`);
+    const panel = page.locator('[data-testid=promotions][data-strategy=direction-1d]');
+    const row = panel.locator('tbody tr').first();
+    await row.waitFor({ timeout: 10_000 });
+    assert.equal(await row.getAttribute('data-action'), latest.action);
+    assert.equal(await row.getAttribute('data-applied'), String(latest.applied));
+    const text = (await row.textContent()) ?? '';
+    assert.ok(text.includes(`${latest.action} ${latest.reason}`), text);
+    assert.ok(text.includes(latest.fromVersion) && text.includes(latest.summary), text);
+    await browser.screenshot('models-promotions');
   });
 
   step('a gateway restart shows the lost-connection banner, then live updates resume', async () => {

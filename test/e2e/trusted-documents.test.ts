@@ -26,6 +26,7 @@ const VARIABLES: Record<string, Record<string, unknown>> = {
   CompareModels: { strategy: 'direction-1d', a: 'v1', b: 'v2' },
   ConfidenceHistory: { symbol: 'AAPL', bucket: '1 day' },
   ModelDrift: { strategy: 'direction-1d', window: { from: '2024-01-01T00:00:00Z', to: '2024-03-31T00:00:00Z' } },
+  PromotionDecisions: { last: 10 },
   RealizedMetrics: { strategy: 'direction-1d' },
   Signals: { symbols: ['AAPL', 'MSFT'] },
   Strategies: {},

@@ -5,6 +5,7 @@ import { ChartCanvas } from '../components/chart.js';
 import { ComparePanel } from '../components/compare-panel.js';
 import { DriftPanel } from '../components/drift-panel.js';
 import { ProblemBox } from '../components/problem.js';
+import { PromotionsPanel } from '../components/promotions-panel.js';
 import { fmt } from '../format.js';
 import { RealizedMetricsDocument, StrategiesDocument, type MetricsFragment, type VersionCardFragment } from '../generated/graphql.js';
 
@@ -51,6 +52,7 @@ export function ModelsPage() {
             active={strategy.activeVersion.version}
             shadow={strategy.shadowVersion?.version ?? null}
           />
+          <PromotionsPanel strategy={strategy.name} />
           <DriftPanel strategy={strategy.name} version={strategy.activeVersion.version} />
         </article>
       ))}
