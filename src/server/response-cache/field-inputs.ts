@@ -14,7 +14,8 @@ import { ALL_BARS, ALL_MODELS, HISTORY, barsOf, modelsOf, type InputName } from 
  * - Arguments are the coerced ones (variables and defaults applied), as the resolver receives them.
  *
  * `UNCACHEABLE` fields read live state that no event announces: `health` (component probes),
- * `apiKeys` (the key table, changed by CLI and mutations, an admin's view).
+ * `apiKeys` (the key table, changed by CLI and mutations, an admin's view), `Strategy.promotions` (the
+ * promotion policy's recorded decisions).
  */
 export const UNCACHEABLE = 'uncacheable';
 
@@ -52,7 +53,7 @@ export const QUERY_FIELDS: Readonly<Record<string, FieldInputs | typeof UNCACHEA
 };
 
 /** Fields below the root that run a resolver of their own, by `Type.field`. */
-export const NESTED_FIELDS: Readonly<Record<string, FieldInputs>> = {
+export const NESTED_FIELDS: Readonly<Record<string, FieldInputs | typeof UNCACHEABLE>> = {
   // The record the root resolver made: id, interval and quote are computed from it alone.
   'Prediction.id': () => [],
   'Prediction.interval': () => [],
@@ -64,4 +65,7 @@ export const NESTED_FIELDS: Readonly<Record<string, FieldInputs>> = {
   'Prediction.history': () => [HISTORY],
   // Shapley attributions (the model and the record) and historical accuracy (realized outcomes, manifest).
   'Prediction.explanation': () => [HISTORY, ALL_MODELS],
+  // The promotion policy's decisions (audit log): a hold or an alert is recorded with no event that any
+  // instance hears (only the switches go through the model lifecycle), so a cached list could miss one.
+  'Strategy.promotions': UNCACHEABLE,
 };

@@ -90,6 +90,7 @@ export function planOperation(
       } else {
         const key = `${parent.name}.${name}`;
         rule = Object.hasOwn(NESTED_FIELDS, key) ? NESTED_FIELDS[key] : undefined;
+        if (rule === UNCACHEABLE) return void (refusal = key);
       }
       if (!isObjectType(parent) && !isInterfaceType(parent)) return void (refusal = `field on ${parent.name}`);
       const field = parent.getFields()[name];

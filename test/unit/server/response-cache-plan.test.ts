@@ -114,7 +114,7 @@ describe('planOperation', () => {
     );
   });
 
-  test('every query of test/operations and of the web app is cacheable with any variables, except `health`', () => {
+  test('every query of test/operations and of the web app is cacheable with any variables, except `health` and promotion decisions', () => {
     const random = seededRandom(7);
     const choices = {
       symbols: ['AAPL', 'MSFT'],
@@ -128,6 +128,7 @@ describe('planOperation', () => {
       for (let i = 0; i < 5; i++) {
         const result = planOperation(schema, parse(query.query), query.name, randomVariables(query, random, choices));
         if (query.name === 'Health') assert.deepEqual(result, { cacheable: false, reason: 'Query.health' });
+        else if (/\bpromotions\b/.test(query.query)) assert.deepEqual(result, { cacheable: false, reason: 'Strategy.promotions' });
         else assert.ok(result.cacheable && result.inputs.length > 0, `${query.name} (${query.source}): ${JSON.stringify(result)}`);
       }
     }
