@@ -60,9 +60,10 @@ describe(`the gateway process (${stackName})`, () => {
       const after = await openDatabase(database.settings, logger);
       const rows = await after.db.selectFrom('audit_log').select('action').execute();
       await after.close();
-      // The first start also recorded each strategy's default model version (audited once, not per start).
+      // The first start also recorded each strategy's default model version (audited once, not per start)
+      // and the promotion policy's first verdict on each strategy (hold: no shadow).
       assert.deepEqual(
-        rows.filter((r) => !r.action.startsWith('model.')),
+        rows.filter((r) => !r.action.startsWith('model.') && !r.action.startsWith('promotion.')),
         [{ action: 'between-runs' }],
       );
       assert.equal(rows.filter((r) => r.action === 'model.default').length, 2);
@@ -166,6 +167,7 @@ describe(`the gateway process (${stackName})`, () => {
      * its child's code, so node exited 0) within the shutdown budget, node is gone, the port is free and
      * every accepted history row is stored.
      */
+    const PROCESS_EXIT_MS = 1_000;
     async function stopsCleanly(signal: (npm: number, node: number, gateway: ReturnType<typeof spawnGateway>) => Promise<void>) {
       const budgetMs = 3_000;
       const database = await createTestDatabase();
@@ -194,7 +196,13 @@ describe(`the gateway process (${stackName})`, () => {
         const { code } = await gateway.exited;
         const stopMs = performance.now() - started;
         assert.equal(code, 0, `npm's exit code; logs: ${JSON.stringify(gateway.logs.slice(-5))}`);
-        assert.ok(stopMs < budgetMs, `stopped in ${Math.round(stopMs)} ms, budget ${budgetMs} ms`);
+        // Exit code 0 says the gateway finished its shutdown within SHUTDOWN_TIMEOUT_MS by its own clock (past
+        // it, it exits 1); seen from here the processes' own exit (node's teardown, then npm's) comes on top,
+        // hundreds of milliseconds on a loaded machine.
+        assert.ok(
+          stopMs < budgetMs + PROCESS_EXIT_MS,
+          `stopped in ${Math.round(stopMs)} ms, budget ${budgetMs} ms + ${PROCESS_EXIT_MS} ms`,
+        );
         assert.throws(() => process.kill(node, 0), { code: 'ESRCH' }, 'node is gone, not orphaned');
         assert.equal(await listening(port), false, `port ${port} still accepts connections after npm exited`);
         const messages = gateway.logs.map((l) => l.msg);
