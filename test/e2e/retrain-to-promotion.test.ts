@@ -63,14 +63,13 @@ async function compare(server: TestGateway, a: string, b: string, window: { from
   return data!.compareModels;
 }
 
-/** The rows both versions predicted with a realized outcome, counted in the table itself. */
+/** The rows both versions predicted with a realized outcome, counted in the outcomes table itself. */
 async function pairedRows(server: TestGateway, a: string, b: string) {
   const { rows } = await sql<{ rows: number; days: number; first: Date | null; last: Date | null }>`
     select count(*)::int as rows, count(distinct date_trunc('day', x.time at time zone 'UTC'))::int as days,
            min(x.time) as first, max(x.time) as last
-    from prediction_history x join prediction_history y using (symbol, strategy, time)
-    where x.strategy = ${S} and x.model_version = ${a} and y.model_version = ${b}
-      and x.realized_return is not null and y.realized_return is not null`.execute(server.gateway.database.db);
+    from prediction_outcomes x join prediction_outcomes y using (symbol, strategy, market_source, time)
+    where x.strategy = ${S} and x.model_version = ${a} and y.model_version = ${b}`.execute(server.gateway.database.db);
   return rows[0]!;
 }
 
