@@ -83,7 +83,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       checks: [history.databaseHealth, ...infra.health, models.health, market.health, history.health, ...access.health],
     });
 
-    const { port, server, rateLimit } = await serveGateway({
+    const { port, server, rateLimit, graphql } = await serveGateway({
       config,
       services: {
         health: health.service,
@@ -126,6 +126,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       ...{ port, config, database, cache, events, market: market.provider, registry, lifecycle: models.lifecycle },
       ...{ history: history.writer, outcomes: history.outcomes },
       signals: { service: signals.service, monitor: signals.monitor, feed: choice.feed },
+      graphql,
       stop: () => (stopping ??= server.close(budget.drainMs).finally(() => lifecycle.stop())),
     };
   } catch (error) {

@@ -1,4 +1,6 @@
+import type { GraphQLSchema } from 'graphql';
 import type { Config } from './config/index.js';
+import type { ContextFactory } from './context/context.js';
 import type { Cache } from './infra/cache/cache.js';
 import type { Database } from './infra/db/index.js';
 import type { MarketFeed } from './infra/market-data/feed.js';
@@ -23,6 +25,8 @@ export interface RunningGateway {
   readonly outcomes: OutcomesService;
   /** Live signals: the subscriber side (every instance) and the monitor (runs where the lease is held). */
   readonly signals: { readonly service: SignalsService; readonly monitor: SignalsMonitor; readonly feed: MarketFeed | undefined };
+  /** The executable schema and the per-operation context factory the transports use. */
+  readonly graphql: { readonly schema: GraphQLSchema; readonly createContext: ContextFactory };
   /** Drains and releases everything; resolves when the process may exit. */
   stop(): Promise<void>;
 }

@@ -15,6 +15,7 @@ import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
 import { createApollo } from './apollo.js';
 import type { CacheControlOptions } from './cache-control.js';
+import { createOperationExecutor } from './compiled-execution.js';
 import type { ExplorerOptions } from './explorer.js';
 import { healthRoutes } from './health-routes.js';
 import type { InflightBudget } from './inflight.js';
@@ -35,6 +36,8 @@ export interface GatewayServerOptions {
   logger: Logger;
   isProduction: boolean;
   introspection: boolean;
+  /** GRAPHQL_JIT and GRAPHQL_JIT_CACHE_SIZE: queries and mutations compiled (compiled-execution.ts), or run by graphql-js. */
+  execution: { jit: boolean; jitCacheSize: number };
   /** GET /graphql in a browser, and the built-in explorer at /explorer/. */
   explorer: ExplorerOptions;
   maxSubscriptionsPerConnection?: number;
@@ -130,8 +133,18 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     oncePerOperationRule(['health']),
   ];
   const observer = createOperationObserver(options.metrics, logger);
+  // After meterListFields: compiled operations call the resolvers the schema holds when they compile.
+  const executor = options.execution.jit
+    ? createOperationExecutor(options.schema, {
+        jit: true,
+        cacheSize: options.execution.jitCacheSize,
+        logger,
+        onCompile: (result) => options.metrics.graphqlCompilationsTotal.inc({ result }),
+      })
+    : undefined;
   const apollo = createApollo({
     schema: options.schema,
+    executor,
     isProduction: options.isProduction,
     explorer: options.explorer,
     validationRules,
@@ -149,6 +162,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     logger,
     isProduction: options.isProduction,
     validationRules: [...specifiedRules, ...validationRules],
+    executor,
     observer,
     ...(options.maxSubscriptionsPerConnection !== undefined && { maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection }),
     authenticator: options.authenticator,
