@@ -1,4 +1,4 @@
-import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseCli, processIo } from '../src/cli/args.js';
 import { runCleanups, tempDir } from './lib/cleanup.js';
@@ -24,6 +24,8 @@ Profiles the production gateway under the gateway-overhead workload and prints w
   --symbols N       symbols in the predictions query (default 50, as gateway-overhead)
   --env NAME=VALUE  extra gateway configuration, e.g. --env GRAPHQL_JIT=off (repeatable)
   --keep DIR        copy the .cpuprofile and the summary there (for a flame graph in Chrome DevTools)
+  --no-profile      run the same load without the profiler and print only req/s and latency (a quick check
+                    while iterating; figures to quote come from \`npm run bench gateway-overhead\`)
 `;
 
 async function main(): Promise<number> {
@@ -37,6 +39,7 @@ async function main(): Promise<number> {
         symbols: { type: 'string' },
         env: { type: 'string', multiple: true },
         keep: { type: 'string' },
+        'no-profile': { type: 'boolean' },
       },
     },
     processIo(),
@@ -57,12 +60,13 @@ async function main(): Promise<number> {
     env[pair.slice(0, at)] = pair.slice(at + 1);
   }
 
+  const profiling = parsed.values['no-profile'] !== true;
   const profiles = tempDir('sibyl-profile-');
   const database = await seededDatabase('profile', benchSymbols(60), 250);
   try {
     const gateway = await startGateway({
       env: { DATABASE_URL: database.url, ...env },
-      extraNodeArgs: ['--cpu-prof', '--cpu-prof-dir', profiles.dir],
+      extraNodeArgs: profiling ? ['--cpu-prof', '--cpu-prof-dir', profiles.dir] : [],
     });
     const request = predictionsRequest(benchSymbols(60).slice(0, count));
     let window: { from: number; to: number };
@@ -71,15 +75,19 @@ async function main(): Promise<number> {
       expectPredictions(count)((await graphql(gateway.url, request)).raw);
       await closedLoop(gateway.url, request, { connections, seconds: 2 });
       const from = microseconds();
+      const cpuBefore = processCpuSeconds(gateway.pid);
       const result = await closedLoop(gateway.url, request, { connections, seconds });
+      const cpu = processCpuSeconds(gateway.pid) - cpuBefore;
       window = { from, to: microseconds() };
       requests = result.requests;
+      // CPU seconds per request hold up on a busy machine far better than req/s do (a shared 2-core box).
       process.stderr.write(
-        `profiled: ${result.requestsPerSecond.toFixed(0)} req/s under the profiler, p50 ${result.latency.p50.toFixed(1)} / p99 ${result.latency.p99.toFixed(1)} ms\n`,
+        `${profiling ? 'profiled' : 'measured'}: ${result.requestsPerSecond.toFixed(0)} req/s${profiling ? ' under the profiler' : ''}, p50 ${result.latency.p50.toFixed(1)} / p99 ${result.latency.p99.toFixed(1)} ms, gateway CPU ${((cpu * 1e6) / result.requests).toFixed(0)} µs per request\n`,
       );
     } finally {
       await gateway.stop();
     }
+    if (!profiling) return 0;
     const file = readdirSync(profiles.dir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error('the gateway wrote no .cpuprofile (did it exit cleanly?)');
     const text = formatSummary(summarizeProfile(path.join(profiles.dir, file), window), requests);
@@ -93,6 +101,13 @@ async function main(): Promise<number> {
     await database.drop();
     profiles.remove();
   }
+}
+
+/** User + system CPU time of a process so far (Linux /proc; clock ticks of 1/100 s). */
+function processCpuSeconds(pid: number): number {
+  // Fields after the command name (which may hold spaces, hence from the last ')'): utime is the 12th, stime the 13th.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').at(-1)!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 /** The monotonic clock V8's profiler stamps samples with, in microseconds. */
