@@ -151,6 +151,20 @@ export type BindSyncField = <Root, Result, Args extends object = Record<string, 
 ) => void;
 
 /**
+ * Makes one @Authorized field resolver of the built schema check its role once per operation and run
+ * `resolve` with the record, the validated arguments and the context: the schema layer's
+ * bindAuthorizedField (schema/sync-field.ts), applied to the schema being built. `resolverClass` is the
+ * class whose method declares the field (and its @Authorized role).
+ */
+export type BindAuthorizedField = <Root, Result, Args extends object = Record<string, never>, Ctx = never>(
+  typeName: string,
+  fieldName: string,
+  resolverClass: abstract new (...args: never[]) => object,
+  resolve: (root: Root, args: Args, context: Ctx) => Result,
+  ArgsClass?: new () => Args,
+) => void;
+
+/**
  * The fields of every item of a `predictions` list run synchronously and read the record as it is
  * (schema/sync-field.ts says why): the methods above still declare them, with the same validation
  * and results; this replaces only how they run. Without `models` (a schema built without services,
