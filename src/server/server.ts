@@ -1,7 +1,6 @@
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { NoSchemaIntrospectionCustomRule, specifiedRules, type GraphQLSchema, type ValidationRule } from 'graphql';
@@ -20,6 +19,7 @@ import type { ExplorerOptions } from './explorer.js';
 import { healthRoutes } from './health-routes.js';
 import type { InflightBudget } from './inflight.js';
 import { limitRules, type QueryLimits } from './limits.js';
+import { securityHeaders } from './security-headers.js';
 import { createOperationObserver } from './observe.js';
 import { oncePerOperationRule } from './once-per-operation.js';
 import { meterListFields } from './response-meter.js';
@@ -183,10 +183,13 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   // workers, plus their WebSocket (graphql-ws) to this host. Apollo Sandbox (EXPLORER=sandbox) loads
   // scripts from Apollo's CDN into an iframe: its page at GET /graphql carries its own policy (a meta
   // tag with nonces) and is exempted from this one below, and only it.
-  await fastify.register(helmet, {
-    contentSecurityPolicy: { directives: { 'connect-src': ["'self'", 'ws:', 'wss:'] } },
-    crossOriginEmbedderPolicy: false,
-  });
+  fastify.addHook(
+    'onRequest',
+    securityHeaders({
+      contentSecurityPolicy: { directives: { 'connect-src': ["'self'", 'ws:', 'wss:'] } },
+      crossOriginEmbedderPolicy: false,
+    }),
+  );
 
   // Set by close(): the share of its budget running WebSocket queries may take before their sockets get 1001.
   let wsDrainMs = 2_000;
@@ -290,7 +293,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   fastify.route({
     method: 'GET',
     url: '/graphql',
-    ...(options.explorer.page === 'sandbox' && { helmet: { contentSecurityPolicy: false } }),
+    ...(options.explorer.page === 'sandbox' && { config: { ownContentSecurityPolicy: true } }),
     handler: tracedHandler,
     errorHandler,
     // What Apollo answers before its plugins run (CSRF refusal, a bad credential) and fastify's own

@@ -94,8 +94,8 @@ async function schemas() {
     'Thing',
     'times',
     ThingResolver,
-    (thing: Thing, { by }: TimesArgs, ctx: { calls: number }) => {
-      ctx.calls++;
+    (thing: Thing, { by }: TimesArgs, ctx: object) => {
+      (ctx as { calls: number }).calls++;
       return thing.n * (by ?? 2);
     },
     TimesArgs,
