@@ -16,6 +16,7 @@ import { MetricsResolver, type ComparisonService, type MetricsService } from '..
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
 import {
   PredictionsResolver,
+  bindPredictionQueries,
   bindSyncPredictionFields,
   type BindAuthorizedField,
   type PointInTimePredictions,
@@ -54,11 +55,12 @@ type ResolverClass = abstract new (...args: never[]) => object;
  * (`npm run schema`, which only prints the SDL) no resolver is constructed and none may run.
  */
 export async function buildGatewaySchema(services?: SchemaServices): Promise<GraphQLSchema> {
+  const predictionsResolver = services && new PredictionsResolver(services.predictions, services.models, services.pointInTime);
   const instances = new Map<ResolverClass, object>(
-    services
+    services && predictionsResolver
       ? [
           [HealthResolver, new HealthResolver(services.health)],
-          [PredictionsResolver, new PredictionsResolver(services.predictions, services.models, services.pointInTime)],
+          [PredictionsResolver, predictionsResolver],
           [ModelsResolver, new ModelsResolver(services.models)],
           [ExplanationsResolver, new ExplanationsResolver()],
           [HistoryResolver, new HistoryResolver(services.history)],
@@ -106,6 +108,7 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
   if (services) {
     const bindAuthorized: BindAuthorizedField = (typeName, fieldName, resolverClass, resolve, ArgsClass) =>
       bindAuthorizedField(schema, authChecker, typeName, fieldName, resolverClass, resolve as never, ArgsClass);
+    bindPredictionQueries(bindAuthorized, predictionsResolver!);
     bindPredictionHistoryField(bindAuthorized, services.history);
     bindExplanationField(bindAuthorized);
   }

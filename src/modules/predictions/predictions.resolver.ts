@@ -178,3 +178,26 @@ export function bindSyncPredictionFields(bind: BindSyncField, models?: ModelsSer
   bind('Quote', 'id', quoteIdOf);
   if (models) bind('Prediction', 'model', (prediction: PredictionRecord) => models.view(prediction.model));
 }
+
+/**
+ * `predictions` and `prediction`, the queries every dashboard sends, run with their role checked and
+ * their arguments converted by the schema layer (bindAuthorizedField) rather than through
+ * type-graphql's middleware chain and metadata lookups, on every request: the methods above still
+ * declare them (description, arguments, role) and still do the work.
+ */
+export function bindPredictionQueries(bind: BindAuthorizedField, resolver: PredictionsResolver): void {
+  bind(
+    'Query',
+    'predictions',
+    PredictionsResolver,
+    (_root: unknown, args: PredictionsArgs, ctx: Context) => resolver.predictions(args, ctx),
+    PredictionsArgs,
+  );
+  bind(
+    'Query',
+    'prediction',
+    PredictionsResolver,
+    (_root: unknown, args: PredictionArgs, ctx: Context) => resolver.prediction(args, ctx),
+    PredictionArgs,
+  );
+}
