@@ -24,6 +24,8 @@ interface CpuProfile {
 export interface ProfileSummary {
   /** Microseconds of samples inside the window. */
   readonly totalUs: number;
+  /** Self time by layer of the request's path (layerOf), every layer listed. */
+  readonly byLayer: ReadonlyArray<{ name: string; us: number }>;
   readonly byArea: ReadonlyArray<{ name: string; us: number }>;
   readonly byFunction: ReadonlyArray<{ name: string; us: number }>;
   /** Time spent in a function or anything it called (each sample counted once per stack). */
@@ -44,6 +46,41 @@ export function areaOf(url: string, functionName: string): string {
   const marker = ['/dist/src/', '/src/', '/bench/'].find((m) => url.includes(m));
   if (marker) return url.slice(url.indexOf(marker) + 1).replace(/^dist\//, '');
   return path.basename(url);
+}
+
+/** Layers of a request's path, in the order a request crosses them. */
+export const LAYERS = [
+  'HTTP: node, fastify, socket writes, security headers, CORS',
+  'Apollo Server: request pipeline, plugins, JSON answer',
+  'GraphQL execution: executor, resolvers glue, type-graphql, scalars',
+  'admission and auth: cost, limits, JWT',
+  'predictions: services, caches, DataLoaders, SQL',
+  'request log and metrics',
+  'garbage collection',
+  'other (native, program, idle)',
+] as const;
+
+const LAYER_OF_AREA: ReadonlyArray<[RegExp, (typeof LAYERS)[number]]> = [
+  [
+    /^(node:internal|fastify|find-my-way|@fastify\/|helmet|secure-json-parse|content-type|light-my-request|avvio|src\/server\/security-headers)/,
+    LAYERS[0],
+  ],
+  [/^(@apollo\/|@as-integrations\/|negotiator|whatwg-mimetype|src\/server\/(apollo|cache-control|errors|explorer))/, LAYERS[1]],
+  [
+    /^(graphql|graphql-jit|graphql-scalars|type-graphql|class-validator|reflect-metadata|generate-function|src\/schema\/|src\/server\/(compiled-execution|executor-gateway|response-meter))/,
+    LAYERS[2],
+  ],
+  [/^(jose|src\/server\/(admission|cost|limits|inflight|once-per-operation)|src\/modules\/access\/)/, LAYERS[3]],
+  [/^(dataloader|lru-cache|pg|pg-|kysely|postgres-|onnxruntime|@electric-sql\/|src\/(modules|domain|infra|context)\/)/, LAYERS[4]],
+  [/^(pino|@pinojs\/|sonic-boom|fast-redact|prom-client|tdigest|bintrees|src\/server\/(observe|server))/, LAYERS[5]],
+  [/^\(garbage collector\)$/, LAYERS[6]],
+];
+/** Native frames that are the socket's writes (the rest of `(native)` is left in `other`). */
+const SOCKET_NATIVES = /^(writev|writeUtf8String|writeBuffer|utf8Write|writeLatin1String)$/;
+
+export function layerOf(area: string, functionName: string): (typeof LAYERS)[number] {
+  if (area === '(native)' && SOCKET_NATIVES.test(functionName)) return LAYERS[0];
+  return LAYER_OF_AREA.find(([pattern]) => pattern.test(area))?.[1] ?? LAYERS[7];
 }
 
 function frameName(node: ProfileNode): string {
@@ -73,6 +110,7 @@ export function summarizeProfile(file: string, window?: { from: number; to: numb
   }
 
   const area = new Map<string, number>();
+  const layer = new Map<string, number>(LAYERS.map((l) => [l, 0]));
   const fn = new Map<string, number>();
   const inclusive = new Map<string, number>();
   for (const [id, us] of self) {
@@ -80,6 +118,8 @@ export function summarizeProfile(file: string, window?: { from: number; to: numb
     const { url, functionName } = node.callFrame;
     const a = areaOf(url, functionName);
     area.set(a, (area.get(a) ?? 0) + us);
+    const l = layerOf(a, functionName);
+    layer.set(l, layer.get(l)! + us);
     const name = frameName(node);
     fn.set(name, (fn.get(name) ?? 0) + us);
     const seen = new Set<string>();
@@ -95,7 +135,13 @@ export function summarizeProfile(file: string, window?: { from: number; to: numb
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
       .map(([name, us]) => ({ name, us }));
-  return { totalUs: total, byArea: sorted(area), byFunction: sorted(fn), inclusive: sorted(inclusive) };
+  return {
+    totalUs: total,
+    byLayer: [...layer].map(([name, us]) => ({ name, us })),
+    byArea: sorted(area),
+    byFunction: sorted(fn),
+    inclusive: sorted(inclusive),
+  };
 }
 
 /** The summary as text: share of the window's time, and µs per request when `requests` is given. */
@@ -107,6 +153,9 @@ export function formatSummary(summary: ProfileSummary, requests?: number): strin
   };
   return [
     `${(summary.totalUs / 1e6).toFixed(2)} s of samples${requests ? `, ${requests} requests: ${(summary.totalUs / requests).toFixed(0)} µs of CPU per request` : ''}`,
+    '',
+    'self time by layer of the request path:',
+    ...summary.byLayer.map(line),
     '',
     'self time by area:',
     ...summary.byArea.map(line),
