@@ -92,9 +92,11 @@ export const VARIABLES = {
   },
   GRAPHQL_JIT_CACHE_SIZE: {
     schema: integer(1, 100_000),
-    default: '1000',
+    default: '500',
     at: 'graphql.jitCacheSize',
-    doc: 'compiled operations kept in memory (least recently used dropped first; a dropped one is compiled again when next sent)',
+    doc:
+      'compiled operations kept in memory, least recently used dropped first (a dropped one is compiled again when next sent); ' +
+      'the web app’s `predictions` query compiled is ~35 KiB',
   },
   TRUSTED_DOCUMENTS_ONLY: {
     schema: booleanString,
