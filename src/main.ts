@@ -124,7 +124,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       checks: [history.databaseHealth, ...infra.health, models.health, market.health, history.health, ...access.health],
     });
 
-    const { port, server, rateLimit } = await serveGateway({
+    const { port, server, rateLimit, graphql } = await serveGateway({
       config,
       services: {
         health: health.service,
@@ -170,6 +170,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Runn
       ...{ history: history.writer, outcomes: history.outcomes, promotion: promotion.loop },
       signals: { service: signals.service, monitor: signals.monitor, feed: choice.feed },
       retraining: { service: retraining.service, schedule: retraining.schedule, runs: retraining.runs },
+      graphql,
       stop: () => (stopping ??= server.close(budget.drainMs).finally(() => lifecycle.stop())),
     };
   } catch (error) {

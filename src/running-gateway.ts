@@ -1,4 +1,6 @@
+import type { GraphQLSchema } from 'graphql';
 import type { Config } from './config/index.js';
+import type { ContextFactory } from './context/context.js';
 import type { Cache } from './infra/cache/cache.js';
 import type { Database } from './infra/db/index.js';
 import type { MarketFeed } from './infra/market-data/feed.js';
@@ -31,6 +33,8 @@ export interface RunningGateway {
   readonly signals: { readonly service: SignalsService; readonly monitor: SignalsMonitor; readonly feed: MarketFeed | undefined };
   /** Scheduled retraining: its service and schedule when RETRAIN_SCHEDULE is set, and the recorded runs. */
   readonly retraining: Pick<RetrainingModule, 'service' | 'schedule' | 'runs'>;
+  /** The executable schema and the per-operation context factory the transports use. */
+  readonly graphql: { readonly schema: GraphQLSchema; readonly createContext: ContextFactory };
   /** Drains and releases everything; resolves when the process may exit. */
   stop(): Promise<void>;
 }

@@ -127,6 +127,8 @@ export interface GatewayOptions {
   readonly timeoutMs?: number;
   /** Compiled dist/ as `npm start` runs it (default, built first if stale), or src/ through tsx (`npm run dev`). */
   readonly build?: GatewayBuild;
+  /** Node options placed before the gateway's own (e.g. `--cpu-prof`, bench/profile.ts). */
+  readonly extraNodeArgs?: readonly string[];
 }
 
 /**
@@ -153,7 +155,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<Server
   try {
     if (build === 'compiled') ensureBuilt();
     server = await startServer('gateway', 'src/main.ts', env, {
-      nodeArgs: gatewayNodeArgs(build),
+      nodeArgs: [...(options.extraNodeArgs ?? []), ...gatewayNodeArgs(build)],
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     });
   } catch (error) {

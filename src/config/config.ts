@@ -76,7 +76,6 @@ type Ruled = Pick<
   | 'dataDir'
   | 'database'
   | 'redis'
-  | 'graphql'
   | 'modelsDir'
   | 'replay'
   | 'marketProvider'
@@ -85,6 +84,7 @@ type Ruled = Pick<
   | 'trustedDocuments'
 > & {
   log: Pick<Config['log'], 'format'>;
+  graphql: Pick<Config['graphql'], 'introspection'>;
   history: Pick<Config['history'], 'spillDir'>;
   signals: Pick<Config['signals'], 'watchlist'>;
   auth: Pick<Config['auth'], 'mode' | 'jwt'>;

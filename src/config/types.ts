@@ -19,7 +19,13 @@ export type Config = Readonly<{
   redis: { url: string; keyPrefix: string } | undefined;
   /** Key prefix used by the in-process engines too, so names look the same in logs either way. */
   keyPrefix: string;
-  graphql: { introspection: boolean };
+  graphql: {
+    introspection: boolean;
+    /** Compile operations with graphql-jit (server/compiled-execution.ts); off: graphql-js runs every operation. */
+    jit: boolean;
+    /** Compiled operations kept, least recently used dropped first. */
+    jitCacheSize: number;
+  };
   /** GET /graphql in a browser and the built-in explorer (`dir`: the web build it is part of). */
   explorer: { page: 'sandbox' | 'graphiql' | 'off'; sandboxTelemetry: boolean; dir: string };
   /** Ceiling of GET answers' Cache-Control max-age, in seconds (server/cache-control.ts). */

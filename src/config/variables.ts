@@ -103,6 +103,22 @@ export const VARIABLES = {
     shown: 'true (false in production)',
     doc: 'allow GraphQL introspection',
   },
+  GRAPHQL_JIT: {
+    schema: z.enum(['on', 'off'], { message: 'expected on or off' }).transform((v) => v === 'on'),
+    default: 'on',
+    at: 'graphql.jit',
+    doc:
+      '`on`: queries and mutations run compiled by graphql-jit, once per document and operation (one that cannot be ' +
+      'compiled runs with graphql-js); `off`: graphql-js runs every operation. Subscriptions always run with graphql-js',
+  },
+  GRAPHQL_JIT_CACHE_SIZE: {
+    schema: integer(1, 100_000),
+    default: '500',
+    at: 'graphql.jitCacheSize',
+    doc:
+      'compiled operations kept in memory, least recently used dropped first (a dropped one is compiled again when next sent); ' +
+      'the web app’s `predictions` query compiled is ~35 KiB',
+  },
   TRUSTED_DOCUMENTS_ONLY: {
     schema: booleanString,
     default: 'false',

@@ -4,19 +4,26 @@ import { buildSchema } from 'type-graphql';
 import { ApiKeysResolver, authChecker, type ApiKeysService } from '../modules/access/index.js';
 import { BacktestResolver, type BacktestService } from '../modules/backtest/index.js';
 import { DriftResolver, type DriftService } from '../modules/drift/index.js';
-import { ExplanationsResolver } from '../modules/explanations/index.js';
+import { ExplanationsResolver, bindExplanationField } from '../modules/explanations/index.js';
 import { HealthResolver, type HealthService } from '../modules/health/index.js';
-import { HistoryResolver, PredictionHistoryResolver, type HistoryQueryService } from '../modules/history/index.js';
+import {
+  HistoryResolver,
+  PredictionHistoryResolver,
+  bindPredictionHistoryField,
+  type HistoryQueryService,
+} from '../modules/history/index.js';
 import { MetricsResolver, type ComparisonService, type MetricsService } from '../modules/metrics/index.js';
 import { ModelsResolver, type ModelsService } from '../modules/models/index.js';
 import {
   PredictionsResolver,
+  bindPredictionQueries,
   bindSyncPredictionFields,
+  type BindAuthorizedField,
   type PointInTimePredictions,
   type PredictionService,
 } from '../modules/predictions/index.js';
 import { SignalsResolver, bindSignalsService, type SignalsService } from '../modules/signals/index.js';
-import { bindSyncField } from './sync-field.js';
+import { bindAuthorizedField, bindSyncField } from './sync-field.js';
 import { validateArgs } from './validate-args.js';
 
 /** The services resolvers are constructed with, built by main.ts. */
@@ -48,11 +55,12 @@ type ResolverClass = abstract new (...args: never[]) => object;
  * (`npm run schema`, which only prints the SDL) no resolver is constructed and none may run.
  */
 export async function buildGatewaySchema(services?: SchemaServices): Promise<GraphQLSchema> {
+  const predictionsResolver = services && new PredictionsResolver(services.predictions, services.models, services.pointInTime);
   const instances = new Map<ResolverClass, object>(
-    services
+    services && predictionsResolver
       ? [
           [HealthResolver, new HealthResolver(services.health)],
-          [PredictionsResolver, new PredictionsResolver(services.predictions, services.models, services.pointInTime)],
+          [PredictionsResolver, predictionsResolver],
           [ModelsResolver, new ModelsResolver(services.models)],
           [ExplanationsResolver, new ExplanationsResolver()],
           [HistoryResolver, new HistoryResolver(services.history)],
@@ -97,6 +105,13 @@ export async function buildGatewaySchema(services?: SchemaServices): Promise<Gra
     (typeName, fieldName, resolve, ArgsClass) => bindSyncField(schema, typeName, fieldName, resolve, ArgsClass),
     services?.models,
   );
+  if (services) {
+    const bindAuthorized: BindAuthorizedField = (typeName, fieldName, resolverClass, resolve, ArgsClass) =>
+      bindAuthorizedField(schema, authChecker, typeName, fieldName, resolverClass, resolve as never, ArgsClass);
+    bindPredictionQueries(bindAuthorized, predictionsResolver!);
+    bindPredictionHistoryField(bindAuthorized, services.history);
+    bindExplanationField(bindAuthorized);
+  }
   if (services?.signals) bindSignalsService(schema, services.signals);
   return schema;
 }

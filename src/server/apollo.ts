@@ -6,7 +6,9 @@ import type { Context } from '../context/context.js';
 import { startSpan } from '../infra/tracing/tracing.js';
 import { holdAdmitted, rateHeaders, type Admission } from './admission.js';
 import { cacheControlPlugin, type CacheControlOptions } from './cache-control.js';
+import type { OperationExecutor } from './compiled-execution.js';
 import { errorCodes, formatGraphQLError } from './errors.js';
+import { executorGateway } from './executor-gateway.js';
 import { explorerLandingPage, type ExplorerOptions } from './explorer.js';
 import type { InflightBudget, Lease } from './inflight.js';
 import type { OperationObserver } from './observe.js';
@@ -15,6 +17,11 @@ import { meterOf } from './response-meter.js';
 
 export interface ApolloOptions {
   schema: GraphQLSchema;
+  /**
+   * How operations execute (compiled-execution.ts), through Apollo's gateway interface
+   * (executor-gateway.ts); without it, Apollo's own graphql-js execution.
+   */
+  executor?: OperationExecutor | undefined;
   isProduction: boolean;
   /** What GET /graphql shows a browser. */
   explorer: ExplorerOptions;
@@ -34,7 +41,7 @@ export interface ApolloOptions {
 
 export function createApollo(options: ApolloOptions): ApolloServer<Context> {
   return new ApolloServer<Context>({
-    schema: options.schema,
+    ...(options.executor ? { gateway: executorGateway(options.schema, options.executor) } : { schema: options.schema }),
     // Introspection is governed by NoSchemaIntrospectionCustomRule in `validationRules`, shared with the
     // WebSocket transport, so both refuse it with the same message; Apollo's own rule would add a second.
     introspection: true,

@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.js';
-import { createContextFactory } from '../context/context.js';
+import type { GraphQLSchema } from 'graphql';
+import { createContextFactory, type ContextFactory } from '../context/context.js';
 import { createRateLimiter, type RateLimiterOptions } from '../infra/limits/rate-limiter.js';
 import type { Logger } from '../infra/logger/logger.js';
 import type { Metrics } from '../infra/metrics/metrics.js';
@@ -34,6 +35,8 @@ export interface Serving {
   readonly port: number;
   /** For the start-up log: `100/60s (redis)` or `off`. */
   readonly rateLimit: string;
+  /** The executable schema and the per-operation context both transports use (tests execute with them directly). */
+  readonly graphql: { readonly schema: GraphQLSchema; readonly createContext: ContextFactory };
 }
 
 /** The schema, and the HTTP and WebSocket server with its admission (cost, rate, in-flight budget), listening. */
@@ -62,15 +65,17 @@ export async function serveGateway({
         })
       : undefined;
   const inflight = new InflightBudget(limits.inflightCostBudget, { maxWaitMs: limits.inflightQueueMs, maxQueue: INFLIGHT_MAX_QUEUE });
+  const createContext = createContextFactory({ predictions, pointInTime, explanations, history, models });
   const server = await createGatewayServer({
     schema,
-    createContext: createContextFactory({ predictions, pointInTime, explanations, history, models }),
+    createContext,
     health,
     healthRateLimitPerSecond: config.health.rateLimitPerSecond,
     metrics,
     logger,
     isProduction: config.isProduction,
     introspection: config.graphql.introspection,
+    execution: { jit: config.graphql.jit, jitCacheSize: config.graphql.jitCacheSize },
     explorer: config.explorer,
     maxSubscriptionsPerConnection: config.ws.maxSubscriptionsPerConnection,
     authenticator: access.authenticator,
@@ -99,5 +104,5 @@ export async function serveGateway({
   });
   const { port } = await server.listen(config.host, config.port);
   const rateLimit = rateLimiter ? `${limits.ratePoints}/${limits.rateWindowSeconds}s (${rateLimiter.engine})` : 'off';
-  return { server, port, rateLimit };
+  return { server, port, rateLimit, graphql: { schema, createContext } };
 }

@@ -2,7 +2,6 @@ import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import websocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { NoSchemaIntrospectionCustomRule, specifiedRules, type GraphQLSchema, type ValidationRule } from 'graphql';
@@ -16,10 +15,12 @@ import type { HealthService } from '../modules/health/index.js';
 import type { Admission } from './admission.js';
 import { createApollo } from './apollo.js';
 import type { CacheControlOptions } from './cache-control.js';
+import { createOperationExecutor } from './compiled-execution.js';
 import type { ExplorerOptions } from './explorer.js';
 import { healthRoutes } from './health-routes.js';
 import type { InflightBudget } from './inflight.js';
 import { limitRules, type QueryLimits } from './limits.js';
+import { securityHeaders } from './security-headers.js';
 import { createOperationObserver } from './observe.js';
 import { oncePerOperationRule } from './once-per-operation.js';
 import { createFastLane } from './response-cache/fast-lane.js';
@@ -38,6 +39,8 @@ export interface GatewayServerOptions {
   logger: Logger;
   isProduction: boolean;
   introspection: boolean;
+  /** GRAPHQL_JIT and GRAPHQL_JIT_CACHE_SIZE: queries and mutations compiled (compiled-execution.ts), or run by graphql-js. */
+  execution: { jit: boolean; jitCacheSize: number };
   /** GET /graphql in a browser, and the built-in explorer at /explorer/. */
   explorer: ExplorerOptions;
   maxSubscriptionsPerConnection?: number;
@@ -179,8 +182,18 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     // The component report is cached, but each alias of `health` would still be a resolver run.
     oncePerOperationRule(['health']),
   ];
+  // After meterListFields: compiled operations call the resolvers the schema holds when they compile.
+  const executor = options.execution.jit
+    ? createOperationExecutor(options.schema, {
+        jit: true,
+        cacheSize: options.execution.jitCacheSize,
+        logger,
+        onCompile: (result) => options.metrics.graphqlCompilationsTotal.inc({ result }),
+      })
+    : undefined;
   const apollo = createApollo({
     schema: options.schema,
+    executor,
     isProduction: options.isProduction,
     explorer: options.explorer,
     validationRules,
@@ -198,6 +211,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
     logger,
     isProduction: options.isProduction,
     validationRules: [...specifiedRules, ...validationRules],
+    executor,
     observer,
     ...(options.maxSubscriptionsPerConnection !== undefined && { maxSubscriptionsPerConnection: options.maxSubscriptionsPerConnection }),
     authenticator: options.authenticator,
@@ -218,10 +232,13 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   // workers, plus their WebSocket (graphql-ws) to this host. Apollo Sandbox (EXPLORER=sandbox) loads
   // scripts from Apollo's CDN into an iframe: its page at GET /graphql carries its own policy (a meta
   // tag with nonces) and is exempted from this one below, and only it.
-  await fastify.register(helmet, {
-    contentSecurityPolicy: { directives: { 'connect-src': ["'self'", 'ws:', 'wss:'] } },
-    crossOriginEmbedderPolicy: false,
-  });
+  fastify.addHook(
+    'onRequest',
+    securityHeaders({
+      contentSecurityPolicy: { directives: { 'connect-src': ["'self'", 'ws:', 'wss:'] } },
+      crossOriginEmbedderPolicy: false,
+    }),
+  );
 
   // Set by close(): the share of its budget running WebSocket queries may take before their sockets get 1001.
   let wsDrainMs = 2_000;
@@ -341,7 +358,7 @@ export async function createGatewayServer(options: GatewayServerOptions): Promis
   fastify.route({
     method: 'GET',
     url: '/graphql',
-    ...(options.explorer.page === 'sandbox' && { helmet: { contentSecurityPolicy: false } }),
+    ...(options.explorer.page === 'sandbox' && { config: { ownContentSecurityPolicy: true } }),
     handler: tracedHandler,
     errorHandler,
     // What Apollo answers before its plugins run (CSRF refusal, a bad credential) and fastify's own

@@ -12,6 +12,7 @@ import {
 } from 'graphql';
 import type { Principal } from '../modules/access/index.js';
 import { inSpan, startRootSpan, withSpan } from '../infra/tracing/tracing.js';
+import type { OperationExecutor } from './compiled-execution.js';
 import type { InflightBudget, Lease } from './inflight.js';
 import { meterOf } from './response-meter.js';
 
@@ -50,6 +51,9 @@ export class SharedExecution {
   /** Per event payload (the same object for every subscriber of it): results by share key. */
   readonly #resultsByEvent = new WeakMap<object, Map<string, ExecutionResult | Promise<ExecutionResult>>>();
 
+  /** Queries and mutations run with `executor` (the one HTTP uses) when given; subscription events with graphql-js. */
+  constructor(private readonly executor?: OperationExecutor) {}
+
   register(args: ExecutionArgs, run: OperationRun): void {
     this.#runs.set(args, run);
   }
@@ -58,7 +62,16 @@ export class SharedExecution {
   readonly execute = async (args: ExecutionArgs): Promise<ExecutionResult> => {
     const run = this.#runs.get(args);
     try {
-      const result = await this.#inOperationSpan(run, 'graphql.execute', () => execute(args));
+      const result = await this.#inOperationSpan(run, 'graphql.execute', () =>
+        this.executor
+          ? this.executor.execute({
+              document: args.document,
+              operationName: args.operationName,
+              variables: args.variableValues,
+              context: args.contextValue as object,
+            })
+          : execute(args),
+      );
       const meter = meterOf(args.contextValue as object);
       return meter?.exceeded ? { errors: [meter.error()] } : result;
     } finally {

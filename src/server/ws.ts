@@ -7,6 +7,7 @@ import type { ContextFactory } from '../context/context.js';
 import type { Logger } from '../infra/logger/logger.js';
 import type { Authenticator, Revocations } from '../modules/access/index.js';
 import type { Admission } from './admission.js';
+import type { OperationExecutor } from './compiled-execution.js';
 import type { InflightBudget } from './inflight.js';
 import type { OperationObserver } from './observe.js';
 import { CredentialWatcher } from './ws.credentials.js';
@@ -31,6 +32,8 @@ export interface WsOptions {
   logger: Logger;
   isProduction: boolean;
   validationRules: readonly ValidationRule[];
+  /** How queries and mutations execute (compiled-execution.ts); without it graphql-js. Subscriptions always use graphql-js. */
+  executor?: OperationExecutor | undefined;
   observer: OperationObserver;
   authenticator: Authenticator;
   admission: Admission;
@@ -79,7 +82,7 @@ export function createWsTransport(options: WsOptions): WsTransport {
     revocations: options.revocations,
     recheckMs: options.credentialRecheckMs,
   });
-  const execution = new SharedExecution();
+  const execution = new SharedExecution(options.executor);
   const prepare = createWsPrepare({
     schema: options.schema,
     validationRules: options.validationRules,

@@ -102,6 +102,12 @@ export function createMetrics() {
       labelNames: ['code'] as const,
       registers: [registry],
     }),
+    graphqlCompilationsTotal: new Counter({
+      name: 'sibyl_graphql_compilations_total',
+      help: 'Operations compiled by graphql-jit (GRAPHQL_JIT=on), by result: compiled, or not_compiled (executed by graphql-js instead)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
     inferenceRunsTotal: new Counter({
       name: 'sibyl_inference_runs_total',
       help: 'Inference runs (one model call over a batch of rows), by model',

@@ -1,7 +1,7 @@
 import { Args, Authorized, Ctx, FieldResolver, Query, Resolver, Root } from 'type-graphql';
 import { Role } from '../access/index.js';
 import type { Context } from '../../context/context.js';
-import { Prediction, type PredictionRecord } from '../predictions/index.js';
+import { Prediction, type BindAuthorizedField, type PredictionRecord } from '../predictions/index.js';
 import { ConfidenceHistoryArgs, ConfidenceTrendsArgs, HistoryLastArgs } from './history.args.js';
 import type { ConfidencePointRow } from './history-read.repository.js';
 import type { ConfidenceTrend as ConfidenceTrendRecord, HistoryQueryService } from './history-query.service.js';
@@ -33,6 +33,7 @@ export class HistoryResolver {
 export class PredictionHistoryResolver {
   constructor(private readonly service: HistoryQueryService) {}
 
+  // Declares the field (description, arguments, role); bindPredictionHistoryField runs it.
   @Authorized(Role.Analyst)
   @FieldResolver(() => [ConfidencePoint], {
     description:
@@ -40,15 +41,34 @@ export class PredictionHistoryResolver {
   })
   history(
     @Root() prediction: PredictionRecord,
-    @Args(() => HistoryLastArgs) { last, source }: HistoryLastArgs,
+    @Args(() => HistoryLastArgs) args: HistoryLastArgs,
     @Ctx() ctx: Context,
   ): Promise<ConfidencePointRow[]> {
-    return ctx.loaders.history.last.load({
-      symbol: prediction.symbol,
-      strategy: prediction.strategy,
-      version: prediction.model.manifest.version,
-      source: source ?? this.service.servingMarket,
-      last: last ?? 20,
-    });
+    return historyOf(this.service, prediction, args, ctx);
   }
+}
+
+function historyOf(service: HistoryQueryService, prediction: PredictionRecord, { last, source }: HistoryLastArgs, ctx: Context) {
+  return ctx.loaders.history.last.load({
+    symbol: prediction.symbol,
+    strategy: prediction.strategy,
+    version: prediction.model.manifest.version,
+    source: source ?? service.servingMarket,
+    last: last ?? 20,
+  });
+}
+
+/**
+ * `Prediction.history` is asked once per item of a `predictions` answer: it runs with its role checked
+ * once per operation, not through type-graphql's per-item middleware (schema/sync-field.ts
+ * bindAuthorizedField says why); the method above still declares it, with the same role and arguments.
+ */
+export function bindPredictionHistoryField(bind: BindAuthorizedField, service: HistoryQueryService): void {
+  bind(
+    'Prediction',
+    'history',
+    PredictionHistoryResolver,
+    (prediction: PredictionRecord, args: HistoryLastArgs, ctx: Context) => historyOf(service, prediction, args, ctx),
+    HistoryLastArgs,
+  );
 }

@@ -27,7 +27,7 @@ export {
   type LastPointsKey,
 } from './history-read.repository.js';
 export { HistoryQueryService, MAX_BUCKETS, knownStrategy, type HistoryLoaders } from './history-query.service.js';
-export { HistoryResolver, PredictionHistoryResolver } from './history.resolver.js';
+export { HistoryResolver, PredictionHistoryResolver, bindPredictionHistoryField } from './history.resolver.js';
 export { ConfidencePoint, ConfidenceTrend } from './history.type.js';
 export { parseSpan, autoBucket, AUTO_BUCKETS, SpanError, type Span } from './bucket.js';
 export { applyHistoryRetention } from './history-retention.js';

@@ -29,6 +29,12 @@ export interface ModelsLoaders {
 export class ModelsService {
   /** A version's offline metrics never change (they come from its manifest): built once, not per prediction. */
   readonly #offline = new WeakMap<ModelVersionEntry, ModelMetrics>();
+  /**
+   * The last view made of each version: `Prediction.model` asks for one per item of every answer, and
+   * all but whether it is active or in shadow is fixed by its manifest (id, dates, metrics). Made again
+   * only when those two change.
+   */
+  readonly #views = new WeakMap<ModelVersionEntry, ModelVersion>();
 
   private readonly registry: ModelRegistry;
   private readonly lifecycle: ModelLifecycle | undefined;
@@ -103,16 +109,23 @@ export class ModelsService {
 
   view(entry: ModelVersionEntry): ModelVersion {
     const { manifest } = entry;
-    return {
-      id: modelVersionId(manifest.strategy, manifest.version),
+    const serving = this.registry.serving(manifest.strategy);
+    const active = serving?.active === entry;
+    const shadow = serving?.shadow === entry;
+    const known = this.#views.get(entry);
+    if (known && known.active === active && known.shadow === shadow) return known;
+    const view: ModelVersion = {
+      id: known?.id ?? modelVersionId(manifest.strategy, manifest.version),
       strategy: manifest.strategy,
       version: manifest.version,
-      createdAt: new Date(manifest.createdAt),
-      active: this.registry.active(manifest.strategy) === entry,
-      shadow: this.registry.shadow(manifest.strategy) === entry,
+      createdAt: known?.createdAt ?? new Date(manifest.createdAt),
+      active,
+      shadow,
       features: manifest.features,
       offlineMetrics: this.#offlineMetrics(entry),
     };
+    this.#views.set(entry, view);
+    return view;
   }
 
   #offlineMetrics(entry: ModelVersionEntry): ModelMetrics {

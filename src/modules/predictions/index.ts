@@ -1,5 +1,11 @@
 import 'reflect-metadata';
-export { PredictionsResolver, bindSyncPredictionFields, type BindSyncField } from './predictions.resolver.js';
+export {
+  PredictionsResolver,
+  bindPredictionQueries,
+  bindSyncPredictionFields,
+  type BindAuthorizedField,
+  type BindSyncField,
+} from './predictions.resolver.js';
 export { Prediction, SignalEnum } from './prediction.type.js';
 export {
   PredictionService,

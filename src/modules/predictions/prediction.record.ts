@@ -147,10 +147,11 @@ export function invalidPrediction(record: PredictionRecord): string | undefined 
     }) ??
     invalidFeatures(record.features);
   if (problem) return problem;
+  // Checked without building a name per level and bound: every prediction made passes here.
   for (const level of Object.keys(record.model.manifest.interval.quantiles)) {
     const { low, high } = intervalAt(record, intervalQuantiles(record.model.manifest.interval, level)!);
-    const bad = invalidNumbers({ [`interval(level: ${level}).low`]: low, [`interval(level: ${level}).high`]: high });
-    if (bad) return bad;
+    if (!Number.isFinite(low)) return `interval(level: ${level}).low is ${String(low)}`;
+    if (!Number.isFinite(high)) return `interval(level: ${level}).high is ${String(high)}`;
   }
   return undefined;
 }

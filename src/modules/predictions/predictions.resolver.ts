@@ -99,11 +99,44 @@ export class PredictionsResolver {
   }
 }
 
-const idOf = (prediction: PredictionRecord): string => predictionId(prediction.strategy, prediction.symbol, prediction.pointInTime);
+/**
+ * What the fields of a record derive from it, made once per record: the service serves the same
+ * record object to every request while its bars stay cached (predictions.service.ts, #madeFrom), and
+ * an id is a JSON array in base64url (domain/entity-ids.ts), an interval a computation; both are pure
+ * functions of the (immutable) record. Gone with the record.
+ */
+const derived = new WeakMap<PredictionRecord, { id?: string; intervals?: Map<number, PriceInterval> }>();
+/** Quote ids by bar: the bars a record quotes are shared by every record and request made from them. */
+const quoteIds = new WeakMap<Bar, string>();
+
+function derivedOf(prediction: PredictionRecord): { id?: string; intervals?: Map<number, PriceInterval> } {
+  let known = derived.get(prediction);
+  if (!known) derived.set(prediction, (known = {}));
+  return known;
+}
+
+const idOf = (prediction: PredictionRecord): string => {
+  const known = derivedOf(prediction);
+  return (known.id ??= predictionId(prediction.strategy, prediction.symbol, prediction.pointInTime));
+};
 
 function intervalOf(prediction: PredictionRecord, level: number): PriceInterval {
-  const { strategy, symbol, asOf, model } = prediction;
-  return { id: priceIntervalId(strategy, symbol, asOf, model.manifest.version, level), ...priceInterval(prediction, level) };
+  const known = derivedOf(prediction);
+  const intervals = (known.intervals ??= new Map());
+  let interval = intervals.get(level);
+  if (!interval) {
+    const { strategy, symbol, asOf, model } = prediction;
+    // priceInterval throws for an uncalibrated level: nothing is remembered then.
+    interval = { id: priceIntervalId(strategy, symbol, asOf, model.manifest.version, level), ...priceInterval(prediction, level) };
+    intervals.set(level, interval);
+  }
+  return interval;
+}
+
+function quoteIdOf(bar: Bar): string {
+  let id = quoteIds.get(bar);
+  if (id === undefined) quoteIds.set(bar, (id = quoteId(bar.source, bar.symbol, bar.time)));
+  return id;
 }
 
 /**
@@ -118,6 +151,20 @@ export type BindSyncField = <Root, Result, Args extends object = Record<string, 
 ) => void;
 
 /**
+ * Makes one @Authorized field resolver of the built schema check its role once per operation and run
+ * `resolve` with the record, the validated arguments and the context: the schema layer's
+ * bindAuthorizedField (schema/sync-field.ts), applied to the schema being built. `resolverClass` is the
+ * class whose method declares the field (and its @Authorized role).
+ */
+export type BindAuthorizedField = <Root, Result, Args extends object = Record<string, never>, Ctx = never>(
+  typeName: string,
+  fieldName: string,
+  resolverClass: abstract new (...args: never[]) => object,
+  resolve: (root: Root, args: Args, context: Ctx) => Result,
+  ArgsClass?: new () => Args,
+) => void;
+
+/**
  * The fields of every item of a `predictions` list run synchronously and read the record as it is
  * (schema/sync-field.ts says why): the methods above still declare them, with the same validation
  * and results; this replaces only how they run. Without `models` (a schema built without services,
@@ -128,6 +175,29 @@ export function bindSyncPredictionFields(bind: BindSyncField, models?: ModelsSer
   bind('Prediction', 'interval', (prediction: PredictionRecord, { level }: IntervalArgs) => intervalOf(prediction, level), IntervalArgs);
   bind('Prediction', 'quote', (prediction: PredictionRecord) => prediction.quote);
   // Quote is the bar as the market returned it, which has no id: the id is derived here, for every quote.
-  bind('Quote', 'id', (bar: Bar) => quoteId(bar.source, bar.symbol, bar.time));
+  bind('Quote', 'id', quoteIdOf);
   if (models) bind('Prediction', 'model', (prediction: PredictionRecord) => models.view(prediction.model));
+}
+
+/**
+ * `predictions` and `prediction`, the queries every dashboard sends, run with their role checked and
+ * their arguments converted by the schema layer (bindAuthorizedField) rather than through
+ * type-graphql's middleware chain and metadata lookups, on every request: the methods above still
+ * declare them (description, arguments, role) and still do the work.
+ */
+export function bindPredictionQueries(bind: BindAuthorizedField, resolver: PredictionsResolver): void {
+  bind(
+    'Query',
+    'predictions',
+    PredictionsResolver,
+    (_root: unknown, args: PredictionsArgs, ctx: Context) => resolver.predictions(args, ctx),
+    PredictionsArgs,
+  );
+  bind(
+    'Query',
+    'prediction',
+    PredictionsResolver,
+    (_root: unknown, args: PredictionArgs, ctx: Context) => resolver.prediction(args, ctx),
+    PredictionArgs,
+  );
 }

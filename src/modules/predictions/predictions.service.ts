@@ -64,6 +64,17 @@ export class PredictionService {
   /** Symbols last served stale: told to onStaleBars once when they become so, not on every request. */
   readonly #servedStale = new Set<string>();
   readonly maxSymbolsPerRequest: number;
+  /**
+   * Records already made, by the bars list they were made from and their strategy: a prediction is a
+   * pure function of the model version and the bars (features, probability, interval, signal), and the
+   * market cache hands every request the same list object for as long as it holds it (the in-process
+   * tier keeps values; a stale list is a distinct object, see isStaleBars). So while a symbol's bars are
+   * cached, every request reuses one record per model version instead of looking its features and
+   * probability up again, rebuilding the record and re-checking every number in it (docs/decisions/
+   * compiled-execution.md measured that as the largest share of a warm request after execution). Gone
+   * with the list. Not used while a shadow version is set: its scoring stays once per request, as before.
+   */
+  readonly #madeFrom = new WeakMap<readonly Bar[], Map<string, { model: ModelVersionEntry; record: PredictionRecord }>>();
 
   constructor(options: PredictionServiceOptions) {
     ({ market: this.market, registry: this.registry, caches: this.caches, logger: this.logger } = options);
@@ -262,9 +273,22 @@ export class PredictionService {
     const barsBySymbol = new Map<string, Bar[] | undefined | Error>();
     symbols.forEach((symbol, i) => barsBySymbol.set(symbol, bars[i]));
 
+    // Records made earlier from these same bars lists by the same versions (#madeFrom): served again,
+    // and given to the sink again (which drops what it has already taken); the rest are made below.
+    const reused: PredictionRecord[] = [];
+    const pending: number[] = [];
+    keys.forEach((key, i) => {
+      const record = this.#madeEarlier(key.strategy, barsBySymbol.get(key.symbol), servingOf.get(key.strategy));
+      if (record) reused.push((results[i] = record));
+      else pending.push(i);
+    });
+    if (reused.length > 0) this.sink.served(reused);
+    if (pending.length === 0) return results;
+
     // Features: once per (symbol, last bar), whatever the number of strategies asking.
     const featureKeys = new Map<string, string>(); // symbol → cache key
-    for (const [symbol, list] of barsBySymbol) {
+    for (const symbol of new Set(pending.map((i) => keys[i]!.symbol))) {
+      const list = barsBySymbol.get(symbol);
       if (Array.isArray(list) && list.length >= FEATURE_WINDOW) {
         const last = list[list.length - 1]!;
         featureKeys.set(symbol, `${symbol}:${last.time.getTime()}:${last.source}:${last.adjClose}`);
@@ -292,11 +316,12 @@ export class PredictionService {
     });
 
     const byStrategy = new Map<string, number[]>();
-    keys.forEach((key, index) => {
-      const indexes = byStrategy.get(key.strategy);
+    for (const index of pending) {
+      const { strategy } = keys[index]!;
+      const indexes = byStrategy.get(strategy);
       if (indexes) indexes.push(index);
-      else byStrategy.set(key.strategy, [index]);
-    });
+      else byStrategy.set(strategy, [index]);
+    }
     await Promise.all(
       [...byStrategy].map(async ([strategy, indexes]) => {
         const serving = servingOf.get(strategy)!;
@@ -354,12 +379,28 @@ export class PredictionService {
               problem,
               this.logger,
             );
-          else served.push((results[i] = record));
+          else {
+            served.push((results[i] = record));
+            if (!serving.shadow) this.#remember(barsBySymbol.get(symbol) as Bar[], strategy, model, record);
+          }
         });
         this.sink.served(served);
       }),
     );
     return results;
+  }
+
+  /** The record made earlier from `list` for `strategy` by the version serving it now, if any (#madeFrom). */
+  #madeEarlier(strategy: string, list: Bar[] | undefined | Error, serving: Serving | Error | undefined): PredictionRecord | undefined {
+    if (!Array.isArray(list) || serving === undefined || serving instanceof Error || serving.shadow) return undefined;
+    const made = this.#madeFrom.get(list)?.get(strategy);
+    return made?.model === serving.active ? made.record : undefined;
+  }
+
+  #remember(list: readonly Bar[], strategy: string, model: ModelVersionEntry, record: PredictionRecord): void {
+    let byStrategy = this.#madeFrom.get(list);
+    if (!byStrategy) this.#madeFrom.set(list, (byStrategy = new Map()));
+    byStrategy.set(strategy, { model, record });
   }
 
   private shadowScore(

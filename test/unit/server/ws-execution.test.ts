@@ -14,6 +14,8 @@ import {
 } from 'graphql';
 import { startRootSpan } from '../../../src/infra/tracing/tracing.js';
 import { Role } from '../../../src/modules/access/index.js';
+import { createLogger } from '../../../src/infra/logger/logger.js';
+import { createOperationExecutor } from '../../../src/server/compiled-execution.js';
 import { InflightBudget, type Lease } from '../../../src/server/inflight.js';
 import { SharedExecution, eventCost, shareKey, type OperationRun } from '../../../src/server/ws.execution.js';
 
@@ -126,6 +128,29 @@ describe('SharedExecution', () => {
     events.publish(8);
     await Promise.all(streams.map(take));
     assert.equal(executions.count, 3 + 5, 'a payload that is not an object is never shared');
+  });
+
+  test('with an executor (GRAPHQL_JIT=on), queries run compiled and subscription events with graphql-js', async () => {
+    const { events, executions, schema } = fixture();
+    const compiled: string[] = [];
+    const executor = createOperationExecutor(schema, {
+      jit: true,
+      cacheSize: 10,
+      logger: createLogger({ level: 'silent', format: 'json' }),
+      onCompile: (outcome) => compiled.push(outcome),
+    });
+    const execution = new SharedExecution(executor);
+    const query = args(schema, '{ ok }');
+    execution.register(query, { span: startRootSpan('op'), lease: lease() });
+    assert.deepEqual(JSON.parse(JSON.stringify(await execution.execute(query))), { data: { ok: 'yes' } });
+    assert.deepEqual(compiled, ['compiled']);
+    const sub = args(schema, SUB);
+    execution.register(sub, { span: startRootSpan('op'), lease: lease(), shareKey: 'k' });
+    const stream = (await execution.subscribe(sub)) as AsyncIterable<ExecutionResult>;
+    events.publish({ value: 3 });
+    assert.deepEqual(JSON.parse(JSON.stringify((await take(stream)).data)), { ticks: { value: 3 } });
+    assert.equal(executions.count, 1);
+    assert.deepEqual(compiled, ['compiled'], 'nothing of the subscription was compiled');
   });
 
   test("an operation's lease is released once its subscription has started, and once its execution ended, a failed one included", async () => {
