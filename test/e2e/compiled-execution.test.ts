@@ -44,6 +44,8 @@ const CASES: Record<string, ReadonlyArray<Record<string, unknown>>> = {
   ],
   Prediction: [{ symbol: 'S03' }, { symbol: 'NOPE' }, { symbol: 'S03', strategy: 'direction-5d' }],
   Strategies: [{}],
+  StrategyPromotions: [{ last: 5 }, {}, { last: 0 }],
+  StrategyPromotionsBrief: [{ last: 1 }],
   WatchedPredictions: [{ symbols: ['S01', 'S04'] }],
   WatchedPrediction: [{ symbol: 'S04' }],
   PastPrediction: [
