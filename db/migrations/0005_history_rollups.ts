@@ -12,7 +12,7 @@ import { type Kysely, sql } from 'kysely';
  * AFTER TRUNCATE empties it. Rows are never updated except their outcome columns, which the rollup does
  * not hold. confidenceHistory reads it for buckets that are whole hours (history-read.repository.ts).
  *
- * TimescaleDB (UNTESTED HERE: the machines this was written on have no TimescaleDB; 2.11+ is assumed,
+ * TimescaleDB (tested on 2.28.3 by the suite's TimescaleDB leg, SIBYL_TEST_TIMESCALE=1; 2.11+ is assumed,
  * for inserts with ON CONFLICT and UPDATEs on compressed chunks). Hypertables do not support transition
  * tables, so instead:
  * - continuous aggregates `prediction_history_hourly` and `prediction_history_daily` (mean probability
